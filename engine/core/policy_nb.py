@@ -1,0 +1,120 @@
+"""The compiled strategy contract and the built-in policies (njit).
+
+A compiled policy is an ``njit`` function::
+
+    policy(t: int, ctx: BarContext, sparams: float64[:], sstate: float64[:],
+           target: float64[:]) -> bool
+
+It writes target weights (fractions of equity, one per asset) into ``target`` and returns
+``True`` when the engine should rebalance to them now. ``sparams`` are its parameters,
+``sstate`` its own scratch state (persisted between bars, checkpointable). The engine
+turns the targets into orders filled at the next bar.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numba as nb
+import numpy as np
+
+from engine.core.layout import (
+    F_VOL_SLOW,
+    N_FEAT_ASSET,
+    POLICY_INVERSE_VOL,
+    SP_BLEND,
+    SP_DRIFT,
+    SP_HEADER,
+    SP_KIND,
+    SP_N_STATES,
+    SP_ON_CHANGE,
+    SP_ON_SCHEDULE,
+)
+
+BarContext = namedtuple(
+    "BarContext",
+    [
+        "close",  # (N,) closes of this bar
+        "features",  # (N * N_FEAT_ASSET,) causal feature row
+        "posterior",  # (K,) filtered regime posterior
+        "state",  # raw detector state (-1 = not yet known)
+        "regime",  # smoothed (trading) state (-1 = not yet known)
+        "changed",  # True on the bar the smoothed state changed
+        "new_period",  # True on the first bar of a rebalance period
+        "weights",  # (N,) weights held at this close
+        "equity",  # portfolio value at this close
+    ],
+)
+"""What a policy sees at the close of bar ``t``: nothing from later bars."""
+
+SS_REBALANCED = 0  # 1 once the first allocation was made
+N_POLICY_STATE = 4
+
+
+@nb.njit(cache=True)
+def table_targets_nb(ctx: BarContext, sparams: np.ndarray, target: np.ndarray) -> None:
+    """Targets from a regime -> weights table; warm-up row while the regime is unknown."""
+    n = target.shape[0]
+    k_states = int(sparams[SP_N_STATES])
+    warm = sparams[SP_HEADER : SP_HEADER + n]
+    s = ctx.regime
+    if k_states == 0 or s < 0 or s >= k_states:
+        target[:] = warm
+        return
+    base = SP_HEADER + n
+    if sparams[SP_BLEND] != 0.0:
+        target[:] = 0.0
+        for k in range(k_states):
+            p = ctx.posterior[k]
+            for j in range(n):
+                target[j] += p * sparams[base + k * n + j]
+    else:
+        target[:] = sparams[base + s * n : base + (s + 1) * n]
+
+
+@nb.njit(cache=True)
+def inverse_vol_targets_nb(ctx: BarContext, sparams: np.ndarray, target: np.ndarray) -> None:
+    """Risk parity (naive): weights proportional to 1/EWMA vol on the warm-up row's support,
+    scaled to the warm-up row's total."""
+    n = target.shape[0]
+    warm = sparams[SP_HEADER : SP_HEADER + n]
+    total = 0.0
+    inv_sum = 0.0
+    for j in range(n):
+        total += warm[j]
+        vol = ctx.features[j * N_FEAT_ASSET + F_VOL_SLOW]
+        if warm[j] > 0.0 and vol > 0.0:
+            target[j] = 1.0 / vol
+            inv_sum += target[j]
+        else:
+            target[j] = 0.0
+    if inv_sum == 0.0:
+        target[:] = warm
+        return
+    for j in range(n):
+        target[j] *= total / inv_sum
+
+
+@nb.njit(cache=True)
+def builtin_policy_nb(
+    t: int, ctx: BarContext, sparams: np.ndarray, sstate: np.ndarray, target: np.ndarray
+) -> bool:
+    """Static / regime-table / inverse-vol allocation with calendar, regime-change and
+    drift triggers (see ``SP_*`` slots)."""
+    if int(sparams[SP_KIND]) == POLICY_INVERSE_VOL:
+        inverse_vol_targets_nb(ctx, sparams, target)
+    else:
+        table_targets_nb(ctx, sparams, target)
+    go = sstate[SS_REBALANCED] == 0.0
+    if sparams[SP_ON_CHANGE] != 0.0 and ctx.changed:
+        go = True
+    if sparams[SP_ON_SCHEDULE] != 0.0 and ctx.new_period:
+        go = True
+    if not go and sparams[SP_DRIFT] > 0.0:
+        for j in range(target.shape[0]):
+            if abs(ctx.weights[j] - target[j]) > sparams[SP_DRIFT]:
+                go = True
+                break
+    if go:
+        sstate[SS_REBALANCED] = 1.0
+    return go

@@ -1,0 +1,148 @@
+"""Result tables of a backtest: raw kernel outputs wrapped as pandas objects."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.core import layout as L
+from engine.core.bars import BarPanel
+
+FILL_COLUMNS = [
+    "timestamp",
+    "strategy",
+    "symbol",
+    "side",
+    "qty",
+    "price",
+    "commission",
+    "spread",
+    "slippage",
+    "impact",
+]
+COST_COLUMNS = ["commission", "spread", "slippage", "impact"]
+
+
+@dataclass
+class StrategyRun:
+    """One strategy's path through the history."""
+
+    name: str
+    equity: pd.Series
+    cash: pd.Series
+    weights: pd.DataFrame  # held at each close
+    targets: pd.DataFrame  # NaN rows where the policy did not rebalance
+    orders: pd.DataFrame  # signed share orders placed at each close (0 = none)
+    costs: pd.DataFrame  # per-bar cost pieces (currency)
+    fills: pd.DataFrame  # FILL_COLUMNS
+    raw_fills: np.ndarray  # kernel fill records (bit-exact parity checks)
+
+
+def fills_frame(name: str, panel: BarPanel, rec: np.ndarray) -> pd.DataFrame:
+    """Kernel fill records -> the tidy fills table."""
+    if rec.shape[0] == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in FILL_COLUMNS})
+    bars = rec[:, L.R_BAR].astype(np.int64)
+    assets = rec[:, L.R_ASSET].astype(np.int64)
+    qty = rec[:, L.R_QTY]
+    return pd.DataFrame(
+        {
+            "timestamp": panel.index[bars],
+            "strategy": name,
+            "symbol": np.asarray(panel.symbols, dtype=object)[assets],
+            "side": np.where(qty > 0, "buy", "sell"),
+            "qty": np.abs(qty),
+            "price": rec[:, L.R_PRICE],
+            "commission": rec[:, L.R_COMMISSION],
+            "spread": rec[:, L.R_SPREAD],
+            "slippage": rec[:, L.R_SLIPPAGE],
+            "impact": rec[:, L.R_IMPACT],
+        }
+    )
+
+
+def strategy_run(name: str, panel: BarPanel, out: tuple[Any, ...]) -> StrategyRun:
+    """Wrap the compiled driver's output tuple."""
+    equity, cash, weights, targets, orders, _post, _raw, _sm, costs, fills, _f = out
+    idx = panel.index
+    cols = list(panel.symbols)
+    return StrategyRun(
+        name=name,
+        equity=pd.Series(equity, index=idx, name=name),
+        cash=pd.Series(cash, index=idx, name=name),
+        weights=pd.DataFrame(weights, index=idx, columns=cols),
+        targets=pd.DataFrame(targets, index=idx, columns=cols),
+        orders=pd.DataFrame(orders, index=idx, columns=cols),
+        costs=pd.DataFrame(costs, index=idx, columns=COST_COLUMNS),
+        fills=fills_frame(name, panel, fills),
+        raw_fills=fills,
+    )
+
+
+def regimes_frame(
+    panel: BarPanel, post: np.ndarray, raw: np.ndarray, smoothed: np.ndarray, labels: tuple[str, ...]
+) -> pd.DataFrame:
+    """timestamp-indexed: state, smoothed_state, label, p0..p{K-1}."""
+    df = pd.DataFrame({"state": raw, "smoothed_state": smoothed}, index=panel.index)
+    names = np.asarray(list(labels) + ["warmup"], dtype=object)
+    df["label"] = names[np.where(smoothed >= 0, smoothed, len(labels))]
+    for k in range(post.shape[1]):
+        df[f"p{k}"] = post[:, k]
+    df.index.name = "timestamp"
+    return df
+
+
+@dataclass
+class BacktestResult:
+    """Several strategies over the same bars, costs and detector."""
+
+    panel: BarPanel
+    runs: dict[str, StrategyRun]
+    regimes: pd.DataFrame
+    regime_labels: tuple[str, ...]
+    features: np.ndarray | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def equity(self) -> pd.DataFrame:
+        df = pd.DataFrame({n: r.equity for n, r in self.runs.items()})
+        df.index.name = "timestamp"
+        return df
+
+    @property
+    def weights(self) -> pd.DataFrame:
+        """Held weights, MultiIndex columns (strategy, symbol)."""
+        df = pd.concat({n: r.weights for n, r in self.runs.items()}, axis=1)
+        df.columns.names = ["strategy", "symbol"]
+        df.index.name = "timestamp"
+        return df
+
+    @property
+    def fills(self) -> pd.DataFrame:
+        frames = [r.fills for r in self.runs.values() if len(r.fills)]
+        if not frames:
+            return fills_frame("", self.panel, np.zeros((0, L.N_FILL_FIELDS)))
+        return pd.concat(frames, ignore_index=True)
+
+    @property
+    def prices(self) -> pd.DataFrame:
+        return self.panel.field_frame("close")
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write equity.csv, fills.csv, weights.csv, regimes.csv, metrics.json, config."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.equity.to_csv(out / "equity.csv")
+        self.fills.to_csv(out / "fills.csv", index=False)
+        w = self.weights.stack(level=[0, 1], future_stack=True).rename("weight").reset_index()
+        w.to_csv(out / "weights.csv", index=False)
+        self.regimes.to_csv(out / "regimes.csv")
+        (out / "metrics.json").write_text(json.dumps(self.metrics, indent=2, default=float))
+        (out / "config.json").write_text(json.dumps(self.config, indent=2, default=str))
+        return out

@@ -1,0 +1,274 @@
+"""The step and the compiled driver (njit).
+
+One bar goes through, in this order and nowhere else:
+
+1. ``market``: pending orders fill at this bar's open (or close), costs are charged,
+   causal features are updated with this bar, the portfolio is marked at the close;
+2. ``detect``: the regime detector's online filter updates the posterior, and the
+   trading smoother updates the smoothed state;
+3. ``decide``: the policy sees a :class:`~engine.core.policy_nb.BarContext` and returns
+   target weights and whether to rebalance;
+4. ``orders``: targets become pending share orders, filled at the next bar.
+
+:func:`step_nb` runs the four phases; the compiled driver :func:`run_nb` loops it over a
+history; the streaming driver (:mod:`engine.core.streaming`) calls the same
+:func:`step_nb` once per arriving bar, or the phases one by one around Python callbacks.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numba as nb
+import numpy as np
+
+from engine.core.execution_nb import (
+    execute_pending_nb,
+    grow_rows_nb,
+    mark_to_market_nb,
+    place_orders_nb,
+)
+from engine.core.layout import (
+    E_FILL_AT_CLOSE,
+    G_CHANGED,
+    G_FIT,
+    G_RAW,
+    G_SMOOTHED,
+    N_COST_KINDS,
+    N_FILL_FIELDS,
+    P_BARS,
+    P_CASH,
+    P_EQUITY,
+    P_HEADER,
+    P_LAST_DECISION,
+)
+from engine.core.policy_nb import BarContext
+from engine.features.causal_nb import features_update_nb
+from engine.regimes.online_nb import detector_update_nb, smooth_state_nb
+
+Setup = namedtuple(
+    "Setup",
+    [
+        "costs",  # (N, N_COST) per-asset cost model
+        "eparams",  # (N_EXEC,) execution parameters
+        "fparams",  # (N_FEAT_PARAMS,) feature parameters
+        "dparams",  # (n_fits, P) detector parameter rows (row k in force from fit_bar[k])
+        "fit_bar",  # (n_fits,) int64 first bar each row is in force
+        "smooth",  # (N_SMOOTH,) trading smoother parameters
+        "sparams",  # policy parameters
+    ],
+)
+"""Read-only run configuration, as arrays."""
+
+State = namedtuple(
+    "State",
+    [
+        "port",  # portfolio vector [cash, equity, bars, last_decision, pos(N), pending(N)]
+        "fstate",  # feature state
+        "dstate",  # detector state
+        "rstate",  # regime/smoother state (N_REGIME_STATE,)
+        "sstate",  # policy state
+        "post",  # (K,) current posterior
+        "work",  # (N,) scratch: held weights
+    ],
+)
+"""Everything that changes bar to bar; copying it checkpoints the run."""
+
+
+@nb.njit(cache=True)
+def market_nb(
+    t: int,
+    bar_open: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    setup: Setup,
+    state: State,
+    feats: np.ndarray,
+    bar_costs: np.ndarray,
+    fills: np.ndarray,
+) -> int:
+    """Phase 1: fill pending orders, update features, mark to market. Returns fill count."""
+    port = state.port
+    ref = close if setup.eparams[E_FILL_AT_CLOSE] != 0.0 else bar_open
+    nf = execute_pending_nb(t, ref, volume, setup.costs, setup.eparams, port, bar_costs, fills)
+    features_update_nb(close, setup.fparams, state.fstate, feats)
+    mark_to_market_nb(close, port)
+    port[P_BARS] = t + 1
+    return nf
+
+
+@nb.njit(cache=True)
+def active_fit_nb(t: int, fit_bar: np.ndarray) -> int:
+    """Index of the detector parameter row in force at bar ``t`` (-1 before the first)."""
+    k = -1
+    for i in range(fit_bar.shape[0]):
+        if fit_bar[i] <= t:
+            k = i
+    return k
+
+
+@nb.njit(cache=True)
+def detect_nb(
+    t: int, feats: np.ndarray, exog: np.ndarray, dparams: np.ndarray, setup: Setup, state: State
+) -> None:
+    """Phase 2: online detector update (``dparams`` = the row in force) and smoothing."""
+    post = state.post
+    k = active_fit_nb(t, setup.fit_bar)
+    state.rstate[G_FIT] = k
+    if k < 0:
+        post[:] = 1.0 / post.shape[0]
+        raw = -1
+    else:
+        raw = detector_update_nb(dparams, state.dstate, feats, exog, post)
+    smooth_state_nb(raw, post, setup.smooth, state.rstate)
+
+
+@nb.njit(cache=True)
+def context_nb(close: np.ndarray, feats: np.ndarray, new_period: bool, state: State) -> BarContext:
+    """The policy's view of this bar (held weights computed into ``state.work``)."""
+    port = state.port
+    eq = port[P_EQUITY]
+    w = state.work
+    for j in range(close.shape[0]):
+        w[j] = port[P_HEADER + j] * close[j] / eq if eq != 0.0 else 0.0
+    r = state.rstate
+    return BarContext(
+        close,
+        feats,
+        state.post,
+        int(r[G_RAW]),
+        int(r[G_SMOOTHED]),
+        r[G_CHANGED] != 0.0,
+        new_period,
+        w,
+        eq,
+    )
+
+
+@nb.njit(cache=True)
+def orders_nb(
+    t: int,
+    target: np.ndarray,
+    close: np.ndarray,
+    setup: Setup,
+    state: State,
+    orders: np.ndarray,
+) -> int:
+    """Phase 4: targets -> pending orders. Returns the number of non-zero orders."""
+    state.port[P_LAST_DECISION] = t
+    return place_orders_nb(target, close, setup.costs, setup.eparams, state.port, orders)
+
+
+@nb.njit(cache=True)
+def step_nb(
+    policy,  # type: ignore[no-untyped-def]
+    t: int,
+    bar_open: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    exog: np.ndarray,
+    new_period: bool,
+    dparams: np.ndarray,
+    setup: Setup,
+    state: State,
+    feats: np.ndarray,
+    target: np.ndarray,
+    orders: np.ndarray,
+    bar_costs: np.ndarray,
+    fills: np.ndarray,
+) -> tuple[int, bool]:
+    """One bar through all four phases. Returns ``(fills written, rebalanced)``.
+
+    ``target`` holds the policy's targets when it rebalanced (NaN otherwise) and
+    ``orders`` the signed share orders placed (0 otherwise).
+    """
+    nf = market_nb(t, bar_open, close, volume, setup, state, feats, bar_costs, fills)
+    detect_nb(t, feats, exog, dparams, setup, state)
+    ctx = context_nb(close, feats, new_period, state)
+    go = policy(t, ctx, setup.sparams, state.sstate, target)
+    if go:
+        orders_nb(t, target, close, setup, state, orders)
+    else:
+        target[:] = np.nan
+        orders[:] = 0.0
+    return nf, go
+
+
+@nb.njit(cache=True)
+def run_nb(
+    policy,  # type: ignore[no-untyped-def]
+    bar_open: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    exog: np.ndarray,
+    new_period: np.ndarray,
+    setup: Setup,
+    state: State,
+    n_features: int,
+    record_features: bool,
+):  # type: ignore[no-untyped-def]
+    """The compiled driver: :func:`step_nb` over every bar of a ``(T, N)`` history.
+
+    Returns ``(equity, cash, weights, targets, orders, post, raw, smoothed, bar_costs,
+    fills, features)``; ``fills`` is trimmed to the rows written.
+    """
+    t_len, n = close.shape
+    k_states = state.post.shape[0]
+    equity = np.empty(t_len)
+    cash = np.empty(t_len)
+    weights = np.empty((t_len, n))
+    targets = np.empty((t_len, n))
+    orders = np.zeros((t_len, n))
+    post = np.empty((t_len, k_states))
+    raw = np.empty(t_len, dtype=np.int64)
+    smoothed = np.empty(t_len, dtype=np.int64)
+    costs = np.zeros((t_len, N_COST_KINDS))
+    feats_hist = np.empty((t_len if record_features else 1, n_features))
+    feats = np.empty(n_features)
+    fills = np.empty((max(64, t_len // 4), N_FILL_FIELDS))
+    n_fills = 0
+    fit_bar = setup.fit_bar
+    for t in range(t_len):
+        k = active_fit_nb(t, fit_bar)
+        dparams = setup.dparams[k if k >= 0 else 0]
+        fills = grow_rows_nb(fills, n_fills + n)
+        nf, _ = step_nb(
+            policy,
+            t,
+            bar_open[t],
+            close[t],
+            volume[t],
+            exog[t],
+            new_period[t],
+            dparams,
+            setup,
+            state,
+            feats,
+            targets[t],
+            orders[t],
+            costs[t],
+            fills[n_fills:],
+        )
+        n_fills += nf
+        port = state.port
+        equity[t] = port[P_EQUITY]
+        cash[t] = port[P_CASH]
+        weights[t] = state.work
+        post[t] = state.post
+        raw[t] = int(state.rstate[G_RAW])
+        smoothed[t] = int(state.rstate[G_SMOOTHED])
+        if record_features:
+            feats_hist[t] = feats
+    return (
+        equity,
+        cash,
+        weights,
+        targets,
+        orders,
+        post,
+        raw,
+        smoothed,
+        costs,
+        fills[:n_fills].copy(),
+        feats_hist,
+    )
