@@ -11,6 +11,7 @@ from engine.core import layout as L
 from engine.core.bars import BarPanel
 from engine.core.result import BacktestResult, StrategyRun, regimes_frame, strategy_run
 from engine.core.spec import Execution, Features, Smoothing, new_period_flags
+from engine.core.state import initial_state
 from engine.core.step_nb import Setup, State, run_nb
 from engine.core.strategy import CompiledStrategy
 from engine.features.causal_nb import feature_state_size, features_history_nb
@@ -69,27 +70,15 @@ def prepare(
     )
 
 
-def initial_state(prep: Prepared, sstate_size: int) -> State:
-    """A fresh state: all cash, empty feature/detector/regime/policy states."""
-    n = prep.panel.n_assets
-    port = np.zeros(L.portfolio_size(n))
-    port[L.P_CASH] = prep.eparams[L.E_INITIAL_CASH]
-    port[L.P_EQUITY] = port[L.P_CASH]
-    port[L.P_LAST_DECISION] = -1.0
-    rstate = np.zeros(L.N_REGIME_STATE)
-    rstate[L.G_RAW] = -1.0
-    rstate[L.G_SMOOTHED] = -1.0
-    rstate[L.G_CAND] = -1.0
-    rstate[L.G_FIT] = -1.0
-    k = prep.detector.n_states
-    return State(
-        port,
-        np.zeros(feature_state_size(n, prep.fparams)),
-        np.zeros(max(1, prep.detector.state_size(prep.n_features))),
-        rstate,
-        np.zeros(max(1, sstate_size)),
-        np.full(k, 1.0 / k),
-        np.zeros(n),
+def fresh_state(prep: Prepared, sstate_size: int) -> State:
+    """A fresh state for one strategy over a prepared panel."""
+    return initial_state(
+        prep.panel.n_assets,
+        prep.detector.n_states,
+        prep.eparams,
+        prep.fparams,
+        prep.detector.state_size(prep.n_features),
+        sstate_size,
     )
 
 
@@ -111,8 +100,8 @@ def run_strategy_raw(
     """Run one compiled strategy through the compiled driver; the raw output tuple."""
     panel = prep.panel
     sparams = strategy.params(panel.symbols, prep.detector.labels)
-    state = initial_state(prep, strategy.state_size())
-    flags = new_period_flags(panel.index, strategy.rebalance)
+    state = fresh_state(prep, strategy.state_size())
+    flags = new_period_flags(panel.timestamps_ns, strategy.rebalance)
     return tuple(
         run_nb(
             strategy.policy,

@@ -76,7 +76,7 @@ class BarPanel:
     @property
     def timestamps_ns(self) -> np.ndarray:
         """Bar times as int64 nanoseconds since the epoch."""
-        return np.asarray(self.index.asi8, dtype=np.int64)
+        return np.asarray(self.index.as_unit("ns").asi8, dtype=np.int64)
 
     def column(self, symbol: str) -> int:
         """Position of ``symbol``; raises :class:`DataError` naming the symbol if unknown."""

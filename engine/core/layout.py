@@ -118,6 +118,33 @@ DR_HIGH_PCT = 6  # percentile above which volatility is "high"
 DR_CRISIS_PCT = 7  # percentile above which, with a downtrend, the state is crisis
 N_RULE_PARAMS = 8
 
+DET_HMM = 1  # Gaussian HMM: forward filter (hmmlearn fit)
+DET_GMM = 2  # Gaussian mixture: per-bar posterior (scikit-learn fit; HMM kernel, iid rows)
+DET_KMEANS = 3  # k-means: nearest centroid, soft posterior (scikit-learn fit; HMM kernel)
+DET_JUMP = 4  # statistical jump model: online forward DP with a switching penalty
+DET_LOGIT = 5  # supervised: multinomial logistic regression on forward-outcome labels
+DET_BOCPD = 6  # Bayesian online changepoint detection (Adams & MacKay), 2 states
+
+# fitted detectors share a header: [kind, n_states, n_inputs, cov_full, a, b, c, d], then
+# per input (DX_IN_STRIDE slots): source column, log flag, standardization mean and scale;
+# then the kind's body at offset DX_INPUTS + DX_IN_STRIDE * n_inputs.
+DX_N_IN = 2
+DX_COV_FULL = 3  # gaussian body: 1 = full (lower-triangular) precision factors, 0 = diagonal
+DX_A = 4  # jump: switching penalty lambda; bocpd: hazard; gaussian: 1 = iid (no transitions)
+DX_B = 5  # jump: posterior temperature; bocpd: truncation R (run lengths kept)
+DX_C = 6  # bocpd: window w (posterior of "change" = P(run length < w))
+DX_D = 7  # reserved
+DX_INPUTS = 8
+DX_IN_STRIDE = 4
+DXI_SRC = 0  # >= 0: feature column; < 0: exogenous column -(src + 1)
+DXI_LOG = 1  # 1: log(max(x, 1e-12)) before standardizing
+DXI_MEAN = 2
+DXI_SCALE = 3
+# fitted detector state header: [initialised, last log normaliser], then the kind's state
+DXS_INIT = 0
+DXS_LOGNORM = 1
+DXS_HEADER = 2
+
 # ---------------------------------------------------------------- built-in policy parameters
 # header, then warm-up weights (N), then the state -> weights table (K x N)
 SP_KIND = 0

@@ -120,31 +120,53 @@ class Smoothing:
 CALENDAR_FREQS = ("D", "W", "M", "Q", "Y")
 
 
-def period_keys(index: object, freq: str | None) -> np.ndarray:
-    """An int64 key per bar identifying its calendar period (``freq`` in D/W/M/Q/Y)."""
-    import pandas as pd
+NS_PER_DAY = 86_400_000_000_000
 
-    idx = pd.DatetimeIndex(index)  # type: ignore[arg-type]
+
+def period_keys(timestamps_ns: np.ndarray, freq: str | None) -> np.ndarray:
+    """An int64 key per bar identifying its calendar period (``freq`` in D/W/M/Q/Y).
+
+    Pure integer arithmetic on epoch nanoseconds, so the streaming driver computes the
+    same keys bar by bar as the compiled driver does for a whole history.
+    """
+    ns = np.asarray(timestamps_ns, dtype=np.int64)
     if freq is None:
-        return np.zeros(len(idx), dtype=np.int64)
+        return np.zeros(ns.shape, dtype=np.int64)
+    days = np.floor_divide(ns, NS_PER_DAY)
     if freq == "D":
-        return np.asarray(idx.normalize().asi8 // 86_400_000_000_000, dtype=np.int64)
+        return days
     if freq == "W":
-        days = idx.normalize().asi8 // 86_400_000_000_000
-        return np.asarray((days + 3) // 7, dtype=np.int64)  # weeks starting Monday
+        return np.floor_divide(days + 3, 7)  # 1970-01-01 is a Thursday: weeks start Monday
+    months = ns.astype("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
     if freq == "M":
-        return np.asarray(idx.year * 12 + idx.month, dtype=np.int64)
+        return months
     if freq == "Q":
-        return np.asarray(idx.year * 4 + (idx.month - 1) // 3, dtype=np.int64)
+        return np.floor_divide(months, 3)
     if freq == "Y":
-        return np.asarray(idx.year, dtype=np.int64)
+        return np.floor_divide(months, 12)
     raise ValueError(f"rebalance frequency must be one of {CALENDAR_FREQS} or none, got {freq!r}")
 
 
-def new_period_flags(index: object, freq: str | None) -> np.ndarray:
+def period_bounds(ts_ns: int, freq: str | None) -> tuple[int, int, int]:
+    """``(key, start_ns, end_ns)`` of the calendar period holding ``ts_ns`` (same keys as
+    :func:`period_keys`); lets the streaming driver test a bar with two comparisons."""
+    if freq is None:
+        return 0, -(2**63), 2**63 - 1
+    key = int(period_keys(np.array([ts_ns], dtype=np.int64), freq)[0])
+    if freq == "D":
+        return key, key * NS_PER_DAY, (key + 1) * NS_PER_DAY
+    if freq == "W":
+        return key, (key * 7 - 3) * NS_PER_DAY, (key * 7 + 4) * NS_PER_DAY
+    months = {"M": 1, "Q": 3, "Y": 12}[freq]
+    lo = np.datetime64(key * months, "M").astype("datetime64[ns]").astype(np.int64)
+    hi = np.datetime64((key + 1) * months, "M").astype("datetime64[ns]").astype(np.int64)
+    return key, int(lo), int(hi)
+
+
+def new_period_flags(timestamps_ns: np.ndarray, freq: str | None) -> np.ndarray:
     """True on the first bar of each calendar period after the first bar (causal: it
     compares each bar's period with the previous bar's)."""
-    keys = period_keys(index, freq)
+    keys = period_keys(timestamps_ns, freq)
     flags = np.zeros(len(keys), dtype=np.bool_)
     if freq is not None and len(keys) > 1:
         flags[1:] = keys[1:] != keys[:-1]

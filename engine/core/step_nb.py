@@ -42,7 +42,7 @@ from engine.core.layout import (
     P_HEADER,
     P_LAST_DECISION,
 )
-from engine.core.policy_nb import BarContext
+from engine.core.policy_nb import BarContext, builtin_policy_nb
 from engine.features.causal_nb import features_update_nb
 from engine.regimes.online_nb import detector_update_nb, smooth_state_nb
 
@@ -192,6 +192,54 @@ def step_nb(
         target[:] = np.nan
         orders[:] = 0.0
     return nf, go
+
+
+def step_with(policy):  # type: ignore[no-untyped-def]
+    """``step_nb`` with ``policy`` bound at compile time (no dispatcher argument to type
+    on every call: this is the streaming driver's hot path)."""
+    if policy is builtin_policy_nb:
+        return step_builtin_nb
+
+    @nb.njit
+    def bound_step_nb(t, bar_open, close, volume, exog, new_period, dparams, setup, state,
+                      feats, target, orders, bar_costs, fills):  # type: ignore[no-untyped-def]
+        return step_nb(policy, t, bar_open, close, volume, exog, new_period, dparams, setup,
+                       state, feats, target, orders, bar_costs, fills)
+
+    return bound_step_nb
+
+
+@nb.njit  # not cacheable: it binds a dispatcher as a value; compiles once per process
+def step_builtin_nb(
+    t: int,
+    bar_open: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    exog: np.ndarray,
+    new_period: bool,
+    dparams: np.ndarray,
+    setup: Setup,
+    state: State,
+    feats: np.ndarray,
+    target: np.ndarray,
+    orders: np.ndarray,
+    bar_costs: np.ndarray,
+    fills: np.ndarray,
+) -> tuple[int, bool]:
+    """:func:`step_nb` with the built-in policy."""
+    return step_nb(builtin_policy_nb, t, bar_open, close, volume, exog, new_period, dparams,
+                   setup, state, feats, target, orders, bar_costs, fills)
+
+
+@nb.njit(cache=True)
+def bar_ok_nb(bar_open: np.ndarray, close: np.ndarray, volume: np.ndarray) -> bool:
+    """True when every open and close is finite and > 0 and volumes are finite, >= 0."""
+    for j in range(close.shape[0]):
+        if not (bar_open[j] > 0.0 and close[j] > 0.0 and volume[j] >= 0.0):
+            return False
+        if not (np.isfinite(bar_open[j]) and np.isfinite(close[j]) and np.isfinite(volume[j])):
+            return False
+    return True
 
 
 @nb.njit(cache=True)

@@ -1,0 +1,417 @@
+"""The streaming driver: the same compiled step, called once per arriving bar.
+
+Used for live and paper feeds (Alpaca, ZeroMQ) and for Python strategies or detectors
+with callbacks, historical or live. A compiled strategy goes through
+:func:`~engine.core.step_nb.step_nb` exactly as the compiled driver calls it, so replaying
+a history through both gives bit-identical fills and equity. A Python strategy goes
+through the step's phases (market, detect, orders) with its callback in between.
+
+Detector refits happen here, in Python, when a fit bar arrives: fit ``k`` sees the feature
+rows before it, exactly as :func:`engine.regimes.base.fit_schedule` gives them to the
+compiled driver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.core import layout as L
+from engine.core.bars import BarPanel, DataError
+from engine.core.result import regimes_frame, strategy_run
+from engine.core.spec import Execution, Features, Smoothing, period_bounds
+from engine.core.state import initial_state, restore, snapshot
+from engine.core.step_nb import (
+    Setup,
+    State,
+    bar_ok_nb,
+    context_nb,
+    detect_nb,
+    market_nb,
+    orders_nb,
+    step_with,
+)
+from engine.core.strategy import CompiledStrategy, Context, PythonStrategy, targets_array
+from engine.regimes.base import Detector, PythonDetector, stack_params
+from engine.regimes.online_nb import argmax_state_nb, smooth_state_nb
+
+
+@dataclass(frozen=True)
+class BarOutput:
+    """What one bar produced."""
+
+    bar: int
+    timestamp_ns: int
+    equity: float
+    cash: float
+    weights: np.ndarray
+    posterior: np.ndarray
+    state: int
+    regime: int
+    rebalanced: bool
+    targets: np.ndarray  # NaN where not rebalanced
+    orders: np.ndarray  # signed share orders placed (0 = none)
+    costs: np.ndarray  # (4,) commission, spread, slippage, impact charged this bar
+    fills: np.ndarray  # (n, N_FILL_FIELDS) fill records of this bar
+
+    @property
+    def timestamp(self) -> pd.Timestamp:
+        return pd.Timestamp(self.timestamp_ns)
+
+
+class StreamingDriver:
+    """Feed bars one at a time through the compiled step.
+
+    Parameters
+    ----------
+    symbols, exog_names
+        The instruments (order fixed) and exogenous series of every bar.
+    strategy
+        A :class:`CompiledStrategy` (runs :func:`step_nb`) or a :class:`PythonStrategy`.
+    detector
+        A compiled :class:`Detector` (refitted here at its fit bars) or a
+        :class:`PythonDetector`.
+    costs
+        ``(N, N_COST)`` cost table (see :func:`engine.core.spec.cost_table`).
+    fitted
+        Optional ``(dparams, fit_bars)`` computed beforehand (skips online refits).
+    """
+
+    def __init__(
+        self,
+        symbols: tuple[str, ...],
+        strategy: CompiledStrategy | PythonStrategy,
+        detector: Detector | PythonDetector,
+        costs: np.ndarray,
+        *,
+        execution: Execution | None = None,
+        features: Features | None = None,
+        smoothing: Smoothing | None = None,
+        exog_names: tuple[str, ...] = (),
+        fitted: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        self.symbols = tuple(symbols)
+        self.exog_names = tuple(exog_names)
+        self.strategy = strategy
+        self.detector = detector
+        n = len(self.symbols)
+        self.n_features = n * L.N_FEAT_ASSET
+        self._compiled_strategy = isinstance(strategy, CompiledStrategy)
+        self._compiled_detector = isinstance(detector, Detector)
+        if not self._compiled_strategy and not isinstance(strategy, PythonStrategy):
+            raise TypeError("strategy must follow CompiledStrategy or PythonStrategy")
+        if not self._compiled_detector and not isinstance(detector, PythonDetector):
+            raise TypeError("detector must follow Detector or PythonDetector")
+        sparams = (
+            strategy.params(self.symbols, detector.labels)  # type: ignore[union-attr]
+            if self._compiled_strategy
+            else np.zeros(1)
+        )
+        eparams = (execution or Execution()).array()
+        fparams = (features or Features()).array()
+        dsize = (
+            detector.state_size(self.n_features)  # type: ignore[union-attr]
+            if self._compiled_detector
+            else 1
+        )
+        ssize = strategy.state_size() if self._compiled_strategy else 1  # type: ignore[union-attr]
+        self.state: State = initial_state(n, detector.n_states, eparams, fparams, dsize, ssize)
+        self._fixed_fits = fitted is not None
+        if fitted is not None:
+            dparams, fit_bars = fitted
+        else:
+            dparams, fit_bars = np.zeros((1, 2)), np.zeros(0, dtype=np.int64)
+        self.setup = Setup(
+            np.ascontiguousarray(costs, dtype=np.float64),
+            eparams,
+            fparams,
+            np.ascontiguousarray(dparams, dtype=np.float64),
+            np.ascontiguousarray(fit_bars, dtype=np.int64),
+            (smoothing or Smoothing()).array(),
+            np.ascontiguousarray(sparams, dtype=np.float64),
+        )
+        self._fit_rows: list[np.ndarray] = [r for r in self.setup.dparams] if fitted else []
+        self._feats = np.empty(self.n_features)
+        self._feat_hist = np.empty((0, self.n_features))
+        self._exog_hist = np.empty((0, len(self.exog_names)))
+        self._n_hist = 0
+        self._keep_history = (
+            self._compiled_detector
+            and not self._fixed_fits
+            and len(detector.fit_bars(1 << 22)) > 0  # type: ignore[union-attr]
+        )
+        self._refits = self._keep_history and not (
+            len(detector.fit_bars(1 << 22)) == 1 and detector.fit_bars(1)[0] == 0  # type: ignore[union-attr]
+        )
+        self._no_exog = np.zeros(len(self.exog_names))
+        self._fills = np.empty((n, L.N_FILL_FIELDS))
+        self.t = 0
+        self._last_key: int | None = None
+        self._last_ts: int | None = None
+        self._rebalance = getattr(strategy, "rebalance", None)
+        self._period = (0, 0, -1)  # (key, start_ns, end_ns) of the current calendar period
+        self._row_k = -2
+        self._row = np.zeros(2)
+        self._step = step_with(strategy.policy) if self._compiled_strategy else None  # type: ignore[union-attr]
+
+    # ------------------------------------------------------------------ refits
+    def _record_history(self, feats: np.ndarray, exog: np.ndarray) -> None:
+        if self._n_hist == self._feat_hist.shape[0]:
+            grow = max(256, 2 * self._n_hist)
+            self._feat_hist = np.resize(self._feat_hist, (grow, self.n_features))
+            self._exog_hist = np.resize(self._exog_hist, (grow, len(self.exog_names)))
+        self._feat_hist[self._n_hist] = feats
+        self._exog_hist[self._n_hist] = exog
+        self._n_hist += 1
+
+    def _maybe_refit(self, t: int) -> None:
+        """At a fit bar, fit on the feature rows before ``t`` and put the row in force."""
+        det = self.detector
+        bars = np.asarray(det.fit_bars(t + 1), dtype=np.int64)  # type: ignore[union-attr]
+        if bars.size == 0 or bars[-1] != t or len(self._fit_rows) >= bars.size:
+            return
+        previous = self._fit_rows[-1] if self._fit_rows else None
+        row = np.asarray(
+            det.fit(  # type: ignore[union-attr]
+                self._feat_hist[: self._n_hist], self._exog_hist[: self._n_hist], previous
+            ),
+            dtype=np.float64,
+        )
+        self._fit_rows.append(row)
+        dparams = stack_params(self._fit_rows)
+        self.setup = self.setup._replace(
+            dparams=dparams, fit_bar=np.asarray(bars, dtype=np.int64)
+        )
+
+    def _dparams_row(self, t: int) -> np.ndarray:
+        fit_bar = self.setup.fit_bar
+        k = len(self._fit_rows) - 1 if not self._fixed_fits else (
+            int(np.searchsorted(fit_bar, t, side="right")) - 1
+        )
+        if k != self._row_k:
+            self._row_k = k
+            self._row = np.ascontiguousarray(self.setup.dparams[max(k, 0)])
+        return self._row
+
+    def _new_period(self, ts_ns: int) -> tuple[int, bool]:
+        key, start, end = self._period
+        if start <= ts_ns < end:
+            return key, False
+        self._period = period_bounds(ts_ns, self._rebalance)
+        return self._period[0], self._last_key is not None and self._period[0] != self._last_key
+
+    # ------------------------------------------------------------------ bars
+    def on_bar(
+        self,
+        timestamp: Any,
+        open: np.ndarray,
+        close: np.ndarray,
+        volume: np.ndarray,
+        exog: np.ndarray | None = None,
+    ) -> BarOutput:
+        """Process one bar (prices in symbol order) and return what it produced."""
+        ts_ns = timestamp if isinstance(timestamp, int) else int(pd.Timestamp(timestamp).value)
+        if self._last_ts is not None and ts_ns <= self._last_ts:
+            raise DataError(
+                f"bar {self.t} ({pd.Timestamp(ts_ns)}): timestamp not after the previous bar"
+            )
+        o = np.asarray(open, dtype=np.float64)
+        c = np.asarray(close, dtype=np.float64)
+        v = np.asarray(volume, dtype=np.float64)
+        x = self._no_exog if exog is None else np.asarray(exog, dtype=np.float64)
+        n = len(self.symbols)
+        if o.shape != (n,) or c.shape != (n,) or v.shape != (n,) or x.shape != self._no_exog.shape:
+            raise DataError(
+                f"bar {self.t} ({pd.Timestamp(ts_ns)}): expected {n} values per price field "
+                f"and {len(self.exog_names)} exogenous values"
+            )
+        if not bar_ok_nb(o, c, v):
+            raise DataError(
+                f"bar {self.t} ({pd.Timestamp(ts_ns)}): open/close must be finite and > 0, "
+                "volume finite and >= 0"
+            )
+        key, new_period = self._new_period(ts_ns)
+        t = self.t
+        if self._keep_history:
+            self._maybe_refit(t)
+        dparams = self._dparams_row(t)
+        target = np.empty(n)
+        orders = np.zeros(n)
+        bar_costs = np.zeros(L.N_COST_KINDS)
+        if self._compiled_strategy and self._compiled_detector:
+            nf, go = self._step(  # type: ignore[misc]
+                t,
+                o,
+                c,
+                v,
+                x,
+                new_period,
+                dparams,
+                self.setup,
+                self.state,
+                self._feats,
+                target,
+                orders,
+                bar_costs,
+                self._fills,
+            )
+        else:
+            nf, go = self._phased_step(
+                t, pd.Timestamp(ts_ns), o, c, v, x, new_period, dparams, target, orders, bar_costs
+            )
+        if self._refits:
+            self._record_history(self._feats, x)
+        self.t += 1
+        self._last_key = key
+        self._last_ts = ts_ns
+        st = self.state
+        return BarOutput(
+            bar=t,
+            timestamp_ns=ts_ns,
+            equity=float(st.port[L.P_EQUITY]),
+            cash=float(st.port[L.P_CASH]),
+            weights=st.work.copy(),
+            posterior=st.post.copy(),
+            state=int(st.rstate[L.G_RAW]),
+            regime=int(st.rstate[L.G_SMOOTHED]),
+            rebalanced=bool(go),
+            targets=target,
+            orders=orders,
+            costs=bar_costs,
+            fills=self._fills[:nf].copy(),
+        )
+
+    def _phased_step(
+        self,
+        t: int,
+        ts: pd.Timestamp,
+        o: np.ndarray,
+        c: np.ndarray,
+        v: np.ndarray,
+        x: np.ndarray,
+        new_period: bool,
+        dparams: np.ndarray,
+        target: np.ndarray,
+        orders: np.ndarray,
+        bar_costs: np.ndarray,
+    ) -> tuple[int, bool]:
+        """The step's phases with Python callbacks for the detector and/or strategy."""
+        st, setup = self.state, self.setup
+        nf = market_nb(t, o, c, v, setup, st, self._feats, bar_costs, self._fills)
+        if self._compiled_detector:
+            detect_nb(t, self._feats, x, dparams, setup, st)
+        else:
+            post = np.asarray(self.detector.update(self._feats.copy(), x), dtype=np.float64)  # type: ignore[union-attr]
+            if post.shape != st.post.shape or not np.isfinite(post).all():
+                raise ValueError(f"detector {self.detector.name!r} returned a bad posterior")
+            st.post[:] = post
+            raw = -1 if np.allclose(post, post[0]) else int(argmax_state_nb(post))
+            smooth_state_nb(raw, st.post, setup.smooth, st.rstate)
+        ctx_nb = context_nb(c, self._feats, new_period, st)
+        if self._compiled_strategy:
+            go = bool(
+                self.strategy.policy(t, ctx_nb, setup.sparams, st.sstate, target)  # type: ignore[union-attr]
+            )
+        else:
+            ctx = Context(
+                bar=t,
+                timestamp=ts,
+                symbols=self.symbols,
+                close=c,
+                features=self._feats.copy(),
+                posterior=st.post.copy(),
+                state=int(st.rstate[L.G_RAW]),
+                regime=int(st.rstate[L.G_SMOOTHED]),
+                regime_changed=bool(st.rstate[L.G_CHANGED]),
+                new_period=new_period,
+                weights=st.work.copy(),
+                equity=float(st.port[L.P_EQUITY]),
+            )
+            strat = self.strategy
+            answer = None
+            if ctx.regime_changed:
+                answer = targets_array(strat.on_regime_change(ctx), self.symbols)  # type: ignore[union-attr]
+            if answer is None:
+                answer = targets_array(strat.on_bar(ctx), self.symbols)  # type: ignore[union-attr]
+            go = answer is not None
+            if answer is not None:
+                target[:] = answer
+        if go:
+            orders_nb(t, target, c, setup, st, orders)
+        else:
+            target[:] = np.nan
+            orders[:] = 0.0
+        return nf, go
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint(self) -> dict[str, Any]:
+        """Everything needed to resume after this bar (arrays + counters)."""
+        return {
+            "state": snapshot(self.state),
+            "t": self.t,
+            "last_key": self._last_key,
+            "last_ts": self._last_ts,
+            "fit_rows": [r.copy() for r in self._fit_rows],
+            "fit_bar": self.setup.fit_bar.copy(),
+            "feat_hist": self._feat_hist[: self._n_hist].copy(),
+            "exog_hist": self._exog_hist[: self._n_hist].copy(),
+        }
+
+    def resume(self, ckpt: dict[str, Any]) -> None:
+        """Continue from a :meth:`checkpoint` (same symbols, strategy and detector)."""
+        self.state = restore(ckpt["state"])
+        self.t = int(ckpt["t"])
+        self._last_key = ckpt["last_key"]
+        self._last_ts = ckpt["last_ts"]
+        self._fit_rows = [np.asarray(r) for r in ckpt["fit_rows"]]
+        if self._fit_rows:
+            self.setup = self.setup._replace(
+                dparams=stack_params(self._fit_rows),
+                fit_bar=np.asarray(ckpt["fit_bar"], dtype=np.int64),
+            )
+        self._feat_hist = np.asarray(ckpt["feat_hist"], dtype=np.float64).reshape(-1, self.n_features)
+        self._exog_hist = np.asarray(ckpt["exog_hist"], dtype=np.float64).reshape(
+            -1, len(self.exog_names)
+        )
+        self._n_hist = self._feat_hist.shape[0]
+        self._row_k = -2
+        self._period = (0, 0, -1)
+
+
+def replay(driver: StreamingDriver, panel: BarPanel) -> list[BarOutput]:
+    """Feed a whole panel through a streaming driver (for parity tests and Python
+    strategies on history)."""
+    out = []
+    ts = panel.timestamps_ns
+    for t in range(panel.n_bars):
+        out.append(
+            driver.on_bar(
+                int(ts[t]), panel.open[t], panel.close[t], panel.volume[t], panel.exog[t]
+            )
+        )
+    return out
+
+
+def outputs_to_run(name: str, panel: BarPanel, outs: list[BarOutput]) -> Any:
+    """Collect streaming outputs into the same tables as the compiled driver."""
+    fills = [o.fills for o in outs if o.fills.shape[0]]
+    raw = (
+        np.array([o.equity for o in outs]),
+        np.array([o.cash for o in outs]),
+        np.array([o.weights for o in outs]),
+        np.array([o.targets for o in outs]),
+        np.array([o.orders for o in outs]),
+        np.array([o.posterior for o in outs]),
+        np.array([o.state for o in outs], dtype=np.int64),
+        np.array([o.regime for o in outs], dtype=np.int64),
+        np.array([o.costs for o in outs]),
+        np.concatenate(fills) if fills else np.zeros((0, L.N_FILL_FIELDS)),
+        np.zeros((1, 1)),
+    )
+    return strategy_run(name, panel, raw), raw
+
+
+__all__ = ["BarOutput", "StreamingDriver", "outputs_to_run", "regimes_frame", "replay"]
