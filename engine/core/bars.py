@@ -44,6 +44,11 @@ class BarPanel:
     asset_classes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        idx = pd.DatetimeIndex(self.index)
+        if idx.tz is not None:
+            idx = idx.tz_convert("UTC").tz_localize(None)
+        object.__setattr__(self, "index", idx.as_unit("ns"))
+        object.__setattr__(self, "symbols", tuple(self.symbols))
         t, n = len(self.index), len(self.symbols)
         for name in FIELDS:
             arr = np.ascontiguousarray(getattr(self, name), dtype=np.float64)
@@ -76,7 +81,7 @@ class BarPanel:
     @property
     def timestamps_ns(self) -> np.ndarray:
         """Bar times as int64 nanoseconds since the epoch."""
-        return np.asarray(self.index.as_unit("ns").asi8, dtype=np.int64)
+        return np.asarray(self.index.asi8, dtype=np.int64)
 
     def column(self, symbol: str) -> int:
         """Position of ``symbol``; raises :class:`DataError` naming the symbol if unknown."""

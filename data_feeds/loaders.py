@@ -1,0 +1,276 @@
+"""CSV / Parquet / DataFrame loaders producing a validated, aligned :class:`BarPanel`.
+
+Layouts, column rules and the error format are described in :mod:`data_feeds.validation`.
+
+Calendar alignment (symbols rarely trade on exactly the same days):
+
+* ``fill=None`` (default): keep only the timestamps present for **every** symbol
+  (intersection). A structlog warning ``calendar_intersection`` gives the number of bars
+  dropped per symbol.
+* ``fill="ffill"``: keep the union of timestamps between the latest first bar and the earliest
+  last bar of all symbols (bars outside that span are dropped and counted: nothing is ever
+  backfilled nor extended past a symbol's last bar). A gap bar of a symbol becomes a flat bar
+  at the previous close (``open = high = low = close = previous close``, ``volume = 0``).
+  A warning ``calendar_ffill`` gives filled and dropped counts per symbol.
+
+``start``/``end`` (inclusive) are applied to each symbol before alignment, after the whole
+file has been validated (bad rows outside the window still raise).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import structlog
+
+from data_feeds.validation import SymbolFrame, parse_table
+from engine.core.bars import FIELDS, BarPanel, DataError
+
+log = structlog.get_logger(__name__)
+
+FillPolicy = Literal["ffill"] | None
+PathLike = str | os.PathLike[str]
+
+__all__ = ["align", "from_dataframe", "load_csv", "load_parquet"]
+
+
+def _as_paths(paths: PathLike | Sequence[PathLike]) -> list[Path]:
+    if isinstance(paths, str | os.PathLike):
+        return [Path(paths)]
+    out = [Path(p) for p in paths]
+    if not out:
+        raise DataError("no input files given")
+    return out
+
+
+def _window(frames: list[SymbolFrame], start: object, end: object) -> list[SymbolFrame]:
+    if start is None and end is None:
+        return frames
+    lo = pd.Timestamp(start) if start is not None else None  # type: ignore[arg-type]
+    hi = pd.Timestamp(end) if end is not None else None  # type: ignore[arg-type]
+    out = []
+    for f in frames:
+        mask = np.ones(len(f.index), dtype=bool)
+        if lo is not None:
+            mask &= f.index >= lo
+        if hi is not None:
+            mask &= f.index <= hi
+        if not mask.any():
+            raise DataError(
+                f"{f.source}: symbol {f.symbol}: empty date range, no bars between "
+                f"{start} and {end} (data covers {f.index[0].date()} to {f.index[-1].date()})"
+            )
+        out.append(
+            SymbolFrame(f.symbol, f.source, f.index[mask], {k: v[mask] for k, v in f.data.items()})
+        )
+    return out
+
+
+def align(
+    frames: Sequence[SymbolFrame], fill: FillPolicy = None
+) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray]]:
+    """Put validated frames on one calendar; returns (index, {field: (T, N) array})."""
+    if fill not in (None, "ffill"):
+        raise DataError(f"unknown fill policy {fill!r}; use None (intersection) or 'ffill'")
+    indexes = [f.index for f in frames]
+    sources = sorted({f.source for f in frames})
+    if fill is None:
+        cal = indexes[0]
+        for ix in indexes[1:]:
+            cal = cal.intersection(ix)
+        if len(cal) == 0:
+            raise DataError(
+                f"{', '.join(sources)}: misaligned calendars, symbols "
+                f"{', '.join(f.symbol for f in frames)} have no timestamp in common"
+            )
+        dropped = {f.symbol: len(f.index) - len(cal) for f in frames}
+        if any(dropped.values()):
+            log.warning(
+                "calendar_intersection",
+                policy="intersection",
+                dropped_bars=dropped,
+                kept_bars=len(cal),
+                source=", ".join(sources),
+            )
+        out = {k: np.empty((len(cal), len(frames))) for k in FIELDS}
+        for j, f in enumerate(frames):
+            pos = f.index.get_indexer(cal)
+            for k in FIELDS:
+                out[k][:, j] = f.data[k][pos]
+        return cal, out
+
+    first = max(ix[0] for ix in indexes)
+    last = min(ix[-1] for ix in indexes)
+    if first > last:
+        raise DataError(
+            f"{', '.join(sources)}: misaligned calendars, symbol date ranges do not overlap"
+        )
+    cal = indexes[0]
+    for ix in indexes[1:]:
+        cal = cal.union(ix)
+    cal = cal[(cal >= first) & (cal <= last)]
+    out = {k: np.empty((len(cal), len(frames))) for k in FIELDS}
+    filled: dict[str, int] = {}
+    dropped = {}
+    for j, f in enumerate(frames):
+        inside = (f.index >= first) & (f.index <= last)
+        dropped[f.symbol] = int((~inside).sum())
+        # last bar of this symbol at or before each calendar time (exists: cal >= first)
+        pos = np.searchsorted(f.index.asi8, cal.asi8, side="right") - 1
+        have = f.index.asi8[pos] == cal.asi8
+        close = f.data["close"][pos]
+        filled[f.symbol] = int((~have).sum())
+        for k in FIELDS:
+            col = f.data[k][pos]
+            if k == "volume":
+                col = np.where(have, col, 0.0)
+            elif k != "close":
+                col = np.where(have, col, close)
+            else:
+                col = close
+            out[k][:, j] = col
+    if any(filled.values()) or any(dropped.values()):
+        log.warning(
+            "calendar_ffill",
+            policy="ffill",
+            filled_bars=filled,
+            dropped_bars=dropped,
+            kept_bars=len(cal),
+            source=", ".join(sources),
+        )
+    return cal, out
+
+
+def _build(
+    frames: list[SymbolFrame],
+    *,
+    symbols: Sequence[str] | None,
+    start: object,
+    end: object,
+    fill: FillPolicy,
+    asset_classes: Mapping[str, str] | None,
+) -> BarPanel:
+    seen: dict[str, str] = {}
+    for f in frames:
+        if f.symbol in seen:
+            raise DataError(
+                f"{f.source}: symbol {f.symbol} appears more than once (also in {seen[f.symbol]})"
+            )
+        seen[f.symbol] = f.source
+    if symbols is not None:
+        if isinstance(symbols, str):
+            symbols = [symbols]
+        unknown = [s for s in symbols if s not in seen]
+        if unknown:
+            raise DataError(
+                f"{', '.join(sorted(set(seen.values())))}: unknown symbol {unknown[0]!r}; "
+                f"available: {', '.join(seen)}"
+            )
+        by_sym = {f.symbol: f for f in frames}
+        frames = [by_sym[s] for s in symbols]
+    frames = _window(frames, start, end)
+    index, arrays = align(frames, fill)
+    classes = tuple((asset_classes or {}).get(f.symbol, "unknown") for f in frames)
+    return BarPanel(
+        index=pd.DatetimeIndex(index).as_unit("ns"),
+        symbols=tuple(f.symbol for f in frames),
+        open=arrays["open"],
+        high=arrays["high"],
+        low=arrays["low"],
+        close=arrays["close"],
+        volume=arrays["volume"],
+        asset_classes=classes,
+    )
+
+
+def _load_files(
+    paths: PathLike | Sequence[PathLike],
+    reader: str,
+    ohlc_from_close: bool,
+) -> list[SymbolFrame]:
+    frames: list[SymbolFrame] = []
+    for p in _as_paths(paths):
+        source = str(p)
+        if not p.is_file():
+            raise DataError(f"{source}: file not found")
+        try:
+            if reader == "csv":
+                df = pd.read_csv(p)
+            else:
+                df = pd.read_parquet(p)
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"{source}: cannot read {reader}: {first}") from None
+        stem = p.name.split(".")[0]
+        frames.extend(
+            parse_table(df, source=source, default_symbol=stem, ohlc_from_close=ohlc_from_close)
+        )
+    return frames
+
+
+def load_csv(
+    paths: PathLike | Sequence[PathLike],
+    *,
+    symbols: Sequence[str] | None = None,
+    start: object = None,
+    end: object = None,
+    fill: FillPolicy = None,
+    ohlc_from_close: bool = False,
+    asset_classes: Mapping[str, str] | None = None,
+) -> BarPanel:
+    """Load one or more CSV files (single-symbol, long or wide; ``.gz`` fine) into a panel.
+
+    A single-symbol file without a ``symbol`` column is named after its file stem
+    (``data/spx.csv`` -> ``spx``).
+    """
+    frames = _load_files(paths, "csv", ohlc_from_close)
+    return _build(
+        frames, symbols=symbols, start=start, end=end, fill=fill, asset_classes=asset_classes
+    )
+
+
+def load_parquet(
+    paths: PathLike | Sequence[PathLike],
+    *,
+    symbols: Sequence[str] | None = None,
+    start: object = None,
+    end: object = None,
+    fill: FillPolicy = None,
+    ohlc_from_close: bool = False,
+    asset_classes: Mapping[str, str] | None = None,
+) -> BarPanel:
+    """Load one or more Parquet files (same layouts and rules as :func:`load_csv`)."""
+    frames = _load_files(paths, "parquet", ohlc_from_close)
+    return _build(
+        frames, symbols=symbols, start=start, end=end, fill=fill, asset_classes=asset_classes
+    )
+
+
+def from_dataframe(
+    df: pd.DataFrame,
+    *,
+    source: str = "<DataFrame>",
+    symbol: str | None = None,
+    symbols: Sequence[str] | None = None,
+    start: object = None,
+    end: object = None,
+    fill: FillPolicy = None,
+    ohlc_from_close: bool = False,
+    asset_classes: Mapping[str, str] | None = None,
+) -> BarPanel:
+    """Build a panel from a DataFrame in any accepted layout.
+
+    ``symbol`` names the instrument of a single-symbol frame without a ``symbol`` column;
+    ``source`` is the name used in error messages.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"{source}: expected a pandas DataFrame, got {type(df).__name__}")
+    frames = parse_table(df, source=source, default_symbol=symbol, ohlc_from_close=ohlc_from_close)
+    return _build(
+        frames, symbols=symbols, start=start, end=end, fill=fill, asset_classes=asset_classes
+    )
