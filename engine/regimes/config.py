@@ -13,7 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.core.bars import BarPanel
 from engine.core.spec import Smoothing
 from engine.regimes.base import Detector
+from engine.regimes.changepoint import BOCPDDetector
+from engine.regimes.clustering import GMMDetector, KMeansDetector
+from engine.regimes.hmm import GaussianHMMDetector
+from engine.regimes.inputs import Inputs, Schedule, resolve_inputs
+from engine.regimes.jump import JumpModelDetector
 from engine.regimes.rule import RuleDetector
+from engine.regimes.supervised import SupervisedDetector
 
 
 class Strict(BaseModel):
@@ -54,4 +60,192 @@ class RuleDetectorConfig(Strict):
         )
 
 
-DetectorConfig = Annotated[RuleDetectorConfig, Field(discriminator="kind")]
+class FittedConfig(Strict):
+    """Settings shared by the fitted detectors (trailing-window fits, online filter).
+
+    ``features``: input names (see :mod:`engine.regimes.inputs`): ``logret``,
+    ``log_vol_fast``, ``SYMBOL.ma_gap``, ``exog.SLOPE_10Y_3M``, ...; standardized with the
+    training window's statistics. The first fit is at bar ``min_train``, then every
+    ``refit_every`` bars (0: once), on an ``expanding`` window or a ``rolling`` one of
+    ``window_length`` bars, leaving out the first ``skip`` bars (feature warm-up).
+    """
+
+    market: str = "SPX"
+    features: tuple[str, ...] = ("logret", "log_vol_fast")
+    n_states: int = Field(3, ge=2, le=8)
+    labels: tuple[str, ...] | None = None
+    min_train: int = Field(504, ge=10)
+    refit_every: int = Field(63, ge=0)
+    window: Literal["expanding", "rolling"] = "expanding"
+    window_length: int = Field(1260, ge=10)
+    skip: int = Field(21, ge=0)
+    seed: int = 0
+    smoothing: SmoothingConfig = SmoothingConfig()
+
+    def schedule(self) -> Schedule:
+        return Schedule(
+            min_train=self.min_train,
+            refit_every=self.refit_every,
+            window=self.window_length if self.window == "rolling" else 0,
+            skip=self.skip,
+        )
+
+    def inputs(self, panel: BarPanel) -> Inputs:
+        return resolve_inputs(panel, self.market, self.features)
+
+    def label_names(self) -> tuple[str, ...]:
+        if self.labels is not None and len(self.labels) != self.n_states:
+            raise ValueError(
+                f"detector.labels has {len(self.labels)} names for {self.n_states} states"
+            )
+        return self.labels or ()
+
+
+class HMMDetectorConfig(FittedConfig):
+    """Gaussian HMM (hmmlearn) + numba forward filter: the default regime detector."""
+
+    kind: Literal["hmm"] = "hmm"
+    covariance: Literal["full", "diag"] = "full"
+    n_restarts: int = Field(3, ge=1)
+    n_iter: int = Field(100, ge=1)
+    tol: float = Field(1e-4, gt=0.0)
+    min_covar: float = Field(1e-3, gt=0.0)
+    keep_margin: float = Field(0.0, ge=0.0)
+
+    def build(self, panel: BarPanel) -> Detector:
+        return GaussianHMMDetector(
+            inputs=self.inputs(panel),
+            n_states=self.n_states,
+            covariance=self.covariance,
+            schedule=self.schedule(),
+            n_restarts=self.n_restarts,
+            n_iter=self.n_iter,
+            tol=self.tol,
+            min_covar=self.min_covar,
+            keep_margin=self.keep_margin,
+            seed=self.seed,
+            labels=self.label_names(),
+        )
+
+
+class GMMDetectorConfig(FittedConfig):
+    """Gaussian mixture (scikit-learn): per-bar posterior, no dynamics."""
+
+    kind: Literal["gmm"] = "gmm"
+    covariance: Literal["full", "diag"] = "full"
+    n_init: int = Field(3, ge=1)
+    min_covar: float = Field(1e-3, gt=0.0)
+
+    def build(self, panel: BarPanel) -> Detector:
+        return GMMDetector(
+            inputs=self.inputs(panel),
+            n_states=self.n_states,
+            covariance=self.covariance,
+            schedule=self.schedule(),
+            n_init=self.n_init,
+            min_covar=self.min_covar,
+            seed=self.seed,
+            labels=self.label_names(),
+        )
+
+
+class KMeansDetectorConfig(FittedConfig):
+    """k-means (scikit-learn): nearest centroid online."""
+
+    kind: Literal["kmeans"] = "kmeans"
+    n_init: int = Field(5, ge=1)
+
+    def build(self, panel: BarPanel) -> Detector:
+        return KMeansDetector(
+            inputs=self.inputs(panel),
+            n_states=self.n_states,
+            schedule=self.schedule(),
+            n_init=self.n_init,
+            seed=self.seed,
+            labels=self.label_names(),
+        )
+
+
+class JumpDetectorConfig(FittedConfig):
+    """Statistical jump model: k-means with a penalty per state switch."""
+
+    kind: Literal["jump"] = "jump"
+    penalty: float = Field(20.0, ge=0.0)
+    temperature: float = Field(0.0, ge=0.0)
+    n_init: int = Field(5, ge=1)
+
+    def build(self, panel: BarPanel) -> Detector:
+        return JumpModelDetector(
+            inputs=self.inputs(panel),
+            n_states=self.n_states,
+            penalty=self.penalty,
+            temperature=self.temperature,
+            schedule=self.schedule(),
+            n_init=self.n_init,
+            seed=self.seed,
+            labels=self.label_names(),
+        )
+
+
+class SupervisedDetectorConfig(FittedConfig):
+    """Logistic regression of the next ``horizon`` bars' volatility bucket (embargoed)."""
+
+    kind: Literal["supervised"] = "supervised"
+    horizon: int = Field(21, ge=1)
+    embargo: int = Field(0, ge=0)
+    c: float = Field(1.0, gt=0.0)
+
+    def build(self, panel: BarPanel) -> Detector:
+        from engine.core import layout as L
+
+        return SupervisedDetector(
+            inputs=self.inputs(panel),
+            market_col=panel.column(self.market) * L.N_FEAT_ASSET + L.F_LOGRET,
+            n_states=self.n_states,
+            horizon=self.horizon,
+            embargo=self.embargo,
+            c=self.c,
+            schedule=self.schedule(),
+            labels=self.label_names(),
+        )
+
+
+class BOCPDDetectorConfig(Strict):
+    """Bayesian online changepoint detection on one input; states (stable, change)."""
+
+    kind: Literal["bocpd"] = "bocpd"
+    market: str = "SPX"
+    feature: str = "logret"
+    expected_run: float = Field(250.0, gt=1.0)
+    max_run: int = Field(300, ge=2)
+    window: int = Field(5, ge=1)
+    prior_kappa: float = Field(1.0, gt=0.0)
+    prior_alpha: float = Field(2.0, gt=0.0)
+    prior_beta: float = Field(1.0, gt=0.0)
+    min_train: int = Field(252, ge=10)
+    skip: int = Field(21, ge=0)
+    smoothing: SmoothingConfig = SmoothingConfig()
+
+    def build(self, panel: BarPanel) -> Detector:
+        return BOCPDDetector(
+            inputs=resolve_inputs(panel, self.market, [self.feature]),
+            expected_run=self.expected_run,
+            max_run=self.max_run,
+            window=self.window,
+            prior_kappa=self.prior_kappa,
+            prior_alpha=self.prior_alpha,
+            prior_beta=self.prior_beta,
+            schedule=Schedule(self.min_train, 0, 0, self.skip),
+        )
+
+
+DetectorConfig = Annotated[
+    RuleDetectorConfig
+    | HMMDetectorConfig
+    | GMMDetectorConfig
+    | KMeansDetectorConfig
+    | JumpDetectorConfig
+    | SupervisedDetectorConfig
+    | BOCPDDetectorConfig,
+    Field(discriminator="kind"),
+]

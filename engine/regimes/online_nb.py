@@ -8,12 +8,20 @@ and writes the filtered posterior ``P(state_t | data_<=t)``. It returns the raw 
 
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
 
 from engine.core.layout import (
     D_KIND,
     D_N_STATES,
+    DET_BOCPD,
+    DET_GMM,
+    DET_HMM,
+    DET_JUMP,
+    DET_KMEANS,
+    DET_LOGIT,
     DET_RULE,
     DR_ASSET,
     DR_CRISIS_PCT,
@@ -21,6 +29,20 @@ from engine.core.layout import (
     DR_HIST,
     DR_MIN_HIST,
     DR_VOL_FEATURE,
+    DX_A,
+    DX_B,
+    DX_C,
+    DX_COV_FULL,
+    DX_IN_STRIDE,
+    DX_INPUTS,
+    DX_N_IN,
+    DXI_LOG,
+    DXI_MEAN,
+    DXI_SCALE,
+    DXI_SRC,
+    DXS_HEADER,
+    DXS_INIT,
+    DXS_LOGNORM,
     F_MA_GAP,
     G_CAND,
     G_CAND_COUNT,
@@ -75,6 +97,301 @@ def rule_update_nb(
     return s
 
 
+LOG_FLOOR = 1e-12
+LOG_2PI = 1.8378770664093453
+
+
+@nb.njit(cache=True)
+def load_inputs_nb(dparams: np.ndarray, feats: np.ndarray, exog: np.ndarray, z: np.ndarray) -> None:
+    """This bar's standardized detector inputs: pick, optionally log, standardize.
+
+    A non-finite input is replaced by its training mean (z = 0).
+    """
+    d = int(dparams[DX_N_IN])
+    for i in range(d):
+        base = DX_INPUTS + DX_IN_STRIDE * i
+        src = int(dparams[base + DXI_SRC])
+        x = feats[src] if src >= 0 else exog[-src - 1]
+        if dparams[base + DXI_LOG] != 0.0:
+            x = np.log(x if x > LOG_FLOOR else LOG_FLOOR)
+        v = (x - dparams[base + DXI_MEAN]) / dparams[base + DXI_SCALE]
+        z[i] = v if np.isfinite(v) else 0.0
+
+
+@nb.njit(cache=True)
+def gaussian_update_nb(
+    dparams: np.ndarray, dstate: np.ndarray, feats: np.ndarray, exog: np.ndarray, post: np.ndarray
+) -> int:
+    """Scaled forward filter of a Gaussian HMM (also GMM and soft k-means): O(K^2 + K d^2).
+
+    Body (offset ``DX_INPUTS + DX_IN_STRIDE * d``): start (K), transitions (K*K, row i =
+    from state i), means (K*d, standardized space), lower-triangular factors U (K*d*d) with
+    ``Sigma^-1 = U^T U``, log constants (K) = ``-d/2 log 2 pi + log|det U|``.
+    State: ``[init, log normaliser, alpha (K), z (d), log-likelihoods (K)]``; ``alpha`` is
+    the filtered posterior of the previous bar (carried across refits: stable order).
+    With ``DX_A`` = 1 the prior is ``start`` on every bar (mixture, no dynamics).
+    """
+    k_n = int(dparams[D_N_STATES])
+    d = int(dparams[DX_N_IN])
+    full = dparams[DX_COV_FULL] != 0.0
+    o_start = DX_INPUTS + DX_IN_STRIDE * d
+    o_trans = o_start + k_n
+    o_mean = o_trans + k_n * k_n
+    o_u = o_mean + k_n * d
+    o_lc = o_u + k_n * d * d
+    o_alpha = DXS_HEADER
+    o_z = o_alpha + k_n
+    o_ll = o_z + d
+    z = dstate[o_z : o_z + d]
+    load_inputs_nb(dparams, feats, exog, z)
+    # emission log-likelihoods
+    ll_max = -np.inf
+    for k in range(k_n):
+        q = 0.0
+        mk = o_mean + k * d
+        uk = o_u + k * d * d
+        if full:
+            for i in range(d):
+                s = 0.0
+                row = uk + i * d
+                for j in range(i + 1):
+                    s += dparams[row + j] * (z[j] - dparams[mk + j])
+                q += s * s
+        else:
+            for i in range(d):
+                s = dparams[uk + i * d + i] * (z[i] - dparams[mk + i])
+                q += s * s
+        v = dparams[o_lc + k] - 0.5 * q
+        dstate[o_ll + k] = v
+        if v > ll_max:
+            ll_max = v
+    # prediction
+    iid = dparams[DX_A] != 0.0
+    if dstate[DXS_INIT] == 0.0 or iid:
+        for k in range(k_n):
+            post[k] = dparams[o_start + k]
+    else:
+        for j in range(k_n):
+            post[j] = 0.0
+        for i in range(k_n):
+            a = dstate[o_alpha + i]
+            if a != 0.0:
+                row = o_trans + i * k_n
+                for j in range(k_n):
+                    post[j] += a * dparams[row + j]
+    # update
+    total = 0.0
+    for k in range(k_n):
+        post[k] *= np.exp(dstate[o_ll + k] - ll_max)
+        total += post[k]
+    if not (total > 0.0) or not np.isfinite(total):
+        # the prior rules every state out (or the input is absurd): restart from emissions
+        total = 0.0
+        for k in range(k_n):
+            post[k] = np.exp(dstate[o_ll + k] - ll_max)
+            total += post[k]
+    best = 0
+    for k in range(k_n):
+        post[k] /= total
+        dstate[o_alpha + k] = post[k]
+        if post[k] > post[best]:
+            best = k
+    dstate[DXS_LOGNORM] = np.log(total) + ll_max
+    dstate[DXS_INIT] = 1.0
+    return best
+
+
+@nb.njit(cache=True)
+def jump_update_nb(
+    dparams: np.ndarray, dstate: np.ndarray, feats: np.ndarray, exog: np.ndarray, post: np.ndarray
+) -> int:
+    """Statistical jump model, online: the forward dynamic program over past bars only.
+
+    ``V_t(k) = |z_t - c_k|^2 + min(V_{t-1}(k), min_j V_{t-1}(j) + lambda)``; the state is
+    ``argmin_k V_t(k)`` (the last state of the optimal penalised path through bar t), the
+    posterior ``softmax(-(V - min V) / temperature)``. Body: centroids (K*d).
+    State: ``[init, -, V (K), z (d)]``.
+    """
+    k_n = int(dparams[D_N_STATES])
+    d = int(dparams[DX_N_IN])
+    lam = dparams[DX_A]
+    temp = dparams[DX_B]
+    o_c = DX_INPUTS + DX_IN_STRIDE * d
+    o_v = DXS_HEADER
+    o_z = o_v + k_n
+    z = dstate[o_z : o_z + d]
+    load_inputs_nb(dparams, feats, exog, z)
+    first = dstate[DXS_INIT] == 0.0
+    vmin_prev = np.inf
+    if not first:
+        for k in range(k_n):
+            if dstate[o_v + k] < vmin_prev:
+                vmin_prev = dstate[o_v + k]
+    vmin = np.inf
+    best = 0
+    for k in range(k_n):
+        loss = 0.0
+        ck = o_c + k * d
+        for i in range(d):
+            e = z[i] - dparams[ck + i]
+            loss += e * e
+        if first:
+            v = loss
+        else:
+            stay = dstate[o_v + k]
+            jump = vmin_prev + lam
+            v = loss + (stay if stay < jump else jump)
+        dstate[o_v + k] = v
+        if v < vmin:
+            vmin = v
+            best = k
+    total = 0.0
+    for k in range(k_n):
+        dstate[o_v + k] -= vmin
+        post[k] = np.exp(-dstate[o_v + k] / temp)
+        total += post[k]
+    for k in range(k_n):
+        post[k] /= total
+    dstate[DXS_INIT] = 1.0
+    return best
+
+
+@nb.njit(cache=True)
+def logit_update_nb(
+    dparams: np.ndarray, dstate: np.ndarray, feats: np.ndarray, exog: np.ndarray, post: np.ndarray
+) -> int:
+    """Supervised: multinomial logistic regression, ``softmax(W z + b)``.
+
+    Body: W (K*d), b (K). State: ``[init, -, z (d)]``.
+    """
+    k_n = int(dparams[D_N_STATES])
+    d = int(dparams[DX_N_IN])
+    o_w = DX_INPUTS + DX_IN_STRIDE * d
+    o_b = o_w + k_n * d
+    o_z = DXS_HEADER
+    z = dstate[o_z : o_z + d]
+    load_inputs_nb(dparams, feats, exog, z)
+    top = -np.inf
+    for k in range(k_n):
+        s = dparams[o_b + k]
+        for i in range(d):
+            s += dparams[o_w + k * d + i] * z[i]
+        post[k] = s
+        if s > top:
+            top = s
+    total = 0.0
+    for k in range(k_n):
+        post[k] = np.exp(post[k] - top)
+        total += post[k]
+    best = 0
+    for k in range(k_n):
+        post[k] /= total
+        if post[k] > post[best]:
+            best = k
+    dstate[DXS_INIT] = 1.0
+    return best
+
+
+@nb.njit(cache=True)
+def bocpd_update_nb(
+    dparams: np.ndarray, dstate: np.ndarray, feats: np.ndarray, exog: np.ndarray, post: np.ndarray
+) -> int:
+    """Bayesian online changepoint detection (Adams & MacKay 2007), truncated run length.
+
+    Model: the first input is Gaussian with unknown mean and variance (Normal-inverse-gamma
+    prior, body ``[mu0, kappa0, alpha0, beta0]``), constant hazard ``DX_A``; run lengths
+    ``0 .. R-1`` (``R`` = ``DX_B``), the last bin absorbing. Posterior: ``[P(run >= w),
+    P(run < w)]`` with ``w`` = ``DX_C`` ("a change happened in the last w bars").
+    State: ``[init, log evidence, P (R), mu (R), kappa (R), alpha (R), beta (R), pred (R)]``.
+    """
+    d = int(dparams[DX_N_IN])
+    hazard = dparams[DX_A]
+    r_n = int(dparams[DX_B])
+    w = int(dparams[DX_C])
+    o = DX_INPUTS + DX_IN_STRIDE * d
+    mu0 = dparams[o]
+    kappa0 = dparams[o + 1]
+    alpha0 = dparams[o + 2]
+    beta0 = dparams[o + 3]
+    o_p = DXS_HEADER
+    o_mu = o_p + r_n
+    o_ka = o_mu + r_n
+    o_al = o_ka + r_n
+    o_be = o_al + r_n
+    o_pr = o_be + r_n
+    x = 0.0
+    zbuf = post[:1]  # scratch: post is rewritten below
+    load_inputs_nb(dparams, feats, exog, zbuf)
+    x = zbuf[0]
+    if dstate[DXS_INIT] == 0.0:
+        for r in range(r_n):
+            dstate[o_p + r] = 0.0
+        dstate[o_p] = 1.0
+        dstate[o_mu] = mu0
+        dstate[o_ka] = kappa0
+        dstate[o_al] = alpha0
+        dstate[o_be] = beta0
+        dstate[DXS_INIT] = 1.0
+    # predictive (Student-t) of x under each run length, times its probability
+    cp = 0.0
+    for r in range(r_n):
+        p = dstate[o_p + r]
+        if p < 1e-300:
+            dstate[o_pr + r] = 0.0
+            continue
+        al = dstate[o_al + r]
+        ka = dstate[o_ka + r]
+        s2 = dstate[o_be + r] * (ka + 1.0) / (al * ka)
+        e = x - dstate[o_mu + r]
+        lp = (
+            math.lgamma(al + 0.5)
+            - math.lgamma(al)
+            - 0.5 * np.log(2.0 * al * np.pi * s2)
+            - (al + 0.5) * np.log1p(e * e / (2.0 * al * s2))
+        )
+        g = p * np.exp(lp)
+        dstate[o_pr + r] = g
+        cp += g
+    evidence = cp
+    # absorbing last bin keeps the statistics of whichever feeder carries more mass
+    last_keep = dstate[o_pr + r_n - 1] >= dstate[o_pr + r_n - 2] if r_n >= 2 else True
+    grow_last = dstate[o_pr + r_n - 1] + (dstate[o_pr + r_n - 2] if r_n >= 2 else 0.0)
+    # update statistics, shifting run lengths up by one (from the top down)
+    for r in range(r_n - 1, 0, -1):
+        src = r if (r == r_n - 1 and last_keep) else r - 1
+        mu = dstate[o_mu + src]
+        ka = dstate[o_ka + src]
+        e = x - mu
+        dstate[o_mu + r] = (ka * mu + x) / (ka + 1.0)
+        dstate[o_be + r] = dstate[o_be + src] + ka * e * e / (2.0 * (ka + 1.0))
+        dstate[o_ka + r] = ka + 1.0
+        dstate[o_al + r] = dstate[o_al + src] + 0.5
+        if r == r_n - 1:
+            dstate[o_p + r] = grow_last * (1.0 - hazard)
+        else:
+            dstate[o_p + r] = dstate[o_pr + r - 1] * (1.0 - hazard)
+    dstate[o_mu] = mu0
+    dstate[o_ka] = kappa0
+    dstate[o_al] = alpha0
+    dstate[o_be] = beta0
+    dstate[o_p] = cp * hazard
+    if not (evidence > 0.0) or not np.isfinite(evidence):
+        for r in range(r_n):
+            dstate[o_p + r] = 0.0
+        dstate[o_p] = 1.0
+        evidence = 1.0
+    recent = 0.0
+    for r in range(r_n):
+        dstate[o_p + r] /= evidence
+        if r < w:
+            recent += dstate[o_p + r]
+    dstate[DXS_LOGNORM] = np.log(evidence)
+    post[:] = 0.0
+    post[1] = recent
+    post[0] = 1.0 - recent
+    return 1 if recent > 0.5 else 0
+
+
 @nb.njit(cache=True)
 def detector_update_nb(
     dparams: np.ndarray,
@@ -87,6 +404,14 @@ def detector_update_nb(
     kind = int(dparams[D_KIND])
     if kind == DET_RULE:
         return rule_update_nb(dparams, dstate, feats, post)
+    if kind == DET_HMM or kind == DET_GMM or kind == DET_KMEANS:
+        return gaussian_update_nb(dparams, dstate, feats, exog, post)
+    if kind == DET_JUMP:
+        return jump_update_nb(dparams, dstate, feats, exog, post)
+    if kind == DET_LOGIT:
+        return logit_update_nb(dparams, dstate, feats, exog, post)
+    if kind == DET_BOCPD:
+        return bocpd_update_nb(dparams, dstate, feats, exog, post)
     post[:] = 1.0 / dparams[D_N_STATES]
     return -1
 
@@ -130,3 +455,30 @@ def smooth_state_nb(raw: int, post: np.ndarray, smooth: np.ndarray, rstate: np.n
         rstate[G_CAND_COUNT] = 0.0
     if int(rstate[G_SMOOTHED]) >= 0:
         rstate[G_DWELL] += 1.0
+
+
+@nb.njit(cache=True)
+def score_rows_nb(
+    dparams: np.ndarray, feats: np.ndarray, exog: np.ndarray, state_size: int, n_states: int
+) -> float:
+    """Sum of the per-bar log normalisers (log-likelihood, standardized space) of a fresh
+    filter run over feature rows ``feats`` (T, F) and ``exog`` (T, E)."""
+    dstate = np.zeros(state_size)
+    post = np.empty(n_states)
+    total = 0.0
+    for t in range(feats.shape[0]):
+        detector_update_nb(dparams, dstate, feats[t], exog[t], post)
+        total += dstate[DXS_LOGNORM]
+    return total
+
+
+@nb.njit(cache=True)
+def filter_rows_nb(
+    dparams: np.ndarray, feats: np.ndarray, exog: np.ndarray, state_size: int, n_states: int
+) -> np.ndarray:
+    """Posteriors (T, K) of a fresh online filter run over feature rows (fixed parameters)."""
+    dstate = np.zeros(state_size)
+    out = np.empty((feats.shape[0], n_states))
+    for t in range(feats.shape[0]):
+        detector_update_nb(dparams, dstate, feats[t], exog[t], out[t])
+    return out

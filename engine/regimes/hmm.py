@@ -1,0 +1,319 @@
+"""Gaussian-emission detectors: HMM (hmmlearn), Gaussian mixture and k-means (scikit-learn).
+
+All three share one online kernel (:func:`engine.regimes.online_nb.gaussian_update_nb`):
+the HMM runs the scaled forward filter, the mixture and k-means use the same emission
+block with i.i.d. states (prior = mixture weights / uniform). Fits happen on trailing
+windows of standardized inputs (statistics from the window only, stored in the
+parameters); states are put in ascending-volatility order after every fit, so the
+posterior carried in the filter state keeps its meaning across refits.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.core import layout as L
+from engine.regimes.inputs import (
+    Inputs,
+    Schedule,
+    body_offset,
+    default_labels,
+    design,
+    header,
+    labelled_stats,
+    standardize,
+    state_order,
+    stored_standardization,
+)
+from engine.regimes.online_nb import score_rows_nb
+
+TRANS_FLOOR = 1e-8
+
+
+# ---------------------------------------------------------------- parameter packing
+def sanitize_transmat(a: np.ndarray) -> np.ndarray:
+    """Fix degenerate rows (NaN, all-zero: uniform) and floor every entry (no zeros)."""
+    a = np.array(a, dtype=np.float64)
+    k = a.shape[0]
+    for i in range(k):
+        row = a[i]
+        if not np.all(np.isfinite(row)) or row.sum() <= 0.0 or np.any(row < 0):
+            a[i] = 1.0 / k
+    a = a + TRANS_FLOOR
+    return a / a.sum(axis=1, keepdims=True)
+
+
+def floor_covars(covars: np.ndarray, floor: float) -> np.ndarray:
+    """Symmetrize and clip the eigenvalues of each ``(d, d)`` covariance at ``floor``."""
+    out = np.empty_like(covars)
+    for k in range(covars.shape[0]):
+        c = 0.5 * (covars[k] + covars[k].T)
+        if not np.all(np.isfinite(c)):
+            c = np.eye(c.shape[0])
+        w, v = np.linalg.eigh(c)
+        out[k] = (v * np.maximum(w, floor)) @ v.T
+    return out
+
+
+def gaussian_body(
+    start: np.ndarray, trans: np.ndarray, means: np.ndarray, covars: np.ndarray, full: bool
+) -> np.ndarray:
+    """Body of the gaussian kernel: start, transitions, means, precision factors, consts."""
+    k, d = means.shape
+    u = np.zeros((k, d, d))
+    lc = np.zeros(k)
+    for s in range(k):
+        if full:
+            chol = np.linalg.cholesky(covars[s])
+            u[s] = np.linalg.inv(chol)
+        else:
+            u[s] = np.diag(1.0 / np.sqrt(np.diag(covars[s])))
+        lc[s] = -0.5 * d * np.log(2.0 * np.pi) + np.sum(np.log(np.diag(u[s])))
+    return np.concatenate([start, trans.ravel(), means.ravel(), u.ravel(), lc])
+
+
+def gaussian_params(
+    kind: int,
+    inputs: Inputs,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    start: np.ndarray,
+    trans: np.ndarray,
+    means: np.ndarray,
+    covars: np.ndarray,
+    *,
+    full: bool,
+    iid: bool,
+) -> np.ndarray:
+    k = means.shape[0]
+    h = header(kind, k, inputs, mean, scale)
+    h[L.DX_COV_FULL] = 1.0 if full else 0.0
+    h[L.DX_A] = 1.0 if iid else 0.0
+    return np.concatenate([h, gaussian_body(start, trans, means, covars, full)])
+
+
+def unpack_gaussian(params: np.ndarray) -> dict[str, np.ndarray]:
+    """start, trans, means, covars (standardized space) of a gaussian parameter vector."""
+    k = int(params[L.D_N_STATES])
+    d = int(params[L.DX_N_IN])
+    o = body_offset(d)
+    start = params[o : o + k]
+    o += k
+    trans = params[o : o + k * k].reshape(k, k)
+    o += k * k
+    means = params[o : o + k * d].reshape(k, d)
+    o += k * d
+    u = params[o : o + k * d * d].reshape(k, d, d)
+    covars = np.empty((k, d, d))
+    for s in range(k):
+        inv = np.linalg.inv(u[s])
+        covars[s] = inv @ inv.T
+    return {"start": start.copy(), "trans": trans.copy(), "means": means.copy(), "covars": covars}
+
+
+def gaussian_state_size(k: int, d: int) -> int:
+    return L.DXS_HEADER + 2 * k + d
+
+
+def window_loglik(params: np.ndarray, features: np.ndarray, exog: np.ndarray) -> float:
+    """Per-sample log-likelihood of ``params`` on raw rows, in the *raw* input space (the
+    standardization Jacobian is removed, so models with different windows compare)."""
+    k = int(params[L.D_N_STATES])
+    d = int(params[L.DX_N_IN])
+    n = features.shape[0]
+    if n == 0:
+        return -np.inf
+    ex = exog if exog.shape[1] > 0 else np.zeros((n, 1))
+    total = float(
+        score_rows_nb(
+            np.ascontiguousarray(params, dtype=np.float64),
+            np.ascontiguousarray(features, dtype=np.float64),
+            np.ascontiguousarray(ex, dtype=np.float64),
+            gaussian_state_size(k, d),
+            k,
+        )
+    )
+    _, scale = stored_standardization(params)
+    return total / n - float(np.sum(np.log(scale)))
+
+
+def reorder(
+    perm: np.ndarray, start: np.ndarray, trans: np.ndarray, means: np.ndarray, covars: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return start[perm], trans[np.ix_(perm, perm)], means[perm], covars[perm]
+
+
+def _diag_var(covars: np.ndarray) -> np.ndarray:
+    return np.stack([np.diag(c) for c in covars])
+
+
+# ---------------------------------------------------------------- the HMM detector
+@dataclass(frozen=True)
+class GaussianHMMDetector:
+    """Gaussian HMM fitted by hmmlearn (EM) on a trailing window; forward filter online.
+
+    Failure handling: ``n_restarts`` fits with seeds ``seed .. seed + n_restarts - 1`` plus
+    a warm start from the previous model, best log-likelihood wins; fits that raise or give
+    non-finite parameters are dropped; covariances are floored (``min_covar`` on the
+    eigenvalues, standardized units); degenerate transition rows are replaced by uniform
+    rows and every transition is floored at 1e-8. The previous model is kept when the new
+    one's per-sample log-likelihood on the current window is worse by more than
+    ``keep_margin`` nats, or when every restart failed.
+    """
+
+    inputs: Inputs
+    n_states: int = 3
+    covariance: str = "full"  # or "diag"
+    schedule: Schedule = field(default_factory=Schedule)
+    n_restarts: int = 3
+    n_iter: int = 100
+    tol: float = 1e-4
+    min_covar: float = 1e-3
+    keep_margin: float = 0.0
+    seed: int = 0
+    name: str = "hmm"
+    labels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.covariance not in ("full", "diag"):
+            raise ValueError(f"hmm covariance must be 'full' or 'diag', got {self.covariance!r}")
+        if not self.labels:
+            object.__setattr__(self, "labels", default_labels(self.n_states))
+
+    def state_size(self, n_features: int) -> int:
+        return gaussian_state_size(self.n_states, self.inputs.d)
+
+    def fit_bars(self, n_bars: int) -> np.ndarray:
+        return self.schedule.fit_bars(n_bars)
+
+    def _candidates(self, z: np.ndarray, warm: dict[str, np.ndarray] | None) -> list[object]:
+        from hmmlearn.hmm import GaussianHMM
+
+        k = self.n_states
+        models: list[object] = []
+        logging.getLogger("hmmlearn").setLevel(logging.ERROR)
+        inits: list[int | None] = [None] if warm is not None else []
+        inits += list(range(self.seed, self.seed + self.n_restarts))
+        for s in inits:
+            m = GaussianHMM(
+                n_components=k,
+                covariance_type=self.covariance,
+                n_iter=self.n_iter,
+                tol=self.tol,
+                min_covar=self.min_covar,
+                random_state=s if s is not None else self.seed,
+                init_params="stmc" if s is not None else "",
+                params="stmc",
+            )
+            if s is None and warm is not None:
+                m.startprob_ = warm["start"]
+                m.transmat_ = warm["trans"]
+                m.means_ = warm["means"]
+                if self.covariance == "full":
+                    m.covars_ = warm["covars"]
+                else:
+                    m.covars_ = _diag_var(warm["covars"])
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    m.fit(z)
+                score = float(m.score(z))
+            except (ValueError, np.linalg.LinAlgError, FloatingPointError):
+                continue
+            if not np.isfinite(score) or not np.all(np.isfinite(m.means_)):
+                continue
+            models.append((score, m))
+        return models
+
+    def fit(
+        self, features: np.ndarray, exog: np.ndarray, previous: np.ndarray | None
+    ) -> np.ndarray:
+        n = features.shape[0]
+        rows = self.schedule.rows(n)
+        x = design(self.inputs, features[rows], exog[rows])
+        z, mean, scale = standardize(x)
+        warm = None
+        if previous is not None:
+            warm = _restandardize(unpack_gaussian(previous), previous, mean, scale)
+        cands = self._candidates(z, warm)
+        if not cands:
+            if previous is not None:
+                return previous
+            return _fallback_params(self, z, mean, scale)
+        _, best = max(cands, key=lambda c: c[0])  # type: ignore[index]
+        full = self.covariance == "full"
+        trans = sanitize_transmat(best.transmat_)  # type: ignore[attr-defined]
+        covars = floor_covars(np.asarray(best.covars_), self.min_covar)  # type: ignore[attr-defined]
+        means = np.asarray(best.means_)  # type: ignore[attr-defined]
+        start = np.asarray(best.startprob_)  # type: ignore[attr-defined]
+        perm = state_order(means, _diag_var(covars), self.inputs)
+        start, trans, means, covars = reorder(perm, start, trans, means, covars)
+        params = gaussian_params(
+            L.DET_HMM, self.inputs, mean, scale, start, trans, means, covars, full=full, iid=False
+        )
+        # start the filter from the predicted state of the bar after the window
+        last = filtered_last(params, features[rows], exog[rows])
+        o = body_offset(self.inputs.d)
+        params[o : o + self.n_states] = last @ trans
+        if previous is not None and previous.shape == params.shape:
+            new_ll = window_loglik(params, features[rows], exog[rows])
+            old_ll = window_loglik(previous, features[rows], exog[rows])
+            if not np.isfinite(new_ll) or new_ll < old_ll - self.keep_margin:
+                return previous
+        return params
+
+
+def filtered_last(params: np.ndarray, features: np.ndarray, exog: np.ndarray) -> np.ndarray:
+    """Filtered posterior at the last of ``rows`` (forward filter from ``start``)."""
+    from engine.regimes.online_nb import filter_rows_nb
+
+    k = int(params[L.D_N_STATES])
+    d = int(params[L.DX_N_IN])
+    n = features.shape[0]
+    ex = exog if exog.shape[1] > 0 else np.zeros((n, 1))
+    post = filter_rows_nb(
+        np.ascontiguousarray(params),
+        np.ascontiguousarray(features, dtype=np.float64),
+        np.ascontiguousarray(ex, dtype=np.float64),
+        gaussian_state_size(k, d),
+        k,
+    )
+    return np.asarray(post[-1]) if n else np.full(k, 1.0 / k)
+
+
+def _restandardize(
+    g: dict[str, np.ndarray], previous: np.ndarray, mean: np.ndarray, scale: np.ndarray
+) -> dict[str, np.ndarray] | None:
+    """Express a previous model in the new window's standardized units (for a warm start)."""
+    old_mean, old_scale = stored_standardization(previous)
+    if old_mean.shape != mean.shape:
+        return None
+    a = old_scale / scale
+    means = (g["means"] * old_scale + old_mean - mean) / scale
+    covars = g["covars"] * np.outer(a, a)[None, :, :]
+    return {"start": g["start"], "trans": g["trans"], "means": means, "covars": covars}
+
+
+def _fallback_params(
+    det: GaussianHMMDetector, z: np.ndarray, mean: np.ndarray, scale: np.ndarray
+) -> np.ndarray:
+    """Every EM restart failed and there is no previous model: quantile states of |z|."""
+    k = det.n_states
+    rough = np.abs(z).sum(axis=1)
+    edges = np.quantile(rough, np.linspace(0.0, 1.0, k + 1)[1:-1])
+    means, var = labelled_stats(z, np.searchsorted(edges, rough), k)
+    var = np.where(np.isfinite(var), np.maximum(var, det.min_covar), 1.0)
+    covars = np.stack([np.diag(v) for v in var])
+    stay = 0.95 if k > 1 else 1.0
+    trans = sanitize_transmat(np.full((k, k), (1.0 - stay) / max(k - 1, 1)) + np.eye(k) * (
+        stay - (1.0 - stay) / max(k - 1, 1)))
+    perm = state_order(means, var, det.inputs)
+    start, trans, means, covars = reorder(perm, np.full(k, 1.0 / k), trans, means, covars)
+    return gaussian_params(
+        L.DET_HMM, det.inputs, mean, scale, start, trans, means, covars,
+        full=det.covariance == "full", iid=False,
+    )

@@ -1,0 +1,22 @@
+"""Run a detector through prepare() + the compiled driver (cash-only static strategy)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.core.backtest import prepare, run_strategy_raw
+from engine.core.bars import BarPanel
+from engine.core.spec import CostModel, Smoothing, cost_table
+from engine.regimes.base import Detector
+from strategies.static import StaticAllocation
+
+
+def run_detector(
+    panel: BarPanel, detector: Detector, smoothing: Smoothing | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(posterior (T, K), raw state (T,), smoothed state (T,))`` from the compiled driver."""
+    costs = cost_table(panel.symbols, CostModel())
+    prep = prepare(panel, detector, costs, smoothing=smoothing)
+    strat = StaticAllocation("hold", weights={panel.symbols[0]: 1.0}, rebalance=None)
+    out = run_strategy_raw(prep, strat)
+    return np.asarray(out[5]), np.asarray(out[6]), np.asarray(out[7])
