@@ -31,6 +31,9 @@ class Prepared:
     features: np.ndarray  # (T, F) causal feature history (same kernel as the step)
     dparams: np.ndarray  # (n_fits, P)
     fit_bars: np.ndarray  # (n_fits,)
+    execution: Execution
+    feature_config: Features
+    smoothing: Smoothing
 
     @property
     def n_features(self) -> int:
@@ -52,7 +55,10 @@ def prepare(
     smoothing: Smoothing | None = None,
 ) -> Prepared:
     """Compute the feature history and fit the detector at its fit bars (causally)."""
-    fparams = (features or Features()).array()
+    execution = execution or Execution()
+    features = features or Features()
+    smoothing = smoothing or Smoothing()
+    fparams = features.array()
     feats = feature_history(panel, fparams)
     dparams, fit_bars = fit_schedule(detector, feats, panel.exog)
     if costs.shape != (panel.n_assets, L.N_COST):
@@ -60,13 +66,16 @@ def prepare(
     return Prepared(
         panel=panel,
         costs=np.ascontiguousarray(costs, dtype=np.float64),
-        eparams=(execution or Execution()).array(),
+        eparams=execution.array(),
         fparams=fparams,
-        smooth=(smoothing or Smoothing()).array(),
+        smooth=smoothing.array(),
         detector=detector,
         features=feats,
         dparams=dparams,
         fit_bars=fit_bars,
+        execution=execution,
+        feature_config=features,
+        smoothing=smoothing,
     )
 
 

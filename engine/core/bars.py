@@ -96,9 +96,8 @@ class BarPanel:
         try:
             return self.exog_names.index(name)
         except ValueError:
-            raise DataError(
-                f"unknown exogenous series {name!r}; panel has {', '.join(self.exog_names) or 'none'}"
-            ) from None
+            have = ", ".join(self.exog_names) or "none"
+            raise DataError(f"unknown exogenous series {name!r}; panel has {have}") from None
 
     def select(self, symbols: list[str] | tuple[str, ...]) -> BarPanel:
         """A panel restricted to ``symbols`` (in that order)."""

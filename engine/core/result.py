@@ -85,11 +85,15 @@ def strategy_run(name: str, panel: BarPanel, out: tuple[Any, ...]) -> StrategyRu
 
 
 def regimes_frame(
-    panel: BarPanel, post: np.ndarray, raw: np.ndarray, smoothed: np.ndarray, labels: tuple[str, ...]
+    panel: BarPanel,
+    post: np.ndarray,
+    raw: np.ndarray,
+    smoothed: np.ndarray,
+    labels: tuple[str, ...],
 ) -> pd.DataFrame:
     """timestamp-indexed: state, smoothed_state, label, p0..p{K-1}."""
     df = pd.DataFrame({"state": raw, "smoothed_state": smoothed}, index=panel.index)
-    names = np.asarray(list(labels) + ["warmup"], dtype=object)
+    names = np.asarray([*list(labels), "warmup"], dtype=object)
     df["label"] = names[np.where(smoothed >= 0, smoothed, len(labels))]
     for k in range(post.shape[1]):
         df[f"p{k}"] = post[:, k]
@@ -140,8 +144,9 @@ class BacktestResult:
         out.mkdir(parents=True, exist_ok=True)
         self.equity.to_csv(out / "equity.csv")
         self.fills.to_csv(out / "fills.csv", index=False)
-        w = self.weights.stack(level=[0, 1], future_stack=True).rename("weight").reset_index()
-        w.to_csv(out / "weights.csv", index=False)
+        w = self.weights.stack(level=[0, 1], future_stack=True)
+        w = pd.Series(w, name="weight") if not isinstance(w, pd.Series) else w.rename("weight")
+        w.reset_index().to_csv(out / "weights.csv", index=False)
         self.regimes.to_csv(out / "regimes.csv")
         (out / "metrics.json").write_text(json.dumps(self.metrics, indent=2, default=float))
         (out / "config.json").write_text(json.dumps(self.config, indent=2, default=str))

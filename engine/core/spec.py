@@ -68,7 +68,9 @@ class Execution:
 
     def array(self) -> np.ndarray:
         if self.fill_at not in ("next_open", "next_close"):
-            raise ValueError(f"execution.fill_at must be 'next_open' or 'next_close', got {self.fill_at!r}")
+            raise ValueError(
+                f"execution.fill_at must be 'next_open' or 'next_close', got {self.fill_at!r}"
+            )
         if self.initial_cash <= 0:
             raise ValueError("execution.initial_cash must be > 0")
         e = np.zeros(L.N_EXEC)

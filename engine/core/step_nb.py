@@ -18,6 +18,7 @@ history; the streaming driver (:mod:`engine.core.streaming`) calls the same
 from __future__ import annotations
 
 from collections import namedtuple
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -161,7 +162,7 @@ def orders_nb(
 
 @nb.njit(cache=True)
 def step_nb(
-    policy,  # type: ignore[no-untyped-def]
+    policy: Any,
     t: int,
     bar_open: np.ndarray,
     close: np.ndarray,
@@ -194,17 +195,46 @@ def step_nb(
     return nf, go
 
 
-def step_with(policy):  # type: ignore[no-untyped-def]
+def step_with(policy: Any) -> Any:
     """``step_nb`` with ``policy`` bound at compile time (no dispatcher argument to type
     on every call: this is the streaming driver's hot path)."""
     if policy is builtin_policy_nb:
         return step_builtin_nb
 
     @nb.njit
-    def bound_step_nb(t, bar_open, close, volume, exog, new_period, dparams, setup, state,
-                      feats, target, orders, bar_costs, fills):  # type: ignore[no-untyped-def]
-        return step_nb(policy, t, bar_open, close, volume, exog, new_period, dparams, setup,
-                       state, feats, target, orders, bar_costs, fills)
+    def bound_step_nb(  # type: ignore[no-untyped-def]
+        t,
+        bar_open,
+        close,
+        volume,
+        exog,
+        new_period,
+        dparams,
+        setup,
+        state,
+        feats,
+        target,
+        orders,
+        bar_costs,
+        fills,
+    ):  # type: ignore[no-untyped-def]
+        return step_nb(
+            policy,
+            t,
+            bar_open,
+            close,
+            volume,
+            exog,
+            new_period,
+            dparams,
+            setup,
+            state,
+            feats,
+            target,
+            orders,
+            bar_costs,
+            fills,
+        )
 
     return bound_step_nb
 
@@ -227,8 +257,23 @@ def step_builtin_nb(
     fills: np.ndarray,
 ) -> tuple[int, bool]:
     """:func:`step_nb` with the built-in policy."""
-    return step_nb(builtin_policy_nb, t, bar_open, close, volume, exog, new_period, dparams,
-                   setup, state, feats, target, orders, bar_costs, fills)
+    return step_nb(
+        builtin_policy_nb,
+        t,
+        bar_open,
+        close,
+        volume,
+        exog,
+        new_period,
+        dparams,
+        setup,
+        state,
+        feats,
+        target,
+        orders,
+        bar_costs,
+        fills,
+    )
 
 
 @nb.njit(cache=True)
@@ -244,7 +289,7 @@ def bar_ok_nb(bar_open: np.ndarray, close: np.ndarray, volume: np.ndarray) -> bo
 
 @nb.njit(cache=True)
 def run_nb(
-    policy,  # type: ignore[no-untyped-def]
+    policy: Any,
     bar_open: np.ndarray,
     close: np.ndarray,
     volume: np.ndarray,
@@ -254,7 +299,7 @@ def run_nb(
     state: State,
     n_features: int,
     record_features: bool,
-):  # type: ignore[no-untyped-def]
+) -> tuple[Any, ...]:
     """The compiled driver: :func:`step_nb` over every bar of a ``(T, N)`` history.
 
     Returns ``(equity, cash, weights, targets, orders, post, raw, smoothed, bar_costs,

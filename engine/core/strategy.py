@@ -19,8 +19,13 @@ import pandas as pd
 class CompiledStrategy(Protocol):
     """A strategy whose policy is an njit function (see :mod:`engine.core.policy_nb`)."""
 
-    name: str
-    rebalance: str | None  # calendar of ``ctx.new_period``: D/W/M/Q/Y or None
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def rebalance(self) -> str | None:
+        """Calendar of ``ctx.new_period``: D/W/M/Q/Y or None."""
+        ...
 
     @property
     def policy(self) -> Any:
@@ -67,8 +72,11 @@ class PythonStrategy(Protocol):
     rebalance now, or ``None`` to hold.
     """
 
-    name: str
-    rebalance: str | None
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def rebalance(self) -> str | None: ...
 
     def on_bar(self, ctx: Context) -> Targets: ...
 

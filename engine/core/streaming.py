@@ -139,9 +139,7 @@ class StreamingDriver:
         self._exog_hist = np.empty((0, len(self.exog_names)))
         self._n_hist = 0
         self._keep_history = (
-            self._compiled_detector
-            and not self._fixed_fits
-            and len(detector.fit_bars(1 << 22)) > 0  # type: ignore[union-attr]
+            self._compiled_detector and not self._fixed_fits and len(detector.fit_bars(1 << 22)) > 0  # type: ignore[union-attr]
         )
         self._refits = self._keep_history and not (
             len(detector.fit_bars(1 << 22)) == 1 and detector.fit_bars(1)[0] == 0  # type: ignore[union-attr]
@@ -156,6 +154,27 @@ class StreamingDriver:
         self._row_k = -2
         self._row = np.zeros(2)
         self._step = step_with(strategy.policy) if self._compiled_strategy else None  # type: ignore[union-attr]
+
+    @classmethod
+    def from_prepared(
+        cls, prep: Any, strategy: CompiledStrategy | PythonStrategy, *, refit_online: bool = False
+    ) -> StreamingDriver:
+        """A driver with the settings of a :class:`~engine.core.backtest.Prepared` run.
+
+        By default it reuses the prepared detector fits; ``refit_online=True`` refits at
+        the fit bars from the streamed feature history instead (as live trading does).
+        """
+        return cls(
+            prep.panel.symbols,
+            strategy,
+            prep.detector,
+            prep.costs,
+            execution=prep.execution,
+            features=prep.feature_config,
+            smoothing=prep.smoothing,
+            exog_names=prep.panel.exog_names,
+            fitted=None if refit_online else (prep.dparams, prep.fit_bars),
+        )
 
     # ------------------------------------------------------------------ refits
     def _record_history(self, feats: np.ndarray, exog: np.ndarray) -> None:
@@ -182,14 +201,14 @@ class StreamingDriver:
         )
         self._fit_rows.append(row)
         dparams = stack_params(self._fit_rows)
-        self.setup = self.setup._replace(
-            dparams=dparams, fit_bar=np.asarray(bars, dtype=np.int64)
-        )
+        self.setup = self.setup._replace(dparams=dparams, fit_bar=np.asarray(bars, dtype=np.int64))
 
     def _dparams_row(self, t: int) -> np.ndarray:
         fit_bar = self.setup.fit_bar
-        k = len(self._fit_rows) - 1 if not self._fixed_fits else (
-            int(np.searchsorted(fit_bar, t, side="right")) - 1
+        k = (
+            len(self._fit_rows) - 1
+            if not self._fixed_fits
+            else (int(np.searchsorted(fit_bar, t, side="right")) - 1)
         )
         if k != self._row_k:
             self._row_k = k
@@ -372,7 +391,9 @@ class StreamingDriver:
                 dparams=stack_params(self._fit_rows),
                 fit_bar=np.asarray(ckpt["fit_bar"], dtype=np.int64),
             )
-        self._feat_hist = np.asarray(ckpt["feat_hist"], dtype=np.float64).reshape(-1, self.n_features)
+        self._feat_hist = np.asarray(ckpt["feat_hist"], dtype=np.float64).reshape(
+            -1, self.n_features
+        )
         self._exog_hist = np.asarray(ckpt["exog_hist"], dtype=np.float64).reshape(
             -1, len(self.exog_names)
         )
@@ -388,9 +409,7 @@ def replay(driver: StreamingDriver, panel: BarPanel) -> list[BarOutput]:
     ts = panel.timestamps_ns
     for t in range(panel.n_bars):
         out.append(
-            driver.on_bar(
-                int(ts[t]), panel.open[t], panel.close[t], panel.volume[t], panel.exog[t]
-            )
+            driver.on_bar(int(ts[t]), panel.open[t], panel.close[t], panel.volume[t], panel.exog[t])
         )
     return out
 

@@ -26,9 +26,14 @@ import numpy as np
 class Detector(Protocol):
     """A regime detector whose online filter runs in the compiled step."""
 
-    name: str
-    n_states: int
-    labels: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def n_states(self) -> int: ...
+
+    @property
+    def labels(self) -> tuple[str, ...]: ...
 
     def state_size(self, n_features: int) -> int:
         """Length of the online filter's state vector."""
@@ -49,9 +54,14 @@ class Detector(Protocol):
 class PythonDetector(Protocol):
     """A detector updated in Python (streaming driver only): for quick experiments."""
 
-    name: str
-    n_states: int
-    labels: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def n_states(self) -> int: ...
+
+    @property
+    def labels(self) -> tuple[str, ...]: ...
 
     def update(self, features: np.ndarray, exog: np.ndarray) -> np.ndarray:
         """Filtered posterior (n_states,) after this bar; uniform while warming up."""

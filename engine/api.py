@@ -1,0 +1,189 @@
+"""The Python API: wire a config's data, detector and strategies to the core.
+
+This module and :mod:`engine.cli` are the only parts of ``engine`` that import
+``data_feeds`` and ``strategies`` (the core never does).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import structlog
+from tqdm import tqdm
+
+from engine.config import ConfigError, CustomConfig, RunConfig, StrategyConfig, load_config
+from engine.core.backtest import Prepared, prepare, run_strategy_raw
+from engine.core.bars import BarPanel, DataError
+from engine.core.result import BacktestResult, StrategyRun, regimes_frame, strategy_run
+from engine.core.spec import cost_table
+from engine.core.strategy import CompiledStrategy, PythonStrategy
+from engine.core.streaming import StreamingDriver, outputs_to_run, replay
+
+log = structlog.get_logger(__name__)
+
+
+def load_panel(cfg: RunConfig) -> BarPanel:
+    """Bars for a config: the bundled panel or the user's CSV/Parquet files."""
+    import data_feeds
+
+    d = cfg.data
+    if d.source == "bundled":
+        return data_feeds.load_bundled(d.symbols, d.start, d.end)
+    paths = [d.source] if isinstance(d.source, str) else list(d.source)
+    fmt = d.format
+    if fmt == "auto":
+        fmt = "parquet" if all(str(p).endswith((".parquet", ".pq")) for p in paths) else "csv"
+    loader = data_feeds.load_parquet if fmt == "parquet" else data_feeds.load_csv
+    return loader(
+        paths,
+        symbols=d.symbols,
+        start=d.start,
+        end=d.end,
+        fill=None if d.fill == "none" else d.fill,
+        ohlc_from_close=d.ohlc_from_close,
+    )
+
+
+def build_strategy(scfg: StrategyConfig) -> CompiledStrategy | PythonStrategy:
+    """A strategy object from its config section."""
+    from strategies.regime_switching import RegimeSwitching
+    from strategies.static import StaticAllocation
+
+    if scfg.kind == "static":
+        return StaticAllocation(scfg.name, scfg.weights, scfg.rebalance, scfg.drift)
+    if scfg.kind == "inverse_vol":
+        return StaticAllocation(scfg.name, scfg.weights, scfg.rebalance, scfg.drift, True)
+    if scfg.kind == "regime":
+        return RegimeSwitching(
+            scfg.name,
+            scfg.table,
+            scfg.warmup,
+            scfg.rebalance,
+            scfg.on_change,
+            scfg.blend,
+            scfg.drift,
+        )
+    return load_custom(scfg)
+
+
+def load_custom(scfg: CustomConfig) -> CompiledStrategy | PythonStrategy:
+    """Import ``module:Class`` and build it with ``name`` and ``params``."""
+    mod_name, _, cls_name = scfg.target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(mod_name), cls_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            f"strategies.{scfg.name}.target: cannot import {scfg.target!r}: {exc}"
+        ) from None
+    try:
+        obj = cls(name=scfg.name, **scfg.params)
+    except TypeError as exc:
+        raise ConfigError(f"strategies.{scfg.name}.params: {exc}") from None
+    if not isinstance(obj, CompiledStrategy | PythonStrategy):
+        raise ConfigError(
+            f"strategies.{scfg.name}.target: {scfg.target} is neither a compiled "
+            "nor a Python strategy"
+        )
+    return obj
+
+
+def prepare_run(cfg: RunConfig, panel: BarPanel) -> Prepared:
+    """Cost table, features and detector fits for a config over ``panel``."""
+    try:
+        costs = cost_table(panel.symbols, cfg.costs.default(), cfg.costs.per_symbol())
+    except ValueError as exc:
+        raise ConfigError(f"costs: {exc}") from None
+    try:
+        detector = cfg.detector.build(panel)
+    except DataError as exc:
+        raise ConfigError(f"detector: {exc}") from None
+    return prepare(
+        panel,
+        detector,
+        costs,
+        cfg.execution.build(),
+        cfg.features.build(),
+        cfg.detector.smoothing.build(),
+    )
+
+
+def run_python_strategy(prep: Prepared, strategy: PythonStrategy) -> tuple[StrategyRun, Any]:
+    """Replay history through the streaming driver for a callback strategy."""
+    drv = StreamingDriver.from_prepared(prep, strategy)
+    return outputs_to_run(strategy.name, prep.panel, replay(drv, prep.panel))
+
+
+def run_backtest(
+    config: RunConfig | str | Path | dict[str, Any] | None = None,
+    *,
+    panel: BarPanel | None = None,
+    progress: bool | None = None,
+) -> BacktestResult:
+    """Run every strategy of ``config`` over the same bars, costs and detector.
+
+    ``config`` is a :class:`RunConfig`, a path to a TOML file, a mapping, or ``None`` for
+    the defaults (bundled data, 60/40 vs equal weight vs regime-aware). Returns a
+    :class:`BacktestResult` with equity, weights, fills, regimes and metrics tables.
+    """
+    from engine.config import parse_config
+
+    if isinstance(config, dict):
+        cfg = parse_config(config)
+    elif isinstance(config, RunConfig):
+        cfg = config
+    else:
+        cfg = load_config(config)
+    panel = panel if panel is not None else load_panel(cfg)
+    show = sys.stderr.isatty() if progress is None else progress
+    steps = tqdm(total=1 + len(cfg.strategies), desc="backtest", disable=not show, leave=False)
+    prep = prepare_run(cfg, panel)
+    steps.update(1)
+    runs: dict[str, StrategyRun] = {}
+    regimes = None
+    for scfg in cfg.strategies:
+        strat = build_strategy(scfg)
+        try:
+            if isinstance(strat, CompiledStrategy):
+                raw = run_strategy_raw(prep, strat)
+                runs[strat.name] = strategy_run(strat.name, panel, raw)
+            else:
+                runs[strat.name], raw = run_python_strategy(prep, strat)
+        except ValueError as exc:
+            raise ConfigError(f"strategies.{scfg.name}: {exc}") from None
+        if regimes is None:
+            regimes = regimes_frame(panel, raw[5], raw[6], raw[7], prep.detector.labels)
+        steps.update(1)
+    steps.close()
+    assert regimes is not None
+    result = BacktestResult(
+        panel=panel,
+        runs=runs,
+        regimes=regimes,
+        regime_labels=prep.detector.labels,
+        features=prep.features,
+        config=cfg.model_dump(mode="json"),
+    )
+    result.metrics = compute_metrics(result)
+    log.info(
+        "backtest.done",
+        bars=panel.n_bars,
+        assets=panel.n_assets,
+        strategies=list(runs),
+        start=str(panel.index[0].date()),
+        end=str(panel.index[-1].date()),
+    )
+    return result
+
+
+def compute_metrics(result: BacktestResult) -> dict[str, dict[str, float]]:
+    """Per-strategy summary metrics (see :func:`engine.analysis.metrics.summary`)."""
+    from engine.analysis.metrics import summary
+
+    out = {}
+    for name, run in result.runs.items():
+        out[name] = {k: float(v) for k, v in summary(run.equity, run.fills).items()}
+        out[name]["final_equity"] = float(run.equity.iloc[-1])
+    return out
