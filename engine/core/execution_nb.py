@@ -98,6 +98,35 @@ def fill_costs_nb(
 
 
 @nb.njit(cache=True)
+def apply_fill_nb(
+    t: int,
+    j: int,
+    q: float,
+    px: float,
+    piece: np.ndarray,
+    port: np.ndarray,
+    bar_costs: np.ndarray,
+    rec: np.ndarray,
+) -> None:
+    """Book a fill of signed ``q`` at ``px`` with cost pieces ``piece`` into the
+    portfolio, the bar's cost totals and the fill record ``rec``."""
+    port[P_CASH] -= q * px + piece[0]
+    port[P_HEADER + j] += q
+    bar_costs[K_COMMISSION] += piece[0]
+    bar_costs[K_SPREAD] += piece[1]
+    bar_costs[K_SLIPPAGE] += piece[2]
+    bar_costs[K_IMPACT] += piece[3]
+    rec[R_BAR] = t
+    rec[R_ASSET] = j
+    rec[R_QTY] = q
+    rec[R_PRICE] = px
+    rec[R_COMMISSION] = piece[0]
+    rec[R_SPREAD] = piece[1]
+    rec[R_SLIPPAGE] = piece[2]
+    rec[R_IMPACT] = piece[3]
+
+
+@nb.njit(cache=True)
 def execute_pending_nb(
     t: int,
     ref: np.ndarray,
@@ -108,13 +137,16 @@ def execute_pending_nb(
     bar_costs: np.ndarray,
     fills: np.ndarray,
 ) -> int:
-    """Fill pending orders at reference prices ``ref`` (sells first, then buys).
+    """Fill pending orders at reference prices ``ref``: sells first, then buys.
 
-    Without leverage, buys are scaled down so cash stays >= 0. Writes fill records
-    into ``fills`` (rows of ``N_FILL_FIELDS``) and returns how many were written.
+    Each order fills up to the participation cap; the rest stays pending. Without
+    leverage, cash never goes negative: a sell whose proceeds can't pay its commission is
+    cancelled, and buys are scaled down to the cash available (the cut part cancelled).
+    Writes fill records into ``fills`` and returns how many were written.
     """
     n = ref.shape[0]
     pend = P_HEADER + n
+    no_leverage = eparams[E_ALLOW_LEVERAGE] == 0.0
     piece = np.empty(4)
     bar_costs[:] = 0.0
     nf = 0
@@ -122,56 +154,52 @@ def execute_pending_nb(
     for j in range(n):
         if port[pend + j] != 0.0:
             want[j] = fill_quantity_nb(port[pend + j], volume[j], costs[j])
-    qty = want.copy()  # after the cash check; buys cut for lack of cash are cancelled
-    # cash check for buys (sells are filled first and add cash)
-    if eparams[E_ALLOW_LEVERAGE] == 0.0:
+    for j in range(n):  # sells
+        q = want[j]
+        if q >= 0.0:
+            continue
+        port[pend + j] -= q
+        if abs(port[pend + j]) * ref[j] < 1e-9:
+            port[pend + j] = 0.0
+        px = fill_costs_nb(q, ref[j], volume[j], costs[j], piece)
+        if no_leverage and port[P_CASH] - (q * px + piece[0]) < 0.0:
+            continue  # proceeds don't cover the commission: cancelled
+        apply_fill_nb(t, j, q, px, piece, port, bar_costs, fills[nf])
+        nf += 1
+    qty = want.copy()
+    if no_leverage:  # scale buys to the cash available after the sells
         cash = port[P_CASH]
-        for j in range(n):
-            if qty[j] < 0.0:
-                px = fill_costs_nb(qty[j], ref[j], volume[j], costs[j], piece)
-                cash += -qty[j] * px - piece[0]
-        for _ in range(8):
-            need = 0.0
+        for it in range(9):
+            var = 0.0  # cost that scales with the quantity
+            fixed = 0.0  # minimum commissions
             for j in range(n):
                 if qty[j] > 0.0:
                     px = fill_costs_nb(qty[j], ref[j], volume[j], costs[j], piece)
-                    need += qty[j] * px + piece[0]
-            if need <= cash or need == 0.0:
+                    var += qty[j] * px
+                    if piece[0] <= costs[j, C_COMMISSION_MIN]:
+                        fixed += piece[0]
+                    else:
+                        var += piece[0]
+            if var + fixed <= cash or var == 0.0:
                 break
-            scale = max(cash, 0.0) / need * (1.0 - 1e-9)
+            scale = (cash - fixed) / var * (1.0 - 1e-9) if it < 8 else 0.0
             for j in range(n):
                 if qty[j] > 0.0:
-                    qty[j] = fill_quantity_nb(qty[j] * scale, volume[j], costs[j])
+                    qty[j] = fill_quantity_nb(qty[j] * max(scale, 0.0), volume[j], costs[j])
                     if qty[j] * ref[j] < 1e-9:
                         qty[j] = 0.0
-    for j in range(n):
-        if qty[j] == 0.0 and want[j] != 0.0:
-            port[pend + j] -= want[j]  # cancelled for lack of cash
-    for side_pass in range(2):
-        for j in range(n):
-            q = qty[j]
-            if q == 0.0 or (side_pass == 0 and q > 0.0) or (side_pass == 1 and q < 0.0):
-                continue
-            px = fill_costs_nb(q, ref[j], volume[j], costs[j], piece)
-            port[P_CASH] -= q * px + piece[0]
-            port[P_HEADER + j] += q
-            port[pend + j] -= want[j]
-            if abs(port[pend + j]) * ref[j] < 1e-9:
-                port[pend + j] = 0.0
-            bar_costs[K_COMMISSION] += piece[0]
-            bar_costs[K_SPREAD] += piece[1]
-            bar_costs[K_SLIPPAGE] += piece[2]
-            bar_costs[K_IMPACT] += piece[3]
-            rec = fills[nf]
-            rec[R_BAR] = t
-            rec[R_ASSET] = j
-            rec[R_QTY] = q
-            rec[R_PRICE] = px
-            rec[R_COMMISSION] = piece[0]
-            rec[R_SPREAD] = piece[1]
-            rec[R_SLIPPAGE] = piece[2]
-            rec[R_IMPACT] = piece[3]
-            nf += 1
+    for j in range(n):  # buys
+        if want[j] <= 0.0:
+            continue
+        port[pend + j] -= want[j]  # what qty leaves unfilled is cancelled
+        if abs(port[pend + j]) * ref[j] < 1e-9:
+            port[pend + j] = 0.0
+        q = qty[j]
+        if q <= 0.0:
+            continue
+        px = fill_costs_nb(q, ref[j], volume[j], costs[j], piece)
+        apply_fill_nb(t, j, q, px, piece, port, bar_costs, fills[nf])
+        nf += 1
     return nf
 
 
