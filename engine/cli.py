@@ -21,7 +21,7 @@ from engine.core.bars import DataError
 
 EXIT_BAD_INPUT = 2
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("brokers.cli", "engine.bus.cli")
 """Modules that add subcommands (``register(subparsers)``); imported lazily."""
 
 Handler = Callable[[argparse.Namespace], int]
