@@ -1,0 +1,135 @@
+"""The two kinds of sweep task and the read-only data they share.
+
+* :func:`fit_task` fits one distinct detector configuration over the panel (features by
+  the step's own kernel, then the detector at its fit bars);
+* :func:`run_chunk` runs a chunk of combinations through the compiled driver and returns
+  one metrics row per combination.
+
+Both are plain module-level functions of ``(shared, item)`` so any executor (serial,
+local processes, Dask) can ship them; the results do not depend on where they run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.core.backtest import feature_history
+from engine.core.bars import BarPanel
+from engine.core.state import initial_state
+from engine.core.step_nb import Setup, run_nb
+from engine.regimes.base import fit_schedule
+from engine.sweep.metrics_nb import METRIC_NAMES, metrics_nb
+
+PERIODS_PER_YEAR = 252.0
+
+
+@dataclass(frozen=True)
+class Fit:
+    """One detector configuration fitted over the panel (the fit cache's value)."""
+
+    dparams: np.ndarray  # (n_fits, P)
+    fit_bars: np.ndarray  # (n_fits,) int64
+    n_states: int
+    labels: tuple[str, ...]
+    state_size: int
+    seconds: float = 0.0  # time the fit took (0 when it came from the cache)
+
+
+@dataclass(frozen=True)
+class FitJob:
+    """A detector config + the features config that feeds it."""
+
+    detector: Any  # a DetectorConfig model
+    features: Any  # a FeaturesConfig model
+
+
+def fit_task(panel: BarPanel, job: FitJob) -> Fit:
+    """Features and detector fits for one configuration (runs on a worker)."""
+    import time
+
+    t0 = time.perf_counter()
+    fparams = job.features.build().array()
+    feats = feature_history(panel, fparams)
+    det = job.detector.build(panel)
+    dparams, fit_bars = fit_schedule(det, feats, panel.exog)
+    return Fit(
+        dparams=np.ascontiguousarray(dparams, dtype=np.float64),
+        fit_bars=np.ascontiguousarray(fit_bars, dtype=np.int64),
+        n_states=int(det.n_states),
+        labels=tuple(det.labels),
+        state_size=int(det.state_size(feats.shape[1])),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+@dataclass(frozen=True)
+class SweepData:
+    """Everything the combinations share, as arrays (shipped once per worker).
+
+    ``combos`` rows are ``(fit, features, strategy, costs, execution, smoothing)``
+    indices into the lists below (``strategy`` indexes ``sparams``, ``sstate_size``,
+    ``flags`` and ``policies``).
+    """
+
+    open: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    exog: np.ndarray
+    n_features: int
+    fits: list[Fit]
+    fparams: list[np.ndarray]
+    sparams: list[np.ndarray]
+    sstate_size: list[int]
+    flags: list[np.ndarray]  # new-period flags per strategy params row
+    policies: list[Any]  # njit policy per strategy params row
+    costs: list[np.ndarray]
+    eparams: list[np.ndarray]
+    smooth: list[np.ndarray]
+    combos: np.ndarray  # (n, 6) int64
+
+
+def run_one(data: SweepData, i: int) -> tuple[Any, ...]:
+    """Combination ``i`` through the compiled driver; the raw output tuple."""
+    f_i, x_i, s_i, c_i, e_i, m_i = (int(v) for v in data.combos[i])
+    fit = data.fits[f_i]
+    eparams = data.eparams[e_i]
+    fparams = data.fparams[x_i]
+    n = data.close.shape[1]
+    state = initial_state(
+        n, fit.n_states, eparams, fparams, fit.state_size, data.sstate_size[s_i]
+    )
+    setup = Setup(
+        data.costs[c_i],
+        eparams,
+        fparams,
+        fit.dparams,
+        fit.fit_bars,
+        data.smooth[m_i],
+        data.sparams[s_i],
+    )
+    return tuple(
+        run_nb(
+            data.policies[s_i],
+            data.open,
+            data.close,
+            data.volume,
+            data.exog,
+            data.flags[s_i],
+            setup,
+            state,
+            data.n_features,
+            False,
+        )
+    )
+
+
+def run_chunk(data: SweepData, rows: np.ndarray) -> np.ndarray:
+    """Metrics (``len(rows)`` x ``len(METRIC_NAMES)``) of a chunk of combinations."""
+    out = np.empty((len(rows), len(METRIC_NAMES)))
+    for k, i in enumerate(rows):
+        raw = run_one(data, int(i))
+        metrics_nb(raw[0], raw[9], PERIODS_PER_YEAR, out[k])
+    return out
