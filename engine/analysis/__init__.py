@@ -1,0 +1,7 @@
+"""Analysis of backtest results (pandas in, pandas out; no strategy/broker/feed imports).
+
+Modules: :mod:`.metrics` (performance and tail risk), :mod:`.regime_risk` (risk by filtered
+state, transitions, dwell), :mod:`.attribution` (asset and cost contributions, Carino
+linking), :mod:`.bootstrap` (stationary-bootstrap CIs, deflated Sharpe, SPA) and
+:mod:`.stress` (historical windows, hypothetical shocks).
+"""

@@ -1,0 +1,1 @@
+"""Self-contained HTML report (:func:`engine.report.html.write_report`)."""

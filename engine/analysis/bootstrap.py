@@ -1,0 +1,260 @@
+"""How sure are we? Bootstrap confidence intervals, deflated Sharpe and the SPA test.
+
+* Confidence intervals use the stationary bootstrap (Politis & Romano 1994) from
+  :class:`arch.bootstrap.StationaryBootstrap` with a fixed seed, percentile intervals.
+  The block size defaults to the Politis-White optimal (stationary) block length, at least 1.
+* The regime-aware vs static comparison resamples the **same** bars for both series (paired),
+  preserving their cross-correlation.
+* ``p_value`` for ``H0: sharpe_diff <= 0`` is the share of centered bootstrap differences at
+  least as large as the observed one: ``(1 + #{d*_b - d >= d}) / (B + 1)``.
+* The deflated Sharpe ratio (Bailey & López de Prado 2014) is the probabilistic Sharpe ratio
+  against the expected maximum Sharpe of ``N`` unskilled trials.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from arch.bootstrap import SPA, StationaryBootstrap, optimal_block_length
+from scipy import stats
+
+from engine.analysis.metrics import PERIODS_PER_YEAR
+
+EULER_GAMMA = 0.5772156649015329
+
+
+def _sharpe(r: np.ndarray, ppy: int) -> float:
+    sd = np.std(r, ddof=1)
+    return float(np.mean(r) / sd * np.sqrt(ppy)) if sd > 0 else float("nan")
+
+
+def _cagr(r: np.ndarray, ppy: int) -> float:
+    g = float(np.prod(1.0 + r))
+    return g ** (ppy / r.size) - 1.0 if g > 0 else -1.0
+
+
+def _mdd(r: np.ndarray) -> float:
+    e = np.concatenate([[1.0], np.cumprod(1.0 + r)])
+    return float(np.max(1.0 - e / np.maximum.accumulate(e)))
+
+
+def _metric_vector(r: np.ndarray, ppy: int) -> np.ndarray:
+    return np.array([_sharpe(r, ppy), _cagr(r, ppy), _mdd(r)])
+
+
+METRICS: tuple[str, ...] = ("sharpe", "cagr", "max_drawdown")
+
+
+def default_block_size(*series: np.ndarray | pd.Series) -> int:
+    """Politis-White optimal stationary block length (max over series, at least 1)."""
+    b = 1.0
+    for s in series:
+        x = np.asarray(s, dtype=float)
+        if x.size > 10:
+            val = float(optimal_block_length(x)["stationary"].iloc[0])
+            if np.isfinite(val):
+                b = max(b, val)
+    return max(1, round(b))
+
+
+def _ci_frame(est: np.ndarray, boots: np.ndarray, names: list[str], level: float) -> pd.DataFrame:
+    a = (1.0 - level) / 2.0
+    lo = np.nanquantile(boots, a, axis=0)
+    hi = np.nanquantile(boots, 1.0 - a, axis=0)
+    return pd.DataFrame(
+        {"estimate": est, "lower": lo, "upper": hi, "std": np.nanstd(boots, axis=0, ddof=1)},
+        index=pd.Index(names, name="metric"),
+    )
+
+
+def bootstrap_ci(
+    returns: pd.Series | np.ndarray,
+    reps: int = 1000,
+    level: float = 0.95,
+    block_size: int | None = None,
+    seed: int = 12345,
+    periods_per_year: int = PERIODS_PER_YEAR,
+) -> pd.DataFrame:
+    """Stationary-bootstrap percentile CIs for Sharpe, CAGR and max drawdown.
+
+    Parameters
+    ----------
+    returns : array-like
+        Per-bar simple returns of one strategy.
+    reps, level, block_size, seed
+        Bootstrap replications, two-sided confidence level, mean block length (default
+        :func:`default_block_size`) and the RNG seed.
+
+    Returns
+    -------
+    DataFrame
+        Rows sharpe, cagr, max_drawdown; columns estimate, lower, upper, std.
+    """
+    r = np.asarray(returns, dtype=float)
+    r = r[np.isfinite(r)]
+    b = block_size or default_block_size(r)
+    bs = StationaryBootstrap(b, r, seed=seed)
+    boots = bs.apply(lambda x: _metric_vector(x, periods_per_year), reps)
+    return _ci_frame(_metric_vector(r, periods_per_year), boots, list(METRICS), level)
+
+
+def paired_bootstrap(
+    candidate: pd.Series,
+    benchmark: pd.Series,
+    reps: int = 1000,
+    level: float = 0.95,
+    block_size: int | None = None,
+    seed: int = 12345,
+    periods_per_year: int = PERIODS_PER_YEAR,
+) -> tuple[pd.DataFrame, float]:
+    """Paired stationary bootstrap of ``candidate`` minus ``benchmark`` (e.g. aware - static).
+
+    Both return series are aligned on their common index and resampled with the same
+    indices.
+
+    Returns
+    -------
+    (DataFrame, float)
+        CIs (rows ``<metric>_candidate``, ``<metric>_benchmark``, ``<metric>_diff`` for
+        sharpe, cagr, max_drawdown) and the p-value of ``H0: sharpe_diff <= 0``.
+    """
+    df = pd.concat([candidate, benchmark], axis=1, join="inner").dropna()
+    x = df.to_numpy(dtype=float)
+    b = block_size or default_block_size(x[:, 0], x[:, 1])
+
+    def f(data: np.ndarray) -> np.ndarray:
+        m1 = _metric_vector(data[:, 0], periods_per_year)
+        m2 = _metric_vector(data[:, 1], periods_per_year)
+        return np.concatenate([m1, m2, m1 - m2])
+
+    bs = StationaryBootstrap(b, x, seed=seed)
+    boots = bs.apply(f, reps)
+    est = f(x)
+    names = [f"{m}_{tag}" for tag in ("candidate", "benchmark", "diff") for m in METRICS]
+    table = _ci_frame(est, boots, names, level)
+    d_hat = est[6]
+    d_star = boots[:, 6]
+    d_star = d_star[np.isfinite(d_star)]
+    p = float((1 + np.sum(d_star - d_hat >= d_hat)) / (d_star.size + 1))
+    return table, p
+
+
+def probabilistic_sharpe_ratio(returns: pd.Series | np.ndarray, sr_benchmark: float = 0.0) -> float:
+    """PSR: probability that the true per-bar Sharpe exceeds ``sr_benchmark`` (per bar).
+
+    ``Phi((SR - SR*) sqrt(T - 1) / sqrt(1 - g3 SR + (g4 - 1) / 4 SR^2))`` with sample
+    skewness ``g3`` and (non-excess) kurtosis ``g4``.
+    """
+    r = np.asarray(returns, dtype=float)
+    r = r[np.isfinite(r)]
+    sd = np.std(r, ddof=1)
+    if r.size < 3 or sd == 0:
+        return float("nan")
+    sr = float(np.mean(r) / sd)
+    g3 = float(stats.skew(r))
+    g4 = float(stats.kurtosis(r, fisher=False))
+    den = 1.0 - g3 * sr + (g4 - 1.0) / 4.0 * sr**2
+    if den <= 0:
+        return float("nan")
+    return float(stats.norm.cdf((sr - sr_benchmark) * np.sqrt(r.size - 1) / np.sqrt(den)))
+
+
+def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
+    """Expected maximum Sharpe of ``n_trials`` zero-skill trials (Bailey & López de Prado).
+
+    ``sqrt(V) * ((1 - g) Phi^-1(1 - 1/N) + g Phi^-1(1 - 1/(N e)))``, ``g`` Euler's constant.
+    """
+    if n_trials < 2:
+        return 0.0
+    n = float(n_trials)
+    return float(
+        np.sqrt(sharpe_variance)
+        * (
+            (1 - EULER_GAMMA) * stats.norm.ppf(1 - 1 / n)
+            + EULER_GAMMA * stats.norm.ppf(1 - 1 / (n * np.e))
+        )
+    )
+
+
+def deflated_sharpe_ratio(
+    returns: pd.Series | np.ndarray,
+    n_trials: int,
+    sharpe_variance: float,
+    periods_per_year: int = PERIODS_PER_YEAR,
+) -> dict[str, float]:
+    """Deflated Sharpe ratio (Bailey & López de Prado 2014).
+
+    Parameters
+    ----------
+    returns : array-like
+        Per-bar returns of the selected strategy.
+    n_trials : int
+        Number of independent trials (parameter sets) tried.
+    sharpe_variance : float
+        Variance across trials of their **annualized** Sharpe ratios (converted to per-bar
+        units by dividing by ``periods_per_year``).
+
+    Returns
+    -------
+    dict
+        ``sharpe`` (annualized), ``sr0`` (annualized expected max Sharpe under no skill),
+        ``dsr`` (probability the true Sharpe beats ``sr0``), ``psr`` (vs zero).
+    """
+    sr0_bar = expected_max_sharpe(n_trials, sharpe_variance / periods_per_year)
+    r = np.asarray(returns, dtype=float)
+    r = r[np.isfinite(r)]
+    return {
+        "sharpe": _sharpe(r, periods_per_year),
+        "sr0": sr0_bar * float(np.sqrt(periods_per_year)),
+        "dsr": probabilistic_sharpe_ratio(r, sr0_bar),
+        "psr": probabilistic_sharpe_ratio(r, 0.0),
+        "n_trials": float(n_trials),
+    }
+
+
+def spa_test(
+    benchmark: pd.Series,
+    variants: pd.DataFrame,
+    reps: int = 1000,
+    block_size: int | None = None,
+    seed: int = 12345,
+) -> pd.Series:
+    """Hansen's SPA test: does any variant beat the benchmark? (``arch.bootstrap.SPA``).
+
+    Losses are negative per-bar returns, so a small p-value means at least one variant has a
+    significantly higher mean return than the benchmark.
+
+    Returns
+    -------
+    Series
+        p-values ``lower``, ``consistent``, ``upper``.
+    """
+    df = pd.concat([benchmark.rename("__bench__"), variants], axis=1, join="inner").dropna()
+    bench = -df["__bench__"].to_numpy(dtype=float)
+    models = -df.drop(columns=["__bench__"]).to_numpy(dtype=float)
+    b = block_size or default_block_size(df.to_numpy(dtype=float)[:, 0])
+    spa = SPA(bench, models, block_size=b, reps=reps, bootstrap="stationary", seed=seed)
+    spa.compute()
+    pv = spa.pvalues
+    return pd.Series({k: float(pv[k]) for k in ("lower", "consistent", "upper")}, name="spa_pvalue")
+
+
+def bootstrap_report(
+    equity: pd.DataFrame,
+    candidate: str,
+    benchmark: str,
+    reps: int = 1000,
+    seed: int = 12345,
+    periods_per_year: int = PERIODS_PER_YEAR,
+) -> pd.DataFrame:
+    """Report-ready CI table for ``candidate`` vs ``benchmark`` columns of ``equity``.
+
+    Rows ``<metric>_candidate/_benchmark/_diff`` plus a ``p_sharpe_diff_le_0`` row (p-value in
+    ``estimate``).
+    """
+    rets = equity.astype(float).pct_change(fill_method=None).iloc[1:]
+    table, p = paired_bootstrap(
+        rets[candidate], rets[benchmark], reps=reps, seed=seed, periods_per_year=periods_per_year
+    )
+    table.loc["p_sharpe_diff_le_0"] = [p, np.nan, np.nan, np.nan]
+    return table

@@ -1,0 +1,447 @@
+"""Performance and risk metrics of an equity curve.
+
+Conventions (all from simple per-bar returns ``r_t = E_t / E_{t-1} - 1``):
+
+* ``years = n_returns / periods_per_year``; ``cagr = (E_T / E_0) ** (1 / years) - 1``.
+* ``volatility = std(r, ddof=1) * sqrt(ppy)``.
+* ``sharpe = mean(r - rf) / std(r - rf, ddof=1) * sqrt(ppy)``; ``rf`` is a *per-bar* rate
+  (scalar or Series aligned on the returns), 0 by default.
+* ``sortino = mean(r - rf) * ppy / (DD * sqrt(ppy))`` where the downside deviation is
+  ``DD = sqrt(mean(min(r - rf, 0) ** 2))`` over **all** bars (positive excess returns count
+  as zero; population mean, no ddof), i.e. a target of 0 excess return.
+* ``max_drawdown = max_t (1 - E_t / max_{s<=t} E_s)`` reported as a positive fraction.
+* ``calmar = cagr / max_drawdown`` (NaN when there is no drawdown).
+* VaR / CVaR are of per-bar returns, reported as **positive losses** at confidence ``a``:
+
+  - historical: ``q = quantile(r, 1 - a)`` (numpy linear interpolation), ``VaR = -q``,
+    ``CVaR = -mean(r[r <= q])``;
+  - Gaussian: ``VaR = -(mu + sigma * z)``, ``CVaR = -(mu - sigma * phi(z) / (1 - a))``
+    with ``z = Phi^-1(1 - a)``;
+  - Cornish-Fisher: ``z`` replaced by the Cornish-Fisher expansion with the sample skew and
+    excess kurtosis; CVaR is the exact tail average of that quantile function,
+    ``-(mu - sigma * phi(z) * [1 + S z / 6 + K (z^2 - 1) / 24 - S^2 (2 z^2 - 1) / 36]
+    / (1 - a))``.
+* ``skew`` and ``kurtosis`` (excess) are pandas' bias-corrected sample estimates.
+* ``turnover`` (annualized, one-sided) ``= sum(qty * price) / mean(E) / years / 2``: the
+  traded notional (buys plus sells) divided by two, so a full switch from one asset to
+  another once a year counts as 1.0 (100%).
+* ``total_costs`` = sum of commission + spread + slippage + impact over the fills;
+  ``n_trades`` = number of fills.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from engine.analysis._common import COST_COLUMNS, simple_returns, strategy_fills
+
+PERIODS_PER_YEAR = 252
+
+#: Keys that are fractions (rendered as percentages by :func:`format_table`).
+PERCENT_KEYS: frozenset[str] = frozenset(
+    {
+        "total_return",
+        "cagr",
+        "volatility",
+        "max_drawdown",
+        "turnover",
+        "var95",
+        "cvar95",
+        "var99",
+        "cvar99",
+        "var95_gaussian",
+        "cvar95_gaussian",
+        "var99_gaussian",
+        "cvar99_gaussian",
+        "var95_cf",
+        "cvar95_cf",
+        "var99_cf",
+        "cvar99_cf",
+        "ann_return",
+        "cost_drag",
+        "return",
+        "frac_time",
+    }
+)
+
+
+def _arr(returns: pd.Series | np.ndarray) -> np.ndarray:
+    a = np.asarray(returns, dtype=float)
+    return a[np.isfinite(a)]
+
+
+def _moments(r: np.ndarray) -> tuple[float, float]:
+    """Bias-corrected sample skewness and excess kurtosis (pandas' convention)."""
+    if r.size < 4 or np.ptp(r) == 0:
+        return float("nan"), float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.skew(r, bias=False)), float(stats.kurtosis(r, bias=False))
+
+
+def total_return(equity: pd.Series) -> float:
+    """Total simple return ``E_T / E_0 - 1``."""
+    e = np.asarray(equity, dtype=float)
+    if e.size < 1:
+        return float("nan")
+    return float(e[-1] / e[0] - 1.0)
+
+
+def cagr(equity: pd.Series, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+    """Compound annual growth rate with ``years = (len(equity) - 1) / periods_per_year``."""
+    e = np.asarray(equity, dtype=float)
+    if e.size < 2:
+        return float("nan")
+    years = (e.size - 1) / periods_per_year
+    growth = e[-1] / e[0]
+    if growth <= 0:
+        return -1.0
+    return float(growth ** (1.0 / years) - 1.0)
+
+
+def volatility(returns: pd.Series | np.ndarray, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+    """Annualized standard deviation of per-bar returns (ddof=1)."""
+    r = _arr(returns)
+    if r.size < 2:
+        return float("nan")
+    return float(np.std(r, ddof=1) * np.sqrt(periods_per_year))
+
+
+def _excess(returns: pd.Series | np.ndarray, rf: float | pd.Series) -> np.ndarray:
+    if isinstance(rf, pd.Series) and isinstance(returns, pd.Series):
+        ex = returns - rf.reindex(returns.index).fillna(0.0)
+        return _arr(ex)
+    return _arr(returns) - np.asarray(rf, dtype=float)
+
+
+def sharpe(
+    returns: pd.Series | np.ndarray,
+    rf: float | pd.Series = 0.0,
+    periods_per_year: int = PERIODS_PER_YEAR,
+) -> float:
+    """Annualized Sharpe ratio ``mean(r - rf) / std(r - rf, ddof=1) * sqrt(ppy)``.
+
+    ``rf`` is a per-bar risk-free rate (scalar or Series aligned on ``returns``).
+    """
+    ex = _excess(returns, rf)
+    if ex.size < 2:
+        return float("nan")
+    sd = np.std(ex, ddof=1)
+    if sd == 0:
+        return float("nan")
+    return float(np.mean(ex) / sd * np.sqrt(periods_per_year))
+
+
+def sortino(
+    returns: pd.Series | np.ndarray,
+    rf: float | pd.Series = 0.0,
+    periods_per_year: int = PERIODS_PER_YEAR,
+) -> float:
+    """Annualized Sortino ratio with downside deviation ``sqrt(mean(min(r - rf, 0)^2))``.
+
+    The mean runs over all bars (a target of zero excess return), so
+    ``sortino = mean(ex) / DD * sqrt(ppy)``.
+    """
+    ex = _excess(returns, rf)
+    if ex.size < 1:
+        return float("nan")
+    dd = np.sqrt(np.mean(np.minimum(ex, 0.0) ** 2))
+    if dd == 0:
+        return float("nan")
+    return float(np.mean(ex) / dd * np.sqrt(periods_per_year))
+
+
+def drawdown(equity: pd.Series) -> pd.Series:
+    """Drawdown series ``1 - E_t / running_max(E)`` (non-negative)."""
+    e = pd.Series(equity, dtype=float)
+    return 1.0 - e / e.cummax()
+
+
+def max_drawdown(equity: pd.Series | np.ndarray) -> float:
+    """Maximum drawdown as a positive fraction (0 when equity never falls)."""
+    e = np.asarray(equity, dtype=float)
+    if e.size == 0:
+        return float("nan")
+    return float(np.max(1.0 - e / np.maximum.accumulate(e)))
+
+
+def calmar(equity: pd.Series, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+    """Calmar ratio ``cagr / max_drawdown`` (NaN when there is no drawdown)."""
+    mdd = max_drawdown(equity)
+    if not mdd > 0:
+        return float("nan")
+    return cagr(equity, periods_per_year) / mdd
+
+
+def var_cvar_historical(
+    returns: pd.Series | np.ndarray, level: float = 0.95
+) -> tuple[float, float]:
+    """Historical VaR and CVaR at confidence ``level`` as positive losses.
+
+    ``q = quantile(r, 1 - level)``; ``VaR = -q``; ``CVaR = -mean(r[r <= q])``.
+    """
+    r = _arr(returns)
+    if r.size == 0:
+        return float("nan"), float("nan")
+    q = float(np.quantile(r, 1.0 - level))
+    tail = r[r <= q]
+    return -q, float(-np.mean(tail))
+
+
+def var_cvar_gaussian(returns: pd.Series | np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Parametric Gaussian VaR and CVaR (positive losses) from the sample mean and std."""
+    r = _arr(returns)
+    if r.size < 2:
+        return float("nan"), float("nan")
+    mu, sd = float(np.mean(r)), float(np.std(r, ddof=1))
+    z = float(stats.norm.ppf(1.0 - level))
+    var = -(mu + sd * z)
+    cvar = -(mu - sd * float(stats.norm.pdf(z)) / (1.0 - level))
+    return var, cvar
+
+
+def cornish_fisher_z(z: float, skew: float, exkurt: float) -> float:
+    """Cornish-Fisher adjusted standard quantile for skew ``S`` and excess kurtosis ``K``."""
+    s, k = skew, exkurt
+    return float(z + (z**2 - 1) * s / 6 + (z**3 - 3 * z) * k / 24 - (2 * z**3 - 5 * z) * s**2 / 36)
+
+
+def var_cvar_cornish_fisher(
+    returns: pd.Series | np.ndarray, level: float = 0.95
+) -> tuple[float, float]:
+    """Cornish-Fisher (modified) VaR and CVaR as positive losses.
+
+    CVaR is the tail average of the Cornish-Fisher quantile function below ``1 - level``,
+    computed in closed form from ``int_{-inf}^z He_n(x) phi(x) dx = -He_{n-1}(z) phi(z)``.
+    """
+    r = _arr(returns)
+    if r.size < 4:
+        return float("nan"), float("nan")
+    mu, sd = float(np.mean(r)), float(np.std(r, ddof=1))
+    sk, ku = _moments(r)
+    if not (np.isfinite(sk) and np.isfinite(ku)):
+        return var_cvar_gaussian(r, level)
+    alpha = 1.0 - level
+    z = float(stats.norm.ppf(alpha))
+    zc = cornish_fisher_z(z, sk, ku)
+    var = -(mu + sd * zc)
+    bracket = 1 + sk * z / 6 + ku * (z**2 - 1) / 24 - sk**2 * (2 * z**2 - 1) / 36
+    es = mu - sd * float(stats.norm.pdf(z)) * bracket / alpha
+    return var, -es
+
+
+def turnover(
+    fills: pd.DataFrame | None,
+    equity: pd.Series,
+    periods_per_year: int = PERIODS_PER_YEAR,
+) -> float:
+    """Annualized one-sided turnover ``sum(qty * price) / mean(equity) / years / 2``."""
+    if fills is None or len(fills) == 0 or len(equity) < 2:
+        return 0.0
+    notional = float((fills["qty"].astype(float).abs() * fills["price"].astype(float)).sum())
+    years = (len(equity) - 1) / periods_per_year
+    return notional / float(np.mean(np.asarray(equity, dtype=float))) / years / 2.0
+
+
+def total_costs(fills: pd.DataFrame | None) -> float:
+    """Sum of commission, spread, slippage and impact over the fills (currency)."""
+    if fills is None or len(fills) == 0:
+        return 0.0
+    cols = [c for c in COST_COLUMNS if c in fills.columns]
+    return float(fills[cols].astype(float).to_numpy().sum())
+
+
+def return_stats(
+    returns: pd.Series | np.ndarray,
+    periods_per_year: int = PERIODS_PER_YEAR,
+    levels: Iterable[float] = (0.95, 0.99),
+) -> dict[str, float]:
+    """Distribution metrics of a return sample (no equity curve needed).
+
+    Returns ``ann_return`` (mean * ppy), ``volatility``, ``sharpe``, ``skew``, ``kurtosis``
+    (excess) and for each level ``L`` in percent: ``varL``, ``cvarL`` (historical),
+    ``varL_gaussian``, ``cvarL_gaussian``, ``varL_cf``, ``cvarL_cf``.
+    """
+    r = _arr(returns)
+    out: dict[str, float] = {
+        "n_bars": float(r.size),
+        "ann_return": float(np.mean(r) * periods_per_year) if r.size else float("nan"),
+        "volatility": volatility(r, periods_per_year),
+        "sharpe": sharpe(r, 0.0, periods_per_year),
+    }
+    out["skew"], out["kurtosis"] = _moments(r)
+    for lv in levels:
+        tag = f"{round(lv * 100):d}"
+        out[f"var{tag}"], out[f"cvar{tag}"] = var_cvar_historical(r, lv)
+        out[f"var{tag}_gaussian"], out[f"cvar{tag}_gaussian"] = var_cvar_gaussian(r, lv)
+        out[f"var{tag}_cf"], out[f"cvar{tag}_cf"] = var_cvar_cornish_fisher(r, lv)
+    return out
+
+
+def summary(
+    equity: pd.Series,
+    fills: pd.DataFrame | None = None,
+    periods_per_year: int = PERIODS_PER_YEAR,
+    rf: float | pd.Series = 0.0,
+) -> dict[str, float]:
+    """All headline metrics of one equity curve.
+
+    Parameters
+    ----------
+    equity : Series
+        Portfolio value at each bar close.
+    fills : DataFrame, optional
+        That strategy's fills (qty, price and cost columns) for turnover / costs / trades.
+    periods_per_year : int
+        Bars per year (252 for daily).
+    rf : float or Series
+        Per-bar risk-free rate for Sharpe and Sortino.
+
+    Returns
+    -------
+    dict
+        Keys: total_return, cagr, volatility, sharpe, sortino, max_drawdown, calmar, skew,
+        kurtosis, var95, cvar95, var99, cvar99 (+ ``_gaussian`` / ``_cf`` variants),
+        turnover, total_costs, n_trades, final_equity.
+    """
+    e = pd.Series(equity, dtype=float).dropna()
+    r = simple_returns(e)
+    out: dict[str, float] = {
+        "total_return": total_return(e),
+        "cagr": cagr(e, periods_per_year),
+        "volatility": volatility(r, periods_per_year),
+        "sharpe": sharpe(r, rf, periods_per_year),
+        "sortino": sortino(r, rf, periods_per_year),
+        "max_drawdown": max_drawdown(e),
+        "calmar": calmar(e, periods_per_year),
+    }
+    rs = return_stats(r, periods_per_year)
+    for k in ("skew", "kurtosis"):
+        out[k] = rs[k]
+    for k, v in rs.items():
+        if k.startswith(("var", "cvar")):
+            out[k] = v
+    out["turnover"] = turnover(fills, e, periods_per_year)
+    out["total_costs"] = total_costs(fills)
+    out["n_trades"] = float(0 if fills is None else len(fills))
+    out["final_equity"] = float(e.iloc[-1]) if len(e) else float("nan")
+    return out
+
+
+def summary_table(
+    result: Any,
+    fills: pd.DataFrame | None = None,
+    periods_per_year: int = PERIODS_PER_YEAR,
+    rf: float | pd.Series = 0.0,
+) -> pd.DataFrame:
+    """Metrics for every strategy: rows = strategies, columns = metrics.
+
+    Parameters
+    ----------
+    result : result-like or DataFrame
+        An object with ``.equity`` (and ``.fills``) tables, or the equity DataFrame itself
+        (one column per strategy).
+    fills : DataFrame, optional
+        Fills table with a ``strategy`` column (overrides ``result.fills``).
+    """
+    if isinstance(result, pd.DataFrame):
+        equity = result
+    else:
+        equity = result.equity
+        if fills is None:
+            fills = getattr(result, "fills", None)
+    if isinstance(equity, pd.Series):
+        equity = equity.to_frame()
+    rows = {
+        str(name): summary(equity[name], strategy_fills(fills, str(name)), periods_per_year, rf)
+        for name in equity.columns
+    }
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.index.name = "strategy"
+    return df
+
+
+DEFAULT_COLUMNS: tuple[str, ...] = (
+    "cagr",
+    "volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+    "cvar95",
+    "turnover",
+    "total_costs",
+    "n_trades",
+)
+
+
+def format_value(key: str, value: float) -> str:
+    """Render one metric: percentages for fractions, thousands separators for currency."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "n/a"
+    base = key.split("_")[0] if key.startswith(("var", "cvar")) else key
+    if key in PERCENT_KEYS or base in ("var95", "var99", "cvar95", "cvar99"):
+        return f"{value * 100:.2f}%"
+    if key in ("n_trades", "n_bars", "bars", "recovery_bars", "n_spells", "max_dwell"):
+        return f"{value:,.0f}"
+    if key in ("total_costs", "final_equity", "pnl", "equity"):
+        return f"{value:,.0f}"
+    return f"{value:.3f}"
+
+
+def format_frame(df: pd.DataFrame, percent: bool = False) -> pd.DataFrame:
+    """The same table with every cell rendered as a string (see :func:`format_value`).
+
+    With ``percent=True`` every number is shown as a percentage.
+    """
+    out = pd.DataFrame(index=df.index, columns=df.columns, dtype=object)
+    for j, c in enumerate(df.columns):
+        key = "return" if percent else str(c[-1] if isinstance(c, tuple) else c)
+        out.iloc[:, j] = [
+            str(v)
+            if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number)
+            else format_value(key, float(v))
+            for v in df.iloc[:, j]
+        ]
+    return out
+
+
+def format_table(df: pd.DataFrame, columns: Iterable[str] | None = None) -> str:
+    """Pretty fixed-width text table for the CLI (fractions shown as percentages).
+
+    Parameters
+    ----------
+    df : DataFrame
+        Output of :func:`summary_table`.
+    columns : iterable of str, optional
+        Metrics to show, default :data:`DEFAULT_COLUMNS` (those present).
+    """
+    cols = [c for c in (columns or DEFAULT_COLUMNS) if c in df.columns]
+    if not cols:
+        cols = list(df.columns)
+    txt = format_frame(df[cols])
+    headers = [str(df.index.name or ""), *cols]
+    body = [[str(i), *list(txt.loc[i])] for i in txt.index]
+    widths = [
+        max(len(h), *(len(row[j]) for row in body)) if body else len(h)
+        for j, h in enumerate(headers)
+    ]
+    lines = [
+        "  ".join(
+            h.ljust(w) if j == 0 else h.rjust(w) for j, (h, w) in enumerate(zip(headers, widths))
+        )
+    ]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in body:
+        lines.append(
+            "  ".join(
+                v.ljust(w) if j == 0 else v.rjust(w) for j, (v, w) in enumerate(zip(row, widths))
+            )
+        )
+    return "\n".join(lines)

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate, stats
+
+from engine.analysis import metrics as M
+
+EQ = pd.Series([100.0, 110.0, 99.0, 118.8], index=pd.bdate_range("2020-01-01", periods=4))
+
+
+def test_hand_computed_small_case():
+    s = M.summary(EQ)
+    assert s["total_return"] == pytest.approx(0.188)
+    assert s["cagr"] == pytest.approx(1.188**84 - 1)
+    assert s["volatility"] == pytest.approx(np.sqrt(0.07 / 3) * np.sqrt(252))
+    assert s["sharpe"] == pytest.approx((1 / 15) / np.sqrt(0.07 / 3) * np.sqrt(252))
+    assert s["sortino"] == pytest.approx((1 / 15) / np.sqrt(0.01 / 3) * np.sqrt(252))
+    assert s["max_drawdown"] == pytest.approx(0.1)
+    assert s["calmar"] == pytest.approx((1.188**84 - 1) / 0.1)
+    assert s["var95"] == pytest.approx(0.08)
+    assert s["cvar95"] == pytest.approx(0.1)
+    assert s["n_trades"] == 0 and s["turnover"] == 0 and s["total_costs"] == 0
+
+
+def test_against_direct_formulas():
+    rng = np.random.default_rng(1)
+    r = 0.0004 + 0.01 * rng.standard_t(4, 2000)
+    idx = pd.bdate_range("2001-01-01", periods=2001)
+    eq = pd.Series(1e6 * np.cumprod(np.r_[1.0, 1 + r]), index=idx)
+    s = M.summary(eq)
+    assert s["volatility"] == pytest.approx(r.std(ddof=1) * np.sqrt(252))
+    assert s["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(252))
+    dd = np.sqrt(np.mean(np.minimum(r, 0) ** 2))
+    assert s["sortino"] == pytest.approx(r.mean() / dd * np.sqrt(252))
+    e = eq.to_numpy()
+    assert s["max_drawdown"] == pytest.approx(np.max(1 - e / np.maximum.accumulate(e)))
+    assert s["cagr"] == pytest.approx((e[-1] / e[0]) ** (252 / 2000) - 1)
+    for lv in (0.95, 0.99):
+        tag = f"{round(lv * 100)}"
+        q = np.quantile(r, 1 - lv)
+        assert s[f"var{tag}"] == pytest.approx(-q)
+        assert s[f"cvar{tag}"] == pytest.approx(-r[r <= q].mean())
+        mu, sd = r.mean(), r.std(ddof=1)
+        assert s[f"var{tag}_gaussian"] == pytest.approx(-stats.norm.ppf(1 - lv, mu, sd))
+        dist = stats.norm(mu, sd)
+        tail = integrate.quad(lambda x, d=dist: x * d.pdf(x), -np.inf, dist.ppf(1 - lv))[0] / (
+            1 - lv
+        )
+        assert s[f"cvar{tag}_gaussian"] == pytest.approx(-tail, rel=1e-6)
+    assert s["skew"] == pytest.approx(pd.Series(r).skew())
+    assert s["kurtosis"] == pytest.approx(stats.kurtosis(r, bias=False))
+
+
+def test_cornish_fisher_cvar_is_tail_mean_of_cf_quantile():
+    rng = np.random.default_rng(3)
+    r = 0.01 * rng.standard_t(5, 3000) - 0.002 * rng.exponential(size=3000)
+    s = pd.Series(r)
+    mu, sd, sk, ku = s.mean(), s.std(), s.skew(), s.kurt()
+    for lv in (0.95, 0.99):
+        var, cvar = M.var_cvar_cornish_fisher(r, lv)
+        zc = M.cornish_fisher_z(stats.norm.ppf(1 - lv), sk, ku)
+        assert var == pytest.approx(-(mu + sd * zc))
+        num = integrate.quad(
+            lambda p: mu + sd * M.cornish_fisher_z(stats.norm.ppf(p), sk, ku), 0, 1 - lv, limit=200
+        )[0] / (1 - lv)
+        assert cvar == pytest.approx(-num, rel=1e-6)
+
+
+def test_cornish_fisher_reduces_to_gaussian_without_higher_moments():
+    assert M.cornish_fisher_z(-1.645, 0.0, 0.0) == -1.645
+
+
+def test_turnover_costs_trades_from_fills(result):
+    eq = result.equity["static"]
+    f = result.fills[result.fills["strategy"] == "static"]
+    s = M.summary(eq, f)
+    years = (len(eq) - 1) / 252
+    assert s["turnover"] == pytest.approx((f.qty * f.price).sum() / eq.mean() / years / 2)
+    costs = f[["commission", "spread", "slippage", "impact"]].to_numpy().sum()
+    assert s["total_costs"] == pytest.approx(costs)
+    assert s["n_trades"] == len(f)
+
+
+def test_rf_series_and_scalar_agree():
+    r = pd.Series(np.random.default_rng(0).normal(5e-4, 0.01, 500))
+    assert M.sharpe(r, 1e-4) == pytest.approx(M.sharpe(r, pd.Series(1e-4, index=r.index)))
+    assert M.sharpe(r, 1e-4) == pytest.approx((r - 1e-4).mean() / (r - 1e-4).std() * np.sqrt(252))
+
+
+def test_summary_table_and_format(result):
+    t = M.summary_table(result)
+    assert list(t.index) == ["static", "aware"]
+    for k in (
+        "cagr",
+        "volatility",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "calmar",
+        "cvar95",
+        "turnover",
+        "total_costs",
+        "n_trades",
+    ):
+        assert k in t.columns
+    assert t.loc["aware", "n_trades"] == (result.fills.strategy == "aware").sum()
+    assert t.loc["static", "sharpe"] == pytest.approx(M.summary(result.equity["static"])["sharpe"])
+    txt = M.format_table(t)
+    lines = txt.splitlines()
+    assert "cagr" in lines[0] and "static" in txt and "%" in txt
+    assert len(lines) == 4
+    # equity DataFrame accepted too
+    t2 = M.summary_table(result.equity)
+    assert t2.loc["static", "n_trades"] == 0
+
+
+@settings(deadline=None, max_examples=40)
+@given(st.lists(st.floats(-0.5, 0.5), min_size=3, max_size=60))
+def test_property_invariants(rets):
+    eq = pd.Series(100 * np.cumprod(np.r_[1.0, 1 + np.array(rets)]))
+    s = M.summary(eq)
+    assert 0 <= s["max_drawdown"] < 1
+    assert s["total_return"] == pytest.approx(eq.iloc[-1] / 100 - 1)
+    if np.isfinite(s["var95"]):
+        assert s["cvar95"] >= s["var95"] - 1e-12
