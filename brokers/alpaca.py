@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import requests
 import structlog
@@ -31,11 +31,9 @@ from alpaca.trading.stream import TradingStream
 log = structlog.get_logger(__name__)
 
 KEY_ENV = "APCA_API_KEY_ID"
-SECRET_ENV = "APCA_API_SECRET_KEY"  # noqa: S105 - the variable's name, not a secret
+SECRET_ENV = "APCA_API_SECRET_KEY"
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 DUPLICATE_CODE = 40010001
-
-T = TypeVar("T")
 
 
 class BrokerError(RuntimeError):
@@ -98,7 +96,7 @@ class AlpacaBroker:
         log.info("broker.alpaca", endpoint="live" if live else "paper", url=url or "default")
 
     # ------------------------------------------------------------------ retries
-    def call(self, what: str, fn: Callable[[], T]) -> T:
+    def call(self, what: str, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` retrying 429/5xx and connection errors with exponential backoff."""
         for attempt in range(self.retries + 1):
             try:

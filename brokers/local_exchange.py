@@ -442,9 +442,9 @@ class LocalExchange:
                 return self._orders(q)
             if res == ["orders"] and method == "DELETE":
                 out = []
-                for o in b.open_orders():
-                    self._publish_trades(b.cancel(o.id))
-                    out.append({"id": o.id, "status": 200, "body": order_json(o)})
+                for oo in b.open_orders():
+                    self._publish_trades(b.cancel(oo.id))
+                    out.append({"id": oo.id, "status": 200, "body": order_json(oo)})
                 return out
             if res == ["orders:by_client_order_id"] and method == "GET":
                 oid = b.by_client.get(q.get("client_order_id", ""))

@@ -293,7 +293,8 @@ class SimBroker:
             if not (order.is_open and order.type == "limit" and order.limit_price is not None):
                 continue
             j = self.index[order.symbol]
-            crosses = o[j] <= order.limit_price if order.side == "buy" else o[j] >= order.limit_price
+            lim = order.limit_price
+            crosses = o[j] <= lim if order.side == "buy" else o[j] >= lim
             if not crosses:
                 continue
             q = order.sign * order.remaining(o[j])

@@ -73,7 +73,8 @@ def test_alpaca_clients_end_to_end(exchange: LocalExchange) -> None:
     ts = TradingStream(KEY, SECRET, paper=True, url_override=exchange.ws_url + "/stream")
     ts.subscribe_trade_updates(on_update)
     run_stream(ds), run_stream(ts)
-    assert wait_for(lambda: exchange.status()["md_clients"] == 1 and exchange.status()["tu_clients"] == 1)
+    st = exchange.status
+    assert wait_for(lambda: st()["md_clients"] == 1 and st()["tu_clients"] == 1)
     exchange.step()
     assert wait_for(lambda: len(bars) == 2)
     req = MarketOrderRequest(symbol="SPX", qty=10, side=OrderSide.BUY,

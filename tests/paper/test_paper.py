@@ -143,16 +143,17 @@ def _toml(d: dict, prefix: str = "") -> str:
                 out += "\n[" + rest.split("\n[", 1)[1]
         elif isinstance(v, list) and any(isinstance(x, dict) for x in v):
             for x in v:
-                out += f"\n[[{prefix}{k}]]\n" + "\n".join(f"{a} = {val(b)}" for a, b in x.items()) + "\n"
+                body = "\n".join(f"{a} = {val(b)}" for a, b in x.items())
+                out += f"\n[[{prefix}{k}]]\n{body}\n"
     return out
 
 
 def test_paper_config_errors_name_the_key() -> None:
-    with pytest.raises(ConfigError, match="paper.bar_timout_s: unknown key"):
+    with pytest.raises(ConfigError, match=r"paper\.bar_timout_s: unknown key"):
         parse_paper({"bar_timout_s": 1})
-    with pytest.raises(ConfigError, match="paper.exchange.port"):
+    with pytest.raises(ConfigError, match=r"paper\.exchange\.port"):
         parse_paper({"exchange": {"port": "x"}})
-    with pytest.raises(ConfigError, match="paper.strategy"):
+    with pytest.raises(ConfigError, match=r"paper\.strategy"):
         PaperTrader(parse_config({**BASE, "paper": {"strategy": "nope"}}))
-    with pytest.raises(ConfigError, match="paper.live"):
+    with pytest.raises(ConfigError, match=r"paper\.live"):
         PaperTrader(parse_config({**BASE, "paper": {"live": True}}))
