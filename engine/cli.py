@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -21,7 +22,7 @@ from engine.core.bars import DataError
 
 EXIT_BAD_INPUT = 2
 
-COMMAND_MODULES: tuple[str, ...] = ("brokers.cli", "engine.bus.cli")
+COMMAND_MODULES: tuple[str, ...] = ("brokers.cli", "engine.bus.cli", "engine.sweep.cli")
 """Modules that add subcommands (``register(subparsers)``); imported lazily."""
 
 Handler = Callable[[argparse.Namespace], int]
@@ -43,14 +44,32 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     )
     print(format_table(table))
     if result.config.get("report", {}).get("html", True) and not args.no_report:
-        try:
-            from engine.report.html import write_report
-
-            path = write_report(result, out / "report.html")
-            print(f"report: {path}")
-        except ImportError:  # pragma: no cover - report module is optional at build time
-            pass
+        print(f"report: {write_html_report(result, out / 'report.html')}")
     print(f"results: {out}/ (equity.csv, fills.csv, weights.csv, regimes.csv, metrics.json)")
+    return 0
+
+
+def write_html_report(result: Any, path: Path) -> Path:
+    """The HTML report, with bootstrap CIs of each strategy vs the first static one."""
+    from engine.analysis.bootstrap import bootstrap_report
+    from engine.report.html import write_report
+
+    names = list(result.equity.columns)
+    boot = None
+    if len(names) >= 2:
+        benchmark = names[0]
+        candidate = next((n for n in names if "regime" in n), names[-1])
+        boot = bootstrap_report(result.equity, candidate, benchmark)
+    return write_report(result, path, bootstrap=boot)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write report.html for a saved run folder."""
+    from engine.report.saved_run import load_run
+
+    run = load_run(args.run_dir)
+    out = Path(args.out) if args.out else Path(args.run_dir) / "report.html"
+    print(f"report: {write_html_report(run, out)}")
     return 0
 
 
@@ -67,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--out", default=None, help="output folder (default: runs/NAME)")
     bt.add_argument("--no-report", action="store_true", help="skip the HTML report")
     bt.set_defaults(handler=cmd_backtest)
+    rp = sub.add_parser("report", help="write the self-contained HTML report of a run folder")
+    rp.add_argument("run_dir", help="folder written by `backtest`")
+    rp.add_argument("--out", default=None, help="HTML path (default: RUN_DIR/report.html)")
+    rp.set_defaults(handler=cmd_report)
     for mod in COMMAND_MODULES:
         importlib.import_module(mod).register(sub)
     return parser
@@ -89,10 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-
-
 def entry() -> None:
     """Console-script wrapper: exit with :func:`main`'s code."""
     sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()

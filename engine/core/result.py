@@ -148,6 +148,13 @@ class BacktestResult:
         w = pd.Series(w, name="weight") if not isinstance(w, pd.Series) else w.rename("weight")
         w.reset_index().to_csv(out / "weights.csv", index=False)
         self.regimes.to_csv(out / "regimes.csv")
+        self.prices.rename_axis("timestamp").to_csv(out / "prices.csv")
+        meta = {
+            "symbols": list(self.panel.symbols),
+            "asset_classes": list(self.panel.asset_classes),
+            "regime_labels": list(self.regime_labels),
+        }
+        (out / "meta.json").write_text(json.dumps(meta, indent=2))
         (out / "metrics.json").write_text(json.dumps(self.metrics, indent=2, default=float))
         (out / "config.json").write_text(json.dumps(self.config, indent=2, default=str))
         return out

@@ -129,3 +129,37 @@ def test_layering_core_imports_no_plugins():
                     names = [node.module]
                 for n in names:
                     assert n.split(".")[0] not in ("strategies", "brokers", "data_feeds"), (path, n)
+
+
+def test_backtest_then_report_from_run_folder(tmp_path, capsys):
+    """backtest writes the run folder; report rebuilds the HTML from it alone."""
+    cfg = write(tmp_path, "[data]\nstart = '2006-01-01'\nend = '2009-12-31'\n")
+    out = tmp_path / "run"
+    assert main(["backtest", cfg, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for name in ("static_60_40", "equal_weight", "regime_aware", "sharpe", "max_drawdown"):
+        assert name in printed
+    for f in (
+        "equity.csv",
+        "fills.csv",
+        "weights.csv",
+        "regimes.csv",
+        "metrics.json",
+        "report.html",
+    ):
+        assert (out / f).stat().st_size > 0
+    fills = pd.read_csv(out / "fills.csv")
+    assert list(fills.columns[:8]) == [
+        "timestamp",
+        "strategy",
+        "symbol",
+        "side",
+        "qty",
+        "price",
+        "commission",
+        "spread",
+    ]
+    assert main(["report", str(out), "--out", str(tmp_path / "again.html")]) == 0
+    html = (tmp_path / "again.html").read_text()
+    assert html.count("data:image/png;base64,") >= 5
+    assert main(["report", str(tmp_path)]) == 2  # not a run folder: one-line error
