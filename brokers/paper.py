@@ -182,8 +182,6 @@ class PaperTrader:
             stream_url=f"{self.stream_base}/v2/{p.feed}" if self.stream_base else None,
             feed=p.feed,
         )
-        if p.bars == "stream":
-            self.feed.start()
 
     def close(self) -> None:
         if self.feed is not None:
@@ -279,7 +277,8 @@ class PaperTrader:
             self.reconcile()
             local = self.pcfg.broker == "local"
             if self.zfeed is None:
-                self.feed.history(self.last_ts)
+                self.feed.history(self.last_ts)  # catch up first, then listen live
+                self.feed.start()
                 if local and self.pcfg.step_exchange:
                     self._wait_subscribed()
             done = 0
