@@ -1,0 +1,674 @@
+"""``regime-engine validate [CONFIG]``: is the regime-aware strategy better out of sample?
+
+Runs, on the config's data, detector and strategies:
+
+1. walk-forward folds (detector refitted only on each fold's training rows; strategies run
+   continuously; every figure from test bars only, stitched);
+2. purged/embargoed CV inside each training window to choose among candidate parameter sets
+   (smoothing / regime table); the chosen set is scored on the fold's test span only;
+3. significance: paired stationary-bootstrap CIs of the Sharpe/CAGR/max-drawdown
+   difference (candidate - benchmark) with a p-value, deflated Sharpe of the CV-selected
+   series, Hansen's SPA over every candidate tried;
+4. cost sensitivity at several commission levels and the break-even commission (Sharpe
+   edge = 0, by bisection);
+5. Monte Carlo of regime paths from a Gaussian HMM fitted on the asset returns.
+
+Settings come from the config's ``[validation]`` table (:class:`ValidationConfig`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine.analysis import bootstrap as bs
+from engine.analysis.costs import DEFAULT_BPS, break_even_cost, cost_sensitivity
+from engine.analysis.cv import Candidate, choose, cv_scores
+from engine.analysis.metrics import PERIODS_PER_YEAR, format_table
+from engine.analysis.montecarlo import fit_return_hmm, mc_quantiles, monte_carlo
+from engine.analysis.walkforward import (
+    ScheduledDetector,
+    fold_table,
+    folds_frame,
+    make_folds,
+    oos_returns,
+    oos_summary,
+)
+from engine.config import ConfigError, RegimeConfig, RunConfig, first_error
+from engine.core.backtest import Prepared, prepare, run_strategies, run_strategy_raw
+from engine.core.bars import BarPanel, DataError
+from engine.core.result import BacktestResult, StrategyRun
+from engine.core.spec import cost_table
+from engine.core.strategy import CompiledStrategy
+from engine.regimes.config import SmoothingConfig
+
+Weights = dict[str, float] | Literal["equal"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CVConfig(_Section):
+    """Purged/embargoed CV inside each training window (0 splits... disabled by ``enabled``)."""
+
+    enabled: bool = True
+    n_splits: int = Field(4, ge=2, le=20)
+    purge_bars: int = Field(21, ge=0)
+    embargo_bars: int = Field(21, ge=0)
+
+
+class CandidateConfig(_Section):
+    """A candidate parameter set: overrides of the candidate strategy's table / warm-up and of
+    the detector's smoothing (keys given here replace the configured ones)."""
+
+    name: str
+    smoothing: SmoothingConfig | None = None
+    table: dict[str, Weights] | None = None
+    warmup: Weights | None = None
+
+
+class MonteCarloConfig(_Section):
+    n_paths: int = Field(200, ge=0)
+    years: float = Field(10.0, gt=0)
+    warmup_years: float = Field(1.0, ge=0)
+    n_states: int = Field(3, ge=2, le=6)
+    seed: int = 0
+
+
+class ValidationConfig(_Section):
+    """The ``[validation]`` table."""
+
+    train_years: float = Field(5.0, gt=0)
+    test_years: float = Field(1.0, gt=0)
+    window: Literal["expanding", "rolling"] = "expanding"
+    window_years: float | None = Field(None, gt=0)
+    candidate: str | None = None  # default: the first "regime" strategy
+    benchmark: str | None = None  # default: the first "static" strategy
+    cost_bps: list[float] = Field(default_factory=lambda: list(DEFAULT_BPS))
+    bootstrap_reps: int = Field(1000, ge=10)
+    level: float = Field(0.95, gt=0.5, lt=1.0)
+    seed: int = 12345
+    cv: CVConfig = CVConfig()
+    candidates: list[CandidateConfig] | None = None
+    montecarlo: MonteCarloConfig = MonteCarloConfig()
+
+
+def parse_validation(cfg: RunConfig, source: str = "<config>") -> ValidationConfig:
+    """The config's ``[validation]`` table, validated (errors name ``validation.KEY``)."""
+    try:
+        v = ValidationConfig.model_validate(cfg.validation)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: validation.{first_error(exc)}") from None
+    if any(b < 0 or not math.isfinite(b) for b in v.cost_bps):
+        raise ConfigError(f"{source}: validation.cost_bps: costs must be finite and >= 0")
+    names = [c.name for c in v.candidates or []]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{source}: validation.candidates: names must be unique")
+    return v
+
+
+@dataclass
+class ValidationResult:
+    """Tables and the verdict of one validation run."""
+
+    candidate: str
+    benchmark: str
+    folds: pd.DataFrame
+    oos_returns: pd.DataFrame
+    summary: pd.DataFrame
+    fold_results: pd.DataFrame
+    cv_scores: pd.DataFrame
+    cv_choices: pd.DataFrame
+    bootstrap: pd.DataFrame
+    bootstrap_cv: pd.DataFrame
+    ci: pd.DataFrame
+    significance: dict[str, float]
+    costs: pd.DataFrame
+    break_even: dict[str, float]
+    mc_model: pd.DataFrame
+    mc_paths: pd.DataFrame
+    mc_quantiles: pd.DataFrame
+    verdict: str
+    oos_result: BacktestResult
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def save(self, out: Path) -> Path:
+        """Write the tables (CSV) and ``verdict.json``."""
+        out.mkdir(parents=True, exist_ok=True)
+        tables = {
+            "folds": self.folds,
+            "oos_returns": self.oos_returns,
+            "oos_summary": self.summary,
+            "fold_results": self.fold_results,
+            "cv_scores": self.cv_scores,
+            "cv_choices": self.cv_choices,
+            "bootstrap_diff": self.bootstrap,
+            "bootstrap_diff_cv": self.bootstrap_cv,
+            "bootstrap_ci": self.ci,
+            "cost_sensitivity": self.costs,
+            "montecarlo_model": self.mc_model,
+            "montecarlo_paths": self.mc_paths,
+            "montecarlo_quantiles": self.mc_quantiles,
+        }
+        for name, df in tables.items():
+            df.to_csv(out / f"{name}.csv")
+        payload = {
+            "candidate": self.candidate,
+            "benchmark": self.benchmark,
+            "verdict": self.verdict,
+            "oos": {
+                k: {m: _num(v) for m, v in row.items()}
+                for k, row in self.summary.to_dict(orient="index").items()
+            },
+            "significance": {k: _num(v) for k, v in self.significance.items()},
+            "break_even_bps": {k: _num(v) for k, v in self.break_even.items()},
+            "oos_start": str(self.oos_returns.index[0].date()),
+            "oos_end": str(self.oos_returns.index[-1].date()),
+            "n_folds": len(self.folds),
+            "timings_s": self.timings,
+        }
+        (out / "verdict.json").write_text(json.dumps(payload, indent=2))
+        return out
+
+
+def _cell(df: pd.DataFrame, row: str, col: str) -> float:
+    """One cell as a float."""
+    return float(df[col].to_dict()[row])
+
+
+def _num(v: Any) -> float | str | None:
+    if isinstance(v, int | float | np.number):
+        f = float(v)
+        return f if math.isfinite(f) else ("inf" if f == math.inf else None)
+    return str(v)
+
+
+# ------------------------------------------------------------------ wiring
+def _pick(cfg: RunConfig, v: ValidationConfig) -> tuple[str, str]:
+    names = [s.name for s in cfg.strategies]
+    cand = v.candidate or next((s.name for s in cfg.strategies if s.kind == "regime"), None)
+    bench = v.benchmark or next((s.name for s in cfg.strategies if s.kind == "static"), None)
+    for key, val in (("candidate", cand), ("benchmark", bench)):
+        if val is None:
+            raise ConfigError(f"validation.{key}: no default strategy; name one of {names}")
+        if val not in names:
+            raise ConfigError(f"validation.{key}: unknown strategy {val!r}; have {names}")
+    assert cand is not None and bench is not None
+    return cand, bench
+
+
+def _candidates(cfg: RunConfig, v: ValidationConfig, cand_name: str) -> list[Candidate]:
+    """Candidate parameter sets (default presets: configured, min_dwell 5/21, confirm 3)."""
+    from engine.api import build_strategy
+
+    scfg = next(s for s in cfg.strategies if s.name == cand_name)
+    base_smooth = cfg.detector.smoothing
+    specs = v.candidates
+    if specs is None:
+        specs = [
+            CandidateConfig(name="as_configured"),
+            CandidateConfig(
+                name="dwell_5", smoothing=base_smooth.model_copy(update={"min_dwell": 5})
+            ),
+            CandidateConfig(
+                name="dwell_21", smoothing=base_smooth.model_copy(update={"min_dwell": 21})
+            ),
+            CandidateConfig(
+                name="confirm_3", smoothing=base_smooth.model_copy(update={"confirm": 3})
+            ),
+        ]
+    out = []
+    for c in specs:
+        update: dict[str, Any] = {"name": f"{cand_name}[{c.name}]"}
+        if c.table is not None or c.warmup is not None:
+            if not isinstance(scfg, RegimeConfig):
+                raise ConfigError(
+                    f"validation.candidates.{c.name}: table/warmup need a 'regime' candidate"
+                )
+            if c.table is not None:
+                update["table"] = c.table
+            if c.warmup is not None:
+                update["warmup"] = c.warmup
+        strat = build_strategy(scfg.model_copy(update=update))
+        if not isinstance(strat, CompiledStrategy):
+            raise ConfigError(f"validation.candidate: {cand_name!r} must be a compiled strategy")
+        over = c.smoothing.model_dump(exclude_unset=True) if c.smoothing else {}
+        smooth = base_smooth.model_copy(update=over).build()
+        out.append(Candidate(c.name, strat, smooth))
+    return out
+
+
+def _prepare(cfg: RunConfig, panel: BarPanel, detector: Any) -> Prepared:
+    try:
+        costs = cost_table(panel.symbols, cfg.costs.default(), cfg.costs.per_symbol())
+    except ValueError as exc:
+        raise ConfigError(f"costs: {exc}") from None
+    return prepare(
+        panel,
+        detector,
+        costs,
+        cfg.execution.build(),
+        cfg.features.build(),
+        cfg.detector.smoothing.build(),
+    )
+
+
+def _slice_result(result: BacktestResult, lo: int, hi: int) -> BacktestResult:
+    """The bars ``[lo, hi)`` of a result (the OOS stretch), for the report."""
+    rows = np.arange(lo, hi)
+    panel = result.panel.take(rows)
+    t0, t1 = panel.index[0], panel.index[-1]
+    runs = {}
+    for name, r in result.runs.items():
+        fills = r.fills
+        if len(fills):
+            ts = pd.to_datetime(fills["timestamp"])
+            fills = fills.loc[(ts >= t0) & (ts <= t1)].reset_index(drop=True)
+        runs[name] = StrategyRun(
+            name=name,
+            equity=r.equity.iloc[lo:hi],
+            cash=r.cash.iloc[lo:hi],
+            weights=r.weights.iloc[lo:hi],
+            targets=r.targets.iloc[lo:hi],
+            orders=r.orders.iloc[lo:hi],
+            costs=r.costs.iloc[lo:hi],
+            fills=fills,
+            raw_fills=r.raw_fills,
+        )
+    return BacktestResult(
+        panel=panel,
+        runs=runs,
+        regimes=result.regimes.iloc[lo:hi],
+        regime_labels=result.regime_labels,
+        config=result.config,
+    )
+
+
+def _verdict(
+    cand: str,
+    bench: str,
+    boot: pd.DataFrame,
+    p: float,
+    level: float,
+    be: float | None,
+    tag: str = "",
+) -> str:
+    d = boot.loc["sharpe_diff"]
+    ci = f"{level:.0%} CI [{d['lower']:+.3f}, {d['upper']:+.3f}]"
+    head = f"{cand}{tag} vs {bench}: OOS Sharpe difference {d['estimate']:+.3f} ({ci}, p={p:.3f})"
+    if d["lower"] > 0:
+        word = "BEATS the static allocation out of sample, significantly"
+    elif d["estimate"] > 0:
+        word = (
+            "has a higher OOS Sharpe than the static allocation but NOT significantly "
+            "(the interval includes 0)"
+        )
+    else:
+        word = "does NOT beat the static allocation out of sample"
+    if be is None:
+        return f"{head}: {word}."
+    be_txt = (
+        "no Sharpe edge even at 0 bps commission"
+        if be <= 0
+        else (
+            "the Sharpe edge survives every commission tried"
+            if math.isinf(be)
+            else f"break-even commission {be:.1f} bps"
+        )
+    )
+    return f"{head}: {word}; {be_txt}."
+
+
+def run_validation(
+    cfg: RunConfig,
+    v: ValidationConfig | None = None,
+    *,
+    panel: BarPanel | None = None,
+    mc_paths: int | None = None,
+    log: Any = None,
+) -> ValidationResult:
+    """Walk-forward + CV + significance + cost sensitivity (+ Monte Carlo) for ``cfg``."""
+    from engine.api import build_strategy, load_panel
+
+    v = v or parse_validation(cfg)
+    say = log or (lambda msg: None)
+    ppy = PERIODS_PER_YEAR
+    timings: dict[str, float] = {}
+    t_all = time.perf_counter()
+    panel = panel if panel is not None else load_panel(cfg)
+    cand_name, bench_name = _pick(cfg, v)
+    train_bars = round(v.train_years * ppy)
+    folds = make_folds(
+        panel.n_bars,
+        train_bars,
+        round(v.test_years * ppy),
+        v.window,
+        round(v.window_years * ppy) if v.window_years else None,
+    )
+    if not folds:
+        raise ConfigError(
+            f"validation.train_years: {panel.n_bars} bars leave no test span after "
+            f"{train_bars} training bars"
+        )
+    try:
+        base = cfg.detector.build(panel)
+    except DataError as exc:
+        raise ConfigError(f"detector: {exc}") from None
+
+    # 1. walk-forward: one continuous run per strategy, detector refits at fold starts only
+    t = time.perf_counter()
+    prep = _prepare(cfg, panel, ScheduledDetector(base, folds))
+    timings["walkforward_fits_s"] = time.perf_counter() - t
+    strategies: dict[str, CompiledStrategy] = {}
+    for scfg in cfg.strategies:
+        s = build_strategy(scfg)
+        if isinstance(s, CompiledStrategy):
+            strategies[s.name] = s
+    for name in (cand_name, bench_name):
+        if name not in strategies:
+            raise ConfigError(f"validation: strategy {name!r} must be a compiled strategy")
+    t = time.perf_counter()
+    try:
+        result = run_strategies(prep, list(strategies.values()), cfg.model_dump(mode="json"))
+    except ValueError as exc:
+        raise ConfigError(f"strategies: {exc}") from None
+    timings["walkforward_runs_s"] = time.perf_counter() - t
+    say(f"walk-forward: {len(folds)} folds, {len(strategies)} strategies")
+    equity = result.equity
+    rets = oos_returns(equity, folds)
+    per_fold = fold_table(equity, folds, ppy)
+
+    # 2. purged CV in each training window among candidates; stitch the chosen one's returns
+    t = time.perf_counter()
+    cands = _candidates(cfg, v, cand_name)
+    cand_eq = {
+        c.name: np.asarray(
+            run_strategy_raw(replace(prep, smooth=c.smoothing.array()), c.strategy)[0]
+        )
+        for c in cands
+    }
+    cand_rets = oos_returns(pd.DataFrame(cand_eq, index=panel.index), folds)
+    cv_name = f"{cand_name}_cv"
+    score_rows, choice_rows = [], []
+    selected = pd.Series(np.nan, index=rets.index, name=cv_name)
+    for f in folds:
+        if v.cv.enabled and len(cands) > 1:
+            sc = cv_scores(
+                prep,
+                base,
+                cands,
+                f.train_start,
+                f.train_end,
+                v.cv.n_splits,
+                v.cv.purge_bars,
+                v.cv.embargo_bars,
+                ppy,
+            )
+            chosen = choose(sc)
+            mean = sc.mean(axis=0)
+            score_rows.append(sc.assign(fold=f.k).reset_index().set_index(["fold", "split"]))
+        else:
+            chosen = cands[0].name
+            mean = pd.Series(np.nan, index=[c.name for c in cands])
+        in_test = (rets.index >= panel.index[f.test_start]) & (
+            rets.index <= panel.index[f.test_end - 1]
+        )
+        selected[in_test] = cand_rets.loc[in_test, chosen]
+        test_r = cand_rets.loc[in_test, chosen].to_numpy()
+        sd = float(np.std(test_r, ddof=1)) if test_r.size > 1 else 0.0
+        choice_rows.append(
+            {
+                "fold": f.k,
+                "chosen": chosen,
+                **{f"cv_sharpe_{k}": float(x) for k, x in mean.items()},
+                "test_sharpe_chosen": float(np.mean(test_r) / sd * np.sqrt(ppy))
+                if sd > 0
+                else float("nan"),
+            }
+        )
+    cv_scores_df = pd.concat(score_rows) if score_rows else pd.DataFrame()
+    cv_choices = pd.DataFrame(choice_rows).set_index("fold")
+    rets[cv_name] = selected
+    timings["cv_s"] = time.perf_counter() - t
+    say(f"cv: {len(cands)} candidates x {len(folds)} folds")
+
+    # 3. significance
+    t = time.perf_counter()
+    summary = oos_summary(rets, ppy)
+    boot, p = bs.paired_bootstrap(
+        rets[cand_name],
+        rets[bench_name],
+        v.bootstrap_reps,
+        v.level,
+        seed=v.seed,
+        periods_per_year=ppy,
+    )
+    boot_cv, p_cv = bs.paired_bootstrap(
+        rets[cv_name],
+        rets[bench_name],
+        v.bootstrap_reps,
+        v.level,
+        seed=v.seed,
+        periods_per_year=ppy,
+    )
+    ci = pd.concat(
+        {
+            n: bs.bootstrap_ci(
+                rets[n], v.bootstrap_reps, v.level, seed=v.seed, periods_per_year=ppy
+            )
+            for n in (bench_name, cand_name, cv_name)
+        },
+        names=["strategy"],
+    )
+    cand_sharpes = oos_summary(cand_rets, ppy)["sharpe"]
+    n_trials = len(cands)
+    dsr = bs.deflated_sharpe_ratio(
+        rets[cv_name],
+        n_trials,
+        float(np.var(cand_sharpes, ddof=1)) if n_trials > 1 else 0.0,
+        ppy,
+    )
+    spa = bs.spa_test(rets[bench_name], cand_rets, v.bootstrap_reps, seed=v.seed)
+    timings["significance_s"] = time.perf_counter() - t
+
+    # 4. costs
+    t = time.perf_counter()
+    cand_s, bench_s = strategies[cand_name], strategies[bench_name]
+    costs = cost_sensitivity(prep, cand_s, bench_s, folds, v.cost_bps, ppy)
+    be_sharpe = break_even_cost(prep, cand_s, bench_s, folds, "sharpe", periods_per_year=ppy)
+    be_cagr = break_even_cost(prep, cand_s, bench_s, folds, "cagr", periods_per_year=ppy)
+    timings["costs_s"] = time.perf_counter() - t
+    say("cost sensitivity done")
+
+    # 5. Monte Carlo
+    t = time.perf_counter()
+    n_paths = v.montecarlo.n_paths if mc_paths is None else mc_paths
+    mc_model, mc_paths_df, mc_q = pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
+    if n_paths > 0:
+        mc_model_fit = fit_return_hmm(panel, v.montecarlo.n_states, v.montecarlo.seed)
+        mc_model = mc_model_fit.describe(ppy)
+        pair = [cand_s, bench_s]
+
+        def runner(sim: BarPanel) -> dict[str, np.ndarray]:
+            sp = _prepare(cfg, sim, cfg.detector.build(sim))
+            return {s.name: np.asarray(run_strategy_raw(sp, s)[0]) for s in pair}
+
+        skip = round(v.montecarlo.warmup_years * ppy)
+        mc_paths_df = monte_carlo(
+            mc_model_fit,
+            runner,
+            cand_name,
+            bench_name,
+            n_paths,
+            skip + round(v.montecarlo.years * ppy),
+            v.montecarlo.seed,
+            skip,
+            panel.asset_classes,
+            ppy,
+        )
+        mc_q = mc_quantiles(mc_paths_df)
+    timings["montecarlo_s"] = time.perf_counter() - t
+
+    significance = {
+        "sharpe_diff": _cell(boot, "sharpe_diff", "estimate"),
+        "sharpe_diff_lower": _cell(boot, "sharpe_diff", "lower"),
+        "sharpe_diff_upper": _cell(boot, "sharpe_diff", "upper"),
+        "p_sharpe_diff_le_0": p,
+        "cv_sharpe_diff": _cell(boot_cv, "sharpe_diff", "estimate"),
+        "cv_sharpe_diff_lower": _cell(boot_cv, "sharpe_diff", "lower"),
+        "cv_sharpe_diff_upper": _cell(boot_cv, "sharpe_diff", "upper"),
+        "cv_p_sharpe_diff_le_0": p_cv,
+        "cv_deflated_sharpe": dsr["dsr"],
+        "cv_psr": dsr["psr"],
+        "cv_sr0": dsr["sr0"],
+        "n_trials": float(n_trials),
+        "spa_p_consistent": float(spa["consistent"]),
+        "spa_p_lower": float(spa["lower"]),
+        "spa_p_upper": float(spa["upper"]),
+        "level": v.level,
+        "bootstrap_reps": float(v.bootstrap_reps),
+    }
+    verdict = _verdict(cand_name, bench_name, boot, p, v.level, be_sharpe)
+    verdict += " " + _verdict(cand_name, bench_name, boot_cv, p_cv, v.level, None, "_cv")
+    lo = max(folds[0].test_start - 1, 0)
+    timings["total_s"] = time.perf_counter() - t_all
+    return ValidationResult(
+        candidate=cand_name,
+        benchmark=bench_name,
+        folds=folds_frame(folds, panel.index),
+        oos_returns=rets,
+        summary=summary,
+        fold_results=per_fold,
+        cv_scores=cv_scores_df,
+        cv_choices=cv_choices,
+        bootstrap=boot,
+        bootstrap_cv=boot_cv,
+        ci=ci,
+        significance=significance,
+        costs=costs,
+        break_even={"sharpe": be_sharpe, "cagr": be_cagr},
+        mc_model=mc_model,
+        mc_paths=mc_paths_df,
+        mc_quantiles=mc_q,
+        verdict=verdict,
+        oos_result=_slice_result(result, lo, folds[-1].test_end),
+        timings=timings,
+    )
+
+
+# ------------------------------------------------------------------ output
+def verdict_table(res: ValidationResult) -> str:
+    """The CLI verdict: OOS table, Sharpe difference CI and p, break-even, verdict line."""
+    s, g = res.summary, res.significance
+    lines = [format_table(s, ["sharpe", "cagr", "volatility", "max_drawdown", "total_return"])]
+    lvl = f"{g['level']:.0%}"
+    lines.append("")
+    lines.append(
+        f"Sharpe difference {res.candidate} - {res.benchmark}: {g['sharpe_diff']:+.3f} "
+        f"({lvl} CI [{g['sharpe_diff_lower']:+.3f}, {g['sharpe_diff_upper']:+.3f}], "
+        f"p = {g['p_sharpe_diff_le_0']:.3f}, stationary bootstrap)"
+    )
+    lines.append(
+        f"Sharpe difference {res.candidate}_cv - {res.benchmark}: {g['cv_sharpe_diff']:+.3f} "
+        f"({lvl} CI [{g['cv_sharpe_diff_lower']:+.3f}, {g['cv_sharpe_diff_upper']:+.3f}], "
+        f"p = {g['cv_p_sharpe_diff_le_0']:.3f}); deflated Sharpe over "
+        f"{int(g['n_trials'])} candidates = {g['cv_deflated_sharpe']:.3f}; "
+        f"SPA p (consistent) = {g['spa_p_consistent']:.3f}"
+    )
+    be = res.break_even
+    lines.append(
+        f"Break-even commission (OOS Sharpe edge = 0): {_bps(be['sharpe'])}; "
+        f"(CAGR edge = 0): {_bps(be['cagr'])}"
+    )
+    lines.append("")
+    lines.append("VERDICT: " + res.verdict)
+    return "\n".join(lines)
+
+
+def _bps(x: float) -> str:
+    if math.isinf(x):
+        return "> 1000 bps (edge never vanishes)"
+    if x <= 0:
+        return "0 bps (no edge at zero cost)"
+    return f"{x:.1f} bps"
+
+
+def write_validation_report(res: ValidationResult, path: Path) -> Path:
+    """The HTML report of the OOS stretch with the validation sections."""
+    from engine.report.html import write_report
+
+    boot = res.bootstrap.copy()
+    boot.loc["p_sharpe_diff_le_0"] = [res.significance["p_sharpe_diff_le_0"], *[np.nan] * 3]
+    extra = {
+        "Out-of-sample summary (stitched test periods)": res.summary,
+        "Walk-forward folds": res.folds.astype(str),
+        "Per-fold OOS results": res.fold_results.reset_index().set_index(["fold", "strategy"]),
+        "CV choices (chosen on training windows, scored on the test span)": res.cv_choices,
+        "Bootstrap CI per strategy": res.ci,
+        "Bootstrap CI, CV-selected minus benchmark": res.bootstrap_cv,
+        "Significance": pd.DataFrame({"value": pd.Series(res.significance)}),
+        "Break-even commission (bps)": pd.DataFrame({"bps": pd.Series(res.break_even)}),
+        "Monte Carlo: fitted return HMM": res.mc_model,
+        "Monte Carlo: outcome quantiles": res.mc_quantiles,
+    }
+    return write_report(
+        res.oos_result,
+        path,
+        title="regime-engine validation report (out of sample)",
+        cost_sensitivity=res.costs,
+        bootstrap=boot,
+        extra=extra,
+        notes="VERDICT: " + res.verdict,
+    )
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Run the validation of a config, print the verdict, write tables and the report."""
+    from engine.config import load_config
+
+    cfg = load_config(args.config)
+    v = parse_validation(cfg, str(args.config or "<defaults>"))
+    if args.reps is not None:
+        v = v.model_copy(update={"bootstrap_reps": max(10, args.reps)})
+
+    def say(msg: str) -> None:
+        print(f"  {msg}", file=sys.stderr)
+
+    res = run_validation(cfg, v, mc_paths=args.mc_paths, log=say)
+    out = Path(args.out) if args.out else Path("runs") / f"{cfg.name}-validate"
+    res.save(out)
+    r = res.oos_returns
+    print(
+        f"regime-engine validate: {len(res.folds)} walk-forward folds, OOS "
+        f"{r.index[0].date()} -> {r.index[-1].date()} ({len(r)} bars)"
+    )
+    print(verdict_table(res))
+    if not args.no_report and cfg.report.html:
+        print(f"report: {write_validation_report(res, out / 'report.html')}")
+    print(f"results: {out}/ (verdict.json, oos_summary.csv, cost_sensitivity.csv, ...)")
+    print(f"time: {res.timings['total_s']:.1f}s")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``validate`` subcommand."""
+    p = subparsers.add_parser(
+        "validate", help="walk-forward + CV + significance + cost sensitivity: a verdict"
+    )
+    p.add_argument("config", nargs="?", default=None, help="TOML config (default: built-in)")
+    p.add_argument("--out", default=None, help="output folder (default: runs/NAME-validate)")
+    p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    p.add_argument("--mc-paths", type=int, default=None, help="Monte Carlo paths (0: skip)")
+    p.add_argument("--reps", type=int, default=None, help="bootstrap replications")
+    p.set_defaults(handler=cmd_validate)
