@@ -22,7 +22,12 @@ from engine.core.bars import DataError
 
 EXIT_BAD_INPUT = 2
 
-COMMAND_MODULES: tuple[str, ...] = ("brokers.cli", "engine.bus.cli", "engine.sweep.cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "brokers.cli",
+    "engine.bus.cli",
+    "engine.sweep.cli",
+    "engine.validate",
+)
 """Modules that add subcommands (``register(subparsers)``); imported lazily."""
 
 Handler = Callable[[argparse.Namespace], int]
