@@ -1,0 +1,166 @@
+"""Sweeps: config validation, plan expansion, fit cache, metrics, executor identity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.analysis.metrics import summary
+from engine.api import build_strategy, load_panel, prepare_run
+from engine.config import ConfigError, parse_config
+from engine.core.backtest import run_strategy_raw
+from engine.core.result import fills_frame
+from engine.sweep import FitCache, LocalExecutor, SerialExecutor, build_plan, run_sweep
+from engine.sweep.metrics_nb import METRIC_NAMES, metrics_nb
+
+SMALL = {
+    "data": {"end": "2006-12-31"},
+    "sweep": {
+        "strategy_name": "regime_aware",
+        "detector": {"high_pct": [0.7, 0.8], "smoothing.min_dwell": [0, 5]},
+        "strategy": {"drift": [0.0, 0.05]},
+        "costs": {"commission_bps": [1.0, 10.0]},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def small_cfg():
+    return parse_config(SMALL)
+
+
+@pytest.fixture(scope="module")
+def panel(small_cfg):
+    return load_panel(small_cfg)
+
+
+@pytest.fixture(scope="module")
+def serial_result(small_cfg, panel):
+    return run_sweep(small_cfg, panel=panel, executor=SerialExecutor())
+
+
+def test_grid_expands_and_dedupes(small_cfg):
+    plan = build_plan(small_cfg)
+    assert plan.n_combos == 16
+    assert len(plan.detectors) == 4 and len(plan.strategies) == 2 and len(plan.costs) == 2
+    assert plan.params[0] == {
+        "detector.high_pct": 0.7,
+        "detector.smoothing.min_dwell": 0,
+        "strategy.drift": 0.0,
+        "costs.commission_bps": 1.0,
+    }
+
+
+def test_random_mode_is_seeded():
+    raw = {
+        "sweep": {
+            "mode": "random",
+            "n_samples": 7,
+            "seed": 3,
+            "costs": {"commission_bps": {"low": 0.5, "high": 20.0, "log": True}},
+            "strategy": {"rebalance": ["M", "Q"]},
+        }
+    }
+    a, b = build_plan(parse_config(raw)), build_plan(parse_config(raw))
+    assert a.n_combos == 7 and a.params == b.params
+    assert all(0.5 <= p["costs.commission_bps"] <= 20.0 for p in a.params)
+
+
+@pytest.mark.parametrize(
+    ("sweep", "message"),
+    [
+        ({"mdoe": "grid"}, "sweep.mdoe: unknown key"),
+        ({"costs": {"comission_bps": [1.0]}}, "sweep.costs.comission_bps: unknown key"),
+        ({"costs": {"commission_bps": ["x"]}}, "sweep.costs.commission_bps"),
+        ({"detector": {"history": [5]}}, "sweep.detector.history"),
+        ({"strategy": {"drift": []}}, "sweep.strategy.drift: empty list"),
+        ({"costs": {"commission_bps": {"low": 1, "high": 2}}}, 'mode = "random"'),
+        ({"strategy_name": "nope"}, "sweep.strategy_name"),
+    ],
+)
+def test_bad_sweep_config_names_the_key(sweep, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        build_plan(parse_config({"sweep": sweep}))
+
+
+def test_results_match_a_plain_backtest(small_cfg, panel, serial_result):
+    """Combination 5 equals run_backtest's path for the same settings, and its metrics
+    equal engine.analysis.metrics.summary to 1e-9."""
+    row = serial_result.table.iloc[5]
+    params = serial_result.plan.params[5]
+    raw = small_cfg.model_dump(mode="json")
+    raw.pop("sweep")
+    raw["detector"]["high_pct"] = params["detector.high_pct"]
+    raw["detector"]["smoothing"]["min_dwell"] = params["detector.smoothing.min_dwell"]
+    raw["costs"]["commission_bps"] = params["costs.commission_bps"]
+    strat = next(s for s in raw["strategies"] if s["name"] == "regime_aware")
+    strat["drift"] = params["strategy.drift"]
+    cfg = parse_config(raw)
+    prep = prepare_run(cfg, panel)
+    out = run_strategy_raw(prep, build_strategy(next(s for s in cfg.strategies if s.name == "regime_aware")))  # type: ignore[arg-type]
+    equity = pd.Series(out[0], index=panel.index)
+    ref = summary(equity, fills_frame("x", panel, out[9]))
+    assert row["final_equity"] == out[0][-1]
+    for name in METRIC_NAMES:
+        assert row[name] == pytest.approx(ref[name], rel=1e-9, abs=1e-12, nan_ok=True), name
+
+
+def test_metrics_kernel_edge_cases():
+    out = np.empty(len(METRIC_NAMES))
+    metrics_nb(np.full(10, 100.0), np.zeros((0, 8)), 252.0, out)
+    m = dict(zip(METRIC_NAMES, out))
+    assert m["total_return"] == 0.0 and m["max_drawdown"] == 0.0 and m["n_trades"] == 0
+    assert np.isnan(m["sharpe"]) and np.isnan(m["calmar"])
+
+
+def test_fit_cache_one_fit_per_detector_setting(small_cfg, panel, tmp_path, serial_result):
+    # smoothing does not change the fit: 4 detector configs -> 2 fits
+    assert serial_result.timings["n_fits"] == 2
+    assert sorted(serial_result.table["fit"].unique()) == [0, 1]
+    cache = FitCache(tmp_path)
+    first = run_sweep(small_cfg, panel=panel, executor=SerialExecutor(), cache=cache)
+    assert cache.misses == 2 and len(list(tmp_path.glob("*.npz"))) == 2
+    again = run_sweep(small_cfg, panel=panel, executor=SerialExecutor(), cache=FitCache(tmp_path))
+    assert again.timings["fit_cache_hits"] == 2
+    pd.testing.assert_frame_equal(first.table, again.table)
+
+
+def test_local_processes_identical_to_serial(small_cfg, panel, serial_result):
+    local = run_sweep(small_cfg, panel=panel, executor=LocalExecutor(2))
+    pd.testing.assert_frame_equal(local.table, serial_result.table, check_exact=True)
+
+
+def test_dask_local_cluster_identical_to_local(small_cfg, panel, serial_result):
+    distributed = pytest.importorskip("distributed")
+    from engine.sweep import DaskExecutor
+
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        ex = DaskExecutor(client)
+        result = run_sweep(small_cfg, panel=panel, executor=ex)
+    pd.testing.assert_frame_equal(result.table, serial_result.table, check_exact=True)
+
+
+def test_save_writes_tables(serial_result, tmp_path):
+    serial_result.save(tmp_path)
+    back = pd.read_parquet(tmp_path / "results.parquet")
+    pd.testing.assert_frame_equal(back, serial_result.table)
+    assert (tmp_path / "results.csv").is_file() and (tmp_path / "heatmap.png").is_file()
+
+
+def test_cli_sweep(tmp_path, capsys):
+    from engine.cli import main
+
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(
+        '[data]\nend = "2004-12-31"\n[sweep]\n[sweep.costs]\ncommission_bps = [1.0, 5.0]\n'
+    )
+    assert main(["sweep", str(cfg), "--out", str(tmp_path / "out"), "--workers", "1"]) == 0
+    assert "2 combinations" in capsys.readouterr().out
+    assert (tmp_path / "out" / "results.parquet").is_file()
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[sweep]\nmdoe = 1\n")
+    assert main(["sweep", str(bad)]) == 2
+    assert "sweep.mdoe: unknown key" in capsys.readouterr().err
