@@ -98,7 +98,8 @@ def test_results_match_a_plain_backtest(small_cfg, panel, serial_result):
     strat["drift"] = params["strategy.drift"]
     cfg = parse_config(raw)
     prep = prepare_run(cfg, panel)
-    out = run_strategy_raw(prep, build_strategy(next(s for s in cfg.strategies if s.name == "regime_aware")))  # type: ignore[arg-type]
+    scfg = next(s for s in cfg.strategies if s.name == "regime_aware")
+    out = run_strategy_raw(prep, build_strategy(scfg))  # type: ignore[arg-type]
     equity = pd.Series(out[0], index=panel.index)
     ref = summary(equity, fills_frame("x", panel, out[9]))
     assert row["final_equity"] == out[0][-1]
