@@ -9,10 +9,11 @@ import numpy as np
 
 from engine.core import layout as L
 from engine.core.bars import BarPanel
+from engine.core.policy_nb import builtin_policy_nb
 from engine.core.result import BacktestResult, StrategyRun, regimes_frame, strategy_run
 from engine.core.spec import Execution, Features, Smoothing, new_period_flags
 from engine.core.state import initial_state
-from engine.core.step_nb import Setup, State, run_nb
+from engine.core.step_nb import Setup, State, run_builtin_nb, run_nb
 from engine.core.strategy import CompiledStrategy
 from engine.features.causal_nb import feature_state_size, features_history_nb
 from engine.regimes.base import Detector, fit_schedule
@@ -111,20 +112,20 @@ def run_strategy_raw(
     sparams = strategy.params(panel.symbols, prep.detector.labels)
     state = fresh_state(prep, strategy.state_size())
     flags = new_period_flags(panel.timestamps_ns, strategy.rebalance)
-    return tuple(
-        run_nb(
-            strategy.policy,
-            panel.open,
-            panel.close,
-            panel.volume,
-            panel.exog,
-            flags,
-            setup_for(prep, sparams),
-            state,
-            prep.n_features,
-            record_features,
-        )
+    args = (
+        panel.open,
+        panel.close,
+        panel.volume,
+        panel.exog,
+        flags,
+        setup_for(prep, sparams),
+        state,
+        prep.n_features,
+        record_features,
     )
+    if strategy.policy is builtin_policy_nb:
+        return tuple(run_builtin_nb(*args))
+    return tuple(run_nb(strategy.policy, *args))
 
 
 def run_strategy(prep: Prepared, strategy: CompiledStrategy) -> StrategyRun:

@@ -161,6 +161,45 @@ def orders_nb(
 
 
 @nb.njit(cache=True)
+def before_policy_nb(
+    t: int,
+    bar_open: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    exog: np.ndarray,
+    new_period: bool,
+    dparams: np.ndarray,
+    setup: Setup,
+    state: State,
+    feats: np.ndarray,
+    bar_costs: np.ndarray,
+    fills: np.ndarray,
+) -> tuple[int, BarContext]:
+    """Phases 1-2 and the policy's context. Returns ``(fills written, context)``."""
+    nf = market_nb(t, bar_open, close, volume, setup, state, feats, bar_costs, fills)
+    detect_nb(t, feats, exog, dparams, setup, state)
+    return nf, context_nb(close, feats, new_period, state)
+
+
+@nb.njit(cache=True)
+def after_policy_nb(
+    t: int,
+    go: bool,
+    target: np.ndarray,
+    close: np.ndarray,
+    setup: Setup,
+    state: State,
+    orders: np.ndarray,
+) -> None:
+    """Phase 4 when the policy rebalanced; otherwise mark the bar as no-decision."""
+    if go:
+        orders_nb(t, target, close, setup, state, orders)
+    else:
+        target[:] = np.nan
+        orders[:] = 0.0
+
+
+@nb.njit(cache=True)
 def step_nb(
     policy: Any,
     t: int,
@@ -178,68 +217,22 @@ def step_nb(
     bar_costs: np.ndarray,
     fills: np.ndarray,
 ) -> tuple[int, bool]:
-    """One bar through all four phases. Returns ``(fills written, rebalanced)``.
+    """One bar through all four phases with any njit ``policy``.
 
-    ``target`` holds the policy's targets when it rebalanced (NaN otherwise) and
-    ``orders`` the signed share orders placed (0 otherwise).
+    Returns ``(fills written, rebalanced)``; ``target`` holds the policy's targets when
+    it rebalanced (NaN otherwise) and ``orders`` the share orders placed (0 otherwise).
+    A dispatcher argument is typed per process, so numba's disk cache can't serve this
+    specialisation across processes: user policies compile once per process.
     """
-    nf = market_nb(t, bar_open, close, volume, setup, state, feats, bar_costs, fills)
-    detect_nb(t, feats, exog, dparams, setup, state)
-    ctx = context_nb(close, feats, new_period, state)
+    nf, ctx = before_policy_nb(
+        t, bar_open, close, volume, exog, new_period, dparams, setup, state, feats, bar_costs, fills
+    )
     go = policy(t, ctx, setup.sparams, state.sstate, target)
-    if go:
-        orders_nb(t, target, close, setup, state, orders)
-    else:
-        target[:] = np.nan
-        orders[:] = 0.0
+    after_policy_nb(t, go, target, close, setup, state, orders)
     return nf, go
 
 
-def step_with(policy: Any) -> Any:
-    """``step_nb`` with ``policy`` bound at compile time (no dispatcher argument to type
-    on every call: this is the streaming driver's hot path)."""
-    if policy is builtin_policy_nb:
-        return step_builtin_nb
-
-    @nb.njit
-    def bound_step_nb(  # type: ignore[no-untyped-def]
-        t,
-        bar_open,
-        close,
-        volume,
-        exog,
-        new_period,
-        dparams,
-        setup,
-        state,
-        feats,
-        target,
-        orders,
-        bar_costs,
-        fills,
-    ):  # type: ignore[no-untyped-def]
-        return step_nb(
-            policy,
-            t,
-            bar_open,
-            close,
-            volume,
-            exog,
-            new_period,
-            dparams,
-            setup,
-            state,
-            feats,
-            target,
-            orders,
-            bar_costs,
-            fills,
-        )
-
-    return bound_step_nb
-
-
-@nb.njit  # not cacheable: it binds a dispatcher as a value; compiles once per process
+@nb.njit(cache=True)
 def step_builtin_nb(
     t: int,
     bar_open: np.ndarray,
@@ -256,24 +249,14 @@ def step_builtin_nb(
     bar_costs: np.ndarray,
     fills: np.ndarray,
 ) -> tuple[int, bool]:
-    """:func:`step_nb` with the built-in policy."""
-    return step_nb(
-        builtin_policy_nb,
-        t,
-        bar_open,
-        close,
-        volume,
-        exog,
-        new_period,
-        dparams,
-        setup,
-        state,
-        feats,
-        target,
-        orders,
-        bar_costs,
-        fills,
+    """:func:`step_nb` for the built-in policy, called by name so it is disk-cached (the
+    built-in strategies, sweeps and paper trading start without compiling)."""
+    nf, ctx = before_policy_nb(
+        t, bar_open, close, volume, exog, new_period, dparams, setup, state, feats, bar_costs, fills
     )
+    go = builtin_policy_nb(t, ctx, setup.sparams, state.sstate, target)
+    after_policy_nb(t, go, target, close, setup, state, orders)
+    return nf, go
 
 
 @nb.njit(cache=True)
@@ -285,6 +268,49 @@ def bar_ok_nb(bar_open: np.ndarray, close: np.ndarray, volume: np.ndarray) -> bo
         if not (np.isfinite(bar_open[j]) and np.isfinite(close[j]) and np.isfinite(volume[j])):
             return False
     return True
+
+
+@nb.njit(cache=True)
+def dparams_at_nb(t: int, setup: Setup) -> np.ndarray:
+    """The detector parameter row in force at bar ``t`` (row 0 before the first fit)."""
+    k = active_fit_nb(t, setup.fit_bar)
+    return setup.dparams[k if k >= 0 else 0]
+
+
+@nb.njit(cache=True)
+def alloc_outputs_nb(
+    t_len: int, n: int, k_states: int, n_features: int, record_features: bool
+) -> tuple[Any, ...]:
+    """Per-bar output arrays: equity, cash, weights, targets, orders, post, raw, smoothed,
+    costs, features."""
+    return (
+        np.empty(t_len),
+        np.empty(t_len),
+        np.empty((t_len, n)),
+        np.empty((t_len, n)),
+        np.zeros((t_len, n)),
+        np.empty((t_len, k_states)),
+        np.empty(t_len, dtype=np.int64),
+        np.empty(t_len, dtype=np.int64),
+        np.zeros((t_len, N_COST_KINDS)),
+        np.empty((t_len if record_features else 1, n_features)),
+    )
+
+
+@nb.njit(cache=True)
+def record_bar_nb(
+    t: int, state: State, feats: np.ndarray, out: tuple[Any, ...], record_features: bool
+) -> None:
+    """Copy bar ``t``'s portfolio, weights and regime into the output arrays."""
+    port = state.port
+    out[0][t] = port[P_EQUITY]
+    out[1][t] = port[P_CASH]
+    out[2][t] = state.work
+    out[5][t] = state.post
+    out[6][t] = int(state.rstate[G_RAW])
+    out[7][t] = int(state.rstate[G_SMOOTHED])
+    if record_features:
+        out[9][t] = feats
 
 
 @nb.njit(cache=True)
@@ -306,24 +332,13 @@ def run_nb(
     fills, features)``; ``fills`` is trimmed to the rows written.
     """
     t_len, n = close.shape
-    k_states = state.post.shape[0]
-    equity = np.empty(t_len)
-    cash = np.empty(t_len)
-    weights = np.empty((t_len, n))
-    targets = np.empty((t_len, n))
-    orders = np.zeros((t_len, n))
-    post = np.empty((t_len, k_states))
-    raw = np.empty(t_len, dtype=np.int64)
-    smoothed = np.empty(t_len, dtype=np.int64)
-    costs = np.zeros((t_len, N_COST_KINDS))
-    feats_hist = np.empty((t_len if record_features else 1, n_features))
+    out = alloc_outputs_nb(t_len, n, state.post.shape[0], n_features, record_features)
+    targets, orders, costs = out[3], out[4], out[8]
     feats = np.empty(n_features)
     fills = np.empty((max(64, t_len // 4), N_FILL_FIELDS))
     n_fills = 0
-    fit_bar = setup.fit_bar
     for t in range(t_len):
-        k = active_fit_nb(t, fit_bar)
-        dparams = setup.dparams[k if k >= 0 else 0]
+        dparams = dparams_at_nb(t, setup)
         fills = grow_rows_nb(fills, n_fills + n)
         nf, _ = step_nb(
             policy,
@@ -343,25 +358,48 @@ def run_nb(
             fills[n_fills:],
         )
         n_fills += nf
-        port = state.port
-        equity[t] = port[P_EQUITY]
-        cash[t] = port[P_CASH]
-        weights[t] = state.work
-        post[t] = state.post
-        raw[t] = int(state.rstate[G_RAW])
-        smoothed[t] = int(state.rstate[G_SMOOTHED])
-        if record_features:
-            feats_hist[t] = feats
-    return (
-        equity,
-        cash,
-        weights,
-        targets,
-        orders,
-        post,
-        raw,
-        smoothed,
-        costs,
-        fills[:n_fills].copy(),
-        feats_hist,
-    )
+        record_bar_nb(t, state, feats, out, record_features)
+    return (*out[:9], fills[:n_fills].copy(), out[9])
+
+
+@nb.njit(cache=True)
+def run_builtin_nb(
+    bar_open: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    exog: np.ndarray,
+    new_period: np.ndarray,
+    setup: Setup,
+    state: State,
+    n_features: int,
+    record_features: bool,
+) -> tuple[Any, ...]:
+    """:func:`run_nb` with the built-in policy (disk-cached; same loop, same step)."""
+    t_len, n = close.shape
+    out = alloc_outputs_nb(t_len, n, state.post.shape[0], n_features, record_features)
+    targets, orders, costs = out[3], out[4], out[8]
+    feats = np.empty(n_features)
+    fills = np.empty((max(64, t_len // 4), N_FILL_FIELDS))
+    n_fills = 0
+    for t in range(t_len):
+        dparams = dparams_at_nb(t, setup)
+        fills = grow_rows_nb(fills, n_fills + n)
+        nf, _ = step_builtin_nb(
+            t,
+            bar_open[t],
+            close[t],
+            volume[t],
+            exog[t],
+            new_period[t],
+            dparams,
+            setup,
+            state,
+            feats,
+            targets[t],
+            orders[t],
+            costs[t],
+            fills[n_fills:],
+        )
+        n_fills += nf
+        record_bar_nb(t, state, feats, out, record_features)
+    return (*out[:9], fills[:n_fills].copy(), out[9])

@@ -16,11 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 
 from engine.core import layout as L
 from engine.core.bars import BarPanel, DataError
+from engine.core.policy_nb import builtin_policy_nb
 from engine.core.result import regimes_frame, strategy_run
 from engine.core.spec import Execution, Features, Smoothing, period_bounds
 from engine.core.state import initial_state, restore, snapshot
@@ -32,11 +34,38 @@ from engine.core.step_nb import (
     detect_nb,
     market_nb,
     orders_nb,
-    step_with,
+    step_builtin_nb,
+    step_nb,
 )
 from engine.core.strategy import CompiledStrategy, Context, PythonStrategy, targets_array
 from engine.regimes.base import Detector, PythonDetector, stack_params
 from engine.regimes.online_nb import argmax_state_nb, smooth_state_nb
+
+
+class FastCall:
+    """Call an njit function, skipping numba's per-call type dispatch after the first call.
+
+    The first call goes through the dispatcher (compiling or loading from the disk
+    cache); later calls go straight to the compiled overload of that first call's
+    signature. Callers must pass the same types every time (the streaming driver does:
+    C-contiguous float64 arrays, ints, bools and the same namedtuples).
+    """
+
+    def __init__(self, dispatcher: Any, *bound: Any) -> None:
+        self.dispatcher = dispatcher
+        self.bound = bound
+        self.entry: Any = None
+
+    def __call__(self, *args: Any) -> Any:
+        full = (*self.bound, *args)
+        if self.entry is not None:
+            return self.entry(*full)
+        result = self.dispatcher(*full)
+        sig = tuple(numba.typeof(a) for a in full)
+        overload = self.dispatcher.overloads.get(sig)
+        if overload is not None:
+            self.entry = overload.entry_point
+        return result
 
 
 @dataclass(frozen=True)
@@ -153,7 +182,14 @@ class StreamingDriver:
         self._period = (0, 0, -1)  # (key, start_ns, end_ns) of the current calendar period
         self._row_k = -2
         self._row = np.zeros(2)
-        self._step = step_with(strategy.policy) if self._compiled_strategy else None  # type: ignore[union-attr]
+        self._step: FastCall | None = None
+        if self._compiled_strategy:
+            policy = strategy.policy  # type: ignore[union-attr]
+            self._step = (
+                FastCall(step_builtin_nb)
+                if policy is builtin_policy_nb
+                else FastCall(step_nb, policy)
+            )
 
     @classmethod
     def from_prepared(
@@ -237,10 +273,10 @@ class StreamingDriver:
             raise DataError(
                 f"bar {self.t} ({pd.Timestamp(ts_ns)}): timestamp not after the previous bar"
             )
-        o = np.asarray(open, dtype=np.float64)
-        c = np.asarray(close, dtype=np.float64)
-        v = np.asarray(volume, dtype=np.float64)
-        x = self._no_exog if exog is None else np.asarray(exog, dtype=np.float64)
+        o = np.ascontiguousarray(open, dtype=np.float64)
+        c = np.ascontiguousarray(close, dtype=np.float64)
+        v = np.ascontiguousarray(volume, dtype=np.float64)
+        x = self._no_exog if exog is None else np.ascontiguousarray(exog, dtype=np.float64)
         n = len(self.symbols)
         if o.shape != (n,) or c.shape != (n,) or v.shape != (n,) or x.shape != self._no_exog.shape:
             raise DataError(
@@ -260,8 +296,8 @@ class StreamingDriver:
         target = np.empty(n)
         orders = np.zeros(n)
         bar_costs = np.zeros(L.N_COST_KINDS)
-        if self._compiled_strategy and self._compiled_detector:
-            nf, go = self._step(  # type: ignore[misc]
+        if self._step is not None and self._compiled_detector:
+            nf, go = self._step(
                 t,
                 o,
                 c,
