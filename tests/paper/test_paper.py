@@ -29,13 +29,19 @@ STRATEGY = {
               "stressed": {"SPX": 0.35, "UST10": 0.5, "CASH": 0.15},
               "crisis": {"SPX": 0.05, "UST10": 0.6, "CASH": 0.35}},
 }
+# a short trailing history so the rule detector speaks and switches within the window:
+# parity is then shown across regime changes, not only warm-up and calendar rebalances
+DETECTOR = {"kind": "rule", "market": "SPX", "history": 40, "min_history": 20}
 BASE = {"name": "t", "data": DATA, "features": {"ma_window": 20}, "costs": {"commission_bps": 5.0},
-        "strategies": [STRATEGY]}
+        "detector": DETECTOR, "strategies": [STRATEGY]}
 
 
 @pytest.fixture(scope="module")
 def backtest():  # type: ignore[no-untyped-def]
-    return run_backtest(parse_config(BASE), progress=False).runs["regime_aware"]
+    result = run_backtest(parse_config(BASE), progress=False)
+    smoothed = result.regimes["smoothed_state"].to_numpy()
+    assert (smoothed[1:] != smoothed[:-1]).sum() >= 3  # the window has regime switches
+    return result.runs["regime_aware"]
 
 
 def paper_cfg(ex, state_dir: Path, **extra):  # type: ignore[no-untyped-def]
