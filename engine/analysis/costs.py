@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from engine.analysis.metrics import PERIODS_PER_YEAR
 from engine.analysis.walkforward import Fold, oos_returns, oos_summary
@@ -75,7 +76,7 @@ def cost_sensitivity(
     return pd.DataFrame(rows).set_index("commission_bps")
 
 
-def break_even_interp(bps: Sequence[float], edge: Sequence[float]) -> float:
+def break_even_interp(bps: ArrayLike, edge: ArrayLike) -> float:
     """Cost where a piecewise-linear ``edge(bps)`` first falls to zero.
 
     ``0.0`` if there is no edge at the lowest cost, ``inf`` if it stays positive on the

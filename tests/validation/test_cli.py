@@ -1,0 +1,64 @@
+"""`regime-engine validate` smoke test on a short bundled slice, and its config errors."""
+
+from __future__ import annotations
+
+import json
+
+from engine.cli import main
+
+SHORT = """
+name = "short"
+[data]
+start = "2006-01-01"
+end = "2010-12-31"
+[validation]
+train_years = 2.0
+test_years = 1.0
+bootstrap_reps = 50
+cost_bps = [0.0, 10.0, 50.0]
+[validation.cv]
+n_splits = 3
+[validation.montecarlo]
+n_paths = 2
+years = 1.0
+warmup_years = 0.5
+"""
+
+
+def test_validate_smoke(tmp_path, capsys):
+    cfg = tmp_path / "short.toml"
+    cfg.write_text(SHORT)
+    out = tmp_path / "out"
+    assert main(["validate", str(cfg), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "VERDICT: regime_aware vs static_60_40" in text
+    assert "Break-even commission" in text
+    v = json.loads((out / "verdict.json").read_text())
+    assert v["n_folds"] == 3 and v["candidate"] == "regime_aware"
+    assert v["oos_start"] >= "2008-01-01"  # two training years before the first test bar
+    assert set(v["oos"]) == {"static_60_40", "equal_weight", "regime_aware", "regime_aware_cv"}
+    sig = v["significance"]
+    assert sig["sharpe_diff_lower"] <= sig["sharpe_diff"] <= sig["sharpe_diff_upper"]
+    assert 0.0 < sig["p_sharpe_diff_le_0"] <= 1.0
+    for name in ("oos_returns", "cost_sensitivity", "cv_choices", "montecarlo_quantiles"):
+        assert (out / f"{name}.csv").stat().st_size > 0
+    html = (out / "report.html").read_text()
+    assert "Cost sensitivity" in html and "Walk-forward folds" in html
+    assert "data:image/png;base64," in html and "http://" not in html
+
+
+def test_validate_bad_key(tmp_path, capsys):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[validation]\ntrain_yeers = 3\n")
+    assert main(["validate", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    assert "validation.train_yeers: unknown key" in capsys.readouterr().err
+
+
+def test_validate_bad_value_and_strategy(tmp_path, capsys):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[validation.cv]\nn_splits = 1\n")
+    assert main(["validate", str(cfg)]) == 2
+    assert "validation.cv.n_splits" in capsys.readouterr().err
+    cfg.write_text('[validation]\nbenchmark = "nope"\n')
+    assert main(["validate", str(cfg)]) == 2
+    assert "validation.benchmark: unknown strategy 'nope'" in capsys.readouterr().err
