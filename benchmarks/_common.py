@@ -17,17 +17,38 @@ from engine.regimes.rule import RuleDetector
 
 
 def synthetic_panel(n_assets: int, n_bars: int, seed: int = 0) -> BarPanel:
-    """A 2-state regime-switching panel (independent assets) from data_feeds.synthetic."""
-    from data_feeds import generate_regime_panel
+    """A 2-state regime-switching panel of independent assets (float64, business days).
+
+    ``data_feeds.generate_regime_panel`` builds a (T, N, N) Cholesky stack, which does not
+    fit in memory at 1,000 assets; with independent assets the same model is a per-state
+    scaling, generated here directly.
+    """
+    import pandas as pd
 
     rng = np.random.default_rng(seed)
     means = np.stack([rng.normal(4e-4, 2e-4, n_assets), rng.normal(-6e-4, 3e-4, n_assets)])
     vols = np.stack([rng.uniform(0.006, 0.012, n_assets), rng.uniform(0.015, 0.03, n_assets)])
-    panel, _ = generate_regime_panel(
-        n_bars, means, vols, mean_dwell=[120, 40], seed=seed,
-        symbols=[f"A{i:04d}" for i in range(n_assets)],
+    stay = np.array([1 - 1 / 120, 1 - 1 / 40])
+    states = np.empty(n_bars, dtype=np.int64)
+    s = 0
+    u = rng.random(n_bars)
+    for t in range(n_bars):
+        states[t] = s
+        if u[t] > stay[s]:
+            s = 1 - s
+    r = means[states] + vols[states] * rng.standard_normal((n_bars, n_assets))
+    close = 100.0 * np.exp(np.cumsum(r, axis=0))
+    prev = np.vstack([np.full((1, n_assets), 100.0), close[:-1]])
+    gap = np.exp(0.1 * vols[states] * rng.standard_normal((n_bars, n_assets)))
+    open_ = prev * gap
+    high = np.maximum(open_, close) * 1.002
+    low = np.minimum(open_, close) * 0.998
+    volume = np.full((n_bars, n_assets), 1e6)
+    index = pd.bdate_range("1990-01-01", periods=n_bars)
+    return BarPanel(
+        index=index, symbols=tuple(f"A{i:04d}" for i in range(n_assets)),
+        open=open_, high=high, low=low, close=close, volume=volume,
     )
-    return panel
 
 
 def prepare_static(panel: BarPanel, commission_bps: float = 5.0) -> Prepared:

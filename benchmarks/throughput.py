@@ -15,6 +15,7 @@ Targets: >= 10M asset-bars/s compiled, >= 100k bars/s streaming.
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 from benchmarks._common import machine, prepare_static, synthetic_panel, table, timed
 from engine.core.backtest import run_strategy_raw
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for name, panel, strat in work:
         prep = prepare_static(panel)
-        first, best, out = timed(lambda p=prep, s=strat: run_strategy_raw(p, s), args.reps)
+        first, best, out = timed(partial(run_strategy_raw, prep, strat), args.reps)
         ab = panel.n_bars * panel.n_assets
         rows.append(
             {
