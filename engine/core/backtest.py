@@ -9,11 +9,10 @@ import numpy as np
 
 from engine.core import layout as L
 from engine.core.bars import BarPanel
-from engine.core.policy_nb import builtin_policy_nb
 from engine.core.result import BacktestResult, StrategyRun, regimes_frame, strategy_run
 from engine.core.spec import Execution, Features, Smoothing, new_period_flags
 from engine.core.state import initial_state
-from engine.core.step_nb import Setup, State, run_builtin_nb, run_nb
+from engine.core.step_nb import Setup, State, run_driver
 from engine.core.strategy import CompiledStrategy
 from engine.features.causal_nb import feature_state_size, features_history_nb
 from engine.regimes.base import Detector, fit_schedule
@@ -123,9 +122,7 @@ def run_strategy_raw(
         prep.n_features,
         record_features,
     )
-    if strategy.policy is builtin_policy_nb:
-        return tuple(run_builtin_nb(*args))
-    return tuple(run_nb(strategy.policy, *args))
+    return run_driver(strategy.policy, *args)
 
 
 def run_strategy(prep: Prepared, strategy: CompiledStrategy) -> StrategyRun:

@@ -403,3 +403,11 @@ def run_builtin_nb(
         n_fills += nf
         record_bar_nb(t, state, feats, out, record_features)
     return (*out[:9], fills[:n_fills].copy(), out[9])
+
+
+def run_driver(policy: Any, *args: Any) -> tuple[Any, ...]:
+    """The compiled driver for ``policy``: the disk-cached built-in loop when it is the
+    built-in policy, the generic one otherwise. ``args`` as for :func:`run_builtin_nb`."""
+    if policy is builtin_policy_nb:
+        return tuple(run_builtin_nb(*args))
+    return tuple(run_nb(policy, *args))

@@ -19,7 +19,7 @@ import numpy as np
 from engine.core.backtest import feature_history
 from engine.core.bars import BarPanel
 from engine.core.state import initial_state
-from engine.core.step_nb import Setup, run_nb
+from engine.core.step_nb import Setup, run_driver
 from engine.regimes.base import fit_schedule
 from engine.sweep.metrics_nb import METRIC_NAMES, metrics_nb
 
@@ -110,19 +110,17 @@ def run_one(data: SweepData, i: int) -> tuple[Any, ...]:
         data.smooth[m_i],
         data.sparams[s_i],
     )
-    return tuple(
-        run_nb(
-            data.policies[s_i],
-            data.open,
-            data.close,
-            data.volume,
-            data.exog,
-            data.flags[s_i],
-            setup,
-            state,
-            data.n_features,
-            False,
-        )
+    return run_driver(
+        data.policies[s_i],
+        data.open,
+        data.close,
+        data.volume,
+        data.exog,
+        data.flags[s_i],
+        setup,
+        state,
+        data.n_features,
+        False,
     )
 
 
