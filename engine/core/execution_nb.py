@@ -146,9 +146,16 @@ def execute_pending_nb(
     """
     n = ref.shape[0]
     pend = P_HEADER + n
+    bar_costs[:] = 0.0
+    any_pending = False
+    for j in range(n):
+        if port[pend + j] != 0.0:
+            any_pending = True
+            break
+    if not any_pending:  # most bars: nothing to fill, nothing to allocate
+        return 0
     no_leverage = eparams[E_ALLOW_LEVERAGE] == 0.0
     piece = np.empty(4)
-    bar_costs[:] = 0.0
     nf = 0
     want = np.zeros(n)  # fillable under the participation cap; the rest carries over
     for j in range(n):

@@ -13,8 +13,7 @@ compiled driver.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
@@ -68,9 +67,8 @@ class FastCall:
         return result
 
 
-@dataclass(frozen=True)
-class BarOutput:
-    """What one bar produced."""
+class BarOutput(NamedTuple):
+    """What one bar produced (a NamedTuple: cheap to build on the hot path)."""
 
     bar: int
     timestamp_ns: int
@@ -182,6 +180,7 @@ class StreamingDriver:
         self._period = (0, 0, -1)  # (key, start_ns, end_ns) of the current calendar period
         self._row_k = -2
         self._row = np.zeros(2)
+        self._row_span = (0, -1)
         self._step: FastCall | None = None
         if self._compiled_strategy:
             policy = strategy.policy  # type: ignore[union-attr]
@@ -240,12 +239,19 @@ class StreamingDriver:
         self.setup = self.setup._replace(dparams=dparams, fit_bar=np.asarray(bars, dtype=np.int64))
 
     def _dparams_row(self, t: int) -> np.ndarray:
+        """The detector parameter row in force at bar ``t`` (cached between fit bars)."""
+        if self._row_span[0] <= t < self._row_span[1]:
+            return self._row
         fit_bar = self.setup.fit_bar
-        k = (
-            len(self._fit_rows) - 1
-            if not self._fixed_fits
-            else (int(np.searchsorted(fit_bar, t, side="right")) - 1)
-        )
+        if self._fixed_fits:
+            k = int(np.searchsorted(fit_bar, t, side="right")) - 1
+        else:
+            k = len(self._fit_rows) - 1
+        lo = int(fit_bar[k]) if 0 <= k < len(fit_bar) else -1
+        hi = int(fit_bar[k + 1]) if self._fixed_fits and k + 1 < len(fit_bar) else 1 << 62
+        if not self._fixed_fits:
+            hi = t + 1  # online refits: re-check every bar (cheap: no search)
+        self._row_span = (lo, hi)
         if k != self._row_k:
             self._row_k = k
             self._row = np.ascontiguousarray(self.setup.dparams[max(k, 0)])
@@ -435,6 +441,7 @@ class StreamingDriver:
         )
         self._n_hist = self._feat_hist.shape[0]
         self._row_k = -2
+        self._row_span = (0, -1)
         self._period = (0, 0, -1)
 
 
