@@ -11,6 +11,7 @@ trigger a refit.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,4 +56,7 @@ class BOCPDDetector:
         h[L.DX_A] = 1.0 / self.expected_run
         h[L.DX_B] = self.max_run
         h[L.DX_C] = self.window
-        return np.concatenate([h, [0.0, self.prior_kappa, self.prior_alpha, self.prior_beta]])
+        a = self.prior_alpha + 0.5 * np.arange(self.max_run)
+        lg = np.array([math.lgamma(v + 0.5) - math.lgamma(v) for v in a])
+        prior = [0.0, self.prior_kappa, self.prior_alpha, self.prior_beta]
+        return np.concatenate([h, prior, lg])

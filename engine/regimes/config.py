@@ -105,10 +105,12 @@ class HMMDetectorConfig(FittedConfig):
     """Gaussian HMM (hmmlearn) + numba forward filter: the default regime detector."""
 
     kind: Literal["hmm"] = "hmm"
+    refit_every: int = Field(126, ge=0)
     covariance: Literal["full", "diag"] = "full"
     n_restarts: int = Field(3, ge=1)
-    n_iter: int = Field(100, ge=1)
-    tol: float = Field(1e-4, gt=0.0)
+    refit_restarts: int = Field(1, ge=0)
+    n_iter: int = Field(50, ge=1)
+    tol: float = Field(1e-2, gt=0.0)
     min_covar: float = Field(1e-3, gt=0.0)
     keep_margin: float = Field(0.0, ge=0.0)
 
@@ -119,6 +121,7 @@ class HMMDetectorConfig(FittedConfig):
             covariance=self.covariance,
             schedule=self.schedule(),
             n_restarts=self.n_restarts,
+            refit_restarts=self.refit_restarts,
             n_iter=self.n_iter,
             tol=self.tol,
             min_covar=self.min_covar,
@@ -239,6 +242,59 @@ class BOCPDDetectorConfig(Strict):
         )
 
 
+class GRUDetectorConfig(FittedConfig):
+    """Deep: GRU classifier (PyTorch fit, needs the ``deep`` extra; numba inference).
+
+    Labels come from a Gaussian HMM's smoothed states on each training window (``"hmm"``)
+    or from next-``horizon``-bar volatility buckets (``"forward_vol"``); the last
+    ``embargo`` rows before the fit bar carry no loss. See :mod:`engine.regimes.deep`.
+    """
+
+    kind: Literal["gru"] = "gru"
+    min_train: int = Field(756, ge=10)
+    refit_every: int = Field(252, ge=0)
+    hidden: int = Field(8, ge=1, le=64)
+    seq_len: int = Field(64, ge=4)
+    burn_in: int = Field(24, ge=0)
+    replay: int = Field(48, ge=1)
+    label_source: Literal["hmm", "forward_vol"] = "hmm"
+    horizon: int = Field(21, ge=1)
+    embargo: int = Field(10, ge=0)
+    epochs: int = Field(100, ge=1)
+    refit_epochs: int = Field(40, ge=0)
+    batch: int = Field(32, ge=1)
+    lr: float = Field(0.01, gt=0.0)
+    balance: bool = True
+    threads: int = Field(1, ge=1)
+
+    def build(self, panel: BarPanel) -> Detector:
+        from engine.core import layout as L
+        from engine.regimes.deep import GRUDetector, require_torch
+
+        require_torch()
+        return GRUDetector(
+            inputs=self.inputs(panel),
+            market_col=panel.column(self.market) * L.N_FEAT_ASSET + L.F_LOGRET,
+            n_states=self.n_states,
+            hidden=self.hidden,
+            seq_len=self.seq_len,
+            burn_in=self.burn_in,
+            replay=self.replay,
+            label_source=self.label_source,
+            horizon=self.horizon,
+            embargo=self.embargo,
+            epochs=self.epochs,
+            refit_epochs=self.refit_epochs,
+            batch=self.batch,
+            lr=self.lr,
+            balance=self.balance,
+            schedule=self.schedule(),
+            seed=self.seed,
+            threads=self.threads,
+            labels=self.label_names(),
+        )
+
+
 DetectorConfig = Annotated[
     RuleDetectorConfig
     | HMMDetectorConfig
@@ -246,6 +302,7 @@ DetectorConfig = Annotated[
     | KMeansDetectorConfig
     | JumpDetectorConfig
     | SupervisedDetectorConfig
-    | BOCPDDetectorConfig,
+    | BOCPDDetectorConfig
+    | GRUDetectorConfig,
     Field(discriminator="kind"),
 ]

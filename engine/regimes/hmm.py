@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -156,8 +157,10 @@ def _diag_var(covars: np.ndarray) -> np.ndarray:
 class GaussianHMMDetector:
     """Gaussian HMM fitted by hmmlearn (EM) on a trailing window; forward filter online.
 
-    Failure handling: ``n_restarts`` fits with seeds ``seed .. seed + n_restarts - 1`` plus
-    a warm start from the previous model, best log-likelihood wins; fits that raise or give
+    Failure handling: the first fit runs ``n_restarts`` EM fits (k-means++ starts, seeds
+    ``seed ..``); a refit runs a warm start from the previous model plus ``refit_restarts``
+    random ones (seeds salted with the fit bar); best log-likelihood wins; fits that raise
+    or give
     non-finite parameters are dropped; covariances are floored (``min_covar`` on the
     eigenvalues, standardized units); degenerate transition rows are replaced by uniform
     rows and every transition is floored at 1e-8. The previous model is kept when the new
@@ -170,8 +173,9 @@ class GaussianHMMDetector:
     covariance: str = "full"  # or "diag"
     schedule: Schedule = field(default_factory=Schedule)
     n_restarts: int = 3
+    refit_restarts: int = 1
     n_iter: int = 100
-    tol: float = 1e-4
+    tol: float = 1e-2
     min_covar: float = 1e-3
     keep_margin: float = 0.0
     seed: int = 0
@@ -190,14 +194,17 @@ class GaussianHMMDetector:
     def fit_bars(self, n_bars: int) -> np.ndarray:
         return self.schedule.fit_bars(n_bars)
 
-    def _candidates(self, z: np.ndarray, warm: dict[str, np.ndarray] | None) -> list[object]:
+    def _candidates(
+        self, z: np.ndarray, warm: dict[str, np.ndarray] | None, salt: int = 0
+    ) -> list[tuple[float, Any]]:
         from hmmlearn.hmm import GaussianHMM
 
         k = self.n_states
-        models: list[object] = []
+        models: list[tuple[float, Any]] = []
         logging.getLogger("hmmlearn").setLevel(logging.ERROR)
         inits: list[int | None] = [None] if warm is not None else []
-        inits += list(range(self.seed, self.seed + self.n_restarts))
+        n_random = self.n_restarts if warm is None else self.refit_restarts
+        inits += [self.seed + s + salt for s in range(n_random)]
         for s in inits:
             m = GaussianHMM(
                 n_components=k,
@@ -206,10 +213,15 @@ class GaussianHMMDetector:
                 tol=self.tol,
                 min_covar=self.min_covar,
                 random_state=s if s is not None else self.seed,
-                init_params="stmc" if s is not None else "",
+                init_params="",
                 params="stmc",
             )
-            if s is None and warm is not None:
+            if s is not None:
+                # k-means++ seeding (no Lloyd iterations: cheap, no thread pools)
+                init = _random_init(z, k, s)
+                m.startprob_, m.transmat_, m.means_ = init[0], init[1], init[2]
+                m.covars_ = init[3] if self.covariance == "full" else _diag_var(init[3])
+            elif warm is not None:
                 m.startprob_ = warm["start"]
                 m.transmat_ = warm["trans"]
                 m.means_ = warm["means"]
@@ -239,17 +251,17 @@ class GaussianHMMDetector:
         warm = None
         if previous is not None:
             warm = _restandardize(unpack_gaussian(previous), previous, mean, scale)
-        cands = self._candidates(z, warm)
+        cands = self._candidates(z, warm, salt=0 if warm is None else n)
         if not cands:
             if previous is not None:
                 return previous
             return _fallback_params(self, z, mean, scale)
-        _, best = max(cands, key=lambda c: c[0])  # type: ignore[index]
+        _, best = max(cands, key=lambda c: c[0])
         full = self.covariance == "full"
-        trans = sanitize_transmat(best.transmat_)  # type: ignore[attr-defined]
-        covars = floor_covars(np.asarray(best.covars_), self.min_covar)  # type: ignore[attr-defined]
-        means = np.asarray(best.means_)  # type: ignore[attr-defined]
-        start = np.asarray(best.startprob_)  # type: ignore[attr-defined]
+        trans = sanitize_transmat(best.transmat_)
+        covars = floor_covars(np.asarray(best.covars_), self.min_covar)
+        means = np.asarray(best.means_)
+        start = np.asarray(best.startprob_)
         perm = state_order(means, _diag_var(covars), self.inputs)
         start, trans, means, covars = reorder(perm, start, trans, means, covars)
         params = gaussian_params(
@@ -265,6 +277,21 @@ class GaussianHMMDetector:
             if not np.isfinite(new_ll) or new_ll < old_ll - self.keep_margin:
                 return previous
         return params
+
+
+def _random_init(
+    z: np.ndarray, k: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """EM starting point: k-means++ means, the window covariance, sticky transitions."""
+    from sklearn.cluster import kmeans_plusplus
+
+    means, _ = kmeans_plusplus(z, k, random_state=seed)
+    d = z.shape[1]
+    cov = np.atleast_2d(np.cov(z, rowvar=False)) + 1e-3 * np.eye(d)
+    stay = 0.95 if k > 1 else 1.0
+    trans = np.full((k, k), (1.0 - stay) / max(k - 1, 1))
+    np.fill_diagonal(trans, stay)
+    return np.full(k, 1.0 / k), trans, np.asarray(means), np.repeat(cov[None], k, axis=0)
 
 
 def filtered_last(params: np.ndarray, features: np.ndarray, exog: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from engine.core.layout import (
     D_N_STATES,
     DET_BOCPD,
     DET_GMM,
+    DET_GRU,
     DET_HMM,
     DET_JUMP,
     DET_KMEANS,
@@ -55,6 +56,7 @@ from engine.core.layout import (
     S_MIN_DWELL,
     S_PROB_THRESHOLD,
 )
+from engine.regimes.deep_nb import gru_update_nb
 
 RULE_CALM, RULE_STRESSED, RULE_CRISIS = 0, 1, 2
 
@@ -299,7 +301,8 @@ def bocpd_update_nb(
     """Bayesian online changepoint detection (Adams & MacKay 2007), truncated run length.
 
     Model: the first input is Gaussian with unknown mean and variance (Normal-inverse-gamma
-    prior, body ``[mu0, kappa0, alpha0, beta0]``), constant hazard ``DX_A``; run lengths
+    prior, body ``[mu0, kappa0, alpha0, beta0, lgamma(a_r + 1/2) - lgamma(a_r) for
+    a_r = alpha0 + r/2, r < R]``), constant hazard ``DX_A``; run lengths
     ``0 .. R-1`` (``R`` = ``DX_B``), the last bin absorbing. Posterior: ``[P(run >= w),
     P(run < w)]`` with ``w`` = ``DX_C`` ("a change happened in the last w bars").
     State: ``[init, log evidence, P (R), mu (R), kappa (R), alpha (R), beta (R), pred (R)]``.
@@ -343,9 +346,12 @@ def bocpd_update_nb(
         ka = dstate[o_ka + r]
         s2 = dstate[o_be + r] * (ka + 1.0) / (al * ka)
         e = x - dstate[o_mu + r]
+        if r < r_n - 1:
+            lg = dparams[o + 4 + r]  # alpha_r = alpha0 + r/2 exactly: tabulated
+        else:
+            lg = math.lgamma(al + 0.5) - math.lgamma(al)
         lp = (
-            math.lgamma(al + 0.5)
-            - math.lgamma(al)
+            lg
             - 0.5 * np.log(2.0 * al * np.pi * s2)
             - (al + 0.5) * np.log1p(e * e / (2.0 * al * s2))
         )
@@ -412,6 +418,8 @@ def detector_update_nb(
         return logit_update_nb(dparams, dstate, feats, exog, post)
     if kind == DET_BOCPD:
         return bocpd_update_nb(dparams, dstate, feats, exog, post)
+    if kind == DET_GRU:
+        return gru_update_nb(dparams, dstate, feats, exog, post)
     post[:] = 1.0 / dparams[D_N_STATES]
     return -1
 
@@ -482,3 +490,28 @@ def filter_rows_nb(
     for t in range(feats.shape[0]):
         detector_update_nb(dparams, dstate, feats[t], exog[t], out[t])
     return out
+
+
+@nb.njit(cache=True)
+def online_run_nb(
+    dparams: np.ndarray,
+    fit_bar: np.ndarray,
+    feats: np.ndarray,
+    exog: np.ndarray,
+    dstate: np.ndarray,
+    post: np.ndarray,
+) -> np.ndarray:
+    """The detector half of the compiled driver over a feature history: at bar ``t`` the
+    parameter row in force (last ``fit_bar <= t``) filters row ``t``; ``post`` (T, K) gets
+    the posteriors (uniform before the first fit). Returns the raw states (-1: silent)."""
+    t_len = feats.shape[0]
+    raw = np.full(t_len, -1, dtype=np.int64)
+    k = -1
+    for t in range(t_len):
+        while k + 1 < fit_bar.shape[0] and fit_bar[k + 1] <= t:
+            k += 1
+        if k < 0:
+            post[t, :] = 1.0 / post.shape[1]
+            continue
+        raw[t] = detector_update_nb(dparams[k], dstate, feats[t], exog[t], post[t])
+    return raw
