@@ -71,11 +71,11 @@ def test_keep_previous_model_when_refit_is_worse(monkeypatch: pytest.MonkeyPatch
     det = GaussianHMMDetector(inputs, schedule=Schedule(400, 300), n_restarts=3)
     prev = det.fit(feats[:1000], panel.exog[:1000], None)
 
-    def poor(self, z, warm):  # type: ignore[no-untyped-def]
+    def poor(self, z, warm, salt=0):  # type: ignore[no-untyped-def]
         m = GaussianHMM(3, "full", n_iter=1, random_state=5, init_params="stmc").fit(z[::7])
         return [(m.score(z), m)]
 
-    def failing(self, z, warm):  # type: ignore[no-untyped-def]
+    def failing(self, z, warm, salt=0):  # type: ignore[no-untyped-def]
         return []
 
     monkeypatch.setattr(GaussianHMMDetector, "_candidates", poor)
