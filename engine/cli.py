@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.bus.cli",
     "engine.sweep.cli",
     "engine.validate",
+    "engine.advise",
 )
 """Modules that add subcommands (``register(subparsers)``); imported lazily."""
 

@@ -245,8 +245,8 @@ class BOCPDDetectorConfig(Strict):
 class GRUDetectorConfig(FittedConfig):
     """Deep: GRU classifier (PyTorch fit, needs the ``deep`` extra; numba inference).
 
-    Labels come from a Gaussian HMM's smoothed states on each training window (``"hmm"``)
-    or from next-``horizon``-bar volatility buckets (``"forward_vol"``); the last
+    Labels come from next-``horizon``-bar volatility buckets (``"forward_vol"``, default) or
+    a Gaussian HMM's smoothed states on each training window (``"hmm"``); the last
     ``embargo`` rows before the fit bar carry no loss. See :mod:`engine.regimes.deep`.
     """
 
@@ -257,7 +257,7 @@ class GRUDetectorConfig(FittedConfig):
     seq_len: int = Field(64, ge=4)
     burn_in: int = Field(24, ge=0)
     replay: int = Field(48, ge=1)
-    label_source: Literal["hmm", "forward_vol"] = "hmm"
+    label_source: Literal["hmm", "forward_vol"] = "forward_vol"
     horizon: int = Field(21, ge=1)
     embargo: int = Field(10, ge=0)
     epochs: int = Field(100, ge=1)

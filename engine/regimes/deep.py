@@ -3,9 +3,11 @@
 Fit (Python, torch CPU, at each fit bar ``n``, rows of the trailing window only):
 
 1. inputs standardized with the window's own statistics (stored in the parameters);
-2. labels made inside the window: ``"hmm"`` (default) fits a Gaussian HMM (hmmlearn) on the
-   window and uses its *smoothed* state probabilities as soft targets; ``"forward_vol"``
-   buckets the realised volatility of the next ``horizon`` bars (one-hot). States are put in
+2. labels made inside the window: ``"forward_vol"`` (default) buckets the realised
+   volatility of the next ``horizon`` bars (one-hot, quantile edges from the window);
+   ``"hmm"`` fits a Gaussian HMM (hmmlearn, diagonal) on the window and uses its *smoothed*
+   state probabilities as soft targets (better on 2 states, flickers on 3: see
+   ``benchmarks/deep_detector.py``). States are put in
    ascending-volatility order, so state ``k`` keeps its meaning across refits. The last
    ``embargo`` rows (plus ``horizon`` for forward labels) get no loss: their labels would
    lean on the fewest future bars inside the window (HMM) or on bars at/after the fit bar
@@ -178,7 +180,7 @@ class GRUDetector:
     seq_len: int = 64
     burn_in: int = 24
     replay: int = 48
-    label_source: Literal["hmm", "forward_vol"] = "hmm"
+    label_source: Literal["hmm", "forward_vol"] = "forward_vol"
     horizon: int = 21
     embargo: int = 10
     epochs: int = 100  # optimizer steps of the first fit
