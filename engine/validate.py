@@ -37,6 +37,7 @@ from engine.analysis.cv import Candidate, choose, cv_scores
 from engine.analysis.metrics import PERIODS_PER_YEAR, format_table
 from engine.analysis.montecarlo import fit_return_hmm, mc_quantiles, monte_carlo
 from engine.analysis.walkforward import (
+    Fold,
     ScheduledDetector,
     fold_table,
     folds_frame,
@@ -60,12 +61,15 @@ class _Section(BaseModel):
 
 
 class CVConfig(_Section):
-    """Purged/embargoed CV inside each training window (0 splits... disabled by ``enabled``)."""
+    """Purged/embargoed CV inside each training window (off with ``enabled = false``)."""
 
     enabled: bool = True
     n_splits: int = Field(4, ge=2, le=20)
     purge_bars: int = Field(21, ge=0)
     embargo_bars: int = Field(21, ge=0)
+    # "per_split": refit the detector on each split's purged training rows (strict);
+    # "per_fold": reuse the fold's walk-forward fit (fast for slow detectors, e.g. HMM)
+    detector_fits: Literal["per_split", "per_fold"] = "per_split"
 
 
 class CandidateConfig(_Section):
@@ -264,6 +268,12 @@ def _prepare(cfg: RunConfig, panel: BarPanel, detector: Any) -> Prepared:
     )
 
 
+def _fold_fit(prep: Prepared, fold: Fold) -> np.ndarray:
+    """The walk-forward detector parameters in force during ``fold``'s test span."""
+    k = int(np.searchsorted(prep.fit_bars, fold.test_start, side="right")) - 1
+    return np.asarray(prep.dparams[max(k, 0)])
+
+
 def _slice_result(result: BacktestResult, lo: int, hi: int) -> BacktestResult:
     """The bars ``[lo, hi)`` of a result (the OOS stretch), for the report."""
     rows = np.arange(lo, hi)
@@ -414,6 +424,7 @@ def run_validation(
                 v.cv.purge_bars,
                 v.cv.embargo_bars,
                 ppy,
+                _fold_fit(prep, f) if v.cv.detector_fits == "per_fold" else None,
             )
             chosen = choose(sc)
             mean = sc.mean(axis=0)

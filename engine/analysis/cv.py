@@ -95,17 +95,24 @@ def cv_scores(
     purge: int = 21,
     embargo: int = 21,
     periods_per_year: int = PERIODS_PER_YEAR,
+    fixed_params: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Validation Sharpe of each candidate on each purged split of rows ``[lo, hi)``.
 
     The detector is fitted once per split on its training rows (the only rows it sees);
     each candidate then runs through the compiled driver over bars ``[0, hi)`` with that fit
     and is scored on the split's validation rows. Rows = splits, columns = candidates.
+    ``fixed_params`` (e.g. the fold's own fit on the whole training window) skips the
+    per-split fits: cheaper for slow detectors, but the detector then saw the validation
+    blocks (equally for every candidate).
     """
     feats, exog = prep.features, prep.panel.exog
     table: dict[str, list[float]] = {c.name: [] for c in candidates}
     for train, valid in purged_kfold(lo, hi, n_splits, purge, embargo):
-        params = detector.fit(feats[train], exog[train], None)
+        if fixed_params is None:
+            params = detector.fit(feats[train], exog[train], None)
+        else:
+            params = fixed_params
         base = fixed_fit(prep, detector, params, hi)
         v = valid[valid >= 1]
         for c in candidates:

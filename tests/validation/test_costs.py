@@ -55,7 +55,7 @@ def setup():
     prep = prepare(panel, det, cost_table(panel.symbols, CostModel(commission_bps=5.0)))
     table = {
         "calm": {"SPX": 0.7, "UST10": 0.2, "WTI": 0.1},
-        "stressed": {"SPX": 0.35, "UST10": 0.5, "WTI": 0.05, "CASH": 0.1},
+        "volatile": {"SPX": 0.35, "UST10": 0.5, "WTI": 0.05, "CASH": 0.1},
         "crisis": {"SPX": 0.05, "UST10": 0.6, "CASH": 0.35},
     }
     aware = RegimeSwitching("aware", table, {"SPX": 0.6, "UST10": 0.4}, "M")
@@ -86,3 +86,20 @@ def test_break_even_on_backtests(setup):
         assert abs(interp - be) < 0.25 * be + 1.0  # the grid's linear estimate is close
     else:
         assert (table["sharpe_diff"].iloc[0] <= 0) == (be == 0)
+
+
+def test_cv_scores_per_split_equals_per_fold_for_a_fit_free_detector(setup):
+    from engine.analysis.cv import Candidate, cv_scores
+    from engine.core.spec import Smoothing
+
+    prep, folds, aware, _ = setup
+    base = prep.detector.inner  # the rule detector: its "fit" ignores the data
+    cands = [Candidate("plain", aware, Smoothing()), Candidate("dwell", aware, Smoothing(0, 21))]
+    f = folds[-1]
+    a = cv_scores(prep, base, cands, f.train_start, f.train_end, 3, 21, 21)
+    b = cv_scores(
+        prep, base, cands, f.train_start, f.train_end, 3, 21, 21, fixed_params=prep.dparams[-1]
+    )
+    assert a.shape == (3, 2) and np.isfinite(a.to_numpy()).all()
+    np.testing.assert_allclose(a.to_numpy(), b.to_numpy())
+    assert not np.allclose(a["plain"], a["dwell"])  # smoothing matters
