@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from engine.core.spec import CALENDAR_FREQS, CostModel, Execution, Features
-from engine.regimes.config import DetectorConfig, RuleDetectorConfig
+from engine.regimes.config import DetectorConfig, HMMDetectorConfig
 
 
 class ConfigError(ValueError):
@@ -163,7 +163,7 @@ def default_strategies() -> list[StrategyConfig]:
             name="regime_aware",
             table={
                 "calm": {"SPX": 0.7, "UST10": 0.2, "WTI": 0.1},
-                "stressed": {"SPX": 0.35, "UST10": 0.5, "WTI": 0.05, "CASH": 0.1},
+                "volatile": {"SPX": 0.35, "UST10": 0.5, "WTI": 0.05, "CASH": 0.1},
                 "crisis": {"SPX": 0.05, "UST10": 0.6, "CASH": 0.35},
             },
             warmup={"SPX": 0.6, "UST10": 0.4},
@@ -184,12 +184,13 @@ class RunConfig(Section):
     execution: ExecutionConfig = ExecutionConfig()
     costs: CostsConfig = CostsConfig(commission_bps=5.0)
     features: FeaturesConfig = FeaturesConfig()
-    detector: DetectorConfig = RuleDetectorConfig()
+    detector: DetectorConfig = HMMDetectorConfig()
     strategies: list[StrategyConfig] = Field(default_factory=default_strategies)
     report: ReportConfig = ReportConfig()
     sweep: dict[str, Any] = {}  # validated by the sweep command's own model
     paper: dict[str, Any] = {}  # validated by the paper-trading command's own model
     validation: dict[str, Any] = {}  # validated by the validate command's own model
+    advise: dict[str, Any] = {}  # validated by the advise command's own model
 
     @model_validator(mode="before")
     @classmethod

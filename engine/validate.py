@@ -69,7 +69,7 @@ class CVConfig(_Section):
     embargo_bars: int = Field(21, ge=0)
     # "per_split": refit the detector on each split's purged training rows (strict);
     # "per_fold": reuse the fold's walk-forward fit (fast for slow detectors, e.g. HMM)
-    detector_fits: Literal["per_split", "per_fold"] = "per_split"
+    detector_fits: Literal["per_split", "per_fold"] = "per_fold"
 
 
 class CandidateConfig(_Section):

@@ -58,7 +58,7 @@ from engine.core.layout import (
 )
 from engine.regimes.deep_nb import gru_update_nb
 
-RULE_CALM, RULE_STRESSED, RULE_CRISIS = 0, 1, 2
+RULE_CALM, RULE_VOLATILE, RULE_CRISIS = 0, 1, 2
 
 
 @nb.njit(cache=True)
@@ -69,7 +69,7 @@ def rule_update_nb(
 
     calm (0): vol percentile < high and price above its moving average;
     crisis (2): vol percentile >= crisis and price below its moving average;
-    stressed (1): otherwise. The posterior is one-hot (the rule is deterministic).
+    volatile (1): otherwise. The posterior is one-hot (the rule is deterministic).
     ``dstate`` = ``[count, ring of DR_HIST past volatilities]``.
     """
     asset = int(dparams[DR_ASSET])
@@ -92,7 +92,7 @@ def rule_update_nb(
     if pct >= dparams[DR_CRISIS_PCT] and gap < 0.0:
         s = RULE_CRISIS
     elif pct >= dparams[DR_HIGH_PCT] or gap < 0.0:
-        s = RULE_STRESSED
+        s = RULE_VOLATILE
     else:
         s = RULE_CALM
     post[s] = 1.0

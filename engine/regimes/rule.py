@@ -11,7 +11,7 @@ from engine.core import layout as L
 
 @dataclass(frozen=True)
 class RuleDetector:
-    """calm / stressed / crisis from the market asset's EWMA volatility percentile within its
+    """calm / volatile / crisis from the market asset's EWMA volatility percentile within its
     own trailing history and the sign of its gap to the moving average.
 
     Causal by construction: the percentile compares today's volatility with the
@@ -26,7 +26,7 @@ class RuleDetector:
     crisis_pct: float = 0.90
     name: str = "rule"
     n_states: int = 3
-    labels: tuple[str, ...] = ("calm", "stressed", "crisis")
+    labels: tuple[str, ...] = ("calm", "volatile", "crisis")
 
     def params(self) -> np.ndarray:
         p = np.zeros(L.N_RULE_PARAMS)

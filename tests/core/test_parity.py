@@ -29,7 +29,7 @@ REGIME = RegimeSwitching(
     "regime_aware",
     table={
         "calm": {"SPX": 0.7, "UST10": 0.2, "WTI": 0.1},
-        "stressed": {"SPX": 0.35, "UST10": 0.5, "WTI": 0.05, "CASH": 0.1},
+        "volatile": {"SPX": 0.35, "UST10": 0.5, "WTI": 0.05, "CASH": 0.1},
         "crisis": {"SPX": 0.05, "UST10": 0.6, "CASH": 0.35},
     },
     warmup={"SPX": 0.6, "UST10": 0.4},

@@ -39,10 +39,10 @@ def test_regime_table_rejects_unknown_labels_and_symbols():
         "r", table={"calm": {"SPX": 1.0}, "bogus": {"SPX": 1.0}}, warmup={"SPX": 1.0}
     )
     with pytest.raises(ValueError, match="'bogus' is not a regime"):
-        bad.params(("SPX",), ("calm", "stressed"))
+        bad.params(("SPX",), ("calm", "volatile"))
     missing = RegimeSwitching("r", table={"calm": {"SPX": 1.0}}, warmup={"SPX": 1.0})
-    with pytest.raises(ValueError, match="no row for stressed"):
-        missing.params(("SPX",), ("calm", "stressed"))
+    with pytest.raises(ValueError, match="no row for volatile"):
+        missing.params(("SPX",), ("calm", "volatile"))
     unknown = RegimeSwitching("r", table={"calm": {"XYZ": 1.0}}, warmup={"SPX": 1.0})
     with pytest.raises(ValueError, match="unknown symbol 'XYZ'"):
         unknown.params(("SPX",), ("calm",))

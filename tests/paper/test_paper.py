@@ -26,7 +26,7 @@ STRATEGY = {
     "kind": "regime", "name": "regime_aware", "rebalance": "M",
     "warmup": {"SPX": 0.6, "UST10": 0.4},
     "table": {"calm": {"SPX": 0.7, "UST10": 0.2, "WTI": 0.1},
-              "stressed": {"SPX": 0.35, "UST10": 0.5, "CASH": 0.15},
+              "volatile": {"SPX": 0.35, "UST10": 0.5, "CASH": 0.15},
               "crisis": {"SPX": 0.05, "UST10": 0.6, "CASH": 0.35}},
 }
 # a short trailing history so the rule detector speaks and switches within the window:
