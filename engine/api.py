@@ -100,14 +100,17 @@ def prepare_run(cfg: RunConfig, panel: BarPanel) -> Prepared:
         detector = cfg.detector.build(panel)
     except DataError as exc:
         raise ConfigError(f"detector: {exc}") from None
-    return prepare(
-        panel,
-        detector,
-        costs,
-        cfg.execution.build(),
-        cfg.features.build(),
-        cfg.detector.smoothing.build(),
-    )
+    try:
+        return prepare(
+            panel,
+            detector,
+            costs,
+            cfg.execution.build(),
+            cfg.features.build(),
+            cfg.detector.smoothing.build(),
+        )
+    except ValueError as exc:  # e.g. history too short for the detector's first fit
+        raise ConfigError(f"detector: {exc}") from None
 
 
 def run_python_strategy(prep: Prepared, strategy: PythonStrategy) -> tuple[StrategyRun, Any]:

@@ -11,6 +11,10 @@ name = "short"
 [data]
 start = "2006-01-01"
 end = "2010-12-31"
+[detector]  # the rule detector: fast, and speaks on the short simulated paths too
+kind = "rule"
+history = 120
+min_history = 60
 [validation]
 train_years = 2.0
 test_years = 1.0
