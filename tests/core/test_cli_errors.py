@@ -46,7 +46,10 @@ def write(tmp_path: Path, text: str) -> str:
         ("[data]\nstart = '2030-01-01'\n", "empty date range"),
         ("[[strategies]]\nkind='static'\nname='x'\nweights={ZZZ=1.0}\n", "unknown symbol 'ZZZ'"),
         ("name = [\n", "invalid TOML"),
-        ("[data]\nstart = '2008-01-01'\nend = '2008-06-30'\n", "detector: detector 'hmm': history too short"),
+        (
+            "[data]\nstart = '2008-01-01'\nend = '2008-06-30'\n",
+            "detector: detector 'hmm': history too short",
+        ),
     ],
 )
 def test_bad_config_is_one_line_error(tmp_path, capsys, toml, needle):
