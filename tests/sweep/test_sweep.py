@@ -16,6 +16,7 @@ from engine.sweep.metrics_nb import METRIC_NAMES, metrics_nb
 
 SMALL = {
     "data": {"end": "2006-12-31"},
+    "detector": {"kind": "rule"},  # fast to fit; the sweep mechanics don't depend on the kind
     "sweep": {
         "strategy_name": "regime_aware",
         "detector": {"high_pct": [0.7, 0.8], "smoothing.min_dwell": [0, 5]},
