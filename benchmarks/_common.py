@@ -46,8 +46,13 @@ def synthetic_panel(n_assets: int, n_bars: int, seed: int = 0) -> BarPanel:
     volume = np.full((n_bars, n_assets), 1e6)
     index = pd.bdate_range("1990-01-01", periods=n_bars)
     return BarPanel(
-        index=index, symbols=tuple(f"A{i:04d}" for i in range(n_assets)),
-        open=open_, high=high, low=low, close=close, volume=volume,
+        index=index,
+        symbols=tuple(f"A{i:04d}" for i in range(n_assets)),
+        open=open_,
+        high=high,
+        low=low,
+        close=close,
+        volume=volume,
     )
 
 

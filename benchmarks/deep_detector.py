@@ -32,9 +32,7 @@ def detectors(k: int) -> dict[str, Callable[[BarPanel], Detector]]:
         "hmm [logret, log_vol_fast]": HMMDetectorConfig(**common).build,
         "jump [logret, log_vol_fast]": JumpDetectorConfig(**common).build,
         "gru (hmm labels)": GRUDetectorConfig(**common).build,
-        "gru (forward-vol labels)": GRUDetectorConfig(
-            **common, label_source="forward_vol"
-        ).build,
+        "gru (forward-vol labels)": GRUDetectorConfig(**common, label_source="forward_vol").build,
     }
 
 
@@ -58,13 +56,17 @@ def evaluate(n_bars: int, seeds: list[int], reps: int) -> None:
     for (pname, dname), vals in rows.items():
         if pname != last:
             print(f"\n## {pname}: {n_bars} bars, seeds {seeds} (mean over seeds)")
-            print("| detector | bal. acc | median lag (bars) | missed | false sw/yr "
-                  "| online ns/bar | refit s |")
+            print(
+                "| detector | bal. acc | median lag (bars) | missed | false sw/yr "
+                "| online ns/bar | refit s |"
+            )
             print("|---|---|---|---|---|---|---|")
             last = pname
         a = np.nanmean(np.array(vals), axis=0)
-        print(f"| {dname} | {a[0]:.3f} | {a[1]:.1f} | {a[2]:.0%} | {a[3]:.1f} | {a[4]:.0f} "
-              f"| {a[5]:.2f} |")
+        print(
+            f"| {dname} | {a[0]:.3f} | {a[1]:.1f} | {a[2]:.0%} | {a[3]:.1f} | {a[4]:.0f} "
+            f"| {a[5]:.2f} |"
+        )
 
 
 def main() -> None:

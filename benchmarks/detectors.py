@@ -210,8 +210,14 @@ def speed_hmm6(n_bars: int, reps: int) -> None:
             market="EQ",
             n_states=3,
             covariance=cov,
-            features=("logret", "log_vol_fast", "log_vol_slow", "ma_gap", "BD.logret",
-                      "CM.log_vol_fast"),
+            features=(
+                "logret",
+                "log_vol_fast",
+                "log_vol_slow",
+                "ma_gap",
+                "BD.logret",
+                "CM.log_vol_fast",
+            ),
             min_train=756,
             refit_every=504,
         )

@@ -36,8 +36,13 @@ def main() -> None:
     # warm up the compiled step on a throwaway driver
     warm = StreamingDriver.from_prepared(prep, build_strategy(scfg), refit_online=True)
     for t in range(3):
-        warm.on_bar(int(panel.timestamps_ns[t]), panel.open[t], panel.close[t], panel.volume[t],
-                    panel.exog[t])
+        warm.on_bar(
+            int(panel.timestamps_ns[t]),
+            panel.open[t],
+            panel.close[t],
+            panel.volume[t],
+            panel.exog[t],
+        )
     feed = ZmqBarFeed(panel.symbols, panel.exog_names, "tcp://127.0.0.1:*")
     orders_out = Publisher("tcp://127.0.0.1:*")
     pub = Publisher(feed.address, bind=False)
@@ -66,10 +71,16 @@ def main() -> None:
         out = driver.on_bar(bar.timestamp_ns, bar.open, bar.close, bar.volume, bar.exog)
         for j in np.flatnonzero(out.orders):
             s = panel.symbols[j]
-            orders_out.publish("order", ts=bar.timestamp_ns, strategy="regime_aware", bar=out.bar,
-                               symbol=s, qty=float(out.orders[j]), status="submitted",
-                               client_order_id=client_order_id("bench", "regime_aware",
-                                                               bar.timestamp_ns, s))
+            orders_out.publish(
+                "order",
+                ts=bar.timestamp_ns,
+                strategy="regime_aware",
+                bar=out.bar,
+                symbol=s,
+                qty=float(out.orders[j]),
+                status="submitted",
+                client_order_id=client_order_id("bench", "regime_aware", bar.timestamp_ns, s),
+            )
         dt = (time.perf_counter_ns() - sent[bar.timestamp_ns]) / 1e3
         lat.append(dt)
         if out.orders.any():
@@ -77,12 +88,16 @@ def main() -> None:
         go.release()
     a = np.array(lat)
     print(f"bars: {len(a)}  (regime_aware, {panel.n_assets} assets, tcp loopback)")
-    print(f"bar-in -> decision/order-out latency: p50 {np.percentile(a, 50):.1f} us, "
-          f"p99 {np.percentile(a, 99):.1f} us, max {a.max():.1f} us")
+    print(
+        f"bar-in -> decision/order-out latency: p50 {np.percentile(a, 50):.1f} us, "
+        f"p99 {np.percentile(a, 99):.1f} us, max {a.max():.1f} us"
+    )
     if lat_orders:
         b = np.array(lat_orders)
-        print(f"bars with orders ({len(b)}): p50 {np.percentile(b, 50):.1f} us, "
-              f"p99 {np.percentile(b, 99):.1f} us")
+        print(
+            f"bars with orders ({len(b)}): p50 {np.percentile(b, 50):.1f} us, "
+            f"p99 {np.percentile(b, 99):.1f} us"
+        )
 
 
 if __name__ == "__main__":

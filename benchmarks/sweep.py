@@ -35,10 +35,15 @@ def config(detector: str, n_det: int, wide: bool) -> Any:
         raw["detector"] = {"kind": "hmm", "refit_every": 63, "n_restarts": 1, "n_iter": 50}
         raw["strategies"] = [
             {
-                "kind": "regime", "name": "regime_aware", "rebalance": "M",
+                "kind": "regime",
+                "name": "regime_aware",
+                "rebalance": "M",
                 "warmup": {"SPX": 0.6, "UST10": 0.4},
-                "table": {"0": {"SPX": 0.7, "UST10": 0.3}, "1": {"SPX": 0.4, "UST10": 0.6},
-                          "2": {"SPX": 0.1, "UST10": 0.6, "CASH": 0.3}},
+                "table": {
+                    "0": {"SPX": 0.7, "UST10": 0.3},
+                    "1": {"SPX": 0.4, "UST10": 0.6},
+                    "2": {"SPX": 0.1, "UST10": 0.6, "CASH": 0.3},
+                },
             }
         ]
         if not wide:

@@ -112,8 +112,9 @@ class AlpacaBroker:
                 err = type(exc).__name__
             delay = min(self.max_backoff_s, self.backoff_s * 2**attempt)
             delay *= 0.5 + random.random() / 2
-            log.warning("broker.retry", call=what, error=err, attempt=attempt + 1,
-                        delay_s=round(delay, 3))
+            log.warning(
+                "broker.retry", call=what, error=err, attempt=attempt + 1, delay_s=round(delay, 3)
+            )
             time.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -127,8 +128,11 @@ class AlpacaBroker:
     def positions(self) -> dict[str, float]:
         """Held quantity by symbol (signed)."""
         rows: list[Position] = self.call("get_all_positions", self.client.get_all_positions)  # type: ignore[assignment]
-        return {p.symbol: float(p.qty) * (-1.0 if str(p.side).endswith("short") and
-                                          float(p.qty) > 0 else 1.0) for p in rows}
+        return {
+            p.symbol: float(p.qty)
+            * (-1.0 if str(p.side).endswith("short") and float(p.qty) > 0 else 1.0)
+            for p in rows
+        }
 
     def orders(self, status: str = "open", limit: int = 500) -> list[Order]:
         req = GetOrdersRequest(status=QueryOrderStatus(status), limit=limit)
@@ -167,12 +171,22 @@ class AlpacaBroker:
         )
         req: MarketOrderRequest | LimitOrderRequest
         if limit_price is not None:
-            req = LimitOrderRequest(symbol=symbol, side=side, time_in_force=TimeInForce.DAY,
-                                    client_order_id=client_order_id, limit_price=limit_price,
-                                    **amount)
+            req = LimitOrderRequest(
+                symbol=symbol,
+                side=side,
+                time_in_force=TimeInForce.DAY,
+                client_order_id=client_order_id,
+                limit_price=limit_price,
+                **amount,
+            )
         else:
-            req = MarketOrderRequest(symbol=symbol, side=side, time_in_force=TimeInForce.DAY,
-                                     client_order_id=client_order_id, **amount)
+            req = MarketOrderRequest(
+                symbol=symbol,
+                side=side,
+                time_in_force=TimeInForce.DAY,
+                client_order_id=client_order_id,
+                **amount,
+            )
         try:
             return self.call("submit_order", lambda: self.client.submit_order(req))  # type: ignore[return-value]
         except APIError as exc:

@@ -53,14 +53,19 @@ def cmd_exchange(args: argparse.Namespace) -> int:
     panel = load_panel(cfg)
     interval = ex_cfg.interval_s if args.interval is None else args.interval
     ex = build_exchange(
-        cfg, panel, host=args.host or ex_cfg.host,
+        cfg,
+        panel,
+        host=args.host or ex_cfg.host,
         port=ex_cfg.port if args.port is None else args.port,
         ws_port=ex_cfg.ws_port if args.ws_port is None else args.ws_port,
         interval_s=interval,
     ).start()
     mode = f"one bar every {interval:g} s" if interval > 0 else "stepped (POST /_sim/step)"
-    print(f"paper exchange: REST {ex.url}  websocket {ex.ws_url}  "
-          f"{panel.n_bars} bars of {', '.join(panel.symbols)}, {mode}", flush=True)
+    print(
+        f"paper exchange: REST {ex.url}  websocket {ex.ws_url}  "
+        f"{panel.n_bars} bars of {', '.join(panel.symbols)}, {mode}",
+        flush=True,
+    )
     try:
         while not (ex.done and interval > 0 and not args.keep_open):
             time.sleep(0.2)

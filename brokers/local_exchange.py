@@ -239,14 +239,34 @@ class LocalExchange:
         for j, s in enumerate(p.symbols):
             o, c, v = float(p.open[t, j]), float(p.close[t, j]), float(p.volume[t, j])
             out.append(
-                {"T": "b", "S": s, "o": o, "h": max(o, c), "l": min(o, c), "c": c,
-                 "v": v, "n": 1, "vw": (o + c) / 2, "t": stamp}
+                {
+                    "T": "b",
+                    "S": s,
+                    "o": o,
+                    "h": max(o, c),
+                    "l": min(o, c),
+                    "c": c,
+                    "v": v,
+                    "n": 1,
+                    "vw": (o + c) / 2,
+                    "t": stamp,
+                }
             )
         for k, s in enumerate(p.exog_names):
             x = float(p.exog[t, k])
             out.append(
-                {"T": "b", "S": s, "o": x, "h": x, "l": x, "c": x, "v": 0.0, "n": 0,
-                 "vw": x, "t": stamp}
+                {
+                    "T": "b",
+                    "S": s,
+                    "o": x,
+                    "h": x,
+                    "l": x,
+                    "c": x,
+                    "v": 0.0,
+                    "n": 0,
+                    "vw": x,
+                    "t": stamp,
+                }
             )
         return out
 
@@ -265,8 +285,9 @@ class LocalExchange:
                     await ws.send(msgpack.packb(msgs))
 
     def _publish_trades(self, events: Iterable[TradeEvent]) -> None:
-        frames = [json.dumps({"stream": "trade_updates", "data": self._event_json(e)})
-                  for e in events]
+        frames = [
+            json.dumps({"stream": "trade_updates", "data": self._event_json(e)}) for e in events
+        ]
         if frames:
             self._run(self._broadcast_trades(frames))
 
@@ -326,25 +347,40 @@ class LocalExchange:
             action = msg.get("action")
             if action == "auth":
                 if not self._auth_ok(msg.get("key"), msg.get("secret")):
-                    await ws.send(msgpack.packb([{"T": "error", "code": 402,
-                                                  "msg": "auth failed"}]))
+                    await ws.send(
+                        msgpack.packb([{"T": "error", "code": 402, "msg": "auth failed"}])
+                    )
                     await ws.close()
                     return
                 await ws.send(msgpack.packb([{"T": "success", "msg": "authenticated"}]))
                 self._md.setdefault(ws, set())
             elif action in ("subscribe", "unsubscribe"):
                 if ws not in self._md:
-                    await ws.send(msgpack.packb([{"T": "error", "code": 401,
-                                                  "msg": "not authenticated"}]))
+                    await ws.send(
+                        msgpack.packb([{"T": "error", "code": 401, "msg": "not authenticated"}])
+                    )
                     continue
                 subs = self._md[ws]
                 for s in msg.get("bars", []) or []:
                     (subs.add if action == "subscribe" else subs.discard)(s)
-                await ws.send(msgpack.packb([{
-                    "T": "subscription", "trades": [], "quotes": [], "bars": sorted(subs),
-                    "updatedBars": [], "dailyBars": [], "statuses": [], "lulds": [],
-                    "corrections": [], "cancelErrors": [],
-                }]))
+                await ws.send(
+                    msgpack.packb(
+                        [
+                            {
+                                "T": "subscription",
+                                "trades": [],
+                                "quotes": [],
+                                "bars": sorted(subs),
+                                "updatedBars": [],
+                                "dailyBars": [],
+                                "statuses": [],
+                                "lulds": [],
+                                "corrections": [],
+                                "cancelErrors": [],
+                            }
+                        ]
+                    )
+                )
 
     async def _trade_stream(self, ws: ServerConnection) -> None:
         authed = False
@@ -355,8 +391,14 @@ class LocalExchange:
             if msg.get("action") in ("authenticate", "auth"):
                 authed = self._auth_ok(data.get("key_id"), data.get("secret_key"))
                 status = "authorized" if authed else "unauthorized"
-                await ws.send(json.dumps({"stream": "authorization",
-                                          "data": {"status": status, "action": "authenticate"}}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "stream": "authorization",
+                            "data": {"status": status, "action": "authenticate"},
+                        }
+                    )
+                )
                 if not authed:
                     await ws.close()
                     return
@@ -379,8 +421,9 @@ class LocalExchange:
                 if self.http_errors:
                     code = self.http_errors.pop(0)
                     return code, {"code": code * 100000, "message": "injected fault"}
-            if not self._auth_ok(headers.get("APCA-API-KEY-ID"),
-                                 headers.get("APCA-API-SECRET-KEY")):
+            if not self._auth_ok(
+                headers.get("APCA-API-KEY-ID"), headers.get("APCA-API-SECRET-KEY")
+            ):
                 raise HttpError(401, "unauthorized", 40110000)
             return 200, self._route(method, path, query, body)
         except HttpError as exc:
@@ -470,11 +513,20 @@ class LocalExchange:
                 held = b.positions().get(res[1], 0.0)
                 if held == 0.0:
                     raise HttpError(404, "position does not exist", 40410000)
-                qty = abs(held) * float(q.get("percentage", 100)) / 100 if "qty" not in q \
+                qty = (
+                    abs(held) * float(q.get("percentage", 100)) / 100
+                    if "qty" not in q
                     else float(q["qty"])
-                return self._submit({"symbol": res[1], "qty": qty, "type": "market",
-                                     "side": "sell" if held > 0 else "buy",
-                                     "time_in_force": "day"})
+                )
+                return self._submit(
+                    {
+                        "symbol": res[1],
+                        "qty": qty,
+                        "type": "market",
+                        "side": "sell" if held > 0 else "buy",
+                        "time_in_force": "day",
+                    }
+                )
             if res == ["stocks", "bars"] and method == "GET":
                 return self._bars(q)
         raise HttpError(404, f"no route {method} {path}")
@@ -583,8 +635,12 @@ class LocalExchange:
         ts = self.panel.timestamps_ns
         now = int(ts[max(self.bar, 0)])
         nxt = int(ts[min(self.bar + 1, len(ts) - 1)])
-        return {"timestamp": iso(now), "is_open": not self.done,
-                "next_open": iso(nxt), "next_close": iso(nxt)}
+        return {
+            "timestamp": iso(now),
+            "is_open": not self.done,
+            "next_open": iso(nxt),
+            "next_close": iso(nxt),
+        }
 
     def _bars(self, q: dict[str, str]) -> dict[str, Any]:
         syms = [s for s in (q.get("symbols") or "").split(",") if s]
@@ -602,8 +658,16 @@ class LocalExchange:
         for s, t in page:
             msg = self._bar_messages(t)[self.data_symbols.index(s)]
             out.setdefault(s, []).append(
-                {"t": iso(int(self.panel.timestamps_ns[t])), "o": msg["o"], "h": msg["h"],
-                 "l": msg["l"], "c": msg["c"], "v": msg["v"], "n": msg["n"], "vw": msg["vw"]}
+                {
+                    "t": iso(int(self.panel.timestamps_ns[t])),
+                    "o": msg["o"],
+                    "h": msg["h"],
+                    "l": msg["l"],
+                    "c": msg["c"],
+                    "v": msg["v"],
+                    "n": msg["n"],
+                    "vw": msg["vw"],
+                }
             )
         nxt = str(start + limit) if start + limit < len(rows) else None
         return {"bars": out, "next_page_token": nxt}
@@ -661,11 +725,13 @@ def _handler_for(ex: LocalExchange) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-
-
-
 def build_exchange(
-    cfg: Any, panel: BarPanel, *, host: str = "127.0.0.1", port: int = 0, ws_port: int = 0,
+    cfg: Any,
+    panel: BarPanel,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ws_port: int = 0,
     interval_s: float = 0.0,
 ) -> LocalExchange:
     """An exchange over ``panel`` with the costs and cash of a :class:`RunConfig`."""
@@ -673,6 +739,9 @@ def build_exchange(
 
     costs = cost_table(panel.symbols, cfg.costs.default(), cfg.costs.per_symbol())
     broker = SimBroker(tuple(panel.symbols), costs, cfg.execution.build().array())
-    return LocalExchange(panel, broker, host=host, port=port, ws_port=ws_port,
-                         interval_s=interval_s)
+    return LocalExchange(
+        panel, broker, host=host, port=port, ws_port=ws_port, interval_s=interval_s
+    )
+
+
 __all__ = ["LocalExchange", "build_exchange", "order_json"]

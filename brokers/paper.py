@@ -107,8 +107,10 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def _local_keys() -> tuple[str, str]:
     """Env keys if set; the local exchange accepts any non-empty pair otherwise."""
-    return (os.environ.get("APCA_API_KEY_ID") or "local-paper",
-            os.environ.get("APCA_API_SECRET_KEY") or "local-paper")
+    return (
+        os.environ.get("APCA_API_KEY_ID") or "local-paper",
+        os.environ.get("APCA_API_SECRET_KEY") or "local-paper",
+    )
 
 
 class PaperTrader:
@@ -121,11 +123,12 @@ class PaperTrader:
         self.pcfg = pcfg or parse_paper(cfg.paper)
         p = self.pcfg
         if p.live and p.broker != "alpaca":
-            raise ConfigError("paper.live: the live endpoint needs broker = \"alpaca\"")
+            raise ConfigError('paper.live: the live endpoint needs broker = "alpaca"')
         names = [s.name for s in cfg.strategies]
         if p.strategy is not None and p.strategy not in names:
-            raise ConfigError(f"paper.strategy: unknown strategy {p.strategy!r} "
-                              f"(config has {', '.join(names)})")
+            raise ConfigError(
+                f"paper.strategy: unknown strategy {p.strategy!r} (config has {', '.join(names)})"
+            )
         scfg = cfg.strategies[names.index(p.strategy) if p.strategy else 0]
         panel = load_panel(cfg)
         prep = prepare_run(cfg, panel)
@@ -178,7 +181,11 @@ class PaperTrader:
 
         key, secret = credentials()
         self.feed = AlpacaBarFeed(
-            self.symbols, exog, key=key, secret=secret, url=self.url,
+            self.symbols,
+            exog,
+            key=key,
+            secret=secret,
+            url=self.url,
             stream_url=f"{self.stream_base}/v2/{p.feed}" if self.stream_base else None,
             feed=p.feed,
         )
@@ -202,17 +209,25 @@ class PaperTrader:
             ck = pickle.loads(self.ckpt_path.read_bytes())
         except Exception as exc:
             raise ConfigError(f"{self.ckpt_path}: unreadable checkpoint ({exc})") from None
-        if ck.get("version") != CHECKPOINT_VERSION or ck.get("strategy") != self.name or tuple(
-            ck.get("symbols", ())
-        ) != self.symbols:
-            raise ConfigError(f"{self.ckpt_path}: checkpoint is for another strategy/symbols; "
-                              "use another paper.state_dir")
+        if (
+            ck.get("version") != CHECKPOINT_VERSION
+            or ck.get("strategy") != self.name
+            or tuple(ck.get("symbols", ())) != self.symbols
+        ):
+            raise ConfigError(
+                f"{self.ckpt_path}: checkpoint is for another strategy/symbols; "
+                "use another paper.state_dir"
+            )
         self.driver.resume(ck["driver"])
         self.last_ts = ck["last_ts"]
         self.bars_done = int(ck["bars"])
         self._unsure = True
-        log.info("paper.resumed", strategy=self.name, bars=self.bars_done,
-                 last_bar=str(pd.Timestamp(self.last_ts)) if self.last_ts else None)
+        log.info(
+            "paper.resumed",
+            strategy=self.name,
+            bars=self.bars_done,
+            last_bar=str(pd.Timestamp(self.last_ts)) if self.last_ts else None,
+        )
         return True
 
     def checkpoint(self) -> None:
@@ -236,8 +251,9 @@ class PaperTrader:
         for j, s in enumerate(self.symbols):
             b = held.get(s, 0.0)
             if not np.isclose(b, mine[j], rtol=1e-9, atol=1e-9):
-                log.warning("reconcile.position_mismatch", symbol=s, broker=b,
-                            engine=float(mine[j]))
+                log.warning(
+                    "reconcile.position_mismatch", symbol=s, broker=b, engine=float(mine[j])
+                )
         for o in self.broker.orders("all"):
             self.known_ids.add(str(o.client_order_id))
         log.info("reconcile.done", positions=held, broker_orders=len(self.known_ids))
@@ -245,8 +261,9 @@ class PaperTrader:
 
     # ------------------------------------------------------------------ bars
     def _exchange(self, method: str, path: str) -> dict[str, Any]:
-        req = urllib.request.Request(f"{self.url}{path}", method=method, data=b"" if
-                                     method == "POST" else None)
+        req = urllib.request.Request(
+            f"{self.url}{path}", method=method, data=b"" if method == "POST" else None
+        )
         with urllib.request.urlopen(req, timeout=10) as r:
             return dict(json.loads(r.read() or b"{}"))
 
@@ -283,8 +300,12 @@ class PaperTrader:
                     self._wait_subscribed()
             done = 0
             while self.pcfg.max_bars is None or done < self.pcfg.max_bars:
-                if (local and self.pcfg.step_exchange and self.zfeed is None
-                        and self.feed.queue.empty()):
+                if (
+                    local
+                    and self.pcfg.step_exchange
+                    and self.zfeed is None
+                    and self.feed.queue.empty()
+                ):
                     if not self._exchange("POST", "/_sim/step").get("published"):
                         break
                 bar = self._next_bar()
@@ -300,8 +321,9 @@ class PaperTrader:
                     continue
                 self.on_bar(bar)
                 done += 1
-            log.info("paper.finished", strategy=self.name, bars=self.bars_done,
-                     rejected=self.rejected)
+            log.info(
+                "paper.finished", strategy=self.name, bars=self.bars_done, rejected=self.rejected
+            )
             return done
         finally:
             self.close()
@@ -315,11 +337,22 @@ class PaperTrader:
         self.last_ts = ts
         self.bars_done += 1
         orders = {s: float(out.orders[j]) for j, s in enumerate(self.symbols) if out.orders[j]}
-        targets = ({s: float(out.targets[j]) for j, s in enumerate(self.symbols)}
-                   if out.rebalanced else None)
-        log.info("paper.decision", strategy=self.name, bar=out.bar, ts=str(pd.Timestamp(ts)),
-                 regime=out.regime, rebalanced=out.rebalanced, targets=targets, orders=orders,
-                 equity=out.equity)
+        targets = (
+            {s: float(out.targets[j]) for j, s in enumerate(self.symbols)}
+            if out.rebalanced
+            else None
+        )
+        log.info(
+            "paper.decision",
+            strategy=self.name,
+            bar=out.bar,
+            ts=str(pd.Timestamp(ts)),
+            regime=out.regime,
+            rebalanced=out.rebalanced,
+            targets=targets,
+            orders=orders,
+            equity=out.equity,
+        )
         self._publish_bar_events(out, prev_regime, targets)
         if orders:
             self._submit_all(ts, out, orders)
@@ -330,8 +363,18 @@ class PaperTrader:
     def _append_decision(self, out: BarOutput, targets: Any, orders: dict[str, float]) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with self.decisions_path.open("a") as f:
-            f.write(json.dumps({"bar": out.bar, "ts": out.timestamp_ns, "targets": targets,
-                                "orders": orders, "equity": out.equity}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "bar": out.bar,
+                        "ts": out.timestamp_ns,
+                        "targets": targets,
+                        "orders": orders,
+                        "equity": out.equity,
+                    }
+                )
+                + "\n"
+            )
 
     def _publish_bar_events(self, out: BarOutput, prev: int | None, targets: Any) -> None:
         ev = self.events
@@ -339,15 +382,29 @@ class PaperTrader:
             return
         if prev is not None and out.regime != prev:
             label = self.labels[out.regime] if 0 <= out.regime < len(self.labels) else None
-            ev.publish("regime", ts=out.timestamp_ns, strategy=self.name, bar=out.bar,
-                       regime=out.regime, state=out.state, label=label,
-                       posterior=out.posterior.tolist())
+            ev.publish(
+                "regime",
+                ts=out.timestamp_ns,
+                strategy=self.name,
+                bar=out.bar,
+                regime=out.regime,
+                state=out.state,
+                label=label,
+                posterior=out.posterior.tolist(),
+            )
         if targets is not None:
-            ev.publish("targets", ts=out.timestamp_ns, strategy=self.name, bar=out.bar,
-                       weights=targets)
-        ev.publish("equity", ts=out.timestamp_ns, strategy=self.name, bar=out.bar,
-                   equity=out.equity, cash=out.cash,
-                   weights={s: float(out.weights[j]) for j, s in enumerate(self.symbols)})
+            ev.publish(
+                "targets", ts=out.timestamp_ns, strategy=self.name, bar=out.bar, weights=targets
+            )
+        ev.publish(
+            "equity",
+            ts=out.timestamp_ns,
+            strategy=self.name,
+            bar=out.bar,
+            equity=out.equity,
+            cash=out.cash,
+            weights={s: float(out.weights[j]) for j, s in enumerate(self.symbols)},
+        )
 
     def _submit_all(self, ts: int, out: BarOutput, orders: dict[str, float]) -> None:
         assert self.broker is not None
@@ -372,28 +429,38 @@ class PaperTrader:
                         self.rejected += 1
                         log.warning("order.rejected", symbol=s, qty=q, client_order_id=cid)
                     else:
-                        log.info("order.submitted", symbol=s, qty=q, client_order_id=cid,
-                                 bar=out.bar)
+                        log.info(
+                            "order.submitted", symbol=s, qty=q, client_order_id=cid, bar=out.bar
+                        )
                 except Exception as exc:  # rejected at submission: log and continue
                     status = "error"
                     self.rejected += 1
-                    log.error("order.failed", symbol=s, qty=q, client_order_id=cid,
-                              error=str(exc))
+                    log.error("order.failed", symbol=s, qty=q, client_order_id=cid, error=str(exc))
                 self.known_ids.add(cid)
             if self.events is not None:
-                self.events.publish("order", ts=ts, strategy=self.name, bar=out.bar, symbol=s,
-                                    qty=q, client_order_id=cid, status=status)
+                self.events.publish(
+                    "order",
+                    ts=ts,
+                    strategy=self.name,
+                    bar=out.bar,
+                    symbol=s,
+                    qty=q,
+                    client_order_id=cid,
+                    status=status,
+                )
             if out.bar == self._crash_at:
                 os.kill(os.getpid(), signal.SIGKILL)  # test hook: die before the checkpoint
 
     async def _on_trade(self, update: Any) -> None:
         o = update.order
         event = str(getattr(update.event, "value", update.event))
-        fields = {"symbol": o.symbol, "client_order_id": o.client_order_id,
-                  "qty": float(update.qty) if update.qty is not None else None,
-                  "price": float(update.price) if update.price is not None else None,
-                  "position_qty": float(update.position_qty)
-                  if update.position_qty is not None else None}
+        fields = {
+            "symbol": o.symbol,
+            "client_order_id": o.client_order_id,
+            "qty": float(update.qty) if update.qty is not None else None,
+            "price": float(update.price) if update.price is not None else None,
+            "position_qty": float(update.position_qty) if update.position_qty is not None else None,
+        }
         if event in ("rejected", "canceled"):
             log.warning("trade." + event, **fields)
         else:

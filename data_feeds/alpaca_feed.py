@@ -61,8 +61,12 @@ class BarAssembler:
             return []
         if self.last_ns is not None and ts_ns <= self.last_ns:
             self.dropped += 1
-            log.warning("bar.stale", symbol=symbol, ts=str(pd.Timestamp(ts_ns)),
-                        last=str(pd.Timestamp(self.last_ns)))
+            log.warning(
+                "bar.stale",
+                symbol=symbol,
+                ts=str(pd.Timestamp(ts_ns)),
+                last=str(pd.Timestamp(self.last_ns)),
+            )
             return []
         slot = self._pending.setdefault(ts_ns, {})
         if symbol in slot:
@@ -80,8 +84,15 @@ class BarAssembler:
         self.last_ns = ts_ns
         n = len(self.symbols)
         vals = np.array([slot[s] for s in self.symbols + self.exog_names]).reshape(-1, 3)
-        return [CrossBar(ts_ns, vals[:n, 0].copy(), vals[:n, 1].copy(), vals[:n, 2].copy(),
-                         vals[n:, 1].copy())]
+        return [
+            CrossBar(
+                ts_ns,
+                vals[:n, 0].copy(),
+                vals[:n, 1].copy(),
+                vals[:n, 2].copy(),
+                vals[n:, 1].copy(),
+            )
+        ]
 
 
 class AlpacaBarFeed:
@@ -138,18 +149,25 @@ class AlpacaBarFeed:
         from alpaca.data.timeframe import TimeFrame
 
         start = pd.Timestamp(after_ns + 1 if after_ns is not None else 0, tz="UTC")
-        req = StockBarsRequest(symbol_or_symbols=list(self.symbols + self.exog_names),
-                               timeframe=TimeFrame.Day, start=start.to_pydatetime())
+        req = StockBarsRequest(
+            symbol_or_symbols=list(self.symbols + self.exog_names),
+            timeframe=TimeFrame.Day,
+            start=start.to_pydatetime(),
+        )
         data = self._hist.get_stock_bars(req).data  # type: ignore[union-attr]
-        rows = [(to_ns(b.timestamp), s, b.open, b.close, b.volume)
-                for s, bars in data.items() for b in bars]
+        rows = [
+            (to_ns(b.timestamp), s, b.open, b.close, b.volume)
+            for s, bars in data.items()
+            for b in bars
+        ]
         rows.sort(key=lambda r: r[0])
         if cache is not None and rows:
             frame = pd.DataFrame(rows, columns=["timestamp", "symbol", "open", "close", "volume"])
             path = Path(cache)
             if path.exists():
                 frame = pd.concat([pd.read_parquet(path), frame]).drop_duplicates(
-                    ["timestamp", "symbol"], keep="last")
+                    ["timestamp", "symbol"], keep="last"
+                )
             frame.to_parquet(path)
         before = self.queue.qsize()
         for ts, s, o, c, v in rows:

@@ -16,8 +16,14 @@ from engine.core.bars import BarPanel, DataError
 class ZmqBarFeed:
     """SUB socket for ``bar`` messages (binds by default so publishers connect to it)."""
 
-    def __init__(self, symbols: tuple[str, ...], exog_names: tuple[str, ...] = (),
-                 address: str = DEFAULT_BARS, *, bind: bool = True) -> None:
+    def __init__(
+        self,
+        symbols: tuple[str, ...],
+        exog_names: tuple[str, ...] = (),
+        address: str = DEFAULT_BARS,
+        *,
+        bind: bool = True,
+    ) -> None:
         self.symbols, self.exog_names = tuple(symbols), tuple(exog_names)
         self.sub = Subscriber(address, ("bar",), bind=bind)
         self.address = self.sub.address
@@ -39,9 +45,13 @@ class ZmqBarFeed:
                 raise DataError(f"zmq bar at {ts}: symbols {syms} != {self.symbols}")
             exog = np.asarray(b.get("exog") or np.zeros(len(self.exog_names)), dtype=np.float64)
             self.last_ns = ts
-            return CrossBar(ts, np.asarray(b["open"], dtype=np.float64),
-                            np.asarray(b["close"], dtype=np.float64),
-                            np.asarray(b["volume"], dtype=np.float64), exog)
+            return CrossBar(
+                ts,
+                np.asarray(b["open"], dtype=np.float64),
+                np.asarray(b["close"], dtype=np.float64),
+                np.asarray(b["volume"], dtype=np.float64),
+                exog,
+            )
 
     def __iter__(self) -> Iterator[CrossBar]:
         while (bar := self.next()) is not None:

@@ -242,8 +242,14 @@ def pick_strategy(cfg: RunConfig, adv: AdviseConfig) -> Any:
     return next((s for s in cfg.strategies if s.kind == "regime"), cfg.strategies[0])
 
 
-def target_weights(strat: Any, out: tuple[Any, ...], symbols: tuple[str, ...],
-                   labels: tuple[str, ...], state: int, post: np.ndarray) -> np.ndarray:
+def target_weights(
+    strat: Any,
+    out: tuple[Any, ...],
+    symbols: tuple[str, ...],
+    labels: tuple[str, ...],
+    state: int,
+    post: np.ndarray,
+) -> np.ndarray:
     """What the strategy holds now: its table row for the current regime (posterior mix
     when it blends, warm-up weights before the detector speaks); for other strategies the
     last targets it set (else its current weights)."""
@@ -263,8 +269,9 @@ def target_weights(strat: Any, out: tuple[Any, ...], symbols: tuple[str, ...],
     return np.asarray(out[2][-1], dtype=np.float64)
 
 
-def changepoint_prob(cfg: RunConfig, adv: AdviseConfig, panel: BarPanel,
-                     feats: np.ndarray) -> float | None:
+def changepoint_prob(
+    cfg: RunConfig, adv: AdviseConfig, panel: BarPanel, feats: np.ndarray
+) -> float | None:
     """P(change in the last ``bocpd_window`` bars) at the last bar (BOCPD, causal)."""
     from engine.regimes.base import fit_schedule
     from engine.regimes.config import BOCPDDetectorConfig
@@ -332,9 +339,7 @@ def advise(
     p_alert = float(p_alert_all[-1])
     reasons: list[str] = []
     if state >= 0 and p_alert >= adv.threshold:
-        reasons.append(
-            f"P({'+'.join(alert)}) = {p_alert:.2f} >= threshold {adv.threshold:.2f}"
-        )
+        reasons.append(f"P({'+'.join(alert)}) = {p_alert:.2f} >= threshold {adv.threshold:.2f}")
     mcol = panel.column(getattr(cfg.detector, "market", panel.symbols[0]))
     vol_fast = float(prep.features[-1, mcol * L.N_FEAT_ASSET + L.F_VOL_FAST])
     vol_slow = float(prep.features[-1, mcol * L.N_FEAT_ASSET + L.F_VOL_SLOW])
@@ -350,9 +355,7 @@ def advise(
     elif adv.changepoint == "posterior_jump" and panel.n_bars > adv.jump_bars:
         cp = float(p_alert - p_alert_all[-1 - adv.jump_bars])
         if cp >= adv.jump_threshold:
-            reasons.append(
-                f"posterior jump: P(alert) rose {cp:.2f} over {adv.jump_bars} bars"
-            )
+            reasons.append(f"posterior jump: P(alert) rose {cp:.2f} over {adv.jump_bars} bars")
     # targets and trades
     symbols = panel.symbols
     close = panel.close[-1]
@@ -388,8 +391,11 @@ def advise(
         if part in risk:
             r = risk[part]
             for key in [x for x in r if x.startswith(("var_", "cvar_"))]:
-                r[key.replace("var_", "var_value_", 1) if key.startswith("var_")
-                  else key.replace("cvar_", "cvar_value_", 1)] = r[key] * value
+                r[
+                    key.replace("var_", "var_value_", 1)
+                    if key.startswith("var_")
+                    else key.replace("cvar_", "cvar_value_", 1)
+                ] = r[key] * value
     label = labels[state] if 0 <= state < k else "warmup"
     return {
         "as_of": str(panel.index[-1].date()),
@@ -435,8 +441,7 @@ def format_advice(a: dict[str, Any]) -> str:
         "",
         f"regime: {r['label']} (state {r['state']}) for {r['duration_bars']} bars, "
         f"since {r['since']}",
-        "probabilities: "
-        + "  ".join(f"{k}={v:.3f}" for k, v in r["probabilities"].items()),
+        "probabilities: " + "  ".join(f"{k}={v:.3f}" for k, v in r["probabilities"].items()),
         "",
         f"portfolio value {a['portfolio_value']:,.2f} (cash {a['cash']:,.2f})",
         f"{'symbol':<10}{'price':>12}{'held qty':>14}{'target w':>10}{'trade qty':>14}"
@@ -458,8 +463,7 @@ def format_advice(a: dict[str, Any]) -> str:
         hz = next(k for k in rk if k.startswith("method_"))
         cond = "in this regime" if rk["conditioned"] else "all bars (too few in this regime)"
         lines.append(
-            f"risk of the {title}: {rk['bars']} daily returns {cond}; "
-            f"{hz[7:]} by {rk[hz]}"
+            f"risk of the {title}: {rk['bars']} daily returns {cond}; {hz[7:]} by {rk[hz]}"
         )
         for key in [k for k in rk if k.startswith("var_") and not k.startswith("var_value")]:
             ckey = "c" + key
@@ -476,8 +480,11 @@ def format_advice(a: dict[str, Any]) -> str:
         lines.append(
             f"no warning: P({'+'.join(wn['alert_states'])}) = {wn['p_alert']:.2f} "
             f"< {wn['threshold']:.2f}"
-            + (f"; changepoint score {wn['changepoint_score']:.2f}"
-               if wn["changepoint_score"] is not None else "")
+            + (
+                f"; changepoint score {wn['changepoint_score']:.2f}"
+                if wn["changepoint_score"] is not None
+                else ""
+            )
         )
     return "\n".join(lines)
 
@@ -505,8 +512,14 @@ def publish(address: str, a: dict[str, Any], wait_s: float, bind: bool = True) -
             p_alert=a["warning"]["p_alert"],
             source="advise",
         )
-        pub.publish("targets", ts=ts, strategy=a["strategy"], bar=-1,
-                    weights=a["target_weights"], source="advise")
+        pub.publish(
+            "targets",
+            ts=ts,
+            strategy=a["strategy"],
+            bar=-1,
+            weights=a["target_weights"],
+            source="advise",
+        )
         time.sleep(0.05)
     finally:
         pub.close()
@@ -548,8 +561,11 @@ def register(sub: Any) -> None:
     p.add_argument("--as-of", default=None, help="use data up to this date only (YYYY-MM-DD)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--publish", default=None, help="publish on the ZeroMQ bus at this address")
-    p.add_argument("--publish-connect", action="store_true",
-                   help="connect to a SUB that binds instead of binding the PUB")
+    p.add_argument(
+        "--publish-connect",
+        action="store_true",
+        help="connect to a SUB that binds instead of binding the PUB",
+    )
     p.set_defaults(handler=cmd_advise)
 
 

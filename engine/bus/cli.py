@@ -20,16 +20,21 @@ def format_message(msg: Message) -> str:
         w = " ".join(f"{s}={v:.3f}" for s, v in b["weights"].items())
         return f"{ts} TARGETS  {b['strategy']}: {w}"
     if msg.kind == "order":
-        return (f"{ts} ORDER    {b['strategy']}: {b['symbol']} {b['qty']:+.4f} "
-                f"[{b['status']}] {b['client_order_id']}")
+        return (
+            f"{ts} ORDER    {b['strategy']}: {b['symbol']} {b['qty']:+.4f} "
+            f"[{b['status']}] {b['client_order_id']}"
+        )
     if msg.kind == "fill":
-        return (f"{ts} {b['event'].upper():<8} {b['symbol']} qty={b.get('qty')} "
-                f"px={b.get('price')} pos={b.get('position_qty')}")
+        return (
+            f"{ts} {b['event'].upper():<8} {b['symbol']} qty={b.get('qty')} "
+            f"px={b.get('price')} pos={b.get('position_qty')}"
+        )
     if msg.kind == "equity":
         return f"{ts} EQUITY   {b['strategy']}: {b['equity']:,.2f} (cash {b['cash']:,.2f})"
     if msg.kind == "bar":
         return f"{ts} BAR      " + " ".join(
-            f"{s}={c:.4g}" for s, c in zip(b["symbols"], b["close"], strict=False))
+            f"{s}={c:.4g}" for s, c in zip(b["symbols"], b["close"], strict=False)
+        )
     return f"{ts} {msg.kind} {b}"
 
 

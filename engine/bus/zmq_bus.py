@@ -16,8 +16,9 @@ DEFAULT_EVENTS = "tcp://127.0.0.1:5556"
 class Publisher:
     """A PUB socket; ``bind=True`` (default) listens, else connects to a SUB that binds."""
 
-    def __init__(self, address: str = DEFAULT_EVENTS, *, bind: bool = True,
-                 ctx: zmq.Context | None = None) -> None:
+    def __init__(
+        self, address: str = DEFAULT_EVENTS, *, bind: bool = True, ctx: zmq.Context | None = None
+    ) -> None:
         self.ctx = ctx or zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.PUB)
         self.sock.setsockopt(zmq.LINGER, 200)
@@ -39,8 +40,14 @@ class Publisher:
 class Subscriber:
     """A SUB socket filtered on ``kinds`` (all if empty); connects unless ``bind``."""
 
-    def __init__(self, address: str = DEFAULT_EVENTS, kinds: Iterable[str] = (), *,
-                 bind: bool = False, ctx: zmq.Context | None = None) -> None:
+    def __init__(
+        self,
+        address: str = DEFAULT_EVENTS,
+        kinds: Iterable[str] = (),
+        *,
+        bind: bool = False,
+        ctx: zmq.Context | None = None,
+    ) -> None:
         self.ctx = ctx or zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.SUB)
         self.sock.setsockopt(zmq.LINGER, 0)

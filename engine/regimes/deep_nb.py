@@ -93,8 +93,9 @@ def gru_cell_nb(
 
 
 @nb.njit(cache=True)
-def gru_head_nb(p: np.ndarray, o: int, hidden: int, d: int, k: int, h: np.ndarray,
-                post: np.ndarray) -> int:
+def gru_head_nb(
+    p: np.ndarray, o: int, hidden: int, d: int, k: int, h: np.ndarray, post: np.ndarray
+) -> int:
     """``post = softmax(W_out h + b_out)``; returns the argmax."""
     o_w = o + 3 * hidden * d + 3 * hidden * hidden + 6 * hidden
     o_b = o_w + k * hidden

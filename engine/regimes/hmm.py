@@ -336,11 +336,21 @@ def _fallback_params(
     var = np.where(np.isfinite(var), np.maximum(var, det.min_covar), 1.0)
     covars = np.stack([np.diag(v) for v in var])
     stay = 0.95 if k > 1 else 1.0
-    trans = sanitize_transmat(np.full((k, k), (1.0 - stay) / max(k - 1, 1)) + np.eye(k) * (
-        stay - (1.0 - stay) / max(k - 1, 1)))
+    trans = sanitize_transmat(
+        np.full((k, k), (1.0 - stay) / max(k - 1, 1))
+        + np.eye(k) * (stay - (1.0 - stay) / max(k - 1, 1))
+    )
     perm = state_order(means, var, det.inputs)
     start, trans, means, covars = reorder(perm, np.full(k, 1.0 / k), trans, means, covars)
     return gaussian_params(
-        L.DET_HMM, det.inputs, mean, scale, start, trans, means, covars,
-        full=det.covariance == "full", iid=False,
+        L.DET_HMM,
+        det.inputs,
+        mean,
+        scale,
+        start,
+        trans,
+        means,
+        covars,
+        full=det.covariance == "full",
+        iid=False,
     )

@@ -98,9 +98,7 @@ def run_one(data: SweepData, i: int) -> tuple[Any, ...]:
     eparams = data.eparams[e_i]
     fparams = data.fparams[x_i]
     n = data.close.shape[1]
-    state = initial_state(
-        n, fit.n_states, eparams, fparams, fit.state_size, data.sstate_size[s_i]
-    )
+    state = initial_state(n, fit.n_states, eparams, fparams, fit.state_size, data.sstate_size[s_i])
     setup = Setup(
         data.costs[c_i],
         eparams,

@@ -61,8 +61,9 @@ def test_no_warning_on_a_calm_2006_date() -> None:
 def test_json_output_parses(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     pos = tmp_path / "pos.csv"
     pos.write_text("symbol,qty\nSPX,300\nWTI,1000\ncash,50000\n")
-    code = main(["advise", str(_config()), "--as-of", "2008-10-15", "--json",
-                 "--positions", str(pos)])
+    code = main(
+        ["advise", str(_config()), "--as-of", "2008-10-15", "--json", "--positions", str(pos)]
+    )
     a = json.loads(capsys.readouterr().out)
     assert code == EXIT_WARNING and a["warning"]["active"]
     assert a["as_of"] == "2008-10-15"
@@ -86,8 +87,9 @@ def test_trades_bring_holdings_to_targets() -> None:
     for s, w in a["target_weights"].items():
         assert held[s] * a["prices"][s] == pytest.approx(w * value, rel=1e-9, abs=1e-6)
     # the crisis row of the configured table
-    assert a["target_weights"] == pytest.approx({"SPX": 0.05, "UST10": 0.6, "WTI": 0.0,
-                                                 "CASH": 0.35})
+    assert a["target_weights"] == pytest.approx(
+        {"SPX": 0.05, "UST10": 0.6, "WTI": 0.0, "CASH": 0.35}
+    )
 
 
 def test_as_of_sees_no_later_bar() -> None:
@@ -104,11 +106,11 @@ def test_as_of_sees_no_later_bar() -> None:
 
 def test_positions_toml_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     t = tmp_path / "pos.toml"
-    t.write_text('cash = 1000.0\n[positions]\nSPX = 2\nUST10 = 3.5\n')
+    t.write_text("cash = 1000.0\n[positions]\nSPX = 2\nUST10 = 3.5\n")
     h = load_positions(t)
     assert h.cash == 1000.0 and h.qty == {"SPX": 2.0, "UST10": 3.5}
     bad = tmp_path / "bad.toml"
-    bad.write_text('[positions]\nAAPL = 1\n')
+    bad.write_text("[positions]\nAAPL = 1\n")
     code = main(["advise", str(_config()), "--as-of", "2006-11-15", "--positions", str(bad)])
     err = capsys.readouterr().err
     assert code == 2 and "AAPL" in err and len(err.strip().splitlines()) == 1

@@ -77,8 +77,13 @@ def test_alpaca_clients_end_to_end(exchange: LocalExchange) -> None:
     assert wait_for(lambda: st()["md_clients"] == 1 and st()["tu_clients"] == 1)
     exchange.step()
     assert wait_for(lambda: len(bars) == 2)
-    req = MarketOrderRequest(symbol="SPX", qty=10, side=OrderSide.BUY,
-                             time_in_force=TimeInForce.DAY, client_order_id="cid-1")
+    req = MarketOrderRequest(
+        symbol="SPX",
+        qty=10,
+        side=OrderSide.BUY,
+        time_in_force=TimeInForce.DAY,
+        client_order_id="cid-1",
+    )
     assert tc.submit_order(req).status == OrderStatus.NEW
     with pytest.raises(APIError) as err:
         tc.submit_order(req)
@@ -92,8 +97,9 @@ def test_alpaca_clients_end_to_end(exchange: LocalExchange) -> None:
     (pos,) = tc.get_all_positions()
     assert pos.symbol == "SPX" and float(pos.qty) == 10
     hist = StockHistoricalDataClient(KEY, SECRET, url_override=exchange.url)
-    got = hist.get_stock_bars(StockBarsRequest(symbol_or_symbols=["SPX"], timeframe=TimeFrame.Day,
-                                               start="2005-01-01")).data
+    got = hist.get_stock_bars(
+        StockBarsRequest(symbol_or_symbols=["SPX"], timeframe=TimeFrame.Day, start="2005-01-01")
+    ).data
     assert len(got["SPX"]) == 2  # only what was published: no look-ahead
     ds.stop(), ts.stop()
 
@@ -123,8 +129,12 @@ def test_reject_and_partial_fill_then_cancel(exchange: LocalExchange, keys: None
     events: list[tuple[str, str]] = []
 
     async def on_update(u: object) -> None:
-        events.append((str(u.event.value if hasattr(u.event, "value") else u.event),  # type: ignore[attr-defined]
-                       u.order.client_order_id))  # type: ignore[attr-defined]
+        events.append(
+            (
+                str(u.event.value if hasattr(u.event, "value") else u.event),  # type: ignore[attr-defined]
+                u.order.client_order_id,
+            )
+        )  # type: ignore[attr-defined]
 
     b.stream_trade_updates(on_update)
     assert wait_for(lambda: exchange.status()["tu_clients"] == 1)

@@ -41,8 +41,9 @@ def test_bars_in_events_out_over_loopback() -> None:
         assert bar.timestamp_ns == panel.timestamps_ns[t]
         np.testing.assert_array_equal(bar.close, panel.close[t])
         got.append(bar)
-        events.publish("equity", ts=bar.timestamp_ns, strategy="s", bar=t, equity=1.0, cash=1.0,
-                       weights={})
+        events.publish(
+            "equity", ts=bar.timestamp_ns, strategy="s", bar=t, equity=1.0, cash=1.0, weights={}
+        )
         t += 1
     assert len(got) == 5
     msgs = [m for _ in range(10) if (m := sub.recv(300)) is not None]

@@ -18,8 +18,17 @@ from engine.regimes.config import GRUDetectorConfig
 
 N_BARS = 700
 FAST = {
-    "market": "EQ", "n_states": 2, "min_train": 250, "refit_every": 150, "skip": 21,
-    "epochs": 15, "refit_epochs": 5, "batch": 8, "seq_len": 48, "burn_in": 16, "replay": 32,
+    "market": "EQ",
+    "n_states": 2,
+    "min_train": 250,
+    "refit_every": 150,
+    "skip": 21,
+    "epochs": 15,
+    "refit_epochs": 5,
+    "batch": 8,
+    "seq_len": 48,
+    "burn_in": 16,
+    "replay": 32,
 }
 
 
@@ -52,9 +61,15 @@ def _with_noise_after(panel: BarPanel, t: int, seed: int) -> BarPanel:
         return b
 
     return BarPanel(
-        index=panel.index, symbols=panel.symbols, open=swap(panel.open), high=swap(panel.high),
-        low=swap(panel.low), close=swap(panel.close), volume=panel.volume,
-        exog=panel.exog, exog_names=panel.exog_names,
+        index=panel.index,
+        symbols=panel.symbols,
+        open=swap(panel.open),
+        high=swap(panel.high),
+        low=swap(panel.low),
+        close=swap(panel.close),
+        volume=panel.volume,
+        exog=panel.exog,
+        exog_names=panel.exog_names,
     )
 
 

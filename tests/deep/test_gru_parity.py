@@ -29,8 +29,16 @@ def _torch_post(net: object, z: np.ndarray) -> np.ndarray:
         return torch.softmax(logits, dim=-1).numpy()
 
 
-def _params(net: object, d: int, hidden: int, k: int, replay: int, fit_id: float,
-            mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def _params(
+    net: object,
+    d: int,
+    hidden: int,
+    k: int,
+    replay: int,
+    fit_id: float,
+    mean: np.ndarray,
+    scale: np.ndarray,
+) -> np.ndarray:
     inputs = Inputs(tuple(range(d)), (False,) * d)
     return gru_params(inputs, mean, scale, k, hidden, replay, 0, fit_id, export_weights(net))
 

@@ -23,17 +23,27 @@ from engine.config import ConfigError, parse_config
 ROOT = Path(__file__).resolve().parents[2]
 DATA = {"start": "2005-01-01", "end": "2005-08-10", "symbols": ["SPX", "UST10", "WTI", "CASH"]}
 STRATEGY = {
-    "kind": "regime", "name": "regime_aware", "rebalance": "M",
+    "kind": "regime",
+    "name": "regime_aware",
+    "rebalance": "M",
     "warmup": {"SPX": 0.6, "UST10": 0.4},
-    "table": {"calm": {"SPX": 0.7, "UST10": 0.2, "WTI": 0.1},
-              "volatile": {"SPX": 0.35, "UST10": 0.5, "CASH": 0.15},
-              "crisis": {"SPX": 0.05, "UST10": 0.6, "CASH": 0.35}},
+    "table": {
+        "calm": {"SPX": 0.7, "UST10": 0.2, "WTI": 0.1},
+        "volatile": {"SPX": 0.35, "UST10": 0.5, "CASH": 0.15},
+        "crisis": {"SPX": 0.05, "UST10": 0.6, "CASH": 0.35},
+    },
 }
 # a short trailing history so the rule detector speaks and switches within the window:
 # parity is then shown across regime changes, not only warm-up and calendar rebalances
 DETECTOR = {"kind": "rule", "market": "SPX", "history": 40, "min_history": 20}
-BASE = {"name": "t", "data": DATA, "features": {"ma_window": 20}, "costs": {"commission_bps": 5.0},
-        "detector": DETECTOR, "strategies": [STRATEGY]}
+BASE = {
+    "name": "t",
+    "data": DATA,
+    "features": {"ma_window": 20},
+    "costs": {"commission_bps": 5.0},
+    "detector": DETECTOR,
+    "strategies": [STRATEGY],
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +55,13 @@ def backtest():  # type: ignore[no-untyped-def]
 
 
 def paper_cfg(ex, state_dir: Path, **extra):  # type: ignore[no-untyped-def]
-    paper = {"step_exchange": True, "bar_timeout_s": 2.0, "state_dir": str(state_dir),
-             "exchange": {"port": ex.port, "ws_port": ex.ws_port}, **extra}
+    paper = {
+        "step_exchange": True,
+        "bar_timeout_s": 2.0,
+        "state_dir": str(state_dir),
+        "exchange": {"port": ex.port, "ws_port": ex.ws_port},
+        **extra,
+    }
     return {**BASE, "paper": paper}
 
 
@@ -67,8 +82,14 @@ def test_paper_matches_backtest(tmp_path: Path, backtest) -> None:  # type: igno
         assert trader.run() == panel.n_bars
         dec = [json.loads(x) for x in (tmp_path / "regime_aware/decisions.jsonl").open()]
         orders = np.array([[d["orders"].get(s, 0.0) for s in panel.symbols] for d in dec])
-        targets = np.array([[np.nan] * panel.n_assets if d["targets"] is None
-                            else [d["targets"][s] for s in panel.symbols] for d in dec])
+        targets = np.array(
+            [
+                [np.nan] * panel.n_assets
+                if d["targets"] is None
+                else [d["targets"][s] for s in panel.symbols]
+                for d in dec
+            ]
+        )
         # same targets and orders, bar for bar, bit for bit
         np.testing.assert_array_equal(orders, backtest.orders.to_numpy())
         np.testing.assert_array_equal(targets, backtest.targets.to_numpy())
@@ -80,15 +101,21 @@ def test_paper_matches_backtest(tmp_path: Path, backtest) -> None:  # type: igno
             assert got[s] == pytest.approx(q, rel=1e-9)
         ids = [c for c, _ in ex.submissions]
         assert len(ids) == len(set(ids)) == np.count_nonzero(orders)
-        assert ids[0] == client_order_id("t", "regime_aware", dec[0]["ts"] if orders[0].any()
-                                         else next(d["ts"] for d in dec if d["orders"]),
-                                         next(iter(next(d["orders"] for d in dec if d["orders"]))))
+        assert ids[0] == client_order_id(
+            "t",
+            "regime_aware",
+            dec[0]["ts"] if orders[0].any() else next(d["ts"] for d in dec if d["orders"]),
+            next(iter(next(d["orders"] for d in dec if d["orders"]))),
+        )
 
 
 def _start(cfg_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "engine.cli", "paper", str(cfg_path)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -133,13 +160,18 @@ def test_sigkill_restarts_never_double_submit(tmp_path: Path, backtest) -> None:
 
 def _toml(d: dict, prefix: str = "") -> str:
     """Tiny TOML writer for the test config (tables, scalars, lists, inline maps)."""
+
     def val(v):  # type: ignore[no-untyped-def]
         if isinstance(v, dict):
             return "{ " + ", ".join(f"{k} = {val(x)}" for k, x in v.items()) + " }"
         return json.dumps(v)
 
-    scal = [f"{k} = {val(v)}" for k, v in d.items() if not isinstance(v, dict | list)
-            or (isinstance(v, list) and not any(isinstance(x, dict) for x in v))]
+    scal = [
+        f"{k} = {val(v)}"
+        for k, v in d.items()
+        if not isinstance(v, dict | list)
+        or (isinstance(v, list) and not any(isinstance(x, dict) for x in v))
+    ]
     out = "\n".join(scal) + "\n"
     for k, v in d.items():
         if isinstance(v, dict):

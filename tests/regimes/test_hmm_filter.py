@@ -43,8 +43,16 @@ def test_forward_filter_matches_hmmlearn(cov: str, k: int, d: int) -> None:
     inputs = Inputs(tuple(range(d)), (False,) * d)
     covars = np.asarray(m.covars_)  # hmmlearn always returns (K, d, d)
     p = gaussian_params(
-        L.DET_HMM, inputs, np.zeros(d), np.ones(d), m.startprob_, m.transmat_, m.means_,
-        covars, full=cov == "full", iid=False,
+        L.DET_HMM,
+        inputs,
+        np.zeros(d),
+        np.ones(d),
+        m.startprob_,
+        m.transmat_,
+        m.means_,
+        covars,
+        full=cov == "full",
+        iid=False,
     )
     post = filter_rows_nb(p, x, np.zeros((x.shape[0], 1)), gaussian_state_size(k, d), k)
     for t in range(x.shape[0]):
@@ -61,8 +69,16 @@ def test_standardization_is_applied_online() -> None:
     mean, scale = np.array([0.01, -3.0]), np.array([0.02, 0.5])
     raw = z * scale + mean
     p = gaussian_params(
-        L.DET_HMM, Inputs((0, 1), (False, False)), mean, scale, m.startprob_, m.transmat_,
-        m.means_, np.asarray(m.covars_), full=True, iid=False,
+        L.DET_HMM,
+        Inputs((0, 1), (False, False)),
+        mean,
+        scale,
+        m.startprob_,
+        m.transmat_,
+        m.means_,
+        np.asarray(m.covars_),
+        full=True,
+        iid=False,
     )
     post = filter_rows_nb(p, raw, np.zeros((200, 1)), gaussian_state_size(3, 2), 3)
     np.testing.assert_allclose(post[-1], m.predict_proba(z)[-1], atol=1e-8)
@@ -71,8 +87,16 @@ def test_standardization_is_applied_online() -> None:
 def test_unpack_roundtrip() -> None:
     m = _model("full", 3, 3, seed=9)
     p = gaussian_params(
-        L.DET_HMM, Inputs((0, 1, 2), (False,) * 3), np.zeros(3), np.ones(3), m.startprob_,
-        m.transmat_, m.means_, np.asarray(m.covars_), full=True, iid=False,
+        L.DET_HMM,
+        Inputs((0, 1, 2), (False,) * 3),
+        np.zeros(3),
+        np.ones(3),
+        m.startprob_,
+        m.transmat_,
+        m.means_,
+        np.asarray(m.covars_),
+        full=True,
+        iid=False,
     )
     g = unpack_gaussian(p)
     np.testing.assert_allclose(g["covars"], m.covars_, atol=1e-10)

@@ -24,8 +24,14 @@ CONFIGS: dict[str, dict[str, object]] = {
     "rule": {"kind": "rule", "market": "EQ", "history": 200, "min_history": 100},
     "hmm": {"kind": "hmm", "n_restarts": 1, "n_iter": 30, **SCHED},
     "hmm_rolling_diag": {
-        "kind": "hmm", "n_restarts": 1, "n_iter": 30, "covariance": "diag",
-        "window": "rolling", "window_length": 200, "n_states": 2, **SCHED,
+        "kind": "hmm",
+        "n_restarts": 1,
+        "n_iter": 30,
+        "covariance": "diag",
+        "window": "rolling",
+        "window_length": 200,
+        "n_states": 2,
+        **SCHED,
     },
     "gmm": {"kind": "gmm", "n_init": 1, **SCHED},
     "kmeans": {"kind": "kmeans", "n_init": 2, **SCHED},
@@ -56,14 +62,22 @@ def _with_noise_after(panel: BarPanel, t: int, seed: int) -> BarPanel:
     rng = np.random.default_rng(seed)
     n = panel.n_bars - t - 1
     shocks = np.exp(np.cumsum(rng.normal(0.0, 0.05, size=(n, panel.n_assets)), axis=0))
+
     def swap(a: np.ndarray) -> np.ndarray:
         b = a.copy()
         b[t + 1 :] = a[t] * shocks
         return b
+
     return BarPanel(
-        index=panel.index, symbols=panel.symbols, open=swap(panel.open), high=swap(panel.high),
-        low=swap(panel.low), close=swap(panel.close), volume=panel.volume,
-        exog=panel.exog, exog_names=panel.exog_names,
+        index=panel.index,
+        symbols=panel.symbols,
+        open=swap(panel.open),
+        high=swap(panel.high),
+        low=swap(panel.low),
+        close=swap(panel.close),
+        volume=panel.volume,
+        exog=panel.exog,
+        exog_names=panel.exog_names,
     )
 
 

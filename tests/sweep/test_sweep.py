@@ -137,9 +137,12 @@ def test_dask_local_cluster_identical_to_local(small_cfg, panel, serial_result):
     distributed = pytest.importorskip("distributed")
     from engine.sweep import DaskExecutor
 
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         ex = DaskExecutor(client)
         result = run_sweep(small_cfg, panel=panel, executor=ex)
     pd.testing.assert_frame_equal(result.table, serial_result.table, check_exact=True)
