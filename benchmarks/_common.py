@@ -13,7 +13,7 @@ import numpy as np
 from engine.core.backtest import Prepared, prepare, run_strategy_raw
 from engine.core.bars import BarPanel
 from engine.core.spec import CostModel, cost_table
-from engine.regimes.rule import RuleDetector
+from engine.regimes.rule import NoDetector
 
 
 def synthetic_panel(n_assets: int, n_bars: int, seed: int = 0) -> BarPanel:
@@ -57,9 +57,9 @@ def synthetic_panel(n_assets: int, n_bars: int, seed: int = 0) -> BarPanel:
 
 
 def prepare_static(panel: BarPanel, commission_bps: float = 5.0) -> Prepared:
-    """Features + the default rule detector + a commission-only cost model."""
+    """Features + no detector (static strategies) + a commission-only cost model."""
     costs = cost_table(panel.symbols, CostModel(commission_bps=commission_bps))
-    return prepare(panel, RuleDetector(market=0), costs)
+    return prepare(panel, NoDetector(), costs)  # static strategies: no regime work
 
 
 def timed(fn: Callable[[], Any], reps: int = 5) -> tuple[float, float, Any]:

@@ -45,7 +45,7 @@ from engine.core.layout import (
 BPS = 1e-4
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def mark_to_market_nb(close: np.ndarray, port: np.ndarray) -> float:
     """Set and return equity = cash + sum(pos * close)."""
     n = close.shape[0]
@@ -126,7 +126,7 @@ def apply_fill_nb(
     rec[R_IMPACT] = piece[3]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def execute_pending_nb(
     t: int,
     ref: np.ndarray,

@@ -125,6 +125,7 @@ DET_JUMP = 4  # statistical jump model: online forward DP with a switching penal
 DET_LOGIT = 5  # supervised: multinomial logistic regression on forward-outcome labels
 DET_BOCPD = 6  # Bayesian online changepoint detection (Adams & MacKay), 2 states
 DET_GRU = 7  # deep: GRU classifier (torch fit, numba forward step; engine.regimes.deep_nb)
+DET_NONE = 8  # no detection: one state, always known (static-only runs pay nothing)
 
 # fitted detectors share a header: [kind, n_states, n_inputs, cov_full, a, b, c, d], then
 # per input (DX_IN_STRIDE slots): source column, log flag, standardization mean and scale;

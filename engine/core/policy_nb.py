@@ -51,7 +51,7 @@ SS_REBALANCED = 0  # 1 once the first allocation was made
 N_POLICY_STATE = 4
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def table_targets_nb(ctx: BarContext, sparams: np.ndarray, target: np.ndarray) -> None:
     """Targets from a regime -> weights table; warm-up row while the regime is unknown."""
     n = target.shape[0]
@@ -72,7 +72,7 @@ def table_targets_nb(ctx: BarContext, sparams: np.ndarray, target: np.ndarray) -
         target[:] = sparams[base + s * n : base + (s + 1) * n]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def inverse_vol_targets_nb(ctx: BarContext, sparams: np.ndarray, target: np.ndarray) -> None:
     """Risk parity (naive): weights proportional to 1/EWMA vol on the warm-up row's support,
     scaled to the warm-up row's total."""

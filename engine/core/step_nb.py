@@ -76,7 +76,7 @@ State = namedtuple(
 """Everything that changes bar to bar; copying it checkpoints the run."""
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def market_nb(
     t: int,
     bar_open: np.ndarray,
@@ -98,7 +98,7 @@ def market_nb(
     return nf
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def active_fit_nb(t: int, fit_bar: np.ndarray) -> int:
     """Index of the detector parameter row in force at bar ``t`` (-1 before the first)."""
     k = -1
@@ -108,7 +108,7 @@ def active_fit_nb(t: int, fit_bar: np.ndarray) -> int:
     return k
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def detect_nb(
     t: int, feats: np.ndarray, exog: np.ndarray, dparams: np.ndarray, setup: Setup, state: State
 ) -> None:
@@ -124,7 +124,7 @@ def detect_nb(
     smooth_state_nb(raw, post, setup.smooth, state.rstate)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def context_nb(close: np.ndarray, feats: np.ndarray, new_period: bool, state: State) -> BarContext:
     """The policy's view of this bar (held weights computed into ``state.work``)."""
     port = state.port
@@ -146,7 +146,7 @@ def context_nb(close: np.ndarray, feats: np.ndarray, new_period: bool, state: St
     )
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def orders_nb(
     t: int,
     target: np.ndarray,
@@ -160,7 +160,7 @@ def orders_nb(
     return place_orders_nb(target, close, setup.costs, setup.eparams, state.port, orders)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def before_policy_nb(
     t: int,
     bar_open: np.ndarray,
@@ -181,7 +181,7 @@ def before_policy_nb(
     return nf, context_nb(close, feats, new_period, state)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def after_policy_nb(
     t: int,
     go: bool,
@@ -270,7 +270,7 @@ def bar_ok_nb(bar_open: np.ndarray, close: np.ndarray, volume: np.ndarray) -> bo
     return True
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def dparams_at_nb(t: int, setup: Setup) -> np.ndarray:
     """The detector parameter row in force at bar ``t`` (row 0 before the first fit)."""
     k = active_fit_nb(t, setup.fit_bar)
@@ -297,7 +297,7 @@ def alloc_outputs_nb(
     )
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def record_bar_nb(
     t: int, state: State, feats: np.ndarray, out: tuple[Any, ...], record_features: bool
 ) -> None:

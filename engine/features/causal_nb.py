@@ -39,13 +39,13 @@ def feature_state_size(n_assets: int, fparams: np.ndarray) -> int:
     return n_assets * (FS_HEADER + int(fparams[FP_MA_WINDOW]))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def halflife_alpha_nb(halflife: float) -> float:
     """EWMA weight of the newest observation for a half-life in bars."""
     return 1.0 - np.exp(np.log(0.5) / halflife)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def features_update_nb(
     close: np.ndarray, fparams: np.ndarray, fstate: np.ndarray, out: np.ndarray
 ) -> None:

@@ -18,7 +18,7 @@ from engine.regimes.clustering import GMMDetector, KMeansDetector
 from engine.regimes.hmm import GaussianHMMDetector
 from engine.regimes.inputs import Inputs, Schedule, resolve_inputs
 from engine.regimes.jump import JumpModelDetector
-from engine.regimes.rule import RuleDetector
+from engine.regimes.rule import NoDetector, RuleDetector
 from engine.regimes.supervised import SupervisedDetector
 
 
@@ -35,6 +35,16 @@ class SmoothingConfig(Strict):
 
     def build(self) -> Smoothing:
         return Smoothing(self.prob_threshold, self.min_dwell, self.confirm)
+
+
+class NoDetectorConfig(Strict):
+    """No detection (one state "all"): for runs of static strategies only."""
+
+    kind: Literal["none"] = "none"
+    smoothing: SmoothingConfig = SmoothingConfig()
+
+    def build(self, panel: BarPanel) -> Detector:
+        return NoDetector()
 
 
 class RuleDetectorConfig(Strict):
@@ -296,7 +306,8 @@ class GRUDetectorConfig(FittedConfig):
 
 
 DetectorConfig = Annotated[
-    RuleDetectorConfig
+    NoDetectorConfig
+    | RuleDetectorConfig
     | HMMDetectorConfig
     | GMMDetectorConfig
     | KMeansDetectorConfig

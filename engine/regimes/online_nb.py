@@ -23,6 +23,7 @@ from engine.core.layout import (
     DET_JUMP,
     DET_KMEANS,
     DET_LOGIT,
+    DET_NONE,
     DET_RULE,
     DR_ASSET,
     DR_CRISIS_PCT,
@@ -408,6 +409,9 @@ def detector_update_nb(
 ) -> int:
     """Dispatch one online update to the detector kind named in ``dparams[D_KIND]``."""
     kind = int(dparams[D_KIND])
+    if kind == DET_NONE:
+        post[:] = 1.0
+        return 0
     if kind == DET_RULE:
         return rule_update_nb(dparams, dstate, feats, post)
     if kind == DET_HMM or kind == DET_GMM or kind == DET_KMEANS:
@@ -433,7 +437,7 @@ def argmax_state_nb(post: np.ndarray) -> int:
     return best
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def smooth_state_nb(raw: int, post: np.ndarray, smooth: np.ndarray, rstate: np.ndarray) -> None:
     """Hysteresis for trading: probability threshold, minimum dwell and confirmation bars.
 

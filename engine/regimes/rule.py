@@ -50,3 +50,24 @@ class RuleDetector:
         self, features: np.ndarray, exog: np.ndarray, previous: np.ndarray | None
     ) -> np.ndarray:
         return self.params()
+
+
+@dataclass(frozen=True)
+class NoDetector:
+    """No regime detection: one state ("all"), known from the first bar. For runs whose
+    strategies ignore regimes (static allocations, benchmarks): the step skips the work."""
+
+    name: str = "none"
+    n_states: int = 1
+    labels: tuple[str, ...] = ("all",)
+
+    def state_size(self, n_features: int) -> int:
+        return 1
+
+    def fit_bars(self, n_bars: int) -> np.ndarray:
+        return np.zeros(1, dtype=np.int64)
+
+    def fit(
+        self, features: np.ndarray, exog: np.ndarray, previous: np.ndarray | None
+    ) -> np.ndarray:
+        return np.array([float(L.DET_NONE), 1.0])

@@ -103,3 +103,15 @@ def test_checkpoint_resume_is_seamless(bundled):
         )
     assert [o.equity for o in outs] == [o.equity for o in full]
     assert all(np.array_equal(a.fills, b.fills) for a, b in zip(outs, full))
+
+
+def test_no_detector_matches_rule_for_static_strategies(bundled):
+    """A static strategy ignores regimes: the 'none' detector gives the same run."""
+    from engine.regimes.rule import NoDetector
+
+    strat = StaticAllocation("s", {"SPX": 0.6, "UST10": 0.4}, "M")
+    costs = cost_table(bundled.symbols, CostModel(commission_bps=5))
+    a = run_strategy_raw(prepare(bundled, RuleDetector(), costs), strat)
+    b = run_strategy_raw(prepare(bundled, NoDetector(), costs), strat)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[9], b[9])
+    assert (b[6] == 0).all() and (b[5] == 1.0).all()
