@@ -131,7 +131,10 @@ def generate_regime_panel(
         states[t] = min(int(np.searchsorted(cum[states[t - 1]], u[t], side="right")), k - 1)
     # returns
     z = rng.standard_normal((n_bars, n))
-    corr_z = np.einsum("tij,tj->ti", chol[states], z)
+    corr_z = np.empty_like(z)  # per state, not a (T, N, N) stack: fine for 1,000 assets
+    for st in range(k):
+        rows = states == st
+        corr_z[rows] = z[rows] @ chol[st].T
     vol_t = sig[states]
     r = mu[states] + vol_t * corr_z
     close = 100.0 * np.exp(np.cumsum(r, axis=0))
