@@ -48,7 +48,9 @@ def config(detector: str, n_det: int, wide: bool) -> Any:
         ]
         if not wide:
             sweep["detector"] = {"seed": list(range(n_det // 2)), "covariance": ["full", "diag"]}
-    elif not wide:
+    else:
+        raw["detector"] = {"kind": "rule"}
+    if detector != "hmm" and not wide:
         sweep["detector"] = {
             "high_pct": [0.6, 0.65, 0.7, 0.75, 0.8],
             "history": [504, 756],
