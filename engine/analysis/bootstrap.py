@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from arch.bootstrap import SPA, StationaryBootstrap, optimal_block_length
@@ -171,7 +173,7 @@ def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
         np.sqrt(sharpe_variance)
         * (
             (1 - EULER_GAMMA) * stats.norm.ppf(1 - 1 / n)
-            + EULER_GAMMA * stats.norm.ppf(1 - 1 / (n * np.e))
+            + EULER_GAMMA * stats.norm.ppf(1 - 1 / (n * math.e))
         )
     )
 
