@@ -40,6 +40,7 @@ from engine.core.layout import (
     DXS_HEADER,
     DXS_INIT,
 )
+from engine.regimes.softmax_nb import linear_softmax_nb
 
 GS_FIT_ID = DXS_HEADER  # id of the parameter row the hidden state belongs to
 GS_COUNT = DXS_HEADER + 1  # bars seen (ring position)
@@ -99,24 +100,7 @@ def gru_head_nb(
     """``post = softmax(W_out h + b_out)``; returns the argmax."""
     o_w = o + 3 * hidden * d + 3 * hidden * hidden + 6 * hidden
     o_b = o_w + k * hidden
-    top = -np.inf
-    for c in range(k):
-        s = p[o_b + c]
-        for i in range(hidden):
-            s += p[o_w + c * hidden + i] * h[i]
-        post[c] = s
-        if s > top:
-            top = s
-    total = 0.0
-    for c in range(k):
-        post[c] = math.exp(post[c] - top)
-        total += post[c]
-    best = 0
-    for c in range(k):
-        post[c] /= total
-        if post[c] > post[best]:
-            best = c
-    return best
+    return linear_softmax_nb(p, o_w, o_b, h, hidden, k, post)
 
 
 @nb.njit(cache=True)

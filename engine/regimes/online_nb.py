@@ -58,6 +58,7 @@ from engine.core.layout import (
     S_PROB_THRESHOLD,
 )
 from engine.regimes.deep_nb import gru_update_nb
+from engine.regimes.softmax_nb import linear_softmax_nb
 
 RULE_CALM, RULE_VOLATILE, RULE_CRISIS = 0, 1, 2
 
@@ -274,23 +275,7 @@ def logit_update_nb(
     o_z = DXS_HEADER
     z = dstate[o_z : o_z + d]
     load_inputs_nb(dparams, feats, exog, z)
-    top = -np.inf
-    for k in range(k_n):
-        s = dparams[o_b + k]
-        for i in range(d):
-            s += dparams[o_w + k * d + i] * z[i]
-        post[k] = s
-        if s > top:
-            top = s
-    total = 0.0
-    for k in range(k_n):
-        post[k] = np.exp(post[k] - top)
-        total += post[k]
-    best = 0
-    for k in range(k_n):
-        post[k] /= total
-        if post[k] > post[best]:
-            best = k
+    best = linear_softmax_nb(dparams, o_w, o_b, z, d, k_n, post)
     dstate[DXS_INIT] = 1.0
     return best
 
