@@ -20,10 +20,9 @@ from engine.regimes.inputs import (
     Inputs,
     Schedule,
     default_labels,
-    design,
     labelled_stats,
-    standardize,
     state_order,
+    training_design,
 )
 
 
@@ -58,8 +57,7 @@ class GMMDetector:
     ) -> np.ndarray:
         from sklearn.mixture import GaussianMixture
 
-        rows = self.schedule.rows(features.shape[0])
-        z, mean, scale = standardize(design(self.inputs, features[rows], exog[rows]))
+        z, mean, scale = training_design(self.inputs, self.schedule, features, exog)
         k = self.n_states
         try:
             with warnings.catch_warnings():
@@ -132,8 +130,7 @@ class KMeansDetector:
     ) -> np.ndarray:
         from sklearn.cluster import KMeans
 
-        rows = self.schedule.rows(features.shape[0])
-        z, mean, scale = standardize(design(self.inputs, features[rows], exog[rows]))
+        z, mean, scale = training_design(self.inputs, self.schedule, features, exog)
         k, d = self.n_states, self.inputs.d
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -206,3 +206,12 @@ def default_labels(k: int) -> tuple[str, ...]:
         5: ("calm", "normal", "elevated", "volatile", "crisis"),
     }
     return names.get(k, tuple(f"state{i}" for i in range(k)))
+
+
+def training_design(
+    inputs: Inputs, schedule: Schedule, features: np.ndarray, exog: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Standardized design matrix of a fit's training rows (the schedule's window of the
+    rows given, all before the fit bar), with the mean and scale used."""
+    rows = schedule.rows(features.shape[0])
+    return standardize(design(inputs, features[rows], exog[rows]))

@@ -25,11 +25,10 @@ from engine.regimes.inputs import (
     Schedule,
     body_offset,
     default_labels,
-    design,
     header,
     labelled_stats,
-    standardize,
     state_order,
+    training_design,
 )
 
 
@@ -130,8 +129,7 @@ class JumpModelDetector:
     def fit(
         self, features: np.ndarray, exog: np.ndarray, previous: np.ndarray | None
     ) -> np.ndarray:
-        rows = self.schedule.rows(features.shape[0])
-        z, mean, scale = standardize(design(self.inputs, features[rows], exog[rows]))
+        z, mean, scale = training_design(self.inputs, self.schedule, features, exog)
         k = self.n_states
         cent, path, _ = fit_jump(np.ascontiguousarray(z), k, self.penalty, self.n_init, self.seed)
         means, var = labelled_stats(z, path, k)
