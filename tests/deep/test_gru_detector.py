@@ -15,6 +15,7 @@ from engine.core.bars import BarPanel, DataError
 from engine.core.spec import Smoothing
 from engine.regimes import deep
 from engine.regimes.config import GRUDetectorConfig
+from tests.regimes.helpers import with_noise_after
 
 N_BARS = 700
 FAST = {
@@ -50,36 +51,13 @@ def _full() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return _run(_panel())
 
 
-def _with_noise_after(panel: BarPanel, t: int, seed: int) -> BarPanel:
-    rng = np.random.default_rng(seed)
-    n = panel.n_bars - t - 1
-    shocks = np.exp(np.cumsum(rng.normal(0.0, 0.05, size=(n, panel.n_assets)), axis=0))
-
-    def swap(a: np.ndarray) -> np.ndarray:
-        b = a.copy()
-        b[t + 1 :] = a[t] * shocks
-        return b
-
-    return BarPanel(
-        index=panel.index,
-        symbols=panel.symbols,
-        open=swap(panel.open),
-        high=swap(panel.high),
-        low=swap(panel.low),
-        close=swap(panel.close),
-        volume=panel.volume,
-        exog=panel.exog,
-        exog_names=panel.exog_names,
-    )
-
-
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_no_lookahead(data: st.DataObject) -> None:
     t = data.draw(st.integers(min_value=260, max_value=N_BARS - 2), label="t")
     full = _full()
     trunc = _run(_panel().head(t + 1))
-    noisy = _run(_with_noise_after(_panel(), t, seed=t))
+    noisy = _run(with_noise_after(_panel(), t, seed=t))
     for other in (trunc, noisy):
         for a, b in zip(other, full):
             np.testing.assert_array_equal(a[: t + 1], b[: t + 1])

@@ -16,7 +16,7 @@ from data_feeds.synthetic import two_state_example
 from engine.core.bars import BarPanel
 from engine.core.spec import Smoothing
 from engine.regimes.config import DetectorConfig
-from tests.regimes.helpers import run_detector
+from tests.regimes.helpers import run_detector, with_noise_after
 
 N_BARS = 700
 SCHED = {"market": "EQ", "min_train": 250, "refit_every": 150, "skip": 21}
@@ -58,29 +58,6 @@ def _run(name: str, panel: BarPanel) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return run_detector(panel, det, Smoothing(0.6, 3, 2))
 
 
-def _with_noise_after(panel: BarPanel, t: int, seed: int) -> BarPanel:
-    rng = np.random.default_rng(seed)
-    n = panel.n_bars - t - 1
-    shocks = np.exp(np.cumsum(rng.normal(0.0, 0.05, size=(n, panel.n_assets)), axis=0))
-
-    def swap(a: np.ndarray) -> np.ndarray:
-        b = a.copy()
-        b[t + 1 :] = a[t] * shocks
-        return b
-
-    return BarPanel(
-        index=panel.index,
-        symbols=panel.symbols,
-        open=swap(panel.open),
-        high=swap(panel.high),
-        low=swap(panel.low),
-        close=swap(panel.close),
-        volume=panel.volume,
-        exog=panel.exog,
-        exog_names=panel.exog_names,
-    )
-
-
 @pytest.mark.parametrize("name", list(CONFIGS))
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
@@ -88,7 +65,7 @@ def test_no_lookahead(name: str, data: st.DataObject) -> None:
     t = data.draw(st.integers(min_value=260, max_value=N_BARS - 2), label="t")
     full = _full_run(name)
     trunc = _run(name, _panel().head(t + 1))
-    noisy = _run(name, _with_noise_after(_panel(), t, seed=t))
+    noisy = _run(name, with_noise_after(_panel(), t, seed=t))
     for other in (trunc, noisy):
         np.testing.assert_array_equal(other[0][: t + 1], full[0][: t + 1])  # posterior
         np.testing.assert_array_equal(other[1][: t + 1], full[1][: t + 1])  # raw state
