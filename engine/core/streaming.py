@@ -165,12 +165,14 @@ class StreamingDriver:
         self._feat_hist = np.empty((0, self.n_features))
         self._exog_hist = np.empty((0, len(self.exog_names)))
         self._n_hist = 0
-        self._keep_history = (
-            self._compiled_detector and not self._fixed_fits and len(detector.fit_bars(1 << 22)) > 0  # type: ignore[union-attr]
+        schedule = (
+            np.asarray(detector.fit_bars(1 << 22))  # type: ignore[union-attr]
+            if self._compiled_detector and not self._fixed_fits
+            else np.zeros(0, dtype=np.int64)
         )
-        self._refits = self._keep_history and not (
-            len(detector.fit_bars(1 << 22)) == 1 and detector.fit_bars(1)[0] == 0  # type: ignore[union-attr]
-        )
+        # online fits need the feature history, unless the only fit is at bar 0
+        self._keep_history = schedule.size > 0
+        self._refits = self._keep_history and not (schedule.size == 1 and schedule[0] == 0)
         self._no_exog = np.zeros(len(self.exog_names))
         self._fills = np.empty((n, L.N_FILL_FIELDS))
         self.t = 0
