@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-Kind = Literal["pct", "loss", "money", "count", "ratio", "bps", "pvalue", "text"]
+Kind = Literal["pct", "loss", "money", "price", "count", "ratio", "bps", "pvalue", "text"]
 
 #: Exact keys and their kinds; other keys are matched by :data:`_PATTERNS`.
 KINDS: dict[str, Kind] = {
@@ -70,7 +70,7 @@ _PATTERNS: tuple[tuple[str, Kind], ...] = (
     (r"^p_|p[-_ ]?value|^pvalue|^spa_p", "pvalue"),
     (r"_bps$|^bps", "bps"),
     (r"return|cagr|volatility|_vol$|^weight|frac|share|capture|turnover|exposure|cash_w", "pct"),
-    (r"cost|equity|value|notional|pnl|money", "money"),
+    (r"cost|equity|value|notional|pnl|money|commission|spread|slippage|impact", "money"),
     (r"^n_|_bars$|count|dwell|length", "count"),
 )
 
@@ -85,6 +85,8 @@ LABELS: dict[str, str] = {
     "calmar": "Calmar",
     "cvar95": "CVaR 95% (1d)",
     "var95": "VaR 95% (1d)",
+    "var99": "VaR 99% (1d)",
+    "cvar99": "CVaR 99% (1d)",
     "turnover": "Turnover /yr",
     "total_costs": "Costs",
     "n_trades": "Fills",
@@ -174,6 +176,8 @@ def value(key: Any, x: Any, kind: Kind | None = None) -> str:
         return pct(-abs(f)) if f != 0 else "0.00%"
     if k == "money":
         return money(f)
+    if k == "price":
+        return money(f, 2)
     if k == "count":
         return f"{f:,.0f}"
     if k == "bps":

@@ -1,199 +1,134 @@
-"""One self-contained HTML report of a backtest result (inline CSS, base64 PNG figures).
+"""One self-contained, interactive HTML tearsheet of a backtest result.
 
-The file has no external URL: figures are rendered with matplotlib's Agg backend and
-embedded as ``<img src="data:image/png;base64,...">``; the style sheet is inline.
+Charts are Plotly figures rendered by plotly.js, embedded once in the file (no network:
+no ``<script src>``, no ``<link>``); without JavaScript or without the ``plotly`` package
+the tables still read and each chart says why it is missing. Numbers go through
+:mod:`engine.fmt` (percent for rates, money for money, losses negative everywhere).
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from engine.analysis._common import regime_labels
+from engine import fmt
+from engine.analysis._common import regime_labels, simple_returns
 from engine.analysis.attribution import attribute_result, attribution_by_regime, link
+from engine.analysis.benchmark import benchmark_equity, relative_table
+from engine.analysis.drawdowns import worst_drawdowns
 from engine.analysis.metrics import (
     DEFAULT_COLUMNS,
     PERIODS_PER_YEAR,
     drawdown,
-    format_frame,
     summary_table,
+    var_cvar_historical,
 )
 from engine.analysis.regime_risk import regime_occupancy, strategy_regime_risk, transition_matrix
 from engine.analysis.stress import historical_stress, shock_table
+from engine.analysis.tearsheet import (
+    cost_attribution,
+    detection_lag,
+    dwell_times,
+    exposure,
+    monthly_returns,
+    regime_performance,
+    trade_list,
+    turnover_series,
+    yearly_returns,
+)
+from engine.report import plot
+from engine.report.plot import BENCH_COLOR, Page, line, regime_color, stacked, strategy_color
+from engine.report.tables import table
 
 CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
-max-width:1200px;color:#222;padding:0 1em}
-h1{border-bottom:2px solid #333}h2{margin-top:2em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0}
-th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}
-th{background:#f3f3f3}tr:nth-child(even) td{background:#fafafa}
-img{max-width:100%;height:auto;display:block;margin:0.5em 0}
-.meta{color:#666;font-size:0.85em}.note{color:#555;font-size:0.85em}
+*{box-sizing:border-box}
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0 auto;
+max-width:1680px;color:#1d2329;padding:0 28px 40px;font-size:14px;line-height:1.45}
+h1{font-size:24px;margin:22px 0 4px}h2{font-size:19px;margin:34px 0 8px;padding-bottom:4px;
+border-bottom:2px solid #1d2329}h3{font-size:15px;margin:16px 0 6px;color:#333}
+nav{font-size:13px;margin:8px 0 0;line-height:1.9;display:flex;flex-wrap:wrap}nav a{color:#1f5fa8;text-decoration:none;
+margin-right:14px;white-space:nowrap}
+.tw{overflow-x:auto;max-width:100%;margin:4px 0 8px}
+.tw.scroll{max-height:420px;overflow-y:auto}
+table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}
+th,td{padding:4px 10px;text-align:right;white-space:nowrap;border-bottom:1px solid #e6e8eb}
+th{background:#f4f6f8;font-weight:600;position:sticky;top:0;border-bottom:2px solid #cfd4da}
+th.ix,td.ix{text-align:left;font-weight:600;color:#333}
+tbody tr:hover td{background:#f0f6ff}td.neg{color:#b42318}
+.chart{width:100%;margin:6px 0 10px}
+.meta{color:#5b6570;font-size:13px}.note{color:#5b6570;font-size:13px;max-width:1100px}
+.verdict{background:#fff7e6;border-left:5px solid #e69500;padding:10px 14px;margin:12px 0;
+font-size:15px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:6px 28px}
+.guide p{max-width:1100px;margin:6px 0}
+details summary{cursor:pointer;color:#1f5fa8;margin:6px 0}
 """
 
-REGIME_COLORS = ("#2ca02c", "#ff7f0e", "#d62728", "#9467bd", "#8c564b", "#17becf", "#7f7f7f")
-DPI = 80
+TOP_ASSETS = 8
+"""Weights charts show the largest holdings by mean |weight|; the rest is one 'other' band."""
+
+TRADES_SHOWN = 20
 
 
-def _fig_to_img(fig: Figure, alt: str) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+@dataclass
+class Report:
+    """Sections and charts of one report page."""
 
+    title: str
+    periods_per_year: int = PERIODS_PER_YEAR
+    page: Page = field(default_factory=Page)
+    sections: list[tuple[str, str, str]] = field(default_factory=list)
 
-def _table(df: pd.DataFrame, caption: str | None = None, percent: bool = False) -> str:
-    if df is None or len(df) == 0:
-        return '<p class="note">No data.</p>'
-    out = format_frame(df, percent).to_html(border=0, escape=True, na_rep="n/a")
-    cap = f"<h3>{html.escape(caption)}</h3>" if caption else ""
-    return cap + out
-
-
-def _shade_regimes(ax: Any, states: pd.Series | None, names: dict[int, str]) -> None:
-    if states is None or len(states) == 0:
-        return
-    x = states.index
-    v = states.to_numpy()
-    for k in sorted(int(s) for s in np.unique(v[v >= 0])):
-        ax.fill_between(
-            x,
-            0,
-            1,
-            where=v == k,
-            transform=ax.get_xaxis_transform(),
-            step="post",
-            color=REGIME_COLORS[k % len(REGIME_COLORS)],
-            alpha=0.12,
-            linewidth=0,
-            label=f"regime {names.get(k, k)}",
+    def add(self, title: str, body: str) -> None:
+        """Append a section (its anchor is derived from the title)."""
+        sid = "s" + str(len(self.sections)) + "-" + "".join(
+            ch if ch.isalnum() else "-" for ch in title.lower()
         )
+        self.sections.append((sid, title, body))
+
+    def write(self, path: Path, meta: str, headline: str | None, notes: str | None) -> Path:
+        """Write the page: title, meta line, verdict box, table of contents, sections."""
+        js = plot.plotly_js()
+        nav = " ".join(
+            f'<a href="#{sid}">{html.escape(t)}</a>' for sid, t, _ in self.sections
+        )
+        parts = [
+            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+            "<meta name='viewport' content='width=device-width,initial-scale=1'>",
+            f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head><body>",
+            f"<h1>{html.escape(self.title)}</h1><p class='meta'>{html.escape(meta)}</p>",
+        ]
+        if headline:
+            parts.append(f"<div class='verdict'>{html.escape(headline)}</div>")
+        if notes:
+            parts.append(f"<p>{html.escape(notes)}</p>")
+        if js is None:
+            parts.append(
+                "<p class='verdict'>Charts are missing: the <code>plotly</code> package is not "
+                "installed (pip install plotly); every table below is complete.</p>"
+            )
+        parts.append(f"<nav>{nav}</nav>")
+        for sid, t, body in self.sections:
+            parts.append(f"<section id='{sid}'><h2>{html.escape(t)}</h2>\n{body}\n</section>")
+        if self.page.thinned:
+            parts.append(
+                f"<p class='note'>Charts show at most {plot.MAX_POINTS} points a series "
+                "(every k-th bar and the last); all tables and statistics use every bar.</p>"
+            )
+        parts.append(self.page.script(js))
+        parts.append("</body></html>")
+        path.write_text("".join(parts), encoding="utf-8")
+        return path
 
 
-def _equity_fig(equity: pd.DataFrame, states: pd.Series | None, names: dict[int, str]) -> str:
-    fig, ax = plt.subplots(figsize=(11, 4))
-    _shade_regimes(ax, states, names)
-    for c in equity.columns:
-        ax.plot(equity.index, equity[c].to_numpy(dtype=float), lw=1.0, label=str(c))
-    ax.set_yscale("log")
-    ax.set_ylabel("equity (log)")
-    ax.legend(loc="upper left", fontsize=8, ncol=2)
-    ax.grid(alpha=0.3)
-    return _fig_to_img(fig, "equity curves")
-
-
-def _drawdown_fig(equity: pd.DataFrame) -> str:
-    fig, ax = plt.subplots(figsize=(11, 3))
-    for c in equity.columns:
-        ax.plot(equity.index, -100 * drawdown(equity[c]).to_numpy(), lw=0.9, label=str(c))
-    ax.set_ylabel("drawdown (%)")
-    ax.legend(loc="lower left", fontsize=8)
-    ax.grid(alpha=0.3)
-    return _fig_to_img(fig, "drawdowns")
-
-
-def _rolling_fig(equity: pd.DataFrame, ppy: int) -> str:
-    r = equity.astype(float).pct_change(fill_method=None)
-    m = r.rolling(ppy, min_periods=ppy // 2)
-    vol = m.std() * np.sqrt(ppy)
-    sh = m.mean() / m.std() * np.sqrt(ppy)
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(11, 5), sharex=True)
-    for c in equity.columns:
-        a1.plot(sh.index, sh[c].to_numpy(), lw=0.9, label=str(c))
-        a2.plot(vol.index, 100 * vol[c].to_numpy(), lw=0.9, label=str(c))
-    a1.axhline(0, color="k", lw=0.5)
-    a1.set_ylabel("rolling 1y Sharpe")
-    a2.set_ylabel("rolling 1y vol (%)")
-    a1.legend(loc="upper left", fontsize=8)
-    a1.grid(alpha=0.3)
-    a2.grid(alpha=0.3)
-    return _fig_to_img(fig, "rolling Sharpe and volatility")
-
-
-def _weights_fig(weights: pd.DataFrame, strategies: list[str]) -> str:
-    n = len(strategies)
-    fig, axes = plt.subplots(n, 1, figsize=(11, 2.4 * n), sharex=True, squeeze=False)
-    for ax, s in zip(axes[:, 0], strategies):
-        w = pd.DataFrame(weights[s] if isinstance(weights.columns, pd.MultiIndex) else weights)
-        w = w.astype(float).fillna(0.0)
-        ax.stackplot(w.index, w.to_numpy().T, labels=[str(c) for c in w.columns], alpha=0.85)
-        ax.set_title(str(s), fontsize=9)
-        ax.set_ylabel("weight")
-        ax.legend(loc="upper left", fontsize=7, ncol=min(6, w.shape[1]))
-    return _fig_to_img(fig, "weights over time")
-
-
-def _posterior_fig(regimes: pd.DataFrame, names: dict[int, str]) -> str | None:
-    pcols = [c for c in regimes.columns if str(c).startswith("p") and str(c)[1:].isdigit()]
-    if not pcols:
-        return None
-    pcols.sort(key=lambda c: int(str(c)[1:]))
-    p = regimes[pcols].astype(float).fillna(0.0)
-    fig, ax = plt.subplots(figsize=(11, 3))
-    ks = [int(str(c)[1:]) for c in pcols]
-    ax.stackplot(
-        p.index,
-        p.to_numpy().T,
-        labels=[names.get(k, str(k)) for k in ks],
-        colors=[REGIME_COLORS[k % len(REGIME_COLORS)] for k in ks],
-        alpha=0.8,
-    )
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("filtered posterior")
-    ax.legend(loc="upper left", fontsize=8, ncol=len(ks))
-    return _fig_to_img(fig, "regime posteriors")
-
-
-def _heatmap_fig(df: pd.DataFrame, title: str) -> str:
-    fig, ax = plt.subplots(figsize=(min(11, 1.5 + 0.7 * df.shape[1]), 1.5 + 0.4 * df.shape[0]))
-    vals = df.to_numpy(dtype=float)
-    im = ax.imshow(vals, aspect="auto", cmap="RdYlGn")
-    ax.set_xticks(range(df.shape[1]), [str(c) for c in df.columns], rotation=45, fontsize=8)
-    ax.set_yticks(range(df.shape[0]), [str(i) for i in df.index], fontsize=8)
-    ax.set_xlabel(str(df.columns.name or ""))
-    ax.set_ylabel(str(df.index.name or ""))
-    if vals.size <= 400:
-        for (i, j), v in np.ndenumerate(vals):
-            if np.isfinite(v):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
-    fig.colorbar(im, ax=ax)
-    ax.set_title(title, fontsize=9)
-    return _fig_to_img(fig, title)
-
-
-def _cost_fig(df: pd.DataFrame) -> str | None:
-    num = df.select_dtypes(include=[np.number])
-    if num.shape[0] < 2 or num.shape[1] == 0:
-        return None
-    fig, ax = plt.subplots(figsize=(8, 3))
-    for c in num.columns:
-        ax.plot([str(i) for i in num.index], num[c].to_numpy(), marker="o", label=str(c))
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    ax.set_xlabel(str(num.index.name or "cost setting"))
-    return _fig_to_img(fig, "cost sensitivity")
-
-
-def _section(title: str, body: str) -> str:
-    return f"<section><h2>{html.escape(title)}</h2>\n{body}\n</section>"
-
-
+# ------------------------------------------------------------------ helpers
 def _asset_classes(result: Any) -> dict[str, str] | None:
     panel = getattr(result, "panel", None)
     if panel is None:
@@ -205,6 +140,801 @@ def _asset_classes(result: Any) -> dict[str, str] | None:
     return {str(s): str(c) for s, c in zip(syms, classes)}
 
 
+def _cash_symbols(result: Any) -> tuple[str, ...]:
+    classes = _asset_classes(result) or {}
+    return tuple(s for s, c in classes.items() if c.lower() == "cash")
+
+
+def _config_benchmark(result: Any) -> str | None:
+    cfg = getattr(result, "config", None) or {}
+    rep = cfg.get("report", {}) if isinstance(cfg, dict) else {}
+    b = rep.get("benchmark") if isinstance(rep, dict) else None
+    return str(b) if b else None
+
+
+def _strategy_weights(weights: pd.DataFrame, s: str) -> pd.DataFrame:
+    if isinstance(weights.columns, pd.MultiIndex):
+        return pd.DataFrame(weights[s]).astype(float).fillna(0.0)
+    return weights.astype(float).fillna(0.0)
+
+
+def _pct_axis(title: str = "") -> dict[str, Any]:
+    return {"tickformat": ".0%", "title": {"text": title}, "hoverformat": ".2%"}
+
+
+def _dates_row(df: pd.DataFrame, cols: Sequence[str], missing: str) -> pd.DataFrame:
+    out = df.copy()
+    for c in cols:
+        if c in out.columns:
+            out[c] = [fmt.date(v) if pd.notna(v) else missing for v in out[c]]
+    return out
+
+
+def _names_for(result: Any, states: pd.Series) -> tuple[dict[int, str], int]:
+    labels = tuple(getattr(result, "regime_labels", None) or ())
+    present = np.unique(states.to_numpy())
+    names = regime_labels(result, present)
+    names[-1] = "warm-up"
+    n = max(len(labels), int(present.max()) + 1 if present.size else 0)
+    return names, n
+
+
+# ------------------------------------------------------------------ sections
+def _summary(rep: Report, result: Any, equity: pd.DataFrame, bench: tuple[str, pd.Series] | None
+             ) -> None:
+    ppy = rep.periods_per_year
+    metrics = summary_table(result, periods_per_year=ppy)
+    if bench is not None and bench[0] not in metrics.index:
+        b = summary_table(bench[1].to_frame(bench[0]), periods_per_year=ppy)
+        metrics = pd.concat([metrics, b])
+    cols = ["total_return", *[c for c in DEFAULT_COLUMNS if c in metrics.columns]]
+    body = table(metrics[cols])
+    body += (
+        '<p class="note">Rates in percent per year unless marked; drawdown, VaR and CVaR are '
+        "losses and print negative, as the charts draw them; CVaR 95% is the mean of the worst "
+        "5% of daily returns; turnover is one-sided per year; costs in account currency.</p>"
+    )
+    other = [c for c in metrics.columns if c not in cols]
+    body += "<details><summary>all metrics</summary>" + table(metrics[other]) + "</details>"
+    if bench is not None:
+        rel = relative_table(equity, bench[1], ppy)
+        rel = rel.drop(index=bench[0], errors="ignore")
+        body += table(
+            rel,
+            f"Relative to the benchmark: {bench[0]}",
+            note=(
+                "Alpha = annualized intercept and beta = slope of the daily returns regressed "
+                "on the benchmark's; tracking error = volatility of the daily difference; "
+                "information ratio = mean difference / tracking error (annualized); up/down "
+                "capture = mean return on the benchmark's up/down days over the benchmark's "
+                "(down capture below 100% = smaller losses); excess CAGR = CAGR minus the "
+                "benchmark's. Set <code>[report] benchmark = \"NAME\"</code> to a strategy or "
+                "symbol to change it."
+            ),
+        )
+    rep.add("Performance summary", body)
+
+
+def _equity(
+    rep: Report,
+    equity: pd.DataFrame,
+    bench: tuple[str, pd.Series] | None,
+    states: pd.Series | None,
+    names: dict[int, str],
+    n_states: int,
+    log: bool = True,
+) -> None:
+    pg = rep.page
+    x, rows = pg.dates(equity.index)
+    traces: list[dict[str, Any]] = []
+    for i, c in enumerate(equity.columns):
+        e = equity[c].to_numpy(dtype=float)
+        col = strategy_color(i)
+        traces.append(line(x, e[rows], str(c), col, hover=",.0f"))
+        dd = -drawdown(equity[c]).to_numpy()
+        traces.append(line(x, dd[rows], str(c), col, yaxis="y2", showlegend=False))
+    if bench is not None and bench[0] not in equity.columns:
+        b = bench[1].to_numpy(dtype=float)
+        traces.append(line(x, b[rows], bench[0], BENCH_COLOR, dash="dot", hover=",.0f"))
+        dd = -drawdown(bench[1]).to_numpy()
+        traces.append(
+            line(x, dd[rows], bench[0], BENCH_COLOR, yaxis="y2", dash="dot", showlegend=False)
+        )
+    layout: dict[str, Any] = {
+        "xaxis": {
+            "rangeselector": {
+                "buttons": [
+                    {"count": 1, "label": "1y", "step": "year", "stepmode": "backward"},
+                    {"count": 3, "label": "3y", "step": "year", "stepmode": "backward"},
+                    {"count": 5, "label": "5y", "step": "year", "stepmode": "backward"},
+                    {"step": "all", "label": "all"},
+                ],
+                "x": 1,
+                "xanchor": "right",
+                "y": 1.0,
+                "yanchor": "bottom",
+            }
+        },
+        "margin": {"t": 60},
+    }
+    stacked(layout, [("equity (log)" if log else "equity", 3.0), ("drawdown", 1.2)])
+    layout["yaxis"].update({"type": "log" if log else "linear", "tickformat": ",.3~s"})
+    layout["yaxis2"].update({"tickformat": ".0%", "hoverformat": ".2%"})
+    note = (
+        "Drag to zoom, double-click to reset; hover for values. Drawdown = equity / running "
+        "peak - 1 (negative). "
+    )
+    if states is not None:
+        layout["shapes"] = plot.regime_shapes(states, n_states)
+        traces += plot.regime_legend(names, n_states, set(int(s) for s in np.unique(states)))
+        note += (
+            "Background = filtered (online, no look-ahead) regime at each bar; grey = warm-up "
+            "(state -1: the detector has no fit yet, the strategy holds its warm-up weights)."
+        )
+    rep.add("Equity curves", pg.chart(traces, layout, height=560) + f'<p class="note">{note}</p>')
+
+
+def _drawdowns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | None) -> None:
+    series = {str(c): equity[c] for c in equity.columns}
+    if bench is not None and bench[0] not in series:
+        series[bench[0]] = bench[1]
+    body = ""
+    for name, e in series.items():
+        w = worst_drawdowns(e, 5)
+        w = _dates_row(w, ["start", "trough"], "n/a")
+        w = _dates_row(w, ["recovery"], "not yet")
+        w.columns = ["start (peak)", "trough", "recovery", "depth", "length", "to_trough",
+                     "to_recover"]
+        body += "<div>" + table(w, name, kinds={"depth": "loss"}, labels=False) + "</div>"
+    rep.add(
+        "Drawdowns",
+        '<p class="note">The five deepest drawdowns of each curve: peak, lowest point, the '
+        "first bar back at the peak; lengths in bars (trading days).</p>"
+        f'<div class="grid">{body}</div>',
+    )
+
+
+def _dropdown(labels: list[str], per: int, extra_layout: list[dict[str, Any]] | None = None
+              ) -> dict[str, Any]:
+    n = len(labels)
+    buttons = []
+    for i, lab in enumerate(labels):
+        vis = [j // per == i for j in range(n * per)]
+        args: list[Any] = [{"visible": vis}]
+        if extra_layout is not None:
+            args.append(extra_layout[i])
+        buttons.append({"label": lab, "method": "update", "args": args})
+    return {
+        "buttons": buttons,
+        "direction": "down",
+        "x": 0,
+        "xanchor": "left",
+        "y": 1.0,
+        "yanchor": "bottom",
+        "showactive": True,
+    }
+
+
+def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | None) -> None:
+    pg = rep.page
+    curves = {str(c): equity[c].astype(float) for c in equity.columns}
+    if bench is not None and bench[0] not in curves:
+        curves[bench[0]] = bench[1]
+    names = list(curves)
+    # monthly heat-map, one strategy at a time
+    tabs = {n: monthly_returns(e) for n, e in curves.items()}
+    n_years = max((len(t) for t in tabs.values()), default=0)
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    traces = []
+    for i, (_n, t) in enumerate(tabs.items()):
+        yr = yearly_returns(curves[_n].to_frame("y"))["y"].reindex(t.index)
+        z = np.c_[t.to_numpy(dtype=float), yr.to_numpy(dtype=float)]
+        traces.append(
+            {
+                "type": "heatmap",
+                "z": [plot.numbers(r) for r in z],
+                "x": [*months, "Year"],
+                "y": [str(y) for y in t.index],
+                "colorscale": plot.DIVERGING,
+                "zmid": 0,
+                "zmin": -0.1,
+                "zmax": 0.1,
+                "texttemplate": "%{z:.1%}",
+                "textfont": {"size": 11},
+                "hovertemplate": "%{y} %{x}: %{z:.2%}<extra></extra>",
+                "colorbar": {"tickformat": ".0%", "len": 0.9},
+                "xgap": 1,
+                "ygap": 1,
+                "visible": i == 0,
+            }
+        )
+    layout = {
+        "updatemenus": [_dropdown(names, 1)],
+        "yaxis": {"autorange": "reversed", "type": "category", "showgrid": False},
+        "xaxis": {"showgrid": False, "type": "category"},
+        "margin": {"t": 40, "l": 60},
+        "hovermode": "closest",
+    }
+    body = "<h3>Monthly returns (last column: the calendar year)</h3>"
+    body += pg.chart(traces, layout, height=110 + 24 * n_years)
+    # yearly bars
+    yearly = yearly_returns(pd.DataFrame(curves))
+    ytr = [
+        {
+            "type": "bar",
+            "x": [str(y) for y in yearly.index],
+            "y": plot.numbers(yearly[n].to_numpy()),
+            "name": n,
+            "marker": {"color": BENCH_COLOR if bench and n == bench[0] else strategy_color(i)},
+            "hovertemplate": "%{y:.2%}",
+        }
+        for i, n in enumerate(names)
+    ]
+    body += "<h3>Calendar-year returns</h3>" + pg.chart(
+        ytr, {"yaxis": _pct_axis(), "barmode": "group", "xaxis": {"type": "category"}},
+        height=330,
+    )
+    # distribution with VaR / CVaR marks
+    htr: list[dict[str, Any]] = []
+    stats_rows = {}
+    for i, n in enumerate(names):
+        r = simple_returns(curves[n]).dropna().to_numpy()
+        col = BENCH_COLOR if bench and n == bench[0] else strategy_color(i)
+        counts, edges = np.histogram(r, bins=80) if r.size else (np.zeros(1), np.zeros(2))
+        mids = (edges[:-1] + edges[1:]) / 2
+        htr.append(
+            {
+                "type": "bar",
+                "x": plot.numbers(mids),
+                "y": plot.numbers(counts),
+                "name": n,
+                "marker": {"color": col},
+                "hovertemplate": "%{x:.2%}: %{y} days<extra></extra>",
+                "visible": i == 0,
+                "showlegend": False,
+            }
+        )
+        v95, c95 = var_cvar_historical(r, 0.95)
+        v99, c99 = var_cvar_historical(r, 0.99)
+        stats_rows[n] = {"var95": v95, "cvar95": c95, "var99": v99, "cvar99": c99}
+        for lab, val, dash in (
+            ("VaR 95%", v95, "dash"),
+            ("CVaR 95%", c95, "solid"),
+            ("VaR 99%", v99, "dot"),
+            ("CVaR 99%", c99, "dashdot"),
+        ):
+            htr.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": [-val, -val],
+                    "y": [0, 1],
+                    "yaxis": "y2",
+                    "name": f"{lab} {fmt.pct(-val)}",
+                    "line": {"color": "#b42318", "dash": dash, "width": 1.5},
+                    "hovertemplate": f"{lab}: %{{x:.2%}}<extra></extra>",
+                    "visible": i == 0,
+                    "legendgroup": lab,
+                }
+            )
+    hl = {
+        "updatemenus": [_dropdown(names, 5)],
+        "xaxis": {"tickformat": ".1%", "title": {"text": "daily return"}},
+        "yaxis": {"title": {"text": "days"}},
+        "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False},
+        "bargap": 0.02,
+        "hovermode": "closest",
+        "legend": {"x": 1.0, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
+        "margin": {"t": 50},
+    }
+    body += "<h3>Distribution of daily returns, with VaR and CVaR</h3>" + pg.chart(
+        htr, hl, height=340
+    )
+    body += table(
+        pd.DataFrame.from_dict(stats_rows, orient="index").rename_axis("strategy"),
+        note="Historical VaR = the 5% (1%) quantile of daily returns; CVaR = the mean of the "
+        "returns at or below it; both are losses and print negative.",
+    )
+    rep.add("Returns", body)
+
+
+def _rolling(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | None) -> None:
+    ppy = rep.periods_per_year
+    pg = rep.page
+    x, rows = pg.dates(equity.index)
+    r = equity.astype(float).pct_change(fill_method=None)
+    m = r.rolling(ppy, min_periods=ppy // 2)
+    vol = m.std() * np.sqrt(ppy)
+    sh = m.mean() / m.std() * np.sqrt(ppy)
+    traces = []
+    panels = [("Sharpe (1y)", 1.0), ("volatility (1y)", 1.0)]
+    rb = None
+    if bench is not None:
+        rb = bench[1].astype(float).reindex(equity.index).pct_change(fill_method=None)
+        panels.append((f"beta to {bench[0].split(' ')[0]} (1y)", 1.0))
+    for i, c in enumerate(equity.columns):
+        col = strategy_color(i)
+        traces.append(line(x, sh[c].to_numpy()[rows], str(c), col, hover=".2f"))
+        traces.append(line(x, vol[c].to_numpy()[rows], str(c), col, yaxis="y2",
+                           showlegend=False))
+        if rb is not None:
+            cov = r[c].rolling(ppy, min_periods=ppy // 2).cov(rb)
+            beta = cov / rb.rolling(ppy, min_periods=ppy // 2).var()
+            traces.append(line(x, beta.to_numpy()[rows], str(c), col, yaxis="y3", hover=".2f",
+                               showlegend=False))
+    layout: dict[str, Any] = {}
+    stacked(layout, panels)
+    layout["yaxis2"].update({"tickformat": ".0%", "hoverformat": ".2%"})
+    rep.add(
+        "Rolling Sharpe, volatility and beta",
+        pg.chart(traces, layout, height=180 * len(panels) + 60)
+        + '<p class="note">Trailing one-year windows of daily returns (shown once half a '
+        "year is available).</p>",
+    )
+
+
+def _exposure(rep: Report, result: Any, equity: pd.DataFrame) -> None:
+    weights = getattr(result, "weights", None)
+    if weights is None or len(weights.columns) == 0:
+        return
+    pg = rep.page
+    x, rows = pg.dates(equity.index)
+    cash_syms = _cash_symbols(result)
+    fills = getattr(result, "fills", None)
+    traces = []
+    have = (
+        set(weights.columns.get_level_values(0))
+        if isinstance(weights.columns, pd.MultiIndex)
+        else set(map(str, equity.columns))
+    )
+    for i, c in enumerate(equity.columns):
+        if str(c) not in have:
+            continue
+        ex = exposure(weights, str(c), cash_syms).reindex(equity.index)
+        col = strategy_color(i)
+        traces.append(line(x, ex["gross"].to_numpy()[rows], str(c), col, hover=".1%"))
+        traces.append(line(x, ex["cash"].to_numpy()[rows], str(c), col, yaxis="y2",
+                           hover=".1%", showlegend=False))
+        f = fills.loc[fills["strategy"] == c] if fills is not None and len(fills) else None
+        tv = turnover_series(f, equity[c], rep.periods_per_year)
+        traces.append(line(x, tv.to_numpy()[rows], str(c), col, yaxis="y3", hover=".1%",
+                           showlegend=False))
+    if not traces:
+        return
+    layout: dict[str, Any] = {}
+    stacked(layout, [("gross exposure", 1.0), ("cash", 1.0), ("turnover (1y)", 1.0)])
+    for k in ("yaxis", "yaxis2", "yaxis3"):
+        layout[k].update({"tickformat": ".0%", "hoverformat": ".1%"})
+    cash_txt = f" (cash assets {', '.join(cash_syms)} count as cash)" if cash_syms else ""
+    rep.add(
+        "Exposure, cash and turnover",
+        pg.chart(traces, layout, height=600)
+        + '<p class="note">Gross exposure = sum of |weights| of risky holdings; cash = 1 - net '
+        f"risky weight{html.escape(cash_txt)}; turnover = one-sided traded notional over the "
+        "trailing year / mean equity.</p>",
+    )
+
+
+def _weights(rep: Report, result: Any, equity: pd.DataFrame) -> None:
+    weights = getattr(result, "weights", None)
+    if weights is None or len(weights.columns) == 0:
+        return
+    pg = rep.page
+    strategies = (
+        list(dict.fromkeys(weights.columns.get_level_values(0)))
+        if isinstance(weights.columns, pd.MultiIndex)
+        else [str(equity.columns[0])]
+    )
+    body = ""
+    for s in strategies:
+        w = _strategy_weights(weights, s)
+        x, rows = pg.dates(w.index)
+        order = w.abs().mean().sort_values(ascending=False)
+        top = list(order.index[:TOP_ASSETS])
+        rest = [c for c in w.columns if c not in top]
+        cols = {str(c): w[c] for c in top}
+        if rest:
+            cols[f"other ({len(rest)} assets)"] = w[rest].sum(axis=1)
+        traces = []
+        for j, (n, v) in enumerate(cols.items()):
+            col = "#9aa0a6" if n.startswith("other (") else strategy_color(j)
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": x,
+                    "y": plot.numbers(v.to_numpy()[rows], 4),
+                    "name": n,
+                    "stackgroup": "w",
+                    "line": {"width": 0.5, "color": col},
+                    "fillcolor": col,
+                    "hovertemplate": "%{y:.1%}",
+                }
+            )
+        layout = {
+            "yaxis": {"tickformat": ".0%", "title": {"text": "weight"}},
+            "legend": {"orientation": "v", "x": 1.01, "y": 0.9, "yanchor": "top"},
+            "margin": {"r": 190, "t": 36},
+        }
+        body += f"<h3>{html.escape(s)}</h3>" + pg.chart(traces, layout, height=280)
+    rep.add(
+        "Weights over time",
+        body + f'<p class="note">Held weights at each close; the {TOP_ASSETS} largest holdings '
+        "by mean |weight| are drawn, the rest is one grey band.</p>",
+    )
+
+
+def _regimes(
+    rep: Report,
+    result: Any,
+    regimes: pd.DataFrame,
+    states: pd.Series,
+    names: dict[int, str],
+    n_states: int,
+) -> None:
+    pg = rep.page
+    x, rows = pg.dates(states.index)
+    pcols = sorted(
+        (c for c in regimes.columns if str(c).startswith("p") and str(c)[1:].isdigit()),
+        key=lambda c: int(str(c)[1:]),
+    )
+    warm = (states.to_numpy() < 0).astype(float)
+    traces = []
+    body = (
+        '<p class="note">The <b>filtered</b> regime is what the detector knew at each close '
+        "(no look-ahead), the one strategies trade on. <b>Warm-up</b> (state -1) = bars "
+        "before the detector's first fit: no regime is known, strategies hold their warm-up "
+        "weights, and those bars are left out of every per-regime figure below.</p>"
+    )
+    if pcols:
+        p = regimes[pcols].reindex(states.index).astype(float).to_numpy(copy=True)
+        p[warm > 0] = 0.0
+        for c in pcols:
+            k = int(str(c)[1:])
+            col = regime_color(k, n_states)
+            j = pcols.index(c)
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": x,
+                    "y": plot.numbers(np.nan_to_num(p[rows, j]), 4),
+                    "name": names.get(k, str(k)),
+                    "stackgroup": "p",
+                    "line": {"width": 0.4, "color": col},
+                    "fillcolor": col,
+                    "hovertemplate": "%{y:.2f}",
+                }
+            )
+        if warm.any():
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": x,
+                    "y": plot.numbers(warm[rows], 2),
+                    "name": "warm-up (no regime yet)",
+                    "stackgroup": "p",
+                    "line": {"width": 0, "color": plot.WARMUP_COLOR},
+                    "fillcolor": plot.WARMUP_COLOR,
+                    "hoverinfo": "skip",
+                }
+            )
+        body += "<h3>Filtered regime probabilities</h3>" + pg.chart(
+            traces,
+            {"yaxis": {"range": [0, 1], "title": {"text": "probability"}}},
+            height=300,
+        )
+    occ = regime_occupancy(regimes)
+    if len(occ):
+        dw = dwell_times(regimes)
+        occ = occ.join(dw[["median"]].rename(columns={"median": "median_dwell"}))
+        occ = occ.rename(columns={"avg_dwell": "mean_dwell"})
+        tm = transition_matrix(regimes)
+        tm.columns = [names.get(int(c), str(c)) for c in tm.columns]
+        lag = detection_lag(regimes, n_states)
+        grid = "<div>" + table(
+            occ,
+            "Time in regime and dwell times (bars)",
+            index_names=names,
+            kinds={"mean_dwell": "count", "median_dwell": "count"},
+        ) + "</div>"
+        grid += "<div>" + table(
+            tm,
+            "Transition matrix (row = from, column = to, daily probability)",
+            kind="pct",
+            index_names=names,
+            labels=False,
+        ) + "</div>"
+        body += f'<div class="grid">{grid}</div>'
+        if len(lag):
+            lag = _dates_row(lag, ["start", "end"], "n/a")
+            lag["state_at_start"] = [names.get(int(v), str(v)) for v in lag["state_at_start"]]
+            top = names.get(n_states - 1, str(n_states - 1))
+            body += table(
+                lag,
+                "Detection lag around labelled crises",
+                kinds={"lag_any_bars": "count", "lag_top_bars": "count", "share_in_top": "pct"},
+                labels=False,
+                note=f"Bars from the window's first day to the first bar in a non-calm state "
+                f"(lag_any) and in the most stressed state, {html.escape(top)} (lag_top); "
+                f"share_in_top = share of the window's bars spent in {html.escape(top)}. "
+                "0 = already there on the first day.",
+            )
+    rep.add("Regimes", body)
+
+
+def _by_regime(
+    rep: Report,
+    equity: pd.DataFrame,
+    regimes: pd.DataFrame,
+    names: dict[int, str],
+) -> None:
+    perf = regime_performance(equity, regimes, rep.periods_per_year)
+    if len(perf) == 0:
+        return
+    body = table(
+        perf,
+        index_names=names,
+        note="Daily returns grouped by the filtered regime at the previous close (the one the "
+        "strategy acted on); share of time = of the non-warm-up bars; return and volatility "
+        "annualized; max drawdown of the returns compounded within the regime; hit rate = "
+        "share of up days.",
+    )
+    rr = strategy_regime_risk(equity, regimes, rep.periods_per_year)
+    body += (
+        "<details><summary>all risk metrics by regime (VaR/CVaR per day: historical, "
+        "Gaussian, Cornish-Fisher)</summary>" + table(rr, index_names=names) + "</details>"
+    )
+    rep.add("Performance and risk by regime", body)
+
+
+def _attribution(rep: Report, result: Any, equity: pd.DataFrame, regimes: pd.DataFrame | None,
+                 names: dict[int, str]) -> None:
+    body = ""
+    try:
+        per = attribute_result(result)
+    except (KeyError, ValueError) as exc:  # missing weights/prices: say so, keep the report
+        body += f'<p class="note">Return attribution unavailable: {html.escape(str(exc))}</p>'
+    else:
+        att = pd.DataFrame({k: link(v, "carino") for k, v in per.items()}).T
+        att.index.name = "strategy"
+        body += table(
+            att,
+            "Return attribution",
+            kind="pct",
+            labels=False,
+            note="Carino-linked contributions to the total compounded return: assets, costs "
+            "(negative), execution = filling at the reference (e.g. next-open) price instead "
+            "of the close; residual = anything unexplained (about 0).",
+        )
+        if regimes is not None:
+            grid = ""
+            for s, pb in per.items():
+                grid += "<div>" + table(
+                    attribution_by_regime(pb, regimes),
+                    f"{s}: by regime",
+                    kind="pct",
+                    labels=False,
+                    index_names=names,
+                ) + "</div>"
+            body += (
+                "<details><summary>attribution by regime (compounded within each regime)"
+                f'</summary><div class="grid">{grid}</div></details>'
+            )
+    ca = cost_attribution(getattr(result, "fills", None), equity, rep.periods_per_year)
+    body += table(
+        ca,
+        "Cost attribution",
+        kinds={"cost_bps": "bps", "cost_drag": "pct"},
+        labels=False,
+        note="Costs by kind in account currency; cost_bps = total costs / traded notional; "
+        "cost_drag = total costs / mean equity per year.",
+    )
+    rep.add("Attribution and costs", body)
+
+
+def _trades(rep: Report, result: Any, equity: pd.DataFrame) -> None:
+    fills = getattr(result, "fills", None)
+    if fills is None or len(fills) == 0:
+        return
+    grid = ""
+    for c in equity.columns:
+        tl = trade_list(fills, str(c), TRADES_SHOWN)
+        if len(tl) == 0:
+            continue
+        n = int((fills["strategy"] == c).sum()) if "strategy" in fills.columns else len(fills)
+        tl.index = pd.RangeIndex(1, len(tl) + 1, name="#")
+        grid += "<div>" + table(
+            tl,
+            f"{c}: {len(tl)} largest of {n:,} fills",
+            kinds={"qty": "money", "price": "price", "notional": "money", "costs": "money"},
+            labels=False,
+            cls="scroll",
+        ) + "</div>"
+    if grid:
+        rep.add(
+            "Trades",
+            f'<div class="grid">{grid}</div><p class="note">Largest fills by notional; every '
+            "fill is in fills.csv of the run folder.</p>",
+        )
+
+
+def _stress(rep: Report, result: Any, equity: pd.DataFrame, shock_date: Any) -> None:
+    hist = historical_stress(equity)
+    if len(hist):
+        hist = _dates_row(hist, ["start", "end", "trough"], "n/a")
+        hist = _dates_row(hist, ["recovery_date"], "not yet")
+        hist = hist.drop(columns=["recovered"], errors="ignore")
+        body = table(hist, "Historical windows", labels=False)
+    else:
+        body = '<p class="note">No labelled stress window inside the data.</p>'
+    weights = getattr(result, "weights", None)
+    if weights is not None and len(weights.columns):
+        date = shock_date if shock_date is not None else equity.index[-1]
+        have = (
+            list(dict.fromkeys(weights.columns.get_level_values(0)))
+            if isinstance(weights.columns, pd.MultiIndex)
+            else list(equity.columns)
+        )
+        eq = equity[[c for c in equity.columns if c in have]]
+        shocks = shock_table(weights, eq, date, asset_classes=_asset_classes(result))
+        shocks = _dates_row(shocks, ["date"], "n/a")
+        body += table(
+            shocks,
+            f"Hypothetical shocks to the holdings of {fmt.date(date)}",
+            kinds={"return": "pct", "pnl": "money", "equity": "money"},
+            labels=False,
+        )
+    rep.add("Stress tests", body)
+
+
+def bootstrap_plain(
+    table_: pd.DataFrame, candidate: str, benchmark: str, p: float | None = None
+) -> pd.DataFrame:
+    """A paired-bootstrap table (rows ``<metric>_candidate/_benchmark/_diff``) with
+    plain-language row names ("Sharpe: A minus B"); drawdowns turned into negative returns
+    (so "minus" reads the same way for every metric)."""
+    names = {"sharpe": "Sharpe", "cagr": "CAGR", "max_drawdown": "Max drawdown"}
+    rows = {}
+    for key in table_.index:
+        k = str(key)
+        if k == "p_sharpe_diff_le_0":
+            continue
+        metric, _, tag = k.rpartition("_")
+        if tag not in ("candidate", "benchmark", "diff") or metric not in names:
+            rows[k] = table_.loc[key]
+            continue
+        who = {
+            "candidate": candidate,
+            "benchmark": benchmark,
+            "diff": f"{candidate} minus {benchmark}",
+        }[tag]
+        row = table_.loc[key].astype(float).copy()
+        if metric == "max_drawdown":  # losses as negative returns; the interval flips
+            row = pd.Series(
+                {"estimate": -row["estimate"], "lower": -row["upper"], "upper": -row["lower"],
+                 "std": row.get("std", np.nan)}
+            )
+        rows[f"{names[metric]}: {who}"] = row
+    out = pd.DataFrame(rows).T
+    out.index.name = "quantity"
+    if p is not None:
+        out.loc[f"p-value: Sharpe of {candidate} not above {benchmark}'s"] = [
+            p, np.nan, np.nan, np.nan
+        ][: out.shape[1]]
+    return out
+
+
+def bootstrap_kinds(df: pd.DataFrame) -> dict[Any, fmt.Kind]:
+    """Row kinds for :func:`bootstrap_plain` tables."""
+    out: dict[Any, fmt.Kind] = {}
+    for k in df.index:
+        s = str(k)
+        out[k] = (
+            "pvalue" if s.startswith("p-value") else
+            "ratio" if s.startswith("Sharpe") else "pct"
+        )
+    return out
+
+
+def bootstrap_section(
+    boot: pd.DataFrame, candidate: str, benchmark: str, level: float = 0.95
+) -> str:
+    """The bootstrap table with plain labels and a reading guide."""
+    p = None
+    if "p_sharpe_diff_le_0" in boot.index:
+        p = float(boot.loc["p_sharpe_diff_le_0"].iloc[0])
+    plain = bootstrap_plain(boot, candidate, benchmark, p)
+    return table(
+        plain,
+        kinds=bootstrap_kinds(plain),
+        by_row=True,
+        labels=False,
+        note=f"Paired stationary bootstrap (blocks of days resampled together for both "
+        f"strategies): estimate and {level:.0%} interval. An interval for "
+        f"'{html.escape(candidate)} minus {html.escape(benchmark)}' that excludes 0 is a "
+        "difference unlikely to be luck; the p-value is the chance of an edge this large if "
+        "the true Sharpe difference were 0 or less.",
+    )
+
+
+# ------------------------------------------------------------------ entry point
+def add_tearsheet(
+    rep: Report,
+    result: Any,
+    *,
+    benchmark: str | None = None,
+    bootstrap: pd.DataFrame | None = None,
+    bootstrap_pair: tuple[str, str] | None = None,
+    shock_date: Any = None,
+    log_equity: bool = True,
+) -> tuple[pd.DataFrame, str | None]:
+    """Add the standard tearsheet sections for ``result``; returns (equity, benchmark name)."""
+    equity: pd.DataFrame = result.equity.astype(float)
+    regimes: pd.DataFrame | None = getattr(result, "regimes", None)
+    states = None
+    names: dict[int, str] = {}
+    n_states = 0
+    if regimes is not None and len(regimes) and "state" in regimes.columns:
+        states = regimes["state"].reindex(equity.index).fillna(-1).astype(int)
+        names, n_states = _names_for(result, states)
+        regimes = regimes.reindex(equity.index).assign(state=states)
+    else:
+        regimes = None
+    bench = benchmark_equity(result, benchmark or _config_benchmark(result))
+
+    _summary(rep, result, equity, bench)
+    _equity(rep, equity, bench, states, names, n_states, log_equity)
+    _drawdowns(rep, equity, bench)
+    _returns(rep, equity, bench)
+    _rolling(rep, equity, bench)
+    _exposure(rep, result, equity)
+    _weights(rep, result, equity)
+    if regimes is not None and states is not None:
+        _regimes(rep, result, regimes, states, names, n_states)
+        _by_regime(rep, equity, regimes, names)
+    _attribution(rep, result, equity, regimes, names)
+    _trades(rep, result, equity)
+    _stress(rep, result, equity, shock_date)
+    if bootstrap is not None and len(bootstrap):
+        cand, bm = bootstrap_pair or ("candidate", "benchmark")
+        rep.add("Bootstrap: is the difference luck?", bootstrap_section(bootstrap, cand, bm))
+    return equity, bench[0] if bench else None
+
+
+def meta_line(equity: pd.DataFrame, bench: str | None) -> str:
+    """Period, bars, strategies, benchmark and the generation time."""
+    b = f"; benchmark: {bench}" if bench else ""
+    return (
+        f"{fmt.date(equity.index[0])} to {fmt.date(equity.index[-1])}, {len(equity):,} bars; "
+        f"strategies: {', '.join(map(str, equity.columns))}{b}; "
+        f"generated {datetime.now():%Y-%m-%d %H:%M}"
+    )
+
+
+def cost_chart(rep: Report, df: pd.DataFrame) -> str:
+    """A line chart of a cost-sensitivity table (rows = cost settings)."""
+    num = df.select_dtypes(include=[np.number])
+    if num.shape[0] < 2 or num.shape[1] == 0:
+        return ""
+    x = [str(i) for i in num.index]
+    traces = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "x": x,
+            "y": plot.numbers(num[c].to_numpy()),
+            "name": str(c),
+            "line": {"color": strategy_color(i)},
+        }
+        for i, c in enumerate(num.columns)
+    ]
+    layout = {"xaxis": {"type": "category", "title": {"text": str(num.index.name or "")}},
+              "hovermode": "x unified"}
+    return rep.page.chart(traces, layout, height=320)
+
+
 def write_report(
     result: Any,
     path: str | Path,
@@ -213,12 +943,14 @@ def write_report(
     periods_per_year: int = PERIODS_PER_YEAR,
     cost_sensitivity: pd.DataFrame | None = None,
     bootstrap: pd.DataFrame | None = None,
+    bootstrap_pair: tuple[str, str] | None = None,
     sweep: pd.DataFrame | None = None,
     extra: Mapping[str, pd.DataFrame] | None = None,
     shock_date: Any = None,
     notes: str | None = None,
+    benchmark: str | None = None,
 ) -> Path:
-    """Write a single self-contained HTML report.
+    """Write a single self-contained interactive HTML tearsheet.
 
     Parameters
     ----------
@@ -230,7 +962,8 @@ def write_report(
     cost_sensitivity : DataFrame, optional
         Rows = cost settings, columns = metrics/strategies; table + line chart.
     bootstrap : DataFrame, optional
-        Bootstrap CI table (e.g. :func:`engine.analysis.bootstrap.bootstrap_report`).
+        Paired bootstrap table (:func:`engine.analysis.bootstrap.bootstrap_report`);
+        ``bootstrap_pair`` = (candidate, benchmark) names its rows in plain words.
     sweep : DataFrame, optional
         2-D grid (index = one parameter, columns = another, values = a metric): heat-map.
     extra : mapping of str to DataFrame, optional
@@ -239,6 +972,9 @@ def write_report(
         Date for hypothetical shocks (default: last bar).
     notes : str, optional
         Free text shown under the title (escaped).
+    benchmark : str, optional
+        Strategy or symbol to compare against (default: config ``[report] benchmark``,
+        else the first equity symbol).
 
     Returns
     -------
@@ -247,110 +983,36 @@ def write_report(
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    equity: pd.DataFrame = result.equity.astype(float)
-    regimes: pd.DataFrame | None = getattr(result, "regimes", None)
-    states = None
-    names: dict[int, str] = {}
-    if regimes is not None and len(regimes) and "state" in regimes.columns:
-        states = regimes["state"].reindex(equity.index).fillna(-1).astype(int)
-        names = regime_labels(result, np.unique(states.to_numpy()))
-    strategies = [str(c) for c in equity.columns]
-    parts: list[str] = []
-
-    metrics = summary_table(result, periods_per_year=periods_per_year)
-    cols = [c for c in DEFAULT_COLUMNS if c in metrics.columns]
-    body = _table(metrics[["total_return", *cols]])
-    other = [c for c in metrics.columns if c not in cols and c != "total_return"]
-    body += "<details><summary>all metrics</summary>" + _table(metrics[other]) + "</details>"
-    parts.append(_section("Performance summary", body))
-
-    parts.append(
-        _section(
-            "Equity curves",
-            _equity_fig(equity, states, names)
-            + '<p class="note">Log scale; background shading = filtered (online) regime.</p>',
-        )
+    rep = Report(title, periods_per_year)
+    equity, bname = add_tearsheet(
+        rep,
+        result,
+        benchmark=benchmark,
+        bootstrap=bootstrap,
+        bootstrap_pair=bootstrap_pair,
+        shock_date=shock_date,
     )
-    parts.append(_section("Drawdowns", _drawdown_fig(equity)))
-    parts.append(_section("Rolling Sharpe and volatility", _rolling_fig(equity, periods_per_year)))
-    weights = getattr(result, "weights", None)
-    if weights is not None and len(weights.columns):
-        parts.append(_section("Weights over time", _weights_fig(weights, strategies)))
-
-    if regimes is not None and states is not None:
-        body = _posterior_fig(regimes, names) or ""
-        occ = regime_occupancy(regimes).rename(index=names)
-        tm = transition_matrix(regimes).rename(index=names, columns=names)
-        body += _table(occ, "Time in regime and dwell (bars)")
-        body += _table(tm, "Transition matrix (row = from)", percent=True)
-        parts.append(_section("Regimes", body))
-
-        rr = strategy_regime_risk(equity, regimes, periods_per_year)
-        body = (
-            '<p class="note">Bar returns grouped by the filtered state at the previous '
-            "close; VaR/CVaR are per-bar losses.</p>"
-        )
-        for s in strategies:
-            if s in rr.index.get_level_values(0):
-                body += _table(pd.DataFrame(rr.loc[s]).rename(index=names), s)
-        parts.append(_section("Risk by regime", body))
-
-    try:
-        per = attribute_result(result)
-    except (KeyError, ValueError) as exc:  # missing weights/prices: say so, keep the report
-        parts.append(
-            _section("Attribution", f'<p class="note">unavailable: {html.escape(str(exc))}</p>')
-        )
-    else:
-        att = pd.DataFrame({k: link(v, "carino") for k, v in per.items()}).T
-        att.index.name = "strategy"
-        body = (
-            '<p class="note">Carino-linked contributions to total compounded return; '
-            "costs are negative; execution = filling at the reference (e.g. next-open) "
-            "price instead of the close; residual = anything unexplained (about 0).</p>"
-        )
-        body += _table(att, percent=True)
-        if regimes is not None and states is not None:
-            for s, pb in per.items():
-                body += _table(
-                    attribution_by_regime(pb, regimes).rename(index=names),
-                    f"{s}: by regime (compounded within regime)",
-                    percent=True,
-                )
-        parts.append(_section("Attribution", body))
-
-    hist = historical_stress(equity)
-    body = _table(hist) if len(hist) else '<p class="note">No stress window inside the data.</p>'
-    if weights is not None and len(weights.columns):
-        date = shock_date if shock_date is not None else equity.index[-1]
-        shocks = shock_table(weights, equity, date, asset_classes=_asset_classes(result))
-        body += _table(shocks, f"Hypothetical shocks to holdings at {pd.Timestamp(date).date()}")
-    parts.append(_section("Stress tests", body))
-
     if cost_sensitivity is not None and len(cost_sensitivity):
-        parts.append(
-            _section(
-                "Cost sensitivity", (_cost_fig(cost_sensitivity) or "") + _table(cost_sensitivity)
-            )
-        )
-    if bootstrap is not None and len(bootstrap):
-        parts.append(_section("Bootstrap confidence intervals", _table(bootstrap)))
+        rep.add("Cost sensitivity", cost_chart(rep, cost_sensitivity) + table(cost_sensitivity))
     if sweep is not None and len(sweep):
-        parts.append(_section("Parameter sweep", _heatmap_fig(sweep, "sweep") + _table(sweep)))
+        hm = {
+            "type": "heatmap",
+            "z": [plot.numbers(r) for r in sweep.to_numpy(dtype=float)],
+            "x": [str(c) for c in sweep.columns],
+            "y": [str(i) for i in sweep.index],
+            "colorscale": plot.DIVERGING,
+            "texttemplate": "%{z:.3g}",
+        }
+        lay = {
+            "xaxis": {"type": "category", "title": {"text": str(sweep.columns.name or "")}},
+            "yaxis": {"type": "category", "title": {"text": str(sweep.index.name or "")}},
+            "hovermode": "closest",
+        }
+        rep.add(
+            "Parameter sweep",
+            rep.page.chart([hm], lay, height=120 + 28 * len(sweep)) + table(sweep, labels=False),
+        )
     for name, df in (extra or {}).items():
         if df is not None and len(df):
-            parts.append(_section(str(name), _table(df)))
-
-    meta = (
-        f"{equity.index[0].date()} to {equity.index[-1].date()}, {len(equity)} bars, "
-        f"strategies: {', '.join(strategies)}; generated {datetime.now():%Y-%m-%d %H:%M}"
-    )
-    head = (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-        f"</title><style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
-        f"<p class='meta'>{html.escape(meta)}</p>"
-    )
-    if notes:
-        head += f"<p>{html.escape(notes)}</p>"
-    out.write_text(head + "\n".join(parts) + "</body></html>", encoding="utf-8")
-    return out
+            rep.add(str(name), table(df))
+    return rep.write(out, meta_line(equity, bname), None, notes)
