@@ -184,6 +184,8 @@ def value(key: Any, x: Any, kind: Kind | None = None) -> str:
         return f"{f:,.1f} bps"
     if k == "pvalue":
         return f"{f:.3f}"
+    if k == "text":
+        return f"{f:g}"
     return ratio(f, 3 if abs(f) < 10 else 2)
 
 
@@ -207,10 +209,14 @@ def frame(
     return out
 
 
-def text_table(df: pd.DataFrame, columns: Iterable[str] | None = None) -> str:
+def text_table(
+    df: pd.DataFrame,
+    columns: Iterable[str] | None = None,
+    kinds: Mapping[Any, Kind] | None = None,
+) -> str:
     """A fixed-width console table (keys as headers, rows left-aligned)."""
     cols = [c for c in (columns or df.columns) if c in df.columns] or list(df.columns)
-    txt = frame(df[cols])
+    txt = frame(df[cols], kinds=kinds)
     headers = [str(df.index.name or ""), *[str(c) for c in cols]]
     body = [[str(i), *[str(v) for v in txt.loc[i]]] for i in txt.index]
     widths = [max([len(h)] + [len(r[j]) for r in body]) for j, h in enumerate(headers)]

@@ -158,6 +158,25 @@ def _strategy_weights(weights: pd.DataFrame, s: str) -> pd.DataFrame:
     return weights.astype(float).fillna(0.0)
 
 
+class _RunOnly:
+    """``result`` with the returns-only series (e.g. the CV-selected one) left out."""
+
+    def __init__(self, result: Any, drop: Sequence[str]) -> None:
+        self._r = result
+        self.equity = result.equity[[c for c in result.equity.columns if c not in drop]]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._r, name)
+
+
+def _colors(names: Sequence[str], bench: tuple[str, pd.Series] | None) -> dict[str, str]:
+    """One colour per series for every chart: strategies in order, a symbol benchmark grey."""
+    out = {str(n): strategy_color(i) for i, n in enumerate(names)}
+    if bench is not None and bench[0] not in out:
+        out[bench[0]] = BENCH_COLOR
+    return out
+
+
 def _pct_axis(title: str = "") -> dict[str, Any]:
     return {"tickformat": ".0%", "title": {"text": title}, "hoverformat": ".2%"}
 
@@ -187,8 +206,18 @@ def _summary(rep: Report, result: Any, equity: pd.DataFrame, bench: tuple[str, p
     if bench is not None and bench[0] not in metrics.index:
         b = summary_table(bench[1].to_frame(bench[0]), periods_per_year=ppy)
         metrics = pd.concat([metrics, b])
+    returns_only = [n for n in getattr(result, "returns_only", ()) if n in metrics.index]
+    trade_cols = [c for c in ("turnover", "total_costs", "n_trades") if c in metrics.columns]
+    if returns_only:
+        metrics.loc[returns_only, trade_cols] = np.nan
     cols = ["total_return", *[c for c in DEFAULT_COLUMNS if c in metrics.columns]]
     body = table(metrics[cols])
+    if returns_only:
+        body += (
+            f'<p class="note">{html.escape(", ".join(returns_only))}: stitched test-year returns '
+            "of the parameter set chosen by cross-validation in each fold; its trades are not "
+            "recorded, so turnover, costs and fills read n/a.</p>"
+        )
     body += (
         '<p class="note">Rates in percent per year unless marked; drawdown, VaR and CVaR are '
         "losses and print negative, as the charts draw them; CVaR 95% is the mean of the worst "
@@ -267,9 +296,12 @@ def _equity(
     if states is not None:
         layout["shapes"] = plot.regime_shapes(states, n_states)
         traces += plot.regime_legend(names, n_states, set(int(s) for s in np.unique(states)))
+        note += "Background = filtered (online, no look-ahead) regime at each bar"
         note += (
-            "Background = filtered (online, no look-ahead) regime at each bar; grey = warm-up "
-            "(state -1: the detector has no fit yet, the strategy holds its warm-up weights)."
+            "; grey = warm-up (state -1: the detector has no fit yet, the strategy holds its "
+            "warm-up weights)."
+            if (states.to_numpy() < 0).any()
+            else "."
         )
     rep.add("Equity curves", pg.chart(traces, layout, height=560) + f'<p class="note">{note}</p>')
 
@@ -321,6 +353,7 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
     if bench is not None and bench[0] not in curves:
         curves[bench[0]] = bench[1]
     names = list(curves)
+    colors = _colors(list(map(str, equity.columns)), bench)
     # monthly heat-map, one strategy at a time
     tabs = {n: monthly_returns(e) for n, e in curves.items()}
     n_years = max((len(t) for t in tabs.values()), default=0)
@@ -365,10 +398,10 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
             "x": [str(y) for y in yearly.index],
             "y": plot.numbers(yearly[n].to_numpy()),
             "name": n,
-            "marker": {"color": BENCH_COLOR if bench and n == bench[0] else strategy_color(i)},
+            "marker": {"color": colors[n]},
             "hovertemplate": "%{y:.2%}",
         }
-        for i, n in enumerate(names)
+        for n in names
     ]
     body += "<h3>Calendar-year returns</h3>" + pg.chart(
         ytr, {"yaxis": _pct_axis(), "barmode": "group", "xaxis": {"type": "category"}},
@@ -379,7 +412,7 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
     stats_rows = {}
     for i, n in enumerate(names):
         r = simple_returns(curves[n]).dropna().to_numpy()
-        col = BENCH_COLOR if bench and n == bench[0] else strategy_color(i)
+        col = colors[n]
         counts, edges = np.histogram(r, bins=80) if r.size else (np.zeros(1), np.zeros(2))
         mids = (edges[:-1] + edges[1:]) / 2
         htr.append(
@@ -692,6 +725,10 @@ def _by_regime(
 def _attribution(rep: Report, result: Any, equity: pd.DataFrame, regimes: pd.DataFrame | None,
                  names: dict[int, str]) -> None:
     body = ""
+    drop = [n for n in getattr(result, "returns_only", ()) if n in equity.columns]
+    if drop:
+        result = _RunOnly(result, drop)
+        equity = equity[[c for c in equity.columns if c not in drop]]
     try:
         per = attribute_result(result)
     except (KeyError, ValueError) as exc:  # missing weights/prices: say so, keep the report
