@@ -102,7 +102,8 @@ class Report:
         parts = [
             "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
             "<meta name='viewport' content='width=device-width,initial-scale=1'>",
-            f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head><body>",
+            f"<title>{html.escape(self.title)}</title><style>{CSS}</style>{plot.ERROR_HOOK}",
+            "</head><body>",
             f"<h1>{html.escape(self.title)}</h1><p class='meta'>{html.escape(meta)}</p>",
         ]
         if headline:

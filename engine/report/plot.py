@@ -179,6 +179,14 @@ class Page:
         )
 
 
+#: Counts script errors into ``<html data-js-errors>`` (read by the browser test).
+ERROR_HOOK = (
+    "<script>window.REPORT_ERRORS=0;function reportError(){window.REPORT_ERRORS++;"
+    "document.documentElement.setAttribute('data-js-errors',window.REPORT_ERRORS);}"
+    "window.addEventListener('error',reportError);"
+    "window.addEventListener('unhandledrejection',reportError);</script>"
+)
+
 LOADER = """
 (function(){
   var ok = typeof window.Plotly !== 'undefined';
@@ -193,8 +201,11 @@ LOADER = """
     s.data.forEach(function(t){ ['x', 'y'].forEach(function(k){
       if (typeof t[k] === 'string' && t[k].charAt(0) === '@') t[k] = REPORT_AXES[t[k].slice(1)];
     }); });
-    Plotly.newPlot(el, s.data, s.layout, cfg);
+    try { Plotly.newPlot(el, s.data, s.layout, cfg); }
+    catch (e) { reportError(); console.error('chart ' + s.id + ': ' + e); }
   });
+  document.documentElement.setAttribute('data-js-errors', window.REPORT_ERRORS || 0);
+  document.documentElement.setAttribute('data-charts', REPORT_SPECS.length);
 })();
 """
 
