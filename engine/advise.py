@@ -463,7 +463,9 @@ def format_advice(a: dict[str, Any]) -> str:
                 else f"{'-':>14}{'-':>16}"
             )
         )
-    lines.append(f"{'uninvested cash':<22}{'':>12}{'':>14}{fmt.pct(a['target_cash_weight'], 1):>10}")
+    lines.append(
+        f"{'uninvested cash':<22}{'':>12}{'':>14}{fmt.pct(a['target_cash_weight'], 1):>10}"
+    )
     lines.append("")
     pv = a["portfolio_value"]
     for part, title in (("target", "target portfolio"), ("current", "current holdings")):

@@ -68,7 +68,10 @@ def write_html_report(result: Any, path: Path) -> Path:
         candidate = next((n for n in names if "regime" in n), names[-1])
         boot = bootstrap_report(result.equity, candidate, benchmark)
     return write_report(
-        result, path, bootstrap=boot, bootstrap_pair=(candidate, benchmark) if boot is not None else None
+        result,
+        path,
+        bootstrap=boot,
+        bootstrap_pair=(candidate, benchmark) if boot is not None else None,
     )
 
 

@@ -124,8 +124,10 @@ def label(key: Any) -> str:
 
 
 def _finite(x: Any) -> bool:
-    return isinstance(x, int | float | np.number) and not isinstance(x, bool | np.bool_) and (
-        math.isfinite(float(x))
+    return (
+        isinstance(x, int | float | np.number)
+        and not isinstance(x, bool | np.bool_)
+        and (math.isfinite(float(x)))
     )
 
 

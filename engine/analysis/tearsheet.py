@@ -30,13 +30,16 @@ def period_returns(equity: pd.Series, freq: str) -> pd.Series:
     last = e.resample(freq).last().dropna()
     prev = last.shift(1)
     prev.iloc[0] = e.iloc[0]
-    return (last / prev - 1.0).rename(e.name)
+    out = last / prev - 1.0
+    out.name = e.name
+    return out
 
 
 def monthly_returns(equity: pd.Series) -> pd.DataFrame:
     """Monthly returns as a year x month (1..12) table, NaN where a month has no bar."""
     m = period_returns(equity, "ME")
-    df = pd.DataFrame({"year": m.index.year, "month": m.index.month, "r": m.to_numpy()})
+    ix = pd.DatetimeIndex(m.index)
+    df = pd.DataFrame({"year": ix.year, "month": ix.month, "r": m.to_numpy()})
     table = df.pivot(index="year", columns="month", values="r").reindex(columns=range(1, 13))
     table.index.name, table.columns.name = "year", "month"
     return table
@@ -45,7 +48,7 @@ def monthly_returns(equity: pd.Series) -> pd.DataFrame:
 def yearly_returns(equity: pd.DataFrame) -> pd.DataFrame:
     """Calendar-year returns, rows = years, columns = the equity columns."""
     out = pd.DataFrame({c: period_returns(equity[c], "YE") for c in equity.columns})
-    out.index = pd.Index(out.index.year, name="year")
+    out.index = pd.Index(pd.DatetimeIndex(out.index).year, name="year")
     return out
 
 
@@ -55,9 +58,9 @@ def _strategy_weights(weights: pd.DataFrame, strategy: str) -> pd.DataFrame:
     return weights.astype(float).fillna(0.0)
 
 
-def exposure(weights: pd.DataFrame, strategy: str, cash_symbols: tuple[str, ...] = ()) -> (
-    pd.DataFrame
-):
+def exposure(
+    weights: pd.DataFrame, strategy: str, cash_symbols: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """Gross and net exposure and the cash share of one strategy, per bar.
 
     ``gross = sum |w|``, ``net = sum w`` over risky holdings (symbols in ``cash_symbols``
@@ -85,7 +88,9 @@ def turnover_series(
         per_bar = notional.groupby(ts.to_numpy()).sum()
         traded = per_bar.reindex(e.index).fillna(0.0)
     num = traded.rolling(window, min_periods=1).sum() / 2.0
-    return (num / e.rolling(window, min_periods=1).mean()).rename(e.name)
+    out = num / e.rolling(window, min_periods=1).mean()
+    out.name = e.name
+    return out
 
 
 def trade_list(fills: pd.DataFrame | None, strategy: str, n: int = 25) -> pd.DataFrame:
@@ -122,10 +127,7 @@ def regime_performance(
         return pd.DataFrame()
     rets = equity.astype(float).pct_change(fill_method=None).iloc[1:]
     st = state_for_returns(regimes, rets.index)
-    hit = {
-        (str(s), int(k)): float((rets[s][st == k].dropna() > 0).mean())
-        for s, k in rr.index
-    }
+    hit = {(str(s), int(k)): float((rets[s][st == k].dropna() > 0).mean()) for s, k in rr.index}
     out = rr[["frac_time", "ann_return", "volatility", "sharpe", "max_drawdown", "cvar95"]].copy()
     out = out.rename(columns={"frac_time": "share_of_time"})
     out.insert(5, "hit_rate", [hit[(str(s), int(k))] for s, k in rr.index])
@@ -169,7 +171,7 @@ def detection_lag(
     st = filtered_state(regimes)
     top = n_states - 1
     rows = {}
-    for name, (a, b) in covered_windows(st.index, windows).items():
+    for name, (a, b) in covered_windows(pd.DatetimeIndex(st.index), windows).items():
         w = st.loc[pd.Timestamp(a) : pd.Timestamp(b)].to_numpy()
         if w.size == 0:
             continue

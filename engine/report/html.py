@@ -53,8 +53,8 @@ body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0 auto
 max-width:1680px;color:#1d2329;padding:0 28px 40px;font-size:14px;line-height:1.45}
 h1{font-size:24px;margin:22px 0 4px}h2{font-size:19px;margin:34px 0 8px;padding-bottom:4px;
 border-bottom:2px solid #1d2329}h3{font-size:15px;margin:16px 0 6px;color:#333}
-nav{font-size:13px;margin:8px 0 0;line-height:1.9;display:flex;flex-wrap:wrap}nav a{color:#1f5fa8;text-decoration:none;
-margin-right:14px;white-space:nowrap}
+nav{font-size:13px;margin:8px 0 0;line-height:1.9;display:flex;flex-wrap:wrap}
+nav a{color:#1f5fa8;text-decoration:none;margin-right:14px;white-space:nowrap}
 .tw{overflow-x:auto;max-width:100%;margin:4px 0 8px}
 .tw.scroll{max-height:420px;overflow-y:auto}
 table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}
@@ -88,17 +88,18 @@ class Report:
 
     def add(self, title: str, body: str) -> None:
         """Append a section (its anchor is derived from the title)."""
-        sid = "s" + str(len(self.sections)) + "-" + "".join(
-            ch if ch.isalnum() else "-" for ch in title.lower()
+        sid = (
+            "s"
+            + str(len(self.sections))
+            + "-"
+            + "".join(ch if ch.isalnum() else "-" for ch in title.lower())
         )
         self.sections.append((sid, title, body))
 
     def write(self, path: Path, meta: str, headline: str | None, notes: str | None) -> Path:
         """Write the page: title, meta line, verdict box, table of contents, sections."""
         js = plot.plotly_js()
-        nav = " ".join(
-            f'<a href="#{sid}">{html.escape(t)}</a>' for sid, t, _ in self.sections
-        )
+        nav = " ".join(f'<a href="#{sid}">{html.escape(t)}</a>' for sid, t, _ in self.sections)
         parts = [
             "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
             "<meta name='viewport' content='width=device-width,initial-scale=1'>",
@@ -200,8 +201,9 @@ def _names_for(result: Any, states: pd.Series) -> tuple[dict[int, str], int]:
 
 
 # ------------------------------------------------------------------ sections
-def _summary(rep: Report, result: Any, equity: pd.DataFrame, bench: tuple[str, pd.Series] | None
-             ) -> None:
+def _summary(
+    rep: Report, result: Any, equity: pd.DataFrame, bench: tuple[str, pd.Series] | None
+) -> None:
     ppy = rep.periods_per_year
     metrics = summary_table(result, periods_per_year=ppy)
     if bench is not None and bench[0] not in metrics.index:
@@ -238,7 +240,7 @@ def _summary(rep: Report, result: Any, equity: pd.DataFrame, bench: tuple[str, p
                 "information ratio = mean difference / tracking error (annualized); up/down "
                 "capture = mean return on the benchmark's up/down days over the benchmark's "
                 "(down capture below 100% = smaller losses); excess CAGR = CAGR minus the "
-                "benchmark's. Set <code>[report] benchmark = \"NAME\"</code> to a strategy or "
+                'benchmark\'s. Set <code>[report] benchmark = "NAME"</code> to a strategy or '
                 "symbol to change it."
             ),
         )
@@ -316,8 +318,15 @@ def _drawdowns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] |
         w = worst_drawdowns(e, 5)
         w = _dates_row(w, ["start", "trough"], "n/a")
         w = _dates_row(w, ["recovery"], "not yet")
-        w.columns = ["start (peak)", "trough", "recovery", "depth", "length", "to_trough",
-                     "to_recover"]
+        w.columns = [
+            "start (peak)",
+            "trough",
+            "recovery",
+            "depth",
+            "length",
+            "to_trough",
+            "to_recover",
+        ]
         body += "<div>" + table(w, name, kinds={"depth": "loss"}, labels=False) + "</div>"
     rep.add(
         "Drawdowns",
@@ -327,8 +336,9 @@ def _drawdowns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] |
     )
 
 
-def _dropdown(labels: list[str], per: int, extra_layout: list[dict[str, Any]] | None = None
-              ) -> dict[str, Any]:
+def _dropdown(
+    labels: list[str], per: int, extra_layout: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     n = len(labels)
     buttons = []
     for i, lab in enumerate(labels):
@@ -405,7 +415,8 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
         for n in names
     ]
     body += "<h3>Calendar-year returns</h3>" + pg.chart(
-        ytr, {"yaxis": _pct_axis(), "barmode": "group", "xaxis": {"type": "category"}},
+        ytr,
+        {"yaxis": _pct_axis(), "barmode": "group", "xaxis": {"type": "category"}},
         height=330,
     )
     # distribution with VaR / CVaR marks
@@ -489,13 +500,15 @@ def _rolling(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
     for i, c in enumerate(equity.columns):
         col = strategy_color(i)
         traces.append(line(x, sh[c].to_numpy()[rows], str(c), col, hover=".2f"))
-        traces.append(line(x, vol[c].to_numpy()[rows], str(c), col, yaxis="y2",
-                           showlegend=False))
+        traces.append(line(x, vol[c].to_numpy()[rows], str(c), col, yaxis="y2", showlegend=False))
         if rb is not None:
             cov = r[c].rolling(ppy, min_periods=ppy // 2).cov(rb)
             beta = cov / rb.rolling(ppy, min_periods=ppy // 2).var()
-            traces.append(line(x, beta.to_numpy()[rows], str(c), col, yaxis="y3", hover=".2f",
-                               showlegend=False))
+            traces.append(
+                line(
+                    x, beta.to_numpy()[rows], str(c), col, yaxis="y3", hover=".2f", showlegend=False
+                )
+            )
     layout: dict[str, Any] = {}
     stacked(layout, panels)
     layout["yaxis2"].update({"tickformat": ".0%", "hoverformat": ".2%"})
@@ -527,12 +540,22 @@ def _exposure(rep: Report, result: Any, equity: pd.DataFrame) -> None:
         ex = exposure(weights, str(c), cash_syms).reindex(equity.index)
         col = strategy_color(i)
         traces.append(line(x, ex["gross"].to_numpy()[rows], str(c), col, hover=".1%"))
-        traces.append(line(x, ex["cash"].to_numpy()[rows], str(c), col, yaxis="y2",
-                           hover=".1%", showlegend=False))
+        traces.append(
+            line(
+                x,
+                ex["cash"].to_numpy()[rows],
+                str(c),
+                col,
+                yaxis="y2",
+                hover=".1%",
+                showlegend=False,
+            )
+        )
         f = fills.loc[fills["strategy"] == c] if fills is not None and len(fills) else None
         tv = turnover_series(f, equity[c], rep.periods_per_year)
-        traces.append(line(x, tv.to_numpy()[rows], str(c), col, yaxis="y3", hover=".1%",
-                           showlegend=False))
+        traces.append(
+            line(x, tv.to_numpy()[rows], str(c), col, yaxis="y3", hover=".1%", showlegend=False)
+        )
     if not traces:
         return
     layout: dict[str, Any] = {}
@@ -667,19 +690,27 @@ def _regimes(
         tm = transition_matrix(regimes)
         tm.columns = [names.get(int(c), str(c)) for c in tm.columns]
         lag = detection_lag(regimes, n_states)
-        grid = "<div>" + table(
-            occ,
-            "Time in regime and dwell times (bars)",
-            index_names=names,
-            kinds={"mean_dwell": "count", "median_dwell": "count"},
-        ) + "</div>"
-        grid += "<div>" + table(
-            tm,
-            "Transition matrix (row = from, column = to, daily probability)",
-            kind="pct",
-            index_names=names,
-            labels=False,
-        ) + "</div>"
+        grid = (
+            "<div>"
+            + table(
+                occ,
+                "Time in regime and dwell times (bars)",
+                index_names=names,
+                kinds={"mean_dwell": "count", "median_dwell": "count"},
+            )
+            + "</div>"
+        )
+        grid += (
+            "<div>"
+            + table(
+                tm,
+                "Transition matrix (row = from, column = to, daily probability)",
+                kind="pct",
+                index_names=names,
+                labels=False,
+            )
+            + "</div>"
+        )
         body += f'<div class="grid">{grid}</div>'
         if len(lag):
             lag = _dates_row(lag, ["start", "end"], "n/a")
@@ -723,8 +754,13 @@ def _by_regime(
     rep.add("Performance and risk by regime", body)
 
 
-def _attribution(rep: Report, result: Any, equity: pd.DataFrame, regimes: pd.DataFrame | None,
-                 names: dict[int, str]) -> None:
+def _attribution(
+    rep: Report,
+    result: Any,
+    equity: pd.DataFrame,
+    regimes: pd.DataFrame | None,
+    names: dict[int, str],
+) -> None:
     body = ""
     drop = [n for n in getattr(result, "returns_only", ()) if n in equity.columns]
     if drop:
@@ -749,13 +785,17 @@ def _attribution(rep: Report, result: Any, equity: pd.DataFrame, regimes: pd.Dat
         if regimes is not None:
             grid = ""
             for s, pb in per.items():
-                grid += "<div>" + table(
-                    attribution_by_regime(pb, regimes),
-                    f"{s}: by regime",
-                    kind="pct",
-                    labels=False,
-                    index_names=names,
-                ) + "</div>"
+                grid += (
+                    "<div>"
+                    + table(
+                        attribution_by_regime(pb, regimes),
+                        f"{s}: by regime",
+                        kind="pct",
+                        labels=False,
+                        index_names=names,
+                    )
+                    + "</div>"
+                )
             body += (
                 "<details><summary>attribution by regime (compounded within each regime)"
                 f'</summary><div class="grid">{grid}</div></details>'
@@ -783,13 +823,17 @@ def _trades(rep: Report, result: Any, equity: pd.DataFrame) -> None:
             continue
         n = int((fills["strategy"] == c).sum()) if "strategy" in fills.columns else len(fills)
         tl.index = pd.RangeIndex(1, len(tl) + 1, name="#")
-        grid += "<div>" + table(
-            tl,
-            f"{c}: {len(tl)} largest of {n:,} fills",
-            kinds={"qty": "money", "price": "price", "notional": "money", "costs": "money"},
-            labels=False,
-            cls="scroll",
-        ) + "</div>"
+        grid += (
+            "<div>"
+            + table(
+                tl,
+                f"{c}: {len(tl)} largest of {n:,} fills",
+                kinds={"qty": "money", "price": "price", "notional": "money", "costs": "money"},
+                labels=False,
+                cls="scroll",
+            )
+            + "</div>"
+        )
     if grid:
         rep.add(
             "Trades",
@@ -851,15 +895,22 @@ def bootstrap_plain(
         row = table_.loc[key].astype(float).copy()
         if metric == "max_drawdown":  # losses as negative returns; the interval flips
             row = pd.Series(
-                {"estimate": -row["estimate"], "lower": -row["upper"], "upper": -row["lower"],
-                 "std": row.get("std", np.nan)}
+                {
+                    "estimate": -row["estimate"],
+                    "lower": -row["upper"],
+                    "upper": -row["lower"],
+                    "std": row.get("std", np.nan),
+                }
             )
         rows[f"{names[metric]}: {who}"] = row
     out = pd.DataFrame(rows).T
     out.index.name = "quantity"
     if p is not None:
         out.loc[f"p-value: Sharpe of {candidate} not above {benchmark}'s"] = [
-            p, np.nan, np.nan, np.nan
+            p,
+            np.nan,
+            np.nan,
+            np.nan,
         ][: out.shape[1]]
     return out
 
@@ -870,8 +921,7 @@ def bootstrap_kinds(df: pd.DataFrame) -> dict[Any, fmt.Kind]:
     for k in df.index:
         s = str(k)
         out[k] = (
-            "pvalue" if s.startswith("p-value") else
-            "ratio" if s.startswith("Sharpe") else "pct"
+            "pvalue" if s.startswith("p-value") else "ratio" if s.startswith("Sharpe") else "pct"
         )
     return out
 
@@ -882,7 +932,7 @@ def bootstrap_section(
     """The bootstrap table with plain labels and a reading guide."""
     p = None
     if "p_sharpe_diff_le_0" in boot.index:
-        p = float(boot.loc["p_sharpe_diff_le_0"].iloc[0])
+        p = float(boot.loc["p_sharpe_diff_le_0"].to_numpy()[0])
     plain = bootstrap_plain(boot, candidate, benchmark, p)
     return table(
         plain,
@@ -968,8 +1018,10 @@ def cost_chart(rep: Report, df: pd.DataFrame) -> str:
         }
         for i, c in enumerate(num.columns)
     ]
-    layout = {"xaxis": {"type": "category", "title": {"text": str(num.index.name or "")}},
-              "hovermode": "x unified"}
+    layout = {
+        "xaxis": {"type": "category", "title": {"text": str(num.index.name or "")}},
+        "hovermode": "x unified",
+    }
     return rep.page.chart(traces, layout, height=320)
 
 

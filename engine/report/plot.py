@@ -75,9 +75,7 @@ class Raw(str):
 def numbers(a: Any, digits: int = 6) -> Raw:
     """A float array as compact JSON (``digits`` significant digits, NaN/inf -> null)."""
     v = np.asarray(a, dtype=float).ravel()
-    return Raw(
-        "[" + ",".join(f"{x:.{digits}g}" if math.isfinite(x) else "null" for x in v) + "]"
-    )
+    return Raw("[" + ",".join(f"{x:.{digits}g}" if math.isfinite(x) else "null" for x in v) + "]")
 
 
 def _dump(obj: Any) -> str:
@@ -120,7 +118,10 @@ class Page:
         self.thinned |= len(rows) < len(index)
         key = f"d{len(index)}_{index[0]:%Y%m%d}_{index[-1]:%Y%m%d}" if len(index) else "d0"
         if key not in self.axes:
-            daily = bool(len(index) == 0 or (index == index.normalize()).all())
+            daily = bool(
+                len(index) == 0
+                or (pd.DatetimeIndex(index) == pd.DatetimeIndex(index).normalize()).all()
+            )
             f = "%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"
             self.axes[key] = Raw(json.dumps([f"{t:{f}}" for t in index[rows]]))
         return "@" + key, rows
@@ -318,7 +319,9 @@ def stacked(layout: dict[str, Any], rows: list[tuple[str, float]], gap: float = 
             "zerolinecolor": "#bbb",
         }
         top -= span + gap
-    layout["xaxis"] = {**layout.get("xaxis", {}), "anchor": f"y{len(rows)}" if len(rows) > 1 else "y"}
+    layout["xaxis"] = {
+        **layout.get("xaxis", {}),
+        "anchor": f"y{len(rows)}" if len(rows) > 1 else "y",
+    }
     for i in range(2, len(rows) + 1):
         layout[f"yaxis{i}"]["anchor"] = "x"
-

@@ -63,9 +63,9 @@ def table(
             tds.append(f'<td class="ix">{"" if same else html.escape(shown)}</td>')
         prev = key_t
         for j in range(df.shape[1]):
-            v = cells.iat[i, j]
+            v = str(cells.iat[i, j])
             neg = v.startswith("-") and v != "-"
-            tds.append(f'<td{" class=neg" if neg else ""}>{html.escape(v)}</td>')
+            tds.append(f"<td{' class=neg' if neg else ''}>{html.escape(v)}</td>")
         rows.append("<tr>" + "".join(tds) + "</tr>")
     cap = f"<h3>{html.escape(caption)}</h3>" if caption else ""
     nt = f'<p class="note">{note}</p>' if note else ""

@@ -139,9 +139,11 @@ def _guide(res: ValidationResult) -> str:
             f"disappears: {html.escape(_bps(res.break_even.get('sharpe', float('nan'))))}.",
         ),
     ]
-    return '<div class="guide">' + "".join(
-        f"<p><b>{html.escape(t)}.</b> {body}</p>" for t, body in paras
-    ) + "</div>"
+    return (
+        '<div class="guide">'
+        + "".join(f"<p><b>{html.escape(t)}.</b> {body}</p>" for t, body in paras)
+        + "</div>"
+    )
 
 
 def _bps(x: float) -> str:
@@ -156,14 +158,34 @@ def _glance(res: ValidationResult) -> pd.DataFrame:
     g = res.significance
     c, b, cv = res.candidate, res.benchmark, f"{res.candidate}_cv"
     rows = [
-        (f"Sharpe: {c} minus {b}", g["sharpe_diff"], g["sharpe_diff_lower"],
-         g["sharpe_diff_upper"], g["p_sharpe_diff_le_0"]),
-        (f"Sharpe: {cv} minus {b}", g["cv_sharpe_diff"], g["cv_sharpe_diff_lower"],
-         g["cv_sharpe_diff_upper"], g["cv_p_sharpe_diff_le_0"]),
-        (f"Deflated Sharpe of {cv} (probability Sharpe > 0)", g["cv_deflated_sharpe"],
-         np.nan, np.nan, np.nan),
-        (f"SPA: best of {int(g['n_trials'])} candidates beats {b}", np.nan, np.nan, np.nan,
-         g["spa_p_consistent"]),
+        (
+            f"Sharpe: {c} minus {b}",
+            g["sharpe_diff"],
+            g["sharpe_diff_lower"],
+            g["sharpe_diff_upper"],
+            g["p_sharpe_diff_le_0"],
+        ),
+        (
+            f"Sharpe: {cv} minus {b}",
+            g["cv_sharpe_diff"],
+            g["cv_sharpe_diff_lower"],
+            g["cv_sharpe_diff_upper"],
+            g["cv_p_sharpe_diff_le_0"],
+        ),
+        (
+            f"Deflated Sharpe of {cv} (probability Sharpe > 0)",
+            g["cv_deflated_sharpe"],
+            np.nan,
+            np.nan,
+            np.nan,
+        ),
+        (
+            f"SPA: best of {int(g['n_trials'])} candidates beats {b}",
+            np.nan,
+            np.nan,
+            np.nan,
+            g["spa_p_consistent"],
+        ),
     ]
     df = pd.DataFrame(
         [r[1:] for r in rows],
@@ -211,19 +233,26 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
             labels=False,
         )
     ci = res.ci.copy()
-    rows = {}
-    for (s, metric), row in ci.iterrows():
+    rows: dict[tuple[str, str], pd.Series] = {}
+    for key, row in ci.iterrows():
+        s, metric = key if isinstance(key, tuple) else ("", key)
         r = row.astype(float)
         if metric == "max_drawdown":
-            r = pd.Series({"estimate": -r["estimate"], "lower": -r["upper"],
-                           "upper": -r["lower"], "std": r["std"]})
+            r = pd.Series(
+                {
+                    "estimate": -r["estimate"],
+                    "lower": -r["upper"],
+                    "upper": -r["lower"],
+                    "std": r["std"],
+                }
+            )
         name = {"sharpe": "Sharpe", "cagr": "CAGR", "max_drawdown": "Max drawdown"}.get(
             str(metric), str(metric)
         )
         rows[(str(s), name)] = r
     cit = pd.DataFrame(rows).T
     cit.index.names = ["strategy", "metric"]
-    kinds = {k: ("ratio" if k[1] == "Sharpe" else "pct") for k in cit.index}
+    kinds: dict[Any, fmt.Kind] = {k: ("ratio" if k[1] == "Sharpe" else "pct") for k in cit.index}
     body += table(cit, "Each series on its own", kinds=kinds, by_row=True, labels=False)
     body += (
         f'<p class="note">Paired stationary bootstrap, {int(res.significance["bootstrap_reps"])}'

@@ -73,8 +73,9 @@ def test_report_sections_and_charts(result, tmp_path):
     ax = axes(text)
     # equity + drawdown chart: every strategy, the default benchmark (the first symbol,
     # no asset classes here), drawdowns drawn negative like the table prints them
-    eq = next(s for s in sp if s["layout"].get("yaxis2", {}).get("title", {}).get("text")
-              == "drawdown")
+    eq = next(
+        s for s in sp if s["layout"].get("yaxis2", {}).get("title", {}).get("text") == "drawdown"
+    )
     names = {t["name"] for t in eq["data"] if t.get("yaxis") == "y"}
     assert {"static", "aware", "SPX (buy & hold)"} <= names
     dd = [t for t in eq["data"] if t.get("yaxis") == "y2"]
@@ -138,8 +139,12 @@ def test_optional_sections(result, tmp_path):
         extra={"Walk-forward folds": boot},
     )
     text = p.read_text()
-    for h in ("Cost sensitivity", "Bootstrap: is the difference luck?", "Parameter sweep",
-              "Walk-forward folds"):
+    for h in (
+        "Cost sensitivity",
+        "Bootstrap: is the difference luck?",
+        "Parameter sweep",
+        "Walk-forward folds",
+    ):
         assert _heading_ok(text, h), h
     assert "Sharpe: aware minus static" in text
     assert "p-value: Sharpe of aware not above static&#x27;s" in text

@@ -60,7 +60,7 @@ def test_tracking_error_information_ratio_capture() -> None:
 
 
 def test_benchmark_against_itself() -> None:
-    r, b = _pair(7)
+    _, b = _pair(7)
     out = relative_stats(b, b)
     assert out["beta"] == pytest.approx(1.0) and abs(out["alpha"]) < 1e-12
     assert out["up_capture"] == pytest.approx(1.0) and out["down_capture"] == pytest.approx(1.0)
@@ -74,7 +74,7 @@ def test_benchmark_symbol_and_strategy(result) -> None:
     assert np.allclose(bench.to_numpy(), p.to_numpy() / p.iloc[0] * result.equity.iloc[0].mean())
     name, bench = benchmark_equity(result, "static")
     assert name == "static" and bench.equals(result.equity["static"])
-    with pytest.raises(KeyError, match="report.benchmark: unknown strategy or symbol 'nope'"):
+    with pytest.raises(KeyError, match=r"report\.benchmark: unknown strategy or symbol 'nope'"):
         benchmark_equity(result, "nope")
     tab = relative_table(result.equity, result.equity["static"])
     assert tab.loc["static", "beta"] == pytest.approx(1.0)
