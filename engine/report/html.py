@@ -583,6 +583,9 @@ def _weights(rep: Report, result: Any, equity: pd.DataFrame) -> None:
         else [str(equity.columns[0])]
     )
     body = ""
+    prices = getattr(result, "prices", None)
+    order_all = [str(c) for c in (prices.columns if prices is not None else [])]
+    asset_color = {c: plot.asset_color(i) for i, c in enumerate(order_all)}
     for s in strategies:
         w = _strategy_weights(weights, s)
         x, rows = pg.dates(w.index)
@@ -594,7 +597,11 @@ def _weights(rep: Report, result: Any, equity: pd.DataFrame) -> None:
             cols[f"other ({len(rest)} assets)"] = w[rest].sum(axis=1)
         traces = []
         for j, (n, v) in enumerate(cols.items()):
-            col = "#9aa0a6" if n.startswith("other (") else strategy_color(j)
+            col = (
+                "#9aa0a6"
+                if n.startswith("other (")
+                else asset_color.get(n, plot.asset_color(len(asset_color) + j))
+            )
             traces.append(
                 {
                     "type": "scatter",

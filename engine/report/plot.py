@@ -58,6 +58,25 @@ def regime_color(k: int, n: int) -> str:
     return pal[k % len(pal)]
 
 
+ASSET_COLORS = (
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#e15759",
+    "#76b7b2",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
+
+
+def asset_color(i: int) -> str:
+    """The colour of the ``i``-th symbol of the panel (the same in every weights chart)."""
+    return ASSET_COLORS[i % len(ASSET_COLORS)]
+
+
 def strategy_color(i: int) -> str:
     return STRATEGY_COLORS[i % len(STRATEGY_COLORS)]
 
