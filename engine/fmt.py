@@ -162,8 +162,19 @@ def date(ts: Any, daily: bool = True) -> str:
     return f"{t:%Y-%m-%d}" if daily or t == t.normalize() else f"{t:%Y-%m-%d %H:%M}"
 
 
+def _no_negative_zero(s: str) -> str:
+    """``-0.00%`` -> ``0.00%``: a value that rounds to zero has no sign."""
+    if s.startswith("-") and not any(ch in "123456789" for ch in s):
+        return s[1:]
+    return s
+
+
 def value(key: Any, x: Any, kind: Kind | None = None) -> str:
     """Render one cell by its key's kind (losses negative, see the module docstring)."""
+    return _no_negative_zero(_value(key, x, kind))
+
+
+def _value(key: Any, x: Any, kind: Kind | None = None) -> str:
     if isinstance(x, pd.Timestamp | np.datetime64):
         return date(x)
     if isinstance(x, bool | np.bool_) or not isinstance(x, int | float | np.number):

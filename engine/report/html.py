@@ -264,13 +264,24 @@ def _equity(
         col = strategy_color(i)
         traces.append(line(x, e[rows], str(c), col, hover=",.0f"))
         dd = -drawdown(equity[c]).to_numpy()
-        traces.append(line(x, dd[rows], str(c), col, yaxis="y2", showlegend=False))
+        traces.append(
+            line(x, dd[rows], f"{c} drawdown", col, yaxis="y2", showlegend=False, group=str(c))
+        )
     if bench is not None and bench[0] not in equity.columns:
         b = bench[1].to_numpy(dtype=float)
         traces.append(line(x, b[rows], bench[0], BENCH_COLOR, dash="dot", hover=",.0f"))
         dd = -drawdown(bench[1]).to_numpy()
         traces.append(
-            line(x, dd[rows], bench[0], BENCH_COLOR, yaxis="y2", dash="dot", showlegend=False)
+            line(
+                x,
+                dd[rows],
+                f"{bench[0]} drawdown",
+                BENCH_COLOR,
+                yaxis="y2",
+                dash="dot",
+                showlegend=False,
+                group=bench[0],
+            )
         )
     layout: dict[str, Any] = {
         "xaxis": {
@@ -500,13 +511,30 @@ def _rolling(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
     for i, c in enumerate(equity.columns):
         col = strategy_color(i)
         traces.append(line(x, sh[c].to_numpy()[rows], str(c), col, hover=".2f"))
-        traces.append(line(x, vol[c].to_numpy()[rows], str(c), col, yaxis="y2", showlegend=False))
+        traces.append(
+            line(
+                x,
+                vol[c].to_numpy()[rows],
+                f"{c} vol",
+                col,
+                yaxis="y2",
+                showlegend=False,
+                group=str(c),
+            )
+        )
         if rb is not None:
             cov = r[c].rolling(ppy, min_periods=ppy // 2).cov(rb)
             beta = cov / rb.rolling(ppy, min_periods=ppy // 2).var()
             traces.append(
                 line(
-                    x, beta.to_numpy()[rows], str(c), col, yaxis="y3", hover=".2f", showlegend=False
+                    x,
+                    beta.to_numpy()[rows],
+                    f"{c} beta",
+                    col,
+                    yaxis="y3",
+                    hover=".2f",
+                    showlegend=False,
+                    group=str(c),
                 )
             )
     layout: dict[str, Any] = {}
@@ -544,17 +572,27 @@ def _exposure(rep: Report, result: Any, equity: pd.DataFrame) -> None:
             line(
                 x,
                 ex["cash"].to_numpy()[rows],
-                str(c),
+                f"{c} cash",
                 col,
                 yaxis="y2",
                 hover=".1%",
                 showlegend=False,
+                group=str(c),
             )
         )
         f = fills.loc[fills["strategy"] == c] if fills is not None and len(fills) else None
         tv = turnover_series(f, equity[c], rep.periods_per_year)
         traces.append(
-            line(x, tv.to_numpy()[rows], str(c), col, yaxis="y3", hover=".1%", showlegend=False)
+            line(
+                x,
+                tv.to_numpy()[rows],
+                f"{c} turnover",
+                col,
+                yaxis="y3",
+                hover=".1%",
+                showlegend=False,
+                group=str(c),
+            )
         )
     if not traces:
         return
@@ -731,7 +769,8 @@ def _regimes(
                 note=f"Bars from the window's first day to the first bar in a non-calm state "
                 f"(lag_any) and in the most stressed state, {html.escape(top)} (lag_top); "
                 f"share_in_top = share of the window's bars spent in {html.escape(top)}. "
-                "0 = already there on the first day.",
+                "0 = already there on the first day; a window that opens in warm-up counts "
+                "from its first day all the same.",
             )
     rep.add("Regimes", body)
 
@@ -830,6 +869,7 @@ def _trades(rep: Report, result: Any, equity: pd.DataFrame) -> None:
             continue
         n = int((fills["strategy"] == c).sum()) if "strategy" in fills.columns else len(fills)
         tl.index = pd.RangeIndex(1, len(tl) + 1, name="#")
+        tl = tl.rename(columns={"timestamp": "date"})
         grid += (
             "<div>"
             + table(
