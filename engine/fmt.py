@@ -65,9 +65,10 @@ KINDS: dict[str, Kind] = {
 }
 
 _PATTERNS: tuple[tuple[str, Kind], ...] = (
+    (r"(^|_)p_|p[-_ ]?value|^pvalue|^spa_p", "pvalue"),
+    (r"sharpe|sortino|calmar|_ratio$|beta|correlation", "ratio"),
     (r"^c?var\d*", "loss"),  # var95, cvar99_cf, var_1d_95 ...
     (r"drawdown|^mdd", "loss"),
-    (r"^p_|p[-_ ]?value|^pvalue|^spa_p", "pvalue"),
     (r"_bps$|^bps", "bps"),
     (r"return|cagr|volatility|_vol$|^weight|frac|share|capture|turnover|exposure|cash_w", "pct"),
     (r"cost|equity|value|notional|pnl|money|commission|spread|slippage|impact", "money"),

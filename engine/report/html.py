@@ -255,6 +255,7 @@ def _equity(
     names: dict[int, str],
     n_states: int,
     log: bool = True,
+    markers: Sequence[tuple[Any, str]] = (),
 ) -> None:
     pg = rep.page
     x, rows = pg.dates(equity.index)
@@ -307,8 +308,39 @@ def _equity(
         "Drag to zoom, double-click to reset; hover for values. Drawdown = equity / running "
         "peak - 1 (negative). "
     )
+    shapes: list[dict[str, Any]] = []
+    annotations = []
+    for when, text in markers:
+        d = fmt.date(when)
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": d,
+                "x1": d,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": "#666", "width": 1, "dash": "dot"},
+            }
+        )
+        annotations.append(
+            {
+                "x": d,
+                "xref": "x",
+                "y": 1,
+                "yref": "paper",
+                "text": text,
+                "showarrow": False,
+                "xanchor": "left",
+                "yanchor": "top",
+                "font": {"size": 10, "color": "#666"},
+            }
+        )
+    layout["shapes"] = shapes
+    layout["annotations"] = annotations
     if states is not None:
-        layout["shapes"] = plot.regime_shapes(states, n_states)
+        layout["shapes"] = plot.regime_shapes(states, n_states) + shapes
         traces += plot.regime_legend(names, n_states, set(int(s) for s in np.unique(states)))
         note += "Background = filtered (online, no look-ahead) regime at each bar"
         note += (
@@ -1004,8 +1036,12 @@ def add_tearsheet(
     bootstrap_pair: tuple[str, str] | None = None,
     shock_date: Any = None,
     log_equity: bool = True,
+    markers: Sequence[tuple[Any, str]] = (),
 ) -> tuple[pd.DataFrame, str | None]:
-    """Add the standard tearsheet sections for ``result``; returns (equity, benchmark name)."""
+    """Add the standard tearsheet sections for ``result``; returns (equity, benchmark name).
+
+    ``markers``: (date, label) pairs drawn as dotted vertical lines on the equity chart
+    (e.g. walk-forward fold starts)."""
     equity: pd.DataFrame = result.equity.astype(float)
     regimes: pd.DataFrame | None = getattr(result, "regimes", None)
     states = None
@@ -1020,7 +1056,7 @@ def add_tearsheet(
     bench = benchmark_equity(result, benchmark or _config_benchmark(result))
 
     _summary(rep, result, equity, bench)
-    _equity(rep, equity, bench, states, names, n_states, log_equity)
+    _equity(rep, equity, bench, states, names, n_states, log_equity, markers)
     _drawdowns(rep, equity, bench)
     _returns(rep, equity, bench)
     _rolling(rep, equity, bench)
@@ -1048,12 +1084,23 @@ def meta_line(equity: pd.DataFrame, bench: str | None) -> str:
     )
 
 
-def cost_chart(rep: Report, df: pd.DataFrame) -> str:
-    """A line chart of a cost-sensitivity table (rows = cost settings)."""
+def _series_line(col: str, i: int, colors: Mapping[str, str]) -> dict[str, Any]:
+    for name, color in colors.items():
+        if col.endswith("_" + name) or col == name:
+            return {"color": color}
+    if col.endswith("_diff"):
+        return {"color": BENCH_COLOR, "dash": "dash"}
+    return {"color": strategy_color(i)}
+
+
+def cost_chart(rep: Report, df: pd.DataFrame, colors: Mapping[str, str] | None = None) -> str:
+    """A line chart of a cost-sensitivity table (rows = cost settings); a column named
+    ``<metric>_<series>`` takes that series' colour from ``colors``."""
     num = df.select_dtypes(include=[np.number])
     if num.shape[0] < 2 or num.shape[1] == 0:
         return ""
-    x = [str(i) for i in num.index]
+    numeric = pd.api.types.is_numeric_dtype(num.index)
+    x: Any = plot.numbers(num.index.to_numpy()) if numeric else [str(i) for i in num.index]
     traces = [
         {
             "type": "scatter",
@@ -1061,12 +1108,15 @@ def cost_chart(rep: Report, df: pd.DataFrame) -> str:
             "x": x,
             "y": plot.numbers(num[c].to_numpy()),
             "name": str(c),
-            "line": {"color": strategy_color(i)},
+            "line": _series_line(str(c), i, colors or {}),
         }
         for i, c in enumerate(num.columns)
     ]
     layout = {
-        "xaxis": {"type": "category", "title": {"text": str(num.index.name or "")}},
+        "xaxis": {
+            "type": "linear" if numeric else "category",
+            "title": {"text": str(num.index.name or "")},
+        },
         "hovermode": "x unified",
     }
     return rep.page.chart(traces, layout, height=320)

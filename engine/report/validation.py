@@ -14,6 +14,7 @@ import pandas as pd
 
 from engine import fmt
 from engine.analysis.walkforward import oos_summary
+from engine.report import plot
 from engine.report.html import (
     Report,
     add_tearsheet,
@@ -22,6 +23,7 @@ from engine.report.html import (
     cost_chart,
     meta_line,
 )
+from engine.report.plot import strategy_color
 from engine.report.tables import table
 
 if TYPE_CHECKING:
@@ -216,7 +218,9 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
             labels=False,
         ),
     )
-    equity, bname = add_tearsheet(rep, view, benchmark=b)
+    starts = [(f["test_start"], f"fold {k}") for k, f in res.folds.iterrows()]
+    equity, bname = add_tearsheet(rep, view, benchmark=b, markers=starts[1:])
+    colors = {str(n): strategy_color(i) for i, n in enumerate(equity.columns)}
     # one bootstrap section: both pairs and every series' own interval
     body = ""
     for who, boot, p in (
@@ -264,11 +268,30 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
     folds = res.folds.copy()
     for col in ("train_start", "train_end", "test_start", "test_end"):
         folds[col] = [fmt.date(v) for v in folds[col]]
-    rep.add(
-        "Walk-forward folds",
-        table(folds, kinds={"n_train": "count", "n_test": "count"}, labels=False)
-        + table(_per_fold(res, ppy), "Per-fold OOS results (every series)"),
-    )
+    pf = _per_fold(res, ppy)
+    body = table(folds, kinds={"n_train": "count", "n_test": "count"}, labels=False)
+    if len(pf):
+        sh = pf["sharpe"].unstack("strategy")
+        traces = [
+            {
+                "type": "bar",
+                "x": [f"fold {k}<br>{str(res.folds.loc[k, 'test_start'])[:4]}" for k in sh.index],
+                "y": plot.numbers(sh[s].to_numpy()),
+                "name": str(s),
+                "marker": {"color": colors.get(str(s), "#999")},
+                "hovertemplate": "%{y:.2f}",
+            }
+            for s in sh.columns
+        ]
+        body += "<h3>Sharpe of each test year</h3>" + rep.page.chart(
+            traces, {"barmode": "group", "xaxis": {"type": "category"}}, height=320
+        )
+        body += (
+            "<details><summary>every fold's figures (every series)</summary>"
+            + table(pf)
+            + "</details>"
+        )
+    rep.add("Walk-forward folds", body)
     if len(res.cv_choices):
         rep.add(
             "CV choices (chosen on training years, scored on the test year)",
@@ -279,7 +302,7 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
         sharpe_cols = res.costs[[k for k in res.costs.columns if str(k).startswith("sharpe")]]
         rep.add(
             "Cost sensitivity",
-            cost_chart(rep, sharpe_cols)
+            cost_chart(rep, sharpe_cols, colors)
             + table(res.costs, labels=False)
             + table(
                 be,
