@@ -118,10 +118,24 @@ def kind_of(key: Any) -> Kind:
     return "ratio"
 
 
-def label(key: Any) -> str:
-    """A readable header for a metric key (unknown keys: underscores to spaces)."""
+#: Metrics on excess returns: their headers name the risk-free series (``df.attrs["rf_label"]``).
+RF_KEYS: frozenset[str] = frozenset({"sharpe", "sortino"})
+
+
+def label(key: Any, rf_label: str | None = None, readable: bool = True) -> str:
+    """A header for a metric key: readable (``"Max drawdown"``) or the key itself; excess-return
+    metrics carry their risk-free series (``"Sharpe (rf = CASH)"``; ``sharpe_rf0`` ->
+    ``"Sharpe (rf = 0)"``)."""
     k = str(key)
-    return LABELS.get(k, k.replace("_", " "))
+
+    def name(x: str) -> str:
+        return LABELS.get(x, x.replace("_", " ")) if readable else x
+
+    if k in RF_KEYS and rf_label is not None:
+        return f"{name(k)} (rf = {rf_label})"
+    if k.endswith("_rf0") and k[:-4] in RF_KEYS:
+        return f"{name(k[:-4])} (rf = 0)"
+    return name(k)
 
 
 def _finite(x: Any) -> bool:
@@ -231,7 +245,8 @@ def text_table(
     """A fixed-width console table (keys as headers, rows left-aligned)."""
     cols = [c for c in (columns or df.columns) if c in df.columns] or list(df.columns)
     txt = frame(df[cols], kinds=kinds)
-    headers = [str(df.index.name or ""), *[str(c) for c in cols]]
+    rf = df.attrs.get("rf_label")
+    headers = [str(df.index.name or ""), *[label(c, rf, readable=False) for c in cols]]
     body = [[str(i), *[str(v) for v in txt.loc[i]]] for i in txt.index]
     widths = [max([len(h)] + [len(r[j]) for r in body]) for j, h in enumerate(headers)]
 

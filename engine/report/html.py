@@ -206,9 +206,11 @@ def _summary(
 ) -> None:
     ppy = rep.periods_per_year
     metrics = summary_table(result, periods_per_year=ppy)
+    attrs = dict(metrics.attrs)
     if bench is not None and bench[0] not in metrics.index:
         b = summary_table(bench[1].to_frame(bench[0]), periods_per_year=ppy)
         metrics = pd.concat([metrics, b])
+        metrics.attrs.update(attrs)
     returns_only = [n for n in getattr(result, "returns_only", ()) if n in metrics.index]
     trade_cols = [c for c in ("turnover", "total_costs", "n_trades") if c in metrics.columns]
     if returns_only:

@@ -13,10 +13,10 @@ import pandas as pd
 from engine import fmt
 
 
-def _header_label(c: Any, labels: bool) -> str:
+def _header_label(c: Any, labels: bool, rf_label: str | None) -> str:
     if isinstance(c, tuple):
         return " / ".join(str(x) for x in c)
-    return fmt.label(c) if labels else str(c)
+    return fmt.label(c, rf_label, readable=labels)
 
 
 def _index_label(k: Any) -> str:
@@ -51,7 +51,8 @@ def table(
     nlev = df.index.nlevels
     names = [str(n) if n is not None else "" for n in df.index.names]
     head = "".join(f'<th class="ix">{html.escape(n)}</th>' for n in names)
-    head += "".join(f"<th>{html.escape(_header_label(c, labels))}</th>" for c in df.columns)
+    rf = df.attrs.get("rf_label")
+    head += "".join(f"<th>{html.escape(_header_label(c, labels, rf))}</th>" for c in df.columns)
     rows = []
     prev: tuple[Any, ...] = ()
     for i, key in enumerate(df.index):

@@ -197,3 +197,8 @@ def test_fmt_conventions() -> None:
     assert fmt.value("break_even_bps", float("inf")) == "∞"
     t = fmt.text_table(make_result(n=80).equity.iloc[-2:].T.rename_axis("strategy"))
     assert t.splitlines()[0].startswith("strategy")
+    df = pd.DataFrame({"sharpe": [0.5], "sharpe_rf0": [0.6], "cagr": [0.1]}, index=["a"])
+    df.attrs["rf_label"] = "CASH"
+    head = fmt.text_table(df).splitlines()[0]
+    assert "sharpe (rf = CASH)" in head and "sharpe (rf = 0)" in head
+    assert fmt.label("sharpe", "CASH") == "Sharpe (rf = CASH)"
