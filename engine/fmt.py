@@ -104,6 +104,19 @@ LABELS: dict[str, str] = {
     "frac_time": "Share of time",
     "share_of_time": "Share of time",
     "n_bars": "Bars",
+    "max_dwell": "Max dwell",
+    "recovery_bars": "Recovery (bars)",
+    "recovery_date": "Recovered on",
+    "to_trough": "To trough",
+    "to_recover": "To recover",
+    "length": "Length",
+    "depth": "Depth",
+    "cost_bps": "Cost (bps of notional)",
+    "cost_drag": "Cost drag /yr",
+    "lag_any_bars": "Lag to non-calm (bars)",
+    "lag_top_bars": "Lag to top state (bars)",
+    "share_in_top": "Share in top state",
+    "state_at_start": "State at start",
 }
 
 
@@ -191,7 +204,7 @@ def value(key: Any, x: Any, kind: Kind | None = None) -> str:
 
 def _value(key: Any, x: Any, kind: Kind | None = None) -> str:
     if isinstance(x, pd.Timestamp | np.datetime64):
-        return date(x)
+        return date(x, daily=False)  # the time of day only when there is one
     if isinstance(x, bool | np.bool_) or not isinstance(x, int | float | np.number):
         return "n/a" if x is None else str(x)
     k = kind or kind_of(key)

@@ -372,7 +372,7 @@ def _drawdowns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] |
             "to_trough",
             "to_recover",
         ]
-        body += "<div>" + table(w, name, kinds={"depth": "loss"}, labels=False) + "</div>"
+        body += "<div>" + table(w, name, kinds={"depth": "loss"}, labels=True) + "</div>"
     rep.add(
         "Drawdowns",
         '<p class="note">The five deepest drawdowns of each curve: peak, lowest point, the '
@@ -662,7 +662,8 @@ def _weights(rep: Report, result: Any, equity: pd.DataFrame) -> None:
         w = _strategy_weights(weights, s)
         x, rows = pg.dates(w.index)
         order = w.abs().mean().sort_values(ascending=False)
-        top = list(order.index[:TOP_ASSETS])
+        chosen = set(order.index[:TOP_ASSETS])
+        top = [c for c in w.columns if c in chosen]  # the panel's order, the same in each chart
         rest = [c for c in w.columns if c not in top]
         cols = {str(c): w[c] for c in top}
         if rest:
@@ -799,12 +800,12 @@ def _regimes(
                 lag,
                 "Detection lag around labelled crises",
                 kinds={"lag_any_bars": "count", "lag_top_bars": "count", "share_in_top": "pct"},
-                labels=False,
-                note=f"Bars from the window's first day to the first bar in a non-calm state "
-                f"(lag_any) and in the most stressed state, {html.escape(top)} (lag_top); "
-                f"share_in_top = share of the window's bars spent in {html.escape(top)}. "
-                "0 = already there on the first day; a window that opens in warm-up counts "
-                "from its first day all the same.",
+                labels=True,
+                note="Bars from the window's first day (a labelled crisis) to the first bar "
+                "the filtered regime left calm, and to the first bar in the most stressed "
+                f"state, {html.escape(top)}; share in top state = share of the window's bars "
+                f"spent in {html.escape(top)}. 0 = already there on the first day; a window "
+                "that opens in warm-up counts from its first day all the same.",
             )
     rep.add("Regimes", body)
 
@@ -885,7 +886,7 @@ def _attribution(
         ca,
         "Cost attribution",
         kinds={"cost_bps": "bps", "cost_drag": "pct"},
-        labels=False,
+        labels=True,
         note="Costs by kind in account currency; cost_bps = total costs / traded notional; "
         "cost_drag = total costs / mean equity per year.",
     )
@@ -910,7 +911,7 @@ def _trades(rep: Report, result: Any, equity: pd.DataFrame) -> None:
                 tl,
                 f"{c}: {len(tl)} largest of {n:,} fills",
                 kinds={"qty": "money", "price": "price", "notional": "money", "costs": "money"},
-                labels=False,
+                labels=True,
                 cls="scroll",
             )
             + "</div>"
@@ -929,7 +930,7 @@ def _stress(rep: Report, result: Any, equity: pd.DataFrame, shock_date: Any) -> 
         hist = _dates_row(hist, ["start", "end", "trough"], "n/a")
         hist = _dates_row(hist, ["recovery_date"], "not yet")
         hist = hist.drop(columns=["recovered"], errors="ignore")
-        body = table(hist, "Historical windows", labels=False)
+        body = table(hist, "Historical windows", labels=True)
     else:
         body = '<p class="note">No labelled stress window inside the data.</p>'
     weights = getattr(result, "weights", None)
@@ -947,7 +948,7 @@ def _stress(rep: Report, result: Any, equity: pd.DataFrame, shock_date: Any) -> 
             shocks,
             f"Hypothetical shocks to the holdings of {fmt.date(date)}",
             kinds={"return": "pct", "pnl": "money", "equity": "money"},
-            labels=False,
+            labels=True,
         )
     rep.add("Stress tests", body)
 

@@ -269,7 +269,7 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
     for col in ("train_start", "train_end", "test_start", "test_end"):
         folds[col] = [fmt.date(v) for v in folds[col]]
     pf = _per_fold(res, ppy)
-    body = table(folds, kinds={"n_train": "count", "n_test": "count"}, labels=False)
+    body = table(folds, kinds={"n_train": "count", "n_test": "count"}, labels=True)
     if len(pf):
         sh = pf["sharpe"].unstack("strategy")
         traces = [
@@ -295,7 +295,7 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
     if len(res.cv_choices):
         rep.add(
             "CV choices (chosen on training years, scored on the test year)",
-            table(res.cv_choices, labels=False),
+            table(res.cv_choices, labels=True),
         )
     if len(res.costs):
         be = pd.DataFrame({"break_even_bps": pd.Series(res.break_even)}).rename_axis("edge in")
