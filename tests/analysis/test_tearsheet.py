@@ -82,6 +82,20 @@ def test_benchmark_symbol_and_strategy(result) -> None:
     assert tab.loc["aware", "excess_return"] == pytest.approx(exp)
 
 
+def test_default_benchmark_is_the_first_equity_symbol(result) -> None:
+    from dataclasses import dataclass, replace
+
+    @dataclass(frozen=True)
+    class Panel:
+        symbols: tuple[str, ...]
+        asset_classes: tuple[str, ...]
+
+    r = replace(result)
+    r.panel = Panel(("SPX", "UST10", "WTI"), ("bond", "equity", "commodity"))  # type: ignore[attr-defined]
+    assert benchmark_equity(r)[0] == "UST10 (buy & hold)"
+    assert benchmark_equity(result)[0] == "SPX (buy & hold)"  # no classes: the first symbol
+
+
 def test_monthly_and_yearly_returns_match_resample(result) -> None:
     e = result.equity["aware"]
     m = monthly_returns(e)
@@ -167,6 +181,11 @@ def test_regime_tables(result) -> None:
     assert set(perf.index.get_level_values("state")) == {0, 1}
     for s in ("static", "aware"):
         assert perf.loc[s, "share_of_time"].sum() == pytest.approx(1.0)
+    # hit rate = share of up days among the bars whose previous-close state is k
+    r = result.equity["aware"].pct_change().iloc[1:]
+    prev = result.regimes["state"].shift(1).reindex(r.index)
+    for k in (0, 1):
+        assert perf.loc[("aware", k), "hit_rate"] == pytest.approx((r[prev == k] > 0).mean())
     dw = dwell_times(result.regimes)
     occ = regime_occupancy(result.regimes)
     assert np.allclose(dw["mean"], occ["avg_dwell"]) and np.allclose(dw["max"], occ["max_dwell"])
