@@ -130,6 +130,7 @@ class Page:
     axes: dict[str, Raw] = field(default_factory=dict)
     specs: list[str] = field(default_factory=list)
     thinned: bool = False
+    daily: dict[str, bool] = field(default_factory=dict)
 
     def dates(self, index: pd.Index) -> tuple[str, np.ndarray]:
         """Register a date axis (thinned for display); returns its key and row positions."""
@@ -143,6 +144,7 @@ class Page:
             )
             f = "%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"
             self.axes[key] = Raw(json.dumps([f"{t:{f}}" for t in index[rows]]))
+            self.daily["@" + key] = daily
         return "@" + key, rows
 
     def chart(
@@ -171,6 +173,10 @@ class Page:
             "xaxis": {"showgrid": True, "gridcolor": "#eee", "zeroline": False},
             "yaxis": {"showgrid": True, "gridcolor": "#eee", "zerolinecolor": "#bbb"},
         }
+        refs = {t.get("x") for t in traces if isinstance(t.get("x"), str)}
+        if refs & set(self.daily):  # dates on x: hover shows the day, not "Jan 3, 2008"
+            daily = all(self.daily.get(r, True) for r in refs)
+            base["xaxis"]["hoverformat"] = "%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"
         for k, v in layout.items():
             if isinstance(v, dict) and isinstance(base.get(k), dict):
                 base[k] = {**base[k], **v}

@@ -252,3 +252,13 @@ def test_analysis_layer_imports_stay_downward():
             )
             for n in names:
                 assert n.split(".")[0] not in {"strategies", "brokers", "data_feeds"}, (f, n)
+
+
+def test_without_plotly_the_tables_remain(result, tmp_path, monkeypatch):
+    from engine.report import plot
+
+    monkeypatch.setattr(plot, "plotly_js", lambda: None)
+    text = write_report(result, tmp_path / "noplotly.html").read_text()
+    assert "plotly.js v" not in text and "the <code>plotly</code> package is not installed" in text
+    assert "plotly.js did not load" in text  # what each chart then says in the browser
+    assert _heading_ok(text, "Performance summary") and "<table>" in text
