@@ -173,7 +173,7 @@ class Page:
             "xaxis": {"showgrid": True, "gridcolor": "#eee", "zeroline": False},
             "yaxis": {"showgrid": True, "gridcolor": "#eee", "zerolinecolor": "#bbb"},
         }
-        refs = {t.get("x") for t in traces if isinstance(t.get("x"), str)}
+        refs = {str(t["x"]) for t in traces if isinstance(t.get("x"), str)}
         if refs & set(self.daily):  # dates on x: hover shows the day, not "Jan 3, 2008"
             daily = all(self.daily.get(r, True) for r in refs)
             base["xaxis"]["hoverformat"] = "%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"
