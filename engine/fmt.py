@@ -163,21 +163,21 @@ def pct(x: float, digits: int = 2, signed: bool = False) -> str:
     """``0.1234 -> '12.34%'`` (``signed``: always a sign)."""
     if not _finite(x):
         return "n/a"
-    return f"{float(x) * 100:{'+' if signed else ''}.{digits}f}%"
+    return _no_negative_zero(f"{float(x) * 100:{'+' if signed else ''}.{digits}f}%")
 
 
 def money(x: float, digits: int = 0, signed: bool = False) -> str:
     """``1234567.8 -> '1,234,568'``."""
     if not _finite(x):
         return "n/a"
-    return f"{float(x):{'+' if signed else ''},.{digits}f}"
+    return _no_negative_zero(f"{float(x):{'+' if signed else ''},.{digits}f}")
 
 
 def ratio(x: float, digits: int = 2) -> str:
     """A plain decimal (Sharpe, beta, ...)."""
     if not _finite(x):
         return "n/a"
-    return f"{float(x):.{digits}f}"
+    return _no_negative_zero(f"{float(x):.{digits}f}")
 
 
 def date(ts: Any, daily: bool = True) -> str:

@@ -414,24 +414,31 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
     tabs = {n: monthly_returns(e) for n, e in curves.items()}
     n_years = max((len(t) for t in tabs.values()), default=0)
     months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    every = np.concatenate([t.to_numpy(dtype=float).ravel() for t in tabs.values()] or [[]])
+    every = np.abs(every[np.isfinite(every)])
+    zmax = max(0.02, float(np.quantile(every, 0.95))) if every.size else 0.05
     traces = []
     for i, (_n, t) in enumerate(tabs.items()):
         yr = yearly_returns(curves[_n].to_frame("y"))["y"].reindex(t.index)
-        z = np.c_[t.to_numpy(dtype=float), yr.to_numpy(dtype=float)]
+        vals = np.c_[t.to_numpy(dtype=float), yr.to_numpy(dtype=float)]
+        # colour: months as they are, the year at its monthly equivalent (/ sqrt 12)
+        z = vals.copy()
+        z[:, -1] /= np.sqrt(12.0)
         traces.append(
             {
                 "type": "heatmap",
                 "z": [plot.numbers(r) for r in z],
+                "text": [[fmt.pct(v, 1) if np.isfinite(v) else "" for v in r] for r in vals],
                 "x": [*months, "Year"],
                 "y": [str(y) for y in t.index],
                 "colorscale": plot.DIVERGING,
                 "zmid": 0,
-                "zmin": -0.1,
-                "zmax": 0.1,
-                "texttemplate": "%{z:.1%}",
+                "zmin": -zmax,
+                "zmax": zmax,
+                "texttemplate": "%{text}",
                 "textfont": {"size": 11},
-                "hovertemplate": "%{y} %{x}: %{z:.2%}<extra></extra>",
-                "colorbar": {"tickformat": ".0%", "len": 0.9},
+                "hovertemplate": "%{y} %{x}: %{text}<extra></extra>",
+                "showscale": False,
                 "xgap": 1,
                 "ygap": 1,
                 "visible": i == 0,
@@ -444,7 +451,12 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
         "margin": {"t": 40, "l": 60},
         "hovermode": "closest",
     }
-    body = "<h3>Monthly returns (last column: the calendar year)</h3>"
+    body = (
+        "<h3>Monthly returns (last column: the calendar year)</h3>"
+        '<p class="note">Compounded within each month from month-end equity; colour saturates '
+        f"at ±{fmt.pct(zmax, 1)} a month (the year column is coloured at its monthly "
+        "equivalent, return / √12). Pick the series in the menu.</p>"
+    )
     body += pg.chart(traces, layout, height=110 + 24 * n_years)
     # yearly bars
     yearly = yearly_returns(pd.DataFrame(curves))

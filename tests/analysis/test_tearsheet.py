@@ -213,6 +213,7 @@ def test_fmt_conventions() -> None:
     assert fmt.value("x", pd.Timestamp("2000-03-24")) == "2000-03-24"
     assert fmt.value("cagr", float("nan")) == "n/a"
     assert fmt.value("cagr", -1e-6) == "0.00%" and fmt.value("pnl", -0.2) == "0"  # no "-0"
+    assert fmt.pct(-0.0004, 1) == "0.0%" and fmt.pct(-0.004, 1) == "-0.4%"
     assert fmt.value("break_even_bps", float("inf")) == "∞"
     t = fmt.text_table(make_result(n=80).equity.iloc[-2:].T.rename_axis("strategy"))
     assert t.splitlines()[0].startswith("strategy")
