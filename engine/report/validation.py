@@ -15,15 +15,10 @@ import pandas as pd
 from engine import fmt
 from engine.analysis.walkforward import oos_summary
 from engine.report import plot
-from engine.report.html import (
-    Report,
-    add_tearsheet,
-    bootstrap_kinds,
-    bootstrap_plain,
-    cost_chart,
-    meta_line,
-)
+from engine.report.page import Report, meta_line
 from engine.report.plot import strategy_color
+from engine.report.sections import add_tearsheet, cost_chart
+from engine.report.significance import bootstrap_kinds, bootstrap_plain
 from engine.report.tables import table
 
 if TYPE_CHECKING:

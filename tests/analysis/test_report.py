@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.report.html import TOP_ASSETS, bootstrap_plain, write_report
+from engine.report.html import write_report
+from engine.report.sections import TOP_ASSETS
+from engine.report.significance import bootstrap_plain
 from engine.report.validation import rebased_equity
 from tests.analysis.conftest import FakeResult, make_result
 

@@ -1,0 +1,968 @@
+"""The tearsheet sections (summary and benchmark, equity and drawdowns, calendar returns,
+distribution, rolling statistics, exposure, weights, regimes, attribution, trades, stress
+tests) and :func:`add_tearsheet`, which adds them all to a :class:`Report`."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine import fmt
+from engine.analysis._common import regime_labels, simple_returns
+from engine.analysis.attribution import attribute_result, attribution_by_regime, link
+from engine.analysis.benchmark import benchmark_equity, relative_table
+from engine.analysis.drawdowns import worst_drawdowns
+from engine.analysis.metrics import (
+    DEFAULT_COLUMNS,
+    drawdown,
+    summary_table,
+    var_cvar_historical,
+)
+from engine.analysis.regime_risk import regime_occupancy, strategy_regime_risk, transition_matrix
+from engine.analysis.stress import historical_stress, shock_table
+from engine.analysis.tearsheet import (
+    cost_attribution,
+    detection_lag,
+    dwell_times,
+    exposure,
+    monthly_returns,
+    regime_performance,
+    trade_list,
+    turnover_series,
+    yearly_returns,
+)
+from engine.report import plot
+from engine.report.page import Report
+from engine.report.plot import BENCH_COLOR, line, regime_color, stacked, strategy_color
+from engine.report.significance import bootstrap_section
+from engine.report.tables import table
+
+TOP_ASSETS = 8
+"""Weights charts show the largest holdings by mean |weight|; the rest is one 'other' band."""
+
+TRADES_SHOWN = 20
+
+
+def _asset_classes(result: Any) -> dict[str, str] | None:
+    panel = getattr(result, "panel", None)
+    if panel is None:
+        return None
+    syms = getattr(panel, "symbols", ())
+    classes = getattr(panel, "asset_classes", ())
+    if len(syms) != len(classes):
+        return None
+    return {str(s): str(c) for s, c in zip(syms, classes)}
+
+
+def _cash_symbols(result: Any) -> tuple[str, ...]:
+    classes = _asset_classes(result) or {}
+    return tuple(s for s, c in classes.items() if c.lower() == "cash")
+
+
+def _config_benchmark(result: Any) -> str | None:
+    cfg = getattr(result, "config", None) or {}
+    rep = cfg.get("report", {}) if isinstance(cfg, dict) else {}
+    b = rep.get("benchmark") if isinstance(rep, dict) else None
+    return str(b) if b else None
+
+
+def _strategy_weights(weights: pd.DataFrame, s: str) -> pd.DataFrame:
+    if isinstance(weights.columns, pd.MultiIndex):
+        return pd.DataFrame(weights[s]).astype(float).fillna(0.0)
+    return weights.astype(float).fillna(0.0)
+
+
+class _RunOnly:
+    """``result`` with the returns-only series (e.g. the CV-selected one) left out."""
+
+    def __init__(self, result: Any, drop: Sequence[str]) -> None:
+        self._r = result
+        self.equity = result.equity[[c for c in result.equity.columns if c not in drop]]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._r, name)
+
+
+def _colors(names: Sequence[str], bench: tuple[str, pd.Series] | None) -> dict[str, str]:
+    """One colour per series for every chart: strategies in order, a symbol benchmark grey."""
+    out = {str(n): strategy_color(i) for i, n in enumerate(names)}
+    if bench is not None and bench[0] not in out:
+        out[bench[0]] = BENCH_COLOR
+    return out
+
+
+def _pct_axis(title: str = "") -> dict[str, Any]:
+    return {"tickformat": ".0%", "title": {"text": title}, "hoverformat": ".2%"}
+
+
+def _dates_row(df: pd.DataFrame, cols: Sequence[str], missing: str) -> pd.DataFrame:
+    out = df.copy()
+    for c in cols:
+        if c in out.columns:
+            out[c] = [fmt.date(v) if pd.notna(v) else missing for v in out[c]]
+    return out
+
+
+def _names_for(result: Any, states: pd.Series) -> tuple[dict[int, str], int]:
+    labels = tuple(getattr(result, "regime_labels", None) or ())
+    present = np.unique(states.to_numpy())
+    names = regime_labels(result, present)
+    names[-1] = "warm-up"
+    n = max(len(labels), int(present.max()) + 1 if present.size else 0)
+    return names, n
+
+
+# ------------------------------------------------------------------ sections
+def _summary(
+    rep: Report, result: Any, equity: pd.DataFrame, bench: tuple[str, pd.Series] | None
+) -> None:
+    ppy = rep.periods_per_year
+    metrics = summary_table(result, periods_per_year=ppy)
+    attrs = dict(metrics.attrs)
+    if bench is not None and bench[0] not in metrics.index:
+        b = summary_table(bench[1].to_frame(bench[0]), periods_per_year=ppy)
+        metrics = pd.concat([metrics, b])
+        metrics.attrs.update(attrs)
+    returns_only = [n for n in getattr(result, "returns_only", ()) if n in metrics.index]
+    trade_cols = [c for c in ("turnover", "total_costs", "n_trades") if c in metrics.columns]
+    if returns_only:
+        metrics.loc[returns_only, trade_cols] = np.nan
+    cols = ["total_return", *[c for c in DEFAULT_COLUMNS if c in metrics.columns]]
+    body = table(metrics[cols])
+    if returns_only:
+        body += (
+            f'<p class="note">{html.escape(", ".join(returns_only))}: stitched test-year returns '
+            "of the parameter set chosen by cross-validation in each fold; its trades are not "
+            "recorded, so turnover, costs and fills read n/a.</p>"
+        )
+    body += (
+        '<p class="note">Rates in percent per year unless marked; drawdown, VaR and CVaR are '
+        "losses and print negative, as the charts draw them; CVaR 95% is the mean of the worst "
+        "5% of daily returns; turnover is one-sided per year; costs in account currency.</p>"
+    )
+    other = [c for c in metrics.columns if c not in cols]
+    body += "<details><summary>all metrics</summary>" + table(metrics[other]) + "</details>"
+    if bench is not None:
+        rel = relative_table(equity, bench[1], ppy)
+        rel = rel.drop(index=bench[0], errors="ignore")
+        body += table(
+            rel,
+            f"Relative to the benchmark: {bench[0]}",
+            note=(
+                "Alpha = annualized intercept and beta = slope of the daily returns regressed "
+                "on the benchmark's; tracking error = volatility of the daily difference; "
+                "information ratio = mean difference / tracking error (annualized); up/down "
+                "capture = mean return on the benchmark's up/down days over the benchmark's "
+                "(down capture below 100% = smaller losses); excess CAGR = CAGR minus the "
+                'benchmark\'s. Set <code>[report] benchmark = "NAME"</code> to a strategy or '
+                "symbol to change it."
+            ),
+        )
+    rep.add("Performance summary", body)
+
+
+def _equity(
+    rep: Report,
+    equity: pd.DataFrame,
+    bench: tuple[str, pd.Series] | None,
+    states: pd.Series | None,
+    names: dict[int, str],
+    n_states: int,
+    log: bool = True,
+    markers: Sequence[tuple[Any, str]] = (),
+) -> None:
+    pg = rep.page
+    x, rows = pg.dates(equity.index)
+    traces: list[dict[str, Any]] = []
+    for i, c in enumerate(equity.columns):
+        e = equity[c].to_numpy(dtype=float)
+        col = strategy_color(i)
+        traces.append(line(x, e[rows], str(c), col, hover=",.0f"))
+        dd = -drawdown(equity[c]).to_numpy()
+        traces.append(
+            line(x, dd[rows], f"{c} drawdown", col, yaxis="y2", showlegend=False, group=str(c))
+        )
+    if bench is not None and bench[0] not in equity.columns:
+        b = bench[1].to_numpy(dtype=float)
+        traces.append(line(x, b[rows], bench[0], BENCH_COLOR, dash="dot", hover=",.0f"))
+        dd = -drawdown(bench[1]).to_numpy()
+        traces.append(
+            line(
+                x,
+                dd[rows],
+                f"{bench[0]} drawdown",
+                BENCH_COLOR,
+                yaxis="y2",
+                dash="dot",
+                showlegend=False,
+                group=bench[0],
+            )
+        )
+    layout: dict[str, Any] = {
+        "xaxis": {
+            "rangeselector": {
+                "buttons": [
+                    {"count": 1, "label": "1y", "step": "year", "stepmode": "backward"},
+                    {"count": 3, "label": "3y", "step": "year", "stepmode": "backward"},
+                    {"count": 5, "label": "5y", "step": "year", "stepmode": "backward"},
+                    {"step": "all", "label": "all"},
+                ],
+                "x": 1,
+                "xanchor": "right",
+                "y": 1.0,
+                "yanchor": "bottom",
+            }
+        },
+        "margin": {"t": 60},
+    }
+    stacked(layout, [("equity (log)" if log else "equity", 3.0), ("drawdown", 1.2)])
+    layout["yaxis"].update({"type": "log" if log else "linear", "tickformat": ",.3~s"})
+    layout["yaxis2"].update({"tickformat": ".0%", "hoverformat": ".2%"})
+    note = (
+        "Drag to zoom, double-click to reset; hover for values. Drawdown = equity / running "
+        "peak - 1 (negative). "
+    )
+    shapes: list[dict[str, Any]] = []
+    annotations = []
+    for when, text in markers:
+        d = fmt.date(when)
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": d,
+                "x1": d,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": "#666", "width": 1, "dash": "dot"},
+            }
+        )
+        annotations.append(
+            {
+                "x": d,
+                "xref": "x",
+                "y": 1,
+                "yref": "paper",
+                "text": text,
+                "showarrow": False,
+                "xanchor": "left",
+                "yanchor": "top",
+                "font": {"size": 10, "color": "#666"},
+            }
+        )
+    layout["shapes"] = shapes
+    layout["annotations"] = annotations
+    if states is not None:
+        layout["shapes"] = plot.regime_shapes(states, n_states) + shapes
+        traces += plot.regime_legend(names, n_states, set(int(s) for s in np.unique(states)))
+        note += "Background = filtered (online, no look-ahead) regime at each bar"
+        note += (
+            "; grey = warm-up (state -1: the detector has no fit yet, the strategy holds its "
+            "warm-up weights)."
+            if (states.to_numpy() < 0).any()
+            else "."
+        )
+    rep.add("Equity curves", pg.chart(traces, layout, height=560) + f'<p class="note">{note}</p>')
+
+
+def _drawdowns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | None) -> None:
+    series = {str(c): equity[c] for c in equity.columns}
+    if bench is not None and bench[0] not in series:
+        series[bench[0]] = bench[1]
+    body = ""
+    for name, e in series.items():
+        w = worst_drawdowns(e, 5)
+        w = _dates_row(w, ["start", "trough"], "n/a")
+        w = _dates_row(w, ["recovery"], "not yet")
+        w.columns = [
+            "start (peak)",
+            "trough",
+            "recovery",
+            "depth",
+            "length",
+            "to_trough",
+            "to_recover",
+        ]
+        body += "<div>" + table(w, name, kinds={"depth": "loss"}, labels=True) + "</div>"
+    rep.add(
+        "Drawdowns",
+        '<p class="note">The five deepest drawdowns of each curve: peak, lowest point, the '
+        "first bar back at the peak; lengths in bars (trading days).</p>"
+        f'<div class="grid">{body}</div>',
+    )
+
+
+def _dropdown(
+    labels: list[str], per: int, extra_layout: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    n = len(labels)
+    buttons = []
+    for i, lab in enumerate(labels):
+        vis = [j // per == i for j in range(n * per)]
+        args: list[Any] = [{"visible": vis}]
+        if extra_layout is not None:
+            args.append(extra_layout[i])
+        buttons.append({"label": lab, "method": "update", "args": args})
+    return {
+        "buttons": buttons,
+        "direction": "down",
+        "x": 0,
+        "xanchor": "left",
+        "y": 1.0,
+        "yanchor": "bottom",
+        "showactive": True,
+    }
+
+
+def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | None) -> None:
+    pg = rep.page
+    curves = {str(c): equity[c].astype(float) for c in equity.columns}
+    if bench is not None and bench[0] not in curves:
+        curves[bench[0]] = bench[1]
+    names = list(curves)
+    colors = _colors(list(map(str, equity.columns)), bench)
+    # monthly heat-map, one strategy at a time
+    tabs = {n: monthly_returns(e) for n, e in curves.items()}
+    n_years = max((len(t) for t in tabs.values()), default=0)
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    every = np.concatenate(
+        [t.to_numpy(dtype=float).ravel() for t in tabs.values()] or [np.zeros(0)]
+    )
+    every = np.abs(every[np.isfinite(every)])
+    zmax = max(0.02, float(np.quantile(every, 0.95))) if every.size else 0.05
+    traces = []
+    for i, (_n, t) in enumerate(tabs.items()):
+        yr = yearly_returns(curves[_n].to_frame("y"))["y"].reindex(t.index)
+        vals = np.c_[t.to_numpy(dtype=float), yr.to_numpy(dtype=float)]
+        # colour: months as they are, the year at its monthly equivalent (/ sqrt 12)
+        z = vals.copy()
+        z[:, -1] /= np.sqrt(12.0)
+        traces.append(
+            {
+                "type": "heatmap",
+                "z": [plot.numbers(r) for r in z],
+                "text": [[fmt.pct(v, 1) if np.isfinite(v) else "" for v in r] for r in vals],
+                "x": [*months, "Year"],
+                "y": [str(y) for y in t.index],
+                "colorscale": plot.DIVERGING,
+                "zmid": 0,
+                "zmin": -zmax,
+                "zmax": zmax,
+                "texttemplate": "%{text}",
+                "textfont": {"size": 11},
+                "hovertemplate": "%{y} %{x}: %{text}<extra></extra>",
+                "showscale": False,
+                "xgap": 1,
+                "ygap": 1,
+                "visible": i == 0,
+            }
+        )
+    layout = {
+        "updatemenus": [_dropdown(names, 1)],
+        "yaxis": {"autorange": "reversed", "type": "category", "showgrid": False},
+        "xaxis": {"showgrid": False, "type": "category"},
+        "margin": {"t": 40, "l": 60},
+        "hovermode": "closest",
+    }
+    body = (
+        "<h3>Monthly returns (last column: the calendar year)</h3>"
+        '<p class="note">Compounded within each month from month-end equity; colour saturates '
+        f"at ±{fmt.pct(zmax, 1)} a month (the year column is coloured at its monthly "
+        "equivalent, return / √12). Pick the series in the menu.</p>"
+    )
+    body += pg.chart(traces, layout, height=110 + 24 * n_years)
+    # yearly bars
+    yearly = yearly_returns(pd.DataFrame(curves))
+    ytr = [
+        {
+            "type": "bar",
+            "x": [str(y) for y in yearly.index],
+            "y": plot.numbers(yearly[n].to_numpy()),
+            "name": n,
+            "marker": {"color": colors[n]},
+            "hovertemplate": "%{y:.2%}",
+        }
+        for n in names
+    ]
+    body += "<h3>Calendar-year returns</h3>" + pg.chart(
+        ytr,
+        {"yaxis": _pct_axis(), "barmode": "group", "xaxis": {"type": "category"}},
+        height=330,
+    )
+    # distribution with VaR / CVaR marks
+    htr: list[dict[str, Any]] = []
+    stats_rows = {}
+    for i, n in enumerate(names):
+        r = simple_returns(curves[n]).dropna().to_numpy()
+        col = colors[n]
+        counts, edges = np.histogram(r, bins=80) if r.size else (np.zeros(1), np.zeros(2))
+        mids = (edges[:-1] + edges[1:]) / 2
+        htr.append(
+            {
+                "type": "bar",
+                "x": plot.numbers(mids),
+                "y": plot.numbers(counts),
+                "name": n,
+                "marker": {"color": col},
+                "hovertemplate": "%{x:.2%}: %{y} days<extra></extra>",
+                "visible": i == 0,
+                "showlegend": False,
+            }
+        )
+        v95, c95 = var_cvar_historical(r, 0.95)
+        v99, c99 = var_cvar_historical(r, 0.99)
+        stats_rows[n] = {"var95": v95, "cvar95": c95, "var99": v99, "cvar99": c99}
+        for lab, val, dash in (
+            ("VaR 95%", v95, "dash"),
+            ("CVaR 95%", c95, "solid"),
+            ("VaR 99%", v99, "dot"),
+            ("CVaR 99%", c99, "dashdot"),
+        ):
+            htr.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": [-val, -val],
+                    "y": [0, 1],
+                    "yaxis": "y2",
+                    "name": f"{lab} {fmt.pct(-val)}",
+                    "line": {"color": "#b42318", "dash": dash, "width": 1.5},
+                    "hovertemplate": f"{lab}: %{{x:.2%}}<extra></extra>",
+                    "visible": i == 0,
+                    "legendgroup": lab,
+                }
+            )
+    hl = {
+        "updatemenus": [_dropdown(names, 5)],
+        "xaxis": {"tickformat": ".1%", "title": {"text": "daily return"}},
+        "yaxis": {"title": {"text": "days"}},
+        "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False},
+        "bargap": 0.02,
+        "hovermode": "closest",
+        "legend": {"x": 1.0, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
+        "margin": {"t": 50},
+    }
+    body += "<h3>Distribution of daily returns, with VaR and CVaR</h3>" + pg.chart(
+        htr, hl, height=340
+    )
+    body += table(
+        pd.DataFrame.from_dict(stats_rows, orient="index").rename_axis("strategy"),
+        note="Historical VaR = the 5% (1%) quantile of daily returns; CVaR = the mean of the "
+        "returns at or below it; both are losses and print negative.",
+    )
+    rep.add("Returns", body)
+
+
+def _rolling(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | None) -> None:
+    ppy = rep.periods_per_year
+    pg = rep.page
+    x, rows = pg.dates(equity.index)
+    r = equity.astype(float).pct_change(fill_method=None)
+    m = r.rolling(ppy, min_periods=ppy // 2)
+    vol = m.std() * np.sqrt(ppy)
+    sh = m.mean() / m.std() * np.sqrt(ppy)
+    traces = []
+    panels = [("Sharpe (1y)", 1.0), ("volatility (1y)", 1.0)]
+    rb = None
+    if bench is not None:
+        rb = bench[1].astype(float).reindex(equity.index).pct_change(fill_method=None)
+        panels.append((f"beta to {bench[0].split(' ')[0]} (1y)", 1.0))
+    for i, c in enumerate(equity.columns):
+        col = strategy_color(i)
+        traces.append(line(x, sh[c].to_numpy()[rows], str(c), col, hover=".2f"))
+        traces.append(
+            line(
+                x,
+                vol[c].to_numpy()[rows],
+                f"{c} vol",
+                col,
+                yaxis="y2",
+                showlegend=False,
+                group=str(c),
+            )
+        )
+        if rb is not None:
+            cov = r[c].rolling(ppy, min_periods=ppy // 2).cov(rb)
+            beta = cov / rb.rolling(ppy, min_periods=ppy // 2).var()
+            traces.append(
+                line(
+                    x,
+                    beta.to_numpy()[rows],
+                    f"{c} beta",
+                    col,
+                    yaxis="y3",
+                    hover=".2f",
+                    showlegend=False,
+                    group=str(c),
+                )
+            )
+    layout: dict[str, Any] = {}
+    stacked(layout, panels)
+    layout["yaxis2"].update({"tickformat": ".0%", "hoverformat": ".2%"})
+    rep.add(
+        "Rolling Sharpe, volatility and beta",
+        pg.chart(traces, layout, height=180 * len(panels) + 60)
+        + '<p class="note">Trailing one-year windows of daily returns (shown once half a '
+        "year is available).</p>",
+    )
+
+
+def _exposure(rep: Report, result: Any, equity: pd.DataFrame) -> None:
+    weights = getattr(result, "weights", None)
+    if weights is None or len(weights.columns) == 0:
+        return
+    pg = rep.page
+    x, rows = pg.dates(equity.index)
+    cash_syms = _cash_symbols(result)
+    fills = getattr(result, "fills", None)
+    traces = []
+    have = (
+        set(weights.columns.get_level_values(0))
+        if isinstance(weights.columns, pd.MultiIndex)
+        else set(map(str, equity.columns))
+    )
+    for i, c in enumerate(equity.columns):
+        if str(c) not in have:
+            continue
+        ex = exposure(weights, str(c), cash_syms).reindex(equity.index)
+        col = strategy_color(i)
+        traces.append(line(x, ex["gross"].to_numpy()[rows], str(c), col, hover=".1%"))
+        traces.append(
+            line(
+                x,
+                ex["cash"].to_numpy()[rows],
+                f"{c} cash",
+                col,
+                yaxis="y2",
+                hover=".1%",
+                showlegend=False,
+                group=str(c),
+            )
+        )
+        f = fills.loc[fills["strategy"] == c] if fills is not None and len(fills) else None
+        tv = turnover_series(f, equity[c], rep.periods_per_year)
+        traces.append(
+            line(
+                x,
+                tv.to_numpy()[rows],
+                f"{c} turnover",
+                col,
+                yaxis="y3",
+                hover=".1%",
+                showlegend=False,
+                group=str(c),
+            )
+        )
+    if not traces:
+        return
+    layout: dict[str, Any] = {}
+    stacked(layout, [("gross exposure", 1.0), ("cash", 1.0), ("turnover (1y)", 1.0)])
+    for k in ("yaxis", "yaxis2", "yaxis3"):
+        layout[k].update({"tickformat": ".0%", "hoverformat": ".1%"})
+    cash_txt = f" (cash assets {', '.join(cash_syms)} count as cash)" if cash_syms else ""
+    rep.add(
+        "Exposure, cash and turnover",
+        pg.chart(traces, layout, height=600)
+        + '<p class="note">Gross exposure = sum of |weights| of risky holdings; cash = 1 - net '
+        f"risky weight{html.escape(cash_txt)}; turnover = one-sided traded notional over the "
+        "trailing year / mean equity.</p>",
+    )
+
+
+def _weights(rep: Report, result: Any, equity: pd.DataFrame) -> None:
+    weights = getattr(result, "weights", None)
+    if weights is None or len(weights.columns) == 0:
+        return
+    pg = rep.page
+    strategies = (
+        list(dict.fromkeys(weights.columns.get_level_values(0)))
+        if isinstance(weights.columns, pd.MultiIndex)
+        else [str(equity.columns[0])]
+    )
+    body = ""
+    prices = getattr(result, "prices", None)
+    order_all = [str(c) for c in (prices.columns if prices is not None else [])]
+    asset_color = {c: plot.asset_color(i) for i, c in enumerate(order_all)}
+    for s in strategies:
+        w = _strategy_weights(weights, s)
+        x, rows = pg.dates(w.index)
+        order = w.abs().mean().sort_values(ascending=False)
+        chosen = set(order.index[:TOP_ASSETS])
+        top = [c for c in w.columns if c in chosen]  # the panel's order, the same in each chart
+        rest = [c for c in w.columns if c not in top]
+        cols = {str(c): w[c] for c in top}
+        if rest:
+            cols[f"other ({len(rest)} assets)"] = w[rest].sum(axis=1)
+        traces = []
+        for j, (n, v) in enumerate(cols.items()):
+            col = (
+                "#9aa0a6"
+                if n.startswith("other (")
+                else asset_color.get(n, plot.asset_color(len(asset_color) + j))
+            )
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": x,
+                    "y": plot.numbers(v.to_numpy()[rows], 4),
+                    "name": n,
+                    "stackgroup": "w",
+                    "line": {"width": 0.5, "color": col},
+                    "fillcolor": col,
+                    "hovertemplate": "%{y:.1%}",
+                }
+            )
+        layout = {
+            "yaxis": {"tickformat": ".0%", "title": {"text": "weight"}},
+            "legend": {"orientation": "v", "x": 1.01, "y": 0.9, "yanchor": "top"},
+            "margin": {"r": 190, "t": 36},
+        }
+        body += f"<h3>{html.escape(s)}</h3>" + pg.chart(traces, layout, height=280)
+    rep.add(
+        "Weights over time",
+        body + f'<p class="note">Held weights at each close; the {TOP_ASSETS} largest holdings '
+        "by mean |weight| are drawn, the rest is one grey band.</p>",
+    )
+
+
+def _regimes(
+    rep: Report,
+    result: Any,
+    regimes: pd.DataFrame,
+    states: pd.Series,
+    names: dict[int, str],
+    n_states: int,
+) -> None:
+    pg = rep.page
+    x, rows = pg.dates(states.index)
+    pcols = sorted(
+        (c for c in regimes.columns if str(c).startswith("p") and str(c)[1:].isdigit()),
+        key=lambda c: int(str(c)[1:]),
+    )
+    warm = (states.to_numpy() < 0).astype(float)
+    traces = []
+    body = (
+        '<p class="note">The <b>filtered</b> regime is what the detector knew at each close '
+        "(no look-ahead), the one strategies trade on. <b>Warm-up</b> (state -1) = bars "
+        "before the detector's first fit: no regime is known, strategies hold their warm-up "
+        "weights, and those bars are left out of every per-regime figure below.</p>"
+    )
+    if pcols:
+        p = regimes[pcols].reindex(states.index).astype(float).to_numpy(copy=True)
+        p[warm > 0] = 0.0
+        for c in pcols:
+            k = int(str(c)[1:])
+            col = regime_color(k, n_states)
+            j = pcols.index(c)
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": x,
+                    "y": plot.numbers(np.nan_to_num(p[rows, j]), 4),
+                    "name": names.get(k, str(k)),
+                    "stackgroup": "p",
+                    "line": {"width": 0.4, "color": col},
+                    "fillcolor": col,
+                    "hovertemplate": "%{y:.2f}",
+                }
+            )
+        if warm.any():
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": x,
+                    "y": plot.numbers(warm[rows], 2),
+                    "name": "warm-up (no regime yet)",
+                    "stackgroup": "p",
+                    "line": {"width": 0, "color": plot.WARMUP_COLOR},
+                    "fillcolor": plot.WARMUP_COLOR,
+                    "hoverinfo": "skip",
+                }
+            )
+        body += "<h3>Filtered regime probabilities</h3>" + pg.chart(
+            traces,
+            {"yaxis": {"range": [0, 1], "title": {"text": "probability"}}},
+            height=300,
+        )
+    occ = regime_occupancy(regimes)
+    if len(occ):
+        dw = dwell_times(regimes)
+        occ = occ.join(dw[["median"]].rename(columns={"median": "median_dwell"}))
+        occ = occ.rename(columns={"avg_dwell": "mean_dwell"})
+        tm = transition_matrix(regimes)
+        tm.columns = [names.get(int(c), str(c)) for c in tm.columns]
+        lag = detection_lag(regimes, n_states)
+        grid = (
+            "<div>"
+            + table(
+                occ,
+                "Time in regime and dwell times (bars)",
+                index_names=names,
+                kinds={"mean_dwell": "count", "median_dwell": "count"},
+            )
+            + "</div>"
+        )
+        grid += (
+            "<div>"
+            + table(
+                tm,
+                "Transition matrix (row = from, column = to, daily probability)",
+                kind="pct",
+                index_names=names,
+                labels=False,
+            )
+            + "</div>"
+        )
+        body += f'<div class="grid">{grid}</div>'
+        if len(lag):
+            lag = _dates_row(lag, ["start", "end"], "n/a")
+            lag["state_at_start"] = [names.get(int(v), str(v)) for v in lag["state_at_start"]]
+            top = names.get(n_states - 1, str(n_states - 1))
+            body += table(
+                lag,
+                "Detection lag around labelled crises",
+                kinds={"lag_any_bars": "count", "lag_top_bars": "count", "share_in_top": "pct"},
+                labels=True,
+                note="Bars from the window's first day (a labelled crisis) to the first bar "
+                "the filtered regime left calm, and to the first bar in the most stressed "
+                f"state, {html.escape(top)}; share in top state = share of the window's bars "
+                f"spent in {html.escape(top)}. 0 = already there on the first day; a window "
+                "that opens in warm-up counts from its first day all the same.",
+            )
+    rep.add("Regimes", body)
+
+
+def _by_regime(
+    rep: Report,
+    equity: pd.DataFrame,
+    regimes: pd.DataFrame,
+    names: dict[int, str],
+) -> None:
+    perf = regime_performance(equity, regimes, rep.periods_per_year)
+    if len(perf) == 0:
+        return
+    body = table(
+        perf,
+        index_names=names,
+        note="Daily returns grouped by the filtered regime at the previous close (the one the "
+        "strategy acted on); share of time = of the non-warm-up bars; return and volatility "
+        "annualized; max drawdown of the returns compounded within the regime; hit rate = "
+        "share of up days.",
+    )
+    rr = strategy_regime_risk(equity, regimes, rep.periods_per_year)
+    body += (
+        "<details><summary>all risk metrics by regime (VaR/CVaR per day: historical, "
+        "Gaussian, Cornish-Fisher)</summary>" + table(rr, index_names=names) + "</details>"
+    )
+    rep.add("Performance and risk by regime", body)
+
+
+def _attribution(
+    rep: Report,
+    result: Any,
+    equity: pd.DataFrame,
+    regimes: pd.DataFrame | None,
+    names: dict[int, str],
+) -> None:
+    body = ""
+    drop = [n for n in getattr(result, "returns_only", ()) if n in equity.columns]
+    if drop:
+        result = _RunOnly(result, drop)
+        equity = equity[[c for c in equity.columns if c not in drop]]
+    try:
+        per = attribute_result(result)
+    except (KeyError, ValueError) as exc:  # missing weights/prices: say so, keep the report
+        body += f'<p class="note">Return attribution unavailable: {html.escape(str(exc))}</p>'
+    else:
+        att = pd.DataFrame({k: link(v, "carino") for k, v in per.items()}).T
+        att.index.name = "strategy"
+        body += table(
+            att,
+            "Return attribution",
+            kind="pct",
+            labels=False,
+            note="Carino-linked contributions to the total compounded return: assets, costs "
+            "(negative), execution = filling at the reference (e.g. next-open) price instead "
+            "of the close; residual = anything unexplained (about 0).",
+        )
+        if regimes is not None:
+            grid = ""
+            for s, pb in per.items():
+                grid += (
+                    "<div>"
+                    + table(
+                        attribution_by_regime(pb, regimes),
+                        f"{s}: by regime",
+                        kind="pct",
+                        labels=False,
+                        index_names=names,
+                    )
+                    + "</div>"
+                )
+            body += (
+                "<details><summary>attribution by regime (compounded within each regime)"
+                f'</summary><div class="grid">{grid}</div></details>'
+            )
+    ca = cost_attribution(getattr(result, "fills", None), equity, rep.periods_per_year)
+    body += table(
+        ca,
+        "Cost attribution",
+        kinds={"cost_bps": "bps", "cost_drag": "pct"},
+        labels=True,
+        note="Costs by kind in account currency; cost_bps = total costs / traded notional; "
+        "cost_drag = total costs / mean equity per year.",
+    )
+    rep.add("Attribution and costs", body)
+
+
+def _trades(rep: Report, result: Any, equity: pd.DataFrame) -> None:
+    fills = getattr(result, "fills", None)
+    if fills is None or len(fills) == 0:
+        return
+    grid = ""
+    for c in equity.columns:
+        tl = trade_list(fills, str(c), TRADES_SHOWN)
+        if len(tl) == 0:
+            continue
+        n = int((fills["strategy"] == c).sum()) if "strategy" in fills.columns else len(fills)
+        tl.index = pd.RangeIndex(1, len(tl) + 1, name="#")
+        tl = tl.rename(columns={"timestamp": "date"})
+        grid += (
+            "<div>"
+            + table(
+                tl,
+                f"{c}: {len(tl)} largest of {n:,} fills",
+                kinds={"qty": "money", "price": "price", "notional": "money", "costs": "money"},
+                labels=True,
+                cls="scroll",
+            )
+            + "</div>"
+        )
+    if grid:
+        rep.add(
+            "Trades",
+            f'<div class="grid">{grid}</div><p class="note">Largest fills by notional; every '
+            "fill is in fills.csv of the run folder.</p>",
+        )
+
+
+def _stress(rep: Report, result: Any, equity: pd.DataFrame, shock_date: Any) -> None:
+    hist = historical_stress(equity)
+    if len(hist):
+        hist = _dates_row(hist, ["start", "end", "trough"], "n/a")
+        hist = _dates_row(hist, ["recovery_date"], "not yet")
+        hist = hist.drop(columns=["recovered"], errors="ignore")
+        body = table(hist, "Historical windows", labels=True)
+    else:
+        body = '<p class="note">No labelled stress window inside the data.</p>'
+    weights = getattr(result, "weights", None)
+    if weights is not None and len(weights.columns):
+        date = shock_date if shock_date is not None else equity.index[-1]
+        have = (
+            list(dict.fromkeys(weights.columns.get_level_values(0)))
+            if isinstance(weights.columns, pd.MultiIndex)
+            else list(equity.columns)
+        )
+        eq = equity[[c for c in equity.columns if c in have]]
+        shocks = shock_table(weights, eq, date, asset_classes=_asset_classes(result))
+        shocks = _dates_row(shocks, ["date"], "n/a")
+        body += table(
+            shocks,
+            f"Hypothetical shocks to the holdings of {fmt.date(date)}",
+            kinds={"return": "pct", "pnl": "money", "equity": "money"},
+            labels=True,
+        )
+    rep.add("Stress tests", body)
+
+
+def add_tearsheet(
+    rep: Report,
+    result: Any,
+    *,
+    benchmark: str | None = None,
+    bootstrap: pd.DataFrame | None = None,
+    bootstrap_pair: tuple[str, str] | None = None,
+    shock_date: Any = None,
+    log_equity: bool = True,
+    markers: Sequence[tuple[Any, str]] = (),
+) -> tuple[pd.DataFrame, str | None]:
+    """Add the standard tearsheet sections for ``result``; returns (equity, benchmark name).
+
+    ``markers``: (date, label) pairs drawn as dotted vertical lines on the equity chart
+    (e.g. walk-forward fold starts)."""
+    equity: pd.DataFrame = result.equity.astype(float)
+    regimes: pd.DataFrame | None = getattr(result, "regimes", None)
+    states = None
+    names: dict[int, str] = {}
+    n_states = 0
+    if regimes is not None and len(regimes) and "state" in regimes.columns:
+        states = regimes["state"].reindex(equity.index).fillna(-1).astype(int)
+        names, n_states = _names_for(result, states)
+        regimes = regimes.reindex(equity.index).assign(state=states)
+    else:
+        regimes = None
+    bench = benchmark_equity(result, benchmark or _config_benchmark(result))
+
+    _summary(rep, result, equity, bench)
+    _equity(rep, equity, bench, states, names, n_states, log_equity, markers)
+    _drawdowns(rep, equity, bench)
+    _returns(rep, equity, bench)
+    _rolling(rep, equity, bench)
+    _exposure(rep, result, equity)
+    _weights(rep, result, equity)
+    if regimes is not None and states is not None:
+        _regimes(rep, result, regimes, states, names, n_states)
+        _by_regime(rep, equity, regimes, names)
+    _attribution(rep, result, equity, regimes, names)
+    _trades(rep, result, equity)
+    _stress(rep, result, equity, shock_date)
+    if bootstrap is not None and len(bootstrap):
+        cand, bm = bootstrap_pair or ("candidate", "benchmark")
+        rep.add("Bootstrap: is the difference luck?", bootstrap_section(bootstrap, cand, bm))
+    return equity, bench[0] if bench else None
+
+
+def _series_line(col: str, i: int, colors: Mapping[str, str]) -> dict[str, Any]:
+    for name, color in colors.items():
+        if col.endswith("_" + name) or col == name:
+            return {"color": color}
+    if col.endswith("_diff"):
+        return {"color": BENCH_COLOR, "dash": "dash"}
+    return {"color": strategy_color(i)}
+
+
+def cost_chart(rep: Report, df: pd.DataFrame, colors: Mapping[str, str] | None = None) -> str:
+    """A line chart of a cost-sensitivity table (rows = cost settings); a column named
+    ``<metric>_<series>`` takes that series' colour from ``colors``."""
+    num = df.select_dtypes(include=[np.number])
+    if num.shape[0] < 2 or num.shape[1] == 0:
+        return ""
+    numeric = pd.api.types.is_numeric_dtype(num.index)
+    x: Any = plot.numbers(num.index.to_numpy()) if numeric else [str(i) for i in num.index]
+    traces = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "x": x,
+            "y": plot.numbers(num[c].to_numpy()),
+            "name": str(c),
+            "line": _series_line(str(c), i, colors or {}),
+        }
+        for i, c in enumerate(num.columns)
+    ]
+    layout = {
+        "xaxis": {
+            "type": "linear" if numeric else "category",
+            "title": {"text": str(num.index.name or "")},
+        },
+        "hovermode": "x unified",
+    }
+    return rep.page.chart(traces, layout, height=320)
