@@ -279,15 +279,7 @@ def _drawdowns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] |
         w = worst_drawdowns(e, 5)
         w = _dates_row(w, ["start", "trough"], "n/a")
         w = _dates_row(w, ["recovery"], "not yet")
-        w.columns = [
-            "start (peak)",
-            "trough",
-            "recovery",
-            "depth",
-            "length",
-            "to_trough",
-            "to_recover",
-        ]
+        w = w.rename(columns={"start": "start (peak)"})
         body += "<div>" + table(w, name, kinds={"depth": "loss"}, labels=True) + "</div>"
     rep.add(
         "Drawdowns",
