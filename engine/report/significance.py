@@ -19,7 +19,8 @@ def bootstrap_plain(
     """A paired-bootstrap table (rows ``<metric>_candidate/_benchmark/_diff``) with
     plain-language row names ("Sharpe: A minus B"); drawdowns turned into negative returns
     (so "minus" reads the same way for every metric)."""
-    names = {"sharpe": "Sharpe", "cagr": "CAGR", "max_drawdown": "Max drawdown"}
+    rf = table_.attrs.get("rf_label")  # Sharpe of excess returns over this series
+    names = {"sharpe": fmt.label("sharpe", rf), "cagr": "CAGR", "max_drawdown": "Max drawdown"}
     rows = {}
     for key in table_.index:
         k = str(key)

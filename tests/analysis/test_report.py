@@ -164,6 +164,8 @@ def test_bootstrap_plain_flips_drawdowns():
     assert (row["estimate"], row["lower"], row["upper"]) == (-0.10, -0.2, -0.02)
     assert out.loc["Sharpe: A", "estimate"] == 0.5
     assert out.iloc[-1]["estimate"] == 0.2
+    t.attrs["rf_label"] = "CASH"  # Sharpe of excess returns: the row says over what
+    assert "Sharpe (rf = CASH): A" in bootstrap_plain(t, "A", "B").index
 
 
 def test_rebased_equity_starts_together():
