@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from engine import fmt
-from engine.analysis._common import regime_labels, simple_returns
+from engine.analysis._common import regime_labels, simple_returns, strategy_fills
 from engine.analysis.attribution import attribute_result, attribution_by_regime, link
 from engine.analysis.benchmark import benchmark_equity, relative_table
 from engine.analysis.drawdowns import worst_drawdowns
@@ -35,6 +35,7 @@ from engine.analysis.tearsheet import (
     turnover_series,
     yearly_returns,
 )
+from engine.config import ConfigError
 from engine.report import plot
 from engine.report.page import Report
 from engine.report.plot import BENCH_COLOR, line, regime_color, stacked, strategy_color
@@ -536,7 +537,7 @@ def _exposure(rep: Report, result: Any, equity: pd.DataFrame) -> None:
                 group=str(c),
             )
         )
-        f = fills.loc[fills["strategy"] == c] if fills is not None and len(fills) else None
+        f = strategy_fills(fills, str(c))
         tv = turnover_series(f, equity[c], rep.periods_per_year)
         traces.append(
             line(
@@ -901,7 +902,10 @@ def add_tearsheet(
         regimes = regimes.reindex(equity.index).assign(state=states)
     else:
         regimes = None
-    bench = benchmark_equity(result, benchmark or _config_benchmark(result))
+    try:
+        bench = benchmark_equity(result, benchmark or _config_benchmark(result))
+    except KeyError as exc:  # a name that is neither a strategy nor a symbol: one line
+        raise ConfigError(str(exc.args[0])) from None
 
     _summary(rep, result, equity, bench)
     _equity(rep, equity, bench, states, names, n_states, log_equity, markers)

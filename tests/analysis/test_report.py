@@ -114,6 +114,10 @@ def test_benchmark_from_config_and_option(result, tmp_path):
     assert "Relative to the benchmark: static" in text
     text = write_report(result, tmp_path / "b.html", benchmark="UST10").read_text()
     assert "Relative to the benchmark: UST10 (buy &amp; hold)" in text
+    from engine.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^report\.benchmark: unknown strategy or symbol 'X'"):
+        write_report(result, tmp_path / "c.html", benchmark="X")
 
 
 def test_optional_sections(result, tmp_path):
