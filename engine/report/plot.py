@@ -78,6 +78,7 @@ def asset_color(i: int) -> str:
 
 
 def strategy_color(i: int) -> str:
+    """The colour of the ``i``-th strategy (the same in every chart)."""
     return STRATEGY_COLORS[i % len(STRATEGY_COLORS)]
 
 

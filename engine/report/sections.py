@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 
 from engine import fmt
-from engine.analysis._common import regime_labels, simple_returns, strategy_fills
-from engine.analysis.attribution import attribute_result, attribution_by_regime, link
+from engine.analysis._common import simple_returns, strategy_fills
 from engine.analysis.benchmark import benchmark_equity, relative_table
 from engine.analysis.drawdowns import worst_drawdowns
 from engine.analysis.metrics import (
@@ -22,102 +21,33 @@ from engine.analysis.metrics import (
     summary_table,
     var_cvar_historical,
 )
-from engine.analysis.regime_risk import regime_occupancy, strategy_regime_risk, transition_matrix
-from engine.analysis.stress import historical_stress, shock_table
 from engine.analysis.tearsheet import (
-    cost_attribution,
-    detection_lag,
-    dwell_times,
     exposure,
     monthly_returns,
-    regime_performance,
-    trade_list,
     turnover_series,
     yearly_returns,
 )
 from engine.config import ConfigError
 from engine.report import plot
+from engine.report.common import (
+    cash_symbols,
+    config_benchmark,
+    dates_as_text,
+    pct_axis,
+    series_colors,
+    strategy_weights,
+)
 from engine.report.page import Report
-from engine.report.plot import BENCH_COLOR, line, regime_color, stacked, strategy_color
+from engine.report.plot import BENCH_COLOR, line, stacked, strategy_color
+from engine.report.regime_sections import by_regime_section, regime_names, regimes_section
 from engine.report.significance import bootstrap_section
 from engine.report.tables import table
+from engine.report.trade_sections import attribution_section, stress_section, trades_section
 
 TOP_ASSETS = 8
 """Weights charts show the largest holdings by mean |weight|; the rest is one 'other' band."""
 
-TRADES_SHOWN = 20
 
-
-def _asset_classes(result: Any) -> dict[str, str] | None:
-    panel = getattr(result, "panel", None)
-    if panel is None:
-        return None
-    syms = getattr(panel, "symbols", ())
-    classes = getattr(panel, "asset_classes", ())
-    if len(syms) != len(classes):
-        return None
-    return {str(s): str(c) for s, c in zip(syms, classes)}
-
-
-def _cash_symbols(result: Any) -> tuple[str, ...]:
-    classes = _asset_classes(result) or {}
-    return tuple(s for s, c in classes.items() if c.lower() == "cash")
-
-
-def _config_benchmark(result: Any) -> str | None:
-    cfg = getattr(result, "config", None) or {}
-    rep = cfg.get("report", {}) if isinstance(cfg, dict) else {}
-    b = rep.get("benchmark") if isinstance(rep, dict) else None
-    return str(b) if b else None
-
-
-def _strategy_weights(weights: pd.DataFrame, s: str) -> pd.DataFrame:
-    if isinstance(weights.columns, pd.MultiIndex):
-        return pd.DataFrame(weights[s]).astype(float).fillna(0.0)
-    return weights.astype(float).fillna(0.0)
-
-
-class _RunOnly:
-    """``result`` with the returns-only series (e.g. the CV-selected one) left out."""
-
-    def __init__(self, result: Any, drop: Sequence[str]) -> None:
-        self._r = result
-        self.equity = result.equity[[c for c in result.equity.columns if c not in drop]]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._r, name)
-
-
-def _colors(names: Sequence[str], bench: tuple[str, pd.Series] | None) -> dict[str, str]:
-    """One colour per series for every chart: strategies in order, a symbol benchmark grey."""
-    out = {str(n): strategy_color(i) for i, n in enumerate(names)}
-    if bench is not None and bench[0] not in out:
-        out[bench[0]] = BENCH_COLOR
-    return out
-
-
-def _pct_axis(title: str = "") -> dict[str, Any]:
-    return {"tickformat": ".0%", "title": {"text": title}, "hoverformat": ".2%"}
-
-
-def _dates_row(df: pd.DataFrame, cols: Sequence[str], missing: str) -> pd.DataFrame:
-    out = df.copy()
-    for c in cols:
-        if c in out.columns:
-            out[c] = [fmt.date(v) if pd.notna(v) else missing for v in out[c]]
-    return out
-
-
-def _names_for(result: Any, states: pd.Series) -> tuple[dict[int, str], int]:
-    labels = tuple(getattr(result, "regime_labels", None) or ())
-    present = np.unique(states.to_numpy())
-    names = regime_labels(result, present)
-    names[-1] = "warm-up"
-    n = max(len(labels), int(present.max()) + 1 if present.size else 0)
-    return names, n
-
-
-# ------------------------------------------------------------------ sections
 def _summary(
     rep: Report, result: Any, equity: pd.DataFrame, bench: tuple[str, pd.Series] | None
 ) -> None:
@@ -278,8 +208,8 @@ def _drawdowns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] |
     body = ""
     for name, e in series.items():
         w = worst_drawdowns(e, 5)
-        w = _dates_row(w, ["start", "trough"], "n/a")
-        w = _dates_row(w, ["recovery"], "not yet")
+        w = dates_as_text(w, ["start", "trough"], "n/a")
+        w = dates_as_text(w, ["recovery"], "not yet")
         w = w.rename(columns={"start": "start (peak)"})
         body += "<div>" + table(w, name, kinds={"depth": "loss"}, labels=True) + "</div>"
     rep.add(
@@ -318,7 +248,7 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
     if bench is not None and bench[0] not in curves:
         curves[bench[0]] = bench[1]
     names = list(curves)
-    colors = _colors(list(map(str, equity.columns)), bench)
+    colors = series_colors(list(map(str, equity.columns)), bench)
     # monthly heat-map, one strategy at a time
     tabs = {n: monthly_returns(e) for n, e in curves.items()}
     n_years = max((len(t) for t in tabs.values()), default=0)
@@ -384,7 +314,7 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
     ]
     body += "<h3>Calendar-year returns</h3>" + pg.chart(
         ytr,
-        {"yaxis": _pct_axis(), "barmode": "group", "xaxis": {"type": "category"}},
+        {"yaxis": pct_axis(), "barmode": "group", "xaxis": {"type": "category"}},
         height=330,
     )
     # distribution with VaR / CVaR marks
@@ -511,7 +441,7 @@ def _exposure(rep: Report, result: Any, equity: pd.DataFrame) -> None:
         return
     pg = rep.page
     x, rows = pg.dates(equity.index)
-    cash_syms = _cash_symbols(result)
+    cash_syms = cash_symbols(result)
     fills = getattr(result, "fills", None)
     traces = []
     have = (
@@ -582,7 +512,7 @@ def _weights(rep: Report, result: Any, equity: pd.DataFrame) -> None:
     order_all = [str(c) for c in (prices.columns if prices is not None else [])]
     asset_color = {c: plot.asset_color(i) for i, c in enumerate(order_all)}
     for s in strategies:
-        w = _strategy_weights(weights, s)
+        w = strategy_weights(weights, s)
         x, rows = pg.dates(w.index)
         order = w.abs().mean().sort_values(ascending=False)
         chosen = set(order.index[:TOP_ASSETS])
@@ -624,258 +554,6 @@ def _weights(rep: Report, result: Any, equity: pd.DataFrame) -> None:
     )
 
 
-def _regimes(
-    rep: Report,
-    result: Any,
-    regimes: pd.DataFrame,
-    states: pd.Series,
-    names: dict[int, str],
-    n_states: int,
-) -> None:
-    pg = rep.page
-    x, rows = pg.dates(states.index)
-    pcols = sorted(
-        (c for c in regimes.columns if str(c).startswith("p") and str(c)[1:].isdigit()),
-        key=lambda c: int(str(c)[1:]),
-    )
-    warm = (states.to_numpy() < 0).astype(float)
-    traces = []
-    body = (
-        '<p class="note">The <b>filtered</b> regime is what the detector knew at each close '
-        "(no look-ahead), the one strategies trade on. <b>Warm-up</b> (state -1) = bars "
-        "before the detector's first fit: no regime is known, strategies hold their warm-up "
-        "weights, and those bars are left out of every per-regime figure below.</p>"
-    )
-    if pcols:
-        p = regimes[pcols].reindex(states.index).astype(float).to_numpy(copy=True)
-        p[warm > 0] = 0.0
-        for c in pcols:
-            k = int(str(c)[1:])
-            col = regime_color(k, n_states)
-            j = pcols.index(c)
-            traces.append(
-                {
-                    "type": "scatter",
-                    "mode": "lines",
-                    "x": x,
-                    "y": plot.numbers(np.nan_to_num(p[rows, j]), 4),
-                    "name": names.get(k, str(k)),
-                    "stackgroup": "p",
-                    "line": {"width": 0.4, "color": col},
-                    "fillcolor": col,
-                    "hovertemplate": "%{y:.2f}",
-                }
-            )
-        if warm.any():
-            traces.append(
-                {
-                    "type": "scatter",
-                    "mode": "lines",
-                    "x": x,
-                    "y": plot.numbers(warm[rows], 2),
-                    "name": "warm-up (no regime yet)",
-                    "stackgroup": "p",
-                    "line": {"width": 0, "color": plot.WARMUP_COLOR},
-                    "fillcolor": plot.WARMUP_COLOR,
-                    "hoverinfo": "skip",
-                }
-            )
-        body += "<h3>Filtered regime probabilities</h3>" + pg.chart(
-            traces,
-            {"yaxis": {"range": [0, 1], "title": {"text": "probability"}}},
-            height=300,
-        )
-    occ = regime_occupancy(regimes)
-    if len(occ):
-        dw = dwell_times(regimes)
-        occ = occ.join(dw[["median"]].rename(columns={"median": "median_dwell"}))
-        occ = occ.rename(columns={"avg_dwell": "mean_dwell"})
-        tm = transition_matrix(regimes)
-        tm.columns = [names.get(int(c), str(c)) for c in tm.columns]
-        lag = detection_lag(regimes, n_states)
-        grid = (
-            "<div>"
-            + table(
-                occ,
-                "Time in regime and dwell times (bars)",
-                index_names=names,
-                kinds={"mean_dwell": "count", "median_dwell": "count"},
-            )
-            + "</div>"
-        )
-        grid += (
-            "<div>"
-            + table(
-                tm,
-                "Transition matrix (row = from, column = to, daily probability)",
-                kind="pct",
-                index_names=names,
-                labels=False,
-            )
-            + "</div>"
-        )
-        body += f'<div class="grid">{grid}</div>'
-        if len(lag):
-            lag = _dates_row(lag, ["start", "end"], "n/a")
-            lag["state_at_start"] = [names.get(int(v), str(v)) for v in lag["state_at_start"]]
-            top = names.get(n_states - 1, str(n_states - 1))
-            body += table(
-                lag,
-                "Detection lag around labelled crises",
-                kinds={"lag_any_bars": "count", "lag_top_bars": "count", "share_in_top": "pct"},
-                labels=True,
-                note="Bars from the window's first day (a labelled crisis) to the first bar "
-                "the filtered regime left calm, and to the first bar in the most stressed "
-                f"state, {html.escape(top)}; share in top state = share of the window's bars "
-                f"spent in {html.escape(top)}. 0 = already there on the first day; a window "
-                "that opens in warm-up counts from its first day all the same.",
-            )
-    rep.add("Regimes", body)
-
-
-def _by_regime(
-    rep: Report,
-    equity: pd.DataFrame,
-    regimes: pd.DataFrame,
-    names: dict[int, str],
-) -> None:
-    perf = regime_performance(equity, regimes, rep.periods_per_year)
-    if len(perf) == 0:
-        return
-    body = table(
-        perf,
-        index_names=names,
-        note="Daily returns grouped by the filtered regime at the previous close (the one the "
-        "strategy acted on); share of time = of the non-warm-up bars; return and volatility "
-        "annualized; max drawdown of the returns compounded within the regime; hit rate = "
-        "share of up days.",
-    )
-    rr = strategy_regime_risk(equity, regimes, rep.periods_per_year)
-    body += (
-        "<details><summary>all risk metrics by regime (VaR/CVaR per day: historical, "
-        "Gaussian, Cornish-Fisher)</summary>" + table(rr, index_names=names) + "</details>"
-    )
-    rep.add("Performance and risk by regime", body)
-
-
-def _attribution(
-    rep: Report,
-    result: Any,
-    equity: pd.DataFrame,
-    regimes: pd.DataFrame | None,
-    names: dict[int, str],
-) -> None:
-    body = ""
-    drop = [n for n in getattr(result, "returns_only", ()) if n in equity.columns]
-    if drop:
-        result = _RunOnly(result, drop)
-        equity = equity[[c for c in equity.columns if c not in drop]]
-    try:
-        per = attribute_result(result)
-    except (KeyError, ValueError) as exc:  # missing weights/prices: say so, keep the report
-        body += f'<p class="note">Return attribution unavailable: {html.escape(str(exc))}</p>'
-    else:
-        att = pd.DataFrame({k: link(v, "carino") for k, v in per.items()}).T
-        att.index.name = "strategy"
-        body += table(
-            att,
-            "Return attribution",
-            kind="pct",
-            labels=False,
-            note="Carino-linked contributions to the total compounded return: assets, costs "
-            "(negative), execution = filling at the reference (e.g. next-open) price instead "
-            "of the close; residual = anything unexplained (about 0).",
-        )
-        if regimes is not None:
-            grid = ""
-            for s, pb in per.items():
-                grid += (
-                    "<div>"
-                    + table(
-                        attribution_by_regime(pb, regimes),
-                        f"{s}: by regime",
-                        kind="pct",
-                        labels=False,
-                        index_names=names,
-                    )
-                    + "</div>"
-                )
-            body += (
-                "<details><summary>attribution by regime (compounded within each regime)"
-                f'</summary><div class="grid">{grid}</div></details>'
-            )
-    ca = cost_attribution(getattr(result, "fills", None), equity, rep.periods_per_year)
-    body += table(
-        ca,
-        "Cost attribution",
-        kinds={"cost_bps": "bps", "cost_drag": "pct"},
-        labels=True,
-        note="Costs by kind in account currency; cost_bps = total costs / traded notional; "
-        "cost_drag = total costs / mean equity per year.",
-    )
-    rep.add("Attribution and costs", body)
-
-
-def _trades(rep: Report, result: Any, equity: pd.DataFrame) -> None:
-    fills = getattr(result, "fills", None)
-    if fills is None or len(fills) == 0:
-        return
-    grid = ""
-    for c in equity.columns:
-        tl = trade_list(fills, str(c), TRADES_SHOWN)
-        if len(tl) == 0:
-            continue
-        n = int((fills["strategy"] == c).sum()) if "strategy" in fills.columns else len(fills)
-        tl.index = pd.RangeIndex(1, len(tl) + 1, name="#")
-        tl = tl.rename(columns={"timestamp": "date"})
-        grid += (
-            "<div>"
-            + table(
-                tl,
-                f"{c}: {len(tl)} largest of {n:,} fills",
-                kinds={"qty": "money", "price": "price", "notional": "money", "costs": "money"},
-                labels=True,
-                cls="scroll",
-            )
-            + "</div>"
-        )
-    if grid:
-        rep.add(
-            "Trades",
-            f'<div class="grid">{grid}</div><p class="note">Largest fills by notional; every '
-            "fill is in fills.csv of the run folder.</p>",
-        )
-
-
-def _stress(rep: Report, result: Any, equity: pd.DataFrame, shock_date: Any) -> None:
-    hist = historical_stress(equity)
-    if len(hist):
-        hist = _dates_row(hist, ["start", "end", "trough"], "n/a")
-        hist = _dates_row(hist, ["recovery_date"], "not yet")
-        hist = hist.drop(columns=["recovered"], errors="ignore")
-        body = table(hist, "Historical windows", labels=True)
-    else:
-        body = '<p class="note">No labelled stress window inside the data.</p>'
-    weights = getattr(result, "weights", None)
-    if weights is not None and len(weights.columns):
-        date = shock_date if shock_date is not None else equity.index[-1]
-        have = (
-            list(dict.fromkeys(weights.columns.get_level_values(0)))
-            if isinstance(weights.columns, pd.MultiIndex)
-            else list(equity.columns)
-        )
-        eq = equity[[c for c in equity.columns if c in have]]
-        shocks = shock_table(weights, eq, date, asset_classes=_asset_classes(result))
-        shocks = _dates_row(shocks, ["date"], "n/a")
-        body += table(
-            shocks,
-            f"Hypothetical shocks to the holdings of {fmt.date(date)}",
-            kinds={"return": "pct", "pnl": "money", "equity": "money"},
-            labels=True,
-        )
-    rep.add("Stress tests", body)
-
-
 def add_tearsheet(
     rep: Report,
     result: Any,
@@ -898,12 +576,12 @@ def add_tearsheet(
     n_states = 0
     if regimes is not None and len(regimes) and "state" in regimes.columns:
         states = regimes["state"].reindex(equity.index).fillna(-1).astype(int)
-        names, n_states = _names_for(result, states)
+        names, n_states = regime_names(result, states)
         regimes = regimes.reindex(equity.index).assign(state=states)
     else:
         regimes = None
     try:
-        bench = benchmark_equity(result, benchmark or _config_benchmark(result))
+        bench = benchmark_equity(result, benchmark or config_benchmark(result))
     except KeyError as exc:  # a name that is neither a strategy nor a symbol: one line
         raise ConfigError(str(exc.args[0])) from None
 
@@ -915,11 +593,11 @@ def add_tearsheet(
     _exposure(rep, result, equity)
     _weights(rep, result, equity)
     if regimes is not None and states is not None:
-        _regimes(rep, result, regimes, states, names, n_states)
-        _by_regime(rep, equity, regimes, names)
-    _attribution(rep, result, equity, regimes, names)
-    _trades(rep, result, equity)
-    _stress(rep, result, equity, shock_date)
+        regimes_section(rep, result, regimes, states, names, n_states)
+        by_regime_section(rep, equity, regimes, names)
+    attribution_section(rep, result, equity, regimes, names)
+    trades_section(rep, result, equity)
+    stress_section(rep, result, equity, shock_date)
     if bootstrap is not None and len(bootstrap):
         cand, bm = bootstrap_pair or ("candidate", "benchmark")
         rep.add("Bootstrap: is the difference luck?", bootstrap_section(bootstrap, cand, bm))
