@@ -24,6 +24,7 @@ from engine.analysis.metrics import (
 from engine.analysis.tearsheet import (
     exposure,
     monthly_returns,
+    period_returns,
     turnover_series,
     yearly_returns,
 )
@@ -319,6 +320,7 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
     )
     # distribution with VaR / CVaR marks
     htr: list[dict[str, Any]] = []
+    lo_hi: list[float] = []
     stats_rows = {}
     for i, n in enumerate(names):
         r = simple_returns(curves[n]).dropna().to_numpy()
@@ -337,6 +339,8 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
                 "showlegend": False,
             }
         )
+        if r.size:
+            lo_hi += [float(np.quantile(r, 0.001)), float(np.quantile(r, 0.999))]
         v95, c95 = var_cvar_historical(r, 0.95)
         v99, c99 = var_cvar_historical(r, 0.99)
         stats_rows[n] = {"var95": v95, "cvar95": c95, "var99": v99, "cvar99": c99}
@@ -362,7 +366,11 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
             )
     hl = {
         "updatemenus": [_dropdown(names, 5)],
-        "xaxis": {"tickformat": ".1%", "title": {"text": "daily return"}},
+        "xaxis": {
+            "tickformat": ".1%",
+            "title": {"text": "daily return (0.1% tails beyond the axis: zoom out to see them)"},
+            **({"range": [min(lo_hi) * 1.1, max(lo_hi) * 1.1]} if lo_hi else {}),
+        },
         "yaxis": {"title": {"text": "days"}},
         "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False},
         "bargap": 0.02,
@@ -378,7 +386,62 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
         note="Historical VaR = the 5% (1%) quantile of daily returns; CVaR = the mean of the "
         "returns at or below it; both are losses and print negative.",
     )
+    body += "<h3>Return quantiles by horizon</h3>" + _quantile_boxes(rep, curves, colors)
     rep.add("Returns", body)
+
+
+HORIZONS: tuple[tuple[str, str | None], ...] = (
+    ("day", None),
+    ("week", "W-FRI"),
+    ("month", "ME"),
+    ("quarter", "QE"),
+    ("year", "YE"),
+)
+
+
+def _quantile_boxes(rep: Report, curves: Mapping[str, pd.Series], colors: Mapping[str, str]) -> str:
+    """Box per series and horizon: quartiles, whiskers at the 5th and 95th percentiles."""
+    traces = []
+    for n, e in curves.items():
+        stats: dict[str, list[float]] = {k: [] for k in ("q1", "median", "q3", "lo", "hi")}
+        labels = []
+        for lab, freq in HORIZONS:
+            r = (simple_returns(e) if freq is None else period_returns(e, freq)).dropna()
+            if len(r) < 3:
+                continue
+            q = np.quantile(r.to_numpy(), [0.05, 0.25, 0.5, 0.75, 0.95])
+            labels.append(lab)
+            for k, v in zip(("lo", "q1", "median", "q3", "hi"), q):
+                stats[k].append(float(v))
+        if not labels:
+            continue
+        traces.append(
+            {
+                "type": "box",
+                "name": n,
+                "x": labels,
+                "q1": stats["q1"],
+                "median": stats["median"],
+                "q3": stats["q3"],
+                "lowerfence": stats["lo"],
+                "upperfence": stats["hi"],
+                "marker": {"color": colors.get(n, BENCH_COLOR)},
+                "line": {"width": 1.2},
+                "hoverinfo": "y",
+            }
+        )
+    if not traces:
+        return ""
+    layout = {
+        "boxmode": "group",
+        "yaxis": {"tickformat": ".0%", "hoverformat": ".2%", "title": {"text": "return"}},
+        "xaxis": {"type": "category"},
+        "hovermode": "closest",
+    }
+    return rep.page.chart(traces, layout, height=340) + (
+        '<p class="note">Boxes: quartiles and the median of the compounded returns over each '
+        "calendar horizon; whiskers at the 5th and 95th percentiles.</p>"
+    )
 
 
 def _rolling(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | None) -> None:
@@ -422,6 +485,25 @@ def _rolling(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
                     hover=".2f",
                     showlegend=False,
                     group=str(c),
+                )
+            )
+    if rb is not None and bench is not None and bench[0] not in equity.columns:
+        mb = rb.rolling(ppy, min_periods=ppy // 2)
+        for y, ax, tag, hv in (
+            (mb.mean() / mb.std() * np.sqrt(ppy), "y", "", ".2f"),
+            (mb.std() * np.sqrt(ppy), "y2", " vol", ".2%"),
+        ):
+            traces.append(
+                line(
+                    x,
+                    y.to_numpy()[rows],
+                    f"{bench[0]}{tag}",
+                    BENCH_COLOR,
+                    yaxis=ax,
+                    dash="dot",
+                    hover=hv,
+                    showlegend=not tag,
+                    group=bench[0],
                 )
             )
     layout: dict[str, Any] = {}
