@@ -320,12 +320,14 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
     )
     # distribution with VaR / CVaR marks
     htr: list[dict[str, Any]] = []
-    lo_hi: list[float] = []
     stats_rows = {}
     for i, n in enumerate(names):
         r = simple_returns(curves[n]).dropna().to_numpy()
         col = colors[n]
-        counts, edges = np.histogram(r, bins=80) if r.size else (np.zeros(1), np.zeros(2))
+        span = (float(np.quantile(r, 0.001)), float(np.quantile(r, 0.999))) if r.size else (0, 0)
+        counts, edges = (
+            np.histogram(r, bins=80, range=span) if r.size else (np.zeros(1), np.zeros(2))
+        )
         mids = (edges[:-1] + edges[1:]) / 2
         htr.append(
             {
@@ -339,8 +341,6 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
                 "showlegend": False,
             }
         )
-        if r.size:
-            lo_hi += [float(np.quantile(r, 0.001)), float(np.quantile(r, 0.999))]
         v95, c95 = var_cvar_historical(r, 0.95)
         v99, c99 = var_cvar_historical(r, 0.99)
         stats_rows[n] = {"var95": v95, "cvar95": c95, "var99": v99, "cvar99": c99}
@@ -366,11 +366,7 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
             )
     hl = {
         "updatemenus": [_dropdown(names, 5)],
-        "xaxis": {
-            "tickformat": ".1%",
-            "title": {"text": "daily return (0.1% tails beyond the axis: zoom out to see them)"},
-            **({"range": [min(lo_hi) * 1.1, max(lo_hi) * 1.1]} if lo_hi else {}),
-        },
+        "xaxis": {"tickformat": ".1%", "title": {"text": "daily return"}},
         "yaxis": {"title": {"text": "days"}},
         "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False},
         "bargap": 0.02,
@@ -383,8 +379,10 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
     )
     body += table(
         pd.DataFrame.from_dict(stats_rows, orient="index").rename_axis("strategy"),
-        note="Historical VaR = the 5% (1%) quantile of daily returns; CVaR = the mean of the "
-        "returns at or below it; both are losses and print negative.",
+        note="Bars: the middle 99.8% of days (the 0.1% most extreme on each side are left "
+        "out of the picture, not of the figures). Historical VaR = the 5% (1%) quantile of "
+        "daily returns; CVaR = the mean of the returns at or below it; both are losses and "
+        "print negative.",
     )
     body += "<h3>Return quantiles by horizon</h3>" + _quantile_boxes(rep, curves, colors)
     rep.add("Returns", body)
