@@ -270,3 +270,20 @@ def test_without_plotly_the_tables_remain(result, tmp_path, monkeypatch):
     assert "plotly.js v" not in text and "the <code>plotly</code> package is not installed" in text
     assert "plotly.js did not load" in text  # what each chart then says in the browser
     assert _heading_ok(text, "Performance summary") and "<table>" in text
+
+
+def test_var_marks_sit_at_the_historical_quantiles(result, tmp_path):
+    text = write_report(result, tmp_path / "r.html").read_text()
+    h = next(
+        s
+        for s in specs(text)
+        if any(str(t.get("name", "")).startswith("VaR 95%") for t in s["data"])
+    )
+    r = result.equity["static"].pct_change().dropna().to_numpy()
+    marks = {t["name"].split(" -")[0]: t["x"][0] for t in h["data"][1:5]}  # first series
+    assert marks["VaR 95%"] == pytest.approx(-(-np.quantile(r, 0.05)), rel=1e-9)
+    assert marks["CVaR 95%"] == pytest.approx(np.mean(r[r <= np.quantile(r, 0.05)]), rel=1e-9)
+    assert marks["VaR 99%"] == pytest.approx(np.quantile(r, 0.01), rel=1e-9)
+    bars = h["data"][0]
+    lo, hi = np.quantile(r, [0.001, 0.999])
+    assert sum(bars["y"]) == int(((r >= lo) & (r <= hi)).sum())  # the middle 99.8% of days
