@@ -150,6 +150,7 @@ class ValidationResult:
     verdict: str
     oos_result: BacktestResult
     timings: dict[str, float] = field(default_factory=dict)
+    verdict_lines: list[str] = field(default_factory=list)  # the verdict, one line a pair
 
     def save(self, out: Path) -> Path:
         """Write the tables (CSV) and ``verdict.json``."""
@@ -554,8 +555,11 @@ def run_validation(
         "level": v.level,
         "bootstrap_reps": float(v.bootstrap_reps),
     }
-    verdict = _verdict(cand_name, bench_name, boot, p, v.level, be_sharpe)
-    verdict += " " + _verdict(cand_name, bench_name, boot_cv, p_cv, v.level, None, "_cv")
+    verdict_lines = [
+        _verdict(cand_name, bench_name, boot, p, v.level, be_sharpe),
+        _verdict(cand_name, bench_name, boot_cv, p_cv, v.level, None, "_cv"),
+    ]
+    verdict = " ".join(verdict_lines)
     lo = max(folds[0].test_start - 1, 0)
     timings["total_s"] = time.perf_counter() - t_all
     return ValidationResult(
@@ -579,6 +583,7 @@ def run_validation(
         verdict=verdict,
         oos_result=_slice_result(result, lo, folds[-1].test_end),
         timings=timings,
+        verdict_lines=verdict_lines,
     )
 
 

@@ -59,7 +59,13 @@ class Report:
         )
         self.sections.append((sid, title, body))
 
-    def write(self, path: Path, meta: str, headline: str | None, notes: str | None) -> Path:
+    def write(
+        self,
+        path: Path,
+        meta: str,
+        headline: str | list[str] | None,
+        notes: str | None,
+    ) -> Path:
         """Write the page: title, meta line, verdict box, table of contents, sections."""
         js = plot.plotly_js()
         nav = " ".join(f'<a href="#{sid}">{html.escape(t)}</a>' for sid, t, _ in self.sections)
@@ -71,7 +77,10 @@ class Report:
             f"<h1>{html.escape(self.title)}</h1><p class='meta'>{html.escape(meta)}</p>",
         ]
         if headline:
-            parts.append(f"<div class='verdict'>{html.escape(headline)}</div>")
+            lines = [headline] if isinstance(headline, str) else headline
+            parts.append(
+                "<div class='verdict'>" + "<br>".join(html.escape(x) for x in lines) + "</div>"
+            )
         if notes:
             parts.append(f"<p>{html.escape(notes)}</p>")
         if js is None:

@@ -321,4 +321,5 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
         + table(raw, kind="ratio", labels=False)
         + "</details>",
     )
-    return rep.write(path, meta_line(equity, bname), "VERDICT: " + res.verdict, None)
+    lines = res.verdict_lines or [res.verdict]
+    return rep.write(path, meta_line(equity, bname), ["VERDICT: " + lines[0], *lines[1:]], None)
