@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,13 +117,14 @@ def _dump(obj: Any) -> str:
     return json.dumps(obj)
 
 
-def display_rows(n: int) -> np.ndarray:
-    """Row positions kept for display: every ``k``-th bar and the last."""
+def display_rows(n: int, keep: Sequence[int] = ()) -> np.ndarray:
+    """Row positions kept for display: every ``k``-th bar, the last, and the rows in
+    ``keep`` (e.g. drawdown troughs, so the chart reaches the depth the table prints)."""
     if n <= MAX_POINTS:
         return np.arange(n)
     k = math.ceil(n / MAX_POINTS)
-    rows = np.arange(0, n, k)
-    return rows if rows[-1] == n - 1 else np.r_[rows, n - 1]
+    rows = np.r_[np.arange(0, n, k), n - 1, np.asarray(keep, dtype=np.int64)]
+    return np.unique(rows[(rows >= 0) & (rows < n)])
 
 
 @dataclass
@@ -133,11 +136,14 @@ class Page:
     thinned: bool = False
     daily: dict[str, bool] = field(default_factory=dict)
 
-    def dates(self, index: pd.Index) -> tuple[str, np.ndarray]:
-        """Register a date axis (thinned for display); returns its key and row positions."""
-        rows = display_rows(len(index))
+    def dates(self, index: pd.Index, keep: Sequence[int] = ()) -> tuple[str, np.ndarray]:
+        """Register a date axis (thinned for display, ``keep`` rows always shown); returns
+        its key and row positions."""
+        rows = display_rows(len(index), keep)
         self.thinned |= len(rows) < len(index)
         key = f"d{len(index)}_{index[0]:%Y%m%d}_{index[-1]:%Y%m%d}" if len(index) else "d0"
+        if len(rows) < len(index) and len(keep):
+            key += "_" + format(zlib.crc32(rows.tobytes()), "x")
         if key not in self.axes:
             daily = bool(
                 len(index) == 0

@@ -108,7 +108,13 @@ def _equity(
     markers: Sequence[tuple[Any, str]] = (),
 ) -> None:
     pg = rep.page
-    x, rows = pg.dates(equity.index)
+    curves = [equity[c] for c in equity.columns] + ([bench[1]] if bench is not None else [])
+    troughs = [  # each curve's five deepest points stay in the thinned picture
+        int(equity.index.get_indexer(pd.Index([t]))[0])
+        for e in curves
+        for t in worst_drawdowns(e.reindex(equity.index), 5)["trough"]
+    ]
+    x, rows = pg.dates(equity.index, keep=troughs)
     traces: list[dict[str, Any]] = []
     for i, c in enumerate(equity.columns):
         e = equity[c].to_numpy(dtype=float)

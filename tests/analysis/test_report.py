@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine.analysis.metrics import max_drawdown
 from engine.report.html import write_report
 from engine.report.sections import TOP_ASSETS
 from engine.report.significance import bootstrap_plain
@@ -195,6 +196,14 @@ def test_report_fast_on_5000_bars(tmp_path):
     text = p.read_text()
     assert "at most 2600 points" in text  # long series are thinned for display, and say so
     assert p.stat().st_size < 8e6
+    # thinning keeps the troughs: the chart's deepest drawdown is the table's
+    eq = next(s for s in specs(text) if "yaxis2" in s["layout"])
+    dd = {t["name"][: -len(" drawdown")]: t["y"] for t in eq["data"] if t.get("yaxis") == "y2"}
+    assert len(dd["third"]) < 5000
+    for name in ("static", "aware", "third"):
+        assert min(v for v in dd[name] if v is not None) == pytest.approx(
+            -max_drawdown(big.equity[name]), rel=1e-5
+        )
 
 
 def test_many_assets_do_not_swamp(tmp_path):
