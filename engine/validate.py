@@ -151,6 +151,7 @@ class ValidationResult:
     oos_result: BacktestResult
     timings: dict[str, float] = field(default_factory=dict)
     verdict_lines: list[str] = field(default_factory=list)  # the verdict, one line a pair
+    candidate_returns: pd.DataFrame = field(default_factory=pd.DataFrame)  # SPA's universe
 
     def save(self, out: Path) -> Path:
         """Write the tables (CSV) and ``verdict.json``."""
@@ -169,6 +170,7 @@ class ValidationResult:
             "montecarlo_model": self.mc_model,
             "montecarlo_paths": self.mc_paths,
             "montecarlo_quantiles": self.mc_quantiles,
+            "candidate_oos_returns": self.candidate_returns,
         }
         for name, df in tables.items():
             df.to_csv(out / f"{name}.csv")
@@ -584,6 +586,7 @@ def run_validation(
         oos_result=_slice_result(result, lo, folds[-1].test_end),
         timings=timings,
         verdict_lines=verdict_lines,
+        candidate_returns=cand_rets,
     )
 
 

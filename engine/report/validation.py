@@ -288,10 +288,19 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
         )
     rep.add("Walk-forward folds", body)
     if len(res.cv_choices):
-        rep.add(
-            "CV choices (chosen on training years, scored on the test year)",
-            table(res.cv_choices, labels=True),
-        )
+        body = table(res.cv_choices, labels=True)
+        if len(res.candidate_returns):
+            cs = oos_summary(res.candidate_returns, ppy)
+            cs.index = [f"{c}[{n}]" for n in cs.index]
+            cs.index.name = "parameter set"
+            body += table(
+                cs,
+                "Every parameter set tried, out of sample (the universe of the SPA test and "
+                "the deflated Sharpe)",
+                note=f"Each set run on every test year; {html.escape(cv)} switches between "
+                "them fold by fold as the CV on the training years chose.",
+            )
+        rep.add("CV choices (chosen on training years, scored on the test year)", body)
     if len(res.costs):
         be = pd.DataFrame({"break_even_bps": pd.Series(res.break_even)}).rename_axis("edge in")
         sharpe_cols = res.costs[[k for k in res.costs.columns if str(k).startswith("sharpe")]]

@@ -62,6 +62,10 @@ def test_validate_smoke(tmp_path, capsys):
     assert {t["name"] for t in curves} == set(v["oos"])
     assert {t["y"][0] for t in curves} == {1_000_000}  # one value at the first test bar
     assert axes(html)[curves[0]["x"][1:]][1] == v["oos_start"]
+    # the parameter sets behind the SPA test and the deflated Sharpe are listed too
+    for c in ("as_configured", "dwell_5", "dwell_21", "confirm_3"):
+        assert f">regime_aware[{c}]</td>" in html
+    assert (out / "candidate_oos_returns.csv").stat().st_size > 0
 
 
 def test_validate_bad_key(tmp_path, capsys):
