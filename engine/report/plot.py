@@ -226,16 +226,36 @@ LOADER = """
   var cfg = {responsive: true, displaylogo: false, showLink: false, showSendToCloud: false,
              modeBarButtonsToRemove: ['lasso2d', 'select2d']};
   document.body.setAttribute('data-plotly', ok ? Plotly.version : 'missing');
+  var timeCharts = [];
   REPORT_SPECS.forEach(function(s){
     var el = document.getElementById(s.id);
     if (!ok) { el.style.height = 'auto';
       el.innerHTML = '<p class="note">Interactive chart unavailable: plotly.js did not load.</p>';
       return; }
+    var dated = false;
     s.data.forEach(function(t){ ['x', 'y'].forEach(function(k){
-      if (typeof t[k] === 'string' && t[k].charAt(0) === '@') t[k] = REPORT_AXES[t[k].slice(1)];
+      if (typeof t[k] === 'string' && t[k].charAt(0) === '@') {
+        dated = dated || k === 'x'; t[k] = REPORT_AXES[t[k].slice(1)]; }
     }); });
-    try { Plotly.newPlot(el, s.data, s.layout, cfg); }
+    try { Plotly.newPlot(el, s.data, s.layout, cfg); if (dated) timeCharts.push(el); }
     catch (e) { reportError(); console.error('chart ' + s.id + ': ' + e); }
+  });
+  // zooming one time-series chart zooms them all (double-click resets them all)
+  var syncing = false;
+  timeCharts.forEach(function(el){
+    el.on('plotly_relayout', function(ev){
+      if (syncing) return;
+      var upd = null;
+      if (ev['xaxis.range[0]'] !== undefined)
+        upd = {'xaxis.range': [ev['xaxis.range[0]'], ev['xaxis.range[1]']]};
+      else if (ev['xaxis.range'] !== undefined) upd = {'xaxis.range': ev['xaxis.range']};
+      else if (ev['xaxis.autorange']) upd = {'xaxis.autorange': true};
+      if (!upd) return;
+      syncing = true;
+      Promise.all(timeCharts.filter(function(o){ return o !== el; })
+        .map(function(o){ return Plotly.relayout(o, upd); }))
+        .then(function(){ syncing = false; }, function(){ syncing = false; });
+    });
   });
   document.documentElement.setAttribute('data-js-errors', window.REPORT_ERRORS || 0);
   document.documentElement.setAttribute('data-charts', REPORT_SPECS.length);

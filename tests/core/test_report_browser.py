@@ -4,6 +4,8 @@ of each is saved (copied to $REPORT_SHOT_DIR when set, to look at)."""
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 import shutil
@@ -77,6 +79,45 @@ def _render(html_path: Path, tmp: Path, name: str, headings: list[str]) -> str:
     return dom
 
 
+PROBE = """<script>
+setTimeout(function(){
+  var charts = document.querySelectorAll('.js-plotly-plot');
+  Plotly.Fx.hover(charts[0], [{curveNumber: 0, pointNumber: 50}]);
+  var hover = charts[0].querySelector('.hoverlayer').textContent;
+  Plotly.relayout(charts[0], {'xaxis.range': ['2008-01-01', '2008-06-30']}).then(function(){
+    setTimeout(function(){
+      var last = null;
+      charts.forEach(function(c){ if (c.layout.xaxis.type === 'date') last = c; });
+      document.documentElement.setAttribute('data-probe', JSON.stringify(
+        {hover: hover, range: last.layout.xaxis.range}));
+    }, 200);
+  });
+}, 100);
+</script></body>"""
+
+
+def _interact(html_path: Path, tmp: Path) -> dict:
+    """Hover a point of the equity chart and zoom it; what the page did in return."""
+    probe = tmp / "probe.html"
+    probe.write_text(html_path.read_text().replace("</body>", PROBE))
+    dom = subprocess.run(
+        [
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={tmp / 'profile-probe'}",
+            "--dump-dom",
+            probe.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    ).stdout
+    m = re.search(r'data-probe="([^"]*)"', dom)
+    assert m, "the probe script did not run"
+    return json.loads(html.unescape(m.group(1)))
+
+
 def test_backtest_report_in_headless_chromium(tmp_path: Path) -> None:
     cfg = tmp_path / "run.toml"
     cfg.write_text("[data]\nstart = '2007-01-01'\nend = '2010-12-31'\n")
@@ -102,6 +143,9 @@ def test_backtest_report_in_headless_chromium(tmp_path: Path) -> None:
         ],
     )
     assert "Relative to the benchmark" in dom
+    got = _interact(out / "report.html", tmp_path)
+    assert re.search(r"\d,\d{3}", got["hover"])  # hover: equity as money
+    assert got["range"] == ["2008-01-01", "2008-06-30"]  # zooming one chart zooms the others
 
 
 VALIDATE = """
