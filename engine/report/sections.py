@@ -161,7 +161,8 @@ def _equity(
     layout["yaxis"].update({"type": "log" if log else "linear", "tickformat": ",.3~s"})
     layout["yaxis2"].update({"tickformat": ".0%", "hoverformat": ".2%"})
     note = (
-        "Drag to zoom, double-click to reset; hover for values. Drawdown = equity / running "
+        "Drag to zoom (every time chart on the page follows), double-click to reset; hover for "
+        "values. Drawdown = equity / running "
         "peak - 1 (negative). "
     )
     shapes: list[dict[str, Any]] = []
