@@ -41,7 +41,7 @@ import pandas as pd
 
 from benchmarks._common import machine, prepare_static, synthetic_panel, table, timed
 from engine.core.backtest import run_strategy_raw
-from engine.core.bars import BarPanel
+from engine.ground.bars import BarPanel
 from engine.core.spec import new_period_flags
 from strategies.static import StaticAllocation
 

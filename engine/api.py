@@ -16,11 +16,11 @@ from tqdm import tqdm
 
 from engine.config import ConfigError, CustomConfig, RunConfig, StrategyConfig, load_config
 from engine.core.backtest import Prepared, prepare, run_strategy_raw
-from engine.core.bars import BarPanel, DataError
 from engine.core.result import BacktestResult, StrategyRun, regimes_frame, strategy_run
-from engine.core.spec import cost_table
 from engine.core.strategy import CompiledStrategy, PythonStrategy
 from engine.core.streaming import StreamingDriver, outputs_to_run, replay
+from engine.ground.bars import BarPanel, DataError
+from engine.core.spec import cost_table
 
 log = structlog.get_logger(__name__)
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.core import layout as L
 from engine.core.policy_nb import N_POLICY_STATE, builtin_policy_nb
+from engine.ground import layout as L
 from strategies.weights import WeightSpec, weight_vector
 
 

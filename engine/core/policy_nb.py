@@ -13,12 +13,10 @@ turns the targets into orders filled at the next bar.
 
 from __future__ import annotations
 
-from collections import namedtuple
-
 import numba as nb
 import numpy as np
 
-from engine.core.layout import (
+from engine.ground.layout import (
     F_VOL_SLOW,
     N_FEAT_ASSET,
     POLICY_INVERSE_VOL,
@@ -30,22 +28,7 @@ from engine.core.layout import (
     SP_ON_CHANGE,
     SP_ON_SCHEDULE,
 )
-
-BarContext = namedtuple(
-    "BarContext",
-    [
-        "close",  # (N,) closes of this bar
-        "features",  # (N * N_FEAT_ASSET,) causal feature row
-        "posterior",  # (K,) filtered regime posterior
-        "state",  # raw detector state (-1 = not yet known)
-        "regime",  # smoothed (trading) state (-1 = not yet known)
-        "changed",  # True on the bar the smoothed state changed
-        "new_period",  # True on the first bar of a rebalance period
-        "weights",  # (N,) weights held at this close
-        "equity",  # portfolio value at this close
-    ],
-)
-"""What a policy sees at the close of bar ``t``: nothing from later bars."""
+from engine.plugins.context_nb import BarContext
 
 SS_REBALANCED = 0  # 1 once the first allocation was made
 N_POLICY_STATE = 4

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.core import layout as L
-from engine.core.bars import BarPanel
+from engine.ground import layout as L
+from engine.ground.bars import BarPanel
 
 FILL_COLUMNS = [
     "timestamp",
