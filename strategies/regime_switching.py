@@ -36,6 +36,11 @@ class RegimeSwitching:
     def policy(self) -> Any:
         return builtin_policy_nb
 
+    @property
+    def uses_builtin_features(self) -> bool:
+        """A regime table never reads the feature row (lazy features skip it)."""
+        return False
+
     def rows(self, symbols: tuple[str, ...], labels: tuple[str, ...]) -> np.ndarray:
         """The ``(K, N)`` weight table in state order."""
         k = len(labels)

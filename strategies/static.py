@@ -33,6 +33,11 @@ class StaticAllocation:
     def policy(self) -> Any:
         return builtin_policy_nb
 
+    @property
+    def uses_builtin_features(self) -> bool:
+        """Only inverse-vol reads the feature row (lazy features skip it otherwise)."""
+        return self.inverse_vol
+
     def params(self, symbols: tuple[str, ...], labels: tuple[str, ...]) -> np.ndarray:
         w = weight_vector(self.weights, symbols, f"strategy {self.name!r}")
         p = np.zeros(L.SP_HEADER + len(symbols))

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from engine.core.result import BacktestResult, StrategyRun, regimes_frame, strategy_run
+from engine.core.spec import Execution, Features, Smoothing, new_period_flags
 from engine.core.state import initial_state
 from engine.core.step_nb import Setup, State, run_driver
 from engine.core.strategy import CompiledStrategy
@@ -22,7 +23,6 @@ from engine.features.causal_nb import (
 from engine.features.user import with_columns, with_inputs
 from engine.ground import layout as L
 from engine.ground.bars import BarPanel
-from engine.core.spec import Execution, Features, Smoothing, new_period_flags
 from engine.plugins.detector import Detector, EstimatorDetector
 from engine.plugins.features import UserFeature
 from engine.plugins.names import Names

@@ -22,6 +22,7 @@ import pandas as pd
 
 from engine.core.policy_nb import builtin_policy_nb
 from engine.core.result import regimes_frame, strategy_run
+from engine.core.spec import Execution, Features, Smoothing, period_bounds
 from engine.core.state import initial_state, restore, snapshot
 from engine.core.step_nb import (
     Setup,
@@ -40,7 +41,6 @@ from engine.core.usage import strategy_features, strategy_params
 from engine.features.user import FeatureRunner
 from engine.ground import layout as L
 from engine.ground.bars import BarPanel, DataError
-from engine.core.spec import Execution, Features, Smoothing, period_bounds
 from engine.plugins.detector import Detector, EstimatorDetector, PythonDetector
 from engine.plugins.features import History, UserFeature
 from engine.plugins.names import Names
@@ -245,7 +245,10 @@ class StreamingDriver:
             smoothing=prep.smoothing,
             exog_names=prep.exog_names,
             fitted=None if refit_online else (prep.dparams, prep.fit_bars),
-            user_features=prep.user_features,
+            user_features=[
+                *prep.user_features,
+                *(f for f in strategy_features(strategy) if f not in prep.user_features),
+            ],
             fparams=prep.fparams_for(strategy),
         )
 

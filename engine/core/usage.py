@@ -70,8 +70,14 @@ def strategy_features(strategy: Any) -> list[UserFeature]:
 
 def detector_assets(detector: Any, n_assets: int) -> np.ndarray:
     """Bool per asset: does the detector read that asset's built-in features?"""
+    detector = getattr(detector, "inner", detector)  # an estimator run as DET_EXTERNAL
     used = np.zeros(n_assets, dtype=np.bool_)
     kind = type(detector).__name__
+    if (
+        getattr(detector, "labeler", None) is not None
+        and getattr(detector, "market_col", None) is None
+    ):
+        return ~used  # its labels may read any feature
     if kind == "NoDetector":
         return used
     cols: list[int] = []
@@ -81,9 +87,8 @@ def detector_assets(detector: Any, n_assets: int) -> np.ndarray:
         return ~used  # an unknown detector may read any feature
     if src is not None:
         cols.extend(int(s) for s in src if int(s) >= 0)
-    for attr in ("market_col",):
-        if hasattr(detector, attr):
-            cols.append(int(getattr(detector, attr)))
+    if getattr(detector, "market_col", None) is not None:
+        cols.append(int(detector.market_col))
     if kind == "RuleDetector":
         used[int(detector.market)] = True
     for c in cols:

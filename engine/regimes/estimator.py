@@ -71,6 +71,7 @@ class SklearnDetector:
     n_states: int = 3
     schedule: Schedule = field(default_factory=Schedule)
     labeler: Labeler | None = None
+    market_col: int | None = None  # feature column the labeler reads (lazy features)
     name: str = "sklearn"
     labels: tuple[str, ...] = ()
 

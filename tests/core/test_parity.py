@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from engine.core.backtest import prepare, run_strategy_raw
-from engine.core.streaming import StreamingDriver, outputs_to_run, replay
 from engine.core.spec import CostModel, Execution, Smoothing, cost_table
+from engine.core.streaming import StreamingDriver, outputs_to_run, replay
 from engine.regimes.rule import RuleDetector
 from strategies.regime_switching import RegimeSwitching
 from strategies.static import StaticAllocation

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.core.streaming import StreamingDriver, outputs_to_run, replay
 from engine.core.spec import CostModel, cost_table
+from engine.core.streaming import StreamingDriver, outputs_to_run, replay
 from engine.regimes.base import PythonDetector
 from strategies.example_detector import VolThresholdDetector
 from strategies.regime_switching import RegimeSwitching
