@@ -109,9 +109,8 @@ def prepare_run(
     names = getattr(cfg.detector, "features", None) or ()
     if isinstance(names, str):
         names = (names,)
-    wanted = features_named_by(
-        list(names) + [getattr(cfg.detector, "feature", "")], panel.exog_names
-    )
+    named = [*names, getattr(cfg.detector, "feature", "")]
+    wanted = features_named_by(named, panel.exog_names)
     try:
         for strat in strategies or []:
             wanted += [f for f in strategy_features(strat) if f not in wanted]

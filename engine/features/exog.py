@@ -80,7 +80,8 @@ def asof_join(
     if delta < pd.Timedelta(0):
         raise DataError(f"exogenous lag must be >= 0, got {lag!r}")
     bars = np.asarray(pd.DatetimeIndex(index).as_unit("ns").asi8, dtype=np.int64)
-    known = np.asarray(series.index.as_unit("ns").asi8, dtype=np.int64) + delta.value
+    known = np.asarray(pd.DatetimeIndex(series.index).as_unit("ns").asi8, dtype=np.int64)
+    known = known + delta.value
     out = np.full((len(bars), series.shape[1]), np.nan)
     for k, c in enumerate(series.columns):
         vals = series[c].to_numpy(dtype=np.float64)

@@ -159,7 +159,7 @@ def test_sklearn_random_forest_detector_both_drivers(panel):
     )
     compiled = run_strategy_raw(prep, strat)
     assert_same_run(compiled, _streamed(prep, strat))
-    post, raw = compiled[5], compiled[6]
+    raw = compiled[6]
     assert (raw[:504] == -1).all() and (raw[504:] >= 0).all()
     # states in ascending volatility: the "volatile" bars have higher realised vol
     r = np.diff(np.log(panel.close[:, 0]), prepend=np.nan)
