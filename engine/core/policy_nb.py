@@ -83,16 +83,19 @@ def builtin_policy_nb(
     t: int, ctx: BarContext, sparams: np.ndarray, sstate: np.ndarray, target: np.ndarray
 ) -> bool:
     """Static / regime-table / inverse-vol allocation with calendar, regime-change and
-    drift triggers (see ``SP_*`` slots)."""
-    if int(sparams[SP_KIND]) == POLICY_INVERSE_VOL:
-        inverse_vol_targets_nb(ctx, sparams, target)
-    else:
-        table_targets_nb(ctx, sparams, target)
+    drift triggers (see ``SP_*`` slots). Targets are computed only on bars that may
+    rebalance (a trigger fired, or a drift band to check)."""
     go = sstate[SS_REBALANCED] == 0.0
     if sparams[SP_ON_CHANGE] != 0.0 and ctx.changed:
         go = True
     if sparams[SP_ON_SCHEDULE] != 0.0 and ctx.new_period:
         go = True
+    if not go and sparams[SP_DRIFT] <= 0.0:
+        return False
+    if int(sparams[SP_KIND]) == POLICY_INVERSE_VOL:
+        inverse_vol_targets_nb(ctx, sparams, target)
+    else:
+        table_targets_nb(ctx, sparams, target)
     if not go and sparams[SP_DRIFT] > 0.0:
         for j in range(target.shape[0]):
             if abs(ctx.weights[j] - target[j]) > sparams[SP_DRIFT]:

@@ -312,7 +312,7 @@ def step_nb(
     return nf, go
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def step_builtin_nb(
     t: int,
     bar_open: np.ndarray,
