@@ -54,9 +54,13 @@ def fills_frame(name: str, panel: BarPanel, rec: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "timestamp": panel.index[bars],
-            "strategy": pd.Categorical.from_codes(np.zeros(len(bars), dtype=np.int8), [name]),
-            "symbol": pd.Categorical.from_codes(assets, list(panel.symbols)),
-            "side": pd.Categorical.from_codes((qty <= 0).astype(np.int8), ["buy", "sell"]),
+            "strategy": pd.Categorical.from_codes(
+                np.zeros(len(bars), dtype=np.int8), pd.Index([name])
+            ),
+            "symbol": pd.Categorical.from_codes(assets, pd.Index(list(panel.symbols))),
+            "side": pd.Categorical.from_codes(
+                (qty <= 0).astype(np.int8), pd.Index(["buy", "sell"])
+            ),
             "qty": np.abs(qty),
             "price": rec[:, L.R_PRICE],
             "commission": rec[:, L.R_COMMISSION],

@@ -5,6 +5,7 @@ exogenous values passed per bar) and must give identical targets, fills and equi
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +15,7 @@ from engine.core.spec import CostModel, cost_table
 from engine.core.streaming import StreamingDriver, outputs_to_run, replay
 from engine.features.exog import add_exog
 from engine.ground.bars import BarPanel
+from engine.plugins.context_nb import cash, equity, feature, history, position, prob, weight
 from engine.regimes.config import HMMDetectorConfig, NoDetectorConfig
 from engine.regimes.inputs import Schedule
 from strategies.features_example import CorrelationTilt, ewm_momentum, rolling_corr
@@ -166,3 +168,80 @@ def test_sklearn_random_forest_detector_both_drivers(panel):
     vol = pd.Series(r).rolling(21).std().shift(-21).to_numpy()
     ok = (raw >= 0) & np.isfinite(vol)
     assert np.nanmean(vol[ok & (raw == 1)]) > np.nanmean(vol[ok & (raw == 0)])
+
+
+@nb.njit(cache=True)
+def _probe_policy_nb(t, ctx, sparams, sstate, target):  # type: ignore[no-untyped-def]
+    """Equal weight once; records the named accessors' values of the last bar."""
+    eq, bd = int(sparams[0]), int(sparams[1])
+    sstate[1] = prob(ctx, int(sparams[2]))
+    sstate[2] = position(ctx, eq)
+    sstate[3] = weight(ctx, bd)
+    sstate[4] = cash(ctx)
+    sstate[5] = equity(ctx)
+    sstate[6] = feature(ctx, int(sparams[3]))
+    sstate[7] = history(ctx, eq, 5).sum()
+    target[:] = 0.5
+    go = sstate[0] == 0.0
+    sstate[0] = 1.0
+    return go
+
+
+class CompiledProbe:
+    name, rebalance, uses_builtin_features = "probe", None, True
+    policy = _probe_policy_nb
+
+    def params(self, symbols, labels, names):  # type: ignore[no-untyped-def]
+        return np.array(
+            [
+                names.asset("SPX"),
+                names.asset("UST10"),
+                names.state("volatile"),
+                names.feature("SPX", "vol_slow"),
+            ]
+        )
+
+    def state_size(self) -> int:
+        return 8
+
+
+def test_njit_named_accessors_read_the_bar(panel):
+    det = HMMDetectorConfig(market="SPX", n_states=2, n_restarts=1, min_train=300).build(panel)
+    prep = prepare(panel, det, _costs(panel))
+    raw = run_strategy_raw(prep, CompiledProbe())
+    drv = StreamingDriver.from_prepared(prep, CompiledProbe())
+    outs = replay(drv, panel)
+    s, port, last = drv.state.sstate, drv.state.port, outs[-1]
+    assert s[1] == last.posterior[1] and s[1] == raw[5][-1, 1]
+    assert s[2] == port[4] and s[4] == last.cash and s[5] == last.equity
+    assert s[3] == last.weights[1]
+    assert s[6] == prep.features[-1, 2]  # SPX vol_slow, the feature row's slot 2
+    assert s[7] == panel.close[-5:, 0].sum()  # history ends at the last bar
+
+
+class PythonCorrelationTilt:
+    """The compiled CorrelationTilt as callbacks, reading the user feature by name."""
+
+    name, rebalance = "tilt", "M"
+
+    def __init__(self) -> None:
+        self.features = CorrelationTilt("x").features
+        self.started = False
+
+    def on_regime_change(self, ctx):  # type: ignore[no-untyped-def]
+        return None
+
+    def on_bar(self, ctx):  # type: ignore[no-untyped-def]
+        if self.started and not ctx.new_period:
+            return None
+        self.started = True
+        w = 0.8 if ctx.feature(None, "corr_spx_ust10") > 0.0 else 0.6
+        return {"SPX": w, "UST10": 1.0 - w}
+
+
+def test_python_strategy_reads_user_feature_by_name(panel):
+    feats = CorrelationTilt("tilt").features
+    prep = prepare(panel, NoDetectorConfig().build(panel), _costs(panel), user_features=feats)
+    compiled = run_strategy_raw(prep, CorrelationTilt("tilt"))
+    assert_same_run(compiled, _streamed(prep, PythonCorrelationTilt()))
+    assert len(set(np.round(compiled[3][~np.isnan(compiled[3][:, 0]), 0], 6))) == 2
