@@ -86,12 +86,14 @@ def prepare(
     smoothing: Smoothing | None = None,
     *,
     user_features: Sequence[UserFeature] = (),
+    feature_assets: Sequence[str] = (),
 ) -> Prepared:
     """Compute the feature history and fit the detector at its fit bars (causally).
 
     ``user_features`` are computed (bar by bar, causally) into the inputs matrix unless
     ``panel`` already holds their columns (:func:`engine.features.user.with_inputs`).
-    Built-in feature blocks are computed only for the assets the detector reads.
+    Built-in feature blocks are computed only for the assets the detector reads and
+    ``feature_assets`` (e.g. the market asset, for reports that read its features).
     """
     execution = execution or Execution()
     features = features or Features()
@@ -105,7 +107,10 @@ def prepare(
         raise ValueError(f"cost table must have shape {(panel.n_assets, L.N_COST)}")
     if isinstance(detector, EstimatorDetector) and not isinstance(detector, Detector):
         detector = ExternalPosterior(detector, col=panel.exog.shape[1])
-    fparams = with_asset_mask(features.array(), detector_assets(detector, panel.n_assets))
+    used = detector_assets(detector, panel.n_assets)
+    for sym in feature_assets:
+        used[panel.column(sym)] = True
+    fparams = with_asset_mask(features.array(), used)
     feats = feature_history(panel, fparams)
     if isinstance(detector, ExternalPosterior):
         fit_bars = np.asarray(detector.fit_bars(panel.n_bars), dtype=np.int64)
