@@ -75,7 +75,7 @@ def warm() -> float:
     hmm = GaussianHMMDetector(
         inputs=resolve_inputs(panel, "W0", ["logret", "log_vol_fast"]),
         n_states=2,
-        schedule=Schedule(min_train=150, refit_every=0, skip=21),
+        schedule=Schedule(min_train=150, refit_every=100, skip=21),
         n_restarts=1,
     )
     for det in (NoDetector(), hmm):
