@@ -31,11 +31,21 @@ def cash_symbols(result: Any) -> tuple[str, ...]:
 
 
 def config_benchmark(result: Any) -> str | None:
-    """The config's ``[report] benchmark``, if set."""
+    """The config's ``[report] benchmark`` if set, else the detector's market symbol when it
+    is one of the prices (None: the analysis default, the first equity symbol)."""
     cfg = getattr(result, "config", None) or {}
-    rep = cfg.get("report", {}) if isinstance(cfg, dict) else {}
+    if not isinstance(cfg, dict):
+        return None
+    rep = cfg.get("report") or {}
     b = rep.get("benchmark") if isinstance(rep, dict) else None
-    return str(b) if b else None
+    if b:
+        return str(b)
+    det = cfg.get("detector") or {}
+    market = det.get("market") if isinstance(det, dict) else None
+    prices = getattr(result, "prices", None)
+    if market and prices is not None and str(market) in map(str, prices.columns):
+        return str(market)
+    return None
 
 
 def strategy_weights(weights: pd.DataFrame, s: str) -> pd.DataFrame:

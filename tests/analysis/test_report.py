@@ -113,6 +113,9 @@ def test_benchmark_from_config_and_option(result, tmp_path):
     r = FakeResult(**{**result.__dict__, "config": {"report": {"benchmark": "static"}}})
     text = write_report(r, tmp_path / "a.html").read_text()
     assert "Relative to the benchmark: static" in text
+    r = FakeResult(**{**result.__dict__, "config": {"detector": {"market": "WTI"}}})
+    text = write_report(r, tmp_path / "m.html").read_text()  # the detector's market symbol
+    assert "Relative to the benchmark: WTI (buy &amp; hold)" in text
     text = write_report(result, tmp_path / "b.html", benchmark="UST10").read_text()
     assert "Relative to the benchmark: UST10 (buy &amp; hold)" in text
     from engine.config import ConfigError
