@@ -66,6 +66,18 @@ class RunOnly:
         return getattr(self._r, name)
 
 
+class WithSeries:
+    """``result`` with one more equity column (e.g. a buy-and-hold benchmark), so the metrics
+    treat it exactly like the strategies (same risk-free series, same bars per year)."""
+
+    def __init__(self, result: Any, name: str, equity: pd.Series) -> None:
+        self._r = result
+        self.equity = result.equity.assign(**{name: equity.reindex(result.equity.index)})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._r, name)
+
+
 def series_colors(names: Sequence[str], bench: tuple[str, pd.Series] | None) -> dict[str, str]:
     """One colour per series for every chart: strategies in order, a symbol benchmark grey."""
     out = {str(n): strategy_color(i) for i, n in enumerate(names)}

@@ -31,6 +31,7 @@ from engine.analysis.tearsheet import (
 from engine.config import ConfigError
 from engine.report import plot
 from engine.report.common import (
+    WithSeries,
     cash_symbols,
     config_benchmark,
     dates_as_text,
@@ -53,12 +54,12 @@ def _summary(
     rep: Report, result: Any, equity: pd.DataFrame, bench: tuple[str, pd.Series] | None
 ) -> None:
     ppy = rep.periods_per_year
-    metrics = summary_table(result, periods_per_year=ppy)
-    attrs = dict(metrics.attrs)
-    if bench is not None and bench[0] not in metrics.index:
-        b = summary_table(bench[1].to_frame(bench[0]), periods_per_year=ppy)
-        metrics = pd.concat([metrics, b])
-        metrics.attrs.update(attrs)
+    with_bench = (
+        WithSeries(result, bench[0], bench[1])
+        if bench is not None and bench[0] not in result.equity.columns
+        else result
+    )
+    metrics = summary_table(with_bench, periods_per_year=ppy)
     returns_only = [n for n in getattr(result, "returns_only", ()) if n in metrics.index]
     trade_cols = [c for c in ("turnover", "total_costs", "n_trades") if c in metrics.columns]
     if returns_only:
