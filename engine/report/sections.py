@@ -86,8 +86,8 @@ def _summary(
             rel,
             f"Relative to the benchmark: {bench[0]}",
             note=(
-                "Alpha = annualized intercept and beta = slope of the daily returns regressed "
-                "on the benchmark's; tracking error = volatility of the daily difference; "
+                "On total returns (rf = 0). Alpha = annualized intercept and beta = slope of "
+                "the daily returns regressed on the benchmark's; tracking error = volatility of the daily difference; "
                 "information ratio = mean difference / tracking error (annualized); up/down "
                 "capture = mean return on the benchmark's up/down days over the benchmark's "
                 "(down capture below 100% = smaller losses); excess CAGR = CAGR minus the "
@@ -459,7 +459,7 @@ def _rolling(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
     vol = m.std() * np.sqrt(ppy)
     sh = m.mean() / m.std() * np.sqrt(ppy)
     traces = []
-    panels = [("Sharpe (1y)", 1.0), ("volatility (1y)", 1.0)]
+    panels = [("Sharpe (1y, rf = 0)", 1.0), ("volatility (1y)", 1.0)]
     rb = None
     if bench is not None:
         rb = bench[1].astype(float).reindex(equity.index).pct_change(fill_method=None)
