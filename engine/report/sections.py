@@ -87,7 +87,8 @@ def _summary(
             f"Relative to the benchmark: {bench[0]}",
             note=(
                 "On total returns (rf = 0). Alpha = annualized intercept and beta = slope of "
-                "the daily returns regressed on the benchmark's; tracking error = volatility of the daily difference; "
+                "the daily returns regressed on the benchmark's; tracking error = volatility "
+                "of the daily difference; "
                 "information ratio = mean difference / tracking error (annualized); up/down "
                 "capture = mean return on the benchmark's up/down days over the benchmark's "
                 "(down capture below 100% = smaller losses); excess CAGR = CAGR minus the "
