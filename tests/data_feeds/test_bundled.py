@@ -45,7 +45,7 @@ def test_panel_names() -> None:
     assert bundled_panel_name("bundled") == "modern"
     assert bundled_panel_name("bundled:modern") == "modern"
     assert bundled_panel_name("bundled:classic") == "classic"
-    with pytest.raises(DataError, match="unknown bundled panel 'bundled:x'.*bundled:classic"):
+    with pytest.raises(DataError, match=r"unknown bundled panel 'bundled:x'.*bundled:classic"):
         load_bundled(panel="bundled:x")
 
 
