@@ -75,6 +75,9 @@ def main() -> None:
             panel = res.oos_result.panel
             cash = pd.Series(panel.close[:, panel.column("CASH")], index=panel.index)
             rf = cash.pct_change().fillna(0.0).reindex(r.index).fillna(0.0)
+            classes = dict(zip(panel.symbols, panel.asset_classes, strict=True))
+            w = pd.concat({s: res.oos_result.runs[s].weights for s in STRATS}, axis=1)
+            eq_cols = [c for c in panel.symbols if classes[c] == "equity"]
             for s in STRATS:
                 m = res.summary.loc[s]
                 if s != "regime_aware" and dname != next(iter(DETECTORS)):
@@ -88,6 +91,7 @@ def main() -> None:
                         "cagr": m["cagr"],
                         "volatility": m["volatility"],
                         "max_drawdown": m["max_drawdown"],
+                        "mean_w_equity": float(w[s][eq_cols].sum(axis=1).mean()),
                     }
                 )
             b = res.bootstrap.loc["sharpe_diff"]
@@ -102,8 +106,6 @@ def main() -> None:
                 }
             )
             equity = (1.0 + r[list(STRATS)]).cumprod()
-            w = pd.concat({s: res.oos_result.runs[s].weights for s in STRATS}, axis=1)
-            classes = dict(zip(panel.symbols, panel.asset_classes, strict=True))
             e = episode_table(equity, weights=w, asset_classes=classes)
             e = e.reset_index().assign(bps=bps, detector=dname)
             eps.append(e)
