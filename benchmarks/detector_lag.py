@@ -55,7 +55,7 @@ CANDIDATES = (
     Candidate("logret", ("logret",)),
     Candidate("logret + log_vol_fast (old default)", ("logret", "log_vol_fast")),
     Candidate("log_vol_fast", ("log_vol_fast",)),
-    Candidate("logret, confirm 2", ("logret",), Smoothing(0.0, 0, 2)),
+    Candidate("logret, confirm 2 (default)", ("logret",), Smoothing(0.0, 0, 2)),
     Candidate("logret, p >= 0.8", ("logret",), Smoothing(0.8, 0, 1)),
     Candidate("logret + log_vol_fast, confirm 2", ("logret", "log_vol_fast"), Smoothing(0.0, 0, 2)),
 )

