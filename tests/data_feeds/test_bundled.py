@@ -277,3 +277,19 @@ def test_classic_exog_and_ust10() -> None:
     np.testing.assert_allclose(p.exog[:, p.exog_column("SLOPE_10Y_3M")], y10 - y3m, atol=1e-15)
     assert 0.0 <= y3m.min() and y10.max() < 0.08
     assert _duration_check(p.close[:, p.column("UST10")], y10, 10.0) >= 0.99
+
+
+def test_default_run_uses_the_modern_panel() -> None:
+    """`regime-engine backtest` with no argument: >= 20 years through 2022, five asset
+    groups (US large caps, US small caps, international equities, Treasuries, T-bills)."""
+    from engine.api import load_panel
+    from engine.config import RunConfig
+
+    cfg = RunConfig()
+    p = load_panel(cfg)
+    assert (p.index[-1] - p.index[0]).days / 365.25 >= 20 and p.index[-1].year == 2022
+    assert set(p.symbols) == {"SPX", "RUT", "DAX", "N225", "UST10", "CASH"}
+    assert set(p.asset_classes) == {"equity", "bond", "cash"}
+    for s in cfg.strategies:
+        for w in (getattr(s, "table", None) or {}).values():
+            assert set(w) <= set(p.symbols)
