@@ -293,3 +293,16 @@ def test_default_run_uses_the_modern_panel() -> None:
     for s in cfg.strategies:
         for w in (getattr(s, "table", None) or {}).values():
             assert set(w) <= set(p.symbols)
+
+
+def test_config_selects_the_panel_by_name() -> None:
+    from engine.api import load_panel
+    from engine.config import parse_config
+
+    cfg = parse_config({"data": {"source": "bundled:classic", "symbols": ["WTI", "SPX"]}})
+    p = load_panel(cfg)
+    assert p.symbols == ("WTI", "SPX") and p.index[-1] == pd.Timestamp("2017-03-29")
+    cfg = parse_config({"data": {"source": "bundled:modern", "symbols": ["UST30"]}})
+    assert load_panel(cfg).index[-1] == pd.Timestamp("2022-11-08")
+    with pytest.raises(DataError, match=r"^data.source: unknown bundled panel 'bundled:new'"):
+        load_panel(parse_config({"data": {"source": "bundled:new"}}))
