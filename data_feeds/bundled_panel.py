@@ -52,12 +52,22 @@ PANEL_ASSET_CLASSES: dict[str, dict[str, str]] = {
         "CASH": "cash",
     },
 }
+#: the default run's symbols on each panel (``configs/default.toml``)
+PANEL_DEFAULT_SYMBOLS: dict[str, tuple[str, ...]] = {
+    "classic": ("SPX", "UST10", "WTI", "CASH"),
+    "modern": ("SPX", "RUT", "DAX", "N225", "UST10", "CASH"),
+}
 BUNDLED_ASSET_CLASSES: dict[str, str] = {
     s: c for classes in PANEL_ASSET_CLASSES.values() for s, c in classes.items()
 }
 EXOG_PREFIX = "exog_"
 
-__all__ = ["BUNDLED_ASSET_CLASSES", "bundled_panel_name", "load_bundled"]
+__all__ = [
+    "BUNDLED_ASSET_CLASSES",
+    "PANEL_DEFAULT_SYMBOLS",
+    "bundled_panel_name",
+    "load_bundled",
+]
 
 
 def bundled_panel_name(source: str) -> str:

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from data_feeds import load_bundled
-from data_feeds.bundled_panel import bundled_panel_name
+from data_feeds.bundled_panel import PANEL_DEFAULT_SYMBOLS, bundled_panel_name
 from engine.core.bars import DataError
 
 SHIPPED_SHA256 = {
@@ -288,7 +288,7 @@ def test_default_run_uses_the_modern_panel() -> None:
     cfg = RunConfig()
     p = load_panel(cfg)
     assert (p.index[-1] - p.index[0]).days / 365.25 >= 20 and p.index[-1].year == 2022
-    assert set(p.symbols) == {"SPX", "RUT", "DAX", "N225", "UST10", "CASH"}
+    assert p.symbols == PANEL_DEFAULT_SYMBOLS["modern"]
     assert set(p.asset_classes) == {"equity", "bond", "cash"}
     for s in cfg.strategies:
         for w in (getattr(s, "table", None) or {}).values():
@@ -299,6 +299,11 @@ def test_config_selects_the_panel_by_name() -> None:
     from engine.api import load_panel
     from engine.config import parse_config
 
+    classic = list(PANEL_DEFAULT_SYMBOLS["classic"])
+    assert (
+        load_panel(parse_config({"data": {"source": "bundled:classic", "symbols": classic}})).n_bars
+        == 4589
+    )
     cfg = parse_config({"data": {"source": "bundled:classic", "symbols": ["WTI", "SPX"]}})
     p = load_panel(cfg)
     assert p.symbols == ("WTI", "SPX") and p.index[-1] == pd.Timestamp("2017-03-29")
