@@ -31,6 +31,8 @@ class Faults:
         """Merge ``changes`` into the settings (validated like ``[paper.exchange.faults]``)."""
         with self._lock:
             self.s = FaultSettings.model_validate({**self.s.model_dump(), **changes})
+            if not (self.s.error_burst_every and self.s.error_burst_len):
+                self.burst_left = 0
             return self.s
 
     def draw_order(self) -> tuple[bool, bool]:

@@ -17,6 +17,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import socket
 import threading
 import time
 import uuid
@@ -27,6 +28,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import msgpack
 import structlog
+from pydantic import ValidationError
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -51,6 +53,7 @@ from brokers.exchange.wire import (
 )
 from brokers.exchange_settings import ExchangeSettings
 from brokers.sim import OrderError, SimBroker, TradeEvent
+from engine.config import first_error
 from engine.core.bars import BarPanel
 
 log = structlog.get_logger(__name__)
@@ -560,8 +563,8 @@ class LocalExchange:
         if settings:
             try:
                 self.faults.update(settings)
-            except Exception as exc:
-                raise HttpError(422, f"invalid fault settings: {exc}".splitlines()[0]) from None
+            except ValidationError as exc:
+                raise HttpError(422, f"invalid fault settings: {first_error(exc)}") from None
         with self.broker.lock:
             if http_error is not None:
                 self.faults.queued.extend([int(http_error)] * int(count))
@@ -787,6 +790,10 @@ class LocalExchange:
 def _handler_for(ex: LocalExchange) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()  # headers and body go out in two writes: no Nagle delay
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def _do(self, method: str) -> None:
             parts = urlsplit(self.path)
