@@ -32,7 +32,8 @@ history_bars = 5
 def launch(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
     cfg = tmp_path / "ex.toml"
     cfg.write_text(CONFIG)
-    cmd = [sys.executable, "-c", "from engine.cli import entry; entry()", "paper-exchange", str(cfg)]
+    cli = "from engine.cli import entry; entry()"
+    cmd = [sys.executable, "-c", cli, "paper-exchange", str(cfg)]
     return subprocess.Popen(
         [*cmd, *extra],
         stdout=subprocess.PIPE,
@@ -48,7 +49,8 @@ def test_serves_in_the_foreground_and_stops_on_a_signal(tmp_path: Path, sig: int
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        m = re.search(r"REST (http://\S+)\s+market data (ws://\S+)\s+trade updates (ws://\S+)", line)
+        urls = r"REST (http://\S+)\s+market data (ws://\S+)\s+trade updates (ws://\S+)"
+        m = re.search(urls, line)
         assert m, line
         h = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
         clock = requests.get(m.group(1) + "/v2/clock", headers=h, timeout=5).json()
