@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import random
 import threading
+import time
 from typing import Any
 
 from brokers.exchange_settings import FaultSettings
@@ -26,6 +28,7 @@ class Faults:
         self.burst_left = 0
         self.queued: list[int] = []
         self.injected: dict[int, int] = {}
+        self._recent: collections.deque[float] = collections.deque()
 
     def update(self, changes: dict[str, Any]) -> FaultSettings:
         """Merge ``changes`` into the settings (validated like ``[paper.exchange.faults]``)."""
@@ -54,11 +57,22 @@ class Faults:
                 if self.burst_left > 0:
                     self.burst_left -= 1
                     code = 500
-                elif self._http.random() < self.s.rate_limit_rate:
+                elif self._http.random() < self.s.rate_limit_rate or self._over_limit():
                     code = 429
+            if code is None and self.s.requests_per_minute:
+                self._recent.append(time.monotonic())
             if code is not None:
                 self.injected[code] = self.injected.get(code, 0) + 1
             return code
+
+    def _over_limit(self) -> bool:
+        limit = self.s.requests_per_minute
+        if limit <= 0:
+            return False
+        now = time.monotonic()
+        while self._recent and self._recent[0] < now - 60.0:
+            self._recent.popleft()
+        return len(self._recent) >= limit
 
 
 __all__ = ["Faults"]

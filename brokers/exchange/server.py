@@ -728,6 +728,8 @@ class LocalExchange:
                 continue
             if syms is not None and o.symbol not in syms:
                 continue
+            if q.get("side") and o.side != q["side"]:
+                continue
             if after is not None and o.created_ns <= after:
                 continue
             if until is not None and o.created_ns >= until:

@@ -35,6 +35,8 @@ def test_rate_limit_429_is_seeded_and_reproducible(make_exchange) -> None:  # ty
     r = requests.get(ex.url + "/v2/clock", headers=H, timeout=5)
     assert r.status_code == 429 and r.json() == {"code": 42910000, "message": "rate limit exceeded"}
     assert r.headers["X-RateLimit-Remaining"] == "0" and r.headers["Retry-After"] == "2"
+    capped = make_exchange(faults={"requests_per_minute": 5})
+    assert statuses(capped, 7) == [200] * 5 + [429] * 2
 
 
 def test_5xx_bursts_and_runtime_toggles(exchange: LocalExchange) -> None:
