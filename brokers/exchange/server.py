@@ -423,6 +423,11 @@ class LocalExchange:
                     await send({"T": "error", "code": 409, "msg": "insufficient subscription"})
                     await ws.close()
                     return
+                limit = self.settings.md_connection_limit
+                if limit and len(self._md) >= limit:
+                    await send({"T": "error", "code": 406, "msg": "connection limit exceeded"})
+                    await ws.close()
+                    return
                 await send({"T": "success", "msg": "authenticated"})
                 self._md[ws] = {ch: set() for ch in CHANNELS}
             elif action in ("subscribe", "unsubscribe"):
@@ -585,6 +590,14 @@ class LocalExchange:
             return 200, self.cal.calendar_json(q.get("start"), q.get("end"))
         if res == ["stocks", "bars"] and method == "GET":
             return 200, self._bars(q)
+        if len(res) == 3 and res[0] == "stocks" and res[2] == "bars" and method == "GET":
+            multi = self._bars({**q, "symbols": res[1]})
+            bars = multi["bars"].get(res[1], [])
+            return 200, {
+                "bars": bars,
+                "symbol": res[1],
+                "next_page_token": multi["next_page_token"],
+            }
         with b.lock:
             if res == ["account"] and method == "GET":
                 return 200, account_json(b, int(self.cal.open_ns[0]), self._last_equity)
@@ -595,7 +608,9 @@ class LocalExchange:
                     raise HttpError(404, f"asset not found for {res[1]}", 40410000)
                 return 200, self._asset(res[1])
             if res == ["orders"] and method == "POST":
-                return 200, self._submit(body or {})
+                if not isinstance(body, dict):
+                    raise HttpError(422, "request body must be a JSON object", 40010000)
+                return 200, self._submit(body)
             if res == ["orders"] and method == "GET":
                 return 200, self._orders(q)
             if res == ["orders"] and method == "DELETE":

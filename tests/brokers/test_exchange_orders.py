@@ -205,3 +205,17 @@ def test_close_position_and_orders_during_the_session(
     acct = tc.get_account()
     assert float(acct.equity) == pytest.approx(float(acct.cash) + 2 * float(c.filled_avg_price))
     assert time.monotonic() - t0 < 2
+
+
+def test_malformed_order_bodies_are_refused_not_crashed(exchange: LocalExchange) -> None:
+    import requests
+
+    h = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
+    url = exchange.url + "/v2/orders"
+    assert requests.post(url, data=b"[1, 2]", headers=h, timeout=5).status_code == 422
+    assert requests.post(url, data=b"{not json", headers=h, timeout=5).status_code == 400
+    bad = {"symbol": "SPX", "side": "buy", "type": "market", "time_in_force": "day", "qty": "x"}
+    assert requests.post(url, json=bad, headers=h, timeout=5).status_code == 422
+    nan = {**bad, "qty": "NaN"}
+    assert requests.post(url, json=nan, headers=h, timeout=5).status_code == 422
+    assert requests.post(url, json={**bad, "qty": 1}, timeout=5).status_code == 401  # no keys
