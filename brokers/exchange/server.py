@@ -633,6 +633,8 @@ class LocalExchange:
                 if method == "DELETE":
                     self._cancel(o.id)
                     return 204, None
+                if method == "PATCH":
+                    return 200, self._replace(o.id, body if isinstance(body, dict) else {})
             if res == ["positions"] and method == "GET":
                 return 200, [position_json(b, s) for s in b.positions()]
             if res == ["positions"] and method == "DELETE":
@@ -720,6 +722,27 @@ class LocalExchange:
             raise
         self.submissions.append((order.client_order_id, 200))
         out = order_json(events[0].order)
+        events += self.broker.fill_marketable()
+        self._publish_trades(events)
+        return out
+
+    def _replace(self, order_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        def f(key: str) -> float | None:
+            v = body.get(key)
+            try:
+                return None if v is None else float(v)
+            except (TypeError, ValueError):
+                raise OrderError(422, f"invalid {key}", 40010001) from None
+
+        new, events = self.broker.replace(
+            order_id,
+            qty=f("qty"),
+            limit_price=f("limit_price"),
+            time_in_force=body.get("time_in_force"),
+            client_order_id=body.get("client_order_id"),
+        )
+        self.submissions.append((new.client_order_id, 200))
+        out = order_json(new)
         events += self.broker.fill_marketable()
         self._publish_trades(events)
         return out
