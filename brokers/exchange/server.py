@@ -267,15 +267,17 @@ class LocalExchange:
 
         Returns the index of the session stepped into, ``None`` when no session is left.
         """
+        target = to or "close"
         with self._lock:
-            if not self._pending and not self._queue_next_session():
-                return None
-            while self._pending:
+            ran = False
+            while True:
+                if not self._pending and not self._queue_next_session():
+                    return self.cur if ran else None
                 ts, kind, arg = self._pending.popleft()
                 self._run_event(ts, kind, arg)
-                if (kind == "open" and to == "open") or (kind == "minute" and to == "minute"):
-                    break
-            return self.cur
+                ran = True
+                if kind == target:
+                    return self.cur
 
     def _realtime(self) -> None:
         s = self.settings

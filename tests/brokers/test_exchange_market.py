@@ -190,3 +190,21 @@ def test_free_plan_connection_limit_and_single_symbol_bars(make_exchange) -> Non
         headers=H,
     ).json()
     assert one["symbol"] == "SPX" and len(one["bars"]) == HISTORY
+
+
+def test_finer_steps_cross_the_close(exchange: LocalExchange, panel: BarPanel) -> None:
+    m = exchange.settings.minute_bars_per_session
+    for _ in range(m):
+        exchange.step(to="minute")
+    assert exchange.cur == HISTORY and exchange.emitted == m and not exchange.session_closed
+    exchange.step(to="minute")  # the close, the next open and its first minute bar
+    assert exchange.cur == HISTORY + 1 and exchange.emitted == 1 and exchange.bar == HISTORY
+    exchange.step(to="open")  # mid-session: through the close to the following open
+    assert exchange.cur == HISTORY + 2 and exchange.emitted == 0
+    exchange.step(to="close")
+    assert exchange.bar == HISTORY + 2
+    while exchange.step() is not None:
+        pass
+    assert exchange.done and exchange.bar == panel.n_bars - 1
+    r = requests.post(exchange.url + "/_sim/step", timeout=5).json()
+    assert r["done"] and not r["published"]
