@@ -160,8 +160,14 @@ class LocalExchange:
         return self.cur if self.session_closed else self.cur - 1
 
     def start(self) -> LocalExchange:
-        """Start the HTTP and websocket servers (and the realtime/fault timers) in threads."""
+        """Start the HTTP and websocket servers (and the realtime/fault timers) in threads.
+
+        Idempotent: a started exchange is returned as it is.
+        """
+        if self._threads:
+            return self
         ready = threading.Event()
+        failed: list[BaseException] = []
 
         def run_loop() -> None:
             asyncio.set_event_loop(self._loop)
@@ -176,14 +182,23 @@ class LocalExchange:
                 )
                 sock = next(iter(self._ws_server.sockets))
                 self.ws_port = int(sock.getsockname()[1])
-                ready.set()
 
-            self._loop.run_until_complete(boot())
+            try:
+                self._loop.run_until_complete(boot())
+            except BaseException as exc:  # e.g. the websocket port is taken
+                failed.append(exc)
+                return
+            finally:
+                ready.set()
             self._loop.run_forever()
 
         self._spawn(run_loop, "exchange-ws")
-        if not ready.wait(10):
-            raise RuntimeError("websocket server did not start")
+        if not ready.wait(10) or failed:
+            self._http.server_close()
+            self._threads.clear()
+            if failed and isinstance(failed[0], OSError):
+                raise failed[0]
+            raise RuntimeError(f"websocket server did not start: {failed[0] if failed else ''}")
         self._spawn(lambda: self._http.serve_forever(poll_interval=0.05), "exchange-http")
         if self.settings.mode == "realtime":
             self._spawn(self._realtime, "exchange-clock")
@@ -895,7 +910,7 @@ def build_exchange(
     api_key: str | None = None,
     api_secret: str | None = None,
 ) -> LocalExchange:
-    """An exchange over ``panel`` with the costs and cash of a :class:`RunConfig`.
+    """A started exchange over ``panel`` with the costs and cash of a :class:`RunConfig`.
 
     ``settings`` default: stepped, no history, free ports. The keyword overrides are kept for
     old callers (``interval_s``: 0 stepped, > 0 realtime seconds per session).
@@ -927,7 +942,7 @@ def build_exchange(
     broker = SimBroker(
         tuple(panel.symbols), costs, cash, rules=rules, data_only=tuple(panel.exog_names)
     )
-    return LocalExchange(panel, broker, s, api_key=api_key, api_secret=api_secret)
+    return LocalExchange(panel, broker, s, api_key=api_key, api_secret=api_secret).start()
 
 
 __all__ = ["HttpError", "LocalExchange", "build_exchange"]
