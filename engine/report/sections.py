@@ -51,7 +51,11 @@ TOP_ASSETS = 8
 
 
 def _summary(
-    rep: Report, result: Any, equity: pd.DataFrame, bench: tuple[str, pd.Series] | None
+    rep: Report,
+    result: Any,
+    equity: pd.DataFrame,
+    bench: tuple[str, pd.Series] | None,
+    default_bench: bool = True,
 ) -> None:
     ppy = rep.periods_per_year
     with_bench = (
@@ -92,8 +96,13 @@ def _summary(
                 "information ratio = mean difference / tracking error (annualized); up/down "
                 "capture = mean return on the benchmark's up/down days over the benchmark's "
                 "(down capture below 100% = smaller losses); excess CAGR = CAGR minus the "
-                'benchmark\'s. Set <code>[report] benchmark = "NAME"</code> to a strategy or '
-                "symbol to change it."
+                "benchmark's. "
+                + (
+                    'Set <code>[report] benchmark = "NAME"</code> to a strategy or symbol to '
+                    "change it."
+                    if default_bench
+                    else "The benchmark is the one the run compares against."
+                )
             ),
         )
     rep.add("Performance summary", body)
@@ -674,7 +683,7 @@ def add_tearsheet(
     except KeyError as exc:  # a name that is neither a strategy nor a symbol: one line
         raise ConfigError(str(exc.args[0])) from None
 
-    _summary(rep, result, equity, bench)
+    _summary(rep, result, equity, bench, benchmark is None)
     _equity(rep, equity, bench, states, names, n_states, log_equity, markers)
     _drawdowns(rep, equity, bench)
     _returns(rep, equity, bench)
