@@ -51,10 +51,12 @@ def cmd_exchange(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     ex_cfg = parse_paper(cfg.paper).exchange
     panel = load_panel(cfg)
-    interval = ex_cfg.interval_s if args.interval is None else args.interval
+    default = 0.0 if ex_cfg.mode == "stepped" else ex_cfg.seconds_per_session
+    interval = default if args.interval is None else args.interval
     ex = build_exchange(
         cfg,
         panel,
+        ex_cfg,
         host=args.host or ex_cfg.host,
         port=ex_cfg.port if args.port is None else args.port,
         ws_port=ex_cfg.ws_port if args.ws_port is None else args.ws_port,

@@ -32,6 +32,7 @@ import structlog
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from brokers.exchange_settings import ExchangeSettings
 from brokers.sim import OrderError, SimBroker, SimOrder, TradeEvent
 from engine.core.bars import BarPanel
 
@@ -728,19 +729,34 @@ def _handler_for(ex: LocalExchange) -> type[BaseHTTPRequestHandler]:
 def build_exchange(
     cfg: Any,
     panel: BarPanel,
+    settings: ExchangeSettings | None = None,
     *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    ws_port: int = 0,
-    interval_s: float = 0.0,
+    host: str | None = None,
+    port: int | None = None,
+    ws_port: int | None = None,
+    interval_s: float | None = None,
 ) -> LocalExchange:
-    """An exchange over ``panel`` with the costs and cash of a :class:`RunConfig`."""
+    """An exchange over ``panel`` with the costs and cash of a :class:`RunConfig`.
+
+    ``settings`` default: stepped, on free ports. The keyword overrides are kept for old callers.
+    """
     from engine.core.spec import cost_table
 
+    s = settings or ExchangeSettings(port=0, ws_port=0, mode="stepped", history_bars=0)
+    interval = (
+        (0.0 if s.mode == "stepped" else s.seconds_per_session)
+        if interval_s is None
+        else interval_s
+    )
     costs = cost_table(panel.symbols, cfg.costs.default(), cfg.costs.per_symbol())
     broker = SimBroker(tuple(panel.symbols), costs, cfg.execution.build().array())
     return LocalExchange(
-        panel, broker, host=host, port=port, ws_port=ws_port, interval_s=interval_s
+        panel,
+        broker,
+        host=host or s.host,
+        port=s.port if port is None else port,
+        ws_port=s.ws_port if ws_port is None else ws_port,
+        interval_s=interval,
     )
 
 
