@@ -91,7 +91,7 @@ def endpoint_kind(url: str | None, live: bool) -> str:
         raise BrokerError(f"{url} is Alpaca's LIVE endpoint: pass --live to trade real money")
     if live and (url is None or kind != "live"):
         raise BrokerError(
-            "--live needs paper.url = \"https://api.alpaca.markets\" (Alpaca's live endpoint)"
+            '--live needs paper.url = "https://api.alpaca.markets" (Alpaca\'s live endpoint)'
         )
     return kind
 
@@ -103,7 +103,7 @@ class TimeoutSession(requests.Session):
         super().__init__()
         self.timeout = timeout
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         return super().request(method, url, *args, **kwargs)
