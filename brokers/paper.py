@@ -202,6 +202,7 @@ class PaperTrader:
         self._pending: tuple[CrossBar, BarOutput, np.ndarray, dict[str, Any]] | None = None
         self._pre_bar_ckpt: dict[str, Any] | None = None
         self._due_logged: date | None = None
+        self._first_batch_done = False
         self.polls = 0  # completed polls of the broker's clock (tests wait on it)
         ex = p.exchange
         local = p.broker == "local"
@@ -471,9 +472,9 @@ class PaperTrader:
                 self._process_live(bar)
             else:
                 self._step(bar)
-                if is_latest:
+                if is_latest and self._first_batch_done:
                     self.summary.live_bars += 1
-                    self._status(bar, None, "LIVE (no trade: next open before trade_from)")
+                    self._status(bar, None, "LIVE (not traded: next open before trade_from)")
                 elif fresh_start:
                     self.summary.warmup_bars += 1
                 else:
@@ -488,6 +489,7 @@ class PaperTrader:
             )
             print(line, flush=True)
             log.info("paper." + kind.replace("-", ""), bars=len(bars) - 1, last=str(last_d))
+        self._first_batch_done = True
         self.checkpoint()
         self._log_due(sessions, now, force=True)
         if self.pcfg.max_bars is not None and self.summary.live_bars >= self.pcfg.max_bars:
