@@ -99,7 +99,7 @@ def plan_orders(
             if delta != 0:
                 dropped[s] = delta
             continue
-        if rule.fractionable and abs(q) * price < min_notional and q != -position.get(s, 0.0):
+        if rule.fractionable and abs(q) * price < min_notional:
             dropped[s] = delta
             continue
         (sells if q < 0 else buys_wanted).append(Planned(s, q, price))

@@ -111,7 +111,9 @@ def test_paper_cli_refuses_a_crafted_checkpoint(tmp_path: Path) -> None:
     (state / "regime_aware").mkdir(parents=True)
     (state / "regime_aware/checkpoint.json").write_bytes(pickle.dumps(evil))
     cfg = tmp_path / "c.toml"
-    cfg.write_text(toml_of({**BASE, "paper": {"state_dir": str(state), "url": "http://127.0.0.1:9"}}))
+    cfg.write_text(
+        toml_of({**BASE, "paper": {"state_dir": str(state), "url": "http://127.0.0.1:9"}})
+    )
     r = subprocess.run(
         [sys.executable, "-m", "engine.cli", "paper", str(cfg)],
         cwd=ROOT,
@@ -146,7 +148,9 @@ def toml_of(d: dict, prefix: str = "") -> str:
             out += f"\n[{prefix}{k}]\n" + toml_of(v, f"{prefix}{k}.")
         elif isinstance(v, list) and v and isinstance(v[0], dict):
             for x in v:
-                out += f"\n[[{prefix}{k}]]\n" + "\n".join(
-                    f"{a} = {val(b)}" for a, b in x.items()
-                ) + "\n"
+                out += (
+                    f"\n[[{prefix}{k}]]\n"
+                    + "\n".join(f"{a} = {val(b)}" for a, b in x.items())
+                    + "\n"
+                )
     return out

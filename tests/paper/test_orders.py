@@ -63,9 +63,7 @@ def test_plan_properties(desired, held, open_sell, prices, whole, bp) -> None:  
     pos = dict(zip(syms, held, strict=True))
     opn = {s: -f * pos[s] for s, f in zip(syms, open_sell, strict=True)}  # open sells
     px = dict(zip(syms, prices, strict=True))
-    plan = plan_orders(
-        dict(zip(syms, desired, strict=True)), pos, opn, px, rules, buying_power=bp
-    )
+    plan = plan_orders(dict(zip(syms, desired, strict=True)), pos, opn, px, rules, buying_power=bp)
     spent = 0.0
     for o in plan.sells + plan.buys:
         step = Decimal(str(o.qty))
