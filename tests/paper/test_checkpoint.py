@@ -42,9 +42,9 @@ def test_round_trip_is_exact() -> None:
 
 def test_driver_state_round_trips(panel) -> None:  # type: ignore[no-untyped-def]
     """A streaming driver resumed from a JSON checkpoint continues bit-identically."""
-    from tests.paper.conftest import BASE
     from brokers.paper import PaperTrader
     from engine.config import parse_config
+    from tests.paper.conftest import BASE
 
     a = PaperTrader(parse_config(BASE)).driver
     b = PaperTrader(parse_config(BASE)).driver
