@@ -19,11 +19,13 @@ class FaultSettings(_Frozen):
     """Seeded, reproducible faults (``[paper.exchange.faults]``); all off by default.
 
     Rates are probabilities per submitted order (reject, partial fill) or per REST call
-    (429). ``error_burst_every`` = N answers every N-th REST call and the
-    ``error_burst_len - 1`` calls after it with HTTP 500. ``drop_socket_every_s`` closes every
-    websocket (market data and trade updates) that often. ``hang`` accepts TCP connections on
-    both ports and never answers. ``cancel_delay_s`` is how long an order stays
-    ``pending_cancel`` before it is ``canceled`` (a fill in that window wins).
+    (429). ``requests_per_minute`` > 0 also answers 429 past that many REST calls in the last
+    60 s, as Alpaca's trading API does (200 per minute). ``error_burst_every`` = N answers
+    every N-th REST call and the ``error_burst_len - 1`` calls after it with HTTP 500.
+    ``drop_socket_every_s`` closes every websocket (market data and trade updates) that
+    often. ``hang`` accepts TCP connections on both ports and never answers (``/_sim/`` still
+    does). ``cancel_delay_s`` is how long an order stays ``pending_cancel`` before it is
+    ``canceled`` (a fill in that window wins).
     """
 
     reject_rate: float = Field(0.0, ge=0, le=1)
@@ -36,6 +38,7 @@ class FaultSettings(_Frozen):
     cancel_delay_s: float = Field(0.05, ge=0)
     partial_fill_fraction: float = Field(0.5, gt=0, lt=1)
     retry_after_s: int = Field(0, ge=0)  # 0: no Retry-After header (assumed Alpaca default)
+    requests_per_minute: int = Field(0, ge=0)  # Alpaca's 200/min limit when set; 0: off
 
 
 class ExchangeSettings(_Frozen):
