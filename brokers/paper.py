@@ -466,6 +466,8 @@ class PaperTrader:
             return 0
         fresh_start = self.last_ts is None
         for i, bar in enumerate(bars):
+            if i == len(bars) - 1 and i > 0:
+                self.checkpoint()  # warm-up/catch-up (and trade_from) kept before acting
             d = pd.Timestamp(bar.timestamp_ns).date()
             is_latest = i == len(bars) - 1 and d == latest.date
             if is_latest and self.actionable(d):
@@ -531,6 +533,11 @@ class PaperTrader:
         self._append_decision(out, "warmup", None, [])
         return out
 
+    def _engine_held(self) -> np.ndarray:
+        """The engine's simulated shares now (after this bar's fills, before its orders)."""
+        n = len(self.symbols)
+        return np.asarray(self.driver.state.port[L.P_HEADER : L.P_HEADER + n], dtype=np.float64)
+
     def _engine_shares(self, out: BarOutput) -> np.ndarray:
         n = len(self.symbols)
         pos = self.driver.state.port[L.P_HEADER : L.P_HEADER + n]
@@ -582,7 +589,8 @@ class PaperTrader:
         if stale:
             self._cancel_and_wait(stale)
             self._sync()
-        gap = self._reconcile(out, desired, prices, acct.equity)
+        held = {s: scale * float(self._engine_held()[j]) for j, s in enumerate(self.symbols)}
+        gap = self._reconcile(out, held, prices, acct.equity)
         plan = plan_orders(
             desired,
             self.book.positions,
@@ -637,7 +645,8 @@ class PaperTrader:
     def _reconcile(
         self, out: BarOutput, desired: dict[str, float], prices: dict[str, float], equity: float
     ) -> dict[str, float]:
-        """Broker position - engine target (scaled), logged and published beyond tolerance."""
+        """Broker position - the engine's (scaled) position; logged and published beyond
+        ``gap_tolerance`` of equity. The decision's orders then close it."""
         diff = {
             s: self.book.positions.get(s, 0.0) - desired.get(s, 0.0)
             for s in self.symbols

@@ -43,7 +43,7 @@ def panel():  # type: ignore[no-untyped-def]
     return load_panel(parse_config(BASE))
 
 
-def paper_section(fake: FakeAlpaca, state_dir: Path, **extra: Any) -> dict[str, Any]:
+def paper_section(fake: Any, state_dir: Path, **extra: Any) -> dict[str, Any]:
     return {
         "url": fake.url,
         "stream_url": fake.ws_url,
@@ -56,15 +56,19 @@ def paper_section(fake: FakeAlpaca, state_dir: Path, **extra: Any) -> dict[str, 
     }
 
 
-def trader(fake: FakeAlpaca, state_dir: Path, **extra: Any) -> PaperTrader:
+def trader(fake: Any, state_dir: Path, **extra: Any) -> PaperTrader:
     return PaperTrader(parse_config({**BASE, "paper": paper_section(fake, state_dir, **extra)}))
 
 
 class Stepper:
     """Run a trader in a thread against a stepped fake; step sessions when it is idle."""
 
-    def __init__(self, fake: FakeAlpaca, tr: PaperTrader) -> None:
+    def __init__(self, fake: Any, tr: PaperTrader) -> None:
         self.fake, self.tr = fake, tr
+        if isinstance(fake, FakeAlpaca):
+            self.open, self.close = fake.open_session, fake.close_session
+        else:  # the project's local exchange (brokers.exchange), stepped
+            self.open, self.close = (lambda: fake.step(to="open")), fake.step
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -91,9 +95,9 @@ class Stepper:
         for _ in range(n):
             if not self.thread.is_alive():
                 return
-            self.fake.open_session()
+            self.open()
             self.settle()
-            self.fake.close_session()
+            self.close()
             self.settle()
 
     def join(self, timeout: float = 30) -> None:

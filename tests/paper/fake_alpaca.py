@@ -645,7 +645,11 @@ class FakeAlpaca:
             def log_message(self, *a: Any) -> None:
                 return
 
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                return  # a client killed mid-request (the SIGKILL tests)
+
+        self._http = Server(("127.0.0.1", 0), H)
         self._http.daemon_threads = True
         self.port = self._http.server_address[1]
         threading.Thread(target=self._http.serve_forever, daemon=True).start()
