@@ -17,9 +17,9 @@ When a bar may trade
     fills then land intraday: the one place paper differs from the backtest).
 
 Orders (every acting bar)
-    target shares = the engine's shares after its pending orders, scaled once by
-    ``broker equity / engine equity`` (x ``1 - cash_buffer``) at the first acting
-    decision; orders = target - broker position - open orders' remaining quantity
+    target shares = the engine's shares after its pending orders, scaled by
+    ``broker equity / engine equity`` (x ``1 - cash_buffer``), the scale being set at the
+    first acting decision and at every rebalance (fixed in between: no churn); orders = target - broker position - open orders' remaining quantity
     (:func:`brokers.paper_orders.plan_orders`). Our stale open orders are cancelled and the
     cancels awaited first (no opposite-side order is ever sent while one is open: Alpaca's
     wash-trade guard). Sells and the buys that fit the buying power now are queued before
@@ -543,7 +543,20 @@ class PaperTrader:
         pos = self.driver.state.port[L.P_HEADER : L.P_HEADER + n]
         return np.asarray(pos + out.orders, dtype=np.float64)
 
+    def _superseded(self, bar: CrossBar) -> bool:
+        """A later session has closed since the bars were fetched (a slow warm-up, or a
+        compressed simulated clock): the decision on ``bar`` is no longer the latest."""
+        assert self.broker is not None
+        now = self.broker.clock().timestamp
+        d = pd.Timestamp(bar.timestamp_ns).date()
+        return any(d < s.date and s.close <= now for s in self._calendar(now))
+
     def _process_live(self, bar: CrossBar) -> None:
+        if self._superseded(bar):
+            self._step(bar)
+            self.summary.catchup_bars += 1
+            log.info("paper.superseded", bar=str(pd.Timestamp(bar.timestamp_ns).date()))
+            return
         self._pre_bar_ckpt = {"driver": self.driver.checkpoint(), "last_ts": self.last_ts}
         prev = int(self.driver.state.rstate[L.G_SMOOTHED]) if self.bars_done else None
         out = self.driver.on_bar(
@@ -569,8 +582,11 @@ class PaperTrader:
         ts = bar.timestamp_ns
         prices = {s: float(bar.close[j]) for j, s in enumerate(self.symbols)}
         acct = self.broker.account()
-        if self.k_eq is None:
+        if self.k_eq is None or (out.rebalanced and not memo.get("rescaled")):
+            # the engine's book -> the account's size, at the first decision and at every
+            # rebalance (then fixed until the next: no daily churn from equity drift)
             self.k_eq = acct.equity / out.equity if out.equity > 0 else 0.0
+            memo["rescaled"] = True
         scale = self.k_eq * (1.0 - p.cash_buffer)
         desired = {s: scale * float(shares[j]) for j, s in enumerate(self.symbols)}
         ids = {
