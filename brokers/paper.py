@@ -20,7 +20,8 @@ Orders (every acting bar)
     target shares = the engine's shares after its pending orders, scaled by
     ``broker equity / engine equity`` (x ``1 - cash_buffer``), the scale being set at the
     first acting decision and at every rebalance (fixed in between: no churn);
-    orders = target - broker position - open orders' remaining quantity (:func:`brokers.paper_orders.plan_orders`). Our stale open orders are cancelled and the
+    orders = target - broker position - open orders' remaining quantity
+    (:func:`brokers.paper_orders.plan_orders`). Our stale open orders are cancelled and the
     cancels awaited first (no opposite-side order is ever sent while one is open: Alpaca's
     wash-trade guard). Sells and the buys that fit the buying power now are queued before
     the open; once the sells have filled (``sell_fill_timeout_s`` after the open) the
