@@ -796,6 +796,8 @@ class PaperTrader:
             "price": float(update.price) if update.price is not None else None,
             "position_qty": pq,
         }
+        if event == TradeEvent.REJECTED:
+            self.summary.rejected += 1
         if event in (TradeEvent.REJECTED, TradeEvent.CANCELED, TradeEvent.EXPIRED):
             log.warning("trade." + event.value, **fields)
         elif event != TradeEvent.NEW:
@@ -888,9 +890,11 @@ class PaperTrader:
         eq_txt = (
             f" equity engine {eng:,.0f} broker {broker_eq:,.0f}" if broker_eq is not None else ""
         )
+        nxt = next((x for x in self._sessions if x.date > d), None)
+        due = f" | next decision after {nxt.close:%Y-%m-%d %H:%M %Z}" if nxt else ""
         print(
             f"{d} {phase:<5} regime={self._label(regime)} p={prob:.2f} targets {tgt} "
-            f"orders {sent} sent / {fills} fills{eq_txt}{gap_txt}",
+            f"orders {sent} sent / {fills} fills{eq_txt}{gap_txt}{due}",
             flush=True,
         )
         self._publish(

@@ -110,3 +110,14 @@ def test_broker_book_is_the_truth(tmp_path: Path, panel) -> None:  # type: ignor
             step = 1.0 if s == "UST10" else 1e-9
             # within one rounding step, or a gap below the $1 minimum notional
             assert abs(have - want) <= step + 1e-9 or abs(have - want) * prices[s] < 1.0, s
+
+
+def test_warm_up_from_the_config_data(tmp_path: Path, panel) -> None:  # type: ignore[no-untyped-def]
+    """history = "data": the same warm-up from the config's [data] panel, same decision."""
+    with from_panel(panel, history=320) as fake:
+        st = Stepper(fake, trader(fake, tmp_path, history="data", max_bars=1)).start()
+        assert fake.submissions and set(fake.submissions) <= ids_for(session_ns(fake, 319))
+        assert [d["phase"] for d in decisions(tmp_path)].count("warmup") == 319
+        fake.step()
+        st.settle()
+        st.join()
