@@ -204,6 +204,7 @@ class PaperTrader:
         self._pre_bar_ckpt: dict[str, Any] | None = None
         self._due_logged: date | None = None
         self._first_batch_done = False
+        self.waiting = False  # inside a wait for fills/cancels (tests step the market then)
         self.polls = 0  # completed polls of the broker's clock (tests wait on it)
         ex = p.exchange
         local = p.broker == "local"
@@ -477,7 +478,12 @@ class PaperTrader:
                 self._step(bar)
                 if is_latest and self._first_batch_done:
                     self.summary.live_bars += 1
-                    self._status(bar, None, "LIVE (not traded: next open before trade_from)")
+                    why = (
+                        "no next session in the calendar"
+                        if self._next_open(d) is None
+                        else "next open before trade_from"
+                    )
+                    self._status(bar, None, f"LIVE (not traded: {why})")
                 elif fresh_start:
                     self.summary.warmup_bars += 1
                 else:
@@ -706,6 +712,16 @@ class PaperTrader:
         assert self.broker is not None
         p = self.pcfg
         t0 = None if count_from_open else time.monotonic()
+        last_poll = 0.0
+        self.waiting = True
+        try:
+            return self._wait_loop(ids, timeout_s, t0)
+        finally:
+            self.waiting = False
+
+    def _wait_loop(self, ids: list[str], timeout_s: float, t0: float | None) -> bool:
+        assert self.broker is not None
+        p = self.pcfg
         last_poll = 0.0
         while True:
             pending = [i for i in ids if not ((v := self.book.get(i)) is not None and v.final)]

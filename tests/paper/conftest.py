@@ -87,8 +87,8 @@ class Stepper:
         """Wait for two more polls of the clock (the trader has seen the change)."""
         n0, t0 = self.tr.polls, time.monotonic()
         while self.tr.polls < n0 + 2 and time.monotonic() - t0 < timeout:
-            if not self.thread.is_alive():
-                return
+            if not self.thread.is_alive() or (self.tr.waiting and time.monotonic() - t0 > 0.2):
+                return  # stopped, or waiting for the market to open (sells queued)
             time.sleep(0.005)
 
     def sessions(self, n: int) -> None:
