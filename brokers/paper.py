@@ -614,16 +614,9 @@ class PaperTrader:
             self._sync()
         held = {s: scale * float(self._engine_held()[j]) for j, s in enumerate(self.symbols)}
         gap = self._reconcile(out, held, prices, acct.equity)
-        plan = plan_orders(
-            desired,
-            self.book.positions,
-            self.book.open_qty(),
-            prices,
-            self.rules,
-            buying_power=acct.buying_power,
-            min_notional=p.min_notional,
-            long_only=p.long_only,
-        )
+        if stale:
+            acct = self.broker.account()  # cancelled buys gave their buying power back
+        plan = self._plan(desired, prices, acct.buying_power)
         sent: list[dict[str, Any]] = memo.setdefault("sent", [])
         sells = [o for o in (self._submit(ts, o, "s", out) for o in plan.sells) if o is not None]
         sent += [self._sent_record(o) for o in sells]
@@ -636,16 +629,7 @@ class PaperTrader:
             self._wait_final([o.id for o in sells], p.sell_fill_timeout_s)
             self._sync()
             acct = self.broker.account()
-            plan_b = plan_orders(
-                desired,
-                self.book.positions,
-                self.book.open_qty(),
-                prices,
-                self.rules,
-                buying_power=acct.buying_power,
-                min_notional=p.min_notional,
-                long_only=p.long_only,
-            )
+            plan_b = self._plan(desired, prices, acct.buying_power)
             sent += [
                 self._sent_record(o)
                 for o in (self._submit(ts, b, "b", out) for b in plan_b.buys)
@@ -659,6 +643,19 @@ class PaperTrader:
         self._append_decision(out, "live", desired, sent, gap)
         self._status(bar, out, "LIVE", sent=len(sent), gap=gap, broker_eq=acct.equity)
         self.checkpoint()
+
+    def _plan(self, desired: dict[str, float], prices: dict[str, float], bp: float) -> Any:
+        """Orders from the live book now (see :func:`brokers.paper_orders.plan_orders`)."""
+        return plan_orders(
+            desired,
+            self.book.positions,
+            self.book.open_qty(),
+            prices,
+            self.rules,
+            buying_power=bp,
+            min_notional=self.pcfg.min_notional,
+            long_only=self.pcfg.long_only,
+        )
 
     # ------------------------------------------------------------------ broker book
     def _sync(self) -> None:
@@ -709,10 +706,7 @@ class PaperTrader:
         With ``count_from_open`` the timeout starts when the market opens (orders queued
         overnight fill at the open), else now. ``False`` on timeout.
         """
-        assert self.broker is not None
-        p = self.pcfg
         t0 = None if count_from_open else time.monotonic()
-        last_poll = 0.0
         self.waiting = True
         try:
             return self._wait_loop(ids, timeout_s, t0)
@@ -745,11 +739,8 @@ class PaperTrader:
         assert self.broker is not None
         cid = client_order_id(self.cfg.name, self.name, ts, o.symbol, leg)
         fields = {"symbol": o.symbol, "qty": o.qty, "client_order_id": cid, "bar": out.bar}
-        existing = None
-        if cid in self.book.known_ids:
-            existing = self.broker.order_by_client_id(cid)
-        else:
-            existing = self.broker.order_by_client_id(cid)
+        # the broker may have it from before a crash/restart: never send an id twice
+        existing = self.broker.order_by_client_id(cid)
         if existing is not None:
             self.summary.skipped += 1
             log.info("order.skip_known", **fields)

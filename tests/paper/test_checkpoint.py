@@ -114,19 +114,24 @@ def test_paper_cli_refuses_a_crafted_checkpoint(tmp_path: Path) -> None:
     cfg.write_text(
         toml_of({**BASE, "paper": {"state_dir": str(state), "url": "http://127.0.0.1:9"}})
     )
-    r = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "paper", str(cfg)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = run_paper_cli(cfg)
     assert r.returncode == 2, r.stderr
     assert not marker.exists()
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert lines[-1].startswith("error: ") and "checkpoint" in lines[-1]
     assert "Traceback" not in r.stderr
+
+
+def run_paper_cli(cfg: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``regime-engine paper CFG`` in a subprocess (this checkout on PYTHONPATH)."""
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", "paper", str(cfg)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def toml_of(d: dict, prefix: str = "") -> str:

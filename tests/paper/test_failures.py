@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,7 +10,7 @@ import pytest
 
 from brokers.alpaca import AlpacaBroker, BrokerError, BrokerUnavailable, endpoint_kind
 from tests.paper.conftest import BASE, Stepper, from_panel, trader
-from tests.paper.test_checkpoint import toml_of
+from tests.paper.test_checkpoint import run_paper_cli, toml_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,14 +85,7 @@ def test_broker_down_at_start_is_one_line_and_nonzero_within_30s(tmp_path: Path)
     paper = {"url": f"http://127.0.0.1:{_free_port()}", "state_dir": str(tmp_path / "s")}
     cfg.write_text(toml_of({**BASE, "paper": paper}))
     t0 = time.monotonic()
-    r = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "paper", str(cfg)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = run_paper_cli(cfg, timeout=60)
     took = time.monotonic() - t0
     assert r.returncode == 3
     assert took < 30
