@@ -97,7 +97,7 @@ class LocalExchange:
         if s.history_bars > panel.n_bars:
             raise ValueError(
                 f"paper.exchange.history_bars = {s.history_bars} exceeds the panel's "
-                f"{panel.n_bars} bars"
+                f"{panel.n_bars} bars (lower it or load more data)"
             )
         self.panel = panel
         self.broker = broker
