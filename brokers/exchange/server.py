@@ -72,6 +72,18 @@ CHANNELS = (
 )
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that vanished mid-request (killed, timed out) is not an error here."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        log.exception("exchange.http_error", client=str(client_address))
+
+
 class HttpError(Exception):
     def __init__(self, status: int, message: str, code: int = 40010000) -> None:
         super().__init__(message)
@@ -132,8 +144,7 @@ class LocalExchange:
         self._ws_server: Server | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._http = ThreadingHTTPServer((s.host, s.port), _handler_for(self))
-        self._http.daemon_threads = True
+        self._http = _Server((s.host, s.port), _handler_for(self))
         self.port = int(self._http.server_address[1])
         self.ws_port = 0
 
