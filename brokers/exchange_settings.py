@@ -64,6 +64,7 @@ class ExchangeSettings(_Frozen):
     non_fractionable: list[str] = Field(default_factory=list)
     min_notional: float = Field(1.0, ge=0)
     sip_allowed: bool = False
+    md_connection_limit: int = Field(0, ge=0)  # free plan: 1 (406 beyond it); 0: no limit
     shorting: bool = (
         False  # a cash account: short sells are rejected (Alpaca's default paper: margin)
     )

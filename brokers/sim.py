@@ -66,6 +66,9 @@ class SimOrder:
     cancel_ns: int | None = None
     expired_ns: int | None = None
     failed_ns: int | None = None
+    replaces: str | None = None
+    replaced_by: str | None = None
+    replaced_ns: int | None = None
     partial: bool = False  # fault: the first fill is partial, the rest waits for the next session
     done_today: bool = False  # no more liquidity today (after a partial fill)
 
@@ -232,6 +235,7 @@ class SimBroker:
         time_in_force: str = "day",
         client_order_id: str | None = None,
         limit_price: float | None = None,
+        faults: bool = True,
     ) -> tuple[SimOrder, list[TradeEvent]]:
         """Accept an order (possibly rejected later by a fault) or raise :class:`OrderError`."""
         with self.lock:
@@ -260,10 +264,10 @@ class SimBroker:
             )
             self.orders[order.id] = order
             self.by_client[cid] = order.id
-            reject, partial = self.draw()
-            if self.reject_next > 0:
+            reject, partial = self.draw() if faults else (False, False)
+            if faults and self.reject_next > 0:
                 self.reject_next, reject = self.reject_next - 1, True
-            if self.partial_next > 0:
+            if faults and self.partial_next > 0:
                 self.partial_next, partial = self.partial_next - 1, True
             events = [self._event("new", order)]
             if reject:
@@ -396,6 +400,45 @@ class SimBroker:
             order.status = "canceled"
             order.updated_ns = order.cancel_ns = self.now_ns
             return [self._event("canceled", order)]
+
+    def replace(
+        self,
+        order_id: str,
+        *,
+        qty: float | None = None,
+        limit_price: float | None = None,
+        time_in_force: str | None = None,
+        client_order_id: str | None = None,
+    ) -> tuple[SimOrder, list[TradeEvent]]:
+        """``PATCH /v2/orders/{id}``: a new order replaces an open, unfilled one."""
+        with self.lock:
+            old = self.orders.get(order_id)
+            if old is None:
+                raise OrderError(404, f"order not found for {order_id}", 40410000)
+            if old.status not in ("new", "accepted", "pending_new") or old.filled_qty > 0:
+                raise OrderError(422, f'order is not replaceable in "{old.status}" state', 42210000)
+            status = old.status
+            old.status = "pending_replace"  # out of the wash-trade and buying-power checks
+            try:
+                new, events = self.submit(
+                    old.symbol,
+                    old.side,
+                    qty=old.qty if qty is None else qty,
+                    notional=None if qty is not None else old.notional,
+                    type=old.type,
+                    time_in_force=time_in_force or old.time_in_force,
+                    client_order_id=client_order_id,
+                    limit_price=old.limit_price if limit_price is None else limit_price,
+                    faults=False,
+                )
+            except OrderError:
+                old.status = status
+                raise
+            new.replaces = old.id
+            old.status, old.replaced_by = "replaced", new.id
+            old.updated_ns = old.replaced_ns = self.now_ns
+            events = [self._event("new", new)]  # snapshot with ``replaces`` set
+            return new, [self._event("replaced", old), *events]
 
     # ------------------------------------------------------------------ market
     def _event(

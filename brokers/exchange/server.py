@@ -72,6 +72,18 @@ CHANNELS = (
 )
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that vanished mid-request (killed, timed out) is not an error here."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        log.exception("exchange.http_error", client=str(client_address))
+
+
 class HttpError(Exception):
     def __init__(self, status: int, message: str, code: int = 40010000) -> None:
         super().__init__(message)
@@ -97,7 +109,7 @@ class LocalExchange:
         if s.history_bars > panel.n_bars:
             raise ValueError(
                 f"paper.exchange.history_bars = {s.history_bars} exceeds the panel's "
-                f"{panel.n_bars} bars"
+                f"{panel.n_bars} bars (lower it or load more data)"
             )
         self.panel = panel
         self.broker = broker
@@ -132,8 +144,7 @@ class LocalExchange:
         self._ws_server: Server | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._http = ThreadingHTTPServer((s.host, s.port), _handler_for(self))
-        self._http.daemon_threads = True
+        self._http = _Server((s.host, s.port), _handler_for(self))
         self.port = int(self._http.server_address[1])
         self.ws_port = 0
 
@@ -160,8 +171,14 @@ class LocalExchange:
         return self.cur if self.session_closed else self.cur - 1
 
     def start(self) -> LocalExchange:
-        """Start the HTTP and websocket servers (and the realtime/fault timers) in threads."""
+        """Start the HTTP and websocket servers (and the realtime/fault timers) in threads.
+
+        Idempotent: a started exchange is returned as it is.
+        """
+        if self._threads:
+            return self
         ready = threading.Event()
+        failed: list[BaseException] = []
 
         def run_loop() -> None:
             asyncio.set_event_loop(self._loop)
@@ -176,14 +193,23 @@ class LocalExchange:
                 )
                 sock = next(iter(self._ws_server.sockets))
                 self.ws_port = int(sock.getsockname()[1])
-                ready.set()
 
-            self._loop.run_until_complete(boot())
+            try:
+                self._loop.run_until_complete(boot())
+            except BaseException as exc:  # e.g. the websocket port is taken
+                failed.append(exc)
+                return
+            finally:
+                ready.set()
             self._loop.run_forever()
 
         self._spawn(run_loop, "exchange-ws")
-        if not ready.wait(10):
-            raise RuntimeError("websocket server did not start")
+        if not ready.wait(10) or failed:
+            self._http.server_close()
+            self._threads.clear()
+            if failed and isinstance(failed[0], OSError):
+                raise failed[0]
+            raise RuntimeError(f"websocket server did not start: {failed[0] if failed else ''}")
         self._spawn(lambda: self._http.serve_forever(poll_interval=0.05), "exchange-http")
         if self.settings.mode == "realtime":
             self._spawn(self._realtime, "exchange-clock")
@@ -267,15 +293,17 @@ class LocalExchange:
 
         Returns the index of the session stepped into, ``None`` when no session is left.
         """
+        target = to or "close"
         with self._lock:
-            if not self._pending and not self._queue_next_session():
-                return None
-            while self._pending:
+            ran = False
+            while True:
+                if not self._pending and not self._queue_next_session():
+                    return self.cur if ran else None
                 ts, kind, arg = self._pending.popleft()
                 self._run_event(ts, kind, arg)
-                if (kind == "open" and to == "open") or (kind == "minute" and to == "minute"):
-                    break
-            return self.cur
+                ran = True
+                if kind == target:
+                    return self.cur
 
     def _realtime(self) -> None:
         s = self.settings
@@ -421,6 +449,11 @@ class LocalExchange:
                     return
                 if feed == "sip" and not self.settings.sip_allowed:
                     await send({"T": "error", "code": 409, "msg": "insufficient subscription"})
+                    await ws.close()
+                    return
+                limit = self.settings.md_connection_limit
+                if limit and len(self._md) >= limit:
+                    await send({"T": "error", "code": 406, "msg": "connection limit exceeded"})
                     await ws.close()
                     return
                 await send({"T": "success", "msg": "authenticated"})
@@ -585,6 +618,14 @@ class LocalExchange:
             return 200, self.cal.calendar_json(q.get("start"), q.get("end"))
         if res == ["stocks", "bars"] and method == "GET":
             return 200, self._bars(q)
+        if len(res) == 3 and res[0] == "stocks" and res[2] == "bars" and method == "GET":
+            multi = self._bars({**q, "symbols": res[1]})
+            bars = multi["bars"].get(res[1], [])
+            return 200, {
+                "bars": bars,
+                "symbol": res[1],
+                "next_page_token": multi["next_page_token"],
+            }
         with b.lock:
             if res == ["account"] and method == "GET":
                 return 200, account_json(b, int(self.cal.open_ns[0]), self._last_equity)
@@ -595,7 +636,9 @@ class LocalExchange:
                     raise HttpError(404, f"asset not found for {res[1]}", 40410000)
                 return 200, self._asset(res[1])
             if res == ["orders"] and method == "POST":
-                return 200, self._submit(body or {})
+                if not isinstance(body, dict):
+                    raise HttpError(422, "request body must be a JSON object", 40010000)
+                return 200, self._submit(body)
             if res == ["orders"] and method == "GET":
                 return 200, self._orders(q)
             if res == ["orders"] and method == "DELETE":
@@ -618,6 +661,8 @@ class LocalExchange:
                 if method == "DELETE":
                     self._cancel(o.id)
                     return 204, None
+                if method == "PATCH":
+                    return 200, self._replace(o.id, body if isinstance(body, dict) else {})
             if res == ["positions"] and method == "GET":
                 return 200, [position_json(b, s) for s in b.positions()]
             if res == ["positions"] and method == "DELETE":
@@ -705,6 +750,27 @@ class LocalExchange:
             raise
         self.submissions.append((order.client_order_id, 200))
         out = order_json(events[0].order)
+        events += self.broker.fill_marketable()
+        self._publish_trades(events)
+        return out
+
+    def _replace(self, order_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        def f(key: str) -> float | None:
+            v = body.get(key)
+            try:
+                return None if v is None else float(v)
+            except (TypeError, ValueError):
+                raise OrderError(422, f"invalid {key}", 40010001) from None
+
+        new, events = self.broker.replace(
+            order_id,
+            qty=f("qty"),
+            limit_price=f("limit_price"),
+            time_in_force=body.get("time_in_force"),
+            client_order_id=body.get("client_order_id"),
+        )
+        self.submissions.append((new.client_order_id, 200))
+        out = order_json(new)
         events += self.broker.fill_marketable()
         self._publish_trades(events)
         return out
@@ -855,7 +921,7 @@ def build_exchange(
     api_key: str | None = None,
     api_secret: str | None = None,
 ) -> LocalExchange:
-    """An exchange over ``panel`` with the costs and cash of a :class:`RunConfig`.
+    """A started exchange over ``panel`` with the costs and cash of a :class:`RunConfig`.
 
     ``settings`` default: stepped, no history, free ports. The keyword overrides are kept for
     old callers (``interval_s``: 0 stepped, > 0 realtime seconds per session).
@@ -887,7 +953,7 @@ def build_exchange(
     broker = SimBroker(
         tuple(panel.symbols), costs, cash, rules=rules, data_only=tuple(panel.exog_names)
     )
-    return LocalExchange(panel, broker, s, api_key=api_key, api_secret=api_secret)
+    return LocalExchange(panel, broker, s, api_key=api_key, api_secret=api_secret).start()
 
 
 __all__ = ["HttpError", "LocalExchange", "build_exchange"]

@@ -70,3 +70,16 @@ def test_bad_settings_one_line(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert err.strip().splitlines() == [err.strip()] and "paper.exchange.history_bars" in err
+
+
+def test_port_in_use_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = launch(tmp_path, "--ws-port", str(port))
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert err.strip().splitlines() == [err.strip()] and "cannot listen" in err

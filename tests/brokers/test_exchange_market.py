@@ -167,3 +167,44 @@ def test_realtime_mode_moves_on_its_own(make_exchange) -> None:  # type: ignore[
     assert seen_open == {True, False}
     assert stamps == sorted(stamps)  # simulated time never runs backwards
     assert ex.bar >= HISTORY + 2  # about five sessions in 1.5 s
+
+
+def test_free_plan_connection_limit_and_single_symbol_bars(make_exchange) -> None:  # type: ignore[no-untyped-def]
+    ex = make_exchange(md_connection_limit=1)
+
+    async def auth(ws) -> dict:  # type: ignore[no-untyped-def]
+        await ws.recv()
+        await ws.send(msgpack.packb({"action": "auth", "key": KEY, "secret": SECRET}))
+        return msgpack.unpackb(await ws.recv())[0]
+
+    async def two() -> tuple[dict, dict]:
+        async with connect(ex.ws_url + "/v2/iex") as a, connect(ex.ws_url + "/v2/iex") as b:
+            return await auth(a), await auth(b)
+
+    first, second = asyncio.run(two())
+    assert first == {"T": "success", "msg": "authenticated"}
+    assert second == {"T": "error", "code": 406, "msg": "connection limit exceeded"}
+    one = requests.get(
+        ex.url + "/v2/stocks/SPX/bars",
+        params={"timeframe": "1Day", "start": "2005-01-01"},
+        headers=H,
+    ).json()
+    assert one["symbol"] == "SPX" and len(one["bars"]) == HISTORY
+
+
+def test_finer_steps_cross_the_close(exchange: LocalExchange, panel: BarPanel) -> None:
+    m = exchange.settings.minute_bars_per_session
+    for _ in range(m):
+        exchange.step(to="minute")
+    assert exchange.cur == HISTORY and exchange.emitted == m and not exchange.session_closed
+    exchange.step(to="minute")  # the close, the next open and its first minute bar
+    assert exchange.cur == HISTORY + 1 and exchange.emitted == 1 and exchange.bar == HISTORY
+    exchange.step(to="open")  # mid-session: through the close to the following open
+    assert exchange.cur == HISTORY + 2 and exchange.emitted == 0
+    exchange.step(to="close")
+    assert exchange.bar == HISTORY + 2
+    while exchange.step() is not None:
+        pass
+    assert exchange.done and exchange.bar == panel.n_bars - 1
+    r = requests.post(exchange.url + "/_sim/step", timeout=5).json()
+    assert r["done"] and not r["published"]

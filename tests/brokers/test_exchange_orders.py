@@ -205,3 +205,32 @@ def test_close_position_and_orders_during_the_session(
     acct = tc.get_account()
     assert float(acct.equity) == pytest.approx(float(acct.cash) + 2 * float(c.filled_avg_price))
     assert time.monotonic() - t0 < 2
+
+
+def test_malformed_order_bodies_are_refused_not_crashed(exchange: LocalExchange) -> None:
+    import requests
+
+    h = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
+    url = exchange.url + "/v2/orders"
+    assert requests.post(url, data=b"[1, 2]", headers=h, timeout=5).status_code == 422
+    assert requests.post(url, data=b"{not json", headers=h, timeout=5).status_code == 400
+    bad = {"symbol": "SPX", "side": "buy", "type": "market", "time_in_force": "day", "qty": "x"}
+    assert requests.post(url, json=bad, headers=h, timeout=5).status_code == 422
+    nan = {**bad, "qty": "NaN"}
+    assert requests.post(url, json=nan, headers=h, timeout=5).status_code == 422
+    assert requests.post(url, json={**bad, "qty": 1}, timeout=5).status_code == 401  # no keys
+
+
+def test_replace_an_open_order(exchange: LocalExchange, tc: TradingClient) -> None:
+    from alpaca.trading.requests import ReplaceOrderRequest
+
+    old = tc.submit_order(
+        LimitOrderRequest(symbol="SPX", qty=2, side=OrderSide.BUY, time_in_force=DAY, limit_price=1)
+    )
+    new = tc.replace_order_by_id(old.id, ReplaceOrderRequest(qty=3, client_order_id="r2"))
+    assert float(new.qty) == 3 and str(new.replaces) == str(old.id)
+    old = tc.get_order_by_id(old.id)
+    assert old.status == OrderStatus.REPLACED and str(old.replaced_by) == str(new.id)
+    with pytest.raises(APIError) as err:  # only open orders can be replaced
+        tc.replace_order_by_id(old.id, ReplaceOrderRequest(qty=4))
+    assert err.value.status_code == 422
