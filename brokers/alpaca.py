@@ -198,6 +198,7 @@ class AlpacaBroker:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.retried = 0
+        self.quiet_retries = False  # at start: the one-line error says it all
         self._stream: TradingStream | None = None
         self._thread: threading.Thread | None = None
 
@@ -210,6 +211,7 @@ class AlpacaBroker:
         (4xx) are raised as the ``APIError`` they are.
         """
         budget = self.retry_budget_s if budget_s is None else budget_s
+        budget = max(budget, self.timeout_s)  # at least one whole attempt
         t0 = time.monotonic()
         for attempt in range(self.retries + 1):
             try:
@@ -223,13 +225,14 @@ class AlpacaBroker:
                 err = type(exc).__name__
             delay = min(self.max_backoff_s, self.backoff_s * 2**attempt)
             delay *= 0.5 + random.random() / 2
-            if attempt == self.retries or time.monotonic() - t0 + delay > budget:
+            # give up when another wait + a whole (timed-out) attempt would pass the budget
+            if attempt == self.retries or time.monotonic() - t0 + delay + self.timeout_s > budget:
                 raise BrokerUnavailable(
                     f"broker {self.url or 'alpaca'} unavailable: {what} failed "
                     f"{attempt + 1} times ({err})"
                 )
             self.retried += 1
-            log.warning(
+            (log.info if self.quiet_retries else log.warning)(
                 "broker.retry", call=what, error=err, attempt=attempt + 1, delay_s=round(delay, 3)
             )
             time.sleep(delay)

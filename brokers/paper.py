@@ -222,10 +222,12 @@ class PaperTrader:
             live=p.live,
             url=self.url,
             stream_url=f"{self.stream_base}/stream" if self.stream_base else None,
-            timeout_s=min(p.http_timeout_s, p.start_timeout_s / 2),
+            timeout_s=min(p.http_timeout_s, p.start_timeout_s / 3),
             retry_budget_s=p.start_timeout_s,
         )
+        self.broker.quiet_retries = True
         acct = self.broker.account(budget_s=p.start_timeout_s)
+        self.broker.quiet_retries = False
         # the first log line that names where the orders go
         log.warning(
             "paper.start",

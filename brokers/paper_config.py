@@ -38,7 +38,7 @@ class PaperConfig(BaseModel):
     gap_tolerance: float = Field(0.002, ge=0)  # |broker - engine| / equity logged as a gap
     poll_s: float = Field(1.0, gt=0)  # clock/order polling (the streams wake it sooner)
     http_timeout_s: float = Field(10.0, gt=0)  # every HTTP call
-    start_timeout_s: float = Field(20.0, gt=0)  # broker down at start: exit after this
+    start_timeout_s: float = Field(15.0, gt=0)  # broker down or hung at start: exit within
     outage_limit_s: float = Field(300.0, gt=0)  # mid-run outage: exit (checkpointed) after
     sell_fill_timeout_s: float = Field(60.0, gt=0)  # after the open, for sells to fill
     cancel_timeout_s: float = Field(10.0, gt=0)

@@ -89,6 +89,22 @@ def test_broker_down_at_start_is_one_line_and_nonzero_within_30s(tmp_path: Path)
     took = time.monotonic() - t0
     assert r.returncode == 3
     assert took < 30
-    err = [x for x in r.stderr.splitlines() if x.startswith("error:")]
-    assert len(err) == 1 and "unavailable" in err[0]
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "unavailable" in err[0]
     assert "Traceback" not in r.stderr + r.stdout
+
+
+@pytest.mark.acceptance
+def test_hung_server_at_start_is_one_line_within_30s(tmp_path: Path) -> None:
+    srv = socket.create_server(("127.0.0.1", 0))
+    try:
+        cfg = tmp_path / "c.toml"
+        url = f"http://127.0.0.1:{srv.getsockname()[1]}"
+        cfg.write_text(toml_of({**BASE, "paper": {"url": url, "state_dir": str(tmp_path)}}))
+        t0 = time.monotonic()
+        r = run_paper_cli(cfg, timeout=60)
+        assert r.returncode == 3 and time.monotonic() - t0 < 30
+        assert r.stderr.strip().splitlines() == [r.stderr.strip().splitlines()[-1]]
+        assert "ReadTimeout" in r.stderr
+    finally:
+        srv.close()
