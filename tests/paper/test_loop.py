@@ -92,10 +92,10 @@ def test_broker_book_is_the_truth(tmp_path: Path, panel) -> None:  # type: ignor
     with from_panel(panel, history=320, non_fractionable=("UST10",), seed=3) as fake:
         fake.faults.reject_rate = 0.3
         fake.faults.partial_rate = 0.3
-        st = Stepper(fake, trader(fake, tmp_path, max_bars=40)).start()
-        st.sessions(30)
+        st = Stepper(fake, trader(fake, tmp_path, max_bars=34)).start()
+        st.sessions(24)
         fake.faults.reject_rate = fake.faults.partial_rate = 0.0
-        st.sessions(12)
+        st.sessions(10)
         st.join()
         fake.open_session()  # the last decision's orders fill at the next open
         assert any(o.status == "rejected" for o in fake.orders.values())

@@ -24,7 +24,7 @@ from tests.paper.conftest import BASE, Stepper, from_panel, trader
 def test_paper_matches_backtest(tmp_path: Path, panel) -> None:  # type: ignore[no-untyped-def]
     run = run_backtest(parse_config(BASE), progress=False).runs["regime_aware"]
     bt_targets = run.targets.to_numpy()
-    n_live = 45
+    n_live = 35
     with from_panel(panel, history=320) as fake:
         st = Stepper(fake, trader(fake, tmp_path, max_bars=n_live)).start()
         st.sessions(n_live)
