@@ -77,3 +77,54 @@ def test_curve_authenticates_clients(tmp_path: Path) -> None:
 def test_missing_keys_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(BusSecurityError, match="cannot load CURVE server keys"):
         curve_from_dir(str(tmp_path), "server")
+
+
+def test_monitor_prints_the_status_and_gap_lines() -> None:
+    from engine.bus.cli import format_message
+    from engine.bus.schema import Message
+
+    ts = 1_117_584_000_000_000_000  # 2005-06-01
+    status = Message(
+        "status",
+        {
+            "ts": ts,
+            "strategy": "s",
+            "phase": "LIVE",
+            "regime": "calm",
+            "prob": 0.93,
+            "targets": {"SPX": 0.7, "UST10": 0.3},
+            "sent": 2,
+            "fills": 5,
+            "engine_equity": 1000.0,
+            "broker_equity": 990.0,
+            "gap_frac": 0.01,
+        },
+    )
+    line = format_message(status)
+    assert line.startswith("2005-06-01 LIVE") and "regime=calm p=0.93" in line
+    assert "SPX=0.700" in line and "2 sent / 5 fills" in line and "gap 1.00%" in line
+    gap = Message(
+        "reconcile",
+        {
+            "ts": ts,
+            "strategy": "s",
+            "bar": 3,
+            "gap_value": 10.0,
+            "gap_frac": 0.002,
+            "diff": {"SPX": -0.5},
+        },
+    )
+    assert "GAP" in format_message(gap) and "SPX=-0.5000" in format_message(gap)
+    order = Message(
+        "order",
+        {
+            "ts": ts,
+            "strategy": "s",
+            "symbol": "SPX",
+            "qty": 1.0,
+            "status": "rejected",
+            "reason": "HTTP 403: insufficient buying power",
+            "client_order_id": "re-x",
+        },
+    )
+    assert "[rejected] (HTTP 403: insufficient buying power)" in format_message(order)
