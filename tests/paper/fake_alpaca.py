@@ -159,6 +159,7 @@ class FakeAlpaca:
         self._loop = asyncio.new_event_loop()
         self._stop = threading.Event()
         self._burst_left = 0
+        self.paused = threading.Event()
         self.index = {s: j for j, s in enumerate(self.symbols)}
 
     # ------------------------------------------------------------------ time
@@ -211,6 +212,8 @@ class FakeAlpaca:
         day = self.seconds_per_session - night
         last_drop = time.monotonic()
         while not self._stop.wait(night) and not self.done:
+            while self.paused.is_set() and not self._stop.wait(0.01):
+                pass  # the test holds the clock while no loop is up (slow process starts)
             self.open_session()
             if self._stop.wait(day):
                 return
