@@ -190,7 +190,17 @@ class AlpacaBarFeed:
             feed=DataFeed(self.feed),
             adjustment=Adjustment(self.adjustment),
         )
-        data = self._call("get_stock_bars", lambda: self._hist.get_stock_bars(req)).data
+        from alpaca.common.exceptions import APIError
+
+        from brokers.alpaca import BrokerError, message_of, status_of
+
+        try:
+            data = self._call("get_stock_bars", lambda: self._hist.get_stock_bars(req)).data
+        except APIError as exc:  # e.g. feed=sip on a free plan: 403
+            raise BrokerError(
+                f"daily bars (feed={self.feed}, adjustment={self.adjustment}) refused: "
+                f"HTTP {status_of(exc)}: {message_of(exc)}"
+            ) from None
         return [
             (session_date(b.timestamp), s, float(b.open), float(b.close), float(b.volume))
             for s, bars in data.items()

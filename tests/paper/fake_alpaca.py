@@ -160,6 +160,7 @@ class FakeAlpaca:
         self._stop = threading.Event()
         self._burst_left = 0
         self.paused = threading.Event()
+        self.bars_queries: list[dict[str, str]] = []
         self.index = {s: j for j, s in enumerate(self.symbols)}
 
     # ------------------------------------------------------------------ time
@@ -443,6 +444,7 @@ class FakeAlpaca:
         return 404, {"code": 40410000, "message": f"no route {method} {path}"}
 
     def _bars(self, q: dict[str, str]) -> tuple[int, Any]:
+        self.bars_queries.append(dict(q))
         if q.get("feed") == "sip":
             return 403, {"message": "subscription does not permit querying recent SIP data"}
         syms = [s for s in q.get("symbols", "").split(",") if s]

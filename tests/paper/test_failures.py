@@ -108,3 +108,10 @@ def test_hung_server_at_start_is_one_line_within_30s(tmp_path: Path) -> None:
         assert "ReadTimeout" in r.stderr
     finally:
         srv.close()
+
+
+def test_sip_refused_on_a_free_plan_is_one_line(tmp_path: Path, panel) -> None:  # type: ignore[no-untyped-def]
+    with from_panel(panel, history=320) as fake:
+        tr = trader(fake, tmp_path, feed="sip")
+        with pytest.raises(BrokerError, match=r"feed=sip.*HTTP 403: subscription does not"):
+            tr.run()

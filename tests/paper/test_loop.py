@@ -36,6 +36,8 @@ def test_fresh_start_trades_only_the_latest_decision(tmp_path: Path, panel) -> N
         dec = decisions(tmp_path)
         assert [d["phase"] for d in dec].count("warmup") == 319
         assert dec[-1]["phase"] == "live" and dec[-1]["ts"] == session_ns(fake, 319)
+        q = fake.bars_queries[0]
+        assert (q["feed"], q["adjustment"], q["timeframe"]) == ("iex", "all", "1Day")
         # the queued orders fill at the next open, like the backtest
         fake.open_session()
         st.settle()
