@@ -53,7 +53,12 @@ def loop_latency(sessions: int) -> None:
     }
     base: dict[str, Any] = {
         "name": "lat",
-        "data": {"start": "2003-01-01", "end": "2006-12-31"},
+        "data": {
+            "source": "bundled:classic",
+            "symbols": ["SPX", "UST10", "WTI", "CASH"],
+            "start": "2003-01-01",
+            "end": "2006-12-31",
+        },
         "detector": {"kind": "rule", "market": "SPX", "history": 40, "min_history": 20},
         "strategies": [strategy],
     }

@@ -14,7 +14,12 @@ from engine.api import load_panel
 from engine.config import parse_config
 from tests.paper.fake_alpaca import FakeAlpaca, from_panel
 
-DATA = {"start": "2003-01-01", "end": "2005-08-10", "symbols": ["SPX", "UST10", "WTI", "CASH"]}
+DATA = {
+    "source": "bundled:classic",
+    "start": "2003-01-01",
+    "end": "2005-08-10",
+    "symbols": ["SPX", "UST10", "WTI", "CASH"],
+}
 STRATEGY = {
     "kind": "regime",
     "name": "regime_aware",
