@@ -6,7 +6,7 @@ Time moves session by session over the panel (see :mod:`brokers.exchange.calenda
 (day orders expire), overnight. ``mode = "stepped"`` moves only on ``POST /_sim/step``;
 ``"realtime"`` runs one session cycle every ``seconds_per_session`` wall seconds.
 
-Non-Alpaca endpoints live under ``/_sim/``: ``POST /_sim/step[?to=open|close]``,
+Non-Alpaca endpoints live under ``/_sim/``: ``POST /_sim/step[?to=open|minute|close]``,
 ``GET /_sim/status``, ``GET|POST /_sim/faults`` (fault settings, plus one-shot
 ``{"http_error": 503, "count": 2, "drop_ws": true, "reject_next": 1, "partial_next": 1}``).
 """
