@@ -34,7 +34,7 @@ def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 @pytest.fixture(scope="session")
 def panel() -> BarPanel:
-    return data_feeds.load_bundled(["SPX", "UST10"], "2005-01-01", "2005-03-01")
+    return data_feeds.load_bundled(["SPX", "UST10"], "2005-01-01", "2005-03-01", panel="classic")
 
 
 @pytest.fixture()
