@@ -65,3 +65,24 @@ def test_decimals_as_sent_in_json() -> None:
     assert decimals(0.1234567891) == 10
     assert decimals(1e-10) == 10
     assert decimals(224.60534913643897) > 9
+
+
+def test_missing_prices_give_no_bars() -> None:
+    idx = pd.DatetimeIndex(["2024-03-04", "2024-03-05"])
+    nan = np.nan
+    panel = BarPanel(
+        index=idx,
+        symbols=("X", "Y"),
+        open=np.array([[1.0, nan], [1.0, 2.0]]),
+        high=np.array([[1.0, nan], [1.0, 2.0]]),
+        low=np.array([[1.0, nan], [1.0, 2.0]]),
+        close=np.array([[1.0, nan], [1.0, 2.0]]),
+        volume=np.array([[1.0, 0.0], [1.0, 1.0]]),
+    )
+    mb = MinuteBars(panel, Calendar.from_index(idx), 2)
+    lo, hi = 0, 2**62
+    assert (
+        len(mb.rows("Y", "day", 1, 2, lo, hi)) == 1 and len(mb.rows("X", "day", 1, 2, lo, hi)) == 2
+    )
+    assert len(mb.rows("Y", "min", 1, 2, lo, hi)) == 2
+    assert [m["S"] for m in mb.stream_messages("b", 0, 0, {"*"})] == ["X"]
