@@ -32,8 +32,8 @@ def load_panel(cfg: RunConfig) -> BarPanel:
     import data_feeds
 
     d = cfg.data
-    if d.source == "bundled":
-        return data_feeds.load_bundled(d.symbols, d.start, d.end)
+    if isinstance(d.source, str) and d.source.partition(":")[0] == "bundled":
+        return data_feeds.load_bundled(d.symbols, d.start, d.end, panel=d.source)
     paths = [d.source] if isinstance(d.source, str) else list(d.source)
     fmt = d.format
     if fmt == "auto":

@@ -40,7 +40,7 @@ class DataConfig(Section):
 
     source: str | list[str] = "bundled"
     format: Literal["auto", "csv", "parquet"] = "auto"
-    symbols: list[str] | None = ["SPX", "UST10", "WTI", "CASH"]
+    symbols: list[str] | None = ["SPX", "RUT", "DAX", "N225", "UST10", "CASH"]
     start: str | None = None
     end: str | None = None
     fill: Literal["none", "ffill"] = "none"
@@ -162,8 +162,15 @@ def default_strategies() -> list[StrategyConfig]:
             kind="regime",
             name="regime_aware",
             table={
-                "calm": {"SPX": 0.7, "UST10": 0.2, "WTI": 0.1},
-                "volatile": {"SPX": 0.35, "UST10": 0.5, "WTI": 0.05, "CASH": 0.1},
+                "calm": {"SPX": 0.5, "RUT": 0.1, "DAX": 0.05, "N225": 0.05, "UST10": 0.3},
+                "volatile": {
+                    "SPX": 0.25,
+                    "RUT": 0.05,
+                    "DAX": 0.025,
+                    "N225": 0.025,
+                    "UST10": 0.5,
+                    "CASH": 0.15,
+                },
                 "crisis": {"SPX": 0.05, "UST10": 0.6, "CASH": 0.35},
             },
             warmup={"SPX": 0.6, "UST10": 0.4},
@@ -174,6 +181,7 @@ def default_strategies() -> list[StrategyConfig]:
 
 class ReportConfig(Section):
     html: bool = True
+    benchmark: str | None = None  # strategy or symbol (default: the first equity symbol)
 
 
 class RunConfig(Section):
