@@ -36,8 +36,9 @@ Handler = Callable[[argparse.Namespace], int]
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run the config's strategies side by side, print metrics, write the run folder."""
-    from engine.analysis.metrics import format_table, summary_table
+    from engine.analysis.metrics import DEFAULT_COLUMNS, summary_table
     from engine.api import run_backtest
+    from engine.fmt import text_table
 
     result = run_backtest(args.config)
     out = Path(args.out) if args.out else Path("runs") / str(result.config.get("name", "run"))
@@ -48,7 +49,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         f"regime-engine backtest: {p.n_bars} bars x {p.n_assets} assets "
         f"({', '.join(p.symbols)}), {p.index[0].date()} -> {p.index[-1].date()}"
     )
-    print(format_table(table))
+    print(text_table(table, ["total_return", *DEFAULT_COLUMNS]))
     if result.config.get("report", {}).get("html", True) and not args.no_report:
         print(f"report: {write_html_report(result, out / 'report.html')}")
     print(f"results: {out}/ (equity.csv, fills.csv, weights.csv, regimes.csv, metrics.json)")
@@ -66,7 +67,12 @@ def write_html_report(result: Any, path: Path) -> Path:
         benchmark = names[0]
         candidate = next((n for n in names if "regime" in n), names[-1])
         boot = bootstrap_report(result.equity, candidate, benchmark)
-    return write_report(result, path, bootstrap=boot)
+    return write_report(
+        result,
+        path,
+        bootstrap=boot,
+        bootstrap_pair=(candidate, benchmark) if boot is not None else None,
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -181,6 +181,7 @@ def default_strategies() -> list[StrategyConfig]:
 
 class ReportConfig(Section):
     html: bool = True
+    benchmark: str | None = None  # strategy or symbol (default: the first equity symbol)
 
 
 class RunConfig(Section):

@@ -165,5 +165,5 @@ def test_backtest_then_report_from_run_folder(tmp_path, capsys):
     ]
     assert main(["report", str(out), "--out", str(tmp_path / "again.html")]) == 0
     html = (tmp_path / "again.html").read_text()
-    assert html.count("data:image/png;base64,") >= 5
+    assert html.count('class="chart"') >= 5  # interactive charts (plotly specs)
     assert main(["report", str(tmp_path)]) == 2  # not a run folder: one-line error
