@@ -77,7 +77,10 @@ def target_frame(panel: BarPanel, weights: dict[str, float] | str) -> pd.DataFra
 
 
 # ---------------------------------------------------------------- vectorbt
-def vectorbt_run(panel: BarPanel, weights: dict[str, float] | str) -> tuple[float, float, float]:
+def vectorbt_run(
+    panel: BarPanel, weights: dict[str, float] | str, *, stats: bool = False, reps: int = 3
+) -> tuple[float, float, float]:
+    """``(compile seconds, warm seconds, final equity)``; ``stats`` adds ``pf.stats()``."""
     import vectorbt as vbt
 
     tgt = target_frame(panel, weights)
@@ -98,9 +101,14 @@ def vectorbt_run(panel: BarPanel, weights: dict[str, float] | str) -> tuple[floa
             call_seq="auto",
             freq="1D",
         )
-        return float(pf.value().iloc[-1])
+        value = float(pf.value().iloc[-1])
+        if stats:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pf.stats()
+        return value
 
-    first, best, eq = timed(go, 3)
+    first, best, eq = timed(go, reps)
     return first - best, best, eq
 
 

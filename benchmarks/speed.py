@@ -22,15 +22,15 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-import warnings
 from typing import Any
 
 import numba as nb
 import numpy as np
 import structlog
 
+from benchmarks import peers
 from benchmarks._common import machine, prepare_static, synthetic_panel, table, timed
-from benchmarks.peers import CASH, COMMISSION, backtrader_run, target_frame
+from benchmarks.peers import CASH, COMMISSION, backtrader_run
 from engine.core.backtest import run_strategy_raw
 from engine.core.spec import new_period_flags
 from engine.ground.bars import BarPanel
@@ -85,31 +85,7 @@ def numba_run(panel: BarPanel, reps: int) -> float:
 
 
 def vectorbt_run(panel: BarPanel, reps: int) -> float:
-    import vectorbt as vbt
-
-    size = target_frame(panel, "equal").shift(1)
-    close, open_ = panel.field_frame("close"), panel.field_frame("open")
-
-    def go() -> Any:
-        pf = vbt.Portfolio.from_orders(
-            close=close,
-            size=size,
-            size_type="targetpercent",
-            price=open_,
-            fees=COMMISSION,
-            init_cash=CASH,
-            cash_sharing=True,
-            group_by=True,
-            call_seq="auto",
-            freq="1D",
-        )
-        pf.value()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return pf.stats()
-
-    _, best, _ = timed(go, max(1, reps // 2))
-    return best
+    return peers.vectorbt_run(panel, "equal", stats=True, reps=max(1, reps // 2))[1]
 
 
 def engine_api(panel: BarPanel, reps: int) -> float:

@@ -127,7 +127,7 @@ def prepare_run(
             cfg.features.build(),
             cfg.detector.smoothing.build(),
             user_features=wanted,
-            feature_assets=(getattr(cfg.detector, "market", panel.symbols[0]),),
+            feature_assets=(cfg.detector.market,) if hasattr(cfg.detector, "market") else (),
         )
     except ValueError as exc:  # e.g. history too short for the detector's first fit
         raise ConfigError(f"detector: {exc}") from None

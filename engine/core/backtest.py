@@ -72,7 +72,10 @@ class Prepared:
 
 
 def feature_history(panel: BarPanel, fparams: np.ndarray) -> np.ndarray:
-    """The ``(T, F)`` causal feature history, computed by the step's own feature kernel."""
+    """The ``(T, F)`` causal feature history, computed by the step's own feature kernel
+    (all zeros, never touched, when no feature block is used)."""
+    if not used_assets(fparams, panel.n_assets).any():
+        return np.zeros((panel.n_bars, panel.n_assets * L.N_FEAT_ASSET))
     fstate = np.zeros(feature_state_size(panel.n_assets, fparams))
     return np.asarray(features_history_nb(panel.close, fparams, fstate))
 

@@ -13,6 +13,11 @@ One bar goes through, in this order and nowhere else:
 :func:`step_nb` runs the four phases; the compiled driver :func:`run_nb` loops it over a
 history; the streaming driver (:mod:`engine.core.streaming`) calls the same
 :func:`step_nb` once per arriving bar, or the phases one by one around Python callbacks.
+
+Functions taking a user policy or filter (a dispatcher argument) are not disk-cached:
+numba would key the cache entry on dispatcher types, which other processes cannot
+rebuild (their saves then fail); they compile once per process instead. The built-in
+policy and detectors go through the ``*_builtin_nb`` twins, which are disk-cached.
 """
 
 from __future__ import annotations
@@ -127,7 +132,7 @@ def detect_nb(
     smooth_state_nb(raw, post, setup.smooth, state.rstate)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=False, inline="always")  # dispatcher arguments: see the module note
 def detect_user_nb(
     ufilter: Any,
     t: int,
@@ -221,7 +226,7 @@ def before_policy_nb(
     return nf, context_nb(close, feats, exog, hist, new_period, state)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=False, inline="always")  # dispatcher arguments: see the module note
 def before_policy_user_nb(
     ufilter: Any,
     t: int,
@@ -262,7 +267,7 @@ def after_policy_nb(
         orders[:] = 0.0
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=False)  # dispatcher arguments: see the module note
 def step_nb(
     policy: Any,
     ufilter: Any,
@@ -406,7 +411,7 @@ def record_bar_nb(
         out[9][t] = feats
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=False)  # dispatcher arguments: see the module note
 def run_nb(
     policy: Any,
     ufilter: Any,

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.features.user import with_columns
 from engine.ground.bars import BarPanel, DataError
 
 TIMESTAMP_NAMES = ("timestamp", "date", "datetime", "time", "observation_date")
@@ -112,15 +113,4 @@ def add_exog(
     clash = set(new) & set(panel.exog_names)
     if clash:
         raise DataError(f"exogenous series already in the panel: {', '.join(sorted(clash))}")
-    return BarPanel(
-        index=panel.index,
-        symbols=panel.symbols,
-        open=panel.open,
-        high=panel.high,
-        low=panel.low,
-        close=panel.close,
-        volume=panel.volume,
-        exog=np.hstack([panel.exog, values]),
-        exog_names=panel.exog_names + new,
-        asset_classes=panel.asset_classes,
-    )
+    return with_columns(panel, values, new)

@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import importlib
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.ground.bars import BarPanel
+from engine.ground.bars import BarPanel, DataError
 from engine.ground.spec import Smoothing
 from engine.regimes.base import Detector
 from engine.regimes.changepoint import BOCPDDetector
@@ -307,6 +308,31 @@ class GRUDetectorConfig(FittedConfig):
         )
 
 
+class CustomDetectorConfig(Strict):
+    """A plug-in detector: ``target = "module:factory"`` called as ``factory(panel,
+    **params)``; it returns a compiled detector (e.g. a user njit filter), a
+    scikit-learn-style one (:class:`~engine.regimes.estimator.SklearnDetector`) or a
+    Python one. ``market`` names the asset whose features reports read."""
+
+    kind: Literal["custom"] = "custom"
+    target: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    market: str = "SPX"
+    features: tuple[str, ...] = ()  # user features it reads (computed only if named)
+    smoothing: SmoothingConfig = SmoothingConfig()
+
+    def build(self, panel: BarPanel) -> Any:
+        mod_name, _, fn_name = self.target.partition(":")
+        try:
+            factory = getattr(importlib.import_module(mod_name), fn_name)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise DataError(f"target: cannot import {self.target!r}: {exc}") from None
+        try:
+            return factory(panel, **self.params)
+        except TypeError as exc:
+            raise DataError(f"params: {exc}") from None
+
+
 DetectorConfig = Annotated[
     NoDetectorConfig
     | RuleDetectorConfig
@@ -316,6 +342,7 @@ DetectorConfig = Annotated[
     | JumpDetectorConfig
     | SupervisedDetectorConfig
     | BOCPDDetectorConfig
-    | GRUDetectorConfig,
+    | GRUDetectorConfig
+    | CustomDetectorConfig,
     Field(discriminator="kind"),
 ]
