@@ -1,10 +1,17 @@
-"""Bar-in (ZeroMQ) to order-out latency of the regime-aware strategy, p50/p99.
+"""Bar-in to order-out latency on loopback, p50/p99, two ways.
 
-A publisher thread sends bars of the bundled panel over tcp loopback; the engine loop
-receives each bar (ZmqBarFeed), runs the streaming driver, turns the bar's orders into
-order messages with deterministic client ids and publishes them (PUB). Latency = from the
-bar's send (perf counter) to the last order message sent, measured on every bar; the
-broker's network is excluded. Run: ``.venv/bin/python benchmarks/latency.py [--bars N]``.
+1. ZeroMQ path: a publisher thread sends bars of the bundled panel over tcp loopback; the
+   engine receives each bar (ZmqBarFeed), runs the streaming driver, turns the bar's
+   orders into order messages with deterministic client ids and publishes them (PUB).
+   Latency = from the bar's send to the last order message sent, on every bar.
+2. The paper loop against the local Alpaca-like exchange (``--sessions N``, stepped, in
+   this process): latency = from the exchange completing a session's close (the daily bar
+   is final; the ``dailyBars`` message wakes the loop) to the broker accepting the
+   decision's first order (the REST ``POST /v2/orders`` answered), on every session whose
+   decision placed orders (daily rebalancing so that most do). It includes the clock,
+   calendar, bars, account, positions and orders calls of a decision through alpaca-py.
+
+Run: ``python -m benchmarks.latency [--bars N] [--sessions N]``.
 """
 
 from __future__ import annotations
@@ -23,10 +30,89 @@ from engine.config import RunConfig
 from engine.core.streaming import StreamingDriver
 
 
+def loop_latency(sessions: int) -> None:
+    """Exchange close -> first order accepted, through the whole paper loop."""
+    import tempfile
+    from typing import Any
+
+    from brokers.exchange_settings import ExchangeSettings
+    from brokers.local_exchange import build_exchange
+    from brokers.paper import PaperTrader
+    from engine.config import parse_config
+
+    strategy = {
+        "kind": "regime",
+        "name": "daily",
+        "rebalance": "D",
+        "warmup": {"SPX": 0.6, "UST10": 0.4},
+        "table": {
+            "calm": {"SPX": 0.7, "UST10": 0.2, "WTI": 0.1},
+            "volatile": {"SPX": 0.35, "UST10": 0.5, "CASH": 0.15},
+            "crisis": {"SPX": 0.05, "UST10": 0.6, "CASH": 0.35},
+        },
+    }
+    base: dict[str, Any] = {
+        "name": "lat",
+        "data": {
+            "source": "bundled:classic",
+            "symbols": ["SPX", "UST10", "WTI", "CASH"],
+            "start": "2003-01-01",
+            "end": "2006-12-31",
+        },
+        "detector": {"kind": "rule", "market": "SPX", "history": 40, "min_history": 20},
+        "strategies": [strategy],
+    }
+    cfg = parse_config(base)
+    panel = load_panel(cfg)
+    settings = ExchangeSettings(port=0, ws_port=0, mode="stepped", history_bars=320)
+    first_order: list[float] = []
+
+    class Timed(PaperTrader):
+        def _submit(self, *a: Any, **k: Any) -> Any:
+            v = super()._submit(*a, **k)
+            if v is not None and not first_order:
+                first_order.append(time.perf_counter())
+            return v
+
+    lat: list[float] = []
+    with build_exchange(cfg, panel, settings) as ex, tempfile.TemporaryDirectory() as tmp:
+        paper = {"url": ex.url, "stream_url": ex.ws_url, "state_dir": tmp, "poll_s": 0.5}
+        tr = Timed(parse_config({**base, "paper": paper}))
+        th = threading.Thread(target=tr.run, daemon=True)
+        th.start()
+        while tr.summary.decisions < 1:
+            time.sleep(0.01)
+        for _ in range(sessions):
+            ex.step(to="open")
+            time.sleep(0.05)  # the fills of the previous decision arrive
+            first_order.clear()
+            n0 = tr.summary.decisions
+            t0 = time.perf_counter()
+            ex.step()  # to the close: the daily bar is complete
+            deadline = time.monotonic() + 10
+            # done, or waiting for its sells to fill at the next open (deferred buys)
+            while tr.summary.decisions == n0 and not first_order and time.monotonic() < deadline:
+                time.sleep(0.0005)
+            if first_order:
+                lat.append((first_order[0] - t0) * 1e3)
+        tr.pcfg = tr.pcfg.model_copy(update={"max_bars": 1})
+        ex.step()
+        th.join(30)
+    a = np.array(lat)
+    print(
+        f"paper loop, local exchange on loopback ({len(a)} of {sessions} sessions with orders): "
+        f"close -> first order accepted p50 {np.percentile(a, 50):.1f} ms, "
+        f"p99 {np.percentile(a, 99):.1f} ms, max {a.max():.1f} ms"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bars", type=int, default=3000)
+    ap.add_argument("--sessions", type=int, default=200)
     args = ap.parse_args()
+    if args.sessions:
+        loop_latency(args.sessions)
     cfg = RunConfig()
     panel = load_panel(cfg)
     n = min(args.bars, panel.n_bars)

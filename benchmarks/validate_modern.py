@@ -1,9 +1,9 @@
 """The README's walk-forward table on the bundled modern panel (2000-2022).
 
 For each regime detector (the default HMM, the statistical jump model, an HMM whose inputs
-include the VIX) and each commission level (5 and 10 bps) it runs ``regime-engine
-validate``'s walk-forward (5-year expanding training span, 1-year test spans, detector
-refitted at test-span starts on training data only, only test bars stitched), without the
+include the VIX, the previous default HMM) and each commission level (5 and 10 bps) it runs
+``regime-engine validate``'s walk-forward (5-year expanding training span, 1-year test spans,
+detector refitted at test-span starts on training data only, only test bars stitched), without the
 purged-CV candidates and the Monte Carlo, and prints:
 
 * OOS Sharpe (``engine.analysis.metrics``, whatever its risk-free convention is in this
@@ -37,6 +37,10 @@ DETECTORS: dict[str, dict[str, Any]] = {
     "HMM (default)": {},
     "jump model": {"kind": "jump"},
     "HMM [logret, log VIX]": {"features": ["logret", "exog.log_VIX"]},
+    "HMM old default [logret, log_vol_fast], confirm 1": {
+        "features": ["logret", "log_vol_fast"],
+        "smoothing": {"confirm": 1},
+    },
 }
 STRATS = ("static_60_40", "equal_weight", "regime_aware")
 

@@ -14,7 +14,10 @@ from engine.core.bars import BarPanel, DataError
 
 
 class ZmqBarFeed:
-    """SUB socket for ``bar`` messages (binds by default so publishers connect to it)."""
+    """SUB socket for ``bar`` messages (binds by default so publishers connect to it).
+
+    Loopback only unless ``allow_remote``; then CURVE keys from ``curve_dir`` are required
+    and only publishers whose public key is authorized can deliver bars."""
 
     def __init__(
         self,
@@ -23,9 +26,14 @@ class ZmqBarFeed:
         address: str = DEFAULT_BARS,
         *,
         bind: bool = True,
+        allow_remote: bool = False,
+        curve_dir: str | None = None,
     ) -> None:
+        from engine.bus.security import curve_from_dir
+
         self.symbols, self.exog_names = tuple(symbols), tuple(exog_names)
-        self.sub = Subscriber(address, ("bar",), bind=bind)
+        curve = curve_from_dir(curve_dir, "server" if bind else "client")
+        self.sub = Subscriber(address, ("bar",), bind=bind, allow_remote=allow_remote, curve=curve)
         self.address = self.sub.address
         self.last_ns: int | None = None
 

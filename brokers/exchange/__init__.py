@@ -2,8 +2,9 @@
 
 Modules: :mod:`.calendar` (sessions, clock), :mod:`.bars` (synthetic minute bars, bar
 queries), :mod:`.faults` (seeded faults), :mod:`.wire` (Alpaca JSON shapes),
-:mod:`.server` (time stepping, REST, websockets); the account and order rules are in
-:mod:`brokers.sim`.
+:mod:`.streams` (both websockets), :mod:`.rest` (``/v2`` routes, ``/_sim/`` controls),
+:mod:`.server` (simulated time, lifecycle, :func:`build_exchange`); the account and order
+rules are in :mod:`brokers.sim`.
 """
 
 from brokers.exchange.server import HttpError, LocalExchange, build_exchange

@@ -128,8 +128,9 @@ class MinuteBars:
         stamp = msgpack.Timestamp.from_unix_nano(t)
         out = []
         for s in self.symbols:
-            if s in symbols or "*" in symbols:
-                out.append({"T": kind, "S": s, **self._fields(row, self.col[s]), "t": stamp})
+            k = self.col[s]
+            if (s in symbols or "*" in symbols) and np.isfinite(row[:4, k]).all():
+                out.append({"T": kind, "S": s, **self._fields(row, k), "t": stamp})
         return out
 
     def rows(
@@ -149,13 +150,14 @@ class MinuteBars:
                 t = int(self.cal.day_ns[i])
                 if start <= t <= end:
                     row = self.daily_row(i) if n_min >= self.m else self.running(i, n_min)
-                    out.append({"t": iso(t), **self._fields(row, k)})
+                    if np.isfinite(row[:4, k]).all():  # no trades, no bar (as Alpaca)
+                        out.append({"t": iso(t), **self._fields(row, k)})
                 continue
             starts = self.cal.minute_starts(i, self.m)
             sess = self.session(i)
             for m in range(n_min):
                 t = int(starts[m])
-                if start <= t <= end:
+                if start <= t <= end and np.isfinite(sess[m, :4, k]).all():
                     out.append({"t": iso(t), **self._fields(sess[m], k)})
         return out
 

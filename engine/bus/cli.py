@@ -20,9 +20,27 @@ def format_message(msg: Message) -> str:
         w = " ".join(f"{s}={v:.3f}" for s, v in b["weights"].items())
         return f"{ts} TARGETS  {b['strategy']}: {w}"
     if msg.kind == "order":
+        why = f" ({b['reason']})" if b.get("reason") else ""
         return (
             f"{ts} ORDER    {b['strategy']}: {b['symbol']} {b['qty']:+.4f} "
-            f"[{b['status']}] {b['client_order_id']}"
+            f"[{b['status']}]{why} {b['client_order_id']}"
+        )
+    if msg.kind == "status":
+        t = b.get("targets")
+        tgt = " ".join(f"{s}={w:.3f}" for s, w in t.items()) if t else "unchanged"
+        eq = (
+            f" equity engine {b['engine_equity']:,.0f} broker {b['broker_equity']:,.0f}"
+            if b.get("broker_equity") is not None and b.get("engine_equity") is not None
+            else ""
+        )
+        gap = f" gap {b['gap_frac'] * 100:.2f}%" if b.get("gap_frac") is not None else ""
+        return (
+            f"{ts} {b['phase']:<5} {b['strategy']}: regime={b['regime']} p={b['prob']:.2f} "
+            f"targets {tgt} orders {b['sent']} sent / {b['fills']} fills{eq}{gap}"
+        )
+    if msg.kind == "reconcile":
+        return f"{ts} GAP      {b['strategy']}: {b['gap_frac'] * 100:.2f}% of equity " + " ".join(
+            f"{s}={q:+.4f}" for s, q in b["diff"].items()
         )
     if msg.kind == "fill":
         return (
@@ -39,7 +57,20 @@ def format_message(msg: Message) -> str:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    sub = Subscriber(args.address, args.kinds or ())
+    from engine.bus.security import BusSecurityError, curve_from_dir
+
+    try:
+        sub = Subscriber(
+            args.address,
+            args.kinds or (),
+            allow_remote=args.allow_remote,
+            curve=curve_from_dir(args.curve_dir, "client"),
+        )
+    except BusSecurityError as exc:
+        import sys
+
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     deadline = None if args.seconds is None else time.monotonic() + args.seconds
     n = 0
     try:
@@ -61,7 +92,11 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     m = sub.add_parser("monitor", help="print the engine's events from the ZeroMQ bus")
     m.add_argument("--address", default=DEFAULT_EVENTS, help=f"PUB address ({DEFAULT_EVENTS})")
-    m.add_argument("--kinds", nargs="*", help="regime targets order fill equity bar")
+    m.add_argument(
+        "--kinds", nargs="*", help="status regime targets order fill equity reconcile bar"
+    )
+    m.add_argument("--allow-remote", action="store_true", help="non-loopback address (CURVE)")
+    m.add_argument("--curve-dir", default=None, help="CURVE certificates (client keys)")
     m.add_argument("--count", type=int, default=None, help="stop after N messages")
     m.add_argument("--seconds", type=float, default=None, help="stop after S seconds")
     m.set_defaults(handler=cmd_monitor)

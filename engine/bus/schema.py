@@ -11,10 +11,15 @@ msgpack map ``{"v": 1, "kind": topic, "ts": <bar time, ns>, "sent_ns": <perf cou
                ``label``, ``posterior`` [float]
 ``targets``    ``strategy``, ``bar``, ``weights`` {symbol: weight}
 ``order``      ``strategy``, ``bar``, ``symbol``, ``qty`` (signed), ``client_order_id``,
-               ``status`` (submitted/skipped/rejected/error)
-``fill``       ``event`` (fill/partial_fill/canceled/rejected), ``symbol``, ``qty``,
+               ``status`` (submitted/skipped/rejected), ``reason`` (why rejected/skipped)
+``fill``       ``event`` (fill/partial_fill/canceled/expired/rejected), ``symbol``, ``qty``,
                ``price``, ``client_order_id``, ``position_qty``
 ``equity``     ``strategy``, ``bar``, ``equity``, ``cash``, ``weights`` {symbol: w}
+``status``     ``strategy``, ``phase``, ``regime`` (label), ``prob``, ``targets``
+               {symbol: w} or None, ``sent``, ``fills``, ``engine_equity``,
+               ``broker_equity``, ``gap_frac`` (the paper loop's line per live bar)
+``reconcile``  ``strategy``, ``bar``, ``gap_value``, ``gap_frac``, ``diff``
+               {symbol: broker - target shares} (a gap beyond tolerance)
 =============  =================================================================
 
 A reader rejects messages whose ``v`` it does not know (``SchemaError``).
@@ -28,7 +33,7 @@ from typing import Any
 import msgpack
 
 SCHEMA_VERSION = 1
-KINDS = ("bar", "regime", "targets", "order", "fill", "equity")
+KINDS = ("bar", "regime", "targets", "order", "fill", "equity", "status", "reconcile")
 
 
 class SchemaError(ValueError):

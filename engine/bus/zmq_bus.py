@@ -1,4 +1,5 @@
-"""PUB/SUB sockets for the bus (pyzmq), loopback by default."""
+"""PUB/SUB sockets for the bus (pyzmq): loopback only unless ``allow_remote``, then
+CURVE (:mod:`engine.bus.security`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterable
 import zmq
 
 from engine.bus.schema import Message, SchemaError, decode, encode
+from engine.bus.security import Curve, secure
 
 DEFAULT_BARS = "tcp://127.0.0.1:5555"
 DEFAULT_EVENTS = "tcp://127.0.0.1:5556"
@@ -17,12 +19,23 @@ class Publisher:
     """A PUB socket; ``bind=True`` (default) listens, else connects to a SUB that binds."""
 
     def __init__(
-        self, address: str = DEFAULT_EVENTS, *, bind: bool = True, ctx: zmq.Context | None = None
+        self,
+        address: str = DEFAULT_EVENTS,
+        *,
+        bind: bool = True,
+        ctx: zmq.Context | None = None,
+        allow_remote: bool = False,
+        curve: Curve | None = None,
     ) -> None:
         self.ctx = ctx or zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.PUB)
         self.sock.setsockopt(zmq.LINGER, 200)
         self.sock.setsockopt(zmq.SNDHWM, 100_000)
+        try:
+            secure(self.sock, address, bind=bind, allow_remote=allow_remote, curve=curve)
+        except Exception:
+            self.sock.close()
+            raise
         if bind:
             self.sock.bind(address)
         else:
@@ -47,11 +60,18 @@ class Subscriber:
         *,
         bind: bool = False,
         ctx: zmq.Context | None = None,
+        allow_remote: bool = False,
+        curve: Curve | None = None,
     ) -> None:
         self.ctx = ctx or zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.SUB)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.RCVHWM, 100_000)
+        try:
+            secure(self.sock, address, bind=bind, allow_remote=allow_remote, curve=curve)
+        except Exception:
+            self.sock.close()
+            raise
         topics = list(kinds) or [""]
         for k in topics:
             self.sock.setsockopt_string(zmq.SUBSCRIBE, k)

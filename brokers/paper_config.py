@@ -1,0 +1,60 @@
+"""The ``[paper]`` section of a run config (:class:`PaperConfig`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from brokers.exchange_settings import ExchangeSettings
+from engine.bus.zmq_bus import DEFAULT_BARS
+from engine.config import ConfigError, first_error
+
+
+class PaperConfig(BaseModel):
+    """Settings of ``regime-engine paper`` (all optional; defaults trade the local exchange)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: str | None = None  # default: the config's first strategy
+    broker: Literal["local", "alpaca"] = "local"
+    live: bool = False  # Alpaca's live endpoint: needs --live AND url = the live endpoint
+    url: str | None = None  # REST base; default: the local exchange / Alpaca paper
+    stream_url: str | None = None  # websocket base (market data: {base}/v2/{feed})
+    feed: Literal["iex", "sip"] = "iex"
+    adjustment: Literal["raw", "split", "dividend", "all"] = "all"
+    history: Literal["broker", "data"] = "broker"  # warm-up bars: broker REST or [data]
+    history_days: int = Field(1100, ge=1)  # calendar days of broker history to warm up on
+    trade_from: str | None = None  # ISO time; default: the broker clock at the first start
+    bars: Literal["stream", "zmq"] = "stream"
+    zmq_bars: str = DEFAULT_BARS
+    events: str | None = None  # ZeroMQ PUB address for engine events (None: off)
+    allow_remote: bool = False  # non-loopback ZeroMQ addresses (then CURVE is required)
+    curve_dir: str | None = None  # CURVE certificates (see engine.bus.security)
+    state_dir: str = "runs/paper"
+    long_only: bool = True
+    cash_buffer: float = Field(0.02, ge=0, lt=1)  # equity share kept in cash at the broker
+    min_notional: float = Field(1.0, ge=0)  # Alpaca's minimum for fractional orders
+    gap_tolerance: float = Field(0.002, ge=0)  # |broker - engine| / equity logged as a gap
+    poll_s: float = Field(1.0, gt=0)  # clock/order polling (the streams wake it sooner)
+    http_timeout_s: float = Field(10.0, gt=0)  # every HTTP call
+    start_timeout_s: float = Field(15.0, gt=0)  # broker down or hung at start: exit within
+    outage_limit_s: float = Field(300.0, gt=0)  # mid-run outage: exit (checkpointed) after
+    sell_fill_timeout_s: float = Field(60.0, gt=0)  # after the open, for sells to fill
+    cancel_timeout_s: float = Field(10.0, gt=0)
+    max_bars: int | None = Field(None, ge=1)  # stop after this many new bars
+    idle_exit_s: float | None = Field(None, gt=0)  # stop when no new bar for this long
+    exog_from_stream: bool = True  # exogenous series arrive as data-only symbols
+    start_exchange: bool = True  # broker = "local": start one in-process if none listens
+    exchange: ExchangeSettings = ExchangeSettings()
+
+
+def parse_paper(data: dict[str, Any]) -> PaperConfig:
+    """Validate ``[paper]``; errors name the key (``paper.poll_s: ...``)."""
+    try:
+        return PaperConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"paper.{first_error(exc)}") from None
+
+
+__all__ = ["PaperConfig", "parse_paper"]
