@@ -247,10 +247,10 @@ def test_python_strategy_reads_user_feature_by_name(panel):
     assert len(set(np.round(compiled[3][~np.isnan(compiled[3][:, 0]), 0], 6))) == 2
 
 
-def test_config_custom_detector_and_strategy_through_the_api(bundled):
+def test_config_custom_detector_and_strategy_through_the_api():
     """TOML-level plug-ins: a custom detector factory and a custom strategy; the API run
     equals the streaming driver's replay (the paper-trading path)."""
-    from engine.api import build_strategy, prepare_run, run_backtest
+    from engine.api import build_strategy, load_panel, prepare_run, run_backtest
     from engine.config import parse_config
 
     raw = {
@@ -278,8 +278,7 @@ def test_config_custom_detector_and_strategy_through_the_api(bundled):
     result = run_backtest(raw, progress=False)
     assert set(result.regimes.label.unique()) >= {"calm", "volatile"}
     cfg = parse_config(raw)
-    panel = bundled.select(["SPX", "UST10"]).slice("2004-01-01", "2009-12-31")
-    prep = prepare_run(cfg, panel)
+    prep = prepare_run(cfg, load_panel(cfg))
     for scfg in cfg.strategies:
         streamed = _streamed(prep, build_strategy(scfg))
         run = result.runs[scfg.name]
