@@ -117,7 +117,8 @@ class StreamingDriver:
         Optional ``(dparams, fit_bars)`` computed beforehand (skips online refits).
     user_features
         User features computed here bar by bar (after the exogenous values in the
-        inputs row), exactly as :func:`engine.features.user.inputs_matrix` does.
+        inputs row), exactly as :func:`engine.features.user.inputs_matrix` does; the
+        ones the strategy declares (its ``features``) are added.
     fparams
         Feature parameters (masked blocks) to use instead of ``features``' defaults.
     """
@@ -142,7 +143,9 @@ class StreamingDriver:
         self.strategy = strategy
         n = len(self.symbols)
         self.n_features = n * L.N_FEAT_ASSET
-        self._runner = FeatureRunner(user_features, self.symbols, self.exog_names)
+        wanted = list(user_features)  # plus the ones the strategy declares
+        wanted += [f for f in strategy_features(strategy) if f not in wanted]
+        self._runner = FeatureRunner(wanted, self.symbols, self.exog_names)
         input_names = self._runner.input_names
         if isinstance(detector, EstimatorDetector) and not isinstance(detector, Detector):
             detector = ExternalPosterior(detector, col=len(input_names))
@@ -161,9 +164,6 @@ class StreamingDriver:
         if not self._compiled_detector and not isinstance(detector, PythonDetector):
             raise TypeError("detector must follow Detector, EstimatorDetector or PythonDetector")
         self.names = Names(self.symbols, detector.labels, self.input_names)
-        missing = [f.name for f in strategy_features(strategy) if f not in self._runner.features]
-        if missing:
-            raise ValueError(f"strategy {strategy.name!r} reads user features not given: {missing}")
         sparams = strategy_params(strategy, self.names) if self._compiled_strategy else np.zeros(1)
         eparams = (execution or Execution()).array()
         if fparams is None:
@@ -245,10 +245,7 @@ class StreamingDriver:
             smoothing=prep.smoothing,
             exog_names=prep.exog_names,
             fitted=None if refit_online else (prep.dparams, prep.fit_bars),
-            user_features=[
-                *prep.user_features,
-                *(f for f in strategy_features(strategy) if f not in prep.user_features),
-            ],
+            user_features=prep.user_features,
             fparams=prep.fparams_for(strategy),
         )
 
