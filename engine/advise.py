@@ -273,11 +273,12 @@ def changepoint_prob(
     cfg: RunConfig, adv: AdviseConfig, panel: BarPanel, feats: np.ndarray
 ) -> float | None:
     """P(change in the last ``bocpd_window`` bars) at the last bar (BOCPD, causal)."""
+    from engine.api import market_for
     from engine.regimes.base import fit_schedule
     from engine.regimes.config import BOCPDDetectorConfig
     from engine.regimes.online_nb import online_run_nb
 
-    market = getattr(cfg.detector, "market", panel.symbols[0])
+    market = getattr(market_for(cfg, panel), "market", panel.symbols[0])
     det = BOCPDDetectorConfig(
         market=market, window=adv.bocpd_window, expected_run=adv.bocpd_expected_run
     ).build(panel)
@@ -340,7 +341,9 @@ def advise(
     reasons: list[str] = []
     if state >= 0 and p_alert >= adv.threshold:
         reasons.append(f"P({'+'.join(alert)}) = {p_alert:.2f} >= threshold {adv.threshold:.2f}")
-    mcol = panel.column(getattr(cfg.detector, "market", panel.symbols[0]))
+    from engine.api import market_for
+
+    mcol = panel.column(getattr(market_for(cfg, panel), "market", panel.symbols[0]))
     vol_fast = float(prep.features[-1, mcol * L.N_FEAT_ASSET + L.F_VOL_FAST])
     vol_slow = float(prep.features[-1, mcol * L.N_FEAT_ASSET + L.F_VOL_SLOW])
     rising = vol_fast > vol_slow

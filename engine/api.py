@@ -28,10 +28,12 @@ log = structlog.get_logger(__name__)
 def load_panel(cfg: RunConfig) -> BarPanel:
     """Bars for a config: the bundled panel or the user's CSV/Parquet files."""
     import data_feeds
+    from engine.config import BUNDLED_DEFAULT_SYMBOLS
 
     d = cfg.data
     if d.source == "bundled":
-        return data_feeds.load_bundled(d.symbols, d.start, d.end)
+        syms = BUNDLED_DEFAULT_SYMBOLS if d.symbols is None else d.symbols
+        return data_feeds.load_bundled(syms, d.start, d.end)
     paths = [d.source] if isinstance(d.source, str) else list(d.source)
     fmt = d.format
     if fmt == "auto":
@@ -51,16 +53,19 @@ def build_strategy(scfg: StrategyConfig) -> CompiledStrategy | PythonStrategy:
     """A strategy object from its config section."""
     from strategies.regime_switching import RegimeSwitching
     from strategies.static import StaticAllocation
+    from strategies.weights import normalized
 
     if scfg.kind == "static":
-        return StaticAllocation(scfg.name, scfg.weights, scfg.rebalance, scfg.drift)
+        w = normalized(scfg.weights, scfg.normalize)
+        return StaticAllocation(scfg.name, w, scfg.rebalance, scfg.drift)
     if scfg.kind == "inverse_vol":
-        return StaticAllocation(scfg.name, scfg.weights, scfg.rebalance, scfg.drift, True)
+        w = normalized(scfg.weights, scfg.normalize)
+        return StaticAllocation(scfg.name, w, scfg.rebalance, scfg.drift, True)
     if scfg.kind == "regime":
         return RegimeSwitching(
             scfg.name,
-            scfg.table,
-            scfg.warmup,
+            {k: normalized(v, scfg.normalize) for k, v in scfg.table.items()},
+            normalized(scfg.warmup, scfg.normalize),
             scfg.rebalance,
             scfg.on_change,
             scfg.blend,
@@ -97,7 +102,7 @@ def prepare_run(cfg: RunConfig, panel: BarPanel) -> Prepared:
     except ValueError as exc:
         raise ConfigError(f"costs: {exc}") from None
     try:
-        detector = cfg.detector.build(panel)
+        detector = market_for(cfg, panel).build(panel)
     except DataError as exc:
         raise ConfigError(f"detector: {exc}") from None
     try:
@@ -111,6 +116,25 @@ def prepare_run(cfg: RunConfig, panel: BarPanel) -> Prepared:
         )
     except ValueError as exc:  # e.g. history too short for the detector's first fit
         raise ConfigError(f"detector: {exc}") from None
+
+
+def market_for(cfg: RunConfig, panel: BarPanel) -> Any:
+    """The detector config with ``market`` defaulted to the first equity-like symbol of the
+    data when the config does not set it (logged); unchanged otherwise."""
+    det = cfg.detector
+    if not hasattr(det, "market") or "market" in det.model_fields_set:
+        return det
+    if det.market in panel.symbols and panel.asset_classes[panel.column(det.market)] in (
+        "equity",
+        "unknown",
+    ):
+        return det
+    from engine.config import equity_like_symbol
+
+    sym = equity_like_symbol(panel.symbols, panel.asset_classes)
+    if sym != det.market:
+        log.info("detector.market", market=sym, reason="not set: first equity-like symbol")
+    return det.model_copy(update={"market": sym})
 
 
 def run_python_strategy(prep: Prepared, strategy: PythonStrategy) -> tuple[StrategyRun, Any]:
@@ -144,6 +168,9 @@ def run_backtest(
     steps = tqdm(total=1 + len(cfg.strategies), desc="backtest", disable=not show, leave=False)
     prep = prepare_run(cfg, panel)
     steps.update(1)
+    from strategies.weights import check_targets
+
+    rules = cfg.execution.weight_rules()
     runs: dict[str, StrategyRun] = {}
     regimes = None
     for scfg in cfg.strategies:
@@ -154,6 +181,7 @@ def run_backtest(
                 runs[strat.name] = strategy_run(strat.name, panel, raw)
             else:
                 runs[strat.name], raw = run_python_strategy(prep, strat)
+            check_targets(raw[3], panel.symbols, panel.index, rules, strat.name)
         except ValueError as exc:
             raise ConfigError(f"strategies.{scfg.name}: {exc}") from None
         if regimes is None:
@@ -182,11 +210,15 @@ def run_backtest(
 
 
 def compute_metrics(result: BacktestResult) -> dict[str, dict[str, float]]:
-    """Per-strategy summary metrics (see :func:`engine.analysis.metrics.summary`)."""
-    from engine.analysis.metrics import summary
+    """Per-strategy summary metrics (see :func:`engine.analysis.metrics.summary_table`:
+    bars per year from the data, Sharpe/Sortino over the configured risk-free series)."""
+    from engine.analysis.metrics import summary_table
 
-    out = {}
-    for name, run in result.runs.items():
-        out[name] = {k: float(v) for k, v in summary(run.equity, run.fills).items()}
-        out[name]["final_equity"] = float(run.equity.iloc[-1])
+    try:
+        table = summary_table(result)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    out = {str(k): {str(c): float(v) for c, v in row.items()} for k, row in table.iterrows()}
+    for name in out:
+        out[name]["final_equity"] = float(result.runs[name].equity.iloc[-1])
     return out

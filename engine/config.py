@@ -7,9 +7,11 @@ key``). Every section has defaults; an empty file runs the default backtest. See
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -23,6 +25,9 @@ from pydantic import (
 from engine.core.spec import CALENDAR_FREQS, CostModel, Execution, Features
 from engine.regimes.config import DetectorConfig, HMMDetectorConfig
 
+if TYPE_CHECKING:
+    from strategies.weights import WeightRules
+
 
 class ConfigError(ValueError):
     """A bad configuration: one line naming the file and the key."""
@@ -34,29 +39,104 @@ class Section(BaseModel):
 
 Freq = Literal["D", "W", "M", "Q", "Y"] | None
 
+BUNDLED_DEFAULT_SYMBOLS: list[str] = ["SPX", "UST10", "WTI", "CASH"]
+"""Symbols of the bundled panel used when ``[data] symbols`` is not given (user files: all)."""
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+
+
+def parse_date(value: Any) -> str | None:
+    """A config date -> ISO string. Accepts TOML dates/datetimes and ``YYYY-MM-DD[ HH:MM[:SS]]``
+    strings; anything else ("yesterday", "2015-02-30") is a ``ValueError`` saying why."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if not isinstance(value, str):
+        raise ValueError(f"expected a date like 2015-06-01, got {value!r}")
+    text = value.strip()
+    if not _ISO_DATE.match(text):
+        raise ValueError(f"{value!r} is not a date (expected YYYY-MM-DD)")
+    try:
+        dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid date ({exc})") from None
+    return text
+
 
 class DataConfig(Section):
-    """Where bars come from. ``source = "bundled"`` is the shipped real panel."""
+    """Where bars come from. ``source = "bundled"`` is the shipped real panel.
+
+    ``symbols`` defaults to every symbol in the files. ``periods_per_year`` overrides the
+    bar frequency inferred from the timestamps. ``calendar`` (an exchange code such as
+    ``"XNYS"``) reports sessions missing from the data; ``timezone`` is the zone the bar
+    times are shown and grouped in (sessions, days, months): time-zone-aware timestamps are
+    converted to it, naive ones are taken to be in it.
+    """
 
     source: str | list[str] = "bundled"
     format: Literal["auto", "csv", "parquet"] = "auto"
-    symbols: list[str] | None = ["SPX", "UST10", "WTI", "CASH"]
+    symbols: list[str] | None = None
     start: str | None = None
     end: str | None = None
     fill: Literal["none", "ffill"] = "none"
     ohlc_from_close: bool = False
+    periods_per_year: float | None = Field(None, gt=0)
+    calendar: str | None = None
+    timezone: str | None = None
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _date(cls, v: Any) -> str | None:
+        return parse_date(v)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            msg = f"unknown time zone {v!r} (use an IANA name like 'America/New_York')"
+            raise ValueError(msg) from None
+        return v
+
+    @model_validator(mode="after")
+    def _order(self) -> DataConfig:
+        if self.start and self.end and self.start > self.end:
+            raise ValueError(f"start {self.start} is after end {self.end}")
+        return self
 
 
 class ExecutionConfig(Section):
+    """Order sizing. Target weights mean what they say: a negative weight is an error unless
+    ``allow_short``; weights summing above 1 are an error unless ``allow_leverage`` (then up
+    to ``max_gross``); a sum below 1 leaves the rest in cash."""
+
     initial_cash: float = Field(1_000_000.0, gt=0)
     fill_at: Literal["next_open", "next_close"] = "next_open"
     allow_leverage: bool = False
+    allow_short: bool = False
     max_gross: float = Field(1.0, gt=0)
     trade_band: float = Field(0.0, ge=0)
     min_trade_value: float = Field(0.0, ge=0)
 
     def build(self) -> Execution:
-        return Execution(**self.model_dump())
+        return Execution(**self.model_dump(exclude={"allow_short"}))
+
+    def weight_rules(self) -> WeightRules:
+        """The rules target weights are checked against."""
+        from strategies.weights import WeightRules
+
+        return WeightRules(
+            allow_short=self.allow_short,
+            max_gross=self.max_gross if self.allow_leverage else 1.0,
+        )
 
 
 class CostConfig(Section):
@@ -112,6 +192,7 @@ class StaticConfig(Section):
     weights: Weights
     rebalance: Freq = "M"
     drift: float = Field(0.0, ge=0)
+    normalize: bool = False
 
 
 class InverseVolConfig(Section):
@@ -120,6 +201,7 @@ class InverseVolConfig(Section):
     weights: Weights = "equal"
     rebalance: Freq = "M"
     drift: float = Field(0.0, ge=0)
+    normalize: bool = False
 
 
 class RegimeConfig(Section):
@@ -131,6 +213,7 @@ class RegimeConfig(Section):
     on_change: bool = True
     blend: bool = False
     drift: float = Field(0.0, ge=0)
+    normalize: bool = False
 
 
 class CustomConfig(Section):
@@ -176,11 +259,33 @@ class ReportConfig(Section):
     html: bool = True
 
 
+class MetricsConfig(Section):
+    """Risk-free series for Sharpe, Sortino and the bootstrap differences: ``"auto"`` (the
+    panel's cash asset: asset class ``cash`` or a symbol named ``CASH``; 0 when none),
+    ``"none"``, a symbol, an annual rate (``0.02``) or ``"file:rates.csv"`` (columns
+    ``timestamp, rate``). The rf = 0 figures are reported too (``sharpe_rf0``)."""
+
+    risk_free: str | float = "auto"
+
+    @field_validator("risk_free")
+    @classmethod
+    def _rf(cls, v: str | float) -> str | float:
+        if isinstance(v, str) and v.lower().startswith("file:") and len(v) <= 5:
+            raise ValueError("'file:' needs a path, e.g. 'file:rates.csv'")
+        if isinstance(v, float | int) and not -0.5 < float(v) < 1.0:
+            raise ValueError(f"annual risk-free rate {v} is out of range (a fraction, e.g. 0.02)")
+        return v
+
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
 class RunConfig(Section):
     """A whole run: data, execution, costs, features, detector, strategies, report."""
 
     name: str = "default"
     data: DataConfig = DataConfig()
+    metrics: MetricsConfig = MetricsConfig()
     execution: ExecutionConfig = ExecutionConfig()
     costs: CostsConfig = CostsConfig(commission_bps=5.0)
     features: FeaturesConfig = FeaturesConfig()
@@ -199,6 +304,32 @@ class RunConfig(Section):
         if isinstance(det, dict) and "kind" not in det:
             data = {**data, "detector": {"kind": default_detector_kind(), **det}}
         return data
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not _NAME_RE.match(v) or ".." in v:
+            raise ValueError(
+                f"{v!r} cannot name a folder under runs/ (letters, digits, '.', '_', '-'; "
+                "no '/' or '..')"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _weights_mean_what_they_say(self) -> RunConfig:
+        from strategies.weights import check_weight_spec
+
+        rules = self.execution.weight_rules()
+        for i, s in enumerate(self.strategies):
+            specs: list[tuple[str, Any]] = []
+            if isinstance(s, StaticConfig | InverseVolConfig):
+                specs = [("weights", s.weights)]
+            elif isinstance(s, RegimeConfig):
+                specs = [("warmup", s.warmup)] + [(f"table.{k}", w) for k, w in s.table.items()]
+            for where, spec in specs:
+                if not getattr(s, "normalize", False):
+                    check_weight_spec(spec, rules, f"strategies.{i}.{where} ({s.name})")
+        return self
 
     @field_validator("strategies")
     @classmethod
@@ -230,7 +361,9 @@ def first_error(exc: ValidationError) -> str:
         return f"{loc}: unknown kind {err.get('input', {}).get('kind')!r} (expected one of {tags})"
     msg = err["msg"]
     got = err.get("input")
-    if err["type"] not in ("union_tag_invalid",) and not isinstance(got, dict | list):
+    if err["type"] == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    elif err["type"] not in ("union_tag_invalid",) and not isinstance(got, dict | list):
         msg = f"{msg} (got {got!r})"
     return f"{loc}: {msg}" if loc else msg
 
@@ -248,12 +381,16 @@ def load_config(path: str | Path | None = None) -> RunConfig:
     if path is None:
         return RunConfig()
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a folder, expected a TOML config file")
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found")
     try:
         data = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read config: {exc}") from None
     cfg = parse_config(data, str(p))
     return cfg
 
@@ -265,3 +402,19 @@ __all__ = [
     "load_config",
     "parse_config",
 ]
+
+
+EQUITY_CLASSES = ("equity", "stock", "etf", "index")
+NOT_EQUITY_CLASSES = ("cash", "bond", "rates", "commodity", "fx", "crypto", "volatility")
+
+
+def equity_like_symbol(symbols: tuple[str, ...], asset_classes: tuple[str, ...]) -> str:
+    """The default ``detector.market``: the first symbol whose asset class is equity-like,
+    else the first whose class is unknown and not cash-like by name, else the first."""
+    for s, c in zip(symbols, asset_classes):
+        if c.lower() in EQUITY_CLASSES:
+            return s
+    for s, c in zip(symbols, asset_classes):
+        if c.lower() not in NOT_EQUITY_CLASSES and s.upper() not in ("CASH", "BIL", "SHV"):
+            return s
+    return symbols[0]
