@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -188,6 +188,93 @@ def _build(
     )
 
 
+CSV_BLOCK_BYTES = 1 << 20
+"""Bytes per block of the streaming CSV reader (column types are inferred on the first).
+The reader reads ahead a few blocks per core: larger blocks cost memory, not speed."""
+
+
+def read_csv_arrow(path: Path) -> pd.DataFrame:
+    """Read a CSV (``.gz`` etc. by extension) with pyarrow's streaming reader.
+
+    Blocks are parsed in C++ (types inferred on the first block) and each block's columns
+    are moved into NumPy at once (Arrow buffers freed block by block); text columns
+    (symbols) become pandas categoricals (one Python string per distinct value, not per
+    row). Peak memory is about the parsed table plus one column. When a later block does
+    not fit the inferred types (a bad number or date further down), the file is re-read
+    with pandas so that validation can name the offending row.
+    """
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    cols: dict[str, np.ndarray] = {}
+    cats: dict[str, dict[str, int]] = {}
+    n = 0
+    try:
+        reader = pacsv.open_csv(
+            str(path),
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        )
+        names = reader.schema.names
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate column names: {', '.join(names)}")
+        for batch in reader:
+            m = batch.num_rows
+            if n + m > len(next(iter(cols.values()), ())):  # (re)allocate: a few large arrays
+                guess = m * (path.stat().st_size // CSV_BLOCK_BYTES + 2)
+                cap = max(2 * (n + m), guess + guess // 16) if cols else guess + guess // 16
+                for name, col in zip(names, batch.columns):
+                    new = np.empty(cap, dtype=_numpy_dtype(col))
+                    if name in cols:
+                        new[:n] = cols[name][:n]
+                    cols[name] = new
+            for name, col in zip(names, batch.columns):
+                cols[name][n : n + m] = _column_numpy(col, cats.setdefault(name, {}))
+            n += m
+            del batch
+    except pa.ArrowInvalid as exc:
+        msg = str(exc).strip()
+        if "conversion error" in msg or "In CSV column" in msg:
+            return pd.read_csv(path)  # types changed after the first block: precise errors
+        raise ValueError(msg.splitlines()[0] if msg else "unreadable CSV") from None
+    columns: dict[str, object] = {}
+    for name in names:
+        arr = cols.pop(name, np.empty(0))[:n]
+        if cats.get(name):
+            labels = pd.Index(list(cats[name]), dtype=object)
+            columns[name] = pd.Categorical.from_codes(arr, categories=labels)
+        else:
+            columns[name] = arr
+    return pd.DataFrame(columns, copy=False)
+
+
+def _numpy_dtype(col: Any) -> np.dtype:
+    import pyarrow as pa
+
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        return np.dtype(np.int32)
+    if pa.types.is_null(col.type) or pa.types.is_integer(col.type):
+        return np.dtype(np.float64)
+    return np.dtype(col.type.to_pandas_dtype())
+
+
+def _column_numpy(col: Any, seen: dict[str, int]) -> np.ndarray:
+    """One Arrow column of a block -> NumPy (strings -> int32 codes into ``seen``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        enc = pc.dictionary_encode(col)
+        local = enc.dictionary.to_pylist()
+        remap = np.array([seen.setdefault(v, len(seen)) for v in local] + [-1], dtype=np.int32)
+        idx = enc.indices.fill_null(len(local)).to_numpy(zero_copy_only=False)
+        return remap[idx]
+    if pa.types.is_null(col.type):
+        return np.full(len(col), np.nan)
+    if pa.types.is_integer(col.type):
+        return col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return col.to_numpy(zero_copy_only=False)
+
+
 def _load_files(
     paths: PathLike | Sequence[PathLike],
     reader: str,
@@ -199,10 +286,7 @@ def _load_files(
         if not p.is_file():
             raise DataError(f"{source}: file not found")
         try:
-            if reader == "csv":
-                df = pd.read_csv(p)
-            else:
-                df = pd.read_parquet(p)
+            df = read_csv_arrow(p) if reader == "csv" else pd.read_parquet(p)
         except (OSError, ValueError, pd.errors.ParserError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DataError(f"{source}: cannot read {reader}: {first}") from None
