@@ -84,10 +84,7 @@ def align(
         for ix in indexes[1:]:
             cal = cal.intersection(ix)
         if len(cal) == 0:
-            raise DataError(
-                f"{', '.join(sources)}: misaligned calendars, symbols "
-                f"{', '.join(f.symbol for f in frames)} have no timestamp in common"
-            )
+            raise DataError(f"{_short(sources)}: misaligned calendars, {_no_common(frames)}")
         dropped = {f.symbol: len(f.index) - len(cal) for f in frames}
         if any(dropped.values()):
             log.warning(
@@ -146,6 +143,30 @@ def align(
     return cal, out
 
 
+def _short(items: Sequence[str], n: int = 4) -> str:
+    items = list(items)
+    more = f" and {len(items) - n} more" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
+def _no_common(frames: Sequence[SymbolFrame]) -> str:
+    """Why symbols share no timestamp, with a hint when only the time of day differs."""
+    syms = _short([f.symbol for f in frames])
+    days = frames[0].index.normalize()
+    for f in frames[1:]:
+        days = days.intersection(f.index.normalize())
+    if len(days):
+        times = ", ".join(
+            f"{f.symbol} at {f.index[0].strftime('%H:%M:%S')}" for f in list(frames)[:4]
+        )
+        return (
+            f"symbols {syms} share dates but no timestamp: the bars carry different times "
+            f"of day ({times}); a date-only file mixed with timed or UTC-converted times? "
+            "Give every file the same convention (or set data.timezone)"
+        )
+    return f"symbols {syms} have no timestamp in common"
+
+
 def _build(
     frames: list[SymbolFrame],
     *,
@@ -154,6 +175,8 @@ def _build(
     end: object,
     fill: FillPolicy,
     asset_classes: Mapping[str, str] | None,
+    timezone: str | None = None,
+    calendar: str | None = None,
 ) -> BarPanel:
     seen: dict[str, str] = {}
     for f in frames:
@@ -173,10 +196,14 @@ def _build(
             )
         by_sym = {f.symbol: f for f in frames}
         frames = [by_sym[s] for s in symbols]
+    frames, zone = _to_zone(frames, timezone, calendar)
     frames = _window(frames, start, end)
+    if calendar:
+        report_sessions(frames, calendar)
     index, arrays = align(frames, fill)
     classes = tuple((asset_classes or {}).get(f.symbol, "unknown") for f in frames)
     return BarPanel(
+        tz=zone,
         index=pd.DatetimeIndex(index).as_unit("ns"),
         symbols=tuple(f.symbol for f in frames),
         open=arrays["open"],
@@ -275,6 +302,115 @@ def _column_numpy(col: Any, seen: dict[str, int]) -> np.ndarray:
     return col.to_numpy(zero_copy_only=False)
 
 
+def _to_zone(
+    frames: list[SymbolFrame], timezone: str | None, calendar: str | None
+) -> tuple[list[SymbolFrame], str | None]:
+    """Put every frame's times in one zone; returns (frames, zone of the panel).
+
+    Aware inputs (held in UTC) are converted to ``timezone`` (else the calendar's zone,
+    else kept in UTC); naive inputs are taken to be in ``timezone`` already. Mixing aware
+    and naive files is an error naming one of each.
+    """
+    aware = [f for f in frames if f.tz is not None]
+    naive = [f for f in frames if f.tz is None]
+    if aware and naive:
+        a, n = aware[0], naive[0]
+        raise DataError(
+            f"{a.source} (symbol {a.symbol}) has time-zone-aware timestamps but {n.source} "
+            f"(symbol {n.symbol}) has naive ones; give every file UTC offsets or none "
+            "(and set data.timezone to say which zone naive times are in)"
+        )
+    zone = timezone or (calendar_zone(calendar) if calendar else None)
+    if not aware:
+        return frames, zone
+    zone = zone or "UTC"
+    if zone == "UTC":
+        return frames, zone
+    out = []
+    for f in frames:
+        local = f.index.tz_localize("UTC").tz_convert(zone).tz_localize(None)
+        dup = np.flatnonzero(np.diff(local.asi8) <= 0)
+        if dup.size:
+            i = int(dup[0]) + 1
+            raise DataError(
+                f"{f.source}: symbol {f.symbol}: {f.index[i]} UTC is {local[i]} in {zone}, "
+                "not after the previous bar (a daylight-saving change); use data.timezone = "
+                "'UTC' for round-the-clock data"
+            )
+        out.append(SymbolFrame(f.symbol, f.source, local.as_unit("ns"), f.data, tz=zone))
+    return out, zone
+
+
+def calendar_zone(calendar: str) -> str:
+    """The time zone of an exchange calendar (``"XNYS"`` -> ``"America/New_York"``)."""
+    return str(_calendar(calendar, None, None).tz)
+
+
+def _calendar(name: str, start: object, end: object) -> Any:
+    try:
+        import exchange_calendars as xcals
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise DataError("data.calendar needs the exchange_calendars package") from None
+    names = xcals.get_calendar_names(include_aliases=True)
+    if name not in names:
+        raise DataError(
+            f"data.calendar: unknown exchange calendar {name!r} "
+            f"(e.g. XNYS, XNAS, XLON, XTKS, XHKG, 24/7; {len(names)} known)"
+        )
+    kw = {}
+    if start is not None:
+        kw["start"] = start
+    if end is not None:
+        kw["end"] = end
+    return xcals.get_calendar(name, **kw)
+
+
+MAX_LISTED = 5
+"""How many missing session dates a warning lists (the count covers all)."""
+
+
+def report_sessions(frames: list[SymbolFrame], calendar: str) -> dict[str, list[str]]:
+    """Compare each symbol's trading days with an exchange calendar's sessions.
+
+    Logs one ``calendar_missing_sessions`` warning per symbol that lacks sessions inside its
+    own date range (count and the first dates), and ``calendar_extra_days`` for bars on
+    days the exchange was closed. Returns ``{symbol: [missing dates]}``.
+    """
+    import exchange_calendars as xcals
+
+    first = min(f.index[0] for f in frames).normalize()
+    last = max(f.index[-1] for f in frames).normalize()
+    bound_lo = xcals.get_calendar(calendar).first_session.tz_localize(None)
+    cal = _calendar(calendar, max(first, bound_lo), last)
+    sessions = pd.DatetimeIndex(cal.sessions).tz_localize(None).as_unit("ns").normalize()
+    out: dict[str, list[str]] = {}
+    for f in frames:
+        days = f.index.normalize().unique()
+        inside = sessions[(sessions >= days[0]) & (sessions <= days[-1])]
+        missing = inside.difference(days)
+        extra = days.difference(sessions)
+        if len(missing):
+            out[f.symbol] = [str(d.date()) for d in missing]
+            log.warning(
+                "calendar_missing_sessions",
+                calendar=calendar,
+                symbol=f.symbol,
+                source=f.source,
+                missing=len(missing),
+                first=", ".join(out[f.symbol][:MAX_LISTED]),
+            )
+        if len(extra):
+            log.warning(
+                "calendar_extra_days",
+                calendar=calendar,
+                symbol=f.symbol,
+                source=f.source,
+                days=len(extra),
+                first=", ".join(str(d.date()) for d in extra[:MAX_LISTED]),
+            )
+    return out
+
+
 def _load_files(
     paths: PathLike | Sequence[PathLike],
     reader: str,
@@ -306,6 +442,8 @@ def load_csv(
     fill: FillPolicy = None,
     ohlc_from_close: bool = False,
     asset_classes: Mapping[str, str] | None = None,
+    timezone: str | None = None,
+    calendar: str | None = None,
 ) -> BarPanel:
     """Load one or more CSV files (single-symbol, long or wide; ``.gz`` fine) into a panel.
 
@@ -314,7 +452,14 @@ def load_csv(
     """
     frames = _load_files(paths, "csv", ohlc_from_close)
     return _build(
-        frames, symbols=symbols, start=start, end=end, fill=fill, asset_classes=asset_classes
+        frames,
+        symbols=symbols,
+        start=start,
+        end=end,
+        fill=fill,
+        asset_classes=asset_classes,
+        timezone=timezone,
+        calendar=calendar,
     )
 
 
@@ -327,11 +472,20 @@ def load_parquet(
     fill: FillPolicy = None,
     ohlc_from_close: bool = False,
     asset_classes: Mapping[str, str] | None = None,
+    timezone: str | None = None,
+    calendar: str | None = None,
 ) -> BarPanel:
     """Load one or more Parquet files (same layouts and rules as :func:`load_csv`)."""
     frames = _load_files(paths, "parquet", ohlc_from_close)
     return _build(
-        frames, symbols=symbols, start=start, end=end, fill=fill, asset_classes=asset_classes
+        frames,
+        symbols=symbols,
+        start=start,
+        end=end,
+        fill=fill,
+        asset_classes=asset_classes,
+        timezone=timezone,
+        calendar=calendar,
     )
 
 
@@ -346,6 +500,8 @@ def from_dataframe(
     fill: FillPolicy = None,
     ohlc_from_close: bool = False,
     asset_classes: Mapping[str, str] | None = None,
+    timezone: str | None = None,
+    calendar: str | None = None,
 ) -> BarPanel:
     """Build a panel from a DataFrame in any accepted layout.
 
@@ -356,5 +512,12 @@ def from_dataframe(
         raise DataError(f"{source}: expected a pandas DataFrame, got {type(df).__name__}")
     frames = parse_table(df, source=source, default_symbol=symbol, ohlc_from_close=ohlc_from_close)
     return _build(
-        frames, symbols=symbols, start=start, end=end, fill=fill, asset_classes=asset_classes
+        frames,
+        symbols=symbols,
+        start=start,
+        end=end,
+        fill=fill,
+        asset_classes=asset_classes,
+        timezone=timezone,
+        calendar=calendar,
     )

@@ -21,6 +21,7 @@ from engine.core.result import BacktestResult, StrategyRun, regimes_frame, strat
 from engine.core.spec import cost_table
 from engine.core.strategy import CompiledStrategy, PythonStrategy
 from engine.core.streaming import StreamingDriver, outputs_to_run, replay
+from engine.frequency import infer_frequency
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +47,8 @@ def load_panel(cfg: RunConfig) -> BarPanel:
         end=d.end,
         fill=None if d.fill == "none" else d.fill,
         ohlc_from_close=d.ohlc_from_close,
+        timezone=d.timezone,
+        calendar=d.calendar,
     )
 
 
@@ -111,7 +114,7 @@ def prepare_run(cfg: RunConfig, panel: BarPanel) -> Prepared:
             detector,
             costs,
             cfg.execution.build(),
-            cfg.features.build(),
+            cfg.features.build(infer_frequency(panel.index, cfg.data.periods_per_year)),
             cfg.detector.smoothing.build(),
         )
     except ValueError as exc:  # e.g. history too short for the detector's first fit

@@ -98,16 +98,27 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     result = run_backtest(cfg)
     result.save(out)
     table = summary_table(result)
-    p = result.panel
-    print(
-        f"regime-engine backtest: {p.n_bars} bars x {p.n_assets} assets "
-        f"({', '.join(p.symbols)}), {p.index[0].date()} -> {p.index[-1].date()}"
-    )
+    print(run_header(result.panel, cfg.data.periods_per_year))
     print(format_table(table))
     if result.config.get("report", {}).get("html", True) and not args.no_report:
         print(f"report: {write_html_report(result, out / 'report.html')}")
     print(f"results: {out}/ (equity.csv, fills.csv, weights.csv, regimes.csv, metrics.json)")
     return 0
+
+
+def run_header(panel: Any, periods_per_year: float | None = None) -> str:
+    """``regime-engine backtest: 4589 daily bars (252/yr) x 4 assets (...), A -> B [tz]``."""
+    from engine.frequency import infer_frequency
+
+    freq = infer_frequency(panel.index, periods_per_year)
+    fmt = "%Y-%m-%d %H:%M" if freq.intraday else "%Y-%m-%d"
+    tz = f" ({panel.tz})" if getattr(panel, "tz", None) else ""
+    syms = ", ".join(panel.symbols[:8]) + (", ..." if panel.n_assets > 8 else "")
+    return (
+        f"regime-engine backtest: {panel.n_bars} {freq.name} bars "
+        f"({freq.periods_per_year:,.0f}/yr) x {panel.n_assets} assets ({syms}), "
+        f"{panel.index[0].strftime(fmt)} -> {panel.index[-1].strftime(fmt)}{tz}"
+    )
 
 
 def write_html_report(result: Any, path: Path) -> Path:

@@ -26,6 +26,7 @@ from engine.core.spec import CALENDAR_FREQS, CostModel, Execution, Features
 from engine.regimes.config import DetectorConfig, HMMDetectorConfig
 
 if TYPE_CHECKING:
+    from engine.frequency import Frequency
     from strategies.weights import WeightRules
 
 
@@ -173,14 +174,50 @@ class CostsConfig(CostConfig):
         return CostConfig(**self.model_dump(exclude={"symbols"})).build()
 
 
-class FeaturesConfig(Section):
-    hl_fast: float = Field(10.0, gt=0)
-    hl_slow: float = Field(63.0, gt=0)
-    ma_window: int = Field(200, ge=2)
-    rsi_window: int = Field(14, ge=2)
+BarsOrTime = float | str
 
-    def build(self) -> Features:
-        return Features(**self.model_dump())
+
+class FeaturesConfig(Section):
+    """Half-lives and windows of the causal features, in bars (numbers) or in time
+    (``"2w"``, ``"3m"``, ``"1y"``, ``"4h"``: converted with the data's bar frequency, so
+    ``"3m"`` is 63 daily bars or 16,380 one-minute bars of 390-minute sessions)."""
+
+    hl_fast: BarsOrTime = 10.0
+    hl_slow: BarsOrTime = 63.0
+    ma_window: int | str = 200
+    rsi_window: int | str = 14
+
+    @field_validator("hl_fast", "hl_slow", "ma_window", "rsi_window")
+    @classmethod
+    def _positive_or_time(cls, v: float | str) -> float | str:
+        if isinstance(v, str):
+            from engine.frequency import parse_window
+
+            parse_window(v)
+        elif not v > 0:
+            raise ValueError(f"must be > 0 (got {v!r})")
+        return v
+
+    def build(self, freq: Frequency | None = None) -> Features:
+        """The kernel's feature settings; time strings need the data's ``freq``."""
+        from engine.frequency import window_bars
+
+        vals: dict[str, float] = {}
+        for k, v in self.model_dump().items():
+            if isinstance(v, str):
+                if freq is None:
+                    raise ConfigError(
+                        f"features.{k} = {v!r}: a window in time needs the data's bar "
+                        "frequency here; give a number of bars"
+                    )
+                v = window_bars(v, freq)
+            vals[k] = float(v) if k.startswith("hl_") else max(2, round(v))
+        return Features(**vals)  # type: ignore[arg-type]
+
+    def describe(self, freq: Frequency) -> dict[str, str]:
+        """Each setting in bars and in time, e.g. ``{"hl_slow": "63 bars (~3.0 months)"}``."""
+        f = self.build(freq)
+        return {k: freq.describe_bars(getattr(f, k)) for k in type(self).model_fields}
 
 
 Weights = dict[str, float] | Literal["equal"]

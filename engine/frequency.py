@@ -117,6 +117,16 @@ _WINDOW_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(y|q|m|w|d|h|min|bars?)\s*$", re
 _UNIT_DAYS = {"y": 365.25, "q": 365.25 / 4, "m": 365.25 / 12, "w": 7.0, "d": 1.0}
 
 
+def parse_window(window: str) -> tuple[float, str]:
+    """``"6m"`` -> ``(6.0, "m")``; a ``ValueError`` naming the accepted units otherwise."""
+    m = _WINDOW_RE.match(str(window))
+    if m is None:
+        raise ValueError(
+            f"window {window!r}: expected a number and a unit (y, q, m, w, d, h, min, bars)"
+        )
+    return float(m.group(1)), m.group(2).lower()
+
+
 def window_bars(window: str | int, freq: Frequency) -> int:
     """Bars in a window named in time (``"1y"``, ``"6m"``, ``"2w"``, ``"20d"``, ``"4h"``,
     ``"30min"``) or in bars (``"63bars"`` or an int), at least 2.
@@ -126,12 +136,7 @@ def window_bars(window: str | int, freq: Frequency) -> int:
     """
     if isinstance(window, int | np.integer):
         return max(2, int(window))
-    m = _WINDOW_RE.match(str(window))
-    if m is None:
-        raise ValueError(
-            f"window {window!r}: expected a number and a unit (y, q, m, w, d, h, min, bars)"
-        )
-    x, unit = float(m.group(1)), m.group(2).lower()
+    x, unit = parse_window(str(window))
     if unit.startswith("bar"):
         n = x
     elif unit in ("h", "min"):
