@@ -419,6 +419,8 @@ def _load_files(
     frames: list[SymbolFrame] = []
     for p in _as_paths(paths):
         source = str(p)
+        if p.is_dir():
+            raise DataError(f"{source}: is a folder, expected a CSV or Parquet file")
         if not p.is_file():
             raise DataError(f"{source}: file not found")
         try:

@@ -121,6 +121,21 @@ def prepare_run(cfg: RunConfig, panel: BarPanel) -> Prepared:
         raise ConfigError(f"detector: {exc}") from None
 
 
+def strategy_error(scfg: StrategyConfig, panel: BarPanel, exc: BaseException) -> str:
+    """One line for a strategy that failed while running, naming the parameter when a
+    symbol parameter is not in the data (``strategies.tilt.params.equity: 'SPY' ...``)."""
+    lookup = isinstance(exc, KeyError) or " not in " in str(exc)
+    if isinstance(scfg, CustomConfig) and lookup:
+        for key, val in scfg.params.items():
+            if isinstance(val, str) and val not in panel.symbols:
+                return (
+                    f"strategies.{scfg.name}.params.{key}: {val!r} is not a symbol of the "
+                    f"data ({', '.join(panel.symbols)})"
+                )
+    what = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+    return f"strategies.{scfg.name}: {what}"
+
+
 def market_for(cfg: RunConfig, panel: BarPanel) -> Any:
     """The detector config with ``market`` defaulted to the first equity-like symbol of the
     data when the config does not set it (logged); unchanged otherwise."""
@@ -185,8 +200,8 @@ def run_backtest(
             else:
                 runs[strat.name], raw = run_python_strategy(prep, strat)
             check_targets(raw[3], panel.symbols, panel.index, rules, strat.name)
-        except ValueError as exc:
-            raise ConfigError(f"strategies.{scfg.name}: {exc}") from None
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise ConfigError(strategy_error(scfg, panel, exc)) from None
         if regimes is None:
             regimes = regimes_frame(panel, raw[5], raw[6], raw[7], prep.detector.labels)
         steps.update(1)
