@@ -348,8 +348,10 @@ def advise(
             _, out = outputs_to_run(
                 strat.name, panel, replay(StreamingDriver.from_prepared(prep, strat), panel)
             )
-    except ValueError as exc:
-        raise ConfigError(f"strategies.{scfg.name}: {exc}") from None
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        from engine.api import strategy_error
+
+        raise ConfigError(strategy_error(scfg, panel, exc)) from None
     post_all = np.asarray(out[5])
     smoothed = np.asarray(out[7]).astype(np.int64)
     post = post_all[-1]
