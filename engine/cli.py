@@ -124,6 +124,7 @@ def run_header(panel: Any, periods_per_year: float | None = None) -> str:
 def write_html_report(result: Any, path: Path) -> Path:
     """The HTML report, with bootstrap CIs of each strategy vs the first static one."""
     from engine.analysis.bootstrap import bootstrap_report
+    from engine.analysis.metrics import price_panel, risk_free_returns
     from engine.report.html import write_report
 
     names = list(result.equity.columns)
@@ -131,7 +132,9 @@ def write_html_report(result: Any, path: Path) -> Path:
     if len(names) >= 2:
         benchmark = names[0]
         candidate = next((n for n in names if "regime" in n), names[-1])
-        boot = bootstrap_report(result.equity, candidate, benchmark)
+        spec = (getattr(result, "config", None) or {}).get("metrics", {}).get("risk_free")
+        rf, label = risk_free_returns(price_panel(result), "auto" if spec is None else spec)
+        boot = bootstrap_report(result.equity, candidate, benchmark, rf=rf, rf_label=label)
     return write_report(result, path, bootstrap=boot)
 
 

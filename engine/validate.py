@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from engine.analysis import bootstrap as bs
 from engine.analysis.costs import DEFAULT_BPS, break_even_cost, cost_sensitivity
 from engine.analysis.cv import Candidate, choose, cv_scores
-from engine.analysis.metrics import PERIODS_PER_YEAR, format_table
+from engine.analysis.metrics import PERIODS_PER_YEAR, format_table, risk_free_returns
 from engine.analysis.montecarlo import fit_return_hmm, mc_quantiles, monte_carlo
 from engine.analysis.walkforward import (
     Fold,
@@ -461,6 +461,7 @@ def run_validation(
     # 3. significance
     t = time.perf_counter()
     summary = oos_summary(rets, ppy)
+    rf = risk_free_returns(panel, cfg.metrics.risk_free)[0]  # Sharpe diffs over rf
     boot, p = bs.paired_bootstrap(
         rets[cand_name],
         rets[bench_name],
@@ -468,6 +469,7 @@ def run_validation(
         v.level,
         seed=v.seed,
         periods_per_year=ppy,
+        rf=rf,
     )
     boot_cv, p_cv = bs.paired_bootstrap(
         rets[cv_name],
@@ -476,6 +478,7 @@ def run_validation(
         v.level,
         seed=v.seed,
         periods_per_year=ppy,
+        rf=rf,
     )
     ci = pd.concat(
         {

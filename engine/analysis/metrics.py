@@ -401,7 +401,7 @@ def summary_table(
             periods_per_year = (cfg.get("data") or {}).get("periods_per_year")
         if rf is None and getattr(result, "panel", None) is not None:
             spec = (cfg.get("metrics") or {}).get("risk_free")
-            rf, rf_label = risk_free_returns(_price_panel(result), "auto" if spec is None else spec)
+            rf, rf_label = risk_free_returns(price_panel(result), "auto" if spec is None else spec)
     if rf is None:
         rf = 0.0
     if rf_label is None:
@@ -426,7 +426,7 @@ class _Prices:
     asset_classes: tuple[str, ...]
 
 
-def _price_panel(result: Any) -> Any:
+def price_panel(result: Any) -> Any:
     """``result.panel`` if it holds prices, else one built from ``result.prices`` (a saved
     run's tables) with the panel's asset classes."""
     panel = result.panel
