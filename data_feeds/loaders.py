@@ -235,6 +235,7 @@ def read_csv_arrow(path: Path) -> pd.DataFrame:
 
     cols: dict[str, np.ndarray] = {}
     cats: dict[str, dict[str, int]] = {}
+    aware: set[str] = set()
     n = 0
     try:
         reader = pacsv.open_csv(
@@ -255,6 +256,9 @@ def read_csv_arrow(path: Path) -> pd.DataFrame:
                         new[:n] = cols[name][:n]
                     cols[name] = new
             for name, col in zip(names, batch.columns):
+                if pa.types.is_timestamp(col.type) and col.type.tz is not None:
+                    aware.add(name)
+                    col = col.cast(pa.timestamp(col.type.unit))  # same instants, UTC wall
                 cols[name][n : n + m] = _column_numpy(col, cats.setdefault(name, {}))
             n += m
             del batch
@@ -266,7 +270,9 @@ def read_csv_arrow(path: Path) -> pd.DataFrame:
     columns: dict[str, object] = {}
     for name in names:
         arr = cols.pop(name, np.empty(0))[:n]
-        if cats.get(name):
+        if name in aware:  # UTC instants: keep them aware for validation to convert
+            columns[name] = pd.Series(pd.DatetimeIndex(arr).tz_localize("UTC"))
+        elif cats.get(name):
             labels = pd.Index(list(cats[name]), dtype=object)
             columns[name] = pd.Categorical.from_codes(arr, categories=labels)
         else:
@@ -281,6 +287,10 @@ def _numpy_dtype(col: Any) -> np.dtype:
         return np.dtype(np.int32)
     if pa.types.is_null(col.type) or pa.types.is_integer(col.type):
         return np.dtype(np.float64)
+    if pa.types.is_timestamp(col.type):
+        return np.dtype(f"datetime64[{col.type.unit}]")
+    if pa.types.is_date(col.type):
+        return np.dtype("datetime64[D]" if pa.types.is_date32(col.type) else "datetime64[ms]")
     return np.dtype(col.type.to_pandas_dtype())
 
 
