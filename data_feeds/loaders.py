@@ -20,6 +20,7 @@ file has been validated (bad rows outside the window still raise).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -372,7 +373,9 @@ def _calendar(name: str, start: object, end: object) -> Any:
         kw["start"] = start
     if end is not None:
         kw["end"] = end
-    return xcals.get_calendar(name, **kw)
+    with warnings.catch_warnings():  # the package's own pandas deprecation warnings
+        warnings.simplefilter("ignore")
+        return xcals.get_calendar(name, **kw)
 
 
 MAX_LISTED = 5
@@ -386,11 +389,10 @@ def report_sessions(frames: list[SymbolFrame], calendar: str) -> dict[str, list[
     own date range (count and the first dates), and ``calendar_extra_days`` for bars on
     days the exchange was closed. Returns ``{symbol: [missing dates]}``.
     """
-    import exchange_calendars as xcals
 
     first = min(f.index[0] for f in frames).normalize()
     last = max(f.index[-1] for f in frames).normalize()
-    bound_lo = xcals.get_calendar(calendar).first_session.tz_localize(None)
+    bound_lo = _calendar(calendar, None, None).first_session.tz_localize(None)
     cal = _calendar(calendar, max(first, bound_lo), last)
     sessions = pd.DatetimeIndex(cal.sessions).tz_localize(None).as_unit("ns").normalize()
     out: dict[str, list[str]] = {}
