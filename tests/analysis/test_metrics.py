@@ -228,13 +228,15 @@ def test_sharpe_and_sortino_over_the_cash_asset_by_hand():
     assert s["sharpe_rf0"] == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(252), rel=1e-9)
     assert s["sharpe"] < s["sharpe_rf0"]
 
-    class Result:
-        equity = pd.DataFrame({"a": eq})
-        fills = None
-        config = {"metrics": {"risk_free": "auto"}}
+    from types import SimpleNamespace
 
-    Result.panel = panel
-    table = M.summary_table(Result())
+    result = SimpleNamespace(
+        equity=pd.DataFrame({"a": eq}),
+        fills=None,
+        config={"metrics": {"risk_free": "auto"}},
+        panel=panel,
+    )
+    table = M.summary_table(result)
     assert table.attrs["rf_label"] == "TBILL"
     text = M.format_table(table)
     assert "sharpe (rf = TBILL)" in text and "sharpe (rf = 0)" in text
