@@ -151,7 +151,7 @@ def market_for(cfg: RunConfig, panel: BarPanel) -> Any:
 
     sym = equity_like_symbol(panel.symbols, panel.asset_classes)
     if sym != det.market:
-        log.info("detector.market", market=sym, reason="not set: first equity-like symbol")
+        log.warning("detector.market", market=sym, reason="not set: first equity-like symbol")
     return det.model_copy(update={"market": sym})
 
 
