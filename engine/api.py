@@ -108,13 +108,14 @@ def prepare_run(cfg: RunConfig, panel: BarPanel) -> Prepared:
         detector = market_for(cfg, panel).build(panel)
     except DataError as exc:
         raise ConfigError(f"detector: {exc}") from None
+    freq = infer_frequency(panel.index, cfg.data.periods_per_year)
     try:
         return prepare(
             panel,
             detector,
             costs,
-            cfg.execution.build(),
-            cfg.features.build(infer_frequency(panel.index, cfg.data.periods_per_year)),
+            cfg.execution.build(freq.periods_per_year),
+            cfg.features.build(freq),
             cfg.detector.smoothing.build(),
         )
     except ValueError as exc:  # e.g. history too short for the detector's first fit

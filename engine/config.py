@@ -127,8 +127,11 @@ class ExecutionConfig(Section):
     trade_band: float = Field(0.0, ge=0)
     min_trade_value: float = Field(0.0, ge=0)
 
-    def build(self) -> Execution:
-        return Execution(**self.model_dump(exclude={"allow_short"}))
+    def build(self, periods_per_year: float = 252.0) -> Execution:
+        """Kernel settings; ``periods_per_year`` (the data's) accrues borrow fees per bar."""
+        return Execution(
+            **self.model_dump(exclude={"allow_short"}), periods_per_year=periods_per_year
+        )
 
     def weight_rules(self) -> WeightRules:
         """The rules target weights are checked against."""
@@ -149,6 +152,7 @@ class CostConfig(Section):
     impact_coef: float = Field(0.0, ge=0)
     participation: float = Field(0.0, ge=0, le=1)
     lot_size: float = Field(0.0, ge=0)
+    borrow_bps: float = Field(0.0, ge=0)
 
     def build(self) -> CostModel:
         return CostModel(**self.model_dump())

@@ -12,6 +12,7 @@ import numba as nb
 import numpy as np
 
 from engine.core.layout import (
+    C_BORROW_BPS,
     C_COMMISSION_BPS,
     C_COMMISSION_MIN,
     C_COMMISSION_PER_SHARE,
@@ -23,6 +24,7 @@ from engine.core.layout import (
     E_ALLOW_LEVERAGE,
     E_MAX_GROSS,
     E_MIN_TRADE_VALUE,
+    E_PERIODS_PER_YEAR,
     E_TRADE_BAND,
     K_COMMISSION,
     K_IMPACT,
@@ -157,10 +159,14 @@ def execute_pending_nb(
     pend = P_HEADER + n
     bar_costs[:] = 0.0
     any_pending = False
+    borrow = 0.0  # short positions pay their borrow fee for the bar, in cash
     for j in range(n):
         if port[pend + j] != 0.0:
             any_pending = True
-            break
+        if port[P_HEADER + j] < 0.0 and costs[j, C_BORROW_BPS] > 0.0:
+            borrow -= port[P_HEADER + j] * ref[j] * costs[j, C_BORROW_BPS] * BPS
+    if borrow > 0.0:
+        port[P_CASH] -= borrow / eparams[E_PERIODS_PER_YEAR]
     if not any_pending:  # most bars: nothing to fill, nothing to allocate
         return 0
     no_leverage = eparams[E_ALLOW_LEVERAGE] == 0.0

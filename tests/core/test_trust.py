@@ -245,3 +245,22 @@ def test_compile_notice_is_printed_once_when_numba_compiles():
 
         event.unregister("numba:compile", logs._compile_listener)
         logs._compile_listener = None
+
+
+def test_short_positions_pay_the_borrow_fee_every_bar():
+    """Constant prices, 30% short at borrow_bps = 200: cash falls by value * 2% / 252 a bar."""
+    panel = random_panel(40, 2)
+    flat = np.full_like(panel.close, 50.0)
+    p = BarPanel(panel.index, panel.symbols, flat, flat, flat, flat, panel.volume)
+    base = {
+        "execution": {"allow_short": True},
+        "costs": {"commission_bps": 0.0, "symbols": {"A1": {"borrow_bps": 200.0}}},
+    }
+    cfg = {**_cfg([_static({"A0": 0.5, "A1": -0.3}, rebalance=None)]), **base}
+    eq = run_backtest(cfg, panel=p).runs["s"].equity
+    short_value = 0.3 * 1_000_000
+    # first fill at bar 1's open; the fee accrues from bar 2 on, on the (constant) short
+    drops = -np.diff(eq.to_numpy())[2:]
+    np.testing.assert_allclose(drops, short_value * 0.02 / 252, rtol=1e-3)
+    no_fee = {**cfg, "costs": {"commission_bps": 0.0}}
+    assert run_backtest(no_fee, panel=p).runs["s"].equity.iloc[-1] == pytest.approx(1e6)
