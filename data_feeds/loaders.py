@@ -20,6 +20,7 @@ file has been validated (bad rows outside the window still raise).
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -246,7 +247,10 @@ def read_csv_arrow(path: Path) -> pd.DataFrame:
         names = reader.schema.names
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate column names: {', '.join(names)}")
+        size = path.stat().st_size
+        bar = _progress(size, f"loading {path.name}")
         for batch in reader:
+            bar.update(min(CSV_BLOCK_BYTES, max(0, size - bar.n)))
             m = batch.num_rows
             if n + m > len(next(iter(cols.values()), ())):  # (re)allocate: a few large arrays
                 guess = m * (path.stat().st_size // CSV_BLOCK_BYTES + 2)
@@ -263,6 +267,7 @@ def read_csv_arrow(path: Path) -> pd.DataFrame:
                 cols[name][n : n + m] = _column_numpy(col, cats.setdefault(name, {}))
             n += m
             del batch
+        bar.close()
     except pa.ArrowInvalid as exc:
         msg = str(exc).strip()
         if "conversion error" in msg or "In CSV column" in msg:
@@ -279,6 +284,17 @@ def read_csv_arrow(path: Path) -> pd.DataFrame:
         else:
             columns[name] = arr
     return pd.DataFrame(columns, copy=False)
+
+
+PROGRESS_MIN_BYTES = 32 << 20
+"""Files at least this large show a progress bar (when stderr is a terminal)."""
+
+
+def _progress(total: int, desc: str) -> Any:
+    from tqdm import tqdm
+
+    show = total >= PROGRESS_MIN_BYTES and sys.stderr.isatty()
+    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False, disable=not show)
 
 
 def _numpy_dtype(col: Any) -> np.dtype:
