@@ -84,6 +84,8 @@ def prepare_out_file(path: str | Path, what: str = "--out") -> Path:
 
 def run_folder(name: str, out: str | None) -> Path:
     """``--out`` or ``runs/NAME`` (names are checked by the config to stay inside runs/)."""
+    if out is not None and not out.strip():
+        raise UsageError("--out: empty path")
     return prepare_out_dir(out) if out else prepare_out_dir(Path("runs") / name, "run folder")
 
 

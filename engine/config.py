@@ -93,6 +93,29 @@ class DataConfig(Section):
     def _date(cls, v: Any) -> str | None:
         return parse_date(v)
 
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("an empty list; leave it out to use every symbol in the files")
+        dup = sorted({s for s in v if v.count(s) > 1})
+        if dup:
+            raise ValueError(f"{dup[0]!r} is listed twice")
+        return v
+
+    @field_validator("calendar")
+    @classmethod
+    def _calendar(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        import exchange_calendars as xcals
+
+        if v not in xcals.get_calendar_names(include_aliases=True):
+            raise ValueError(f"unknown exchange calendar {v!r} (e.g. XNYS, XNAS, XLON, XTKS, 24/7)")
+        return v
+
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str | None) -> str | None:

@@ -376,7 +376,9 @@ def run_validation(
             f"{train_bars} training bars"
         )
     try:
-        base = cfg.detector.build(panel)
+        from engine.api import market_for
+
+        base = market_for(cfg, panel).build(panel)
     except DataError as exc:
         raise ConfigError(f"detector: {exc}") from None
 

@@ -207,6 +207,9 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
     ("risk_free", "[metrics]\nrisk_free = 'file:'\n", "metrics.risk_free"),
     ("timezone", "[data]\ntimezone = 'Mars/Olympus'\n", "unknown time zone"),
     ("feature_window", "[features]\nhl_slow = '3 fortnights'\n", "features.hl_slow"),
+    ("no_symbols", "[data]\nsymbols = []\n", "data.symbols: an empty list"),
+    ("calendar", "[data]\ncalendar = 'XXXX'\n", "unknown exchange calendar 'XXXX'"),
+    ("fill", "[data]\nfill = 'bfill'\n", "data.fill"),
 ]
 
 
@@ -293,6 +296,7 @@ def test_walk_command_line_errors(tmp_path, capsys):
         (["backtest", "--out", str(f)], "exists and is not a folder"),
         (["backtest", "--out", "/proc/regime-engine-x"], "cannot write there"),
         (["backtest", "--frob"], "unrecognized arguments"),
+        (["backtest", "--out", ""], "--out: empty path"),
         (["report", str(f)], "is not a folder"),
         (["report", str(tmp_path / "missing")], "folder not found"),
         (["report", str(tmp_path)], "not a run folder"),
