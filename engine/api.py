@@ -134,6 +134,10 @@ def strategy_error(scfg: StrategyConfig, panel: BarPanel, exc: BaseException) ->
                     f"data ({', '.join(panel.symbols)})"
                 )
     what = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(scfg, CustomConfig):  # a parameter whose value the error quotes
+        for key, val in scfg.params.items():
+            if isinstance(val, str) and repr(val) in what.replace("np.str_(", ""):
+                return f"strategies.{scfg.name}.params.{key}: {val!r}: {what}"
     return f"strategies.{scfg.name}: {what}"
 
 
