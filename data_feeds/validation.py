@@ -291,14 +291,7 @@ def _parse_long(
     codes, names = _symbol_codes(syms, source)
     labels = np.asarray(names, dtype=object)
     row_sym = RowSymbols(labels, codes)
-    if "close" not in cols:
-        raise DataError(f"{_where(source, names[0])}: missing column 'close'")
-    missing = [f for f in ("open", "high", "low") if f not in cols]
-    if missing and not ohlc_from_close:
-        raise DataError(
-            f"{_where(source, names[0])}: missing column {missing[0]!r} "
-            f"(pass ohlc_from_close=True to derive open/high/low from close)"
-        )
+    missing = _missing_ohlc(cols, _where(source, names[0]), ohlc_from_close)
     idx, tz = _parse_timestamps(raw_ts.reset_index(drop=True), source, row_sym)
     rows = np.arange(1, len(idx) + 1, dtype=np.int32 if len(idx) < 2**31 - 1 else np.int64)
     data = {
@@ -436,6 +429,19 @@ def _derive_and_check(
             raise DataError(f"{where(i)}: {f} {x[i]} outside [low, high] = [{lo[i]}, {hi[i]}]")
 
 
+def _missing_ohlc(cols: Mapping[str, object], where: str, ohlc_from_close: bool) -> list[str]:
+    """open/high/low columns absent (an error unless derived from close); close required."""
+    if "close" not in cols:
+        raise DataError(f"{where}: missing column 'close'")
+    missing = [f for f in ("open", "high", "low") if f not in cols]
+    if missing and not ohlc_from_close:
+        raise DataError(
+            f"{where}: missing column {missing[0]!r} "
+            f"(pass ohlc_from_close=True to derive open/high/low from close)"
+        )
+    return missing
+
+
 def _validate(
     symbol: str,
     source: str,
@@ -444,15 +450,7 @@ def _validate(
     rows: np.ndarray,
     ohlc_from_close: bool,
 ) -> SymbolFrame:
-    where0 = _where(source, symbol)
-    if "close" not in cols:
-        raise DataError(f"{where0}: missing column 'close'")
-    missing = [f for f in ("open", "high", "low") if f not in cols]
-    if missing and not ohlc_from_close:
-        raise DataError(
-            f"{where0}: missing column {missing[0]!r} "
-            f"(pass ohlc_from_close=True to derive open/high/low from close)"
-        )
+    missing = _missing_ohlc(cols, _where(source, symbol), ohlc_from_close)
     idx, tz = _parse_timestamps(raw_ts.reset_index(drop=True), source, symbol)
     _check_order(idx, source, symbol, rows)
     data: dict[str, np.ndarray] = {}
