@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from engine.core.backtest import Prepared, prepare, run_strategy_raw
-from engine.core.bars import BarPanel
 from engine.core.spec import CostModel, cost_table
+from engine.ground.bars import BarPanel
 from engine.regimes.rule import NoDetector
 
 

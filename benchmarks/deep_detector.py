@@ -20,8 +20,8 @@ import numpy as np
 
 from benchmarks.detectors import balanced_accuracy, fit_all, online, processes, switch_metrics
 from engine.core.backtest import feature_history
-from engine.core.bars import BarPanel
 from engine.core.spec import Features
+from engine.ground.bars import BarPanel
 from engine.regimes.base import Detector
 from engine.regimes.config import GRUDetectorConfig, HMMDetectorConfig, JumpDetectorConfig
 

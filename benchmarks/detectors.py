@@ -24,10 +24,10 @@ from collections.abc import Callable
 import numpy as np
 
 from data_feeds.synthetic import generate_regime_panel, two_state_example
-from engine.core import layout as L
 from engine.core.backtest import feature_history
-from engine.core.bars import BarPanel
 from engine.core.spec import Features
+from engine.ground import layout as L
+from engine.ground.bars import BarPanel
 from engine.regimes.base import Detector
 from engine.regimes.config import (
     BOCPDDetectorConfig,

@@ -41,8 +41,8 @@ import pandas as pd
 
 from benchmarks._common import machine, prepare_static, synthetic_panel, table, timed
 from engine.core.backtest import run_strategy_raw
-from engine.core.bars import BarPanel
 from engine.core.spec import new_period_flags
+from engine.ground.bars import BarPanel
 from strategies.static import StaticAllocation
 
 COMMISSION = 5e-4

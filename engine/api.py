@@ -16,12 +16,14 @@ from tqdm import tqdm
 
 from engine.config import ConfigError, CustomConfig, RunConfig, StrategyConfig, load_config
 from engine.core.backtest import Prepared, prepare, run_strategy_raw
-from engine.core.bars import BarPanel, DataError
 from engine.core.result import BacktestResult, StrategyRun, regimes_frame, strategy_run
 from engine.core.spec import cost_table
 from engine.core.strategy import CompiledStrategy, PythonStrategy
 from engine.core.streaming import StreamingDriver, outputs_to_run, replay
+from engine.core.usage import features_named_by, strategy_features
+from engine.features.user import with_inputs
 from engine.frequency import infer_frequency
+from engine.ground.bars import BarPanel, DataError
 
 log = structlog.get_logger(__name__)
 
@@ -98,14 +100,31 @@ def load_custom(scfg: CustomConfig) -> CompiledStrategy | PythonStrategy:
     return obj
 
 
-def prepare_run(cfg: RunConfig, panel: BarPanel) -> Prepared:
-    """Cost table, features and detector fits for a config over ``panel``."""
+def prepare_run(
+    cfg: RunConfig,
+    panel: BarPanel,
+    strategies: list[CompiledStrategy | PythonStrategy] | None = None,
+) -> Prepared:
+    """Cost table, features and detector fits for a config over ``panel``.
+
+    User features are computed only when the detector's inputs or a strategy's
+    ``features`` name them (registered with :func:`engine.plugins.features.register`).
+    """
     try:
         costs = cost_table(panel.symbols, cfg.costs.default(), cfg.costs.per_symbol())
     except ValueError as exc:
         raise ConfigError(f"costs: {exc}") from None
+    names = getattr(cfg.detector, "features", None) or ()
+    if isinstance(names, str):
+        names = (names,)
+    named = [*names, getattr(cfg.detector, "feature", "")]
+    wanted = features_named_by(named, panel.exog_names)
     try:
-        detector = market_for(cfg, panel).build(panel)
+        for strat in strategies or []:
+            wanted += [f for f in strategy_features(strat) if f not in wanted]
+        panel = with_inputs(panel, wanted)
+        det_cfg = market_for(cfg, panel)
+        detector = det_cfg.build(panel)
     except DataError as exc:
         raise ConfigError(f"detector: {exc}") from None
     freq = infer_frequency(panel.index, cfg.data.periods_per_year)
@@ -117,6 +136,8 @@ def prepare_run(cfg: RunConfig, panel: BarPanel) -> Prepared:
             cfg.execution.build(freq.periods_per_year),
             cfg.features.build(freq),
             cfg.detector.smoothing.build(),
+            user_features=wanted,
+            feature_assets=(getattr(det_cfg, "market", panel.symbols[0]),),
         )
     except ValueError as exc:  # e.g. history too short for the detector's first fit
         raise ConfigError(f"detector: {exc}") from None
@@ -189,15 +210,15 @@ def run_backtest(
     panel = panel if panel is not None else load_panel(cfg)
     show = sys.stderr.isatty() if progress is None else progress
     steps = tqdm(total=1 + len(cfg.strategies), desc="backtest", disable=not show, leave=False)
-    prep = prepare_run(cfg, panel)
+    strategies = [build_strategy(scfg) for scfg in cfg.strategies]
+    prep = prepare_run(cfg, panel, strategies)
     steps.update(1)
     from strategies.weights import check_targets
 
     rules = cfg.execution.weight_rules()
     runs: dict[str, StrategyRun] = {}
     regimes = None
-    for scfg in cfg.strategies:
-        strat = build_strategy(scfg)
+    for scfg, strat in zip(cfg.strategies, strategies, strict=True):
         try:
             if isinstance(strat, CompiledStrategy):
                 raw = run_strategy_raw(prep, strat)

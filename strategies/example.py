@@ -19,9 +19,9 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-from engine.core.layout import F_RSI, N_FEAT_ASSET
 from engine.core.policy_nb import BarContext
 from engine.core.strategy import Context
+from engine.ground.layout import F_RSI, N_FEAT_ASSET
 
 
 @nb.njit(cache=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.core.layout import F_VOL_FAST, N_FEAT_ASSET
+from engine.ground.layout import F_VOL_FAST, N_FEAT_ASSET
 
 
 class VolThresholdDetector:

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.core import layout as L
 from engine.core.policy_nb import N_POLICY_STATE, builtin_policy_nb
+from engine.ground import layout as L
 from strategies.weights import WeightSpec, weight_vector
 
 
@@ -35,6 +35,11 @@ class RegimeSwitching:
     @property
     def policy(self) -> Any:
         return builtin_policy_nb
+
+    @property
+    def uses_builtin_features(self) -> bool:
+        """A regime table never reads the feature row (lazy features skip it)."""
+        return False
 
     def rows(self, symbols: tuple[str, ...], labels: tuple[str, ...]) -> np.ndarray:
         """The ``(K, N)`` weight table in state order."""

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.core import layout as L
 from engine.core.policy_nb import N_POLICY_STATE, builtin_policy_nb
+from engine.ground import layout as L
 from strategies.weights import WeightSpec, weight_vector
 
 
@@ -32,6 +32,11 @@ class StaticAllocation:
     @property
     def policy(self) -> Any:
         return builtin_policy_nb
+
+    @property
+    def uses_builtin_features(self) -> bool:
+        """Only inverse-vol reads the feature row (lazy features skip it otherwise)."""
+        return self.inverse_vol
 
     def params(self, symbols: tuple[str, ...], labels: tuple[str, ...]) -> np.ndarray:
         w = weight_vector(self.weights, symbols, f"strategy {self.name!r}")

@@ -2,30 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from engine.core import layout as L
-from engine.core.bars import BarPanel
 from engine.core.result import BacktestResult, StrategyRun, regimes_frame, strategy_run
 from engine.core.spec import Execution, Features, Smoothing, new_period_flags
 from engine.core.state import initial_state
 from engine.core.step_nb import Setup, State, run_driver
 from engine.core.strategy import CompiledStrategy
-from engine.features.causal_nb import feature_state_size, features_history_nb
-from engine.regimes.base import Detector, fit_schedule
+from engine.core.usage import detector_assets, strategy_assets, strategy_features, strategy_params
+from engine.features.causal_nb import (
+    feature_state_size,
+    features_history_nb,
+    used_assets,
+    with_asset_mask,
+)
+from engine.features.user import with_columns, with_inputs
+from engine.ground import layout as L
+from engine.ground.bars import BarPanel
+from engine.plugins.detector import Detector, EstimatorDetector
+from engine.plugins.features import UserFeature
+from engine.plugins.names import Names
+from engine.regimes.base import fit_schedule
+from engine.regimes.estimator import ExternalPosterior
+from engine.regimes.user_filter import UserFilterDetector
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """Everything shared by the strategies run over one panel: arrays, features, fits."""
+    """Everything shared by the strategies run over one panel: arrays, features, fits.
+
+    ``panel.exog`` is the full inputs matrix: the exogenous series (the first
+    ``len(exog_names)`` columns), then user feature columns, then the posterior columns
+    of an estimator detector; the streaming driver rebuilds the last two bar by bar.
+    """
 
     panel: BarPanel
     costs: np.ndarray
     eparams: np.ndarray
-    fparams: np.ndarray
+    fparams: np.ndarray  # feature parameters, masked to the blocks the detector reads
     smooth: np.ndarray
     detector: Detector
     features: np.ndarray  # (T, F) causal feature history (same kernel as the step)
@@ -34,10 +52,23 @@ class Prepared:
     execution: Execution
     feature_config: Features
     smoothing: Smoothing
+    exog_names: tuple[str, ...] = ()
+    user_features: tuple[UserFeature, ...] = ()
+    ufilter: Any = None
 
     @property
     def n_features(self) -> int:
         return int(self.features.shape[1])
+
+    @property
+    def names(self) -> Names:
+        return Names(self.panel.symbols, self.detector.labels, self.panel.exog_names)
+
+    def fparams_for(self, strategy: Any) -> np.ndarray:
+        """Feature parameters for a run of ``strategy``: blocks the detector or the
+        strategy read (identical in both drivers)."""
+        used = used_assets(self.fparams, self.panel.n_assets)
+        return with_asset_mask(self.fparams, used | strategy_assets(strategy, self.panel.n_assets))
 
 
 def feature_history(panel: BarPanel, fparams: np.ndarray) -> np.ndarray:
@@ -48,21 +79,48 @@ def feature_history(panel: BarPanel, fparams: np.ndarray) -> np.ndarray:
 
 def prepare(
     panel: BarPanel,
-    detector: Detector,
+    detector: Detector | EstimatorDetector,
     costs: np.ndarray,
     execution: Execution | None = None,
     features: Features | None = None,
     smoothing: Smoothing | None = None,
+    *,
+    user_features: Sequence[UserFeature] = (),
+    feature_assets: Sequence[str] = (),
 ) -> Prepared:
-    """Compute the feature history and fit the detector at its fit bars (causally)."""
+    """Compute the feature history and fit the detector at its fit bars (causally).
+
+    ``user_features`` are computed (bar by bar, causally) into the inputs matrix unless
+    ``panel`` already holds their columns (:func:`engine.features.user.with_inputs`).
+    Built-in feature blocks are computed only for the assets the detector reads and
+    ``feature_assets`` (e.g. the market asset, for reports that read its features).
+    """
     execution = execution or Execution()
     features = features or Features()
     smoothing = smoothing or Smoothing()
-    fparams = features.array()
-    feats = feature_history(panel, fparams)
-    dparams, fit_bars = fit_schedule(detector, feats, panel.exog)
+    ufeats = tuple(user_features)
+    user_cols = [c for f in ufeats for c in f.columns(panel.symbols)]
+    if ufeats and not set(user_cols) <= set(panel.exog_names):
+        panel = with_inputs(panel, ufeats)
+    exog_names = tuple(n for n in panel.exog_names if n not in set(user_cols))
     if costs.shape != (panel.n_assets, L.N_COST):
         raise ValueError(f"cost table must have shape {(panel.n_assets, L.N_COST)}")
+    if isinstance(detector, EstimatorDetector) and not isinstance(detector, Detector):
+        detector = ExternalPosterior(detector, col=panel.exog.shape[1])
+    used = detector_assets(detector, panel.n_assets)
+    for sym in feature_assets:
+        used[panel.column(sym)] = True
+    fparams = with_asset_mask(features.array(), used)
+    feats = feature_history(panel, fparams)
+    if isinstance(detector, ExternalPosterior):
+        fit_bars = np.asarray(detector.fit_bars(panel.n_bars), dtype=np.int64)
+        if fit_bars.size == 0:
+            raise ValueError(f"detector {detector.name!r}: history too short for its first fit")
+        post = detector.posterior_history(feats, panel.exog, fit_bars)
+        panel = with_columns(panel, post, detector.column_names())
+        dparams = np.tile(detector.row(), (fit_bars.size, 1))
+    else:
+        dparams, fit_bars = fit_schedule(detector, feats, panel.exog)
     return Prepared(
         panel=panel,
         costs=np.ascontiguousarray(costs, dtype=np.float64),
@@ -76,26 +134,31 @@ def prepare(
         execution=execution,
         feature_config=features,
         smoothing=smoothing,
+        exog_names=exog_names,
+        user_features=ufeats,
+        ufilter=getattr(detector, "filter", None)
+        if isinstance(detector, UserFilterDetector)
+        else None,
     )
 
 
-def fresh_state(prep: Prepared, sstate_size: int) -> State:
+def fresh_state(prep: Prepared, sstate_size: int, fparams: np.ndarray | None = None) -> State:
     """A fresh state for one strategy over a prepared panel."""
     return initial_state(
         prep.panel.n_assets,
         prep.detector.n_states,
         prep.eparams,
-        prep.fparams,
+        prep.fparams if fparams is None else fparams,
         prep.detector.state_size(prep.n_features),
         sstate_size,
     )
 
 
-def setup_for(prep: Prepared, sparams: np.ndarray) -> Setup:
+def setup_for(prep: Prepared, sparams: np.ndarray, fparams: np.ndarray | None = None) -> Setup:
     return Setup(
         prep.costs,
         prep.eparams,
-        prep.fparams,
+        prep.fparams if fparams is None else fparams,
         prep.dparams,
         prep.fit_bars,
         prep.smooth,
@@ -108,8 +171,14 @@ def run_strategy_raw(
 ) -> tuple[Any, ...]:
     """Run one compiled strategy through the compiled driver; the raw output tuple."""
     panel = prep.panel
-    sparams = strategy.params(panel.symbols, prep.detector.labels)
-    state = fresh_state(prep, strategy.state_size())
+    missing = [f.name for f in strategy_features(strategy) if f not in prep.user_features]
+    if missing:
+        raise ValueError(
+            f"strategy {strategy.name!r} reads user features not prepared: {', '.join(missing)}"
+        )
+    sparams = strategy_params(strategy, prep.names)
+    fparams = prep.fparams_for(strategy)
+    state = fresh_state(prep, strategy.state_size(), fparams)
     flags = new_period_flags(panel.timestamps_ns, strategy.rebalance)
     args = (
         panel.open,
@@ -117,12 +186,12 @@ def run_strategy_raw(
         panel.volume,
         panel.exog,
         flags,
-        setup_for(prep, sparams),
+        setup_for(prep, sparams, fparams),
         state,
         prep.n_features,
         record_features,
     )
-    return run_driver(strategy.policy, *args)
+    return run_driver(strategy.policy, *args, ufilter=prep.ufilter)
 
 
 def run_strategy(prep: Prepared, strategy: CompiledStrategy) -> StrategyRun:

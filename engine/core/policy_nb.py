@@ -13,12 +13,10 @@ turns the targets into orders filled at the next bar.
 
 from __future__ import annotations
 
-from collections import namedtuple
-
 import numba as nb
 import numpy as np
 
-from engine.core.layout import (
+from engine.ground.layout import (
     F_VOL_SLOW,
     N_FEAT_ASSET,
     POLICY_INVERSE_VOL,
@@ -30,22 +28,7 @@ from engine.core.layout import (
     SP_ON_CHANGE,
     SP_ON_SCHEDULE,
 )
-
-BarContext = namedtuple(
-    "BarContext",
-    [
-        "close",  # (N,) closes of this bar
-        "features",  # (N * N_FEAT_ASSET,) causal feature row
-        "posterior",  # (K,) filtered regime posterior
-        "state",  # raw detector state (-1 = not yet known)
-        "regime",  # smoothed (trading) state (-1 = not yet known)
-        "changed",  # True on the bar the smoothed state changed
-        "new_period",  # True on the first bar of a rebalance period
-        "weights",  # (N,) weights held at this close
-        "equity",  # portfolio value at this close
-    ],
-)
-"""What a policy sees at the close of bar ``t``: nothing from later bars."""
+from engine.plugins.context_nb import BarContext
 
 SS_REBALANCED = 0  # 1 once the first allocation was made
 N_POLICY_STATE = 4
@@ -100,16 +83,19 @@ def builtin_policy_nb(
     t: int, ctx: BarContext, sparams: np.ndarray, sstate: np.ndarray, target: np.ndarray
 ) -> bool:
     """Static / regime-table / inverse-vol allocation with calendar, regime-change and
-    drift triggers (see ``SP_*`` slots)."""
-    if int(sparams[SP_KIND]) == POLICY_INVERSE_VOL:
-        inverse_vol_targets_nb(ctx, sparams, target)
-    else:
-        table_targets_nb(ctx, sparams, target)
+    drift triggers (see ``SP_*`` slots). Targets are computed only on bars that may
+    rebalance (a trigger fired, or a drift band to check)."""
     go = sstate[SS_REBALANCED] == 0.0
     if sparams[SP_ON_CHANGE] != 0.0 and ctx.changed:
         go = True
     if sparams[SP_ON_SCHEDULE] != 0.0 and ctx.new_period:
         go = True
+    if not go and sparams[SP_DRIFT] <= 0.0:
+        return False
+    if int(sparams[SP_KIND]) == POLICY_INVERSE_VOL:
+        inverse_vol_targets_nb(ctx, sparams, target)
+    else:
+        table_targets_nb(ctx, sparams, target)
     if not go and sparams[SP_DRIFT] > 0.0:
         for j in range(target.shape[0]):
             if abs(ctx.weights[j] - target[j]) > sparams[SP_DRIFT]:

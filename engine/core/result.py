@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.core import layout as L
-from engine.core.bars import BarPanel
+from engine.ground import layout as L
+from engine.ground.bars import BarPanel
 
 FILL_COLUMNS = [
     "timestamp",
@@ -50,12 +50,17 @@ def fills_frame(name: str, panel: BarPanel, rec: np.ndarray) -> pd.DataFrame:
     bars = rec[:, L.R_BAR].astype(np.int64)
     assets = rec[:, L.R_ASSET].astype(np.int64)
     qty = rec[:, L.R_QTY]
+    # categorical labels: built from integer codes, no per-row string work
     return pd.DataFrame(
         {
             "timestamp": panel.index[bars],
-            "strategy": name,
-            "symbol": np.asarray(panel.symbols, dtype=object)[assets],
-            "side": np.where(qty > 0, "buy", "sell"),
+            "strategy": pd.Categorical.from_codes(
+                np.zeros(len(bars), dtype=np.int8), pd.Index([name])
+            ),
+            "symbol": pd.Categorical.from_codes(assets, pd.Index(list(panel.symbols))),
+            "side": pd.Categorical.from_codes(
+                (qty <= 0).astype(np.int8), pd.Index(["buy", "sell"])
+            ),
             "qty": np.abs(qty),
             "price": rec[:, L.R_PRICE],
             "commission": rec[:, L.R_COMMISSION],
@@ -67,18 +72,18 @@ def fills_frame(name: str, panel: BarPanel, rec: np.ndarray) -> pd.DataFrame:
 
 
 def strategy_run(name: str, panel: BarPanel, out: tuple[Any, ...]) -> StrategyRun:
-    """Wrap the compiled driver's output tuple."""
+    """Wrap the compiled driver's output tuple (its arrays are adopted, not copied)."""
     equity, cash, weights, targets, orders, _post, _raw, _sm, costs, fills, _f = out
     idx = panel.index
     cols = list(panel.symbols)
     return StrategyRun(
         name=name,
-        equity=pd.Series(equity, index=idx, name=name),
-        cash=pd.Series(cash, index=idx, name=name),
-        weights=pd.DataFrame(weights, index=idx, columns=cols),
-        targets=pd.DataFrame(targets, index=idx, columns=cols),
-        orders=pd.DataFrame(orders, index=idx, columns=cols),
-        costs=pd.DataFrame(costs, index=idx, columns=COST_COLUMNS),
+        equity=pd.Series(equity, index=idx, name=name, copy=False),
+        cash=pd.Series(cash, index=idx, name=name, copy=False),
+        weights=pd.DataFrame(weights, index=idx, columns=cols, copy=False),
+        targets=pd.DataFrame(targets, index=idx, columns=cols, copy=False),
+        orders=pd.DataFrame(orders, index=idx, columns=cols, copy=False),
+        costs=pd.DataFrame(costs, index=idx, columns=COST_COLUMNS, copy=False),
         fills=fills_frame(name, panel, fills),
         raw_fills=fills,
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.core import layout as L
 from engine.core.step_nb import State
 from engine.features.causal_nb import feature_state_size
+from engine.ground import layout as L
 
 
 def initial_state(

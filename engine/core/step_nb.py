@@ -29,7 +29,11 @@ from engine.core.execution_nb import (
     mark_to_market_nb,
     place_orders_nb,
 )
-from engine.core.layout import (
+from engine.core.policy_nb import builtin_policy_nb
+from engine.features.causal_nb import features_update_nb
+from engine.ground.layout import (
+    D_KIND,
+    DET_USER,
     E_FILL_AT_CLOSE,
     G_CHANGED,
     G_FIT,
@@ -43,8 +47,7 @@ from engine.core.layout import (
     P_HEADER,
     P_LAST_DECISION,
 )
-from engine.core.policy_nb import BarContext, builtin_policy_nb
-from engine.features.causal_nb import features_update_nb
+from engine.plugins.context_nb import BarContext
 from engine.regimes.online_nb import detector_update_nb, smooth_state_nb
 
 Setup = namedtuple(
@@ -125,12 +128,44 @@ def detect_nb(
 
 
 @nb.njit(cache=True, inline="always")
-def context_nb(close: np.ndarray, feats: np.ndarray, new_period: bool, state: State) -> BarContext:
+def detect_user_nb(
+    ufilter: Any,
+    t: int,
+    feats: np.ndarray,
+    exog: np.ndarray,
+    dparams: np.ndarray,
+    setup: Setup,
+    state: State,
+) -> None:
+    """:func:`detect_nb` where a ``DET_USER`` row runs the user's njit filter ``ufilter``."""
+    post = state.post
+    k = active_fit_nb(t, setup.fit_bar)
+    state.rstate[G_FIT] = k
+    if k < 0:
+        post[:] = 1.0 / post.shape[0]
+        raw = -1
+    elif int(dparams[D_KIND]) == DET_USER:
+        raw = ufilter(dparams, state.dstate, feats, exog, post)
+    else:
+        raw = detector_update_nb(dparams, state.dstate, feats, exog, post)
+    smooth_state_nb(raw, post, setup.smooth, state.rstate)
+
+
+@nb.njit(cache=True, inline="always")
+def context_nb(
+    close: np.ndarray,
+    feats: np.ndarray,
+    exog: np.ndarray,
+    hist: np.ndarray,
+    new_period: bool,
+    state: State,
+) -> BarContext:
     """The policy's view of this bar (held weights computed into ``state.work``)."""
     port = state.port
     eq = port[P_EQUITY]
     w = state.work
-    for j in range(close.shape[0]):
+    n = close.shape[0]
+    for j in range(n):
         w[j] = port[P_HEADER + j] * close[j] / eq if eq != 0.0 else 0.0
     r = state.rstate
     return BarContext(
@@ -143,6 +178,10 @@ def context_nb(close: np.ndarray, feats: np.ndarray, new_period: bool, state: St
         new_period,
         w,
         eq,
+        exog,
+        port[P_HEADER : P_HEADER + n],
+        port[P_CASH],
+        hist,
     )
 
 
@@ -167,6 +206,7 @@ def before_policy_nb(
     close: np.ndarray,
     volume: np.ndarray,
     exog: np.ndarray,
+    hist: np.ndarray,
     new_period: bool,
     dparams: np.ndarray,
     setup: Setup,
@@ -178,7 +218,30 @@ def before_policy_nb(
     """Phases 1-2 and the policy's context. Returns ``(fills written, context)``."""
     nf = market_nb(t, bar_open, close, volume, setup, state, feats, bar_costs, fills)
     detect_nb(t, feats, exog, dparams, setup, state)
-    return nf, context_nb(close, feats, new_period, state)
+    return nf, context_nb(close, feats, exog, hist, new_period, state)
+
+
+@nb.njit(cache=True, inline="always")
+def before_policy_user_nb(
+    ufilter: Any,
+    t: int,
+    bar_open: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    exog: np.ndarray,
+    hist: np.ndarray,
+    new_period: bool,
+    dparams: np.ndarray,
+    setup: Setup,
+    state: State,
+    feats: np.ndarray,
+    bar_costs: np.ndarray,
+    fills: np.ndarray,
+) -> tuple[int, BarContext]:
+    """:func:`before_policy_nb` with a user filter for ``DET_USER`` detector rows."""
+    nf = market_nb(t, bar_open, close, volume, setup, state, feats, bar_costs, fills)
+    detect_user_nb(ufilter, t, feats, exog, dparams, setup, state)
+    return nf, context_nb(close, feats, exog, hist, new_period, state)
 
 
 @nb.njit(cache=True, inline="always")
@@ -202,11 +265,13 @@ def after_policy_nb(
 @nb.njit(cache=True)
 def step_nb(
     policy: Any,
+    ufilter: Any,
     t: int,
     bar_open: np.ndarray,
     close: np.ndarray,
     volume: np.ndarray,
     exog: np.ndarray,
+    hist: np.ndarray,
     new_period: bool,
     dparams: np.ndarray,
     setup: Setup,
@@ -217,28 +282,44 @@ def step_nb(
     bar_costs: np.ndarray,
     fills: np.ndarray,
 ) -> tuple[int, bool]:
-    """One bar through all four phases with any njit ``policy``.
+    """One bar through all four phases with any njit ``policy`` and user filter
+    ``ufilter`` (run for ``DET_USER`` detector rows; pass ``detector_update_nb`` if none).
 
     Returns ``(fills written, rebalanced)``; ``target`` holds the policy's targets when
     it rebalanced (NaN otherwise) and ``orders`` the share orders placed (0 otherwise).
-    A dispatcher argument is typed per process, so numba's disk cache can't serve this
-    specialisation across processes: user policies compile once per process.
+    ``hist`` is the ``(t + 1, N)`` close history ending at this bar. A dispatcher
+    argument is typed per process, so numba's disk cache can't serve this specialisation
+    across processes: user policies and filters compile once per process.
     """
-    nf, ctx = before_policy_nb(
-        t, bar_open, close, volume, exog, new_period, dparams, setup, state, feats, bar_costs, fills
+    nf, ctx = before_policy_user_nb(
+        ufilter,
+        t,
+        bar_open,
+        close,
+        volume,
+        exog,
+        hist,
+        new_period,
+        dparams,
+        setup,
+        state,
+        feats,
+        bar_costs,
+        fills,
     )
     go = policy(t, ctx, setup.sparams, state.sstate, target)
     after_policy_nb(t, go, target, close, setup, state, orders)
     return nf, go
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def step_builtin_nb(
     t: int,
     bar_open: np.ndarray,
     close: np.ndarray,
     volume: np.ndarray,
     exog: np.ndarray,
+    hist: np.ndarray,
     new_period: bool,
     dparams: np.ndarray,
     setup: Setup,
@@ -252,7 +333,19 @@ def step_builtin_nb(
     """:func:`step_nb` for the built-in policy, called by name so it is disk-cached (the
     built-in strategies, sweeps and paper trading start without compiling)."""
     nf, ctx = before_policy_nb(
-        t, bar_open, close, volume, exog, new_period, dparams, setup, state, feats, bar_costs, fills
+        t,
+        bar_open,
+        close,
+        volume,
+        exog,
+        hist,
+        new_period,
+        dparams,
+        setup,
+        state,
+        feats,
+        bar_costs,
+        fills,
     )
     go = builtin_policy_nb(t, ctx, setup.sparams, state.sstate, target)
     after_policy_nb(t, go, target, close, setup, state, orders)
@@ -316,6 +409,7 @@ def record_bar_nb(
 @nb.njit(cache=True)
 def run_nb(
     policy: Any,
+    ufilter: Any,
     bar_open: np.ndarray,
     close: np.ndarray,
     volume: np.ndarray,
@@ -334,7 +428,7 @@ def run_nb(
     t_len, n = close.shape
     out = alloc_outputs_nb(t_len, n, state.post.shape[0], n_features, record_features)
     targets, orders, costs = out[3], out[4], out[8]
-    feats = np.empty(n_features)
+    feats = np.zeros(n_features)
     fills = np.empty((max(64, t_len // 4), N_FILL_FIELDS))
     n_fills = 0
     for t in range(t_len):
@@ -342,11 +436,13 @@ def run_nb(
         fills = grow_rows_nb(fills, n_fills + n)
         nf, _ = step_nb(
             policy,
+            ufilter,
             t,
             bar_open[t],
             close[t],
             volume[t],
             exog[t],
+            close[: t + 1],
             new_period[t],
             dparams,
             setup,
@@ -378,7 +474,7 @@ def run_builtin_nb(
     t_len, n = close.shape
     out = alloc_outputs_nb(t_len, n, state.post.shape[0], n_features, record_features)
     targets, orders, costs = out[3], out[4], out[8]
-    feats = np.empty(n_features)
+    feats = np.zeros(n_features)
     fills = np.empty((max(64, t_len // 4), N_FILL_FIELDS))
     n_fills = 0
     for t in range(t_len):
@@ -390,6 +486,7 @@ def run_builtin_nb(
             close[t],
             volume[t],
             exog[t],
+            close[: t + 1],
             new_period[t],
             dparams,
             setup,
@@ -405,9 +502,10 @@ def run_builtin_nb(
     return (*out[:9], fills[:n_fills].copy(), out[9])
 
 
-def run_driver(policy: Any, *args: Any) -> tuple[Any, ...]:
-    """The compiled driver for ``policy``: the disk-cached built-in loop when it is the
-    built-in policy, the generic one otherwise. ``args`` as for :func:`run_builtin_nb`."""
-    if policy is builtin_policy_nb:
+def run_driver(policy: Any, *args: Any, ufilter: Any = None) -> tuple[Any, ...]:
+    """The compiled driver for ``policy`` (and a user filter, if any): the disk-cached
+    built-in loop for the built-in policy and detectors, the generic one otherwise.
+    ``args`` as for :func:`run_builtin_nb`."""
+    if policy is builtin_policy_nb and ufilter is None:
         return tuple(run_builtin_nb(*args))
-    return tuple(run_nb(policy, *args))
+    return tuple(run_nb(policy, detector_update_nb if ufilter is None else ufilter, *args))

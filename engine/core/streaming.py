@@ -13,14 +13,13 @@ compiled driver.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numba
 import numpy as np
 import pandas as pd
 
-from engine.core import layout as L
-from engine.core.bars import BarPanel, DataError
 from engine.core.policy_nb import builtin_policy_nb
 from engine.core.result import regimes_frame, strategy_run
 from engine.core.spec import Execution, Features, Smoothing, period_bounds
@@ -31,14 +30,24 @@ from engine.core.step_nb import (
     bar_ok_nb,
     context_nb,
     detect_nb,
+    detect_user_nb,
     market_nb,
     orders_nb,
     step_builtin_nb,
     step_nb,
 )
 from engine.core.strategy import CompiledStrategy, Context, PythonStrategy, targets_array
-from engine.regimes.base import Detector, PythonDetector, stack_params
-from engine.regimes.online_nb import argmax_state_nb, smooth_state_nb
+from engine.core.usage import strategy_features, strategy_params
+from engine.features.user import FeatureRunner
+from engine.ground import layout as L
+from engine.ground.bars import BarPanel, DataError
+from engine.plugins.detector import Detector, EstimatorDetector, PythonDetector
+from engine.plugins.features import History, UserFeature
+from engine.plugins.names import Names
+from engine.regimes.base import stack_params
+from engine.regimes.estimator import ExternalPosterior
+from engine.regimes.online_nb import argmax_state_nb, detector_update_nb, smooth_state_nb
+from engine.regimes.user_filter import UserFilterDetector
 
 
 class FastCall:
@@ -99,19 +108,25 @@ class StreamingDriver:
     strategy
         A :class:`CompiledStrategy` (runs :func:`step_nb`) or a :class:`PythonStrategy`.
     detector
-        A compiled :class:`Detector` (refitted here at its fit bars) or a
-        :class:`PythonDetector`.
+        A compiled :class:`Detector` (refitted here at its fit bars; a ``DET_USER`` one
+        runs its own njit filter), an :class:`EstimatorDetector` (refitted here, predicting
+        each bar) or a :class:`PythonDetector`.
     costs
-        ``(N, N_COST)`` cost table (see :func:`engine.core.spec.cost_table`).
+        ``(N, N_COST)`` cost table (see :func:`engine.ground.spec.cost_table`).
     fitted
         Optional ``(dparams, fit_bars)`` computed beforehand (skips online refits).
+    user_features
+        User features computed here bar by bar (after the exogenous values in the
+        inputs row), exactly as :func:`engine.features.user.inputs_matrix` does.
+    fparams
+        Feature parameters (masked blocks) to use instead of ``features``' defaults.
     """
 
     def __init__(
         self,
         symbols: tuple[str, ...],
         strategy: CompiledStrategy | PythonStrategy,
-        detector: Detector | PythonDetector,
+        detector: Detector | PythonDetector | EstimatorDetector,
         costs: np.ndarray,
         *,
         execution: Execution | None = None,
@@ -119,26 +134,41 @@ class StreamingDriver:
         smoothing: Smoothing | None = None,
         exog_names: tuple[str, ...] = (),
         fitted: tuple[np.ndarray, np.ndarray] | None = None,
+        user_features: Sequence[UserFeature] = (),
+        fparams: np.ndarray | None = None,
     ) -> None:
         self.symbols = tuple(symbols)
         self.exog_names = tuple(exog_names)
         self.strategy = strategy
-        self.detector = detector
         n = len(self.symbols)
         self.n_features = n * L.N_FEAT_ASSET
+        self._runner = FeatureRunner(user_features, self.symbols, self.exog_names)
+        input_names = self._runner.input_names
+        if isinstance(detector, EstimatorDetector) and not isinstance(detector, Detector):
+            detector = ExternalPosterior(detector, col=len(input_names))
+        self._external: ExternalPosterior | None = None
+        if isinstance(detector, ExternalPosterior):  # own copy: online refits add models
+            models = list(detector.models) if fitted is not None else []
+            detector = ExternalPosterior(detector.inner, len(input_names), models)
+            self._external = detector
+            input_names = input_names + detector.column_names()
+        self.input_names = input_names
+        self.detector = detector
         self._compiled_strategy = isinstance(strategy, CompiledStrategy)
         self._compiled_detector = isinstance(detector, Detector)
         if not self._compiled_strategy and not isinstance(strategy, PythonStrategy):
             raise TypeError("strategy must follow CompiledStrategy or PythonStrategy")
         if not self._compiled_detector and not isinstance(detector, PythonDetector):
-            raise TypeError("detector must follow Detector or PythonDetector")
-        sparams = (
-            strategy.params(self.symbols, detector.labels)  # type: ignore[union-attr]
-            if self._compiled_strategy
-            else np.zeros(1)
-        )
+            raise TypeError("detector must follow Detector, EstimatorDetector or PythonDetector")
+        self.names = Names(self.symbols, detector.labels, self.input_names)
+        missing = [f.name for f in strategy_features(strategy) if f not in self._runner.features]
+        if missing:
+            raise ValueError(f"strategy {strategy.name!r} reads user features not given: {missing}")
+        sparams = strategy_params(strategy, self.names) if self._compiled_strategy else np.zeros(1)
         eparams = (execution or Execution()).array()
-        fparams = (features or Features()).array()
+        if fparams is None:
+            fparams = (features or Features()).array()
+        fparams = np.ascontiguousarray(fparams, dtype=np.float64)
         dsize = (
             detector.state_size(self.n_features)  # type: ignore[union-attr]
             if self._compiled_detector
@@ -161,10 +191,11 @@ class StreamingDriver:
             np.ascontiguousarray(sparams, dtype=np.float64),
         )
         self._fit_rows: list[np.ndarray] = [r for r in self.setup.dparams] if fitted else []
-        self._feats = np.empty(self.n_features)
+        self._feats = np.zeros(self.n_features)
         self._feat_hist = np.empty((0, self.n_features))
-        self._exog_hist = np.empty((0, len(self.exog_names)))
+        self._exog_hist = np.empty((0, len(self.input_names)))
         self._n_hist = 0
+        self._hist = History(self.symbols, self.input_names)
         schedule = (
             np.asarray(detector.fit_bars(1 << 22))  # type: ignore[union-attr]
             if self._compiled_detector and not self._fixed_fits
@@ -183,14 +214,17 @@ class StreamingDriver:
         self._row_k = -2
         self._row = np.zeros(2)
         self._row_span = (0, -1)
+        self._ufilter = (
+            getattr(detector, "filter", None) if isinstance(detector, UserFilterDetector) else None
+        )
         self._step: FastCall | None = None
         if self._compiled_strategy:
             policy = strategy.policy  # type: ignore[union-attr]
-            self._step = (
-                FastCall(step_builtin_nb)
-                if policy is builtin_policy_nb
-                else FastCall(step_nb, policy)
-            )
+            if policy is builtin_policy_nb and self._ufilter is None:
+                self._step = FastCall(step_builtin_nb)
+            else:
+                ufilter = detector_update_nb if self._ufilter is None else self._ufilter
+                self._step = FastCall(step_nb, policy, ufilter)
 
     @classmethod
     def from_prepared(
@@ -209,8 +243,13 @@ class StreamingDriver:
             execution=prep.execution,
             features=prep.feature_config,
             smoothing=prep.smoothing,
-            exog_names=prep.panel.exog_names,
+            exog_names=prep.exog_names,
             fitted=None if refit_online else (prep.dparams, prep.fit_bars),
+            user_features=[
+                *prep.user_features,
+                *(f for f in strategy_features(strategy) if f not in prep.user_features),
+            ],
+            fparams=prep.fparams_for(strategy),
         )
 
     # ------------------------------------------------------------------ refits
@@ -218,7 +257,7 @@ class StreamingDriver:
         if self._n_hist == self._feat_hist.shape[0]:
             grow = max(256, 2 * self._n_hist)
             self._feat_hist = np.resize(self._feat_hist, (grow, self.n_features))
-            self._exog_hist = np.resize(self._exog_hist, (grow, len(self.exog_names)))
+            self._exog_hist = np.resize(self._exog_hist, (grow, len(self.input_names)))
         self._feat_hist[self._n_hist] = feats
         self._exog_hist[self._n_hist] = exog
         self._n_hist += 1
@@ -298,19 +337,26 @@ class StreamingDriver:
             )
         key, new_period = self._new_period(ts_ns)
         t = self.t
+        hist = self._hist
+        hist.append(o, c, v)
+        row = hist.inputs_row()
+        row[: x.shape[0]] = x
+        self._runner.step(hist)
+        x = row
         if self._keep_history:
             self._maybe_refit(t)
         dparams = self._dparams_row(t)
         target = np.empty(n)
         orders = np.zeros(n)
         bar_costs = np.zeros(L.N_COST_KINDS)
-        if self._step is not None and self._compiled_detector:
+        if self._step is not None and self._compiled_detector and self._external is None:
             nf, go = self._step(
                 t,
                 o,
                 c,
                 v,
                 x,
+                hist.field("close"),
                 new_period,
                 dparams,
                 self.setup,
@@ -364,7 +410,18 @@ class StreamingDriver:
         """The step's phases with Python callbacks for the detector and/or strategy."""
         st, setup = self.state, self.setup
         nf = market_nb(t, o, c, v, setup, st, self._feats, bar_costs, self._fills)
-        if self._compiled_detector:
+        ext = self._external
+        if ext is not None:
+            k = int(np.searchsorted(setup.fit_bar, t, side="right")) - 1
+            if 0 <= k < len(ext.models):
+                x[ext.col : ext.col + ext.n_states] = ext.inner.predict(
+                    ext.models[k], self._feats, x
+                )[0]
+            else:
+                x[ext.col : ext.col + ext.n_states] = np.nan
+        if self._ufilter is not None:
+            detect_user_nb(self._ufilter, t, self._feats, x, dparams, setup, st)
+        elif self._compiled_detector:
             detect_nb(t, self._feats, x, dparams, setup, st)
         else:
             post = np.asarray(self.detector.update(self._feats.copy(), x), dtype=np.float64)  # type: ignore[union-attr]
@@ -373,7 +430,8 @@ class StreamingDriver:
             st.post[:] = post
             raw = -1 if np.allclose(post, post[0]) else int(argmax_state_nb(post))
             smooth_state_nb(raw, st.post, setup.smooth, st.rstate)
-        ctx_nb = context_nb(c, self._feats, new_period, st)
+        hist_close = self._hist.field("close")
+        ctx_nb = context_nb(c, self._feats, x, hist_close, new_period, st)
         if self._compiled_strategy:
             go = bool(
                 self.strategy.policy(t, ctx_nb, setup.sparams, st.sstate, target)  # type: ignore[union-attr]
@@ -392,6 +450,11 @@ class StreamingDriver:
                 new_period=new_period,
                 weights=st.work.copy(),
                 equity=float(st.port[L.P_EQUITY]),
+                cash=float(st.port[L.P_CASH]),
+                positions=st.port[L.P_HEADER : L.P_HEADER + len(self.symbols)].copy(),
+                inputs=x.copy(),
+                names=self.names,
+                hist=self._hist,
             )
             strat = self.strategy
             answer = None
@@ -452,9 +515,12 @@ def replay(driver: StreamingDriver, panel: BarPanel) -> list[BarOutput]:
     strategies on history)."""
     out = []
     ts = panel.timestamps_ns
+    e = len(driver.exog_names)
     for t in range(panel.n_bars):
         out.append(
-            driver.on_bar(int(ts[t]), panel.open[t], panel.close[t], panel.volume[t], panel.exog[t])
+            driver.on_bar(
+                int(ts[t]), panel.open[t], panel.close[t], panel.volume[t], panel.exog[t, :e]
+            )
         )
     return out
 

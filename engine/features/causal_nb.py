@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from engine.core.layout import (
+from engine.ground.layout import (
     F_DRAWDOWN,
     F_LOGRET,
     F_MA_GAP,
@@ -20,6 +20,7 @@ from engine.core.layout import (
     FP_HL_FAST,
     FP_HL_SLOW,
     FP_MA_WINDOW,
+    FP_MASKED,
     FP_RSI_WINDOW,
     FS_COUNT,
     FS_HEADER,
@@ -31,12 +32,30 @@ from engine.core.layout import (
     FS_VAR_FAST,
     FS_VAR_SLOW,
     N_FEAT_ASSET,
+    N_FEAT_PARAMS,
 )
 
 
 def feature_state_size(n_assets: int, fparams: np.ndarray) -> int:
     """Length of the feature state vector for ``n_assets`` and parameters ``fparams``."""
     return n_assets * (FS_HEADER + int(fparams[FP_MA_WINDOW]))
+
+
+def with_asset_mask(fparams: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """``fparams`` computing only the assets flagged in ``used`` (bool, one per asset).
+
+    Unused assets' feature values stay 0 in both drivers: lazy features cost nothing.
+    """
+    base = np.asarray(fparams, dtype=np.float64)[:N_FEAT_PARAMS].copy()
+    base[FP_MASKED] = 1.0
+    return np.concatenate([base, np.asarray(used, dtype=np.float64)])
+
+
+def used_assets(fparams: np.ndarray, n_assets: int) -> np.ndarray:
+    """Bool per asset: is its feature block computed under ``fparams``?"""
+    if fparams.shape[0] <= N_FEAT_PARAMS or fparams[FP_MASKED] == 0.0:
+        return np.ones(n_assets, dtype=np.bool_)
+    return np.asarray(fparams[N_FEAT_PARAMS : N_FEAT_PARAMS + n_assets] != 0.0)
 
 
 @nb.njit(cache=True, inline="always")
@@ -56,7 +75,10 @@ def features_update_nb(
     a_slow = halflife_alpha_nb(fparams[FP_HL_SLOW])
     a_rsi = 1.0 / fparams[FP_RSI_WINDOW]
     block = FS_HEADER + window
+    masked = fparams[FP_MASKED] != 0.0
     for j in range(n):
+        if masked and fparams[N_FEAT_PARAMS + j] == 0.0:
+            continue
         s = j * block
         o = j * N_FEAT_ASSET
         c = close[j]
@@ -110,7 +132,7 @@ def features_update_nb(
 def features_history_nb(close: np.ndarray, fparams: np.ndarray, fstate: np.ndarray) -> np.ndarray:
     """Run :func:`features_update_nb` over a ``(T, N)`` close history; returns ``(T, F)``."""
     t_len, n = close.shape
-    out = np.empty((t_len, n * N_FEAT_ASSET))
+    out = np.zeros((t_len, n * N_FEAT_ASSET))
     for t in range(t_len):
         features_update_nb(close[t], fparams, fstate, out[t])
     return out

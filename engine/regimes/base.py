@@ -17,55 +17,19 @@ and runs in the streaming driver only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from engine.plugins.detector import Detector, EstimatorDetector, PythonDetector
 
-@runtime_checkable
-class Detector(Protocol):
-    """A regime detector whose online filter runs in the compiled step."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def n_states(self) -> int: ...
-
-    @property
-    def labels(self) -> tuple[str, ...]: ...
-
-    def state_size(self, n_features: int) -> int:
-        """Length of the online filter's state vector."""
-        ...
-
-    def fit_bars(self, n_bars: int) -> np.ndarray:
-        """Bars (int64, increasing) from which each successive fit is in force."""
-        ...
-
-    def fit(
-        self, features: np.ndarray, exog: np.ndarray, previous: np.ndarray | None
-    ) -> np.ndarray:
-        """Parameters fitted on ``features``/``exog`` (rows before the fit bar only)."""
-        ...
-
-
-@runtime_checkable
-class PythonDetector(Protocol):
-    """A detector updated in Python (streaming driver only): for quick experiments."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def n_states(self) -> int: ...
-
-    @property
-    def labels(self) -> tuple[str, ...]: ...
-
-    def update(self, features: np.ndarray, exog: np.ndarray) -> np.ndarray:
-        """Filtered posterior (n_states,) after this bar; uniform while warming up."""
-        ...
+__all__ = [
+    "Detector",
+    "EstimatorDetector",
+    "FitFn",
+    "PythonDetector",
+    "fit_schedule",
+    "stack_params",
+]
 
 
 FitFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]

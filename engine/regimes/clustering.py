@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.core import layout as L
+from engine.ground import layout as L
 from engine.regimes.hmm import (
     floor_covars,
     gaussian_params,

@@ -10,8 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.core.bars import BarPanel
-from engine.core.spec import Smoothing
+from engine.ground.bars import BarPanel
+from engine.ground.spec import Smoothing
 from engine.regimes.base import Detector
 from engine.regimes.changepoint import BOCPDDetector
 from engine.regimes.clustering import GMMDetector, KMeansDetector
@@ -209,7 +209,7 @@ class SupervisedDetectorConfig(FittedConfig):
     c: float = Field(1.0, gt=0.0)
 
     def build(self, panel: BarPanel) -> Detector:
-        from engine.core import layout as L
+        from engine.ground import layout as L
 
         return SupervisedDetector(
             inputs=self.inputs(panel),
@@ -278,7 +278,7 @@ class GRUDetectorConfig(FittedConfig):
     threads: int = Field(1, ge=1)
 
     def build(self, panel: BarPanel) -> Detector:
-        from engine.core import layout as L
+        from engine.ground import layout as L
         from engine.regimes.deep import GRUDetector, require_torch
 
         require_torch()

@@ -30,8 +30,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from engine.core import layout as L
-from engine.core.bars import DataError
+from engine.ground import layout as L
+from engine.ground.bars import DataError
 from engine.regimes.deep_nb import gru_body_size, gru_state_size
 from engine.regimes.inputs import (
     Inputs,

@@ -24,7 +24,7 @@ import math
 import numba as nb
 import numpy as np
 
-from engine.core.layout import (
+from engine.ground.layout import (
     D_N_STATES,
     DX_A,
     DX_B,

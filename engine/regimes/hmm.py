@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.core import layout as L
+from engine.ground import layout as L
 from engine.regimes.inputs import (
     Inputs,
     Schedule,

@@ -7,8 +7,9 @@ parameter vector, so the online filter applies the very same transform).
 
 Input names (config): ``"logret"``, ``"vol_fast"``, ``"vol_slow"``, ``"ma_gap"``,
 ``"drawdown"``, ``"rsi"`` for the market asset, ``"SYMBOL.name"`` for another asset,
-``"exog.NAME"`` for an exogenous series; a ``log_`` prefix on the last part takes the log
-(``"log_vol_fast"``, ``"exog.log_VIX"``).
+``"exog.NAME"`` for an exogenous series, ``"SYMBOL.name"`` / ``"name"`` for a user
+feature's column (:mod:`engine.plugins.features`); a ``log_`` prefix on the last part
+takes the log (``"log_vol_fast"``, ``"exog.log_VIX"``).
 """
 
 from __future__ import annotations
@@ -17,17 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.core import layout as L
-from engine.core.bars import BarPanel, DataError
+from engine.ground import layout as L
+from engine.ground.bars import BarPanel, DataError
+from engine.plugins.names import BUILTIN_FEATURES
 
-FEATURE_NAMES: dict[str, int] = {
-    "logret": L.F_LOGRET,
-    "vol_fast": L.F_VOL_FAST,
-    "vol_slow": L.F_VOL_SLOW,
-    "ma_gap": L.F_MA_GAP,
-    "drawdown": L.F_DRAWDOWN,
-    "rsi": L.F_RSI,
-}
+FEATURE_NAMES: dict[str, int] = BUILTIN_FEATURES
 VOL_FEATURES = (L.F_VOL_FAST, L.F_VOL_SLOW)
 LOG_FLOOR = 1e-12
 MIN_SCALE = 1e-8
@@ -74,12 +69,17 @@ def resolve_inputs(panel: BarPanel, market: str, names: list[str] | tuple[str, .
         base = leaf[4:] if is_log else leaf
         if owner == "exog":
             src.append(-(panel.exog_column(base) + 1))
+        elif base not in FEATURE_NAMES and (
+            f"{owner or market}.{base}" in panel.exog_names or base in panel.exog_names
+        ):  # a user feature's column (per asset "SYM.name", or cross-asset "name")
+            key = f"{owner or market}.{base}"
+            src.append(-(panel.exog_column(key if key in panel.exog_names else base) + 1))
         else:
             if base not in FEATURE_NAMES:
                 raise DataError(
                     f"detector input {name!r}: unknown feature {base!r} "
                     f"(one of {', '.join(FEATURE_NAMES)}, optionally log_-prefixed, "
-                    "or exog.NAME)"
+                    "or exog.NAME, or a registered user feature)"
                 )
             asset = panel.column(owner or market)
             src.append(asset * L.N_FEAT_ASSET + FEATURE_NAMES[base])

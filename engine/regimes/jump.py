@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from engine.core import layout as L
+from engine.ground import layout as L
 from engine.regimes.inputs import (
     Inputs,
     Schedule,

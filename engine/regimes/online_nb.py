@@ -13,10 +13,12 @@ import math
 import numba as nb
 import numpy as np
 
-from engine.core.layout import (
+from engine.ground.layout import (
     D_KIND,
     D_N_STATES,
+    DE_COL,
     DET_BOCPD,
+    DET_EXTERNAL,
     DET_GMM,
     DET_GRU,
     DET_HMM,
@@ -384,6 +386,30 @@ def bocpd_update_nb(
     return 1 if recent > 0.5 else 0
 
 
+@nb.njit(cache=True, inline="always")
+def external_update_nb(dparams: np.ndarray, exog: np.ndarray, post: np.ndarray) -> int:
+    """Posterior computed outside (e.g. ``predict_proba``), read from the inputs row at
+    column ``dparams[DE_COL]``; uniform and -1 while it is not finite."""
+    k = post.shape[0]
+    col = int(dparams[DE_COL])
+    total = 0.0
+    for i in range(k):
+        v = exog[col + i]
+        if not (np.isfinite(v) and v >= 0.0):
+            post[:] = 1.0 / k
+            return -1
+        total += v
+    if total <= 0.0:
+        post[:] = 1.0 / k
+        return -1
+    best = 0
+    for i in range(k):
+        post[i] = exog[col + i] / total
+        if post[i] > post[best]:
+            best = i
+    return best
+
+
 @nb.njit(cache=True)
 def detector_update_nb(
     dparams: np.ndarray,
@@ -409,6 +435,8 @@ def detector_update_nb(
         return bocpd_update_nb(dparams, dstate, feats, exog, post)
     if kind == DET_GRU:
         return gru_update_nb(dparams, dstate, feats, exog, post)
+    if kind == DET_EXTERNAL:
+        return external_update_nb(dparams, exog, post)
     post[:] = 1.0 / dparams[D_N_STATES]
     return -1
 

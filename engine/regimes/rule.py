@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.core import layout as L
+from engine.ground import layout as L
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from engine.core import layout as L
 from engine.core.bars import BarPanel
 from engine.core.spec import cost_table, new_period_flags
 from engine.core.strategy import CompiledStrategy
+from engine.core.usage import strategy_params
+from engine.plugins.names import Names
 from engine.sweep.config import Plan, build_plan
 from engine.sweep.executors import Executor, SerialExecutor
 from engine.sweep.fitcache import FitCache, fit_key, panel_digest
@@ -66,7 +68,7 @@ def _strategy_rows(
             )
         try:
             sparams.append(
-                np.ascontiguousarray(strat.params(panel.symbols, fits[f_i].labels), dtype=float)
+                strategy_params(strat, Names(panel.symbols, fits[f_i].labels, panel.exog_names))
             )
         except ValueError as exc:
             raise ConfigError(f"sweep.strategy: {exc}") from None

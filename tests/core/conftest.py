@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.core.bars import BarPanel
+from engine.ground.bars import BarPanel
 
 
 def random_panel(t_len: int = 400, n: int = 3, seed: int = 0, volume: float = 1e6) -> BarPanel:

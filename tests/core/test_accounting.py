@@ -7,10 +7,10 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.core import layout as L
 from engine.core.backtest import prepare, run_strategy_raw
-from engine.core.bars import BarPanel
 from engine.core.spec import CostModel, Execution, cost_table
+from engine.ground import layout as L
+from engine.ground.bars import BarPanel
 from engine.regimes.rule import RuleDetector
 from strategies.static import StaticAllocation
 from tests.core.conftest import random_panel

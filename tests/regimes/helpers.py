@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from engine.core.backtest import prepare, run_strategy_raw
-from engine.core.bars import BarPanel
 from engine.core.spec import CostModel, Smoothing, cost_table
+from engine.ground.bars import BarPanel
 from engine.regimes.base import Detector
 from strategies.static import StaticAllocation
 

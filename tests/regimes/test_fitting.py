@@ -7,9 +7,9 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from data_feeds.synthetic import generate_regime_panel
-from engine.core import layout as L
 from engine.core.backtest import feature_history
 from engine.core.spec import Features
+from engine.ground import layout as L
 from engine.regimes.config import DetectorConfig, HMMDetectorConfig
 from engine.regimes.hmm import GaussianHMMDetector, unpack_gaussian
 from engine.regimes.inputs import Inputs, Schedule, resolve_inputs

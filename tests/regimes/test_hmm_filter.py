@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hmmlearn.hmm import GaussianHMM
 
-from engine.core import layout as L
+from engine.ground import layout as L
 from engine.regimes.hmm import (
     floor_covars,
     gaussian_params,

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from data_feeds.synthetic import two_state_example
-from engine.core.bars import BarPanel
 from engine.core.spec import Smoothing
+from engine.ground.bars import BarPanel
 from engine.regimes.config import DetectorConfig
 from tests.regimes.helpers import run_detector, with_noise_after
 

@@ -1,0 +1,127 @@
+"""Exogenous series from files (VIX, yields, spreads, macro), joined as-of onto the bars.
+
+A file holds a timestamp column and one or more numeric columns (CSV or Parquet). Each
+value becomes known ``lag`` after its timestamp (a monthly figure published two weeks
+after month end: ``lag="14D"``); bar ``t`` sees the last value known at its close time,
+so the joined series never reads the future. Blank cells mean "no release that day"
+(the previous value carries on); before the first release the series is NaN (detectors
+and strategies must treat NaN as unknown). Errors are one line naming file, field, row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.ground.bars import BarPanel, DataError
+
+TIMESTAMP_NAMES = ("timestamp", "date", "datetime", "time", "observation_date")
+
+
+def read_series(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Validated series of a CSV/Parquet file: a naive, increasing DatetimeIndex and float
+    columns (NaN = no release that bar)."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: exogenous file not found")
+    try:
+        raw = pd.read_parquet(p) if p.suffix in (".parquet", ".pq") else pd.read_csv(p)
+    except Exception as exc:
+        raise DataError(f"{p}: cannot read ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    lower = {str(c).strip().lower(): c for c in raw.columns}
+    ts_col = next((lower[n] for n in TIMESTAMP_NAMES if n in lower), None)
+    if ts_col is None:
+        raise DataError(f"{p}: no timestamp column (one of {', '.join(TIMESTAMP_NAMES)})")
+    if len(raw) == 0:
+        raise DataError(f"{p}: no data rows")
+    stamps = pd.to_datetime(raw[ts_col], errors="coerce")
+    bad = np.flatnonzero(stamps.isna().to_numpy())
+    if bad.size:
+        r = int(bad[0])
+        raise DataError(f"{p}: row {r + 2}, field {ts_col}: bad timestamp {raw[ts_col].iloc[r]!r}")
+    idx = pd.DatetimeIndex(stamps)
+    if idx.tz is not None:
+        idx = idx.tz_convert("UTC").tz_localize(None)
+    steps = np.diff(idx.asi8)
+    if (steps <= 0).any():
+        r = int(np.flatnonzero(steps <= 0)[0]) + 1
+        what = "duplicated" if steps[r - 1] == 0 else "not after the previous row"
+        raise DataError(f"{p}: row {r + 2}, field {ts_col}: timestamp {idx[r]} {what}")
+    value_cols = [c for c in raw.columns if c != ts_col]
+    if columns is not None:
+        missing = [c for c in columns if c not in value_cols]
+        if missing:
+            raise DataError(f"{p}: missing column {missing[0]!r} (has {', '.join(value_cols)})")
+        value_cols = list(columns)
+    if not value_cols:
+        raise DataError(f"{p}: no value columns besides {ts_col!r}")
+    out = {}
+    for c in value_cols:
+        col = raw[c]
+        num = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+        blank = col.isna().to_numpy() | (col.astype(str).str.strip() == "").to_numpy()
+        bad_rows = np.flatnonzero((~np.isfinite(num)) & ~blank)
+        if bad_rows.size:
+            r = int(bad_rows[0])
+            raise DataError(f"{p}: row {r + 2}, field {c}: not a finite number: {col.iloc[r]!r}")
+        out[str(c)] = np.where(blank, np.nan, num)
+    return pd.DataFrame(out, index=idx.as_unit("ns"))
+
+
+def asof_join(
+    index: pd.DatetimeIndex, series: pd.DataFrame, lag: str | pd.Timedelta = "0D"
+) -> np.ndarray:
+    """``(T, k)`` values known at each bar time: the last release with ``time + lag <=``
+    the bar's time (NaN before the first)."""
+    delta = pd.Timedelta(lag)
+    if delta < pd.Timedelta(0):
+        raise DataError(f"exogenous lag must be >= 0, got {lag!r}")
+    bars = np.asarray(pd.DatetimeIndex(index).as_unit("ns").asi8, dtype=np.int64)
+    known = np.asarray(pd.DatetimeIndex(series.index).as_unit("ns").asi8, dtype=np.int64)
+    known = known + delta.value
+    out = np.full((len(bars), series.shape[1]), np.nan)
+    for k, c in enumerate(series.columns):
+        vals = series[c].to_numpy(dtype=np.float64)
+        ok = np.isfinite(vals)
+        at, v = known[ok], vals[ok]
+        pos = np.searchsorted(at, bars, side="right") - 1
+        out[:, k] = np.where(pos >= 0, v[np.maximum(pos, 0)], np.nan)
+    return out
+
+
+def add_exog(
+    panel: BarPanel,
+    source: str | Path | pd.DataFrame,
+    *,
+    columns: Sequence[str] | None = None,
+    lag: str | pd.Timedelta = "0D",
+    names: Sequence[str] | None = None,
+) -> BarPanel:
+    """``panel`` with the series of ``source`` (file or DataFrame with a DatetimeIndex)
+    joined as-of with publication ``lag``, as exogenous columns (``names`` renames them)."""
+    series = read_series(source, columns) if not isinstance(source, pd.DataFrame) else source
+    if columns is not None and isinstance(source, pd.DataFrame):
+        series = series[list(columns)]
+    values = asof_join(panel.index, series, lag)
+    new = tuple(names) if names is not None else tuple(str(c) for c in series.columns)
+    if len(new) != values.shape[1]:
+        raise DataError(f"exogenous names: {len(new)} given for {values.shape[1]} columns")
+    clash = set(new) & set(panel.exog_names)
+    if clash:
+        raise DataError(f"exogenous series already in the panel: {', '.join(sorted(clash))}")
+    return BarPanel(
+        index=panel.index,
+        symbols=panel.symbols,
+        open=panel.open,
+        high=panel.high,
+        low=panel.low,
+        close=panel.close,
+        volume=panel.volume,
+        exog=np.hstack([panel.exog, values]),
+        exog_names=panel.exog_names + new,
+        asset_classes=panel.asset_classes,
+        tz=panel.tz,
+    )
