@@ -311,6 +311,23 @@ def _numpy_dtype(col: Any) -> np.dtype:
     return np.dtype(col.type.to_pandas_dtype())
 
 
+def read_parquet_arrow(path: Path) -> pd.DataFrame:
+    """Read a Parquet file with pyarrow; text columns become categoricals (no Python string
+    per row) and Arrow buffers are released while converting."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(str(path))
+    except pa.ArrowInvalid as exc:
+        raise ValueError(str(exc).strip().splitlines()[0]) from None
+    for i, field in enumerate(table.schema):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            table = table.set_column(i, field.name, pc.dictionary_encode(table.column(i)))
+    return table.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
+
+
 def _column_numpy(col: Any, seen: dict[str, int]) -> np.ndarray:
     """One Arrow column of a block -> NumPy (strings -> int32 codes into ``seen``)."""
     import pyarrow as pa
@@ -452,7 +469,7 @@ def _load_files(
         if not p.is_file():
             raise DataError(f"{source}: file not found")
         try:
-            df = read_csv_arrow(p) if reader == "csv" else pd.read_parquet(p)
+            df = read_csv_arrow(p) if reader == "csv" else read_parquet_arrow(p)
         except (OSError, ValueError, pd.errors.ParserError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DataError(f"{source}: cannot read {reader}: {first}") from None
