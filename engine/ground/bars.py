@@ -7,7 +7,9 @@ of strategies or parameter sets run over it.
 
 Conventions
 -----------
-* ``index`` is a strictly increasing, timezone-naive ``DatetimeIndex`` (bar close times).
+* ``index`` is a strictly increasing, timezone-naive ``DatetimeIndex`` (bar close times),
+  wall-clock times in the zone ``tz`` (``None``: as given / unknown), so calendar periods
+  (days, weeks, months for rebalancing) are those of that zone: an exchange's sessions.
 * ``volume`` of ``0.0`` means "volume unknown" (index levels, yields-derived series):
   the participation cap and the square-root impact term are not applied to such bars.
 * ``exog`` holds exogenous, non-tradable series on the same calendar (VIX, yield slope),
