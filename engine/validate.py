@@ -463,7 +463,8 @@ def run_validation(
     # 3. significance
     t = time.perf_counter()
     summary = oos_summary(rets, ppy)
-    rf = risk_free_returns(panel, cfg.metrics.risk_free)[0]  # Sharpe diffs over rf
+    rf, rf_label = risk_free_returns(panel, cfg.metrics.risk_free)  # Sharpe diffs over rf
+    summary.attrs.update(rf_label="0", diff_rf_label=rf_label)  # the OOS table is at rf = 0
     boot, p = bs.paired_bootstrap(
         rets[cand_name],
         rets[bench_name],
@@ -591,16 +592,19 @@ def run_validation(
 def verdict_table(res: ValidationResult) -> str:
     """The CLI verdict: OOS table, Sharpe difference CI and p, break-even, verdict line."""
     s, g = res.summary, res.significance
+    rf_lab = s.attrs.get("diff_rf_label", "0")
     lines = [format_table(s, ["sharpe", "cagr", "volatility", "max_drawdown", "total_return"])]
     lvl = f"{g['level']:.0%}"
     lines.append("")
     lines.append(
-        f"Sharpe difference {res.candidate} - {res.benchmark}: {g['sharpe_diff']:+.3f} "
+        f"Sharpe difference (rf = {rf_lab}) {res.candidate} - {res.benchmark}: "
+        f"{g['sharpe_diff']:+.3f} "
         f"({lvl} CI [{g['sharpe_diff_lower']:+.3f}, {g['sharpe_diff_upper']:+.3f}], "
         f"p = {g['p_sharpe_diff_le_0']:.3f}, stationary bootstrap)"
     )
     lines.append(
-        f"Sharpe difference {res.candidate}_cv - {res.benchmark}: {g['cv_sharpe_diff']:+.3f} "
+        f"Sharpe difference (rf = {rf_lab}) {res.candidate}_cv - {res.benchmark}: "
+        f"{g['cv_sharpe_diff']:+.3f} "
         f"({lvl} CI [{g['cv_sharpe_diff_lower']:+.3f}, {g['cv_sharpe_diff_upper']:+.3f}], "
         f"p = {g['cv_p_sharpe_diff_le_0']:.3f}); deflated Sharpe over "
         f"{int(g['n_trials'])} candidates = {g['cv_deflated_sharpe']:.3f}; "
