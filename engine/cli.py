@@ -137,7 +137,17 @@ def write_html_report(result: Any, path: Path) -> Path:
         spec = (getattr(result, "config", None) or {}).get("metrics", {}).get("risk_free")
         rf, label = risk_free_returns(price_panel(result), "auto" if spec is None else spec)
         boot = bootstrap_report(result.equity, candidate, benchmark, rf=rf, rf_label=label)
-    return write_report(result, path, bootstrap=boot)
+    return write_report(result, path, bootstrap=boot, periods_per_year=round(report_ppy(result)))
+
+
+def report_ppy(result: Any) -> float:
+    """Bars per year of a run (config override, else inferred from its equity index): the
+    report's annualisation and its rolling-1y window."""
+    from engine.frequency import infer_frequency
+
+    cfg = getattr(result, "config", None) or {}
+    given = (cfg.get("data") or {}).get("periods_per_year")
+    return infer_frequency(result.equity.index, given).periods_per_year
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -264,3 +264,12 @@ def test_short_positions_pay_the_borrow_fee_every_bar():
     np.testing.assert_allclose(drops, short_value * 0.02 / 252, rtol=1e-3)
     no_fee = {**cfg, "costs": {"commission_bps": 0.0}}
     assert run_backtest(no_fee, panel=p).runs["s"].equity.iloc[-1] == pytest.approx(1e6)
+
+
+def test_report_of_minute_bars_annualises_with_session_bars(tmp_path):
+    from engine.cli import report_ppy, write_html_report
+
+    res = run_backtest(_cfg([_static({"A0": 1.0}, rebalance=None)]), panel=_minute_panel())
+    assert report_ppy(res) == 390 * 252
+    out = write_html_report(res, tmp_path / "r.html")
+    assert out.stat().st_size > 0
