@@ -208,6 +208,7 @@ def test_intersection_policy_logs_dropped_counts() -> None:
     warn = [e for e in logs if e["event"] == "calendar_intersection"]
     assert len(warn) == 1 and warn[0]["log_level"] == "warning"
     assert warn[0]["dropped_bars"] == {"A": 2, "B": 0, "C": 3}
+    assert warn[0]["first_dropped"]["A"] == "2008-09-25 00:00:00, 2008-09-26 00:00:00"
 
 
 def test_ffill_policy_fills_flat_bars_and_never_backfills() -> None:
