@@ -128,6 +128,12 @@ def prepare_run(
     except DataError as exc:
         raise ConfigError(f"detector: {exc}") from None
     freq = infer_frequency(panel.index, cfg.data.periods_per_year)
+    log.info(
+        "features",
+        bars=freq.name,
+        periods_per_year=freq.periods_per_year,
+        **cfg.features.describe(freq),
+    )
     try:
         return prepare(
             panel,
