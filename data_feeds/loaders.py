@@ -89,7 +89,7 @@ def align(
             raise DataError(f"{_short(sources)}: misaligned calendars, {_no_common(frames)}")
         dropped = {f.symbol: len(f.index) - len(cal) for f in frames}
         if any(dropped.values()):
-            first = {
+            lost = {
                 f.symbol: ", ".join(str(t) for t in f.index.difference(cal)[:3])
                 for f in frames
                 if dropped[f.symbol]
@@ -98,7 +98,7 @@ def align(
                 "calendar_intersection",
                 policy="intersection",
                 dropped_bars=dropped,
-                first_dropped=first,
+                first_dropped=lost,
                 kept_bars=len(cal),
                 source=", ".join(sources),
             )
