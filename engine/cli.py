@@ -239,9 +239,11 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from engine.config import ConfigError
     from engine.core.bars import DataError
 
-    errs: list[type[BaseException]] = [ConfigError, DataError, UsageError]
+    errs: list[type[BaseException]] = [ConfigError, DataError, UsageError, OverflowError]
     if "brokers.alpaca" in sys.modules:
         errs.append(sys.modules["brokers.alpaca"].BrokerError)
+    if "zmq" in sys.modules:  # a bad bus address (monitor --address, paper events)
+        errs.append(sys.modules["zmq"].ZMQError)
     return tuple(errs)
 
 

@@ -61,7 +61,12 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     m = sub.add_parser("monitor", help="print the engine's events from the ZeroMQ bus")
     m.add_argument("--address", default=DEFAULT_EVENTS, help=f"PUB address ({DEFAULT_EVENTS})")
-    m.add_argument("--kinds", nargs="*", help="regime targets order fill equity bar")
+    m.add_argument(
+        "--kinds",
+        nargs="*",
+        choices=("regime", "targets", "order", "fill", "equity", "bar"),
+        help="regime targets order fill equity bar",
+    )
     m.add_argument("--count", type=int, default=None, help="stop after N messages")
     m.add_argument("--seconds", type=float, default=None, help="stop after S seconds")
     m.set_defaults(handler=cmd_monitor)
