@@ -202,9 +202,14 @@ def _split_layout(
         if isinstance(df.index, pd.DatetimeIndex) or idx_name in TIMESTAMP_ALIASES:
             raw_ts = pd.Series(df.index, index=pd.RangeIndex(len(df)))
         else:
+            hint = ""
+            if len(df.columns) == 1:
+                sep = next((c for c in ";\t|" if c in str(df.columns[0])), None)
+                if sep is not None:
+                    hint = f" (the file seems to separate columns with {sep!r}; use commas)"
             raise DataError(
                 f"{source}: missing column 'timestamp' (or 'date'); "
-                f"have: {', '.join(map(str, df.columns))}"
+                f"have: {', '.join(map(str, df.columns))}{hint}"
             )
     else:
         raw_ts = df[ts_col].reset_index(drop=True)

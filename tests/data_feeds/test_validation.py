@@ -181,3 +181,10 @@ def test_same_symbol_twice(tmp_path: Path) -> None:
     p2 = _write(d, make_bars(5), "a.csv")
     with pytest.raises(DataError, match="symbol a appears more than once"):
         load_csv([p1, p2])
+
+
+def test_other_separators_get_a_hint(tmp_path: Path) -> None:
+    p = tmp_path / "semi.csv"
+    p.write_text("timestamp;open;high;low;close\n2020-01-02;1;1;1;1\n")
+    with pytest.raises(DataError, match=r"separate columns with ';'; use commas"):
+        load_csv(p)
