@@ -35,6 +35,8 @@ def load_panel(cfg: RunConfig) -> BarPanel:
 
     d = cfg.data
     if d.source == "bundled":
+        if d.calendar:
+            log.warning("data.calendar", calendar=d.calendar, note="checked on your own files only")
         syms = BUNDLED_DEFAULT_SYMBOLS if d.symbols is None else d.symbols
         return data_feeds.load_bundled(syms, d.start, d.end)
     paths = [d.source] if isinstance(d.source, str) else list(d.source)
