@@ -235,7 +235,11 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"peer imports: {time.perf_counter() - t0:.1f}s ({machine()})")
     work: list[tuple[str, BarPanel, Any]] = [
-        ("bundled 60/40 (4589x2)", load_bundled(["SPX", "UST10"]), {"SPX": 0.6, "UST10": 0.4}),
+        (
+            "bundled 60/40 (4589x2)",
+            load_bundled(["SPX", "UST10"], panel="classic"),
+            {"SPX": 0.6, "UST10": 0.4},
+        ),
     ]
     if not args.quick:
         work.append(("synthetic EW 100x10000", synthetic_panel(100, 10_000), "equal"))

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from data_feeds import load_bundled
 
-    bundled = load_bundled(["SPX", "UST10", "WTI", "CASH"])
+    bundled = load_bundled(["SPX", "UST10", "WTI", "CASH"], panel="classic")
     synth = synthetic_panel(args.assets, args.bars)
     work = [
         ("bundled 60/40", bundled, StaticAllocation("60_40", {"SPX": 0.6, "UST10": 0.4}, "M")),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from typing import Any
 
 from brokers.alpaca import BrokerError
@@ -41,38 +40,73 @@ def cmd_paper(args: argparse.Namespace) -> int:
     return 0
 
 
+def exchange_settings(cfg: Any, args: argparse.Namespace) -> Any:
+    """``[paper.exchange]`` of the config with the command-line overrides applied."""
+    from pydantic import ValidationError
+
+    from brokers.exchange_settings import ExchangeSettings
+    from engine.config import ConfigError, first_error
+
+    data = dict((cfg.paper or {}).get("exchange", {}) or {})
+    for key in ("host", "port", "ws_port", "mode", "seconds_per_session", "history_bars", "seed"):
+        value = getattr(args, key, None)
+        if value is not None:
+            data[key] = value
+    if getattr(args, "interval", None) is not None:
+        data["interval_s"] = args.interval
+    try:
+        return ExchangeSettings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"paper.exchange.{first_error(exc)}") from None
+
+
 def cmd_exchange(args: argparse.Namespace) -> int:
-    """Serve the local Alpaca-compatible paper exchange until its bars run out."""
+    """Serve the local Alpaca-like exchange in the foreground until SIGINT/SIGTERM."""
+    import signal
+    import threading
+
     from brokers.local_exchange import build_exchange
-    from brokers.paper import parse_paper
     from engine.api import load_panel
     from engine.config import load_config
 
     cfg = load_config(args.config)
-    ex_cfg = parse_paper(cfg.paper).exchange
+    settings = exchange_settings(cfg, args)
     panel = load_panel(cfg)
-    interval = ex_cfg.interval_s if args.interval is None else args.interval
-    ex = build_exchange(
-        cfg,
-        panel,
-        host=args.host or ex_cfg.host,
-        port=ex_cfg.port if args.port is None else args.port,
-        ws_port=ex_cfg.ws_port if args.ws_port is None else args.ws_port,
-        interval_s=interval,
-    ).start()
-    mode = f"one bar every {interval:g} s" if interval > 0 else "stepped (POST /_sim/step)"
+    try:
+        ex = build_exchange(cfg, panel, settings).start()
+    except OSError as exc:
+        print(
+            f"error: cannot listen on {settings.host}:{settings.port}/{settings.ws_port}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    mode = (
+        "stepped (POST /_sim/step)"
+        if settings.mode == "stepped"
+        else f"realtime, {settings.seconds_per_session:g} s per session"
+    )
     print(
-        f"paper exchange: REST {ex.url}  websocket {ex.ws_url}  "
-        f"{panel.n_bars} bars of {', '.join(panel.symbols)}, {mode}",
+        f"paper exchange: REST {ex.url}  market data {ex.ws_url}/v2/iex  "
+        f"trade updates {ex.ws_url}/stream  {panel.n_bars} sessions of "
+        f"{', '.join(panel.symbols)} ({settings.history_bars} complete), {mode}",
         flush=True,
     )
     try:
-        while not (ex.done and interval > 0 and not args.keep_open):
-            time.sleep(0.2)
+        while not stop.wait(0.2):
+            if args.exit_when_done and ex.done:
+                break
     except KeyboardInterrupt:
         pass
     finally:
         ex.stop()
+        signal.signal(signal.SIGTERM, previous)
+    print("paper exchange: stopped", flush=True)
     return 0
 
 
@@ -85,11 +119,17 @@ def register(sub: Any) -> None:
     p.add_argument("--step", action="store_true", help="drive a stepped local exchange")
     p.add_argument("--live", action="store_true", help="Alpaca LIVE endpoint (real money)")
     p.set_defaults(handler=cmd_paper)
-    e = sub.add_parser("paper-exchange", help="run the local Alpaca-compatible paper exchange")
+    e = sub.add_parser("paper-exchange", help="run the local Alpaca-like paper exchange")
     e.add_argument("config", nargs="?", default=None, help="TOML config (data, costs, [paper])")
     e.add_argument("--host", default=None)
-    e.add_argument("--port", type=int, default=None, help="REST port")
+    e.add_argument("--port", type=int, default=None, help="REST port (0: any free port)")
     e.add_argument("--ws-port", type=int, default=None, help="websocket port")
-    e.add_argument("--interval", type=float, default=None, help="seconds per bar (0: stepped)")
-    e.add_argument("--keep-open", action="store_true", help="keep serving after the last bar")
+    e.add_argument("--mode", choices=["realtime", "stepped"], default=None)
+    e.add_argument("--seconds-per-session", type=float, default=None)
+    e.add_argument("--history-bars", type=int, default=None, help="sessions complete at start")
+    e.add_argument("--seed", type=int, default=None, help="seed of the injected faults")
+    e.add_argument("--interval", type=float, default=None, help=argparse.SUPPRESS)
+    e.add_argument(
+        "--exit-when-done", action="store_true", help="exit after the last session closes"
+    )
     e.set_defaults(handler=cmd_exchange)

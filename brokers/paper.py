@@ -31,6 +31,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from brokers.alpaca import AlpacaBroker, BrokerError
+from brokers.exchange_settings import ExchangeSettings
 from data_feeds.alpaca_feed import AlpacaBarFeed, CrossBar
 from engine.bus.zmq_bus import DEFAULT_BARS, Publisher
 from engine.config import ConfigError, RunConfig, first_error
@@ -45,15 +46,6 @@ CRASH_ENV = "REGIME_ENGINE_PAPER_CRASH_AT"  # test hook: SIGKILL after submittin
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ExchangeSettings(_Section):
-    """Where the local paper exchange listens (``regime-engine paper-exchange``)."""
-
-    host: str = "127.0.0.1"
-    port: int = Field(8765, ge=0, le=65535)
-    ws_port: int = Field(8766, ge=0, le=65535)
-    interval_s: float = Field(1.0, ge=0)  # seconds per replayed bar; 0 = stepped
 
 
 class PaperConfig(_Section):

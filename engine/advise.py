@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from engine import fmt
 from engine.config import ConfigError, RunConfig, first_error, parse_config
 from engine.core import layout as L
 from engine.core.bars import BarPanel, DataError
@@ -492,19 +493,30 @@ def format_advice(a: dict[str, Any]) -> str:
         f"since {r['since']}",
         "probabilities: " + "  ".join(f"{k}={v:.3f}" for k, v in r["probabilities"].items()),
         "",
-        f"portfolio value {a['portfolio_value']:,.2f} (cash {a['cash']:,.2f})",
-        f"{'symbol':<10}{'price':>12}{'held qty':>14}{'target w':>10}{'trade qty':>14}"
+        f"portfolio value {fmt.money(a['portfolio_value'], 2)} "
+        f"(uninvested cash {fmt.money(a['cash'], 2)})",
+        f"{'symbol':<22}{'price':>12}{'held qty':>14}{'target w':>10}{'trade qty':>14}"
         f"{'trade value':>16}",
     ]
     tr = {t["symbol"]: t for t in a["trades"]}
     for s, w in a["target_weights"].items():
         t = tr.get(s)
+        name = f"{s} (cash asset)" if s.lower() == "cash" else s
         lines.append(
-            f"{s:<10}{a['prices'][s]:>12,.4f}{a['holdings'][s]:>14,.4f}{w:>10.3f}"
-            + (f"{t['qty']:>+14,.4f}{t['value']:>+16,.2f}" if t else f"{'-':>14}{'-':>16}")
+            f"{name:<22}{fmt.money(a['prices'][s], 4):>12}{fmt.money(a['holdings'][s], 4):>14}"
+            f"{fmt.pct(w, 1):>10}"
+            + (
+                f"{fmt.money(t['qty'], 4, signed=True):>14}"
+                f"{fmt.money(t['value'], 2, signed=True):>16}"
+                if t
+                else f"{'-':>14}{'-':>16}"
+            )
         )
-    lines.append(f"{'cash':<10}{'':>12}{'':>14}{a['target_cash_weight']:>10.3f}")
+    lines.append(
+        f"{'uninvested cash':<22}{'':>12}{'':>14}{fmt.pct(a['target_cash_weight'], 1):>10}"
+    )
     lines.append("")
+    pv = a["portfolio_value"]
     for part, title in (("target", "target portfolio"), ("current", "current holdings")):
         if part not in a["risk"]:
             continue
@@ -512,13 +524,15 @@ def format_advice(a: dict[str, Any]) -> str:
         hz = next(k for k in rk if k.startswith("method_"))
         cond = "in this regime" if rk["conditioned"] else "all bars (too few in this regime)"
         lines.append(
-            f"risk of the {title}: {rk['bars']} daily returns {cond}; {hz[7:]} by {rk[hz]}"
+            f"risk of the {title}: {rk['bars']} daily returns {cond}; {hz[7:]} by {rk[hz]}; "
+            "losses negative"
         )
+        lines.append(f"  {'':<12}{'VaR':>9}{'VaR (money)':>16}{'CVaR':>10}{'CVaR (money)':>16}")
         for key in [k for k in rk if k.startswith("var_") and not k.startswith("var_value")]:
-            ckey = "c" + key
+            v, cv = float(rk[key]), float(rk["c" + key])
             lines.append(
-                f"  {key:<14} {rk[key]:>7.2%} ({rk[key] * a['portfolio_value']:>14,.2f})"
-                f"   {ckey:<15} {rk[ckey]:>7.2%}"
+                f"  {key:<12}{fmt.value('var', v):>9}{fmt.money(-abs(v) * pv):>16}"
+                f"{fmt.value('cvar', cv):>10}{fmt.money(-abs(cv) * pv):>16}"
             )
     lines.append("")
     wn = a["warning"]

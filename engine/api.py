@@ -31,14 +31,16 @@ log = structlog.get_logger(__name__)
 def load_panel(cfg: RunConfig) -> BarPanel:
     """Bars for a config: the bundled panel or the user's CSV/Parquet files."""
     import data_feeds
-    from engine.config import BUNDLED_DEFAULT_SYMBOLS
+    from data_feeds.bundled_panel import PANEL_DEFAULT_SYMBOLS, bundled_panel_name
 
     d = cfg.data
-    if d.source == "bundled":
+    if isinstance(d.source, str) and d.source.partition(":")[0] == "bundled":
         if d.calendar:
             log.warning("data.calendar", calendar=d.calendar, note="checked on your own files only")
-        syms = BUNDLED_DEFAULT_SYMBOLS if d.symbols is None else d.symbols
-        return data_feeds.load_bundled(syms, d.start, d.end)
+        syms = d.symbols
+        if syms is None:  # the panel's default selection (your own files: every symbol)
+            syms = list(PANEL_DEFAULT_SYMBOLS[bundled_panel_name(d.source)])
+        return data_feeds.load_bundled(syms, d.start, d.end, panel=d.source)
     paths = [d.source] if isinstance(d.source, str) else list(d.source)
     fmt = d.format
     if fmt == "auto":

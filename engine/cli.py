@@ -91,9 +91,10 @@ def run_folder(name: str, out: str | None) -> Path:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run the config's strategies side by side, print metrics, write the run folder."""
-    from engine.analysis.metrics import format_table, summary_table
+    from engine.analysis.metrics import DEFAULT_COLUMNS, summary_table
     from engine.api import run_backtest
     from engine.config import load_config
+    from engine.fmt import text_table
 
     cfg = load_config(args.config)
     out = run_folder(cfg.name, args.out)
@@ -101,7 +102,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     result.save(out)
     table = summary_table(result)
     print(run_header(result.panel, cfg.data.periods_per_year))
-    print(format_table(table))
+    print(text_table(table, ["total_return", *DEFAULT_COLUMNS]))
     if result.config.get("report", {}).get("html", True) and not args.no_report:
         print(f"report: {write_html_report(result, out / 'report.html')}")
     print(f"results: {out}/ (equity.csv, fills.csv, weights.csv, regimes.csv, metrics.json)")
@@ -137,7 +138,13 @@ def write_html_report(result: Any, path: Path) -> Path:
         spec = (getattr(result, "config", None) or {}).get("metrics", {}).get("risk_free")
         rf, label = risk_free_returns(price_panel(result), "auto" if spec is None else spec)
         boot = bootstrap_report(result.equity, candidate, benchmark, rf=rf, rf_label=label)
-    return write_report(result, path, bootstrap=boot, periods_per_year=round(report_ppy(result)))
+    return write_report(
+        result,
+        path,
+        bootstrap=boot,
+        bootstrap_pair=(candidate, benchmark) if boot is not None else None,
+        periods_per_year=round(report_ppy(result)),
+    )
 
 
 def report_ppy(result: Any) -> float:

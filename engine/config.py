@@ -40,9 +40,6 @@ class Section(BaseModel):
 
 Freq = Literal["D", "W", "M", "Q", "Y"] | None
 
-BUNDLED_DEFAULT_SYMBOLS: list[str] = ["SPX", "UST10", "WTI", "CASH"]
-"""Symbols of the bundled panel used when ``[data] symbols`` is not given (user files: all)."""
-
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 
 
@@ -309,8 +306,15 @@ def default_strategies() -> list[StrategyConfig]:
             kind="regime",
             name="regime_aware",
             table={
-                "calm": {"SPX": 0.7, "UST10": 0.2, "WTI": 0.1},
-                "volatile": {"SPX": 0.35, "UST10": 0.5, "WTI": 0.05, "CASH": 0.1},
+                "calm": {"SPX": 0.5, "RUT": 0.1, "DAX": 0.05, "N225": 0.05, "UST10": 0.3},
+                "volatile": {
+                    "SPX": 0.25,
+                    "RUT": 0.05,
+                    "DAX": 0.025,
+                    "N225": 0.025,
+                    "UST10": 0.5,
+                    "CASH": 0.15,
+                },
                 "crisis": {"SPX": 0.05, "UST10": 0.6, "CASH": 0.35},
             },
             warmup={"SPX": 0.6, "UST10": 0.4},
@@ -321,6 +325,7 @@ def default_strategies() -> list[StrategyConfig]:
 
 class ReportConfig(Section):
     html: bool = True
+    benchmark: str | None = None  # strategy or symbol (default: the first equity symbol)
 
 
 class MetricsConfig(Section):

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from engine.analysis import bootstrap as bs
 from engine.analysis.costs import DEFAULT_BPS, break_even_cost, cost_sensitivity
 from engine.analysis.cv import Candidate, choose, cv_scores
-from engine.analysis.metrics import PERIODS_PER_YEAR, format_table, risk_free_returns
+from engine.analysis.metrics import PERIODS_PER_YEAR, risk_free_returns
 from engine.analysis.montecarlo import fit_return_hmm, mc_quantiles, monte_carlo
 from engine.analysis.walkforward import (
     Fold,
@@ -150,6 +150,8 @@ class ValidationResult:
     verdict: str
     oos_result: BacktestResult
     timings: dict[str, float] = field(default_factory=dict)
+    verdict_lines: list[str] = field(default_factory=list)  # the verdict, one line a pair
+    candidate_returns: pd.DataFrame = field(default_factory=pd.DataFrame)  # SPA's universe
 
     def save(self, out: Path) -> Path:
         """Write the tables (CSV) and ``verdict.json``."""
@@ -168,6 +170,7 @@ class ValidationResult:
             "montecarlo_model": self.mc_model,
             "montecarlo_paths": self.mc_paths,
             "montecarlo_quantiles": self.mc_quantiles,
+            "candidate_oos_returns": self.candidate_returns,
         }
         for name, df in tables.items():
             df.to_csv(out / f"{name}.csv")
@@ -488,7 +491,7 @@ def run_validation(
             n: bs.bootstrap_ci(
                 rets[n], v.bootstrap_reps, v.level, seed=v.seed, periods_per_year=ppy
             )
-            for n in (bench_name, cand_name, cv_name)
+            for n in rets.columns
         },
         names=["strategy"],
     )
@@ -560,8 +563,11 @@ def run_validation(
         "level": v.level,
         "bootstrap_reps": float(v.bootstrap_reps),
     }
-    verdict = _verdict(cand_name, bench_name, boot, p, v.level, be_sharpe)
-    verdict += " " + _verdict(cand_name, bench_name, boot_cv, p_cv, v.level, None, "_cv")
+    verdict_lines = [
+        _verdict(cand_name, bench_name, boot, p, v.level, be_sharpe),
+        _verdict(cand_name, bench_name, boot_cv, p_cv, v.level, None, "_cv"),
+    ]
+    verdict = " ".join(verdict_lines)
     lo = max(folds[0].test_start - 1, 0)
     timings["total_s"] = time.perf_counter() - t_all
     return ValidationResult(
@@ -585,6 +591,8 @@ def run_validation(
         verdict=verdict,
         oos_result=_slice_result(result, lo, folds[-1].test_end),
         timings=timings,
+        verdict_lines=verdict_lines,
+        candidate_returns=cand_rets,
     )
 
 
@@ -592,8 +600,10 @@ def run_validation(
 def verdict_table(res: ValidationResult) -> str:
     """The CLI verdict: OOS table, Sharpe difference CI and p, break-even, verdict line."""
     s, g = res.summary, res.significance
+    from engine.fmt import text_table
+
     rf_lab = s.attrs.get("diff_rf_label", "0")
-    lines = [format_table(s, ["sharpe", "cagr", "volatility", "max_drawdown", "total_return"])]
+    lines = [text_table(s, ["sharpe", "cagr", "volatility", "max_drawdown", "total_return"])]
     lvl = f"{g['level']:.0%}"
     lines.append("")
     lines.append(
@@ -629,32 +639,10 @@ def _bps(x: float) -> str:
 
 
 def write_validation_report(res: ValidationResult, path: Path) -> Path:
-    """The HTML report of the OOS stretch with the validation sections."""
-    from engine.report.html import write_report
+    """The HTML report: verdict, reading guide, OOS tearsheet of every series, tests."""
+    from engine.report.validation import write_validation_report as write
 
-    boot = res.bootstrap.copy()
-    boot.loc["p_sharpe_diff_le_0"] = [res.significance["p_sharpe_diff_le_0"], *[np.nan] * 3]
-    extra = {
-        "Out-of-sample summary (stitched test periods)": res.summary,
-        "Walk-forward folds": res.folds.astype(str),
-        "Per-fold OOS results": res.fold_results.reset_index().set_index(["fold", "strategy"]),
-        "CV choices (chosen on training windows, scored on the test span)": res.cv_choices,
-        "Bootstrap CI per strategy": res.ci,
-        "Bootstrap CI, CV-selected minus benchmark": res.bootstrap_cv,
-        "Significance": pd.DataFrame({"value": pd.Series(res.significance)}),
-        "Break-even commission (bps)": pd.DataFrame({"bps": pd.Series(res.break_even)}),
-        "Monte Carlo: fitted return HMM": res.mc_model,
-        "Monte Carlo: outcome quantiles": res.mc_quantiles,
-    }
-    return write_report(
-        res.oos_result,
-        path,
-        title="regime-engine validation report (out of sample)",
-        cost_sensitivity=res.costs,
-        bootstrap=boot,
-        extra=extra,
-        notes="VERDICT: " + res.verdict,
-    )
+    return write(res, path)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

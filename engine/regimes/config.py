@@ -115,6 +115,7 @@ class HMMDetectorConfig(FittedConfig):
     """Gaussian HMM (hmmlearn) + numba forward filter: the default regime detector."""
 
     kind: Literal["hmm"] = "hmm"
+    features: tuple[str, ...] = ("logret",)  # evidence: benchmarks/detector_lag.py
     refit_every: int = Field(126, ge=0)
     covariance: Literal["full", "diag"] = "full"
     n_restarts: int = Field(3, ge=1)
@@ -123,6 +124,7 @@ class HMMDetectorConfig(FittedConfig):
     tol: float = Field(1e-2, gt=0.0)
     min_covar: float = Field(1e-3, gt=0.0)
     keep_margin: float = Field(0.0, ge=0.0)
+    smoothing: SmoothingConfig = SmoothingConfig(confirm=2)
 
     def build(self, panel: BarPanel) -> Detector:
         return GaussianHMMDetector(

@@ -11,6 +11,7 @@ from engine.config import load_config
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run the config's [sweep] locally (all cores) or on a Dask cluster; write the table."""
+    from engine.fmt import text_table
     from engine.sweep.executors import DaskExecutor, make_executor
     from engine.sweep.fitcache import FitCache
     from engine.sweep.runner import run_sweep
@@ -40,7 +41,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     best = result.table.sort_values("sharpe", ascending=False).head(5)
     show = ["combo", *cols, "cagr", "sharpe", "max_drawdown", "total_costs"]
     print("top 5 by Sharpe:")
-    print(best[show].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(text_table(best[show].set_index("combo"), kinds=dict.fromkeys(cols, "text")))
     print(f"results: {out}/ (results.parquet, results.csv, heatmap.png)")
     return 0
 

@@ -39,7 +39,7 @@ def _config(tmp: str = "/tmp") -> Path:
 @functools.cache
 def _advice(as_of: str, with_positions: bool = False) -> dict:
     cfg, adv = split_config(_config())
-    h = Holdings({"SPX": 300.0, "WTI": 1000.0}, 50_000.0) if with_positions else None
+    h = Holdings({"SPX": 300.0, "RUT": 1000.0}, 50_000.0) if with_positions else None
     return advise(cfg, adv, h, as_of)
 
 
@@ -60,7 +60,7 @@ def test_no_warning_on_a_calm_2006_date() -> None:
 
 def test_json_output_parses(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     pos = tmp_path / "pos.csv"
-    pos.write_text("symbol,qty\nSPX,300\nWTI,1000\ncash,50000\n")
+    pos.write_text("symbol,qty\nSPX,300\nRUT,1000\ncash,50000\n")
     code = main(
         ["advise", str(_config()), "--as-of", "2008-10-15", "--json", "--positions", str(pos)]
     )
@@ -83,12 +83,12 @@ def test_trades_bring_holdings_to_targets() -> None:
         held[t["symbol"]] += t["qty"]
         assert t["value"] == pytest.approx(t["qty"] * a["prices"][t["symbol"]])
     value = a["portfolio_value"]
-    assert value == pytest.approx(50_000 + 300 * a["prices"]["SPX"] + 1000 * a["prices"]["WTI"])
+    assert value == pytest.approx(50_000 + 300 * a["prices"]["SPX"] + 1000 * a["prices"]["RUT"])
     for s, w in a["target_weights"].items():
         assert held[s] * a["prices"][s] == pytest.approx(w * value, rel=1e-9, abs=1e-6)
     # the crisis row of the configured table
     assert a["target_weights"] == pytest.approx(
-        {"SPX": 0.05, "UST10": 0.6, "WTI": 0.0, "CASH": 0.35}
+        {"SPX": 0.05, "RUT": 0.0, "DAX": 0.0, "N225": 0.0, "UST10": 0.6, "CASH": 0.35}
     )
 
 
@@ -152,7 +152,7 @@ def test_publish_on_the_bus() -> None:
             assert m is not None
             got[m.kind] = m.body
         assert got["regime"]["warning"] is True and got["regime"]["label"] == "crisis"
-        assert set(got["targets"]["weights"]) == {"SPX", "UST10", "WTI", "CASH"}
+        assert set(got["targets"]["weights"]) == {"SPX", "RUT", "DAX", "N225", "UST10", "CASH"}
     finally:
         th.join()
         sub.close()

@@ -34,4 +34,4 @@ def random_panel(t_len: int = 400, n: int = 3, seed: int = 0, volume: float = 1e
 def bundled():
     import data_feeds
 
-    return data_feeds.load_bundled(["SPX", "UST10", "WTI", "CASH"])
+    return data_feeds.load_bundled(["SPX", "UST10", "WTI", "CASH"], panel="classic")

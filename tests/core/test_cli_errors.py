@@ -109,11 +109,12 @@ def test_bad_data_is_one_line_error(tmp_path, capsys, mutate, needle):
 
 
 def test_default_toml_equals_builtin_defaults():
-    from engine.config import BUNDLED_DEFAULT_SYMBOLS
+    from data_feeds.bundled_panel import PANEL_DEFAULT_SYMBOLS, bundled_panel_name
 
     data = tomllib.loads((ROOT / "configs" / "default.toml").read_text())
     shipped = parse_config(data, "default.toml")
-    if shipped.data.symbols == BUNDLED_DEFAULT_SYMBOLS:  # the bundled source's default list
+    panel_default = list(PANEL_DEFAULT_SYMBOLS[bundled_panel_name(str(shipped.data.source))])
+    if shipped.data.symbols == panel_default:  # the bundled panel's default selection
         shipped = shipped.model_copy(
             update={"data": shipped.data.model_copy(update={"symbols": None})}
         )
@@ -172,7 +173,7 @@ def test_backtest_then_report_from_run_folder(tmp_path, capsys):
     ]
     assert main(["report", str(out), "--out", str(tmp_path / "again.html")]) == 0
     html = (tmp_path / "again.html").read_text()
-    assert html.count("data:image/png;base64,") >= 5
+    assert html.count('class="chart"') >= 5  # interactive charts (plotly specs)
     assert main(["report", str(tmp_path)]) == 2  # not a run folder: one-line error
 
 

@@ -21,7 +21,12 @@ from engine.api import load_panel, run_backtest
 from engine.config import ConfigError, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = {"start": "2005-01-01", "end": "2005-08-10", "symbols": ["SPX", "UST10", "WTI", "CASH"]}
+DATA = {
+    "source": "bundled:classic",
+    "start": "2005-01-01",
+    "end": "2005-08-10",
+    "symbols": ["SPX", "UST10", "WTI", "CASH"],
+}
 STRATEGY = {
     "kind": "regime",
     "name": "regime_aware",

@@ -33,7 +33,12 @@ def _three_state(n: int = 1500, seed: int = 4):  # type: ignore[no-untyped-def]
 def test_hmm_states_in_ascending_volatility_after_every_refit() -> None:
     panel, _, feats = _three_state()
     det = HMMDetectorConfig(
-        market="EQ", min_train=400, refit_every=300, n_restarts=2, n_iter=50
+        market="EQ",
+        min_train=400,
+        refit_every=300,
+        n_restarts=2,
+        n_iter=50,
+        features=("logret", "log_vol_fast"),
     ).build(panel)
     assert det.labels == ("calm", "volatile", "crisis")
     prev = None

@@ -22,7 +22,9 @@ TRAIN, TEST = 504, 252
 def panel() -> BarPanel:
     import data_feeds
 
-    return data_feeds.load_bundled(["SPX", "UST10", "WTI", "CASH"], "2004-01-01", "2009-12-31")
+    return data_feeds.load_bundled(
+        ["SPX", "UST10", "WTI", "CASH"], "2004-01-01", "2009-12-31", "classic"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,24 @@ def test_validate_smoke(tmp_path, capsys):
         assert (out / f"{name}.csv").stat().st_size > 0
     html = (out / "report.html").read_text()
     assert "Cost sensitivity" in html and "Walk-forward folds" in html
-    assert "data:image/png;base64," in html and "http://" not in html
+    assert html.index("VERDICT: regime_aware vs static_60_40") < html.index("<h2>")
+    assert html.count("<h2>Bootstrap") == 1 and "regime_aware minus static_60_40" in html
+    # every series (the CV-selected one too) in the summary and on the rebased equity chart
+    from tests.analysis.test_report import axes, check_self_contained, specs
+
+    check_self_contained(html)
+    summary = html[html.index("<h2>Performance summary</h2>") :].split("</table>")[0]
+    for name in v["oos"]:
+        assert f">{name}</td>" in summary, name
+    eq = specs(html)[0]
+    curves = [t for t in eq["data"] if t.get("yaxis") == "y" and t["y"][0] is not None]
+    assert {t["name"] for t in curves} == set(v["oos"])
+    assert {t["y"][0] for t in curves} == {1_000_000}  # one value at the first test bar
+    assert axes(html)[curves[0]["x"][1:]][1] == v["oos_start"]
+    # the parameter sets behind the SPA test and the deflated Sharpe are listed too
+    for c in ("as_configured", "dwell_5", "dwell_21", "confirm_3"):
+        assert f">regime_aware[{c}]</td>" in html
+    assert (out / "candidate_oos_returns.csv").stat().st_size > 0
 
 
 def test_validate_bad_key(tmp_path, capsys):

@@ -49,7 +49,9 @@ def setup():
     from strategies.regime_switching import RegimeSwitching
     from strategies.static import StaticAllocation
 
-    panel = data_feeds.load_bundled(["SPX", "UST10", "WTI", "CASH"], "2004-01-01", "2009-12-31")
+    panel = data_feeds.load_bundled(
+        ["SPX", "UST10", "WTI", "CASH"], "2004-01-01", "2009-12-31", "classic"
+    )
     folds = make_folds(panel.n_bars, 504, 252)
     det = ScheduledDetector(RuleDetectorConfig().build(panel), folds)
     prep = prepare(panel, det, cost_table(panel.symbols, CostModel(commission_bps=5.0)))

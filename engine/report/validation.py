@@ -1,0 +1,334 @@
+"""The ``validate`` report: a verdict at the top, a reading guide per test, every candidate
+(the CV-selected series included) in every table and chart, OOS curves rebased to one value
+at the first test bar, and one bootstrap section with plain-language labels."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from engine import fmt
+from engine.analysis.walkforward import oos_summary
+from engine.report import plot
+from engine.report.page import Report, meta_line
+from engine.report.plot import strategy_color
+from engine.report.sections import add_tearsheet, cost_chart
+from engine.report.significance import bootstrap_kinds, bootstrap_plain
+from engine.report.tables import table
+
+if TYPE_CHECKING:
+    from engine.validate import ValidationResult
+
+
+@dataclass
+class OOSView:
+    """Result-like tables of the out-of-sample stretch with rebased equity.
+
+    ``equity`` holds every strategy and the CV-selected series, all equal to
+    ``start_value`` at the bar before the first test bar and compounded from the stitched
+    OOS returns; weights, fills and prices are those of the walk-forward run.
+    """
+
+    equity: pd.DataFrame
+    weights: pd.DataFrame
+    fills: pd.DataFrame
+    regimes: pd.DataFrame
+    prices: pd.DataFrame
+    panel: Any
+    regime_labels: tuple[str, ...]
+    config: dict[str, Any] = field(default_factory=dict)
+    returns_only: tuple[str, ...] = ()
+
+
+def rebased_equity(returns: pd.DataFrame, start: pd.Timestamp, value: float) -> pd.DataFrame:
+    """``value`` at ``start`` (the bar before the first return), then compounded returns."""
+    eq = value * (1.0 + returns.astype(float).fillna(0.0)).cumprod()
+    first = pd.DataFrame([[value] * returns.shape[1]], index=[start], columns=returns.columns)
+    out = pd.concat([first, eq])
+    out.index.name = "timestamp"
+    return out
+
+
+def oos_view(res: ValidationResult) -> OOSView:
+    """The OOS stretch of ``res`` with every curve rebased to the configured initial cash."""
+    r = res.oos_result
+    cfg = r.config or {}
+    value = float(cfg.get("execution", {}).get("initial_cash", 1_000_000.0))
+    start = r.equity.index[0]
+    rets = res.oos_returns.loc[res.oos_returns.index > start]
+    equity = rebased_equity(rets, start, value)
+    run_names = set(map(str, r.equity.columns))
+    return OOSView(
+        equity=equity,
+        weights=r.weights,
+        fills=r.fills,
+        regimes=r.regimes,
+        prices=r.prices,
+        panel=r.panel,
+        regime_labels=tuple(r.regime_labels),
+        config=cfg,
+        returns_only=tuple(c for c in map(str, equity.columns) if c not in run_names),
+    )
+
+
+def _per_fold(res: ValidationResult, ppy: int) -> pd.DataFrame:
+    """Test-span statistics of every series (the CV-selected one too), rows (fold, strategy)."""
+    frames = {}
+    r = res.oos_returns
+    for k, f in res.folds.iterrows():
+        span = r.loc[(r.index >= f["test_start"]) & (r.index <= f["test_end"])]
+        if len(span) > 1:
+            frames[k] = oos_summary(span, ppy)
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, names=["fold", "strategy"])
+
+
+def _guide(res: ValidationResult) -> str:
+    c, b, cv = res.candidate, res.benchmark, f"{res.candidate}_cv"
+    g = res.significance
+    lvl = f"{g['level']:.0%}"
+    paras = [
+        (
+            "Out of sample",
+            "Every figure comes from test years only: the detector is refitted at each fold "
+            "start on the years before it, and nothing after a bar is used at that bar. The "
+            "curves below all start at the same value on the first test bar.",
+        ),
+        (
+            f"Sharpe difference, {c} minus {b} (paired bootstrap)",
+            f"Tests the edge over the benchmark: resamples blocks of days for both strategies "
+            f"together. If the {lvl} interval excludes 0 the edge is unlikely to be luck; the "
+            f"p-value is the chance of an edge this large if the true difference were 0 or "
+            f"less. Here: {g['sharpe_diff']:+.3f} [{g['sharpe_diff_lower']:+.3f}, "
+            f"{g['sharpe_diff_upper']:+.3f}], p = {g['p_sharpe_diff_le_0']:.3f}.",
+        ),
+        (
+            f"{cv}: parameters chosen by cross-validation",
+            f"In each fold the parameter set of {c} with the best purged, embargoed CV "
+            "Sharpe on the training years is used on the test year; the stitched result is "
+            f"{cv}. Its difference to {b}: {g['cv_sharpe_diff']:+.3f} "
+            f"[{g['cv_sharpe_diff_lower']:+.3f}, {g['cv_sharpe_diff_upper']:+.3f}], "
+            f"p = {g['cv_p_sharpe_diff_le_0']:.3f}.",
+        ),
+        (
+            "Deflated Sharpe ratio",
+            f"Tests the <b>absolute</b> Sharpe of {cv} (is it above 0?), after allowing for "
+            f"{int(g['n_trials'])} candidates tried and for fat tails; it says nothing about "
+            f"beating {b}. Read it as a probability: above 0.95 = the Sharpe itself is "
+            f"unlikely to be luck. Here: {g['cv_deflated_sharpe']:.3f}.",
+        ),
+        (
+            "Hansen's SPA test",
+            f"Tests whether the <b>best</b> of the {int(g['n_trials'])} candidates beats "
+            f"{b}, allowing for having picked the best. A p-value below 0.05 = some "
+            f"candidate beats the benchmark; a high p-value = no evidence that any does. "
+            f"Here: p = {g['spa_p_consistent']:.3f}.",
+        ),
+        (
+            "Break-even commission",
+            "The commission (bps per trade) at which the OOS Sharpe edge over the benchmark "
+            f"disappears: {html.escape(_bps(res.break_even.get('sharpe', float('nan'))))}.",
+        ),
+    ]
+    return (
+        '<div class="guide">'
+        + "".join(f"<p><b>{html.escape(t)}.</b> {body}</p>" for t, body in paras)
+        + "</div>"
+    )
+
+
+def _bps(x: float) -> str:
+    if not np.isfinite(x):
+        return "never within the commissions tried" if x == np.inf else "n/a"
+    if x <= 0:
+        return "none: no edge even at zero cost"
+    return f"{x:.1f} bps"
+
+
+def _glance(res: ValidationResult) -> pd.DataFrame:
+    g = res.significance
+    c, b, cv = res.candidate, res.benchmark, f"{res.candidate}_cv"
+    rows = [
+        (
+            f"Sharpe: {c} minus {b}",
+            g["sharpe_diff"],
+            g["sharpe_diff_lower"],
+            g["sharpe_diff_upper"],
+            g["p_sharpe_diff_le_0"],
+        ),
+        (
+            f"Sharpe: {cv} minus {b}",
+            g["cv_sharpe_diff"],
+            g["cv_sharpe_diff_lower"],
+            g["cv_sharpe_diff_upper"],
+            g["cv_p_sharpe_diff_le_0"],
+        ),
+        (
+            f"Deflated Sharpe of {cv} (probability Sharpe > 0)",
+            g["cv_deflated_sharpe"],
+            np.nan,
+            np.nan,
+            np.nan,
+        ),
+        (
+            f"SPA: best of {int(g['n_trials'])} candidates beats {b}",
+            np.nan,
+            np.nan,
+            np.nan,
+            g["spa_p_consistent"],
+        ),
+    ]
+    df = pd.DataFrame(
+        [r[1:] for r in rows],
+        index=pd.Index([r[0] for r in rows], name="test"),
+        columns=["estimate", "lower", "upper", "p-value"],
+    )
+    return df
+
+
+def write_validation_report(res: ValidationResult, path: Path) -> Path:
+    """Write the validation report (see the module docstring)."""
+    from engine.analysis.metrics import PERIODS_PER_YEAR
+
+    ppy = PERIODS_PER_YEAR
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rep = Report("regime-engine validation report (out of sample)", ppy)
+    view = oos_view(res)
+    c, b, cv = res.candidate, res.benchmark, f"{res.candidate}_cv"
+    lvl = float(res.significance.get("level", 0.95))
+
+    rep.add(
+        "How to read this report",
+        _guide(res)
+        + table(
+            _glance(res),
+            "The tests at a glance",
+            kinds={"estimate": "ratio", "lower": "ratio", "upper": "ratio", "p-value": "pvalue"},
+            labels=False,
+        ),
+    )
+    starts = [(f["test_start"], f"fold {k}") for k, f in res.folds.iterrows()]
+    equity, bname = add_tearsheet(rep, view, benchmark=b, markers=starts[1:])
+    colors = {str(n): strategy_color(i) for i, n in enumerate(equity.columns)}
+    # one bootstrap section: both pairs and every series' own interval
+    body = ""
+    for who, boot, p in (
+        (c, res.bootstrap, res.significance["p_sharpe_diff_le_0"]),
+        (cv, res.bootstrap_cv, res.significance["cv_p_sharpe_diff_le_0"]),
+    ):
+        plain = bootstrap_plain(boot, who, b, p)
+        plain = plain.loc[[i for i in plain.index if "minus" in str(i) or "p-value" in str(i)]]
+        body += table(
+            plain,
+            f"{who} minus {b}",
+            kinds=bootstrap_kinds(plain),
+            by_row=True,
+            labels=False,
+        )
+    ci = res.ci.copy()
+    rows: dict[tuple[str, str], pd.Series] = {}
+    for key, row in ci.iterrows():
+        s, metric = key if isinstance(key, tuple) else ("", key)
+        r = row.astype(float)
+        if metric == "max_drawdown":
+            r = pd.Series(
+                {
+                    "estimate": -r["estimate"],
+                    "lower": -r["upper"],
+                    "upper": -r["lower"],
+                    "std": r["std"],
+                }
+            )
+        name = {"sharpe": "Sharpe", "cagr": "CAGR", "max_drawdown": "Max drawdown"}.get(
+            str(metric), str(metric)
+        )
+        rows[(str(s), name)] = r
+    cit = pd.DataFrame(rows).T
+    cit.index.names = ["strategy", "metric"]
+    kinds: dict[Any, fmt.Kind] = {k: ("ratio" if k[1] == "Sharpe" else "pct") for k in cit.index}
+    body += table(cit, "Each series on its own", kinds=kinds, by_row=True, labels=False)
+    body += (
+        f'<p class="note">Paired stationary bootstrap, {int(res.significance["bootstrap_reps"])}'
+        f" resamples, {lvl:.0%} intervals. Drawdowns are losses (negative), so 'minus' reads "
+        "the same way for every row: positive = better than the benchmark.</p>"
+    )
+    rep.add("Bootstrap: is the edge luck?", body)
+
+    folds = res.folds.copy()
+    for col in ("train_start", "train_end", "test_start", "test_end"):
+        folds[col] = [fmt.date(v) for v in folds[col]]
+    pf = _per_fold(res, ppy)
+    body = table(folds, kinds={"n_train": "count", "n_test": "count"}, labels=True)
+    if len(pf):
+        sh = pf["sharpe"].unstack("strategy")
+        traces = [
+            {
+                "type": "bar",
+                "x": [f"fold {k}<br>{str(res.folds.loc[k, 'test_start'])[:4]}" for k in sh.index],
+                "y": plot.numbers(sh[s].to_numpy()),
+                "name": str(s),
+                "marker": {"color": colors.get(str(s), "#999")},
+                "hovertemplate": "%{y:.2f}",
+            }
+            for s in sh.columns
+        ]
+        body += "<h3>Sharpe of each test year</h3>" + rep.page.chart(
+            traces, {"barmode": "group", "xaxis": {"type": "category"}}, height=320
+        )
+        body += (
+            "<details><summary>every fold's figures (every series)</summary>"
+            + table(pf)
+            + "</details>"
+        )
+    rep.add("Walk-forward folds", body)
+    if len(res.cv_choices):
+        body = table(res.cv_choices, labels=True)
+        if len(res.candidate_returns):
+            cs = oos_summary(res.candidate_returns, ppy)
+            cs.index = [f"{c}[{n}]" for n in cs.index]
+            cs.index.name = "parameter set"
+            body += table(
+                cs,
+                "Every parameter set tried, out of sample (the universe of the SPA test and "
+                "the deflated Sharpe)",
+                note=f"Each set run on every test year; {html.escape(cv)} switches between "
+                "them fold by fold as the CV on the training years chose.",
+            )
+        rep.add("CV choices (chosen on training years, scored on the test year)", body)
+    if len(res.costs):
+        be = pd.DataFrame({"break_even_bps": pd.Series(res.break_even)}).rename_axis("edge in")
+        sharpe_cols = res.costs[[k for k in res.costs.columns if str(k).startswith("sharpe")]]
+        rep.add(
+            "Cost sensitivity",
+            cost_chart(rep, sharpe_cols, colors)
+            + table(res.costs, labels=False)
+            + table(
+                be,
+                "Break-even commission",
+                kind="bps",
+                labels=False,
+                note=f"Commission at which the OOS edge of {html.escape(c)} over "
+                f"{html.escape(b)} vanishes (∞ = never within the range searched).",
+            ),
+        )
+    if len(res.mc_quantiles):
+        rep.add(
+            "Monte Carlo of regime paths",
+            table(res.mc_model, "Fitted return HMM", labels=False)
+            + table(res.mc_quantiles, "Outcome quantiles", labels=False),
+        )
+    raw = pd.DataFrame({"value": pd.Series(res.significance)}).rename_axis("key")
+    rep.add(
+        "All significance numbers",
+        "<details><summary>raw values (as in verdict.json)</summary>"
+        + table(raw, kind="ratio", labels=False)
+        + "</details>",
+    )
+    lines = res.verdict_lines or [res.verdict]
+    return rep.write(path, meta_line(equity, bname), ["VERDICT: " + lines[0], *lines[1:]], None)
