@@ -20,9 +20,11 @@ file has been validated (bad rows outside the window still raise).
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -84,16 +86,19 @@ def align(
         for ix in indexes[1:]:
             cal = cal.intersection(ix)
         if len(cal) == 0:
-            raise DataError(
-                f"{', '.join(sources)}: misaligned calendars, symbols "
-                f"{', '.join(f.symbol for f in frames)} have no timestamp in common"
-            )
+            raise DataError(f"{_short(sources)}: misaligned calendars, {_no_common(frames)}")
         dropped = {f.symbol: len(f.index) - len(cal) for f in frames}
         if any(dropped.values()):
+            lost = {
+                f.symbol: ", ".join(str(t) for t in f.index.difference(cal)[:3])
+                for f in frames
+                if dropped[f.symbol]
+            }
             log.warning(
                 "calendar_intersection",
                 policy="intersection",
                 dropped_bars=dropped,
+                first_dropped=lost,
                 kept_bars=len(cal),
                 source=", ".join(sources),
             )
@@ -146,6 +151,30 @@ def align(
     return cal, out
 
 
+def _short(items: Sequence[str], n: int = 4) -> str:
+    items = list(items)
+    more = f" and {len(items) - n} more" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
+def _no_common(frames: Sequence[SymbolFrame]) -> str:
+    """Why symbols share no timestamp, with a hint when only the time of day differs."""
+    syms = _short([f.symbol for f in frames])
+    days = frames[0].index.normalize()
+    for f in frames[1:]:
+        days = days.intersection(f.index.normalize())
+    if len(days):
+        times = ", ".join(
+            f"{f.symbol} at {f.index[0].strftime('%H:%M:%S')}" for f in list(frames)[:4]
+        )
+        return (
+            f"symbols {syms} share dates but no timestamp: the bars carry different times "
+            f"of day ({times}); a date-only file mixed with timed or UTC-converted times? "
+            "Give every file the same convention (or set data.timezone)"
+        )
+    return f"symbols {syms} have no timestamp in common"
+
+
 def _build(
     frames: list[SymbolFrame],
     *,
@@ -154,6 +183,8 @@ def _build(
     end: object,
     fill: FillPolicy,
     asset_classes: Mapping[str, str] | None,
+    timezone: str | None = None,
+    calendar: str | None = None,
 ) -> BarPanel:
     seen: dict[str, str] = {}
     for f in frames:
@@ -173,10 +204,14 @@ def _build(
             )
         by_sym = {f.symbol: f for f in frames}
         frames = [by_sym[s] for s in symbols]
+    frames, zone = _to_zone(frames, timezone, calendar)
     frames = _window(frames, start, end)
+    if calendar:
+        report_sessions(frames, calendar)
     index, arrays = align(frames, fill)
     classes = tuple((asset_classes or {}).get(f.symbol, "unknown") for f in frames)
     return BarPanel(
+        tz=zone,
         index=pd.DatetimeIndex(index).as_unit("ns"),
         symbols=tuple(f.symbol for f in frames),
         open=arrays["open"],
@@ -188,6 +223,245 @@ def _build(
     )
 
 
+CSV_BLOCK_BYTES = 1 << 20
+"""Bytes per block of the streaming CSV reader (column types are inferred on the first).
+The reader reads ahead a few blocks per core: larger blocks cost memory, not speed."""
+
+
+def read_csv_arrow(path: Path) -> pd.DataFrame:
+    """Read a CSV (``.gz`` etc. by extension) with pyarrow's streaming reader.
+
+    Blocks are parsed in C++ (types inferred on the first block) and each block's columns
+    are moved into NumPy at once (Arrow buffers freed block by block); text columns
+    (symbols) become pandas categoricals (one Python string per distinct value, not per
+    row). Peak memory is about the parsed table plus one column. When a later block does
+    not fit the inferred types (a bad number or date further down), the file is re-read
+    with pandas so that validation can name the offending row.
+    """
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    cols: dict[str, np.ndarray] = {}
+    cats: dict[str, dict[str, int]] = {}
+    aware: set[str] = set()
+    n = 0
+    try:
+        reader = pacsv.open_csv(
+            str(path),
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        )
+        names = reader.schema.names
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate column names: {', '.join(names)}")
+        size = path.stat().st_size
+        bar = _progress(size, f"loading {path.name}")
+        for batch in reader:
+            bar.update(min(CSV_BLOCK_BYTES, max(0, size - bar.n)))
+            m = batch.num_rows
+            if n + m > len(next(iter(cols.values()), ())):  # (re)allocate: a few large arrays
+                guess = m * (path.stat().st_size // CSV_BLOCK_BYTES + 2)
+                cap = max(2 * (n + m), guess + guess // 16) if cols else guess + guess // 16
+                for name, col in zip(names, batch.columns):
+                    new = np.empty(cap, dtype=_numpy_dtype(col))
+                    if name in cols:
+                        new[:n] = cols[name][:n]
+                    cols[name] = new
+            for name, col in zip(names, batch.columns):
+                if pa.types.is_timestamp(col.type) and col.type.tz is not None:
+                    aware.add(name)
+                    col = col.cast(pa.timestamp(col.type.unit))  # same instants, UTC wall
+                cols[name][n : n + m] = _column_numpy(col, cats.setdefault(name, {}))
+            n += m
+            del batch
+        bar.close()
+    except pa.ArrowInvalid as exc:
+        msg = str(exc).strip()
+        if "conversion error" in msg or "In CSV column" in msg:
+            return pd.read_csv(path)  # types changed after the first block: precise errors
+        raise ValueError(msg.splitlines()[0] if msg else "unreadable CSV") from None
+    columns: dict[str, object] = {}
+    for name in names:
+        arr = cols.pop(name, np.empty(0))[:n]
+        if name in aware:  # UTC instants: keep them aware for validation to convert
+            columns[name] = pd.Series(pd.DatetimeIndex(arr).tz_localize("UTC"))
+        elif cats.get(name):
+            labels = pd.Index(list(cats[name]), dtype=object)
+            columns[name] = pd.Categorical.from_codes(arr, categories=labels)
+        else:
+            columns[name] = arr
+    return pd.DataFrame(columns, copy=False)
+
+
+PROGRESS_MIN_BYTES = 32 << 20
+"""Files at least this large show a progress bar (when stderr is a terminal)."""
+
+
+def _progress(total: int, desc: str) -> Any:
+    from tqdm import tqdm
+
+    show = total >= PROGRESS_MIN_BYTES and sys.stderr.isatty()
+    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False, disable=not show)
+
+
+def _numpy_dtype(col: Any) -> np.dtype:
+    import pyarrow as pa
+
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        return np.dtype(np.int32)
+    if pa.types.is_null(col.type) or pa.types.is_integer(col.type):
+        return np.dtype(np.float64)
+    if pa.types.is_timestamp(col.type):
+        return np.dtype(f"datetime64[{col.type.unit}]")
+    if pa.types.is_date(col.type):
+        return np.dtype("datetime64[D]" if pa.types.is_date32(col.type) else "datetime64[ms]")
+    return np.dtype(col.type.to_pandas_dtype())
+
+
+def read_parquet_arrow(path: Path) -> pd.DataFrame:
+    """Read a Parquet file with pyarrow; text columns become categoricals (no Python string
+    per row) and Arrow buffers are released while converting."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(str(path))
+    except pa.ArrowInvalid as exc:
+        raise ValueError(str(exc).strip().splitlines()[0]) from None
+    for i, field in enumerate(table.schema):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            table = table.set_column(i, field.name, pc.dictionary_encode(table.column(i)))
+    return table.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
+
+
+def _column_numpy(col: Any, seen: dict[str, int]) -> np.ndarray:
+    """One Arrow column of a block -> NumPy (strings -> int32 codes into ``seen``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        enc = pc.dictionary_encode(col)
+        local = enc.dictionary.to_pylist()
+        remap = np.array([seen.setdefault(v, len(seen)) for v in local] + [-1], dtype=np.int32)
+        idx = enc.indices.fill_null(len(local)).to_numpy(zero_copy_only=False)
+        return remap[idx]
+    if pa.types.is_null(col.type):
+        return np.full(len(col), np.nan)
+    if pa.types.is_integer(col.type):
+        return col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return col.to_numpy(zero_copy_only=False)
+
+
+def _to_zone(
+    frames: list[SymbolFrame], timezone: str | None, calendar: str | None
+) -> tuple[list[SymbolFrame], str | None]:
+    """Put every frame's times in one zone; returns (frames, zone of the panel).
+
+    Aware inputs (held in UTC) are converted to ``timezone`` (else the calendar's zone,
+    else kept in UTC); naive inputs are taken to be in ``timezone`` already. Mixing aware
+    and naive files is an error naming one of each.
+    """
+    aware = [f for f in frames if f.tz is not None]
+    naive = [f for f in frames if f.tz is None]
+    if aware and naive:
+        a, n = aware[0], naive[0]
+        raise DataError(
+            f"{a.source} (symbol {a.symbol}) has time-zone-aware timestamps but {n.source} "
+            f"(symbol {n.symbol}) has naive ones; give every file UTC offsets or none "
+            "(and set data.timezone to say which zone naive times are in)"
+        )
+    zone = timezone or (calendar_zone(calendar) if calendar else None)
+    if not aware:
+        return frames, zone
+    zone = zone or "UTC"
+    if zone == "UTC":
+        return frames, zone
+    out = []
+    for f in frames:
+        local = f.index.tz_localize("UTC").tz_convert(zone).tz_localize(None)
+        dup = np.flatnonzero(np.diff(local.asi8) <= 0)
+        if dup.size:
+            i = int(dup[0]) + 1
+            raise DataError(
+                f"{f.source}: symbol {f.symbol}: {f.index[i]} UTC is {local[i]} in {zone}, "
+                "not after the previous bar (a daylight-saving change); use data.timezone = "
+                "'UTC' for round-the-clock data"
+            )
+        out.append(SymbolFrame(f.symbol, f.source, local.as_unit("ns"), f.data, tz=zone))
+    return out, zone
+
+
+def calendar_zone(calendar: str) -> str:
+    """The time zone of an exchange calendar (``"XNYS"`` -> ``"America/New_York"``)."""
+    return str(_calendar(calendar, None, None).tz)
+
+
+def _calendar(name: str, start: object, end: object) -> Any:
+    try:
+        import exchange_calendars as xcals
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise DataError("data.calendar needs the exchange_calendars package") from None
+    names = xcals.get_calendar_names(include_aliases=True)
+    if name not in names:
+        raise DataError(
+            f"data.calendar: unknown exchange calendar {name!r} "
+            f"(e.g. XNYS, XNAS, XLON, XTKS, XHKG, 24/7; {len(names)} known)"
+        )
+    kw = {}
+    if start is not None:
+        kw["start"] = start
+    if end is not None:
+        kw["end"] = end
+    with warnings.catch_warnings():  # the package's own pandas deprecation warnings
+        warnings.simplefilter("ignore")
+        return xcals.get_calendar(name, **kw)
+
+
+MAX_LISTED = 5
+"""How many missing session dates a warning lists (the count covers all)."""
+
+
+def report_sessions(frames: list[SymbolFrame], calendar: str) -> dict[str, list[str]]:
+    """Compare each symbol's trading days with an exchange calendar's sessions.
+
+    Logs one ``calendar_missing_sessions`` warning per symbol that lacks sessions inside its
+    own date range (count and the first dates), and ``calendar_extra_days`` for bars on
+    days the exchange was closed. Returns ``{symbol: [missing dates]}``.
+    """
+
+    first = min(f.index[0] for f in frames).normalize()
+    last = max(f.index[-1] for f in frames).normalize()
+    bound_lo = _calendar(calendar, None, None).first_session.tz_localize(None)
+    cal = _calendar(calendar, max(first, bound_lo), last)
+    sessions = pd.DatetimeIndex(cal.sessions).tz_localize(None).as_unit("ns").normalize()
+    out: dict[str, list[str]] = {}
+    for f in frames:
+        days = f.index.normalize().unique()
+        inside = sessions[(sessions >= days[0]) & (sessions <= days[-1])]
+        missing = inside.difference(days)
+        extra = days.difference(sessions)
+        if len(missing):
+            out[f.symbol] = [str(d.date()) for d in missing]
+            log.warning(
+                "calendar_missing_sessions",
+                calendar=calendar,
+                symbol=f.symbol,
+                source=f.source,
+                missing=len(missing),
+                first=", ".join(out[f.symbol][:MAX_LISTED]),
+            )
+        if len(extra):
+            log.warning(
+                "calendar_extra_days",
+                calendar=calendar,
+                symbol=f.symbol,
+                source=f.source,
+                days=len(extra),
+                first=", ".join(str(d.date()) for d in extra[:MAX_LISTED]),
+            )
+    return out
+
+
 def _load_files(
     paths: PathLike | Sequence[PathLike],
     reader: str,
@@ -196,13 +470,12 @@ def _load_files(
     frames: list[SymbolFrame] = []
     for p in _as_paths(paths):
         source = str(p)
+        if p.is_dir():
+            raise DataError(f"{source}: is a folder, expected a CSV or Parquet file")
         if not p.is_file():
             raise DataError(f"{source}: file not found")
         try:
-            if reader == "csv":
-                df = pd.read_csv(p)
-            else:
-                df = pd.read_parquet(p)
+            df = read_csv_arrow(p) if reader == "csv" else read_parquet_arrow(p)
         except (OSError, ValueError, pd.errors.ParserError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DataError(f"{source}: cannot read {reader}: {first}") from None
@@ -222,6 +495,8 @@ def load_csv(
     fill: FillPolicy = None,
     ohlc_from_close: bool = False,
     asset_classes: Mapping[str, str] | None = None,
+    timezone: str | None = None,
+    calendar: str | None = None,
 ) -> BarPanel:
     """Load one or more CSV files (single-symbol, long or wide; ``.gz`` fine) into a panel.
 
@@ -230,7 +505,14 @@ def load_csv(
     """
     frames = _load_files(paths, "csv", ohlc_from_close)
     return _build(
-        frames, symbols=symbols, start=start, end=end, fill=fill, asset_classes=asset_classes
+        frames,
+        symbols=symbols,
+        start=start,
+        end=end,
+        fill=fill,
+        asset_classes=asset_classes,
+        timezone=timezone,
+        calendar=calendar,
     )
 
 
@@ -243,11 +525,20 @@ def load_parquet(
     fill: FillPolicy = None,
     ohlc_from_close: bool = False,
     asset_classes: Mapping[str, str] | None = None,
+    timezone: str | None = None,
+    calendar: str | None = None,
 ) -> BarPanel:
     """Load one or more Parquet files (same layouts and rules as :func:`load_csv`)."""
     frames = _load_files(paths, "parquet", ohlc_from_close)
     return _build(
-        frames, symbols=symbols, start=start, end=end, fill=fill, asset_classes=asset_classes
+        frames,
+        symbols=symbols,
+        start=start,
+        end=end,
+        fill=fill,
+        asset_classes=asset_classes,
+        timezone=timezone,
+        calendar=calendar,
     )
 
 
@@ -262,6 +553,8 @@ def from_dataframe(
     fill: FillPolicy = None,
     ohlc_from_close: bool = False,
     asset_classes: Mapping[str, str] | None = None,
+    timezone: str | None = None,
+    calendar: str | None = None,
 ) -> BarPanel:
     """Build a panel from a DataFrame in any accepted layout.
 
@@ -272,5 +565,12 @@ def from_dataframe(
         raise DataError(f"{source}: expected a pandas DataFrame, got {type(df).__name__}")
     frames = parse_table(df, source=source, default_symbol=symbol, ohlc_from_close=ohlc_from_close)
     return _build(
-        frames, symbols=symbols, start=start, end=end, fill=fill, asset_classes=asset_classes
+        frames,
+        symbols=symbols,
+        start=start,
+        end=end,
+        fill=fill,
+        asset_classes=asset_classes,
+        timezone=timezone,
+        calendar=calendar,
     )

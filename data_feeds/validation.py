@@ -55,6 +55,7 @@ class SymbolFrame:
     source: str
     index: pd.DatetimeIndex
     data: dict[str, np.ndarray]  # FIELDS -> float64 (T,)
+    tz: str | None = None  # "UTC" when the input times were time-zone aware (index in UTC)
 
 
 def _fmt_ts(ts: object) -> str:
@@ -64,14 +65,25 @@ def _fmt_ts(ts: object) -> str:
     return t.strftime("%Y-%m-%d") if t == t.normalize() else str(t)
 
 
+def _is_text_file(source: str) -> bool:
+    return source.lower().endswith((".csv", ".csv.gz", ".txt", ".tsv", ".csv.bz2", ".csv.zst"))
+
+
 def _where(source: str, symbol: str | None, row: int | None = None, ts: object = None) -> str:
+    """``file: symbol S, data row N (line N+1, 2020-01-02)``; the line is given for text
+    files (row 1 is the first line after the header)."""
     parts = [f"{source}:"]
     if symbol is not None:
         parts.append(f" symbol {symbol}")
     if row is not None:
-        parts.append(f"{',' if symbol is not None else ''} row {row}")
-        if ts is not None:
-            parts.append(f" ({_fmt_ts(ts)})")
+        sep = "," if symbol is not None else ""
+        if _is_text_file(source):
+            extra = [f"line {row + 1}"] + ([_fmt_ts(ts)] if ts is not None else [])
+            parts.append(f"{sep} data row {row} ({', '.join(extra)})")
+        else:
+            parts.append(f"{sep} row {row}")
+            if ts is not None:
+                parts.append(f" ({_fmt_ts(ts)})")
     return "".join(parts)
 
 
@@ -100,22 +112,82 @@ def _flatten_columns(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _parse_timestamps(raw: pd.Series, source: str, symbol: str | None) -> pd.DatetimeIndex:
-    rows = np.arange(1, len(raw) + 1)
-    try:
-        ts = pd.to_datetime(raw, errors="coerce")
-    except (ValueError, TypeError):
-        ts = pd.to_datetime(raw, errors="coerce", utc=True)
-    idx = pd.DatetimeIndex(ts)
+class _OneBased:
+    """``rows[i] == i + 1`` without an array."""
+
+    def __getitem__(self, i: int) -> int:
+        return int(i) + 1
+
+
+_OFFSET_RE = r"(?:Z|[+-]\d{2}:?\d{2})$"
+
+
+def _parse_timestamps(
+    raw: pd.Series, source: str, symbol: SymbolRef
+) -> tuple[pd.DatetimeIndex, str | None]:
+    """Parse a timestamp column -> (naive ``ns`` index, ``"UTC"`` if the input was aware).
+
+    Aware timestamps (UTC offsets, possibly varying with daylight saving time) are
+    converted to UTC; a column mixing aware and naive times is an error naming the row.
+    """
+    rows = _OneBased()
+    if isinstance(raw.dtype, pd.CategoricalDtype):  # parse each distinct value once
+        codes = raw.cat.codes.to_numpy()
+        if (codes >= 0).all():
+            try:
+                uniq, tz = _parse_timestamps(pd.Series(raw.cat.categories), source, None)
+                return pd.DatetimeIndex(uniq.asi8[codes].view("datetime64[ns]")), tz
+            except DataError:
+                pass
+        raw = raw.astype(object)  # a bad value: the row-by-row path names its row
+    if isinstance(raw.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(raw):
+        idx = pd.DatetimeIndex(raw)
+    else:
+        if raw.dtype == object or pd.api.types.is_string_dtype(raw):
+            text = raw.astype("string").str.strip()
+            aware = text.str.contains(_OFFSET_RE, regex=True, na=False).to_numpy(dtype=bool)
+            if aware.any() and not aware.all():
+                known = ~text.isna().to_numpy()
+                odd = np.flatnonzero(known & (aware != aware[np.flatnonzero(known)[0]]))
+                if odd.size:
+                    i = int(odd[0])
+                    kind = "has a UTC offset" if aware[i] else "has no UTC offset"
+                    sym = _sym_at(symbol, i)
+                    raise DataError(
+                        f"{_where(source, sym, int(rows[i]))}: timestamp {raw.iloc[i]!r} "
+                        f"{kind} but row {int(rows[np.flatnonzero(known)[0]])} does not; "
+                        "mixing time-zone-aware and naive timestamps is ambiguous "
+                        "(give every timestamp an offset, or none)"
+                    )
+        try:
+            ts = pd.to_datetime(raw, errors="coerce", format="ISO8601")
+        except (ValueError, TypeError):
+            try:
+                ts = pd.to_datetime(raw, errors="coerce", utc=True, format="ISO8601")
+            except (ValueError, TypeError):
+                ts = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
+        idx = pd.DatetimeIndex(ts)
+        if pd.isna(idx).any() and not pd.isna(raw).all():  # not ISO: let pandas guess
+            try:
+                idx2 = pd.DatetimeIndex(pd.to_datetime(raw, errors="coerce", format="mixed"))
+            except (ValueError, TypeError):
+                idx2 = pd.DatetimeIndex(
+                    pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
+                )
+            if pd.isna(idx2).sum() < pd.isna(idx).sum():
+                idx = idx2
+    tz = None
     if idx.tz is not None:
         idx = idx.tz_convert("UTC").tz_localize(None)
+        tz = "UTC"
     bad = np.flatnonzero(pd.isna(idx))
     if bad.size:
         i = int(bad[0])
         val = raw.iloc[i]
         what = "timestamp is missing" if pd.isna(val) else f"timestamp {val!r} is not a date"
-        raise DataError(f"{_where(source, symbol, int(rows[i]))}: {what}")
-    return idx.as_unit("ns")
+        sym = _sym_at(symbol, i)
+        raise DataError(f"{_where(source, sym, int(rows[i]))}: {what}")
+    return idx.as_unit("ns"), tz
 
 
 def _split_layout(
@@ -130,9 +202,14 @@ def _split_layout(
         if isinstance(df.index, pd.DatetimeIndex) or idx_name in TIMESTAMP_ALIASES:
             raw_ts = pd.Series(df.index, index=pd.RangeIndex(len(df)))
         else:
+            hint = ""
+            if len(df.columns) == 1:
+                sep = next((c for c in ";\t|" if c in str(df.columns[0])), None)
+                if sep is not None:
+                    hint = f" (the file seems to separate columns with {sep!r}; use commas)"
             raise DataError(
                 f"{source}: missing column 'timestamp' (or 'date'); "
-                f"have: {', '.join(map(str, df.columns))}"
+                f"have: {', '.join(map(str, df.columns))}{hint}"
             )
     else:
         raw_ts = df[ts_col].reset_index(drop=True)
@@ -169,66 +246,130 @@ def parse_table(
     default_symbol: str | None = None,
     ohlc_from_close: bool = False,
 ) -> list[SymbolFrame]:
-    """Split a raw table (any accepted layout) into validated per-symbol frames."""
+    """Split a raw table (any accepted layout) into validated per-symbol frames.
+
+    A long table is converted and checked column by column over the whole file (vectorised,
+    one pass per field) and then split by symbol with one stable sort, so a file of millions
+    of rows costs a few array passes, not one pass per symbol.
+    """
     if len(df) == 0:
         raise DataError(f"{source}: no data rows")
     raw_ts, groups, syms = _split_layout(df, source, default_symbol)
-    out: list[SymbolFrame] = []
     if syms is not None:
         (cols,) = groups.values()
-        if syms.isna().any():
-            i = int(np.flatnonzero(syms.isna().to_numpy())[0])
-            raise DataError(f"{_where(source, None, i + 1)}: symbol is missing")
-        labels = syms.astype(str).str.strip().to_numpy()
-        for sym in pd.unique(labels):
-            rows = np.flatnonzero(labels == sym)
-            sub = {f: s.iloc[rows] for f, s in cols.items()}
-            out.append(
-                _validate(str(sym), source, raw_ts.iloc[rows], sub, rows + 1, ohlc_from_close)
-            )
-        return out
+        return _parse_long(raw_ts, cols, syms, source, ohlc_from_close)
+    out: list[SymbolFrame] = []
     all_rows = np.arange(1, len(raw_ts) + 1)
     for sym, cols in groups.items():
         out.append(_validate(sym, source, raw_ts, cols, all_rows, ohlc_from_close))
     return out
 
 
+def _symbol_codes(syms: pd.Series, source: str) -> tuple[np.ndarray, list[str]]:
+    """Integer code per row and the symbol names in order of first appearance."""
+    if isinstance(syms.dtype, pd.CategoricalDtype):
+        raw_codes = syms.cat.codes.to_numpy()
+        missing = raw_codes < 0
+        labels = np.asarray([str(c).strip() for c in syms.cat.categories], dtype=object)
+    else:
+        raw_codes, uniq = pd.factorize(syms, use_na_sentinel=True)
+        missing = raw_codes < 0
+        labels = np.asarray([str(u).strip() for u in uniq], dtype=object)
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        raise DataError(f"{_where(source, None, i + 1)}: symbol is missing")
+    codes, first = pd.factorize(raw_codes)  # first-appearance order, unused labels dropped
+    names = [str(x) for x in labels[first]]
+    if len(set(names)) != len(names):  # labels that differ only by surrounding spaces
+        codes, uniq_names = pd.factorize(np.asarray(names, dtype=object)[codes])
+        names = [str(x) for x in uniq_names]
+    return np.asarray(codes, dtype=np.int32), names
+
+
+def _parse_long(
+    raw_ts: pd.Series,
+    cols: dict[str, pd.Series],
+    syms: pd.Series,
+    source: str,
+    ohlc_from_close: bool,
+) -> list[SymbolFrame]:
+    codes, names = _symbol_codes(syms, source)
+    labels = np.asarray(names, dtype=object)
+    row_sym = RowSymbols(labels, codes)
+    missing = _missing_ohlc(cols, _where(source, names[0]), ohlc_from_close)
+    idx, tz = _parse_timestamps(raw_ts.reset_index(drop=True), source, row_sym)
+    rows = np.arange(1, len(idx) + 1, dtype=np.int32 if len(idx) < 2**31 - 1 else np.int64)
+    data = {
+        f: _numeric(cols[f].reset_index(drop=True), f, source, row_sym, rows, idx)
+        for f in FIELDS
+        if f in cols
+    }
+    _derive_and_check(data, missing, source, row_sym, rows, idx, names)
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(names)))])
+    grouped = bool(np.all(np.diff(codes) >= 0))  # one block per symbol: no sort needed
+    order = np.arange(0) if grouped else np.argsort(codes, kind="stable")
+    t_all = idx.asi8
+    out = []
+    for k, sym in enumerate(names):
+        take: np.ndarray | slice = slice(int(bounds[k]), int(bounds[k + 1]))
+        if not grouped:
+            take = order[bounds[k] : bounds[k + 1]]
+            a, b = int(take[0]), int(take[-1]) + 1
+            if b - a == len(take):  # the symbol's rows are one block: views, no copies
+                take = slice(a, b)
+        sub_idx = pd.DatetimeIndex(t_all[take].view("datetime64[ns]"))
+        _check_order(sub_idx, source, sym, rows[take])
+        out.append(SymbolFrame(sym, source, sub_idx, {f: data[f][take] for f in FIELDS}, tz=tz))
+    return out
+
+
+class RowSymbols:
+    """The symbol of each row of a long table (labels + codes), looked up only for the row
+    an error names."""
+
+    def __init__(self, labels: np.ndarray, codes: np.ndarray) -> None:
+        self.labels = labels
+        self.codes = codes
+
+    def __getitem__(self, i: int) -> str:
+        return str(self.labels[self.codes[i]])
+
+
+SymbolRef = str | RowSymbols | None
+
+
+def _sym_at(symbol: SymbolRef, i: int) -> str | None:
+    return symbol[i] if isinstance(symbol, RowSymbols) else symbol
+
+
 def _numeric(
-    s: pd.Series, name: str, source: str, symbol: str, rows: np.ndarray, idx: pd.DatetimeIndex
+    s: pd.Series,
+    name: str,
+    source: str,
+    symbol: SymbolRef,
+    rows: np.ndarray,
+    idx: pd.DatetimeIndex,
 ) -> np.ndarray:
-    num = pd.to_numeric(s, errors="coerce")
-    arr = np.asarray(num, dtype=np.float64)
-    nan = np.isnan(arr)
-    if nan.any():
-        i = int(np.flatnonzero(nan)[0])
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(object)
+    if pd.api.types.is_float_dtype(s.dtype) or pd.api.types.is_integer_dtype(s.dtype):
+        arr = np.asarray(s, dtype=np.float64)
+    else:
+        arr = np.asarray(pd.to_numeric(s, errors="coerce"), dtype=np.float64)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        sym = _sym_at(symbol, i)
         val = s.iloc[i]
-        what = f"{name} is NaN" if pd.isna(val) else f"{name} is not a number ({val!r})"
-        raise DataError(f"{_where(source, symbol, int(rows[i]), idx[i])}: {what}")
-    inf = np.isinf(arr)
-    if inf.any():
-        i = int(np.flatnonzero(inf)[0])
-        raise DataError(f"{_where(source, symbol, int(rows[i]), idx[i])}: {name} is {arr[i]}")
+        if np.isinf(arr[i]):
+            what = f"{name} is {arr[i]}"
+        else:
+            what = f"{name} is NaN" if pd.isna(val) else f"{name} is not a number ({val!r})"
+        raise DataError(f"{_where(source, sym, int(rows[i]), idx[i])}: {what}")  # type: ignore[arg-type]
     return arr
 
 
-def _validate(
-    symbol: str,
-    source: str,
-    raw_ts: pd.Series,
-    cols: dict[str, pd.Series],
-    rows: np.ndarray,
-    ohlc_from_close: bool,
-) -> SymbolFrame:
-    where0 = _where(source, symbol)
-    if "close" not in cols:
-        raise DataError(f"{where0}: missing column 'close'")
-    missing = [f for f in ("open", "high", "low") if f not in cols]
-    if missing and not ohlc_from_close:
-        raise DataError(
-            f"{where0}: missing column {missing[0]!r} "
-            f"(pass ohlc_from_close=True to derive open/high/low from close)"
-        )
-    idx = _parse_timestamps(raw_ts.reset_index(drop=True), source, symbol)
+def _check_order(idx: pd.DatetimeIndex, source: str, symbol: str, rows: np.ndarray) -> None:
     t = idx.asi8
     if len(t) > 1:
         d = np.diff(t)
@@ -246,12 +387,25 @@ def _validate(
                 f"{_where(source, symbol, int(rows[i]), idx[i])}: duplicate timestamp "
                 f"(same as row {rows[i - 1]})"
             )
-    data: dict[str, np.ndarray] = {}
-    for f in FIELDS:
-        if f in cols:
-            data[f] = _numeric(cols[f].reset_index(drop=True), f, source, symbol, rows, idx)
+
+
+def _derive_and_check(
+    data: dict[str, np.ndarray],
+    missing: list[str],
+    source: str,
+    symbol: SymbolRef,
+    rows: np.ndarray,
+    idx: pd.DatetimeIndex,
+    names: list[str],
+) -> None:
+    """Fill derived open/high/low and volume, then the price sanity checks (in place)."""
+
+    def where(i: int) -> str:
+        sym = _sym_at(symbol, i)
+        return _where(source, sym, int(rows[i]), idx[i])  # type: ignore[arg-type]
+
     if missing:
-        log.warning("ohlc_from_close", source=source, symbol=symbol, derived=missing)
+        log.warning("ohlc_from_close", source=source, symbol=", ".join(names), derived=missing)
         close = data["close"]
         data.setdefault("open", close.copy())
         data.setdefault("high", np.maximum(data["open"], close))
@@ -262,31 +416,51 @@ def _validate(
         bad = np.flatnonzero(data[f] <= 0.0)
         if bad.size:
             i = int(bad[0])
-            raise DataError(
-                f"{_where(source, symbol, int(rows[i]), idx[i])}: {f} is not positive "
-                f"({data[f][i]})"
-            )
+            raise DataError(f"{where(i)}: {f} is not positive ({data[f][i]})")
     bad = np.flatnonzero(data["volume"] < 0.0)
     if bad.size:
         i = int(bad[0])
-        raise DataError(
-            f"{_where(source, symbol, int(rows[i]), idx[i])}: volume is negative "
-            f"({data['volume'][i]})"
-        )
+        raise DataError(f"{where(i)}: volume is negative ({data['volume'][i]})")
     hi, lo = data["high"], data["low"]
     bad = np.flatnonzero(hi < lo)
     if bad.size:
         i = int(bad[0])
-        raise DataError(
-            f"{_where(source, symbol, int(rows[i]), idx[i])}: high < low ({hi[i]} < {lo[i]})"
-        )
+        raise DataError(f"{where(i)}: high < low ({hi[i]} < {lo[i]})")
     for f in ("open", "close"):
         x = data[f]
         bad = np.flatnonzero((x > hi * (1 + RANGE_TOL)) | (x < lo * (1 - RANGE_TOL)))
         if bad.size:
             i = int(bad[0])
-            raise DataError(
-                f"{_where(source, symbol, int(rows[i]), idx[i])}: {f} {x[i]} outside "
-                f"[low, high] = [{lo[i]}, {hi[i]}]"
-            )
-    return SymbolFrame(symbol=symbol, source=source, index=idx, data=data)
+            raise DataError(f"{where(i)}: {f} {x[i]} outside [low, high] = [{lo[i]}, {hi[i]}]")
+
+
+def _missing_ohlc(cols: Mapping[str, object], where: str, ohlc_from_close: bool) -> list[str]:
+    """open/high/low columns absent (an error unless derived from close); close required."""
+    if "close" not in cols:
+        raise DataError(f"{where}: missing column 'close'")
+    missing = [f for f in ("open", "high", "low") if f not in cols]
+    if missing and not ohlc_from_close:
+        raise DataError(
+            f"{where}: missing column {missing[0]!r} "
+            f"(pass ohlc_from_close=True to derive open/high/low from close)"
+        )
+    return missing
+
+
+def _validate(
+    symbol: str,
+    source: str,
+    raw_ts: pd.Series,
+    cols: dict[str, pd.Series],
+    rows: np.ndarray,
+    ohlc_from_close: bool,
+) -> SymbolFrame:
+    missing = _missing_ohlc(cols, _where(source, symbol), ohlc_from_close)
+    idx, tz = _parse_timestamps(raw_ts.reset_index(drop=True), source, symbol)
+    _check_order(idx, source, symbol, rows)
+    data: dict[str, np.ndarray] = {}
+    for f in FIELDS:
+        if f in cols:
+            data[f] = _numeric(cols[f].reset_index(drop=True), f, source, symbol, rows, idx)
+    _derive_and_check(data, missing, source, symbol, rows, idx, [symbol])
+    return SymbolFrame(symbol=symbol, source=source, index=idx, data=data, tz=tz)

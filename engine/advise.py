@@ -94,6 +94,8 @@ def split_config(path: str | Path | None) -> tuple[RunConfig, AdviseConfig]:
     if path is None:
         return RunConfig(), AdviseConfig()
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a folder, expected a TOML config file")
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found")
     try:
@@ -143,6 +145,34 @@ def load_positions(path: str | Path, default_cash: float = 0.0) -> Holdings:
             elif sym:
                 qty[sym] = qty.get(sym, 0.0) + q
     return Holdings(qty, cash)
+
+
+def check_holdings(h: Holdings, allow_short: bool, where: str = "positions") -> None:
+    """Refuse advice on a negative portfolio: negative cash, or short positions unless
+    ``execution.allow_short`` (a :class:`DataError` naming the offending entry)."""
+    if not math.isfinite(h.cash) or h.cash < 0:
+        raise DataError(f"{where}: cash is {h.cash:g}; it must be >= 0 (borrowing is not modelled)")
+    for sym, q in h.qty.items():
+        if not math.isfinite(q):
+            raise DataError(f"{where}: {sym} quantity is {q}")
+        if q < 0 and not allow_short:
+            raise DataError(
+                f"{where}: {sym} quantity is {q:g} (a short); short holdings need "
+                "execution.allow_short = true"
+            )
+
+
+STALE_AFTER_DAYS = 5.0
+"""Advice on data whose last bar is older than this (and than 3 bars) is flagged stale."""
+
+
+def staleness(
+    last_bar: pd.Timestamp, bar_days: float, now: pd.Timestamp | None = None
+) -> float | None:
+    """Age in days of the last bar when it is stale, else ``None``."""
+    now = now if now is not None else pd.Timestamp.now(tz="UTC").tz_localize(None)
+    age = (now - last_bar) / pd.Timedelta(days=1)
+    return float(age) if age > max(STALE_AFTER_DAYS, 3 * bar_days) else None
 
 
 def _number(v: Any, p: Path, where: str) -> float:
@@ -274,11 +304,12 @@ def changepoint_prob(
     cfg: RunConfig, adv: AdviseConfig, panel: BarPanel, feats: np.ndarray
 ) -> float | None:
     """P(change in the last ``bocpd_window`` bars) at the last bar (BOCPD, causal)."""
+    from engine.api import market_for
     from engine.regimes.base import fit_schedule
     from engine.regimes.config import BOCPDDetectorConfig
     from engine.regimes.online_nb import online_run_nb
 
-    market = getattr(cfg.detector, "market", panel.symbols[0])
+    market = getattr(market_for(cfg, panel), "market", panel.symbols[0])
     det = BOCPDDetectorConfig(
         market=market, window=adv.bocpd_window, expected_run=adv.bocpd_expected_run
     ).build(panel)
@@ -318,8 +349,10 @@ def advise(
             _, out = outputs_to_run(
                 strat.name, panel, replay(StreamingDriver.from_prepared(prep, strat), panel)
             )
-    except ValueError as exc:
-        raise ConfigError(f"strategies.{scfg.name}: {exc}") from None
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        from engine.api import strategy_error
+
+        raise ConfigError(strategy_error(scfg, panel, exc)) from None
     post_all = np.asarray(out[5])
     smoothed = np.asarray(out[7]).astype(np.int64)
     post = post_all[-1]
@@ -341,7 +374,9 @@ def advise(
     reasons: list[str] = []
     if state >= 0 and p_alert >= adv.threshold:
         reasons.append(f"P({'+'.join(alert)}) = {p_alert:.2f} >= threshold {adv.threshold:.2f}")
-    mcol = panel.column(getattr(cfg.detector, "market", panel.symbols[0]))
+    from engine.api import market_for
+
+    mcol = panel.column(getattr(market_for(cfg, panel), "market", panel.symbols[0]))
     vol_fast = float(prep.features[-1, mcol * L.N_FEAT_ASSET + L.F_VOL_FAST])
     vol_slow = float(prep.features[-1, mcol * L.N_FEAT_ASSET + L.F_VOL_SLOW])
     rising = vol_fast > vol_slow
@@ -361,7 +396,11 @@ def advise(
     symbols = panel.symbols
     close = panel.close[-1]
     w = target_weights(strat, out, symbols, labels, state, post)
+    why = cfg.execution.weight_rules().problem(np.asarray(w, dtype=float), symbols)
+    if why:
+        raise ConfigError(f"strategies.{scfg.name}: target at {panel.index[-1]}: {why}")
     h = holdings or Holdings({}, cfg.execution.initial_cash)
+    check_holdings(h, cfg.execution.allow_short)
     unknown = [s for s in h.qty if s not in symbols]
     if unknown:
         raise DataError(
@@ -398,8 +437,13 @@ def advise(
                     else key.replace("cvar_", "cvar_value_", 1)
                 ] = r[key] * value
     label = labels[state] if 0 <= state < k else "warmup"
+    bar_days = (
+        float(np.median(np.diff(panel.index.asi8[-50:]))) / 86.4e12 if panel.n_bars > 1 else 1.0
+    )
+    stale = None if as_of is not None else staleness(panel.index[-1], bar_days)
     return {
         "as_of": str(panel.index[-1].date()),
+        "stale_days": stale,
         "config": cfg.name,
         "detector": prep.detector.name,
         "strategy": scfg.name,
@@ -439,6 +483,11 @@ def format_advice(a: dict[str, Any]) -> str:
     lines = [
         f"regime-engine advise: as of {a['as_of']} (config {a['config']!r}, detector "
         f"{a['detector']}, strategy {a['strategy']!r})",
+        *(
+            [f"STALE DATA: the last bar is {a['stale_days']:,.0f} days old; not today's advice"]
+            if a.get("stale_days") is not None
+            else []
+        ),
         "",
         f"regime: {r['label']} (state {r['state']}) for {r['duration_bars']} bars, "
         f"since {r['since']}",
@@ -547,7 +596,19 @@ def cmd_advise(args: argparse.Namespace) -> int:
     if args.cash is not None:
         h = holdings or Holdings({}, 0.0)
         holdings = Holdings(h.qty, float(args.cash))
+    if holdings is not None:
+        check_holdings(
+            holdings,
+            cfg.execution.allow_short,
+            "--cash" if args.cash is not None and holdings.cash < 0 else "positions",
+        )
     a = advise(cfg, adv, holdings, args.as_of)
+    if a.get("stale_days") is not None:
+        print(
+            f"warning: the data end on {a['as_of']}, {a['stale_days']:,.0f} days ago: this is "
+            "advice for that date, not for today (update the data or pass --as-of)",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(a, indent=2, default=_jsonable))
     else:

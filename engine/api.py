@@ -22,6 +22,7 @@ from engine.core.strategy import CompiledStrategy, PythonStrategy
 from engine.core.streaming import StreamingDriver, outputs_to_run, replay
 from engine.core.usage import features_named_by, strategy_features
 from engine.features.user import with_inputs
+from engine.frequency import infer_frequency
 from engine.ground.bars import BarPanel, DataError
 
 log = structlog.get_logger(__name__)
@@ -30,10 +31,16 @@ log = structlog.get_logger(__name__)
 def load_panel(cfg: RunConfig) -> BarPanel:
     """Bars for a config: the bundled panel or the user's CSV/Parquet files."""
     import data_feeds
+    from data_feeds.bundled_panel import PANEL_DEFAULT_SYMBOLS, bundled_panel_name
 
     d = cfg.data
     if isinstance(d.source, str) and d.source.partition(":")[0] == "bundled":
-        return data_feeds.load_bundled(d.symbols, d.start, d.end, panel=d.source)
+        if d.calendar:
+            log.warning("data.calendar", calendar=d.calendar, note="checked on your own files only")
+        syms = d.symbols
+        if syms is None:  # the panel's default selection (your own files: every symbol)
+            syms = list(PANEL_DEFAULT_SYMBOLS[bundled_panel_name(d.source)])
+        return data_feeds.load_bundled(syms, d.start, d.end, panel=d.source)
     paths = [d.source] if isinstance(d.source, str) else list(d.source)
     fmt = d.format
     if fmt == "auto":
@@ -46,6 +53,8 @@ def load_panel(cfg: RunConfig) -> BarPanel:
         end=d.end,
         fill=None if d.fill == "none" else d.fill,
         ohlc_from_close=d.ohlc_from_close,
+        timezone=d.timezone,
+        calendar=d.calendar,
     )
 
 
@@ -53,16 +62,19 @@ def build_strategy(scfg: StrategyConfig) -> CompiledStrategy | PythonStrategy:
     """A strategy object from its config section."""
     from strategies.regime_switching import RegimeSwitching
     from strategies.static import StaticAllocation
+    from strategies.weights import normalized
 
     if scfg.kind == "static":
-        return StaticAllocation(scfg.name, scfg.weights, scfg.rebalance, scfg.drift)
+        w = normalized(scfg.weights, scfg.normalize)
+        return StaticAllocation(scfg.name, w, scfg.rebalance, scfg.drift)
     if scfg.kind == "inverse_vol":
-        return StaticAllocation(scfg.name, scfg.weights, scfg.rebalance, scfg.drift, True)
+        w = normalized(scfg.weights, scfg.normalize)
+        return StaticAllocation(scfg.name, w, scfg.rebalance, scfg.drift, True)
     if scfg.kind == "regime":
         return RegimeSwitching(
             scfg.name,
-            scfg.table,
-            scfg.warmup,
+            {k: normalized(v, scfg.normalize) for k, v in scfg.table.items()},
+            normalized(scfg.warmup, scfg.normalize),
             scfg.rebalance,
             scfg.on_change,
             scfg.blend,
@@ -115,22 +127,68 @@ def prepare_run(
         for strat in strategies or []:
             wanted += [f for f in strategy_features(strat) if f not in wanted]
         panel = with_inputs(panel, wanted)
-        detector = cfg.detector.build(panel)
+        det_cfg = market_for(cfg, panel)
+        detector = det_cfg.build(panel)
     except DataError as exc:
         raise ConfigError(f"detector: {exc}") from None
+    freq = infer_frequency(panel.index, cfg.data.periods_per_year)
+    log.info(
+        "features",
+        bars=freq.name,
+        periods_per_year=freq.periods_per_year,
+        **cfg.features.describe(freq),
+    )
     try:
         return prepare(
             panel,
             detector,
             costs,
-            cfg.execution.build(),
-            cfg.features.build(),
+            cfg.execution.build(freq.periods_per_year),
+            cfg.features.build(freq),
             cfg.detector.smoothing.build(),
             user_features=wanted,
-            feature_assets=(cfg.detector.market,) if hasattr(cfg.detector, "market") else (),
+            feature_assets=(det_cfg.market,) if hasattr(det_cfg, "market") else (),
         )
     except ValueError as exc:  # e.g. history too short for the detector's first fit
         raise ConfigError(f"detector: {exc}") from None
+
+
+def strategy_error(scfg: StrategyConfig, panel: BarPanel, exc: BaseException) -> str:
+    """One line for a strategy that failed while running, naming the parameter when a
+    symbol parameter is not in the data (``strategies.tilt.params.equity: 'SPY' ...``)."""
+    lookup = isinstance(exc, KeyError) or " not in " in str(exc)
+    if isinstance(scfg, CustomConfig) and lookup:
+        for key, val in scfg.params.items():
+            if isinstance(val, str) and val not in panel.symbols:
+                return (
+                    f"strategies.{scfg.name}.params.{key}: {val!r} is not a symbol of the "
+                    f"data ({', '.join(panel.symbols)})"
+                )
+    what = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(scfg, CustomConfig):  # a parameter whose value the error quotes
+        for key, val in scfg.params.items():
+            if isinstance(val, str) and repr(val) in what.replace("np.str_(", ""):
+                return f"strategies.{scfg.name}.params.{key}: {val!r}: {what}"
+    return f"strategies.{scfg.name}: {what}"
+
+
+def market_for(cfg: RunConfig, panel: BarPanel) -> Any:
+    """The detector config with ``market`` defaulted to the first equity-like symbol of the
+    data when the config does not set it (logged); unchanged otherwise."""
+    det = cfg.detector
+    if not hasattr(det, "market") or "market" in det.model_fields_set:
+        return det
+    if det.market in panel.symbols and panel.asset_classes[panel.column(det.market)] in (
+        "equity",
+        "unknown",
+    ):
+        return det
+    from engine.config import equity_like_symbol
+
+    sym = equity_like_symbol(panel.symbols, panel.asset_classes)
+    if sym != det.market:
+        log.warning("detector.market", market=sym, reason="not set: first equity-like symbol")
+    return det.model_copy(update={"market": sym})
 
 
 def run_python_strategy(prep: Prepared, strategy: PythonStrategy) -> tuple[StrategyRun, Any]:
@@ -165,6 +223,9 @@ def run_backtest(
     strategies = [build_strategy(scfg) for scfg in cfg.strategies]
     prep = prepare_run(cfg, panel, strategies)
     steps.update(1)
+    from strategies.weights import check_targets
+
+    rules = cfg.execution.weight_rules()
     runs: dict[str, StrategyRun] = {}
     regimes = None
     for scfg, strat in zip(cfg.strategies, strategies, strict=True):
@@ -174,8 +235,9 @@ def run_backtest(
                 runs[strat.name] = strategy_run(strat.name, panel, raw)
             else:
                 runs[strat.name], raw = run_python_strategy(prep, strat)
-        except ValueError as exc:
-            raise ConfigError(f"strategies.{scfg.name}: {exc}") from None
+            check_targets(raw[3], panel.symbols, panel.index, rules, strat.name)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise ConfigError(strategy_error(scfg, panel, exc)) from None
         if regimes is None:
             regimes = regimes_frame(panel, raw[5], raw[6], raw[7], prep.detector.labels)
         steps.update(1)
@@ -202,11 +264,15 @@ def run_backtest(
 
 
 def compute_metrics(result: BacktestResult) -> dict[str, dict[str, float]]:
-    """Per-strategy summary metrics (see :func:`engine.analysis.metrics.summary`)."""
-    from engine.analysis.metrics import summary
+    """Per-strategy summary metrics (see :func:`engine.analysis.metrics.summary_table`:
+    bars per year from the data, Sharpe/Sortino over the configured risk-free series)."""
+    from engine.analysis.metrics import summary_table
 
-    out = {}
-    for name, run in result.runs.items():
-        out[name] = {k: float(v) for k, v in summary(run.equity, run.fills).items()}
-        out[name]["final_equity"] = float(run.equity.iloc[-1])
+    try:
+        table = summary_table(result)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    out = {str(k): {str(c): float(v) for c, v in row.items()} for k, row in table.iterrows()}
+    for name in out:
+        out[name]["final_equity"] = float(result.runs[name].equity.iloc[-1])
     return out

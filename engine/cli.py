@@ -1,8 +1,12 @@
 """The ``regime-engine`` command.
 
-Subcommands: ``backtest`` (this module) and those registered by the modules named in
-:data:`COMMAND_MODULES`, each exposing ``register(subparsers)``. Every known kind of bad
-input ends in one ``error: ...`` line on stderr and a non-zero exit, never a traceback.
+Subcommands: ``backtest``, ``report`` and ``init`` (this module) and those registered by
+the modules named in :data:`LAZY_COMMANDS`, each exposing ``register(subparsers)``. Only
+the module of the subcommand being run is imported, so ``regime-engine --help`` stays fast.
+
+Every known kind of bad input ends in one ``error: ...`` line on stderr and exit code 2,
+never a traceback; an unexpected failure is one ``error: internal error ...`` line and exit
+code 1 (``--log-level DEBUG`` logs the traceback).
 """
 
 from __future__ import annotations
@@ -12,43 +16,92 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
-
-import structlog
-
-from engine import logs
-from engine.config import ConfigError
-from engine.core.bars import DataError
+from typing import Any, NoReturn
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "brokers.cli",
-    "engine.bus.cli",
-    "engine.sweep.cli",
-    "engine.validate",
-    "engine.advise",
-)
-"""Modules that add subcommands (``register(subparsers)``); imported lazily."""
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("engine.validate", "out-of-sample verdict: walk-forward, CV, bootstrap"),
+    "advise": ("engine.advise", "current regime, target weights, trades, conditional risk"),
+    "paper": ("brokers.cli", "paper-trade a strategy (local exchange or Alpaca)"),
+    "paper-exchange": ("brokers.cli", "run the local Alpaca-compatible paper exchange"),
+    "sweep": ("engine.sweep.cli", "run a parameter sweep (grid or random)"),
+    "monitor": ("engine.bus.cli", "print the engine's events from the ZeroMQ bus"),
+}
+"""Subcommand -> (module with ``register(subparsers)``, one-line help); imported lazily."""
+
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(m for m, _ in LAZY_COMMANDS.values()))
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+class UsageError(ValueError):
+    """Bad command-line usage (an unwritable ``--out``, ...): one line, exit code 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one ``error:`` line (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {message} (see --help)\n")
+
+
+def log_level(value: str) -> str:
+    """argparse type for ``--log-level``: one of :data:`LOG_LEVELS`, any case."""
+    up = value.upper()
+    if up not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"invalid log level {value!r} (choose from {', '.join(LOG_LEVELS)})"
+        )
+    return up
+
+
+def prepare_out_dir(path: str | Path, what: str = "--out") -> Path:
+    """Create (or reuse) an output folder *before* any work; one-line error if impossible."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"{what} {p}: exists and is not a folder")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        probe = p / ".regime-engine-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"{what} {p}: cannot write there ({exc.strerror or exc})") from None
+    return p
+
+
+def prepare_out_file(path: str | Path, what: str = "--out") -> Path:
+    """Check an output file's folder is writable and the path is not a folder."""
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{what} {p}: is a folder, expected a file path")
+    prepare_out_dir(p.parent if str(p.parent) else Path("."), what)
+    return p
+
+
+def run_folder(name: str, out: str | None) -> Path:
+    """``--out`` or ``runs/NAME`` (names are checked by the config to stay inside runs/)."""
+    if out is not None and not out.strip():
+        raise UsageError("--out: empty path")
+    return prepare_out_dir(out) if out else prepare_out_dir(Path("runs") / name, "run folder")
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run the config's strategies side by side, print metrics, write the run folder."""
     from engine.analysis.metrics import DEFAULT_COLUMNS, summary_table
     from engine.api import run_backtest
+    from engine.config import load_config
     from engine.fmt import text_table
 
-    result = run_backtest(args.config)
-    out = Path(args.out) if args.out else Path("runs") / str(result.config.get("name", "run"))
+    cfg = load_config(args.config)
+    out = run_folder(cfg.name, args.out)
+    result = run_backtest(cfg)
     result.save(out)
     table = summary_table(result)
-    p = result.panel
-    print(
-        f"regime-engine backtest: {p.n_bars} bars x {p.n_assets} assets "
-        f"({', '.join(p.symbols)}), {p.index[0].date()} -> {p.index[-1].date()}"
-    )
+    print(run_header(result.panel, cfg.data.periods_per_year))
     print(text_table(table, ["total_return", *DEFAULT_COLUMNS]))
     if result.config.get("report", {}).get("html", True) and not args.no_report:
         print(f"report: {write_html_report(result, out / 'report.html')}")
@@ -56,9 +109,25 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_header(panel: Any, periods_per_year: float | None = None) -> str:
+    """``regime-engine backtest: 4589 daily bars (252/yr) x 4 assets (...), A -> B [tz]``."""
+    from engine.frequency import infer_frequency
+
+    freq = infer_frequency(panel.index, periods_per_year)
+    fmt = "%Y-%m-%d %H:%M" if freq.intraday else "%Y-%m-%d"
+    tz = f" ({panel.tz})" if getattr(panel, "tz", None) else ""
+    syms = ", ".join(panel.symbols[:8]) + (", ..." if panel.n_assets > 8 else "")
+    return (
+        f"regime-engine backtest: {panel.n_bars} {freq.name} bars "
+        f"({freq.periods_per_year:,.0f}/yr) x {panel.n_assets} assets ({syms}), "
+        f"{panel.index[0].strftime(fmt)} -> {panel.index[-1].strftime(fmt)}{tz}"
+    )
+
+
 def write_html_report(result: Any, path: Path) -> Path:
     """The HTML report, with bootstrap CIs of each strategy vs the first static one."""
     from engine.analysis.bootstrap import bootstrap_report
+    from engine.analysis.metrics import price_panel, risk_free_returns
     from engine.report.html import write_report
 
     names = list(result.equity.columns)
@@ -66,33 +135,59 @@ def write_html_report(result: Any, path: Path) -> Path:
     if len(names) >= 2:
         benchmark = names[0]
         candidate = next((n for n in names if "regime" in n), names[-1])
-        boot = bootstrap_report(result.equity, candidate, benchmark)
+        spec = (getattr(result, "config", None) or {}).get("metrics", {}).get("risk_free")
+        rf, label = risk_free_returns(price_panel(result), "auto" if spec is None else spec)
+        boot = bootstrap_report(result.equity, candidate, benchmark, rf=rf, rf_label=label)
     return write_report(
         result,
         path,
         bootstrap=boot,
         bootstrap_pair=(candidate, benchmark) if boot is not None else None,
+        periods_per_year=round(report_ppy(result)),
     )
+
+
+def report_ppy(result: Any) -> float:
+    """Bars per year of a run (config override, else inferred from its equity index): the
+    report's annualisation and its rolling-1y window."""
+    from engine.frequency import infer_frequency
+
+    cfg = getattr(result, "config", None) or {}
+    given = (cfg.get("data") or {}).get("periods_per_year")
+    return infer_frequency(result.equity.index, given).periods_per_year
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write report.html for a saved run folder."""
     from engine.report.saved_run import load_run
 
-    run = load_run(args.run_dir)
-    out = Path(args.out) if args.out else Path(args.run_dir) / "report.html"
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        what = "is not a folder" if run_dir.exists() else "folder not found"
+        raise UsageError(f"{run_dir}: {what} (expected a run folder written by `backtest`)")
+    out = prepare_out_file(args.out) if args.out else run_dir / "report.html"
+    run = load_run(run_dir)
     print(f"report: {write_html_report(run, out)}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="regime-engine",
-        description="Event-driven backtests and paper trading with online regime detection.",
-    )
-    parser.add_argument("--json-logs", action="store_true", help="log JSON lines to stderr")
-    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING, ERROR")
-    sub = parser.add_subparsers(dest="command", required=True)
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write a starter config for the user's data files."""
+    from engine.starter import starter_config
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise UsageError(f"{out}: already exists (pass --force to overwrite)")
+    if out.is_dir():
+        raise UsageError(f"{out}: is a folder, expected a .toml file path")
+    text = starter_config(args.files, name=args.name)
+    prepare_out_file(out)
+    out.write_text(text)
+    print(f"wrote {out}; run it with: regime-engine backtest {out}")
+    return 0
+
+
+def _add_builtin(sub: Any) -> None:
     bt = sub.add_parser("backtest", help="run the configured strategies side by side")
     bt.add_argument("config", nargs="?", default=None, help="TOML config (default: built-in)")
     bt.add_argument("--out", default=None, help="output folder (default: runs/NAME)")
@@ -102,26 +197,104 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("run_dir", help="folder written by `backtest`")
     rp.add_argument("--out", default=None, help="HTML path (default: RUN_DIR/report.html)")
     rp.set_defaults(handler=cmd_report)
-    for mod in COMMAND_MODULES:
-        importlib.import_module(mod).register(sub)
+    it = sub.add_parser("init", help="write a starter config for your own CSV/Parquet files")
+    it.add_argument("files", nargs="+", help="data files (CSV or Parquet, any layout)")
+    it.add_argument("--out", default="regime-engine.toml", help="config path to write")
+    it.add_argument("--name", default=None, help="run name (default: the first file's stem)")
+    it.add_argument("--force", action="store_true", help="overwrite an existing config")
+    it.set_defaults(handler=cmd_init)
+
+
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    for tok in argv:
+        if tok in LAZY_COMMANDS or tok in ("backtest", "report", "init"):
+            return tok
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser. With ``argv``, only the chosen subcommand's module is imported
+    (the others get a one-line placeholder); without, every module is imported."""
+    parser = OneLineParser(
+        prog="regime-engine",
+        description="Event-driven backtests and paper trading with online regime detection.",
+    )
+    parser.add_argument("--json-logs", action="store_true", help="log JSON lines to stderr")
+    parser.add_argument(
+        "--log-level", default="WARNING", type=log_level, help="DEBUG, INFO, WARNING, ERROR"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_builtin(sub)
+    chosen = None if argv is None else _chosen_command(argv)
+    wanted = (
+        set(COMMAND_MODULES)
+        if argv is None
+        else ({LAZY_COMMANDS[chosen][0]} if chosen in LAZY_COMMANDS else set())
+    )
+    done: set[str] = set()
+    for cmd, (mod, help_) in LAZY_COMMANDS.items():
+        if mod in wanted:
+            if mod not in done:
+                importlib.import_module(mod).register(sub)
+                done.add(mod)
+        else:
+            sub.add_parser(cmd, help=help_, add_help=False)
     return parser
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from engine.config import ConfigError
+    from engine.core.bars import DataError
+
+    errs: list[type[BaseException]] = [ConfigError, DataError, UsageError, OverflowError]
+    if "brokers.alpaca" in sys.modules:
+        errs.append(sys.modules["brokers.alpaca"].BrokerError)
+    if "zmq" in sys.modules:  # a bad bus address (monitor --address, paper events)
+        errs.append(sys.modules["zmq"].ZMQError)
+    return tuple(errs)
+
+
+def _one_line(exc: object) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2), already printed
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_BAD_INPUT
+    from engine import logs
+
     logs.configure(json=args.json_logs, level=args.log_level)
+    logs.announce_cold_cache()
     handler: Handler = args.handler
     try:
         return handler(args)
-    except (ConfigError, DataError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        structlog.get_logger("regime-engine").debug("cli.error", error=str(exc))
-        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        known = _known_errors()
+        if isinstance(exc, known):
+            print(f"error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        if isinstance(exc, OSError):  # a file the user named: missing, unreadable, a folder
+            text = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else exc
+            print(f"error: {_one_line(text)}", file=sys.stderr)  # type: ignore[arg-type]
+            return EXIT_BAD_INPUT
+        import structlog
+
+        structlog.get_logger("regime-engine").debug("cli.internal_error", exc_info=True)
+        print(
+            f"error: internal error ({type(exc).__name__}: {_one_line(exc)}); "
+            "rerun with --log-level DEBUG for details",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 def entry() -> None:

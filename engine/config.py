@@ -7,9 +7,11 @@ key``). Every section has defaults; an empty file runs the default backtest. See
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -23,6 +25,10 @@ from pydantic import (
 from engine.core.spec import CALENDAR_FREQS, CostModel, Execution, Features
 from engine.regimes.config import DetectorConfig, HMMDetectorConfig
 
+if TYPE_CHECKING:
+    from engine.frequency import Frequency
+    from strategies.weights import WeightRules
+
 
 class ConfigError(ValueError):
     """A bad configuration: one line naming the file and the key."""
@@ -34,29 +40,127 @@ class Section(BaseModel):
 
 Freq = Literal["D", "W", "M", "Q", "Y"] | None
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+
+
+def parse_date(value: Any) -> str | None:
+    """A config date -> ISO string. Accepts TOML dates/datetimes and ``YYYY-MM-DD[ HH:MM[:SS]]``
+    strings; anything else ("yesterday", "2015-02-30") is a ``ValueError`` saying why."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if not isinstance(value, str):
+        raise ValueError(f"expected a date like 2015-06-01, got {value!r}")
+    text = value.strip()
+    if not _ISO_DATE.match(text):
+        raise ValueError(f"{value!r} is not a date (expected YYYY-MM-DD)")
+    try:
+        dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid date ({exc})") from None
+    return text
+
 
 class DataConfig(Section):
-    """Where bars come from. ``source = "bundled"`` is the shipped real panel."""
+    """Where bars come from. ``source = "bundled"`` is the shipped real panel.
+
+    ``symbols`` defaults to every symbol in the files. ``periods_per_year`` overrides the
+    bar frequency inferred from the timestamps. ``calendar`` (an exchange code such as
+    ``"XNYS"``) reports sessions missing from the data; ``timezone`` is the zone the bar
+    times are shown and grouped in (sessions, days, months): time-zone-aware timestamps are
+    converted to it, naive ones are taken to be in it.
+    """
 
     source: str | list[str] = "bundled"
     format: Literal["auto", "csv", "parquet"] = "auto"
-    symbols: list[str] | None = ["SPX", "RUT", "DAX", "N225", "UST10", "CASH"]
+    symbols: list[str] | None = None
     start: str | None = None
     end: str | None = None
     fill: Literal["none", "ffill"] = "none"
     ohlc_from_close: bool = False
+    periods_per_year: float | None = Field(None, gt=0)
+    calendar: str | None = None
+    timezone: str | None = None
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _date(cls, v: Any) -> str | None:
+        return parse_date(v)
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("an empty list; leave it out to use every symbol in the files")
+        dup = sorted({s for s in v if v.count(s) > 1})
+        if dup:
+            raise ValueError(f"{dup[0]!r} is listed twice")
+        return v
+
+    @field_validator("calendar")
+    @classmethod
+    def _calendar(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        import exchange_calendars as xcals
+
+        if v not in xcals.get_calendar_names(include_aliases=True):
+            raise ValueError(f"unknown exchange calendar {v!r} (e.g. XNYS, XNAS, XLON, XTKS, 24/7)")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            msg = f"unknown time zone {v!r} (use an IANA name like 'America/New_York')"
+            raise ValueError(msg) from None
+        return v
+
+    @model_validator(mode="after")
+    def _order(self) -> DataConfig:
+        if self.start and self.end and self.start > self.end:
+            raise ValueError(f"start {self.start} is after end {self.end}")
+        return self
 
 
 class ExecutionConfig(Section):
+    """Order sizing. Target weights mean what they say: a negative weight is an error unless
+    ``allow_short``; weights summing above 1 are an error unless ``allow_leverage`` (then up
+    to ``max_gross``); a sum below 1 leaves the rest in cash."""
+
     initial_cash: float = Field(1_000_000.0, gt=0)
     fill_at: Literal["next_open", "next_close"] = "next_open"
     allow_leverage: bool = False
+    allow_short: bool = False
     max_gross: float = Field(1.0, gt=0)
     trade_band: float = Field(0.0, ge=0)
     min_trade_value: float = Field(0.0, ge=0)
 
-    def build(self) -> Execution:
-        return Execution(**self.model_dump())
+    def build(self, periods_per_year: float = 252.0) -> Execution:
+        """Kernel settings; ``periods_per_year`` (the data's) accrues borrow fees per bar."""
+        return Execution(
+            **self.model_dump(exclude={"allow_short"}), periods_per_year=periods_per_year
+        )
+
+    def weight_rules(self) -> WeightRules:
+        """The rules target weights are checked against."""
+        from strategies.weights import WeightRules
+
+        return WeightRules(
+            allow_short=self.allow_short,
+            max_gross=self.max_gross if self.allow_leverage else 1.0,
+        )
 
 
 class CostConfig(Section):
@@ -68,6 +172,7 @@ class CostConfig(Section):
     impact_coef: float = Field(0.0, ge=0)
     participation: float = Field(0.0, ge=0, le=1)
     lot_size: float = Field(0.0, ge=0)
+    borrow_bps: float = Field(0.0, ge=0)
 
     def build(self) -> CostModel:
         return CostModel(**self.model_dump())
@@ -93,14 +198,50 @@ class CostsConfig(CostConfig):
         return CostConfig(**self.model_dump(exclude={"symbols"})).build()
 
 
-class FeaturesConfig(Section):
-    hl_fast: float = Field(10.0, gt=0)
-    hl_slow: float = Field(63.0, gt=0)
-    ma_window: int = Field(200, ge=2)
-    rsi_window: int = Field(14, ge=2)
+BarsOrTime = float | str
 
-    def build(self) -> Features:
-        return Features(**self.model_dump())
+
+class FeaturesConfig(Section):
+    """Half-lives and windows of the causal features, in bars (numbers) or in time
+    (``"2w"``, ``"3m"``, ``"1y"``, ``"4h"``: converted with the data's bar frequency, so
+    ``"3m"`` is 63 daily bars or 16,380 one-minute bars of 390-minute sessions)."""
+
+    hl_fast: BarsOrTime = 10.0
+    hl_slow: BarsOrTime = 63.0
+    ma_window: int | str = 200
+    rsi_window: int | str = 14
+
+    @field_validator("hl_fast", "hl_slow", "ma_window", "rsi_window")
+    @classmethod
+    def _positive_or_time(cls, v: float | str) -> float | str:
+        if isinstance(v, str):
+            from engine.frequency import parse_window
+
+            parse_window(v)
+        elif not v > 0:
+            raise ValueError(f"must be > 0 (got {v!r})")
+        return v
+
+    def build(self, freq: Frequency | None = None) -> Features:
+        """The kernel's feature settings; time strings need the data's ``freq``."""
+        from engine.frequency import window_bars
+
+        vals: dict[str, float] = {}
+        for k, v in self.model_dump().items():
+            if isinstance(v, str):
+                if freq is None:
+                    raise ConfigError(
+                        f"features.{k} = {v!r}: a window in time needs the data's bar "
+                        "frequency here; give a number of bars"
+                    )
+                v = window_bars(v, freq)
+            vals[k] = float(v) if k.startswith("hl_") else max(2, round(v))
+        return Features(**vals)  # type: ignore[arg-type]
+
+    def describe(self, freq: Frequency) -> dict[str, str]:
+        """Each setting in bars and in time, e.g. ``{"hl_slow": "63 bars (~3.0 months)"}``."""
+        f = self.build(freq)
+        return {k: freq.describe_bars(getattr(f, k)) for k in type(self).model_fields}
 
 
 Weights = dict[str, float] | Literal["equal"]
@@ -112,6 +253,7 @@ class StaticConfig(Section):
     weights: Weights
     rebalance: Freq = "M"
     drift: float = Field(0.0, ge=0)
+    normalize: bool = False
 
 
 class InverseVolConfig(Section):
@@ -120,6 +262,7 @@ class InverseVolConfig(Section):
     weights: Weights = "equal"
     rebalance: Freq = "M"
     drift: float = Field(0.0, ge=0)
+    normalize: bool = False
 
 
 class RegimeConfig(Section):
@@ -131,6 +274,7 @@ class RegimeConfig(Section):
     on_change: bool = True
     blend: bool = False
     drift: float = Field(0.0, ge=0)
+    normalize: bool = False
 
 
 class CustomConfig(Section):
@@ -184,11 +328,33 @@ class ReportConfig(Section):
     benchmark: str | None = None  # strategy or symbol (default: the first equity symbol)
 
 
+class MetricsConfig(Section):
+    """Risk-free series for Sharpe, Sortino and the bootstrap differences: ``"auto"`` (the
+    panel's cash asset: asset class ``cash`` or a symbol named ``CASH``; 0 when none),
+    ``"none"``, a symbol, an annual rate (``0.02``) or ``"file:rates.csv"`` (columns
+    ``timestamp, rate``). The rf = 0 figures are reported too (``sharpe_rf0``)."""
+
+    risk_free: str | float = "auto"
+
+    @field_validator("risk_free")
+    @classmethod
+    def _rf(cls, v: str | float) -> str | float:
+        if isinstance(v, str) and v.lower().startswith("file:") and len(v) <= 5:
+            raise ValueError("'file:' needs a path, e.g. 'file:rates.csv'")
+        if isinstance(v, float | int) and not -0.5 < float(v) < 1.0:
+            raise ValueError(f"annual risk-free rate {v} is out of range (a fraction, e.g. 0.02)")
+        return v
+
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
 class RunConfig(Section):
     """A whole run: data, execution, costs, features, detector, strategies, report."""
 
     name: str = "default"
     data: DataConfig = DataConfig()
+    metrics: MetricsConfig = MetricsConfig()
     execution: ExecutionConfig = ExecutionConfig()
     costs: CostsConfig = CostsConfig(commission_bps=5.0)
     features: FeaturesConfig = FeaturesConfig()
@@ -207,6 +373,32 @@ class RunConfig(Section):
         if isinstance(det, dict) and "kind" not in det:
             data = {**data, "detector": {"kind": default_detector_kind(), **det}}
         return data
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not _NAME_RE.match(v) or ".." in v:
+            raise ValueError(
+                f"{v!r} cannot name a folder under runs/ (letters, digits, '.', '_', '-'; "
+                "no '/' or '..')"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _weights_mean_what_they_say(self) -> RunConfig:
+        from strategies.weights import check_weight_spec
+
+        rules = self.execution.weight_rules()
+        for i, s in enumerate(self.strategies):
+            specs: list[tuple[str, Any]] = []
+            if isinstance(s, StaticConfig | InverseVolConfig):
+                specs = [("weights", s.weights)]
+            elif isinstance(s, RegimeConfig):
+                specs = [("warmup", s.warmup)] + [(f"table.{k}", w) for k, w in s.table.items()]
+            for where, spec in specs:
+                if not getattr(s, "normalize", False):
+                    check_weight_spec(spec, rules, f"strategies.{i}.{where} ({s.name})")
+        return self
 
     @field_validator("strategies")
     @classmethod
@@ -238,7 +430,9 @@ def first_error(exc: ValidationError) -> str:
         return f"{loc}: unknown kind {err.get('input', {}).get('kind')!r} (expected one of {tags})"
     msg = err["msg"]
     got = err.get("input")
-    if err["type"] not in ("union_tag_invalid",) and not isinstance(got, dict | list):
+    if err["type"] == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    elif err["type"] not in ("union_tag_invalid",) and not isinstance(got, dict | list):
         msg = f"{msg} (got {got!r})"
     return f"{loc}: {msg}" if loc else msg
 
@@ -256,12 +450,16 @@ def load_config(path: str | Path | None = None) -> RunConfig:
     if path is None:
         return RunConfig()
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a folder, expected a TOML config file")
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found")
     try:
         data = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read config: {exc}") from None
     cfg = parse_config(data, str(p))
     return cfg
 
@@ -273,3 +471,19 @@ __all__ = [
     "load_config",
     "parse_config",
 ]
+
+
+EQUITY_CLASSES = ("equity", "stock", "etf", "index")
+NOT_EQUITY_CLASSES = ("cash", "bond", "rates", "commodity", "fx", "crypto", "volatility")
+
+
+def equity_like_symbol(symbols: tuple[str, ...], asset_classes: tuple[str, ...]) -> str:
+    """The default ``detector.market``: the first symbol whose asset class is equity-like,
+    else the first whose class is unknown and not cash-like by name, else the first."""
+    for s, c in zip(symbols, asset_classes):
+        if c.lower() in EQUITY_CLASSES:
+            return s
+    for s, c in zip(symbols, asset_classes):
+        if c.lower() not in NOT_EQUITY_CLASSES and s.upper() not in ("CASH", "BIL", "SHV"):
+            return s
+    return symbols[0]

@@ -54,3 +54,34 @@ def configure(json: bool = False, level: str = "INFO") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
+
+
+COMPILE_NOTICE = "compiling kernels (once per machine, ~30 s; later runs start at once)..."
+_compile_listener: Any = None
+
+
+def announce_cold_cache(stream: Any = None) -> None:
+    """Print :data:`COMPILE_NOTICE` once on stderr when numba first has to compile.
+
+    Listens to numba's ``numba:compile`` event, which fires only on a cache miss (a kernel
+    loaded from the on-disk cache does not trigger it), so warm runs stay silent.
+    """
+    global _compile_listener
+    if _compile_listener is not None:
+        return
+    from numba.core import event
+
+    class _Notice(event.Listener):  # type: ignore[misc]
+        said = False
+
+        def on_start(self, ev: Any) -> None:
+            if not self.said:
+                self.said = True
+                out = stream if stream is not None else sys.stderr
+                print(COMPILE_NOTICE, file=out, flush=True)
+
+        def on_end(self, ev: Any) -> None:
+            pass
+
+    _compile_listener = _Notice()
+    event.register("numba:compile", _compile_listener)

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from engine.analysis import bootstrap as bs
 from engine.analysis.costs import DEFAULT_BPS, break_even_cost, cost_sensitivity
 from engine.analysis.cv import Candidate, choose, cv_scores
-from engine.analysis.metrics import PERIODS_PER_YEAR
+from engine.analysis.metrics import PERIODS_PER_YEAR, risk_free_returns
 from engine.analysis.montecarlo import fit_return_hmm, mc_quantiles, monte_carlo
 from engine.analysis.walkforward import (
     Fold,
@@ -379,7 +379,9 @@ def run_validation(
             f"{train_bars} training bars"
         )
     try:
-        base = cfg.detector.build(panel)
+        from engine.api import market_for
+
+        base = market_for(cfg, panel).build(panel)
     except DataError as exc:
         raise ConfigError(f"detector: {exc}") from None
 
@@ -464,6 +466,8 @@ def run_validation(
     # 3. significance
     t = time.perf_counter()
     summary = oos_summary(rets, ppy)
+    rf, rf_label = risk_free_returns(panel, cfg.metrics.risk_free)  # Sharpe diffs over rf
+    summary.attrs.update(rf_label="0", diff_rf_label=rf_label)  # the OOS table is at rf = 0
     boot, p = bs.paired_bootstrap(
         rets[cand_name],
         rets[bench_name],
@@ -471,6 +475,7 @@ def run_validation(
         v.level,
         seed=v.seed,
         periods_per_year=ppy,
+        rf=rf,
     )
     boot_cv, p_cv = bs.paired_bootstrap(
         rets[cv_name],
@@ -479,6 +484,7 @@ def run_validation(
         v.level,
         seed=v.seed,
         periods_per_year=ppy,
+        rf=rf,
     )
     ci = pd.concat(
         {
@@ -596,16 +602,19 @@ def verdict_table(res: ValidationResult) -> str:
     s, g = res.summary, res.significance
     from engine.fmt import text_table
 
+    rf_lab = s.attrs.get("diff_rf_label", "0")
     lines = [text_table(s, ["sharpe", "cagr", "volatility", "max_drawdown", "total_return"])]
     lvl = f"{g['level']:.0%}"
     lines.append("")
     lines.append(
-        f"Sharpe difference {res.candidate} - {res.benchmark}: {g['sharpe_diff']:+.3f} "
+        f"Sharpe difference (rf = {rf_lab}) {res.candidate} - {res.benchmark}: "
+        f"{g['sharpe_diff']:+.3f} "
         f"({lvl} CI [{g['sharpe_diff_lower']:+.3f}, {g['sharpe_diff_upper']:+.3f}], "
         f"p = {g['p_sharpe_diff_le_0']:.3f}, stationary bootstrap)"
     )
     lines.append(
-        f"Sharpe difference {res.candidate}_cv - {res.benchmark}: {g['cv_sharpe_diff']:+.3f} "
+        f"Sharpe difference (rf = {rf_lab}) {res.candidate}_cv - {res.benchmark}: "
+        f"{g['cv_sharpe_diff']:+.3f} "
         f"({lvl} CI [{g['cv_sharpe_diff_lower']:+.3f}, {g['cv_sharpe_diff_upper']:+.3f}], "
         f"p = {g['cv_p_sharpe_diff_le_0']:.3f}); deflated Sharpe over "
         f"{int(g['n_trials'])} candidates = {g['cv_deflated_sharpe']:.3f}; "

@@ -7,6 +7,11 @@
   preserving their cross-correlation.
 * ``p_value`` for ``H0: sharpe_diff <= 0`` is the share of centered bootstrap differences at
   least as large as the observed one: ``(1 + #{d*_b - d >= d}) / (B + 1)``.
+* Sharpe ratios are of **excess** returns over a per-bar risk-free series ``rf`` when one is
+  given (resampled with the same indices as the returns; CAGR and drawdown stay on total
+  returns); ``rf = None`` (default) is rf = 0. ``bootstrap_report`` labels the table with
+  ``attrs["rf_label"]``.
+* ``periods_per_year`` is inferred from the returns' ``DatetimeIndex`` when not given.
 * The deflated Sharpe ratio (Bailey & López de Prado 2014) is the probabilistic Sharpe ratio
   against the expected maximum Sharpe of ``N`` unskilled trials.
 """
@@ -20,17 +25,17 @@ import pandas as pd
 from arch.bootstrap import SPA, StationaryBootstrap, optimal_block_length
 from scipy import stats
 
-from engine.analysis.metrics import PERIODS_PER_YEAR
+from engine.analysis.metrics import PERIODS_PER_YEAR, periods_per_year_of
 
 EULER_GAMMA = 0.5772156649015329
 
 
-def _sharpe(r: np.ndarray, ppy: int) -> float:
+def _sharpe(r: np.ndarray, ppy: float) -> float:
     sd = np.std(r, ddof=1)
     return float(np.mean(r) / sd * np.sqrt(ppy)) if sd > 0 else float("nan")
 
 
-def _cagr(r: np.ndarray, ppy: int) -> float:
+def _cagr(r: np.ndarray, ppy: float) -> float:
     g = float(np.prod(1.0 + r))
     return g ** (ppy / r.size) - 1.0 if g > 0 else -1.0
 
@@ -40,8 +45,8 @@ def _mdd(r: np.ndarray) -> float:
     return float(np.max(1.0 - e / np.maximum.accumulate(e)))
 
 
-def _metric_vector(r: np.ndarray, ppy: int) -> np.ndarray:
-    return np.array([_sharpe(r, ppy), _cagr(r, ppy), _mdd(r)])
+def _metric_vector(r: np.ndarray, ppy: float, rf: np.ndarray | float = 0.0) -> np.ndarray:
+    return np.array([_sharpe(r - rf, ppy), _cagr(r, ppy), _mdd(r)])
 
 
 METRICS: tuple[str, ...] = ("sharpe", "cagr", "max_drawdown")
@@ -75,7 +80,7 @@ def bootstrap_ci(
     level: float = 0.95,
     block_size: int | None = None,
     seed: int = 12345,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float | None = None,
 ) -> pd.DataFrame:
     """Stationary-bootstrap percentile CIs for Sharpe, CAGR and max drawdown.
 
@@ -92,12 +97,13 @@ def bootstrap_ci(
     DataFrame
         Rows sharpe, cagr, max_drawdown; columns estimate, lower, upper, std.
     """
+    ppy = periods_per_year_of(returns, periods_per_year)
     r = np.asarray(returns, dtype=float)
     r = r[np.isfinite(r)]
     b = block_size or default_block_size(r)
     bs = StationaryBootstrap(b, r, seed=seed)
-    boots = bs.apply(lambda x: _metric_vector(x, periods_per_year), reps)
-    return _ci_frame(_metric_vector(r, periods_per_year), boots, list(METRICS), level)
+    boots = bs.apply(lambda x: _metric_vector(x, ppy), reps)
+    return _ci_frame(_metric_vector(r, ppy), boots, list(METRICS), level)
 
 
 def paired_bootstrap(
@@ -107,12 +113,14 @@ def paired_bootstrap(
     level: float = 0.95,
     block_size: int | None = None,
     seed: int = 12345,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float | None = None,
+    rf: pd.Series | float | None = None,
 ) -> tuple[pd.DataFrame, float]:
     """Paired stationary bootstrap of ``candidate`` minus ``benchmark`` (e.g. aware - static).
 
     Both return series are aligned on their common index and resampled with the same
-    indices.
+    indices, together with the per-bar risk-free series ``rf`` (Sharpe of excess returns;
+    ``None`` = 0).
 
     Returns
     -------
@@ -120,13 +128,18 @@ def paired_bootstrap(
         CIs (rows ``<metric>_candidate``, ``<metric>_benchmark``, ``<metric>_diff`` for
         sharpe, cagr, max_drawdown) and the p-value of ``H0: sharpe_diff <= 0``.
     """
+    ppy = periods_per_year_of(candidate, periods_per_year)
     df = pd.concat([candidate, benchmark], axis=1, join="inner").dropna()
-    x = df.to_numpy(dtype=float)
+    if isinstance(rf, pd.Series):
+        rf_col = rf.reindex(df.index).fillna(0.0).to_numpy(dtype=float)
+    else:
+        rf_col = np.full(len(df), float(rf or 0.0))
+    x = np.column_stack([df.to_numpy(dtype=float), rf_col])
     b = block_size or default_block_size(x[:, 0], x[:, 1])
 
     def f(data: np.ndarray) -> np.ndarray:
-        m1 = _metric_vector(data[:, 0], periods_per_year)
-        m2 = _metric_vector(data[:, 1], periods_per_year)
+        m1 = _metric_vector(data[:, 0], ppy, data[:, 2])
+        m2 = _metric_vector(data[:, 1], ppy, data[:, 2])
         return np.concatenate([m1, m2, m1 - m2])
 
     bs = StationaryBootstrap(b, x, seed=seed)
@@ -247,16 +260,24 @@ def bootstrap_report(
     benchmark: str,
     reps: int = 1000,
     seed: int = 12345,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float | None = None,
+    rf: pd.Series | float | None = None,
+    rf_label: str | None = None,
 ) -> pd.DataFrame:
     """Report-ready CI table for ``candidate`` vs ``benchmark`` columns of ``equity``.
 
     Rows ``<metric>_candidate/_benchmark/_diff`` plus a ``p_sharpe_diff_le_0`` row (p-value in
-    ``estimate``).
+    ``estimate``). Sharpe rows are over ``rf`` (per bar; label in ``attrs["rf_label"]``).
     """
     rets = equity.astype(float).pct_change(fill_method=None).iloc[1:]
     table, p = paired_bootstrap(
-        rets[candidate], rets[benchmark], reps=reps, seed=seed, periods_per_year=periods_per_year
+        rets[candidate],
+        rets[benchmark],
+        reps=reps,
+        seed=seed,
+        periods_per_year=periods_per_year,
+        rf=rf,
     )
     table.loc["p_sharpe_diff_le_0"] = [p, np.nan, np.nan, np.nan]
+    table.attrs["rf_label"] = rf_label or ("0" if rf is None or rf == 0 else "given")
     return table

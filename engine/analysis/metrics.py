@@ -2,10 +2,16 @@
 
 Conventions (all from simple per-bar returns ``r_t = E_t / E_{t-1} - 1``):
 
+* ``periods_per_year`` (``ppy``) is inferred from the equity curve's ``DatetimeIndex`` when
+  not given (:func:`engine.frequency.infer_frequency`: 252 for daily sessions, 52 weekly,
+  12 monthly, bars-per-session x 252 intraday ...); plain arrays default to 252.
 * ``years = n_returns / periods_per_year``; ``cagr = (E_T / E_0) ** (1 / years) - 1``.
 * ``volatility = std(r, ddof=1) * sqrt(ppy)``.
 * ``sharpe = mean(r - rf) / std(r - rf, ddof=1) * sqrt(ppy)``; ``rf`` is a *per-bar* rate
-  (scalar or Series aligned on the returns), 0 by default.
+  (scalar or Series aligned on the returns), 0 by default. :func:`summary` reports both the
+  excess-return figures (``sharpe``, ``sortino``: over the run's risk-free series, see
+  :func:`risk_free_returns`) and the rf = 0 ones (``sharpe_rf0``, ``sortino_rf0``); tables
+  carry the label in ``df.attrs["rf_label"]`` and headers read ``sharpe (rf = CASH)``.
 * ``sortino = mean(r - rf) * ppy / (DD * sqrt(ppy))`` where the downside deviation is
   ``DD = sqrt(mean(min(r - rf, 0) ** 2))`` over **all** bars (positive excess returns count
   as zero; population mean, no ddof), i.e. a target of 0 excess return.
@@ -33,6 +39,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +50,9 @@ from scipy import stats
 from engine.analysis._common import COST_COLUMNS, simple_returns, strategy_fills
 
 PERIODS_PER_YEAR = 252
+"""Bars per year assumed for plain arrays (daily sessions); indexed series infer theirs."""
+
+PPY = float | None
 
 #: Keys that are fractions (rendered as percentages by :func:`format_table`).
 PERCENT_KEYS: frozenset[str] = frozenset(
@@ -93,8 +104,22 @@ def total_return(equity: pd.Series) -> float:
     return float(e[-1] / e[0] - 1.0)
 
 
-def cagr(equity: pd.Series, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def periods_per_year_of(x: Any, periods_per_year: PPY = None) -> float:
+    """``periods_per_year`` if given, else inferred from ``x``'s ``DatetimeIndex`` (252 for
+    arrays and short series)."""
+    if periods_per_year:
+        return float(periods_per_year)
+    idx = getattr(x, "index", None)
+    if isinstance(idx, pd.DatetimeIndex) and len(idx) >= 3:
+        from engine.frequency import infer_frequency
+
+        return infer_frequency(idx).periods_per_year
+    return float(PERIODS_PER_YEAR)
+
+
+def cagr(equity: pd.Series, periods_per_year: PPY = None) -> float:
     """Compound annual growth rate with ``years = (len(equity) - 1) / periods_per_year``."""
+    periods_per_year = periods_per_year_of(equity, periods_per_year)
     e = np.asarray(equity, dtype=float)
     if e.size < 2:
         return float("nan")
@@ -105,8 +130,9 @@ def cagr(equity: pd.Series, periods_per_year: int = PERIODS_PER_YEAR) -> float:
     return float(growth ** (1.0 / years) - 1.0)
 
 
-def volatility(returns: pd.Series | np.ndarray, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def volatility(returns: pd.Series | np.ndarray, periods_per_year: PPY = None) -> float:
     """Annualized standard deviation of per-bar returns (ddof=1)."""
+    periods_per_year = periods_per_year_of(returns, periods_per_year)
     r = _arr(returns)
     if r.size < 2:
         return float("nan")
@@ -123,12 +149,13 @@ def _excess(returns: pd.Series | np.ndarray, rf: float | pd.Series) -> np.ndarra
 def sharpe(
     returns: pd.Series | np.ndarray,
     rf: float | pd.Series = 0.0,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: PPY = None,
 ) -> float:
     """Annualized Sharpe ratio ``mean(r - rf) / std(r - rf, ddof=1) * sqrt(ppy)``.
 
     ``rf`` is a per-bar risk-free rate (scalar or Series aligned on ``returns``).
     """
+    periods_per_year = periods_per_year_of(returns, periods_per_year)
     ex = _excess(returns, rf)
     if ex.size < 2:
         return float("nan")
@@ -141,13 +168,14 @@ def sharpe(
 def sortino(
     returns: pd.Series | np.ndarray,
     rf: float | pd.Series = 0.0,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: PPY = None,
 ) -> float:
     """Annualized Sortino ratio with downside deviation ``sqrt(mean(min(r - rf, 0)^2))``.
 
     The mean runs over all bars (a target of zero excess return), so
     ``sortino = mean(ex) / DD * sqrt(ppy)``.
     """
+    periods_per_year = periods_per_year_of(returns, periods_per_year)
     ex = _excess(returns, rf)
     if ex.size < 1:
         return float("nan")
@@ -171,7 +199,7 @@ def max_drawdown(equity: pd.Series | np.ndarray) -> float:
     return float(np.max(1.0 - e / np.maximum.accumulate(e)))
 
 
-def calmar(equity: pd.Series, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def calmar(equity: pd.Series, periods_per_year: PPY = None) -> float:
     """Calmar ratio ``cagr / max_drawdown`` (NaN when there is no drawdown)."""
     mdd = max_drawdown(equity)
     if not mdd > 0:
@@ -239,11 +267,12 @@ def var_cvar_cornish_fisher(
 def turnover(
     fills: pd.DataFrame | None,
     equity: pd.Series,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: PPY = None,
 ) -> float:
     """Annualized one-sided turnover ``sum(qty * price) / mean(equity) / years / 2``."""
     if fills is None or len(fills) == 0 or len(equity) < 2:
         return 0.0
+    periods_per_year = periods_per_year_of(equity, periods_per_year)
     notional = float((fills["qty"].astype(float).abs() * fills["price"].astype(float)).sum())
     years = (len(equity) - 1) / periods_per_year
     return notional / float(np.mean(np.asarray(equity, dtype=float))) / years / 2.0
@@ -259,7 +288,7 @@ def total_costs(fills: pd.DataFrame | None) -> float:
 
 def return_stats(
     returns: pd.Series | np.ndarray,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: PPY = None,
     levels: Iterable[float] = (0.95, 0.99),
 ) -> dict[str, float]:
     """Distribution metrics of a return sample (no equity curve needed).
@@ -268,6 +297,7 @@ def return_stats(
     (excess) and for each level ``L`` in percent: ``varL``, ``cvarL`` (historical),
     ``varL_gaussian``, ``cvarL_gaussian``, ``varL_cf``, ``cvarL_cf``.
     """
+    periods_per_year = periods_per_year_of(returns, periods_per_year)
     r = _arr(returns)
     out: dict[str, float] = {
         "n_bars": float(r.size),
@@ -287,7 +317,7 @@ def return_stats(
 def summary(
     equity: pd.Series,
     fills: pd.DataFrame | None = None,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: PPY = None,
     rf: float | pd.Series = 0.0,
 ) -> dict[str, float]:
     """All headline metrics of one equity curve.
@@ -298,38 +328,43 @@ def summary(
         Portfolio value at each bar close.
     fills : DataFrame, optional
         That strategy's fills (qty, price and cost columns) for turnover / costs / trades.
-    periods_per_year : int
-        Bars per year (252 for daily).
+    periods_per_year : float, optional
+        Bars per year; inferred from ``equity``'s index when omitted.
     rf : float or Series
-        Per-bar risk-free rate for Sharpe and Sortino.
+        Per-bar risk-free rate for Sharpe and Sortino (see :func:`risk_free_returns`).
 
     Returns
     -------
     dict
-        Keys: total_return, cagr, volatility, sharpe, sortino, max_drawdown, calmar, skew,
-        kurtosis, var95, cvar95, var99, cvar99 (+ ``_gaussian`` / ``_cf`` variants),
-        turnover, total_costs, n_trades, final_equity.
+        Keys: total_return, cagr, volatility, sharpe, sortino (over ``rf``), sharpe_rf0,
+        sortino_rf0, max_drawdown, calmar, skew, kurtosis, var95, cvar95, var99, cvar99
+        (+ ``_gaussian`` / ``_cf`` variants), turnover, total_costs, n_trades,
+        periods_per_year, final_equity.
     """
     e = pd.Series(equity, dtype=float).dropna()
+    ppy = periods_per_year_of(e, periods_per_year)
     r = simple_returns(e)
     out: dict[str, float] = {
         "total_return": total_return(e),
-        "cagr": cagr(e, periods_per_year),
-        "volatility": volatility(r, periods_per_year),
-        "sharpe": sharpe(r, rf, periods_per_year),
-        "sortino": sortino(r, rf, periods_per_year),
+        "cagr": cagr(e, ppy),
+        "volatility": volatility(r, ppy),
+        "sharpe": sharpe(r, rf, ppy),
+        "sortino": sortino(r, rf, ppy),
+        "sharpe_rf0": sharpe(r, 0.0, ppy),
+        "sortino_rf0": sortino(r, 0.0, ppy),
         "max_drawdown": max_drawdown(e),
-        "calmar": calmar(e, periods_per_year),
+        "calmar": calmar(e, ppy),
     }
-    rs = return_stats(r, periods_per_year)
+    rs = return_stats(r, ppy)
     for k in ("skew", "kurtosis"):
         out[k] = rs[k]
     for k, v in rs.items():
         if k.startswith(("var", "cvar")):
             out[k] = v
-    out["turnover"] = turnover(fills, e, periods_per_year)
+    out["turnover"] = turnover(fills, e, ppy)
     out["total_costs"] = total_costs(fills)
     out["n_trades"] = float(0 if fills is None else len(fills))
+    out["periods_per_year"] = ppy
     out["final_equity"] = float(e.iloc[-1]) if len(e) else float("nan")
     return out
 
@@ -337,8 +372,9 @@ def summary(
 def summary_table(
     result: Any,
     fills: pd.DataFrame | None = None,
-    periods_per_year: int = PERIODS_PER_YEAR,
-    rf: float | pd.Series = 0.0,
+    periods_per_year: PPY = None,
+    rf: float | pd.Series | None = None,
+    rf_label: str | None = None,
 ) -> pd.DataFrame:
     """Metrics for every strategy: rows = strategies, columns = metrics.
 
@@ -346,9 +382,13 @@ def summary_table(
     ----------
     result : result-like or DataFrame
         An object with ``.equity`` (and ``.fills``) tables, or the equity DataFrame itself
-        (one column per strategy).
+        (one column per strategy). A result with a ``panel`` uses its risk-free series
+        (:func:`risk_free_returns` with the config's ``metrics.risk_free``) unless ``rf``
+        is given.
     fills : DataFrame, optional
         Fills table with a ``strategy`` column (overrides ``result.fills``).
+
+    The label of the risk-free series is in ``df.attrs["rf_label"]`` (``"CASH"``, ``"0"``).
     """
     if isinstance(result, pd.DataFrame):
         equity = result
@@ -356,6 +396,16 @@ def summary_table(
         equity = result.equity
         if fills is None:
             fills = getattr(result, "fills", None)
+        cfg = getattr(result, "config", None) or {}
+        if periods_per_year is None:
+            periods_per_year = (cfg.get("data") or {}).get("periods_per_year")
+        if rf is None and getattr(result, "panel", None) is not None:
+            spec = (cfg.get("metrics") or {}).get("risk_free")
+            rf, rf_label = risk_free_returns(price_panel(result), "auto" if spec is None else spec)
+    if rf is None:
+        rf = 0.0
+    if rf_label is None:
+        rf_label = "0" if isinstance(rf, float | int) and rf == 0 else "given"
     if isinstance(equity, pd.Series):
         equity = equity.to_frame()
     rows = {
@@ -364,13 +414,118 @@ def summary_table(
     }
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index.name = "strategy"
+    df.attrs["rf_label"] = rf_label
     return df
+
+
+@dataclass(frozen=True)
+class _Prices:
+    index: pd.DatetimeIndex
+    symbols: tuple[str, ...]
+    close: np.ndarray
+    asset_classes: tuple[str, ...]
+
+
+def price_panel(result: Any) -> Any:
+    """``result.panel`` if it holds prices, else one built from ``result.prices`` (a saved
+    run's tables) with the panel's asset classes."""
+    panel = result.panel
+    if hasattr(panel, "close"):
+        return panel
+    prices = result.prices
+    return _Prices(
+        pd.DatetimeIndex(prices.index),
+        tuple(str(c) for c in prices.columns),
+        prices.to_numpy(dtype=float),
+        tuple(getattr(panel, "asset_classes", ()) or ()),
+    )
+
+
+CASH_CLASSES: frozenset[str] = frozenset({"cash", "money_market", "tbill", "t-bill"})
+"""Asset classes recognised as the panel's cash asset (the ``auto`` risk-free series)."""
+
+
+def cash_symbol(panel: Any) -> str | None:
+    """The panel's cash asset by the documented rule: the first symbol whose asset class
+    is in :data:`CASH_CLASSES`, else a symbol named ``CASH`` (any case), else ``None``."""
+    classes = tuple(getattr(panel, "asset_classes", ()) or ())
+    for sym, cls in zip(panel.symbols, classes):
+        if str(cls).lower() in CASH_CLASSES:
+            return str(sym)
+    for sym in panel.symbols:
+        if str(sym).upper() == "CASH":
+            return str(sym)
+    return None
+
+
+def risk_free_returns(
+    panel: Any, spec: str | float | None = "auto"
+) -> tuple[pd.Series | float, str]:
+    """Per-bar risk-free returns for a panel and a label for tables.
+
+    ``spec``:
+
+    * ``"auto"`` (default): the cash asset's close-to-close returns (:func:`cash_symbol`),
+      or 0 when the panel has none;
+    * ``"none"`` or ``0``: zero;
+    * a symbol of the panel (``"BIL"``): that asset's close-to-close returns;
+    * a number: a constant **annual** rate, per bar ``(1 + rate) ** (1 / ppy) - 1``;
+    * ``"file:PATH"``: a CSV with ``timestamp`` and ``rate`` (annual, a fraction) columns,
+      the last known rate applied to each bar.
+    """
+    from engine.frequency import infer_frequency
+
+    if spec is None or (isinstance(spec, int | float) and not isinstance(spec, bool)):
+        rate = float(spec or 0.0)
+        if rate == 0.0:
+            return 0.0, "0"
+        ppy = infer_frequency(panel.index).periods_per_year
+        return float((1.0 + rate) ** (1.0 / ppy) - 1.0), f"{rate:g}/yr"
+    text = str(spec).strip()
+    if text.lower() in ("none", "0", "zero"):
+        return 0.0, "0"
+    if text.lower() == "auto":
+        sym = cash_symbol(panel)
+        if sym is None:
+            return 0.0, "0"
+        text = sym
+    if text.lower().startswith("file:"):
+        return _rate_file(panel, Path(text[5:])), Path(text[5:]).name
+    if text not in panel.symbols:
+        raise ValueError(
+            f"metrics.risk_free: {text!r} is not a symbol of the data "
+            f"({', '.join(panel.symbols)}), a number, 'auto', 'none' or 'file:PATH'"
+        )
+    close = pd.Series(panel.close[:, panel.symbols.index(text)], index=panel.index)
+    return simple_returns(close), text
+
+
+def _rate_file(panel: Any, path: Path) -> pd.Series:
+    from engine.frequency import infer_frequency
+
+    if not path.is_file():
+        raise ValueError(f"metrics.risk_free: {path}: file not found")
+    df = pd.read_csv(path)
+    cols = {str(c).lower(): c for c in df.columns}
+    ts = next((cols[c] for c in ("timestamp", "date") if c in cols), None)
+    if ts is None or "rate" not in cols:
+        raise ValueError(f"metrics.risk_free: {path}: needs columns 'timestamp' and 'rate'")
+    rates = pd.Series(
+        pd.to_numeric(df[cols["rate"]], errors="coerce").to_numpy(),
+        index=pd.DatetimeIndex(pd.to_datetime(df[ts], errors="coerce")),
+    ).sort_index()
+    if rates.isna().any() or rates.index.isna().any():
+        raise ValueError(f"metrics.risk_free: {path}: a rate or timestamp is not readable")
+    ppy = infer_frequency(panel.index).periods_per_year
+    annual = rates.reindex(panel.index, method="ffill").fillna(0.0)
+    return ((1.0 + annual) ** (1.0 / ppy) - 1.0).iloc[1:]
 
 
 DEFAULT_COLUMNS: tuple[str, ...] = (
     "cagr",
     "volatility",
     "sharpe",
+    "sharpe_rf0",
     "sortino",
     "max_drawdown",
     "calmar",
@@ -412,6 +567,20 @@ def format_frame(df: pd.DataFrame, percent: bool = False) -> pd.DataFrame:
     return out
 
 
+RF_KEYS: frozenset[str] = frozenset({"sharpe", "sortino"})
+"""Metrics computed on excess returns over the risk-free series."""
+
+
+def metric_label(key: str, rf_label: str | None) -> str:
+    """Column header: ``sharpe (rf = CASH)`` for excess-return metrics, ``sharpe (rf = 0)``
+    for their ``_rf0`` twins, the key otherwise."""
+    if key in RF_KEYS and rf_label is not None:
+        return f"{key} (rf = {rf_label})"
+    if key.endswith("_rf0") and key[:-4] in RF_KEYS:
+        return f"{key[:-4]} (rf = 0)"
+    return key
+
+
 def format_table(df: pd.DataFrame, columns: Iterable[str] | None = None) -> str:
     """Pretty fixed-width text table for the CLI (fractions shown as percentages).
 
@@ -426,7 +595,7 @@ def format_table(df: pd.DataFrame, columns: Iterable[str] | None = None) -> str:
     if not cols:
         cols = list(df.columns)
     txt = format_frame(df[cols])
-    headers = [str(df.index.name or ""), *cols]
+    headers = [str(df.index.name or ""), *(metric_label(c, df.attrs.get("rf_label")) for c in cols)]
     body = [[str(i), *list(txt.loc[i])] for i in txt.index]
     widths = [
         max(len(h), *(len(row[j]) for row in body)) if body else len(h)

@@ -93,7 +93,10 @@ def register(sub: Any) -> None:
     m = sub.add_parser("monitor", help="print the engine's events from the ZeroMQ bus")
     m.add_argument("--address", default=DEFAULT_EVENTS, help=f"PUB address ({DEFAULT_EVENTS})")
     m.add_argument(
-        "--kinds", nargs="*", help="status regime targets order fill equity reconcile bar"
+        "--kinds",
+        nargs="*",
+        choices=("status", "regime", "targets", "order", "fill", "equity", "reconcile", "bar"),
+        help="status regime targets order fill equity reconcile bar",
     )
     m.add_argument("--allow-remote", action="store_true", help="non-loopback address (CURVE)")
     m.add_argument("--curve-dir", default=None, help="CURVE certificates (client keys)")

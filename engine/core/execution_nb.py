@@ -12,6 +12,7 @@ import numba as nb
 import numpy as np
 
 from engine.core.layout import (
+    C_BORROW_BPS,
     C_COMMISSION_BPS,
     C_COMMISSION_MIN,
     C_COMMISSION_PER_SHARE,
@@ -23,6 +24,7 @@ from engine.core.layout import (
     E_ALLOW_LEVERAGE,
     E_MAX_GROSS,
     E_MIN_TRADE_VALUE,
+    E_PERIODS_PER_YEAR,
     E_TRADE_BAND,
     K_COMMISSION,
     K_IMPACT,
@@ -43,6 +45,15 @@ from engine.core.layout import (
 )
 
 BPS = 1e-4
+DUST_REL = 1e-9
+"""Orders and fills worth less than this fraction of equity (or below ``min_trade_value``)
+are dust: never placed, never filled, never counted as trades."""
+
+
+@nb.njit(cache=True, inline="always")
+def dust_value_nb(eparams: np.ndarray, equity: float) -> float:
+    """Notional at or below which an order or fill is dust."""
+    return max(eparams[E_MIN_TRADE_VALUE], DUST_REL * abs(equity))
 
 
 @nb.njit(cache=True, inline="always")
@@ -148,13 +159,18 @@ def execute_pending_nb(
     pend = P_HEADER + n
     bar_costs[:] = 0.0
     any_pending = False
+    borrow = 0.0  # short positions pay their borrow fee for the bar, in cash
     for j in range(n):
         if port[pend + j] != 0.0:
             any_pending = True
-            break
+        if port[P_HEADER + j] < 0.0 and costs[j, C_BORROW_BPS] > 0.0:
+            borrow -= port[P_HEADER + j] * ref[j] * costs[j, C_BORROW_BPS] * BPS
+    if borrow > 0.0:
+        port[P_CASH] -= borrow / eparams[E_PERIODS_PER_YEAR]
     if not any_pending:  # most bars: nothing to fill, nothing to allocate
         return 0
     no_leverage = eparams[E_ALLOW_LEVERAGE] == 0.0
+    dust = dust_value_nb(eparams, port[P_EQUITY])
     piece = np.empty(4)
     nf = 0
     want = np.zeros(n)  # fillable under the participation cap; the rest carries over
@@ -166,8 +182,10 @@ def execute_pending_nb(
         if q >= 0.0:
             continue
         port[pend + j] -= q
-        if abs(port[pend + j]) * ref[j] < 1e-9:
+        if abs(port[pend + j]) * ref[j] <= dust:
             port[pend + j] = 0.0
+        if abs(q) * ref[j] <= dust:
+            continue  # dust: not a fill
         px = fill_costs_nb(q, ref[j], volume[j], costs[j], piece)
         if no_leverage and port[P_CASH] - (q * px + piece[0]) < 0.0:
             continue  # proceeds don't cover the commission: cancelled
@@ -199,11 +217,11 @@ def execute_pending_nb(
         if want[j] <= 0.0:
             continue
         port[pend + j] -= want[j]  # what qty leaves unfilled is cancelled
-        if abs(port[pend + j]) * ref[j] < 1e-9:
+        if abs(port[pend + j]) * ref[j] <= dust:
             port[pend + j] = 0.0
         q = qty[j]
-        if q <= 0.0:
-            continue
+        if q <= 0.0 or q * ref[j] <= dust:
+            continue  # nothing or dust: not a fill
         px = fill_costs_nb(q, ref[j], volume[j], costs[j], piece)
         apply_fill_nb(t, j, q, px, piece, port, bar_costs, fills[nf])
         nf += 1
@@ -242,8 +260,8 @@ def place_orders_nb(
         q = 0.0
         if abs(w_tgt - w_held) > band and eq > 0.0 and close[j] > 0.0:
             q = (w_tgt * eq - held_value) / close[j]
-            if abs(q) * close[j] < eparams[E_MIN_TRADE_VALUE]:
-                q = 0.0
+            if abs(q) * close[j] <= dust_value_nb(eparams, eq):
+                q = 0.0  # below min_trade_value, or dust
             lot = costs[j, C_LOT_SIZE]
             if lot > 0.0:
                 q = np.trunc(q / lot) * lot

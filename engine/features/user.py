@@ -100,4 +100,5 @@ def replace_inputs(panel: BarPanel, inputs: np.ndarray, names: tuple[str, ...]) 
         exog=inputs,
         exog_names=tuple(names),
         asset_classes=panel.asset_classes,
+        tz=panel.tz,
     )

@@ -7,7 +7,9 @@ of strategies or parameter sets run over it.
 
 Conventions
 -----------
-* ``index`` is a strictly increasing, timezone-naive ``DatetimeIndex`` (bar close times).
+* ``index`` is a strictly increasing, timezone-naive ``DatetimeIndex`` (bar close times),
+  wall-clock times in the zone ``tz`` (``None``: as given / unknown), so calendar periods
+  (days, weeks, months for rebalancing) are those of that zone: an exchange's sessions.
 * ``volume`` of ``0.0`` means "volume unknown" (index levels, yields-derived series):
   the participation cap and the square-root impact term are not applied to such bars.
 * ``exog`` holds exogenous, non-tradable series on the same calendar (VIX, yield slope),
@@ -42,11 +44,14 @@ class BarPanel:
     exog: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     exog_names: tuple[str, ...] = ()
     asset_classes: tuple[str, ...] = ()
+    tz: str | None = None
 
     def __post_init__(self) -> None:
         idx = pd.DatetimeIndex(self.index)
         if idx.tz is not None:
-            idx = idx.tz_convert("UTC").tz_localize(None)
+            if self.tz is None:
+                object.__setattr__(self, "tz", str(idx.tz))
+            idx = idx.tz_convert(self.tz).tz_localize(None)
         object.__setattr__(self, "index", idx.as_unit("ns"))
         object.__setattr__(self, "symbols", tuple(self.symbols))
         t, n = len(self.index), len(self.symbols)
@@ -113,6 +118,7 @@ class BarPanel:
             exog=self.exog,
             exog_names=self.exog_names,
             asset_classes=tuple(self.asset_classes[c] for c in cols),
+            tz=self.tz,
         )
 
     def slice(self, start: object = None, end: object = None) -> BarPanel:
@@ -142,6 +148,7 @@ class BarPanel:
             exog=self.exog[rows],
             exog_names=self.exog_names,
             asset_classes=self.asset_classes,
+            tz=self.tz,
         )
 
     def field_frame(self, name: str) -> pd.DataFrame:

@@ -16,7 +16,8 @@ C_SLIPPAGE_BPS = 4  # fixed slippage
 C_IMPACT_COEF = 5  # square-root impact: frac = coef * sqrt(|qty| / bar volume)
 C_PARTICIPATION = 6  # max fraction of the bar's volume filled per bar (0 = no cap)
 C_LOT_SIZE = 7  # 0 = fractional shares, else orders rounded toward zero to this lot
-N_COST = 8
+C_BORROW_BPS = 8  # annual borrow fee on short positions, bps of their value
+N_COST = 9
 
 # ---------------------------------------------------------------- execution parameters
 E_INITIAL_CASH = 0
@@ -25,7 +26,8 @@ E_MAX_GROSS = 2  # max gross exposure / equity when leverage is allowed
 E_ALLOW_LEVERAGE = 3  # 0: cash can't go negative
 E_TRADE_BAND = 4  # no-trade band in weight units: skip assets with |dw| <= band
 E_MIN_TRADE_VALUE = 5  # skip orders below this notional (currency)
-N_EXEC = 6
+E_PERIODS_PER_YEAR = 6  # bars per year (borrow fees accrue per bar)
+N_EXEC = 7
 
 # ---------------------------------------------------------------- portfolio state vector
 # [cash, equity, n_bars_seen, last_decision_bar, pos(N), pending(N)]

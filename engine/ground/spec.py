@@ -17,6 +17,8 @@ class CostModel:
     Fill price = reference * (1 ± (half_spread + slippage + impact)), with
     impact = ``impact_coef * sqrt(|qty| / bar volume)`` (skipped when volume is unknown);
     commission = max(``commission_min``, bps * notional + per_share * |qty|), charged in cash.
+    Short positions pay ``borrow_bps`` a year of their value, accrued in cash every bar
+    (``borrow_bps / 1e4 / periods_per_year`` of the short value at the fill reference price).
     """
 
     commission_bps: float = 0.0
@@ -27,6 +29,7 @@ class CostModel:
     impact_coef: float = 0.0
     participation: float = 0.0
     lot_size: float = 0.0
+    borrow_bps: float = 0.0
 
     def row(self) -> np.ndarray:
         r = np.zeros(L.N_COST)
@@ -38,6 +41,7 @@ class CostModel:
         r[L.C_IMPACT_COEF] = self.impact_coef
         r[L.C_PARTICIPATION] = self.participation
         r[L.C_LOT_SIZE] = self.lot_size
+        r[L.C_BORROW_BPS] = self.borrow_bps
         if (r < 0).any() or not np.isfinite(r).all():
             bad = [f.name for f in fields(self) if not (getattr(self, f.name) >= 0)]
             raise ValueError(f"cost model fields must be finite and >= 0: {', '.join(bad)}")
@@ -65,6 +69,7 @@ class Execution:
     max_gross: float = 1.0
     trade_band: float = 0.0
     min_trade_value: float = 0.0
+    periods_per_year: float = 252.0
 
     def array(self) -> np.ndarray:
         if self.fill_at not in ("next_open", "next_close"):
@@ -80,6 +85,7 @@ class Execution:
         e[L.E_ALLOW_LEVERAGE] = 1.0 if self.allow_leverage else 0.0
         e[L.E_TRADE_BAND] = self.trade_band
         e[L.E_MIN_TRADE_VALUE] = self.min_trade_value
+        e[L.E_PERIODS_PER_YEAR] = self.periods_per_year
         return e
 
 

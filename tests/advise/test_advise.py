@@ -156,3 +156,37 @@ def test_publish_on_the_bus() -> None:
     finally:
         th.join()
         sub.close()
+
+
+def test_stale_data_is_flagged() -> None:
+    """Advice whose last bar is weeks old says so; a fresh bar or an explicit --as-of not."""
+    import pandas as pd
+
+    from engine.advise import staleness
+
+    now = pd.Timestamp("2024-06-14 12:00")
+    assert staleness(pd.Timestamp("2024-06-13"), 1.0, now) is None  # yesterday's close
+    assert staleness(pd.Timestamp("2024-06-07"), 1.0, now) == pytest.approx(7.5)
+    assert staleness(pd.Timestamp("2024-05-31"), 30.0, now) is None  # monthly bars: 2 weeks
+    a = _advice("2008-10-15")  # --as-of given: a deliberate look back, not stale advice
+    assert a["stale_days"] is None
+
+
+def test_stale_warning_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """The bundled data end years ago: plain `advise` warns on stderr and in the text."""
+    code = main(["advise", str(_config())])
+    captured = capsys.readouterr()
+    assert code in (0, EXIT_WARNING)
+    assert re.search(r"warning: the data end on 20\d\d-\d\d-\d\d, [\d,]+ days ago", captured.err)
+    assert "STALE DATA" in captured.out
+
+
+def test_negative_cash_and_shorts_are_refused() -> None:
+    from engine.advise import check_holdings
+    from engine.core.bars import DataError
+
+    with pytest.raises(DataError, match="cash is -5"):
+        check_holdings(Holdings({}, -5.0), allow_short=False)
+    with pytest.raises(DataError, match=r"SPX quantity is -2 \(a short\)"):
+        check_holdings(Holdings({"SPX": -2.0}, 100.0), allow_short=False)
+    check_holdings(Holdings({"SPX": -2.0}, 100.0), allow_short=True)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from engine.cli import main
-from engine.config import RunConfig, parse_config
+from engine.config import ConfigError, RunConfig, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,8 +109,16 @@ def test_bad_data_is_one_line_error(tmp_path, capsys, mutate, needle):
 
 
 def test_default_toml_equals_builtin_defaults():
+    from data_feeds.bundled_panel import PANEL_DEFAULT_SYMBOLS, bundled_panel_name
+
     data = tomllib.loads((ROOT / "configs" / "default.toml").read_text())
-    assert parse_config(data, "default.toml") == RunConfig()
+    shipped = parse_config(data, "default.toml")
+    panel_default = list(PANEL_DEFAULT_SYMBOLS[bundled_panel_name(str(shipped.data.source))])
+    if shipped.data.symbols == panel_default:  # the bundled panel's default selection
+        shipped = shipped.model_copy(
+            update={"data": shipped.data.model_copy(update={"symbols": None})}
+        )
+    assert shipped == RunConfig()
 
 
 def test_every_shipped_config_parses():
@@ -167,3 +175,194 @@ def test_backtest_then_report_from_run_folder(tmp_path, capsys):
     html = (tmp_path / "again.html").read_text()
     assert html.count('class="chart"') >= 5  # interactive charts (plotly specs)
     assert main(["report", str(tmp_path)]) == 2  # not a run folder: one-line error
+
+
+# ------------------------------------------------------------------ the command walk
+# Every subcommand x every bad input -> exit code 2, exactly one `error:` line, no traceback.
+
+CONFIG_COMMANDS = ("backtest", "validate", "advise", "paper", "sweep")
+
+BAD_CONFIGS: list[tuple[str, str, str]] = [
+    ("date_word", "[data]\nstart = 'yesterday'\n", "data.start: 'yesterday' is not a date"),
+    ("date_feb30", "[data]\nstart = '2015-02-30'\n", "data.start: '2015-02-30' is not a valid"),
+    ("date_order", "[data]\nstart = 2015-06-01\nend = 2010-01-01\n", "is after end"),
+    ("run_name", "name = '../../x'\n", "cannot name a folder under runs/"),
+    ("toml", "name = [\n", "invalid TOML"),
+    ("unknown_key", "[costs]\ncomission_bps = 5\n", "costs.comission_bps: unknown key"),
+    (
+        "short",
+        "[[strategies]]\nkind='static'\nname='s'\nweights={SPX=1.2, UST10=-0.2}\n",
+        "allow_short",
+    ),
+    (
+        "sum_17",
+        "[[strategies]]\nkind='static'\nname='s'\nweights={SPX=1.0, UST10=0.7}\n",
+        "weights sum to 1.7",
+    ),
+    (
+        "regime_table_short",
+        "[[strategies]]\nkind='regime'\nname='r'\nwarmup={SPX=1.0}\n"
+        "[strategies.table]\ncalm={SPX=1.0}\nvolatile={SPX=0.5}\ncrisis={SPX=-0.5, CASH=1.5}\n",
+        "table.crisis",
+    ),
+    ("risk_free", "[metrics]\nrisk_free = 'file:'\n", "metrics.risk_free"),
+    ("timezone", "[data]\ntimezone = 'Mars/Olympus'\n", "unknown time zone"),
+    ("feature_window", "[features]\nhl_slow = '3 fortnights'\n", "features.hl_slow"),
+    ("no_symbols", "[data]\nsymbols = []\n", "data.symbols: an empty list"),
+    ("calendar", "[data]\ncalendar = 'XXXX'\n", "unknown exchange calendar 'XXXX'"),
+    ("fill", "[data]\nfill = 'bfill'\n", "data.fill"),
+]
+
+
+def _one_error_line(err: list[str]) -> str:
+    from engine.logs import COMPILE_NOTICE
+
+    lines = [e for e in err if e and e != COMPILE_NOTICE]
+    assert not any("Traceback" in e for e in err), err
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), lines
+    return lines[0]
+
+
+def _walk(args: list[str], capsys) -> str:
+    code = main(args)
+    captured = capsys.readouterr()
+    assert code == 2, (args, code, captured.err)
+    return _one_error_line(captured.err.strip().splitlines())
+
+
+@pytest.mark.parametrize("command", CONFIG_COMMANDS)
+@pytest.mark.parametrize(("case", "toml", "needle"), BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
+def test_walk_bad_configs(tmp_path, capsys, command, case, toml, needle):
+    path = write(tmp_path, toml)
+    line = _walk([command, path], capsys)
+    assert needle in line, line
+
+
+@pytest.mark.parametrize("command", CONFIG_COMMANDS)
+def test_walk_config_path_is_a_folder_or_missing(tmp_path, capsys, command):
+    assert "is a folder" in _walk([command, str(tmp_path)], capsys)
+    assert "not found" in _walk([command, str(tmp_path / "nope.toml")], capsys)
+
+
+@pytest.mark.parametrize("command", ("backtest", "validate", "advise", "sweep"))
+def test_walk_data_source_is_a_folder(tmp_path, capsys, command):
+    data = tmp_path / "data"
+    data.mkdir()
+    path = write(tmp_path, f"[data]\nsource = '{data}'\n[sweep]\n[sweep.grid]\n")
+    line = _walk([command, path], capsys)
+    assert "is a folder" in line or "sweep" in line, line
+
+
+@pytest.mark.parametrize("command", ("backtest", "advise"))
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        ("{ equity = 'SPY' }", "strategies.tilt.params.equity: 'SPY' is not a symbol"),
+        ("{ equty = 'SPX' }", "strategies.tilt.params: "),
+    ],
+)
+def test_walk_custom_strategy_parameter_errors(tmp_path, capsys, command, params, needle):
+    toml = (
+        "[data]\nstart = '2004-01-01'\nend = '2008-12-31'\n"
+        "[[strategies]]\nkind = 'custom'\nname = 'tilt'\n"
+        f"target = 'strategies.example:CompiledTilt'\nparams = {params}\n"
+    )
+    line = _walk([command, write(tmp_path, toml)], capsys)
+    assert needle in line, line
+    if "equty" in params:
+        assert "equty" in line  # the unknown parameter is named
+
+
+def test_walk_paper_section_errors(tmp_path, capsys):
+    line = _walk(["paper", write(tmp_path, "[paper]\nbrokr = 'local'\n")], capsys)
+    assert "paper.brokr: unknown key" in line
+    line = _walk(["paper", write(tmp_path, "[paper]\nbar_timeout_s = -1\n")], capsys)
+    assert "paper.bar_timeout_s" in line
+
+
+def test_walk_validate_and_advise_sections(tmp_path, capsys):
+    line = _walk(["validate", write(tmp_path, "[validation]\ntrain_yers = 5\n")], capsys)
+    assert "train_yers" in line
+    line = _walk(["advise", write(tmp_path, "[advise]\nthreshhold = 0.5\n")], capsys)
+    assert "threshhold" in line
+
+
+def test_walk_command_line_errors(tmp_path, capsys):
+    f = tmp_path / "afile"
+    f.write_text("x")
+    cases = [
+        (["--log-level", "verbose", "backtest"], "invalid log level 'verbose'"),
+        (["frobnicate"], "invalid choice"),
+        (["backtest", "--out", str(f)], "exists and is not a folder"),
+        (["backtest", "--out", "/proc/regime-engine-x"], "cannot write there"),
+        (["backtest", "--frob"], "unrecognized arguments"),
+        (["backtest", "--out", ""], "--out: empty path"),
+        (["report", str(f)], "is not a folder"),
+        (["report", str(tmp_path / "missing")], "folder not found"),
+        (["report", str(tmp_path)], "not a run folder"),
+        (["sweep"], "required"),
+        (["monitor", "--count", "many"], "invalid int value"),
+        (["monitor", "--kinds", "bogus"], "invalid choice: 'bogus'"),
+        (["monitor", "--address", "nonsense", "--seconds", "0.1"], "Invalid argument"),
+        (["paper-exchange", "--port", "-5", "--interval", "0"], "port"),
+        (["validate", "--frob"], "unrecognized arguments"),
+        (["advise", "--cash", "lots"], "invalid float value"),
+        (["paper", "--max-bars", "x"], "invalid int value"),
+        (["init"], "required"),
+        (["init", str(tmp_path / "missing.csv")], "file not found"),
+        (["init", str(tmp_path)], "is a folder"),
+        (["init", str(f), "--out", str(f)], "already exists"),
+    ]
+    for args, needle in cases:
+        line = _walk(args, capsys)
+        assert needle in line, (args, line)
+
+
+def test_out_is_checked_before_the_run(tmp_path, capsys, monkeypatch):
+    """An unwritable --out fails at once: the backtest itself is never started."""
+    import engine.api
+
+    def boom(*a, **k):  # pragma: no cover - must not run
+        raise AssertionError("the run started before --out was checked")
+
+    monkeypatch.setattr(engine.api, "run_backtest", boom)
+    f = tmp_path / "file"
+    f.write_text("")
+    assert "not a folder" in _walk(["backtest", "--out", str(f)], capsys)
+
+
+def test_advise_refuses_negative_cash_and_unallowed_shorts(tmp_path, capsys):
+    assert "cash is -5" in _walk(["advise", "--cash", "-5"], capsys)
+    pos = tmp_path / "pos.toml"
+    pos.write_text("cash = 1000.0\n[positions]\nSPX = -3\n")
+    line = _walk(["advise", "--positions", str(pos)], capsys)
+    assert "SPX quantity is -3 (a short)" in line and "allow_short" in line
+
+
+def test_run_name_cannot_leave_runs(tmp_path):
+    for bad in ("../../x", "/etc/x", "a/b", "..", ".hidden"):
+        with pytest.raises(ConfigError, match="cannot name a folder"):
+            parse_config({"name": bad})
+    assert parse_config({"name": "my-run_2.v1"}).name == "my-run_2.v1"
+
+
+def test_toml_dates_and_datetimes_are_accepted():
+    cfg = parse_config(tomllib.loads("[data]\nstart = 2015-06-01\nend = 2016-01-02T10:30:00\n"))
+    assert cfg.data.start == "2015-06-01" and cfg.data.end == "2016-01-02T10:30:00"
+
+
+def test_help_is_fast_and_lazy():
+    """--help imports none of the heavy modules (numba, scipy, arch, the engine's core)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom engine.cli import main\nrc = main(['--help'])\n"
+        "heavy = [m for m in ('numba', 'scipy', 'arch', 'engine.core', 'pandas') "
+        "if m in sys.modules]\nprint('HEAVY', heavy, rc)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout
+    assert "HEAVY [] 0" in out, out

@@ -102,6 +102,95 @@ def test_timezone_aware_timestamps_become_naive_utc() -> None:
     panel = from_dataframe(df, symbol="X")
     assert panel.index.tz is None
     assert panel.index[0] == pd.Timestamp("2008-09-22 04:00")
+    assert panel.tz == "UTC"  # kept and shown: the index is UTC wall time
+
+
+def test_offsets_in_a_csv_are_kept_in_the_exchange_zone(tmp_path: Path) -> None:
+    """'09:30-05:00' stays 09:30 with data.timezone (and sessions are that zone's days)."""
+    df = make_bars(3)
+    times = ["2024-03-08T09:30:00-05:00", "2024-03-11T09:30:00-04:00", "2024-03-12T09:30:00-04:00"]
+    df["timestamp"] = times  # across the DST change
+    p = tmp_path / "x.csv"
+    df.to_csv(p, index=False)
+    ny = load_csv(p, timezone="America/New_York")
+    assert ny.tz == "America/New_York"
+    assert list(ny.index.strftime("%H:%M")) == ["09:30"] * 3
+    utc = load_csv(p)
+    assert utc.tz == "UTC" and list(utc.index.strftime("%H:%M")) == ["14:30", "13:30", "13:30"]
+
+
+def test_mixing_aware_and_naive_timestamps_is_one_line(tmp_path: Path) -> None:
+    df = make_bars(4)
+    df["timestamp"] = ["2024-01-02", "2024-01-03T00:00:00+00:00", "2024-01-04", "2024-01-05"]
+    p = tmp_path / "mixed.csv"
+    df.to_csv(p, index=False)
+    with pytest.raises(DataError, match=r"data row 2 \(line 3\).*has a UTC offset.*mixing"):
+        load_csv(p)
+    a, b = make_bars(4), make_bars(4)
+    a["timestamp"] = a["timestamp"].dt.tz_localize("UTC").astype(str)
+    pa_, pb = tmp_path / "aware.csv", tmp_path / "naive.csv"
+    a.to_csv(pa_, index=False)
+    b.to_csv(pb, index=False)
+    with pytest.raises(DataError, match=r"aware\.csv.*time-zone-aware.*naive\.csv.*naive ones"):
+        load_csv([pa_, pb])
+
+
+def test_date_only_mixed_with_timed_bars_explains_itself(tmp_path: Path) -> None:
+    a, b = make_bars(5, seed=1), make_bars(5, seed=2)
+    b["timestamp"] = b["timestamp"] + pd.Timedelta(hours=21)
+    with pytest.raises(DataError, match=r"share dates but no timestamp.*times of day"):
+        from_dataframe(_long({"A": a, "B": b}))
+
+
+def test_exchange_calendar_reports_missing_sessions() -> None:
+    """XNYS: a symbol missing two sessions is reported (count and dates), not silent."""
+    a = make_bars(21, start="2024-03-01", seed=1)  # business days to 2024-03-29
+    b = make_bars(21, start="2024-03-01", seed=2).drop(index=[4, 9]).reset_index(drop=True)
+    a = a[a["timestamp"] != "2024-03-29"]  # Good Friday: not a session (B keeps it)
+    with capture_logs() as logs:
+        panel = from_dataframe(_long({"A": a, "B": b}), calendar="XNYS")
+    miss = [e for e in logs if e["event"] == "calendar_missing_sessions"]
+    assert [e["symbol"] for e in miss] == ["B"] and miss[0]["missing"] == 2
+    assert miss[0]["first"] == "2024-03-07, 2024-03-14"
+    extra = [e for e in logs if e["event"] == "calendar_extra_days"]
+    assert [e["symbol"] for e in extra] == ["B"] and extra[0]["first"] == "2024-03-29"
+    assert panel.tz == "America/New_York"
+    with pytest.raises(DataError, match="unknown exchange calendar 'NYSEE'"):
+        from_dataframe(_long({"A": a}), calendar="NYSEE")
+
+
+def test_arrow_reader_matches_pandas_on_interleaved_long_gz(tmp_path: Path) -> None:
+    """The pyarrow path gives the same panel as pandas' reader, for rows in any order."""
+    frames = {s: make_bars(300, seed=i) for i, s in enumerate(["AAA", "BBB", "CCC"])}
+    long = _long(frames).sort_values("timestamp", kind="stable")  # symbols interleaved
+    p = tmp_path / "long.csv.gz"
+    long.to_csv(p, index=False)
+    panel = load_csv(p)
+    ref = from_dataframe(pd.read_csv(p))
+    assert panel.symbols == ref.symbols
+    pd.testing.assert_index_equal(panel.index, ref.index)
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(panel, f), getattr(ref, f))
+
+
+def test_bad_value_after_the_first_block_is_named(tmp_path: Path, monkeypatch) -> None:
+    """Types are inferred on the first block; a bad number later still names its row."""
+    import data_feeds.loaders as loaders
+
+    monkeypatch.setattr(loaders, "CSV_BLOCK_BYTES", 4096)
+    df = make_bars(400)
+    df["close"] = df["close"].astype(object)
+    df.loc[350, "close"] = "abc"
+    p = tmp_path / "late.csv"
+    df.to_csv(p, index=False)
+    with pytest.raises(DataError, match=r"data row 351 \(line 352, .*close is not a number"):
+        load_csv(p)
+
+
+def test_symbols_default_to_every_symbol_in_the_files(tmp_path: Path) -> None:
+    frames = _frames()
+    _long(frames).to_csv(tmp_path / "l.csv", index=False)
+    assert load_csv(tmp_path / "l.csv").symbols == ("AAA", "BBB")
 
 
 def _gappy() -> dict[str, pd.DataFrame]:
@@ -119,6 +208,7 @@ def test_intersection_policy_logs_dropped_counts() -> None:
     warn = [e for e in logs if e["event"] == "calendar_intersection"]
     assert len(warn) == 1 and warn[0]["log_level"] == "warning"
     assert warn[0]["dropped_bars"] == {"A": 2, "B": 0, "C": 3}
+    assert warn[0]["first_dropped"]["A"] == "2008-09-25 00:00:00, 2008-09-26 00:00:00"
 
 
 def test_ffill_policy_fills_flat_bars_and_never_backfills() -> None:

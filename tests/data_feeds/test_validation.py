@@ -32,7 +32,7 @@ def test_nan_close_names_file_symbol_row_and_date(tmp_path: Path) -> None:
     df.loc[16, "close"] = np.nan  # row 17 (1-based data row)
     p = _write(tmp_path, df)
     ts = df.loc[16, "timestamp"].strftime("%Y-%m-%d")
-    assert _err(p) == f"{p}: symbol spx, row 17 ({ts}): close is NaN"
+    assert _err(p) == f"{p}: symbol spx, data row 17 (line 18, {ts}): close is NaN"
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_bad_values(tmp_path: Path, field: str, value: object, expected: str) ->
     df.loc[4, field] = value
     p = _write(tmp_path, df)
     msg = _err(p)
-    assert msg.startswith(f"{p}: symbol spx, row 5 (")
+    assert msg.startswith(f"{p}: symbol spx, data row 5 (line 6, ")
     assert msg.endswith(expected)
 
 
@@ -60,7 +60,7 @@ def test_high_below_low(tmp_path: Path) -> None:
     df = make_bars(10)
     df.loc[6, "high"] = df.loc[6, "low"] * 0.9
     msg = _err(_write(tmp_path, df))
-    assert "symbol spx, row 7 (" in msg and "high < low" in msg
+    assert "symbol spx, data row 7 (line 8, " in msg and "high < low" in msg
 
 
 @pytest.mark.parametrize("field", ["open", "close"])
@@ -68,7 +68,7 @@ def test_open_close_outside_range(tmp_path: Path, field: str) -> None:
     df = make_bars(10)
     df.loc[2, field] = df.loc[2, "high"] * 1.01
     msg = _err(_write(tmp_path, df))
-    assert "row 3 (" in msg and f"{field} " in msg and "outside [low, high]" in msg
+    assert "data row 3 (line 4, " in msg and f"{field} " in msg and "outside [low, high]" in msg
 
 
 def test_unsorted_and_duplicate_timestamps(tmp_path: Path) -> None:
@@ -76,11 +76,17 @@ def test_unsorted_and_duplicate_timestamps(tmp_path: Path) -> None:
     swapped = df.copy()
     swapped.loc[[3, 4], "timestamp"] = swapped.loc[[4, 3], "timestamp"].to_numpy()
     msg = _err(_write(tmp_path, swapped))
-    assert "symbol spx, row 5 (" in msg and "timestamps not sorted" in msg and "row 4" in msg
+    assert (
+        "symbol spx, data row 5 (line 6, " in msg
+        and "timestamps not sorted" in msg
+        and "row 4" in msg
+    )
     dup = df.copy()
     dup.loc[8, "timestamp"] = dup.loc[7, "timestamp"]
     msg = _err(_write(tmp_path, dup, "dup.csv"))
-    assert "symbol dup, row 9 (" in msg and "duplicate timestamp (same as row 8)" in msg
+    assert (
+        "symbol dup, data row 9 (line 10, " in msg and "duplicate timestamp (same as row 8)" in msg
+    )
 
 
 def test_bad_and_missing_timestamp(tmp_path: Path) -> None:
@@ -129,7 +135,7 @@ def test_long_file_row_numbers_refer_to_the_whole_file(tmp_path: Path) -> None:
     long = pd.concat([a, b], ignore_index=True)
     long.loc[7, "low"] = np.nan  # row 8 overall, 3rd row of BBB
     p = _write(tmp_path, long, "long.csv")
-    assert _err(p).startswith(f"{p}: symbol BBB, row 8 (")
+    assert _err(p).startswith(f"{p}: symbol BBB, data row 8 (line 9, ")
 
 
 def test_wide_file_names_symbol(tmp_path: Path) -> None:
@@ -139,7 +145,7 @@ def test_wide_file_names_symbol(tmp_path: Path) -> None:
         wide[f"SPX_{f}"] = a[f]
     wide.loc[1, "SPX_close"] = -3.0
     p = _write(tmp_path, wide, "wide.csv")
-    assert "symbol SPX, row 2 (" in _err(p)
+    assert "symbol SPX, data row 2 (line 3, " in _err(p)
 
 
 def test_dataframe_and_parquet_sources(tmp_path: Path) -> None:
@@ -175,3 +181,10 @@ def test_same_symbol_twice(tmp_path: Path) -> None:
     p2 = _write(d, make_bars(5), "a.csv")
     with pytest.raises(DataError, match="symbol a appears more than once"):
         load_csv([p1, p2])
+
+
+def test_other_separators_get_a_hint(tmp_path: Path) -> None:
+    p = tmp_path / "semi.csv"
+    p.write_text("timestamp;open;high;low;close\n2020-01-02;1;1;1;1\n")
+    with pytest.raises(DataError, match=r"separate columns with ';'; use commas"):
+        load_csv(p)

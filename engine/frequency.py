@@ -1,0 +1,155 @@
+"""Bar frequency is a fact of the data: inferred from the index, used everywhere.
+
+:func:`infer_frequency` looks at a ``DatetimeIndex`` and returns a :class:`Frequency`
+(``minute``, ``hourly``, ``daily``, ``weekly``, ``monthly``, ``quarterly``, ``yearly``) with
+the number of bars per year used to annualise returns, volatility, Sharpe, Sortino and
+turnover. Rules (documented in the README, "Data format"):
+
+* the bar spacing is the median gap between consecutive bars;
+* spacing under a day (intraday): ``periods_per_year = bars per active day x active days per
+  year``, where bars per active day is the median count of bars per calendar date and active
+  days per year is 252 when the data skip weekends (exchange sessions), 365 when they trade
+  every day (crypto). Overnight and weekend gaps are therefore not bars;
+* about a day: 252 (weekdays only) or 365 (weekends present);
+* about a week: 52; a month: 12; a quarter: 4; a year: 1.
+
+``periods_per_year`` in the config (``[data] periods_per_year``) overrides the inference.
+:func:`window_bars` turns a window named in time (``"1y"``, ``"6m"``, ``"20d"``, ``"4h"``)
+into the right number of bars. This module is import-light (numpy and pandas only).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+TRADING_DAYS = 252
+CALENDAR_DAYS = 365
+NS_PER_DAY = 86_400_000_000_000
+
+#: (name, the median spacing upper bound in days, periods per year); daily is handled apart.
+_COARSE: tuple[tuple[str, float, float], ...] = (
+    ("weekly", 10.0, 52.0),
+    ("monthly", 45.0, 12.0),
+    ("quarterly", 120.0, 4.0),
+    ("yearly", float("inf"), 1.0),
+)
+
+
+@dataclass(frozen=True)
+class Frequency:
+    """The bar frequency of a history.
+
+    ``name`` is minute / hourly / intraday / daily / weekly / monthly / quarterly / yearly;
+    ``periods_per_year`` annualises per-bar statistics; ``bar_seconds`` is the median bar
+    spacing; ``bars_per_day`` the median number of bars per active day (1 for daily and
+    coarser); ``days_per_year`` 252 (sessions) or 365 (every day).
+    """
+
+    name: str
+    periods_per_year: float
+    bar_seconds: float
+    bars_per_day: float = 1.0
+    days_per_year: float = TRADING_DAYS
+
+    @property
+    def intraday(self) -> bool:
+        return self.bar_seconds < 20 * 3600
+
+    def describe_bars(self, n_bars: float) -> str:
+        """``n_bars`` in bars and in time, e.g. ``"63 bars (~3.0 months)"``."""
+        days = n_bars / self.bars_per_day * (365.25 / self.days_per_year)
+        if days >= 365.25 * 0.95:
+            t = f"~{days / 365.25:.1f} years"
+        elif days >= 28:
+            t = f"~{days / 30.44:.1f} months"
+        elif days >= 1 or not self.intraday:
+            t = f"~{days:.1f} days"
+        else:
+            t = f"~{n_bars * self.bar_seconds / 3600:.1f} hours"
+        return f"{n_bars:g} bars ({t})"
+
+
+def _daily_calendar_days(index: pd.DatetimeIndex) -> float:
+    """252 when the bars skip weekends (exchange sessions), 365 when weekends trade."""
+    dow = index.day_of_week
+    weekend = float(np.mean(dow >= 5)) if len(dow) else 0.0
+    return CALENDAR_DAYS if weekend > 0.1 else TRADING_DAYS
+
+
+def infer_frequency(
+    index: pd.DatetimeIndex | pd.Index, periods_per_year: float | None = None
+) -> Frequency:
+    """The :class:`Frequency` of ``index`` (``periods_per_year`` overrides the count).
+
+    Fewer than 3 bars (nothing to infer from) is taken as daily.
+    """
+    idx = pd.DatetimeIndex(index).as_unit("ns")
+    if len(idx) < 3:
+        ppy = float(periods_per_year or TRADING_DAYS)
+        return Frequency("daily", ppy, 86400.0)
+    ns = idx.asi8
+    gap_s = float(np.median(np.diff(ns))) / 1e9
+    gap_days = gap_s / 86400.0
+    if gap_days < 0.75:  # intraday
+        local = idx if idx.tz is None else idx.tz_localize(None)
+        dates = local.asi8 // NS_PER_DAY
+        _, counts = np.unique(dates, return_counts=True)
+        per_day = float(np.median(counts))
+        days = _daily_calendar_days(idx)
+        name = "minute" if gap_s <= 90 else ("hourly" if 1800 <= gap_s <= 5400 else "intraday")
+        ppy = per_day * days
+        return Frequency(name, float(periods_per_year or ppy), gap_s, per_day, days)
+    if gap_days < 4.5:
+        days = _daily_calendar_days(idx)
+        return Frequency("daily", float(periods_per_year or days), gap_s, 1.0, days)
+    for name, bound, ppy in _COARSE:
+        if gap_days < bound:
+            per_day = ppy / TRADING_DAYS
+            return Frequency(name, float(periods_per_year or ppy), gap_s, per_day, TRADING_DAYS)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+_WINDOW_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(y|q|m|w|d|h|min|bars?)\s*$", re.IGNORECASE)
+_UNIT_DAYS = {"y": 365.25, "q": 365.25 / 4, "m": 365.25 / 12, "w": 7.0, "d": 1.0}
+
+
+def parse_window(window: str) -> tuple[float, str]:
+    """``"6m"`` -> ``(6.0, "m")``; a ``ValueError`` naming the accepted units otherwise."""
+    m = _WINDOW_RE.match(str(window))
+    if m is None:
+        raise ValueError(
+            f"window {window!r}: expected a number and a unit (y, q, m, w, d, h, min, bars)"
+        )
+    return float(m.group(1)), m.group(2).lower()
+
+
+def window_bars(window: str | int, freq: Frequency) -> int:
+    """Bars in a window named in time (``"1y"``, ``"6m"``, ``"2w"``, ``"20d"``, ``"4h"``,
+    ``"30min"``) or in bars (``"63bars"`` or an int), at least 2.
+
+    Calendar units convert through ``periods_per_year`` (so ``"1y"`` is 252 daily bars,
+    52 weekly bars, 98,280 one-minute bars of 390-minute sessions).
+    """
+    if isinstance(window, int | np.integer):
+        return max(2, int(window))
+    x, unit = parse_window(str(window))
+    if unit.startswith("bar"):
+        n = x
+    elif unit in ("h", "min"):
+        seconds = x * (3600.0 if unit == "h" else 60.0)
+        n = seconds / freq.bar_seconds
+    else:
+        n = x * _UNIT_DAYS[unit] / 365.25 * freq.periods_per_year
+    return max(2, round(n))
+
+
+def annualisation_label(freq: Frequency) -> str:
+    """Short label for tables and reports, e.g. ``"minute bars, 98,280/yr"``."""
+    return f"{freq.name} bars, {freq.periods_per_year:,.0f}/yr"
+
+
+__all__ = ["Frequency", "annualisation_label", "infer_frequency", "window_bars"]
