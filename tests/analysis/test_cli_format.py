@@ -32,7 +32,7 @@ def cfg(tmp_path: Path) -> Path:
 
 
 def _row(text: str, first: str) -> list[str]:
-    return next(ln.split() for ln in text.splitlines() if ln.startswith(first))
+    return next(re.split(r"\s{2,}", ln.strip()) for ln in text.splitlines() if ln.startswith(first))
 
 
 def test_backtest_table(cfg: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
