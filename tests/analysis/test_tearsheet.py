@@ -123,7 +123,7 @@ def _brute_episodes(e: np.ndarray) -> list[tuple[int, int, int | None, float]]:
             j = i
             while j < len(e) and dd[j] > 0:
                 j += 1
-            t = i + int(np.argmax(dd[i:j]))
+            t = i + int(np.argmin(e[i:j]))  # the lowest value (dd can tie by rounding)
             out.append((i - 1, t, j if j < len(e) else None, float(dd[t])))
             i = j
         else:

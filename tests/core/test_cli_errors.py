@@ -304,7 +304,7 @@ def test_walk_command_line_errors(tmp_path, capsys):
         (["sweep"], "required"),
         (["monitor", "--count", "many"], "invalid int value"),
         (["monitor", "--kinds", "bogus"], "invalid choice: 'bogus'"),
-        (["monitor", "--address", "nonsense", "--seconds", "0.1"], "Invalid argument"),
+        (["monitor", "--address", "nonsense", "--seconds", "0.1"], "not a loopback address"),
         (["paper-exchange", "--port", "-5", "--interval", "0"], "port"),
         (["validate", "--frob"], "unrecognized arguments"),
         (["advise", "--cash", "lots"], "invalid float value"),
