@@ -36,9 +36,13 @@ from engine.core.execution_nb import (
 )
 from engine.core.policy_nb import builtin_policy_nb, policy_may_act_nb
 from engine.core.raw import RawRun
-from engine.features.causal_nb import features_update_nb
+from engine.features.causal_nb import feature_alphas_nb, features_update_with_nb
 from engine.ground.layout import (
+    C_BORROW_BPS,
     D_KIND,
+    DET_GMM,
+    DET_HMM,
+    DET_KMEANS,
     DET_NONE,
     DET_USER,
     E_FILL_AT_CLOSE,
@@ -57,7 +61,7 @@ from engine.ground.layout import (
     P_LAST_DECISION,
 )
 from engine.plugins.context_nb import BarContext
-from engine.regimes.online_nb import detector_update_nb, smooth_state_nb
+from engine.regimes.online_nb import detector_update_nb, gaussian_update_nb, smooth_state_nb
 
 Setup = namedtuple(
     "Setup",
@@ -103,12 +107,19 @@ def market_arrays_nb(
     bar_costs: np.ndarray,
     fills: np.ndarray,
     any_features: bool,
+    a_fast: float,
+    a_slow: float,
+    execute: bool,
 ) -> int:
-    """:func:`market_nb` on plain arrays (``ref`` = the fill prices of this bar); the
-    feature update is skipped when no feature block is computed (``any_features``)."""
-    nf = execute_pending_nb(t, ref, volume, costs, eparams, port, bar_costs, fills)
+    """:func:`market_nb` on plain arrays (``ref`` = the fill prices of this bar, EWMA
+    weights from :func:`feature_alphas_nb`). The feature update is skipped when no feature
+    block is computed (``any_features``), order execution when nothing is pending and no
+    short pays borrow (``execute`` false: the bar's cost row must then be zero already)."""
+    nf = 0
+    if execute:
+        nf = execute_pending_nb(t, ref, volume, costs, eparams, port, bar_costs, fills)
     if any_features:
-        features_update_nb(close, fparams, fstate, feats)
+        features_update_with_nb(close, fparams, a_fast, a_slow, fstate, feats)
     mark_to_market_nb(close, port)
     port[P_BARS] = t + 1
     return nf
@@ -128,6 +139,7 @@ def market_nb(
 ) -> int:
     """Phase 1: fill pending orders, update features, mark to market. Returns fill count."""
     ref = close if setup.eparams[E_FILL_AT_CLOSE] != 0.0 else bar_open
+    a_fast, a_slow = feature_alphas_nb(setup.fparams)
     return market_arrays_nb(
         t,
         ref,
@@ -141,6 +153,9 @@ def market_nb(
         feats,
         bar_costs,
         fills,
+        True,
+        a_fast,
+        a_slow,
         True,
     )
 
@@ -172,12 +187,16 @@ def detect_arrays_nb(
         for i in range(post.shape[0]):
             post[i] = 1.0 / post.shape[0]
         raw = -1
-    elif int(dparams[D_KIND]) == DET_NONE:  # as detector_update_nb, without the call
-        for i in range(post.shape[0]):
-            post[i] = 1.0
-        raw = 0
-    else:
-        raw = detector_update_nb(dparams, dstate, feats, exog, post)
+    else:  # the common kinds called directly: as detector_update_nb, one call less
+        kind = int(dparams[D_KIND])
+        if kind == DET_NONE:
+            for i in range(post.shape[0]):
+                post[i] = 1.0
+            raw = 0
+        elif kind == DET_HMM or kind == DET_GMM or kind == DET_KMEANS:
+            raw = gaussian_update_nb(dparams, dstate, feats, exog, post)
+        else:
+            raw = detector_update_nb(dparams, dstate, feats, exog, post)
     smooth_state_nb(raw, post, smooth, rstate)
 
 
@@ -544,6 +563,24 @@ def record_bar_nb(
 
 
 @nb.njit(cache=True)
+def any_pending_nb(port: np.ndarray, n: int) -> bool:
+    """Is any order pending in the portfolio vector?"""
+    for j in range(n):
+        if port[P_HEADER + n + j] != 0.0:
+            return True
+    return False
+
+
+@nb.njit(cache=True)
+def any_borrow_nb(costs: np.ndarray) -> bool:
+    """Does any asset charge a borrow fee on short positions?"""
+    for j in range(costs.shape[0]):
+        if costs[j, C_BORROW_BPS] > 0.0:
+            return True
+    return False
+
+
+@nb.njit(cache=True)
 def any_features_nb(fparams: np.ndarray, n: int) -> bool:
     """Is any asset's built-in feature block computed under ``fparams``?"""
     if fparams.shape[0] <= N_FEAT_PARAMS or fparams[FP_MASKED] == 0.0:
@@ -626,30 +663,40 @@ def run_nb(
     costs, eparams, fparams, dparams, fit_bar, smooth, sparams = setup
     ref = close if eparams[E_FILL_AT_CLOSE] != 0.0 else bar_open
     any_features = any_features_nb(fparams, n)
-    for t in range(t_len):
-        tg = t0 + t
-        k_now = advance_fit_nb(tg, fit_bar, k)
-        if k_now != k:  # a new parameter row in force (a view made only then)
-            k = k_now
-            drow = dparams[max(k, 0)]
-        if n_fills + n > fills.shape[0]:
-            fills = grow_rows_nb(fills, n_fills + n)
-        n_fills += market_arrays_nb(
-            tg, ref[t], close[t], volume[t], costs, eparams, fparams, port, fstate, feats,
-            bar_costs[t], fills[n_fills:], any_features,
-        )  # fmt: skip
-        detect_user_arrays_nb(ufilter, k, feats, exog[t], drow, dstate, post, smooth, rstate)
+    a_fast, a_slow = feature_alphas_nb(fparams)
+    pending = any_pending_nb(port, n)  # orders waiting to fill (a continued run may have some)
+    borrow = any_borrow_nb(costs)  # shorts pay borrow every bar: execution runs every bar
+    t_next = 0
+    while t_next < t_len:  # segments of bars that fit the buffers: no resizing per bar
         if nd == dbars.shape[0]:
             dbars, dtargets, dorders = grow_decisions_nb(dbars, dtargets, dorders)
-        ctx = context_nb(close[t], feats, exog[t], close[: t + 1], new_period[t], state)
-        if policy(tg, ctx, sparams, sstate, dtargets[nd]):
-            orders_nb(tg, dtargets[nd], close[t], setup, state, dorders[nd])
-            dbars[nd] = tg
-            nd += 1
-        record_bar_nb(
-            t, port, post, rstate, feats, o_equity, o_cash, o_post, o_raw, o_smoothed, o_feats,
-            record_features,
-        )  # fmt: skip
+        if n_fills + n > fills.shape[0]:
+            fills = grow_rows_nb(fills, n_fills + n)
+        seg = min(t_len - t_next, dbars.shape[0] - nd, (fills.shape[0] - n_fills) // n)
+        for t in range(t_next, t_next + seg):
+            tg = t0 + t
+            k_now = advance_fit_nb(tg, fit_bar, k)
+            if k_now != k:  # a new parameter row in force (a view made only then)
+                k = k_now
+                drow = dparams[max(k, 0)]
+            n_fills += market_arrays_nb(
+                tg, ref[t], close[t], volume[t], costs, eparams, fparams, port, fstate, feats,
+                bar_costs[t], fills[n_fills:], any_features, a_fast, a_slow, pending or borrow,
+            )  # fmt: skip
+            if pending:
+                pending = any_pending_nb(port, n)
+            detect_user_arrays_nb(ufilter, k, feats, exog[t], drow, dstate, post, smooth, rstate)
+            ctx = context_nb(close[t], feats, exog[t], close[: t + 1], new_period[t], state)
+            if policy(tg, ctx, sparams, sstate, dtargets[nd]):
+                orders_nb(tg, dtargets[nd], close[t], setup, state, dorders[nd])
+                pending = True
+                dbars[nd] = tg
+                nd += 1
+            record_bar_nb(
+                t, port, post, rstate, feats, o_equity, o_cash, o_post, o_raw, o_smoothed,
+                o_feats, record_features,
+            )  # fmt: skip
+        t_next += seg
     return finish_nb(out, dbars, dtargets, dorders, nd, fills, n_fills)
 
 
@@ -692,31 +739,41 @@ def run_builtin_nb(
     costs, eparams, fparams, dparams, fit_bar, smooth, sparams = setup
     ref = close if eparams[E_FILL_AT_CLOSE] != 0.0 else bar_open
     any_features = any_features_nb(fparams, n)
-    for t in range(t_len):
-        tg = t0 + t
-        k_now = advance_fit_nb(tg, fit_bar, k)
-        if k_now != k:  # a new parameter row in force (a view made only then)
-            k = k_now
-            drow = dparams[max(k, 0)]
+    a_fast, a_slow = feature_alphas_nb(fparams)
+    pending = any_pending_nb(port, n)  # orders waiting to fill (a continued run may have some)
+    borrow = any_borrow_nb(costs)  # shorts pay borrow every bar: execution runs every bar
+    t_next = 0
+    while t_next < t_len:  # segments of bars that fit the buffers: no resizing per bar
+        if nd == dbars.shape[0]:
+            dbars, dtargets, dorders = grow_decisions_nb(dbars, dtargets, dorders)
         if n_fills + n > fills.shape[0]:
             fills = grow_rows_nb(fills, n_fills + n)
-        n_fills += market_arrays_nb(
-            tg, ref[t], close[t], volume[t], costs, eparams, fparams, port, fstate, feats,
-            bar_costs[t], fills[n_fills:], any_features,
-        )  # fmt: skip
-        detect_arrays_nb(k, feats, exog[t], drow, dstate, post, smooth, rstate)
-        if policy_may_act_nb(sparams, sstate, rstate[G_CHANGED] != 0.0, new_period[t]):
-            if nd == dbars.shape[0]:
-                dbars, dtargets, dorders = grow_decisions_nb(dbars, dtargets, dorders)
-            ctx = context_nb(close[t], feats, exog[t], close[: t + 1], new_period[t], state)
-            if builtin_policy_nb(tg, ctx, sparams, sstate, dtargets[nd]):
-                orders_nb(tg, dtargets[nd], close[t], setup, state, dorders[nd])
-                dbars[nd] = tg
-                nd += 1
-        record_bar_nb(
-            t, port, post, rstate, feats, o_equity, o_cash, o_post, o_raw, o_smoothed, o_feats,
-            record_features,
-        )  # fmt: skip
+        seg = min(t_len - t_next, dbars.shape[0] - nd, (fills.shape[0] - n_fills) // n)
+        for t in range(t_next, t_next + seg):
+            tg = t0 + t
+            k_now = advance_fit_nb(tg, fit_bar, k)
+            if k_now != k:  # a new parameter row in force (a view made only then)
+                k = k_now
+                drow = dparams[max(k, 0)]
+            n_fills += market_arrays_nb(
+                tg, ref[t], close[t], volume[t], costs, eparams, fparams, port, fstate, feats,
+                bar_costs[t], fills[n_fills:], any_features, a_fast, a_slow, pending or borrow,
+            )  # fmt: skip
+            if pending:
+                pending = any_pending_nb(port, n)
+            detect_arrays_nb(k, feats, exog[t], drow, dstate, post, smooth, rstate)
+            if policy_may_act_nb(sparams, sstate, rstate[G_CHANGED] != 0.0, new_period[t]):
+                ctx = context_nb(close[t], feats, exog[t], close[: t + 1], new_period[t], state)
+                if builtin_policy_nb(tg, ctx, sparams, sstate, dtargets[nd]):
+                    orders_nb(tg, dtargets[nd], close[t], setup, state, dorders[nd])
+                    pending = True
+                    dbars[nd] = tg
+                    nd += 1
+            record_bar_nb(
+                t, port, post, rstate, feats, o_equity, o_cash, o_post, o_raw, o_smoothed,
+                o_feats, record_features,
+            )  # fmt: skip
+        t_next += seg
     return finish_nb(out, dbars, dtargets, dorders, nd, fills, n_fills)
 
 
