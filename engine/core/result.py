@@ -34,7 +34,8 @@ class StrategyRun:
 
     ``weights`` (held at each close), ``targets`` (NaN rows where the policy did not
     rebalance) and ``orders`` (signed shares placed at each close, 0 = none) are ``(T, N)``
-    tables built on first access from the run's fills and decisions (or given directly).
+    tables built on first access from the run's fills and decisions (or given directly);
+    so is the ``fills`` table from the fill records.
     """
 
     def __init__(
@@ -43,7 +44,7 @@ class StrategyRun:
         equity: pd.Series,
         cash: pd.Series,
         costs: pd.DataFrame,
-        fills: pd.DataFrame,
+        fills: pd.DataFrame | None,
         raw_fills: np.ndarray,
         *,
         weights: pd.DataFrame | None = None,
@@ -51,13 +52,15 @@ class StrategyRun:
         orders: pd.DataFrame | None = None,
         source: tuple[BarPanel, RawRun] | None = None,
     ) -> None:
-        if source is None and (weights is None or targets is None or orders is None):
-            raise ValueError("StrategyRun needs weights, targets and orders, or a source")
+        if source is None and (
+            weights is None or targets is None or orders is None or fills is None
+        ):
+            raise ValueError("StrategyRun needs weights, targets, orders and fills, or a source")
         self.name = name
         self.equity = equity
         self.cash = cash
         self.costs = costs  # per-bar cost pieces (currency)
-        self.fills = fills  # FILL_COLUMNS
+        self._fills = fills
         self.raw_fills = raw_fills  # kernel fill records (bit-exact parity checks)
         self._weights = weights
         self._targets = targets
@@ -68,6 +71,14 @@ class StrategyRun:
         assert self._source is not None
         panel = self._source[0]
         return pd.DataFrame(values, index=panel.index, columns=list(panel.symbols), copy=False)
+
+    @property
+    def fills(self) -> pd.DataFrame:
+        """The tidy fills table (FILL_COLUMNS), built from the fill records when read."""
+        if self._fills is None:
+            assert self._source is not None
+            self._fills = fills_frame(self.name, self._source[0], self.raw_fills)
+        return self._fills
 
     @property
     def weights(self) -> pd.DataFrame:
@@ -142,7 +153,7 @@ def strategy_run(name: str, panel: BarPanel, out: RawRun) -> StrategyRun:
         equity=pd.Series(out.equity, index=idx, name=name, copy=False),
         cash=pd.Series(out.cash, index=idx, name=name, copy=False),
         costs=pd.DataFrame(out.costs, index=idx, columns=COST_COLUMNS, copy=False),
-        fills=fills_frame(name, panel, out.fills),
+        fills=None,
         raw_fills=out.fills,
         source=(panel, out),
     )
@@ -156,13 +167,18 @@ def regimes_frame(
     labels: tuple[str, ...],
 ) -> pd.DataFrame:
     """timestamp-indexed: state, smoothed_state, label, p0..p{K-1}."""
-    df = pd.DataFrame({"state": raw, "smoothed_state": smoothed}, index=panel.index)
-    names = np.asarray([*list(labels), "warmup"], dtype=object)
-    df["label"] = names[np.where(smoothed >= 0, smoothed, len(labels))]
+    import pyarrow as pa
+
+    codes = np.where(smoothed >= 0, smoothed, len(labels)).astype(np.int32)
+    names = pa.array([*list(labels), "warmup"], type=pa.large_string())
+    # labels decoded by Arrow from integer codes: the same string column, no per-row work
+    label = pd.array(
+        pa.DictionaryArray.from_arrays(codes, names).cast(pa.large_string()), dtype="str"
+    )
+    cols: dict[str, Any] = {"state": raw, "smoothed_state": smoothed, "label": label}
     for k in range(post.shape[1]):
-        df[f"p{k}"] = post[:, k]
-    df.index.name = "timestamp"
-    return df
+        cols[f"p{k}"] = post[:, k]
+    return pd.DataFrame(cols, index=panel.index.rename("timestamp"), copy=False)
 
 
 @dataclass
