@@ -529,9 +529,11 @@ def grow_decisions_nb(
     b2 = np.empty(rows, dtype=np.int64)
     t2 = np.empty((rows, n))
     o2 = np.empty((rows, n))
-    b2[:d] = bars
-    t2[:d] = targets
-    o2[:d] = orders
+    for i in range(d):  # element loops: slice assignment costs seconds of compile
+        b2[i] = bars[i]
+        for j in range(n):
+            t2[i, j] = targets[i, j]
+            o2[i, j] = orders[i, j]
     return b2, t2, o2
 
 
