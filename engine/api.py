@@ -264,15 +264,15 @@ def run_backtest(
 
 
 def compute_metrics(result: BacktestResult) -> dict[str, dict[str, float]]:
-    """Per-strategy summary metrics (see :func:`engine.analysis.metrics.summary_table`:
-    bars per year from the data, Sharpe/Sortino over the configured risk-free series)."""
-    from engine.analysis.metrics import summary_table
+    """Per-strategy summary metrics (the values of
+    :func:`engine.analysis.metrics.summary_table`: bars per year from the data, Sharpe/Sortino
+    over the configured risk-free series), computed from the runs' arrays."""
+    from engine.analysis.metrics import run_summaries
 
     try:
-        table = summary_table(result)
+        out = run_summaries(result)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    out = {str(k): {str(c): float(v) for c, v in row.items()} for k, row in table.iterrows()}
     for name in out:
         out[name]["final_equity"] = float(result.runs[name].equity.iloc[-1])
     return out
