@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import structlog
 from tqdm import tqdm
 
@@ -115,7 +116,7 @@ def prepare_run(
     ``features`` name them (registered with :func:`engine.plugins.features.register`).
     """
     try:
-        costs = cost_table(panel.symbols, cfg.costs.default(), cfg.costs.per_symbol())
+        costs = costs_for(cfg, panel.symbols)
     except ValueError as exc:
         raise ConfigError(f"costs: {exc}") from None
     names = getattr(cfg.detector, "features", None) or ()
@@ -151,6 +152,26 @@ def prepare_run(
         )
     except ValueError as exc:  # e.g. history too short for the detector's first fit
         raise ConfigError(f"detector: {exc}") from None
+
+
+def costs_for(cfg: RunConfig, symbols: tuple[str, ...]) -> np.ndarray:
+    """The ``(N, N_COST)`` cost table of a config (:func:`engine.core.spec.cost_table`);
+    without per-symbol overrides the default row is built once and repeated."""
+    default = cfg.costs.default()
+    per_symbol = cfg.costs.per_symbol()
+    if per_symbol or not symbols:
+        return cost_table(symbols, default, per_symbol)
+    return np.tile(default.row(), (len(symbols), 1))
+
+
+class _NoProgress:
+    """Stands in for a disabled progress bar (creating a tqdm costs more than a run step)."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def strategy_error(scfg: StrategyConfig, panel: BarPanel, exc: BaseException) -> str:
@@ -219,7 +240,9 @@ def run_backtest(
         cfg = load_config(config)
     panel = panel if panel is not None else load_panel(cfg)
     show = sys.stderr.isatty() if progress is None else progress
-    steps = tqdm(total=1 + len(cfg.strategies), desc="backtest", disable=not show, leave=False)
+    steps: tqdm[Any] | _NoProgress = _NoProgress()
+    if show:
+        steps = tqdm(total=1 + len(cfg.strategies), desc="backtest", leave=False)
     strategies = [build_strategy(scfg) for scfg in cfg.strategies]
     prep = prepare_run(cfg, panel, strategies)
     steps.update(1)

@@ -48,9 +48,8 @@ import pandas as pd
 from scipy import stats
 
 from engine.analysis._common import COST_COLUMNS, simple_returns, strategy_fills
-from engine.analysis.metrics_nb import make_params, output_keys, summary_nb
+from engine.analysis.metrics_nb import fill_totals_nb, make_params, output_keys, summary_nb
 from engine.frequency import infer_frequency
-from engine.ground import layout as L
 
 PERIODS_PER_YEAR = 252
 """Bars per year assumed for plain arrays (daily sessions); indexed series infer theirs."""
@@ -430,9 +429,8 @@ def raw_fill_totals(rec: np.ndarray) -> tuple[float, int, float]:
     """:func:`fill_totals` of the kernel's fill records (``engine.ground.layout`` R_*)."""
     if rec.shape[0] == 0:
         return 0.0, 0, 0.0
-    notional = float(np.nansum(np.abs(rec[:, L.R_QTY]) * rec[:, L.R_PRICE]))
-    costs = np.ascontiguousarray(rec[:, L.R_COMMISSION : L.R_IMPACT + 1].T)
-    return notional, int(rec.shape[0]), float(np.sum(costs))
+    notional, costs = fill_totals_nb(np.ascontiguousarray(rec, dtype=np.float64))
+    return notional, int(rec.shape[0]), costs
 
 
 def summary_reference(

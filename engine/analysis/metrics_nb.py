@@ -17,7 +17,8 @@ them operation by operation:
 * normal quantiles and densities of the fixed levels are constants computed once with
   scipy (:func:`level_params`).
 
-One signature: ``(float64[::1], float64[::1], float64[::1]) -> float64[::1]``.
+One signature: ``(float64[::1], float64[::1], float64[::1]) -> float64[::1]``;
+:func:`fill_totals_nb` sums the fill records (``float64[:, ::1]``) for turnover and costs.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from functools import lru_cache
 
 import numba as nb
 import numpy as np
+
+from engine.ground import layout as L
 
 PW_BLOCK = 128  # numpy's PW_BLOCKSIZE
 
@@ -215,65 +218,32 @@ def pairwise_sum_nb(a: np.ndarray, lo: int, n: int) -> float:
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _mean_std(x: np.ndarray, n: int, buf: np.ndarray) -> tuple[float, float]:
-    """``np.mean(x[:n])`` and ``np.std(x[:n], ddof=1)`` (NaN std below 2 values)."""
+def _ratios(
+    x: np.ndarray, n: int, ppy: float, sq: np.ndarray, neg: np.ndarray
+) -> tuple[float, float, float, float]:
+    """``(mean, std ddof=1, sharpe, sortino)`` of the first ``n`` values of ``x`` as
+    ``np.mean`` / ``np.std`` and the reference :func:`sharpe` / :func:`sortino` compute
+    them (``sq`` and ``neg`` are scratch buffers)."""
     if n == 0:
-        return np.nan, np.nan
+        return np.nan, np.nan, np.nan, np.nan
     mu = pairwise_sum_nb(x, 0, n) / n
-    if n < 2:
-        return mu, np.nan
     for i in range(n):
         d = x[i] - mu
-        buf[i] = d * d
-    return mu, math.sqrt(pairwise_sum_nb(buf, 0, n) / (n - 1))
+        sq[i] = d * d
+        m = min(x[i], 0.0)
+        neg[i] = m * m
+    sd = math.sqrt(pairwise_sum_nb(sq, 0, n) / (n - 1)) if n >= 2 else np.nan
+    sharpe = mu / sd * math.sqrt(ppy) if n >= 2 and sd != 0 else np.nan
+    dd = math.sqrt(pairwise_sum_nb(neg, 0, n) / n)
+    sortino = mu / dd * math.sqrt(ppy) if dd != 0 else np.nan
+    return mu, sd, sharpe, sortino
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _sharpe_sortino(ex: np.ndarray, n: int, ppy: float, buf: np.ndarray) -> tuple[float, float]:
-    """Sharpe and Sortino of the first ``n`` excess returns (reference conventions)."""
-    sharpe = np.nan
-    sortino = np.nan
-    if n < 1:
-        return sharpe, sortino
-    mu, sd = _mean_std(ex, n, buf)
-    if n >= 2 and sd != 0:
-        sharpe = mu / sd * math.sqrt(ppy)
-    for i in range(n):
-        m = min(ex[i], 0.0)
-        buf[i] = m * m
-    dd = math.sqrt(pairwise_sum_nb(buf, 0, n) / n)
-    if dd != 0:
-        sortino = mu / dd * math.sqrt(ppy)
-    return sharpe, sortino
-
-
-@nb.njit(cache=True, error_model="numpy")
-def _moments(r: np.ndarray, n: int, buf: np.ndarray) -> tuple[float, float]:
-    """Bias-corrected skew and excess kurtosis as scipy.stats computes them (NaN below 4
-    values, for a constant sample, or when scipy's precision guard trips)."""
-    if n < 4:
-        return np.nan, np.nan
-    lo = r[0]
-    hi = r[0]
-    for i in range(n):
-        lo = min(lo, r[i])
-        hi = max(hi, r[i])
-    if hi - lo == 0:
-        return np.nan, np.nan
-    mean = pairwise_sum_nb(r, 0, n) / n
-    for i in range(n):
-        d = r[i] - mean
-        buf[i] = d * d
-    m2 = pairwise_sum_nb(buf, 0, n) / n
-    for i in range(n):
-        d = r[i] - mean
-        buf[i] = (d * d) * d
-    m3 = pairwise_sum_nb(buf, 0, n) / n
-    for i in range(n):
-        d = r[i] - mean
-        s = d * d
-        buf[i] = s * s
-    m4 = pairwise_sum_nb(buf, 0, n) / n
+def _skew_kurt(n: int, mean: float, m2: float, m3: float, m4: float) -> tuple[float, float]:
+    """Bias-corrected skew and excess kurtosis from the central moments, with
+    ``scipy.stats.skew`` / ``kurtosis``'s expressions and precision guard (NaN when
+    ``m2 <= (eps * mean) ** 2``)."""
     eps = 2.220446049250313e-16
     g = eps * mean
     if m2 <= g * g:
@@ -283,8 +253,7 @@ def _moments(r: np.ndarray, n: int, buf: np.ndarray) -> tuple[float, float]:
     nval = (
         1.0 / (n - 2) / (n - 3) * ((fn * fn - 1.0) * m4 / (m2 * m2) - 3 * (fn - 1.0) * (fn - 1.0))
     )
-    kurt = (nval + 3.0) - 3.0
-    return skew, kurt
+    return skew, (nval + 3.0) - 3.0
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -361,32 +330,64 @@ def summary_nb(equity: np.ndarray, rf: np.ndarray, params: np.ndarray) -> np.nda
     if mdd > 0:
         out[O_CALMAR] = cagr / mdd
     # returns: finite ones (for the distribution), and finite excess returns over rf
-    n_ret = t_len - 1
-    r = np.empty(max(n_ret, 1))
-    ex = np.empty(max(n_ret, 1))
-    buf = np.empty(max(n_ret, 1))
+    n_ret = max(t_len - 1, 1)
+    r = np.empty(n_ret)
+    ex = np.empty(n_ret)
+    b1 = np.empty(n_ret)
+    b2 = np.empty(n_ret)
+    b3 = np.empty(n_ret)
+    b4 = np.empty(n_ret)
     n = 0
     n_ex = 0
     one_rf = rf.size == 1
-    for t in range(n_ret):
+    lo = np.inf
+    hi = -np.inf
+    for t in range(t_len - 1):
         x = equity[t + 1] / equity[t] - 1.0
         y = x - (rf[0] if one_rf else rf[t])
         if math.isfinite(x):
             r[n] = x
             n += 1
+            lo = min(lo, x)
+            hi = max(hi, x)
         if math.isfinite(y):
             ex[n_ex] = y
             n_ex += 1
-    mu, sd = _mean_std(r, n, buf)
-    if n >= 2:
-        out[O_VOL] = sd * math.sqrt(ppy)
-    out[O_SHARPE], out[O_SORTINO] = _sharpe_sortino(ex, n_ex, ppy, buf)
-    for i in range(n):
-        ex[i] = r[i]
-    out[O_SHARPE0], out[O_SORTINO0] = _sharpe_sortino(ex, n, ppy, buf)
-    skew, kurt = _moments(r, n, buf)
+    # one pass of deviations for std, the central moments and the downside deviation
+    mu = np.nan
+    sd = np.nan
+    skew = np.nan
+    kurt = np.nan
+    if n > 0:
+        mu = pairwise_sum_nb(r, 0, n) / n
+        for i in range(n):
+            d = r[i] - mu
+            d2 = d * d
+            b1[i] = d2
+            b2[i] = d2 * d
+            b3[i] = d2 * d2
+            m = min(r[i], 0.0)
+            b4[i] = m * m
+        s2 = pairwise_sum_nb(b1, 0, n)
+        if n >= 2:
+            sd = math.sqrt(s2 / (n - 1))
+            out[O_VOL] = sd * math.sqrt(ppy)
+            if sd != 0:
+                out[O_SHARPE0] = mu / sd * math.sqrt(ppy)
+        dd = math.sqrt(pairwise_sum_nb(b4, 0, n) / n)
+        if dd != 0:
+            out[O_SORTINO0] = mu / dd * math.sqrt(ppy)
+        if n >= 4 and hi - lo != 0:
+            m3 = pairwise_sum_nb(b2, 0, n) / n
+            m4 = pairwise_sum_nb(b3, 0, n) / n
+            skew, kurt = _skew_kurt(n, mu, s2 / n, m3, m4)
     out[O_SKEW] = skew
     out[O_KURT] = kurt
+    if one_rf and rf[0] == 0.0:  # excess returns are the returns
+        out[O_SHARPE] = out[O_SHARPE0]
+        out[O_SORTINO] = out[O_SORTINO0]
+    else:
+        _, _, out[O_SHARPE], out[O_SORTINO] = _ratios(ex, n_ex, ppy, b1, b4)
     # turnover: sum(|qty| * price) / mean(E) / years / 2
     if params[S_N_FILLS] > 0 and t_len >= 2:
         mean_e = pairwise_sum_nb(equity, 0, t_len) / t_len
@@ -408,10 +409,10 @@ def summary_nb(equity: np.ndarray, rf: np.ndarray, params: np.ndarray) -> np.nda
         m = 0
         for i in range(n):
             if r[i] <= q:
-                buf[m] = r[i]
+                b1[m] = r[i]
                 m += 1
         out[o] = -q
-        out[o + 1] = -(pairwise_sum_nb(buf, 0, m) / m)
+        out[o + 1] = -(pairwise_sum_nb(b1, 0, m) / m)
         if n >= 2:
             out[o + 2] = -(mu + sd * z)
             out[o + 3] = -(mu - sd * phi / alpha)
@@ -432,3 +433,21 @@ def summary_nb(equity: np.ndarray, rf: np.ndarray, params: np.ndarray) -> np.nda
                 out[o + 4] = out[o + 2]
                 out[o + 5] = out[o + 3]
     return out
+
+
+@nb.njit(cache=True, error_model="numpy")
+def fill_totals_nb(rec: np.ndarray) -> tuple[float, float]:
+    """``(traded notional, total costs)`` of kernel fill records (``layout.R_*`` columns),
+    summed as the reference does on the fills table: ``nansum(|qty| * price)`` and the
+    four cost columns one after the other (a column-major block), pairwise."""
+    n = rec.shape[0]
+    traded = np.empty(max(n, 1))
+    costs = np.empty(max(4 * n, 1))
+    for i in range(n):  # one pass over the rows
+        v = abs(rec[i, L.R_QTY]) * rec[i, L.R_PRICE]
+        traded[i] = 0.0 if math.isnan(v) else v
+        costs[i] = rec[i, L.R_COMMISSION]
+        costs[n + i] = rec[i, L.R_SPREAD]
+        costs[2 * n + i] = rec[i, L.R_SLIPPAGE]
+        costs[3 * n + i] = rec[i, L.R_IMPACT]
+    return pairwise_sum_nb(traded, 0, n), pairwise_sum_nb(costs, 0, 4 * n)
