@@ -168,8 +168,9 @@ def engine_stages(panel: BarPanel, reps: int) -> dict[str, float]:
         for _ in range(max(reps, 10)):
             spent.clear()
             t0 = time.perf_counter()
-            run_backtest(CONFIG, panel=panel, progress=False)
+            res = run_backtest(CONFIG, panel=panel, progress=False)
             total = time.perf_counter() - t0
+            del res  # freed outside the clock, as in timed()
             if total < best["total"]:
                 best = {"total": total, **spent}
     best["other"] = best["total"] - sum(best.get(k, 0.0) for k in STAGES)
