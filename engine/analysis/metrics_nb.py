@@ -277,6 +277,41 @@ def _quantile_sorted(head: np.ndarray, n: int, q: float) -> float:
 
 
 @nb.njit(cache=True, error_model="numpy")
+def select_smallest_nb(a: np.ndarray, n: int, k: int) -> None:
+    """Reorder ``a[:n]`` in place so that ``a[:k + 1]`` holds its ``k + 1`` smallest values
+    (quickselect, median-of-three Hoare partition; finite values). A hand-written select:
+    numba's ``np.partition`` takes seconds to compile."""
+    lo = 0
+    hi = n - 1
+    while hi > lo:
+        mid = (lo + hi) // 2
+        if a[mid] < a[lo]:
+            a[mid], a[lo] = a[lo], a[mid]
+        if a[hi] < a[lo]:
+            a[hi], a[lo] = a[lo], a[hi]
+        if a[hi] < a[mid]:
+            a[hi], a[mid] = a[mid], a[hi]
+        pivot = a[mid]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return
+
+
+@nb.njit(cache=True, error_model="numpy")
 def _needed_rank(n: int, q: float) -> int:
     """Largest 0-based rank that :func:`_quantile_sorted` reads for quantile ``q``."""
     v = (n - 1) * q
@@ -398,7 +433,11 @@ def summary_nb(equity: np.ndarray, rf: np.ndarray, params: np.ndarray) -> np.nda
     k = 0
     for lv in range(n_levels):
         k = max(k, _needed_rank(n, params[S_HEADER + lv * LV_WIDTH + LV_ALPHA]))
-    head = np.sort(np.partition(r[:n], k)[: k + 1]) if k < n - 1 else np.sort(r[:n])
+    for i in range(n):
+        b2[i] = r[i]
+    if k < n - 1:
+        select_smallest_nb(b2, n, k)
+    head = np.sort(b2[: k + 1])
     for lv in range(n_levels):
         p = S_HEADER + lv * LV_WIDTH
         alpha = params[p + LV_ALPHA]

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.analysis import metrics as M
-from engine.analysis.metrics_nb import pairwise_sum_nb
+from engine.analysis.metrics_nb import pairwise_sum_nb, select_smallest_nb
 from engine.frequency import infer_frequency
 
 REL = 1e-12
@@ -63,6 +63,20 @@ def test_pairwise_sum_long_arrays(n):
     a = rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n)
     assert pairwise_sum_nb(a, 0, n) == np.sum(a)
     assert pairwise_sum_nb(a, 5, n - 9) == np.sum(a[5 : n - 4])
+
+
+@settings(deadline=None, max_examples=200)
+@given(
+    st.lists(st.integers(-5, 5).map(float) | st.floats(-1.0, 1.0), min_size=1, max_size=400),
+    st.data(),
+)
+def test_select_smallest_leaves_the_k_smallest_in_front(values, data):
+    a = np.asarray(values)
+    k = data.draw(st.integers(0, a.size - 1))
+    b = a.copy()
+    select_smallest_nb(b, b.size, k)
+    assert np.array_equal(np.sort(b), np.sort(a))  # a permutation
+    assert np.array_equal(np.sort(b[: k + 1]), np.sort(a)[: k + 1])
 
 
 # ---------------------------------------------------------------- kernel vs reference
