@@ -87,6 +87,16 @@ def _daily_calendar_days(local_ns: np.ndarray) -> float:
     return CALENDAR_DAYS if weekend > 0.1 else TRADING_DAYS
 
 
+def _median(x: np.ndarray) -> float:
+    """``float(np.median(x))`` of a non-empty int64 array, from a sort: numpy's selection
+    (inside np.median) slows to ~0.5 ms on 5,000 bar gaps of a few distinct values."""
+    s = np.sort(x)
+    k = x.size // 2
+    if x.size % 2:
+        return float(s[k])
+    return (float(s[k - 1]) + float(s[k])) / 2.0
+
+
 #: id(index) -> (weak reference to that index, its inferred Frequency). A pandas Index is
 #: immutable, so the frequency of one index object never changes; entries die with it.
 _CACHE: dict[int, tuple[weakref.ref[pd.DatetimeIndex], Frequency]] = {}
@@ -127,7 +137,7 @@ def _infer(index: pd.DatetimeIndex | pd.Index) -> Frequency:
     if len(idx) < 3:
         return Frequency("daily", float(TRADING_DAYS), 86400.0)
     ns = idx.asi8
-    gap_s = float(np.median(np.diff(ns))) / 1e9
+    gap_s = _median(np.diff(ns)) / 1e9
     gap_days = gap_s / 86400.0
     local = ns if idx.tz is None else idx.tz_localize(None).asi8
     if gap_days < 0.75:  # intraday

@@ -259,3 +259,18 @@ def test_reference_raises_nothing_the_kernel_hides():
         ref = M.summary_reference(eq)
     assert np.isinf(ref["cagr"])
     assert_same(M.summary(eq), ref)
+
+
+@settings(deadline=None, max_examples=200)
+@given(
+    st.lists(
+        st.integers(-(10**15), 10**15) | st.sampled_from([86_400 * 10**9, 3 * 86_400 * 10**9]),
+        min_size=1,
+        max_size=200,
+    )
+)
+def test_gap_median_equals_numpy_median(values):
+    from engine.frequency import _median
+
+    x = np.asarray(values, dtype=np.int64)
+    assert _median(x) == float(np.median(x))
