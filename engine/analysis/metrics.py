@@ -439,28 +439,9 @@ def summary_reference(
     periods_per_year: PPY = None,
     rf: float | pd.Series = 0.0,
 ) -> dict[str, float]:
-    """:func:`summary` computed metric by metric with the functions above (the reference
-    implementation that the one-pass kernel is tested against; slower).
-
-    Parameters
-    ----------
-    equity : Series
-        Portfolio value at each bar close.
-    fills : DataFrame, optional
-        That strategy's fills (qty, price and cost columns) for turnover / costs / trades.
-    periods_per_year : float, optional
-        Bars per year; inferred from ``equity``'s index when omitted.
-    rf : float or Series
-        Per-bar risk-free rate for Sharpe and Sortino (see :func:`risk_free_returns`).
-
-    Returns
-    -------
-    dict
-        Keys: total_return, cagr, volatility, sharpe, sortino (over ``rf``), sharpe_rf0,
-        sortino_rf0, max_drawdown, calmar, skew, kurtosis, var95, cvar95, var99, cvar99
-        (+ ``_gaussian`` / ``_cf`` variants), turnover, total_costs, n_trades,
-        periods_per_year, final_equity.
-    """
+    """:func:`summary` computed metric by metric with the functions above: the reference
+    implementation that the one-pass kernel is tested against (same parameters and keys;
+    slower)."""
     e = pd.Series(equity, dtype=float).dropna()
     ppy = periods_per_year_of(e, periods_per_year)
     r = simple_returns(e)
