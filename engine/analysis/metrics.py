@@ -387,12 +387,16 @@ def summary_arrays(
     bars or one per return (``len(equity) - 1``); the fills enter as their totals
     (:func:`fill_totals`, :func:`raw_fill_totals`)."""
     params = make_params(periods_per_year, notional, n_fills, costs)
-    out = summary_nb(
-        np.ascontiguousarray(equity, dtype=np.float64),
-        np.ascontiguousarray(rf, dtype=np.float64),
-        params,
-    )
+    out = summary_nb(_readonly(equity), _readonly(rf), _readonly(params))
     return dict(zip(output_keys((0.95, 0.99)), out.tolist(), strict=True))
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only C-contiguous float64 view: pandas hands out read-only arrays and numba
+    compiles a separate signature per writeability, so the kernels always get this one."""
+    v = np.ascontiguousarray(a, dtype=np.float64).view()
+    v.flags.writeable = False
+    return v
 
 
 def aligned_rf(rf: float | pd.Series | np.ndarray, index: pd.Index | None, n: int) -> np.ndarray:
@@ -429,7 +433,7 @@ def raw_fill_totals(rec: np.ndarray) -> tuple[float, int, float]:
     """:func:`fill_totals` of the kernel's fill records (``engine.ground.layout`` R_*)."""
     if rec.shape[0] == 0:
         return 0.0, 0, 0.0
-    notional, costs = fill_totals_nb(np.ascontiguousarray(rec, dtype=np.float64))
+    notional, costs = fill_totals_nb(_readonly(rec))
     return notional, int(rec.shape[0]), costs
 
 

@@ -15,7 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.analysis import metrics as M
-from engine.analysis.metrics_nb import pairwise_sum_nb, select_smallest_nb
+from engine.analysis.metrics_nb import (
+    fill_totals_nb,
+    pairwise_sum_nb,
+    select_smallest_nb,
+    summary_nb,
+)
 from engine.frequency import infer_frequency
 
 REL = 1e-12
@@ -274,3 +279,21 @@ def test_gap_median_equals_numpy_median(values):
 
     x = np.asarray(values, dtype=np.int64)
     assert _median(x) == float(np.median(x))
+
+
+def test_one_compiled_signature_whatever_the_inputs():
+    """Writable arrays, pandas' read-only ones, NaN-dropped copies, rate Series: the
+    kernels see one array flavour, so numba compiles (and caches) one signature each."""
+    s = curve([0.01, -0.02, 0.03, 0.0, 0.01])
+    arr = s.to_numpy(copy=True)
+    arr[2] = np.nan
+    M.summary(s)
+    M.summary(arr)
+    M.summary(s, rf=pd.Series(1e-4, index=s.index))
+    M.summary(s.to_numpy(copy=True), rf=1e-4)
+    M.raw_fill_totals(np.ones((3, 8)))
+    rec = np.ones((4, 8))
+    rec.flags.writeable = False
+    M.raw_fill_totals(rec)
+    assert len(summary_nb.signatures) == 1
+    assert len(fill_totals_nb.signatures) == 1
