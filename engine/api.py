@@ -7,6 +7,7 @@ This module and :mod:`engine.cli` are the only parts of ``engine`` that import
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,13 @@ from engine.frequency import infer_frequency
 from engine.ground.bars import BarPanel, DataError
 
 log = structlog.get_logger(__name__)
+
+
+def info_enabled() -> bool:
+    """Whether this module's info lines are emitted (their arguments are built only then);
+    True when the configured logger cannot tell."""
+    check = getattr(log, "is_enabled_for", None)
+    return True if check is None else bool(check(logging.INFO))
 
 
 def load_panel(cfg: RunConfig) -> BarPanel:
@@ -133,12 +141,13 @@ def prepare_run(
     except DataError as exc:
         raise ConfigError(f"detector: {exc}") from None
     freq = infer_frequency(panel.index, cfg.data.periods_per_year)
-    log.info(
-        "features",
-        bars=freq.name,
-        periods_per_year=freq.periods_per_year,
-        **cfg.features.describe(freq),
-    )
+    if info_enabled():  # the description costs more than the rest of this function's own work
+        log.info(
+            "features",
+            bars=freq.name,
+            periods_per_year=freq.periods_per_year,
+            **cfg.features.describe(freq),
+        )
     try:
         return prepare(
             panel,
@@ -277,14 +286,15 @@ def run_backtest(
         config=cfg.model_dump(mode="json"),
     )
     result.metrics = compute_metrics(result)
-    log.info(
-        "backtest.done",
-        bars=panel.n_bars,
-        assets=panel.n_assets,
-        strategies=list(runs),
-        start=str(panel.index[0].date()),
-        end=str(panel.index[-1].date()),
-    )
+    if info_enabled():
+        log.info(
+            "backtest.done",
+            bars=panel.n_bars,
+            assets=panel.n_assets,
+            strategies=list(runs),
+            start=str(panel.index[0].date()),
+            end=str(panel.index[-1].date()),
+        )
     return result
 
 
