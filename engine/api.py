@@ -170,7 +170,7 @@ def costs_for(cfg: RunConfig, symbols: tuple[str, ...]) -> np.ndarray:
     per_symbol = cfg.costs.per_symbol()
     if per_symbol or not symbols:
         return cost_table(symbols, default, per_symbol)
-    return np.tile(default.row(), (len(symbols), 1))
+    return np.repeat(default.row()[None, :], len(symbols), axis=0)
 
 
 class _NoProgress:

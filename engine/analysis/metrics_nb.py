@@ -366,28 +366,30 @@ def summary_nb(equity: np.ndarray, rf: np.ndarray, params: np.ndarray) -> np.nda
         out[O_CALMAR] = cagr / mdd
     # returns: finite ones (for the distribution), and finite excess returns over rf
     n_ret = max(t_len - 1, 1)
+    one_rf = rf.size == 1
+    zero_rf = one_rf and rf[0] == 0.0  # excess returns are the returns
     r = np.empty(n_ret)
-    ex = np.empty(n_ret)
+    ex = np.empty(1 if zero_rf else n_ret)
     b1 = np.empty(n_ret)
     b2 = np.empty(n_ret)
     b3 = np.empty(n_ret)
     b4 = np.empty(n_ret)
     n = 0
     n_ex = 0
-    one_rf = rf.size == 1
     lo = np.inf
     hi = -np.inf
     for t in range(t_len - 1):
         x = equity[t + 1] / equity[t] - 1.0
-        y = x - (rf[0] if one_rf else rf[t])
         if math.isfinite(x):
             r[n] = x
             n += 1
             lo = min(lo, x)
             hi = max(hi, x)
-        if math.isfinite(y):
-            ex[n_ex] = y
-            n_ex += 1
+        if not zero_rf:
+            y = x - (rf[0] if one_rf else rf[t])
+            if math.isfinite(y):
+                ex[n_ex] = y
+                n_ex += 1
     # one pass of deviations for std, the central moments and the downside deviation
     mu = np.nan
     sd = np.nan
@@ -418,7 +420,7 @@ def summary_nb(equity: np.ndarray, rf: np.ndarray, params: np.ndarray) -> np.nda
             skew, kurt = _skew_kurt(n, mu, s2 / n, m3, m4)
     out[O_SKEW] = skew
     out[O_KURT] = kurt
-    if one_rf and rf[0] == 0.0:  # excess returns are the returns
+    if zero_rf:
         out[O_SHARPE] = out[O_SHARPE0]
         out[O_SORTINO] = out[O_SORTINO0]
     else:
