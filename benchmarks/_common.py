@@ -63,15 +63,19 @@ def prepare_static(panel: BarPanel, commission_bps: float = 5.0) -> Prepared:
 
 
 def timed(fn: Callable[[], Any], reps: int = 5) -> tuple[float, float, Any]:
-    """``(first call seconds, best of reps seconds, last result)``."""
+    """``(first call seconds, best of reps seconds, last result)``.
+
+    The previous call's result is released after the clock stops (freeing it is not part
+    of the call being timed)."""
     t0 = time.perf_counter()
     out = fn()
     first = time.perf_counter() - t0
     best = float("inf")
     for _ in range(reps):
         t0 = time.perf_counter()
-        out = fn()
+        new = fn()
         best = min(best, time.perf_counter() - t0)
+        out = new
     return first, best, out
 
 

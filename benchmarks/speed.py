@@ -14,14 +14,25 @@ panels of 5 x 5,000 and 100 x 10,000 bars. Measured in one process, warm (best o
 * numba loop: the same trades in one plain njit loop (no costs model, no records beyond
   equity) — the ceiling for this strategy.
 
+A second table splits the API call into its stages, timed with ``perf_counter`` around the
+public functions that ``run_backtest`` calls (wrapped for the measurement, so the stages
+run in the real pipeline): parse+prepare (config parsing, strategy objects,
+``prepare_run``), kernel (``run_strategy_raw``), tables (``strategy_run``,
+``check_targets``, ``regimes_frame``, ``BacktestResult``), metrics (``compute_metrics``)
+and the rest of ``run_backtest`` (other). Figures are from the fastest of ``--reps`` calls.
+Backtrader runs in full on the small workload by default (``--bt-cap``), so its ratio to
+the API is measured in the same run.
+
     .venv/bin/python -m benchmarks.speed [--reps 5] [--bt-cap 100000] [--skip-bt]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numba as nb
@@ -95,6 +106,77 @@ def engine_api(panel: BarPanel, reps: int) -> float:
     return best
 
 
+#: stage -> (module, function name) pairs that run_backtest calls (looked up at call time)
+STAGES: dict[str, tuple[tuple[str, str], ...]] = {
+    "parse+prepare": (
+        ("engine.config", "parse_config"),
+        ("engine.api", "load_config"),
+        ("engine.api", "build_strategy"),
+        ("engine.api", "prepare_run"),
+    ),
+    "kernel": (("engine.api", "run_strategy_raw"),),
+    "tables": (
+        ("engine.api", "strategy_run"),
+        ("strategies.weights", "check_targets"),
+        ("engine.api", "regimes_frame"),
+        ("engine.api", "BacktestResult"),
+    ),
+    "metrics": (("engine.api", "compute_metrics"),),
+}
+
+
+@contextlib.contextmanager
+def stage_timers(spent: dict[str, float]) -> Iterator[None]:
+    """Wrap the functions of :data:`STAGES` so each call adds its wall time to
+    ``spent[stage]``; the originals are restored on exit."""
+    import importlib
+
+    saved: list[tuple[Any, str, Any]] = []
+
+    def timing(stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[stage] = spent.get(stage, 0.0) + time.perf_counter() - t0
+
+        return wrapper
+
+    try:
+        for stage, targets in STAGES.items():
+            for mod_name, attr in targets:
+                mod = importlib.import_module(mod_name)
+                fn = getattr(mod, attr, None)
+                if fn is not None:
+                    saved.append((mod, attr, fn))
+                    setattr(mod, attr, timing(stage, fn))
+        yield
+    finally:
+        for mod, attr, fn in reversed(saved):
+            setattr(mod, attr, fn)
+
+
+def engine_stages(panel: BarPanel, reps: int) -> dict[str, float]:
+    """Seconds per stage of the fastest of ``reps`` API calls (plus ``total``, ``other``)."""
+    from engine.api import run_backtest
+
+    best: dict[str, float] = {"total": float("inf")}
+    spent: dict[str, float] = {}
+    with stage_timers(spent):
+        run_backtest(CONFIG, panel=panel, progress=False)
+        for _ in range(max(reps, 10)):
+            spent.clear()
+            t0 = time.perf_counter()
+            res = run_backtest(CONFIG, panel=panel, progress=False)
+            total = time.perf_counter() - t0
+            del res  # freed outside the clock, as in timed()
+            if total < best["total"]:
+                best = {"total": total, **spent}
+    best["other"] = best["total"] - sum(best.get(k, 0.0) for k in STAGES)
+    return best
+
+
 def engine_kernel(panel: BarPanel, reps: int) -> float:
     prep = prepare_static(panel, COMMISSION * 1e4)
     strat = StaticAllocation("ew", "equal", "M")
@@ -110,9 +192,19 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     rows = []
+    stage_rows = []
     for n, t_len in ((5, 5_000), (100, 10_000)):
         panel = synthetic_panel(n, t_len)
         api = engine_api(panel, args.reps)
+        st = engine_stages(panel, args.reps)
+        stage_rows.append(
+            {
+                "workload": f"{n} x {t_len:,}",
+                "API ms": st["total"] * 1e3,
+                **{f"{k} ms": st.get(k, 0.0) * 1e3 for k in (*STAGES, "other")},
+                "API - kernel - tables ms": (st["total"] - st["kernel"] - st["tables"]) * 1e3,
+            }
+        )
         kern = engine_kernel(panel, args.reps)
         vbt_s = vectorbt_run(panel, args.reps)
         loop = numba_run(panel, args.reps)
@@ -142,6 +234,9 @@ def main(argv: list[str] | None = None) -> None:
     print(machine())
     print(table(rows, ".3g"))
     print("targets: API >= 10x faster than vectorbt; >= 1,000x faster than backtrader (small)")
+    print()
+    print("API stages (fastest call; perf_counter around the public pieces run_backtest calls)")
+    print(table(stage_rows, ".3g"))
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@ This module and :mod:`engine.cli` are the only parts of ``engine`` that import
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import structlog
 from tqdm import tqdm
 
@@ -26,6 +28,13 @@ from engine.frequency import infer_frequency
 from engine.ground.bars import BarPanel, DataError
 
 log = structlog.get_logger(__name__)
+
+
+def info_enabled() -> bool:
+    """Whether this module's info lines are emitted (their arguments are built only then);
+    True when the configured logger cannot tell."""
+    check = getattr(log, "is_enabled_for", None)
+    return True if check is None else bool(check(logging.INFO))
 
 
 def load_panel(cfg: RunConfig) -> BarPanel:
@@ -115,7 +124,7 @@ def prepare_run(
     ``features`` name them (registered with :func:`engine.plugins.features.register`).
     """
     try:
-        costs = cost_table(panel.symbols, cfg.costs.default(), cfg.costs.per_symbol())
+        costs = costs_for(cfg, panel.symbols)
     except ValueError as exc:
         raise ConfigError(f"costs: {exc}") from None
     names = getattr(cfg.detector, "features", None) or ()
@@ -132,12 +141,13 @@ def prepare_run(
     except DataError as exc:
         raise ConfigError(f"detector: {exc}") from None
     freq = infer_frequency(panel.index, cfg.data.periods_per_year)
-    log.info(
-        "features",
-        bars=freq.name,
-        periods_per_year=freq.periods_per_year,
-        **cfg.features.describe(freq),
-    )
+    if info_enabled():  # the description costs more than the rest of this function's own work
+        log.info(
+            "features",
+            bars=freq.name,
+            periods_per_year=freq.periods_per_year,
+            **cfg.features.describe(freq),
+        )
     try:
         return prepare(
             panel,
@@ -151,6 +161,26 @@ def prepare_run(
         )
     except ValueError as exc:  # e.g. history too short for the detector's first fit
         raise ConfigError(f"detector: {exc}") from None
+
+
+def costs_for(cfg: RunConfig, symbols: tuple[str, ...]) -> np.ndarray:
+    """The ``(N, N_COST)`` cost table of a config (:func:`engine.core.spec.cost_table`);
+    without per-symbol overrides the default row is built once and repeated."""
+    default = cfg.costs.default()
+    per_symbol = cfg.costs.per_symbol()
+    if per_symbol or not symbols:
+        return cost_table(symbols, default, per_symbol)
+    return np.repeat(default.row()[None, :], len(symbols), axis=0)
+
+
+class _NoProgress:
+    """Stands in for a disabled progress bar (a disabled tqdm still costs 10-40 µs a call)."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def strategy_error(scfg: StrategyConfig, panel: BarPanel, exc: BaseException) -> str:
@@ -219,7 +249,9 @@ def run_backtest(
         cfg = load_config(config)
     panel = panel if panel is not None else load_panel(cfg)
     show = sys.stderr.isatty() if progress is None else progress
-    steps = tqdm(total=1 + len(cfg.strategies), desc="backtest", disable=not show, leave=False)
+    steps: tqdm[Any] | _NoProgress = _NoProgress()
+    if show:
+        steps = tqdm(total=1 + len(cfg.strategies), desc="backtest", leave=False)
     strategies = [build_strategy(scfg) for scfg in cfg.strategies]
     prep = prepare_run(cfg, panel, strategies)
     steps.update(1)
@@ -254,27 +286,28 @@ def run_backtest(
         config=cfg.model_dump(mode="json"),
     )
     result.metrics = compute_metrics(result)
-    log.info(
-        "backtest.done",
-        bars=panel.n_bars,
-        assets=panel.n_assets,
-        strategies=list(runs),
-        start=str(panel.index[0].date()),
-        end=str(panel.index[-1].date()),
-    )
+    if info_enabled():
+        log.info(
+            "backtest.done",
+            bars=panel.n_bars,
+            assets=panel.n_assets,
+            strategies=list(runs),
+            start=str(panel.index[0].date()),
+            end=str(panel.index[-1].date()),
+        )
     return result
 
 
 def compute_metrics(result: BacktestResult) -> dict[str, dict[str, float]]:
-    """Per-strategy summary metrics (see :func:`engine.analysis.metrics.summary_table`:
-    bars per year from the data, Sharpe/Sortino over the configured risk-free series)."""
-    from engine.analysis.metrics import summary_table
+    """Per-strategy summary metrics (the values of
+    :func:`engine.analysis.metrics.summary_table`: bars per year from the data, Sharpe/Sortino
+    over the configured risk-free series), computed from the runs' arrays."""
+    from engine.analysis.metrics import run_summaries
 
     try:
-        table = summary_table(result)
+        out = run_summaries(result)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    out = {str(k): {str(c): float(v) for c, v in row.items()} for k, row in table.iterrows()}
     for name in out:
         out[name]["final_equity"] = float(result.runs[name].equity.iloc[-1])
     return out

@@ -185,6 +185,8 @@ class CostsConfig(CostConfig):
     symbols: dict[str, dict[str, float]] = {}
 
     def per_symbol(self) -> dict[str, CostModel]:
+        if not self.symbols:
+            return {}
         base = self.model_dump(exclude={"symbols"})
         out = {}
         for sym, over in self.symbols.items():
@@ -195,7 +197,7 @@ class CostsConfig(CostConfig):
         return out
 
     def default(self) -> CostModel:
-        return CostConfig(**self.model_dump(exclude={"symbols"})).build()
+        return CostModel(**self.model_dump(exclude={"symbols"}))  # fields validated already
 
 
 BarsOrTime = float | str

@@ -48,6 +48,8 @@ import pandas as pd
 from scipy import stats
 
 from engine.analysis._common import COST_COLUMNS, simple_returns, strategy_fills
+from engine.analysis.metrics_nb import fill_totals_nb, make_params, output_keys, summary_nb
+from engine.frequency import infer_frequency
 
 PERIODS_PER_YEAR = 252
 """Bars per year assumed for plain arrays (daily sessions); indexed series infer theirs."""
@@ -107,13 +109,14 @@ def total_return(equity: pd.Series) -> float:
 def periods_per_year_of(x: Any, periods_per_year: PPY = None) -> float:
     """``periods_per_year`` if given, else inferred from ``x``'s ``DatetimeIndex`` (252 for
     arrays and short series)."""
+    return _ppy_of_index(getattr(x, "index", None), periods_per_year)
+
+
+def _ppy_of_index(idx: Any, periods_per_year: PPY = None) -> float:
     if periods_per_year:
         return float(periods_per_year)
-    idx = getattr(x, "index", None)
     if isinstance(idx, pd.DatetimeIndex) and len(idx) >= 3:
-        from engine.frequency import infer_frequency
-
-        return infer_frequency(idx).periods_per_year
+        return infer_frequency(idx).periods_per_year  # cached per index object
     return float(PERIODS_PER_YEAR)
 
 
@@ -340,7 +343,109 @@ def summary(
         sortino_rf0, max_drawdown, calmar, skew, kurtosis, var95, cvar95, var99, cvar99
         (+ ``_gaussian`` / ``_cf`` variants), turnover, total_costs, n_trades,
         periods_per_year, final_equity.
+
+    Computed in one compiled pass (:func:`engine.analysis.metrics_nb.summary_nb`); equal to
+    :func:`summary_reference` (the per-metric functions) to rounding.
     """
+    if isinstance(rf, np.ndarray) and rf.size > 1:  # rates aligned on finite returns
+        return summary_reference(equity, fills, periods_per_year, rf)
+    return _summary_of_curve(equity, fill_totals(fills), periods_per_year, rf)
+
+
+def _summary_of_curve(
+    equity: pd.Series | np.ndarray,
+    totals: tuple[float, int, float],
+    periods_per_year: PPY,
+    rf: float | pd.Series | np.ndarray,
+) -> dict[str, float]:
+    """:func:`summary` given the fills' totals: NaNs dropped, bars per year and rates
+    resolved as the reference does, then one kernel call."""
+    values = np.asarray(equity, dtype=float)
+    index: pd.Index | None = None
+    if isinstance(equity, pd.Series):
+        index = equity.index
+    elif isinstance(rf, pd.Series):  # rates align on the positions, as in a plain Series
+        index = pd.RangeIndex(values.size)
+    keep = ~np.isnan(values)
+    if not keep.all():
+        values = values[keep]
+        index = index[keep] if index is not None else None
+    ppy = _ppy_of_index(index, periods_per_year)
+    rates = aligned_rf(rf, index, values.size)
+    return summary_arrays(values, rates, ppy, *totals)
+
+
+def summary_arrays(
+    equity: np.ndarray,
+    rf: np.ndarray,
+    periods_per_year: float,
+    notional: float = 0.0,
+    n_fills: int = 0,
+    costs: float = 0.0,
+) -> dict[str, float]:
+    """:func:`summary` of a NaN-free equity array: ``rf`` holds one per-bar rate for all
+    bars or one per return (``len(equity) - 1``); the fills enter as their totals
+    (:func:`fill_totals`, :func:`raw_fill_totals`)."""
+    params = make_params(periods_per_year, notional, n_fills, costs)
+    out = summary_nb(_readonly(equity), _readonly(rf), _readonly(params))
+    return dict(zip(output_keys((0.95, 0.99)), out.tolist(), strict=True))
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only C-contiguous float64 view: pandas hands out read-only arrays and numba
+    compiles a separate signature per writeability, so the kernels always get this one."""
+    v = np.ascontiguousarray(a, dtype=np.float64).view()
+    v.flags.writeable = False
+    return v
+
+
+def aligned_rf(rf: float | pd.Series | np.ndarray, index: pd.Index | None, n: int) -> np.ndarray:
+    """Per-bar risk-free rates for :func:`summary_arrays`: a scalar as one value, a Series
+    aligned on the returns of an equity curve with ``index`` (``n`` bars; missing rates 0)."""
+    if not isinstance(rf, pd.Series):
+        return np.asarray(rf, dtype=np.float64).reshape(-1)[:1]
+    ret_index = (index if index is not None else pd.RangeIndex(n))[1:]
+    if rf.index.equals(ret_index):
+        vals = rf.to_numpy(dtype=np.float64, copy=True)
+    else:
+        vals = rf.reindex(ret_index).to_numpy(dtype=np.float64, copy=True)
+    vals[np.isnan(vals)] = 0.0
+    if vals.size == 0:  # a curve of one bar: no returns
+        return np.zeros(1)
+    return vals
+
+
+def fill_totals(fills: pd.DataFrame | None) -> tuple[float, int, float]:
+    """``(traded notional sum(|qty| * price), number of fills, total costs)`` of a fills
+    table, as :func:`turnover` and :func:`total_costs` sum them."""
+    if fills is None or len(fills) == 0:
+        return 0.0, 0, 0.0
+    qty = np.abs(fills["qty"].to_numpy(dtype=np.float64))
+    notional = float(np.nansum(qty * fills["price"].to_numpy(dtype=np.float64)))
+    cols = [c for c in COST_COLUMNS if c in fills.columns]
+    if not cols:
+        return notional, len(fills), 0.0
+    block = np.concatenate([fills[c].to_numpy(dtype=np.float64) for c in cols])
+    return notional, len(fills), float(np.sum(block))
+
+
+def raw_fill_totals(rec: np.ndarray) -> tuple[float, int, float]:
+    """:func:`fill_totals` of the kernel's fill records (``engine.ground.layout`` R_*)."""
+    if rec.shape[0] == 0:
+        return 0.0, 0, 0.0
+    notional, costs = fill_totals_nb(_readonly(rec))
+    return notional, int(rec.shape[0]), costs
+
+
+def summary_reference(
+    equity: pd.Series,
+    fills: pd.DataFrame | None = None,
+    periods_per_year: PPY = None,
+    rf: float | pd.Series = 0.0,
+) -> dict[str, float]:
+    """:func:`summary` computed metric by metric with the functions above: the reference
+    implementation that the one-pass kernel is tested against (same parameters and keys;
+    slower)."""
     e = pd.Series(equity, dtype=float).dropna()
     ppy = periods_per_year_of(e, periods_per_year)
     r = simple_returns(e)
@@ -396,12 +501,10 @@ def summary_table(
         equity = result.equity
         if fills is None:
             fills = getattr(result, "fills", None)
-        cfg = getattr(result, "config", None) or {}
         if periods_per_year is None:
-            periods_per_year = (cfg.get("data") or {}).get("periods_per_year")
-        if rf is None and getattr(result, "panel", None) is not None:
-            spec = (cfg.get("metrics") or {}).get("risk_free")
-            rf, rf_label = risk_free_returns(price_panel(result), "auto" if spec is None else spec)
+            periods_per_year = _config_ppy(result)
+        if rf is None:
+            rf, rf_label = _result_rf(result, rf_label)
     if rf is None:
         rf = 0.0
     if rf_label is None:
@@ -416,6 +519,35 @@ def summary_table(
     df.index.name = "strategy"
     df.attrs["rf_label"] = rf_label
     return df
+
+
+def _config_ppy(result: Any) -> PPY:
+    cfg = getattr(result, "config", None) or {}
+    ppy: PPY = (cfg.get("data") or {}).get("periods_per_year")
+    return ppy
+
+
+def _result_rf(result: Any, rf_label: str | None) -> tuple[float | pd.Series, str | None]:
+    """The configured risk-free series of a result with a panel (else 0, label kept)."""
+    if getattr(result, "panel", None) is None:
+        return 0.0, rf_label
+    cfg = getattr(result, "config", None) or {}
+    spec = (cfg.get("metrics") or {}).get("risk_free")
+    return risk_free_returns(price_panel(result), "auto" if spec is None else spec)
+
+
+def run_summaries(result: Any) -> dict[str, dict[str, float]]:
+    """:func:`summary_table` of a backtest result as ``{strategy: {metric: value}}``, computed
+    from each run's arrays (``result.runs``: name -> ``.equity`` Series and ``.raw_fills``
+    kernel records) without building the equity and fills tables."""
+    ppy = _config_ppy(result)
+    rf, _ = _result_rf(result, None)
+    out: dict[str, dict[str, float]] = {}
+    for name, run in result.runs.items():
+        raw = getattr(run, "raw_fills", None)
+        totals = fill_totals(run.fills) if raw is None else raw_fill_totals(raw)
+        out[str(name)] = _summary_of_curve(run.equity, totals, ppy, rf)
+    return out
 
 
 @dataclass(frozen=True)
