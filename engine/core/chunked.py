@@ -1,0 +1,420 @@
+"""The compiled driver over a history that arrives in chunks (memory flat in its length).
+
+:func:`run_chunked` takes an iterator of :class:`BarPanel` chunks (consecutive bars, same
+symbols) and runs every strategy through the compiled driver chunk after chunk, carrying
+each strategy's :class:`~engine.core.step_nb.State` (portfolio, features, detector,
+smoother and policy states) from one chunk to the next. Only O(T) outputs are kept (equity,
+cash, costs, posterior and regimes per bar), plus the fills and the targets/orders of the
+bars where a policy rebalanced; the ``(T, N)`` panel, the ``(T, F)`` feature history and
+per-bar weights are never built. The result is bit-identical to a whole-panel run.
+
+What cannot be chunked is refused with one line, never run with a silently different
+answer: detectors fitted on the data (their fits read a growing history; only detectors
+whose parameters are fixed before the first bar, e.g. ``none`` and ``rule``), estimator
+detectors, user features, and user policies that may read ``ctx.hist`` (the close history
+of the chunk only) unless they declare ``reads_history = False``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.core.backtest import Prepared, fresh_state, prepare, setup_for
+from engine.core.policy_nb import builtin_policy_nb
+from engine.core.result import fills_frame
+from engine.core.spec import Execution, Features, Smoothing, period_keys
+from engine.core.step_nb import Setup, State, run_driver
+from engine.core.strategy import CompiledStrategy
+from engine.core.usage import strategy_features, strategy_params
+from engine.ground import layout as L
+from engine.ground.bars import BarPanel, DataError
+from engine.plugins.detector import Detector, EstimatorDetector
+from engine.plugins.features import UserFeature
+
+__all__ = ["ChunkedResult", "ChunkedRun", "check_chunkable", "run_chunked"]
+
+
+@dataclass
+class ChunkedRun:
+    """One strategy's outputs over the whole history (arrays, bars in file order)."""
+
+    name: str
+    equity: np.ndarray  # (T,)
+    cash: np.ndarray  # (T,)
+    costs: np.ndarray  # (T, N_COST_KINDS) per-bar cost pieces (currency)
+    fills: np.ndarray  # kernel fill records; R_BAR is the bar of the whole history
+    decision_bars: np.ndarray  # (D,) int64 bars where the policy rebalanced
+    targets: np.ndarray  # (D, N) target weights at those bars
+    orders: np.ndarray  # (D, N) share orders placed at those bars
+
+    @property
+    def nbytes(self) -> int:
+        return sum(
+            a.nbytes
+            for a in (
+                self.equity,
+                self.cash,
+                self.costs,
+                self.fills,
+                self.decision_bars,
+                self.targets,
+                self.orders,
+            )
+        )
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """The two attributes of a panel that the fills table reads."""
+
+    index: pd.DatetimeIndex
+    symbols: tuple[str, ...]
+
+
+@dataclass
+class ChunkedResult:
+    """Several strategies over the same chunked history, detector and costs."""
+
+    index: pd.DatetimeIndex
+    symbols: tuple[str, ...]
+    runs: dict[str, ChunkedRun]
+    post: np.ndarray  # (T, K) filtered posterior
+    raw: np.ndarray  # (T,) raw state
+    smoothed: np.ndarray  # (T,) smoothed (trading) state
+    regime_labels: tuple[str, ...]
+    n_chunks: int = 0
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def n_bars(self) -> int:
+        return len(self.index)
+
+    @property
+    def equity(self) -> pd.DataFrame:
+        df = pd.DataFrame({n: r.equity for n, r in self.runs.items()}, index=self.index)
+        df.index.name = "timestamp"
+        return df
+
+    @property
+    def cash(self) -> pd.DataFrame:
+        df = pd.DataFrame({n: r.cash for n, r in self.runs.items()}, index=self.index)
+        df.index.name = "timestamp"
+        return df
+
+    def fills_of(self, name: str) -> pd.DataFrame:
+        """One strategy's fills table (columns of :data:`engine.core.result.FILL_COLUMNS`)."""
+        axis: Any = _Axis(self.index, self.symbols)
+        return fills_frame(name, axis, self.runs[name].fills)
+
+    @property
+    def fills(self) -> pd.DataFrame:
+        frames = [self.fills_of(n) for n, r in self.runs.items() if len(r.fills)]
+        if not frames:
+            return self.fills_of(next(iter(self.runs)))
+        return pd.concat(frames, ignore_index=True)
+
+    def targets_of(self, name: str) -> pd.DataFrame:
+        """Target weights at the bars where ``name`` rebalanced (index: those bars)."""
+        run = self.runs[name]
+        return pd.DataFrame(
+            run.targets, index=self.index[run.decision_bars], columns=list(self.symbols)
+        )
+
+    @property
+    def regimes(self) -> pd.DataFrame:
+        """timestamp-indexed: state, smoothed_state, label, p0..p{K-1} (as a whole run)."""
+        df = pd.DataFrame({"state": self.raw, "smoothed_state": self.smoothed}, index=self.index)
+        names = np.asarray([*self.regime_labels, "warmup"], dtype=object)
+        df["label"] = names[np.where(self.smoothed >= 0, self.smoothed, len(self.regime_labels))]
+        for k in range(self.post.shape[1]):
+            df[f"p{k}"] = self.post[:, k]
+        df.index.name = "timestamp"
+        return df
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the outputs (arrays and the time index)."""
+        own = self.post.nbytes + self.raw.nbytes + self.smoothed.nbytes + self.index.nbytes
+        return own + sum(r.nbytes for r in self.runs.values())
+
+
+def check_chunkable(
+    detector: Detector | EstimatorDetector,
+    strategies: Sequence[Any],
+    user_features: Sequence[UserFeature] = (),
+) -> None:
+    """Raise a one-line ``ValueError`` for what a chunked run cannot reproduce exactly."""
+    if isinstance(detector, EstimatorDetector) and not isinstance(detector, Detector):
+        raise ValueError(
+            f"detector {detector.name!r}: an estimator detector is fitted on a growing "
+            "history, which a chunked run does not keep; run it without chunk_bars"
+        )
+    bars = np.asarray(detector.fit_bars(1), dtype=np.int64)
+    if bars.size != 1 or bars[0] != 0:
+        raise ValueError(
+            f"detector {detector.name!r} is fitted on the data (its fits read a growing "
+            "history), so a chunked run could not stay memory-flat; use a detector with "
+            "fixed parameters (kind 'none' or 'rule') or run without chunk_bars"
+        )
+    if user_features:
+        names = ", ".join(f.name for f in user_features)
+        raise ValueError(
+            f"user features ({names}) are computed over the whole history: not available "
+            "in a chunked run; run without chunk_bars"
+        )
+    for strat in strategies:
+        if not isinstance(strat, CompiledStrategy):
+            raise ValueError(
+                f"strategy {getattr(strat, 'name', strat)!r} is a Python strategy: a chunked "
+                "run takes compiled strategies only"
+            )
+        if strat.policy is not builtin_policy_nb and getattr(strat, "reads_history", True):
+            raise ValueError(
+                f"strategy {strat.name!r}: a user policy may read ctx.hist, which in a chunked "
+                "run ends at the chunk's first bar; declare reads_history = False on the "
+                "strategy if it never does, or run without chunk_bars"
+            )
+        if strategy_features(strat):
+            raise ValueError(
+                f"strategy {strat.name!r} reads user features: not available in a chunked run"
+            )
+
+
+class _Grow:
+    """Per-bar output rows written chunk by chunk into one array sized up front
+    (``capacity`` bars; doubled if a chunk overflows it)."""
+
+    def __init__(self, capacity: int, width: tuple[int, ...], dtype: Any) -> None:
+        self.buf = np.empty((max(1, capacity), *width), dtype=dtype)
+        self.n = 0
+
+    def add(self, rows: np.ndarray) -> None:
+        need = self.n + len(rows)
+        if need > len(self.buf):
+            new = np.empty((max(need, 2 * len(self.buf)), *self.buf.shape[1:]), self.buf.dtype)
+            new[: self.n] = self.buf[: self.n]
+            self.buf = new
+        self.buf[self.n : need] = rows
+        self.n = need
+
+    def done(self) -> np.ndarray:
+        if self.n == len(self.buf):
+            return self.buf
+        return self.buf[: self.n].copy() if self.n < len(self.buf) // 2 else self.buf[: self.n]
+
+
+@dataclass
+class _Lane:
+    """One strategy's carried state and accumulated outputs."""
+
+    strategy: CompiledStrategy
+    setup: Setup
+    state: State
+    equity: _Grow
+    cash: _Grow
+    costs: _Grow
+    fills: list[np.ndarray] = field(default_factory=list)
+    bars: list[np.ndarray] = field(default_factory=list)
+    targets: list[np.ndarray] = field(default_factory=list)
+    orders: list[np.ndarray] = field(default_factory=list)
+
+
+def period_flags(ts_ns: np.ndarray, freq: str | None, prev_key: int | None) -> np.ndarray:
+    """New-period flags of a chunk: as :func:`engine.core.spec.new_period_flags` over the
+    whole history (the first bar compares with ``prev_key``, the key of the previous
+    chunk's last bar; ``None`` for the first chunk)."""
+    keys = period_keys(ts_ns, freq)
+    flags = np.zeros(len(keys), dtype=np.bool_)
+    if freq is None or not len(keys):
+        return flags
+    flags[1:] = keys[1:] != keys[:-1]
+    if prev_key is not None:
+        flags[0] = keys[0] != prev_key
+    return flags
+
+
+def drive_chunk(
+    lane: _Lane, chunk: BarPanel, flags: np.ndarray, n_features: int, t0: int, ufilter: Any
+) -> tuple[Any, ...]:
+    """The compiled driver over one chunk whose first bar is bar ``t0`` of the history.
+
+    The driver numbers bars from 0, so fit bars are shifted into the chunk's numbering
+    and bar numbers written into the state and the fill records are shifted back: the
+    carried state reads exactly as after a whole-history run.
+    """
+    port = lane.state.port
+    last_decision = port[L.P_LAST_DECISION]
+    port[L.P_LAST_DECISION] = -1.0
+    setup = lane.setup._replace(fit_bar=lane.setup.fit_bar - t0)
+    out = run_driver(
+        lane.strategy.policy,
+        chunk.open,
+        chunk.close,
+        chunk.volume,
+        chunk.exog,
+        flags,
+        setup,
+        lane.state,
+        n_features,
+        False,
+        ufilter=ufilter,
+    )
+    out[9][:, L.R_BAR] += t0
+    port[L.P_BARS] += t0
+    port[L.P_LAST_DECISION] = (
+        port[L.P_LAST_DECISION] + t0 if port[L.P_LAST_DECISION] >= 0 else last_decision
+    )
+    return out
+
+
+def _check_chunk(chunk: BarPanel, first: BarPanel, last_ns: int | None, t0: int) -> None:
+    if chunk.symbols != first.symbols:
+        raise DataError(
+            f"chunk at bar {t0} ({chunk.index[0]}): symbols {', '.join(chunk.symbols)} differ "
+            f"from the first chunk's {', '.join(first.symbols)}"
+        )
+    if chunk.exog_names != first.exog_names:
+        raise DataError(f"chunk at bar {t0} ({chunk.index[0]}): exogenous series differ")
+    if last_ns is not None and chunk.timestamps_ns[0] <= last_ns:
+        raise DataError(
+            f"chunk at bar {t0}: first bar {chunk.index[0]} is not after the previous "
+            f"chunk's last bar {pd.Timestamp(last_ns)}"
+        )
+
+
+def run_chunked(
+    chunks: Iterable[BarPanel],
+    detector: Detector | EstimatorDetector,
+    costs: np.ndarray,
+    strategies: CompiledStrategy | Sequence[CompiledStrategy],
+    execution: Execution | None = None,
+    features: Features | None = None,
+    smoothing: Smoothing | None = None,
+    *,
+    feature_assets: Sequence[str] = (),
+    max_bars: int | None = None,
+) -> ChunkedResult:
+    """Run compiled strategies over consecutive chunks of bars, carrying their states.
+
+    ``chunks`` yields :class:`BarPanel` pieces of one history (same symbols and exogenous
+    series, strictly later bars each time); ``max_bars`` (an upper bound of the total,
+    optional) sizes the per-bar outputs once. Equal, bit for bit, to running the
+    whole history at once (:func:`engine.core.backtest.run_strategy_raw`), with memory
+    independent of the number of bars beyond the O(T) outputs. Raises a one-line
+    ``ValueError`` for a detector or strategy that a chunked run cannot reproduce
+    (:func:`check_chunkable`).
+    """
+    strats = [strategies] if isinstance(strategies, CompiledStrategy) else list(strategies)
+    if not strats:
+        raise ValueError("no strategies to run")
+    if len({s.name for s in strats}) != len(strats):
+        raise ValueError("strategy names must be unique")
+    check_chunkable(detector, strats)
+    it = iter(chunks)
+    first = next((c for c in it if c.n_bars), None)
+    if first is None:
+        raise DataError("no bars: the chunk iterator is empty")
+    prep = prepare(
+        first, detector, costs, execution, features, smoothing, feature_assets=feature_assets
+    )
+    prep = replace(prep, features=prep.features[:0])  # the fits needed no history
+    cap = max(max_bars or 0, first.n_bars)
+    k_states = prep.detector.n_states
+    lanes = [_lane(prep, s, cap) for s in strats]
+    post = _Grow(cap, (k_states,), np.float64)
+    raw = _Grow(cap, (), np.int64)
+    smoothed = _Grow(cap, (), np.int64)
+    times = _Grow(cap, (), np.int64)
+    freqs = {s.rebalance for s in strats}
+    prev_keys: dict[str | None, int | None] = dict.fromkeys(freqs)
+    t0 = 0
+    n_chunks = 0
+    last_ns: int | None = None
+    chunk: BarPanel | None = first
+    while chunk is not None:
+        if chunk.n_bars:
+            _check_chunk(chunk, first, last_ns, t0)
+            ts = chunk.timestamps_ns
+            flags = {f: period_flags(ts, f, prev_keys[f]) for f in freqs}
+            for i, lane in enumerate(lanes):
+                out = drive_chunk(
+                    lane, chunk, flags[lane.strategy.rebalance], prep.n_features, t0, prep.ufilter
+                )
+                _collect(lane, out, t0)
+                if i == 0:
+                    post.add(out[5])
+                    raw.add(out[6])
+                    smoothed.add(out[7])
+            times.add(ts)
+            prev_keys = {f: int(period_keys(ts[-1:], f)[0]) for f in freqs}
+            last_ns = int(ts[-1])
+            t0 += chunk.n_bars
+            n_chunks += 1
+        chunk = next(it, None)
+    index = pd.DatetimeIndex(times.done().view("datetime64[ns]"))  # as BarPanel.index
+    return ChunkedResult(
+        index=index,
+        symbols=first.symbols,
+        runs={lane.strategy.name: _finish(lane) for lane in lanes},
+        post=post.done(),
+        raw=raw.done(),
+        smoothed=smoothed.done(),
+        regime_labels=prep.detector.labels,
+        n_chunks=n_chunks,
+    )
+
+
+def _lane(prep: Prepared, strategy: CompiledStrategy, cap: int) -> _Lane:
+    sparams = strategy_params(strategy, prep.names)
+    fparams = prep.fparams_for(strategy)
+    return _Lane(
+        strategy=strategy,
+        setup=setup_for(prep, sparams, fparams),
+        state=fresh_state(prep, strategy.state_size(), fparams),
+        equity=_Grow(cap, (), np.float64),
+        cash=_Grow(cap, (), np.float64),
+        costs=_Grow(cap, (L.N_COST_KINDS,), np.float64),
+    )
+
+
+def _collect(lane: _Lane, out: tuple[Any, ...], t0: int) -> None:
+    """Keep a chunk's O(T) outputs and its decision rows; drop the per-bar (T, N) ones."""
+    equity, cash, _w, targets, orders, _p, _r, _s, costs, fills, _f = out
+    lane.equity.add(equity)
+    lane.cash.add(cash)
+    lane.costs.add(costs)
+    if len(fills):
+        lane.fills.append(fills)
+    decided = (
+        np.flatnonzero(~np.isnan(targets).all(axis=1))
+        if targets.shape[1]
+        else np.zeros(0, np.int64)
+    )
+    if decided.size:
+        lane.bars.append(decided + t0)
+        lane.targets.append(targets[decided])
+        lane.orders.append(orders[decided])
+
+
+def _finish(lane: _Lane) -> ChunkedRun:
+    n = len(lane.state.work)
+
+    def cat(parts: list[np.ndarray], shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.zeros(shape, dtype=dtype)
+
+    return ChunkedRun(
+        name=lane.strategy.name,
+        equity=lane.equity.done(),
+        cash=lane.cash.done(),
+        costs=lane.costs.done(),
+        fills=cat(lane.fills, (0, L.N_FILL_FIELDS), np.float64),
+        decision_bars=cat(lane.bars, (0,), np.int64),
+        targets=cat(lane.targets, (0, n), np.float64),
+        orders=cat(lane.orders, (0, n), np.float64),
+    )

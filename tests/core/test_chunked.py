@@ -1,0 +1,180 @@
+"""A chunked compiled run equals the whole-panel run bit for bit, and refuses what it can't do."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.core.backtest import prepare, run_strategy_raw
+from engine.core.chunked import check_chunkable, period_flags, run_chunked
+from engine.core.spec import CostModel, Execution, Smoothing, cost_table, new_period_flags
+from engine.ground import layout as L
+from engine.ground.bars import BarPanel, DataError
+from engine.regimes.hmm import GaussianHMMDetector
+from engine.regimes.inputs import Inputs, Schedule
+from engine.regimes.rule import NoDetector, RuleDetector
+from strategies.regime_switching import RegimeSwitching
+from strategies.static import StaticAllocation
+from tests.core.conftest import random_panel
+
+T_LEN = 311
+PANEL = random_panel(T_LEN, 4, seed=3, volume=2e4)  # thin volume: partial fills carry over
+RULE = RuleDetector(market=0, history=60, min_history=20)
+COSTS = cost_table(
+    PANEL.symbols,
+    CostModel(commission_bps=2.0, half_spread_bps=1.0, slippage_bps=1.0, participation=0.05),
+)
+EXECUTION = Execution(periods_per_year=252.0)
+SMOOTH = Smoothing(0.0, 2, 2)
+REGIME = RegimeSwitching(
+    "regime",
+    table={
+        "calm": {"A0": 0.7, "A1": 0.3},
+        "volatile": {"A0": 0.3, "A1": 0.5, "A2": 0.2},
+        "crisis": {"A1": 0.4, "A3": 0.6},
+    },
+    warmup={"A0": 0.5, "A1": 0.5},
+    rebalance="W",
+    on_change=True,
+)
+STATIC = StaticAllocation("static", {"A0": 0.4, "A1": 0.3, "A2": 0.2, "A3": 0.1}, "M")
+DRIFT = StaticAllocation("drift", {"A0": 0.5, "A3": 0.5}, None, drift=0.02)
+INVVOL = StaticAllocation("invvol", "equal", "Q", inverse_vol=True)
+
+
+def chunks_of(panel: BarPanel, size: int) -> list[BarPanel]:
+    return [panel.take(np.arange(a, min(a + size, panel.n_bars))) for a in range(0, panel.n_bars, size)]
+
+
+def whole(panel: BarPanel, detector, strategy) -> tuple:
+    prep = prepare(panel, detector, COSTS, EXECUTION, smoothing=SMOOTH)
+    return run_strategy_raw(prep, strategy)
+
+
+def assert_same(res, name: str, ref: tuple) -> None:
+    run = res.runs[name]
+    equity, cash, _w, targets, orders, post, raw, smoothed, costs, fills, _f = ref
+    assert np.array_equal(run.equity, equity)
+    assert np.array_equal(run.cash, cash)
+    assert np.array_equal(run.costs, costs)
+    assert np.array_equal(run.fills, fills)
+    assert np.array_equal(res.post, post)
+    assert np.array_equal(res.raw, raw)
+    assert np.array_equal(res.smoothed, smoothed)
+    decided = np.flatnonzero(~np.isnan(targets).all(axis=1))
+    assert np.array_equal(run.decision_bars, decided)
+    assert np.array_equal(run.targets, targets[decided])
+    assert np.array_equal(run.orders, orders[decided])
+
+
+REFS = {(RULE.name, s.name): whole(PANEL, RULE, s) for s in (REGIME, STATIC, DRIFT, INVVOL)}
+REFS.update({("none", s.name): whole(PANEL, NoDetector(), s) for s in (STATIC, DRIFT)})
+
+
+@pytest.mark.parametrize("size", [1, 2, 13, 97, T_LEN - 1, T_LEN, 10 * T_LEN])
+def test_chunked_equals_whole_bit_for_bit(size):
+    res = run_chunked(
+        chunks_of(PANEL, size), RULE, COSTS, [REGIME, STATIC, DRIFT, INVVOL], EXECUTION,
+        smoothing=SMOOTH,
+    )
+    assert res.n_chunks == -(-T_LEN // size)
+    assert res.index.equals(PANEL.index)
+    for s in (REGIME, STATIC, DRIFT, INVVOL):
+        assert_same(res, s.name, REFS[(RULE.name, s.name)])
+
+
+def test_the_reference_run_trades_partially_and_changes_regime():
+    """The parity above covers what matters: carried-over partial fills, several regimes,
+    decisions on calendar, regime-change and drift triggers."""
+    equity, cash, _w, targets, orders, post, raw, smoothed, costs, fills, _f = REFS[
+        (RULE.name, REGIME.name)
+    ]
+    assert len(np.unique(smoothed[smoothed >= 0])) >= 2
+    assert len(fills) > 20
+    placed = orders[~np.isnan(targets).all(axis=1)]
+    n_fills_per_bar = np.bincount(fills[:, L.R_BAR].astype(int), minlength=T_LEN)
+    assert (n_fills_per_bar[1:] > 0).sum() > (np.abs(placed).sum(axis=1) > 0).sum()  # carried
+    drift = REFS[(RULE.name, DRIFT.name)]
+    assert (~np.isnan(drift[3]).all(axis=1)).sum() > 2
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    cuts=st.lists(st.integers(1, T_LEN - 1), max_size=8, unique=True),
+    det=st.sampled_from(["rule", "none"]),
+    strat=st.sampled_from([REGIME, STATIC, DRIFT]),
+)
+def test_chunked_parity_at_any_cuts(cuts, det, strat):
+    bounds = [0, *sorted(cuts), T_LEN]
+    chunks = [PANEL.take(np.arange(a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    detector = RULE if det == "rule" else NoDetector()
+    if det == "none" and strat is REGIME:
+        strat = DRIFT
+    res = run_chunked(iter(chunks), detector, COSTS, strat, EXECUTION, smoothing=SMOOTH)
+    assert_same(res, strat.name, REFS[(detector.name, strat.name)])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    gaps=st.lists(st.integers(1, 40 * 3600), min_size=3, max_size=60),
+    cut=st.integers(1, 59),
+    freq=st.sampled_from(["D", "W", "M", "Q", "Y", None]),
+)
+def test_period_flags_at_joins_match_the_whole_history(gaps, cut, freq):
+    ts = (np.cumsum(gaps) * 10**9 * 3600).astype(np.int64)  # up to 40 days apart
+    cut = min(cut, len(ts) - 1)
+    ref = new_period_flags(ts, freq)
+    a = period_flags(ts[:cut], freq, None)
+    prev = None if freq is None else int(np.asarray(pd.DatetimeIndex(ts[cut - 1 : cut]).asi8)[0])
+    from engine.core.spec import period_keys
+
+    key = None if prev is None else int(period_keys(np.array([prev]), freq)[0])
+    b = period_flags(ts[cut:], freq, key)
+    assert np.array_equal(np.concatenate([a, b]), ref)
+
+
+def test_output_is_o_t_not_t_by_n():
+    res = run_chunked(chunks_of(PANEL, 50), NoDetector(), COSTS, STATIC, EXECUTION)
+    run = res.runs["static"]
+    assert run.targets.shape[0] == len(run.decision_bars) < T_LEN // 10
+    assert res.equity.shape == (T_LEN, 1)
+    fills = res.fills
+    assert len(fills) == len(run.fills) and set(fills["symbol"]) <= set(PANEL.symbols)
+    assert (fills["timestamp"].to_numpy() == PANEL.index[run.fills[:, L.R_BAR].astype(int)]).all()
+    assert list(res.regimes["label"].unique()) == ["all"]
+
+
+def test_fitted_detector_is_refused_in_one_line():
+    hmm = GaussianHMMDetector(inputs=Inputs((0,), (False,), ("logret",)), schedule=Schedule())
+    with pytest.raises(ValueError, match="fitted on the data") as err:
+        run_chunked(chunks_of(PANEL, 50), hmm, COSTS, STATIC)
+    assert "\n" not in str(err.value)
+
+
+def test_user_policy_that_may_read_history_is_refused():
+    class Mine:
+        name = "mine"
+        rebalance = "M"
+        policy = staticmethod(lambda *a: False)
+
+        def params(self, symbols, labels):
+            return np.zeros(1)
+
+        def state_size(self):
+            return 1
+
+    with pytest.raises(ValueError, match="ctx.hist"):
+        check_chunkable(NoDetector(), [Mine()])
+
+
+def test_chunks_with_other_symbols_or_going_back_are_refused():
+    a, b = PANEL.take(np.arange(0, 50)), PANEL.take(np.arange(50, 100))
+    with pytest.raises(DataError, match="differ from the first chunk"):
+        run_chunked([a, b.select(["A1", "A0", "A2", "A3"])], NoDetector(), COSTS, STATIC)
+    with pytest.raises(DataError, match="not after the previous chunk"):
+        run_chunked([b, a], NoDetector(), COSTS, STATIC)
+    with pytest.raises(DataError, match="no bars"):
+        run_chunked([], NoDetector(), COSTS, STATIC)
