@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -46,7 +48,9 @@ INVVOL = StaticAllocation("invvol", "equal", "Q", inverse_vol=True)
 
 
 def chunks_of(panel: BarPanel, size: int) -> list[BarPanel]:
-    return [panel.take(np.arange(a, min(a + size, panel.n_bars))) for a in range(0, panel.n_bars, size)]
+    return [
+        panel.take(np.arange(a, min(a + size, panel.n_bars))) for a in range(0, panel.n_bars, size)
+    ]
 
 
 def whole(panel: BarPanel, detector, strategy) -> tuple:
@@ -77,7 +81,11 @@ REFS.update({("none", s.name): whole(PANEL, NoDetector(), s) for s in (STATIC, D
 @pytest.mark.parametrize("size", [1, 2, 13, 97, T_LEN - 1, T_LEN, 10 * T_LEN])
 def test_chunked_equals_whole_bit_for_bit(size):
     res = run_chunked(
-        chunks_of(PANEL, size), RULE, COSTS, [REGIME, STATIC, DRIFT, INVVOL], EXECUTION,
+        chunks_of(PANEL, size),
+        RULE,
+        COSTS,
+        [REGIME, STATIC, DRIFT, INVVOL],
+        EXECUTION,
         smoothing=SMOOTH,
     )
     assert res.n_chunks == -(-T_LEN // size)
@@ -89,7 +97,7 @@ def test_chunked_equals_whole_bit_for_bit(size):
 def test_the_reference_run_trades_partially_and_changes_regime():
     """The parity above covers what matters: carried-over partial fills, several regimes,
     decisions on calendar, regime-change and drift triggers."""
-    equity, cash, _w, targets, orders, post, raw, smoothed, costs, fills, _f = REFS[
+    _e, _c, _w, targets, orders, _p, _r, smoothed, _costs, fills, _f = REFS[
         (RULE.name, REGIME.name)
     ]
     assert len(np.unique(smoothed[smoothed >= 0])) >= 2
@@ -109,7 +117,7 @@ def test_the_reference_run_trades_partially_and_changes_regime():
 )
 def test_chunked_parity_at_any_cuts(cuts, det, strat):
     bounds = [0, *sorted(cuts), T_LEN]
-    chunks = [PANEL.take(np.arange(a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    chunks = [PANEL.take(np.arange(a, b)) for a, b in itertools.pairwise(bounds)]
     detector = RULE if det == "rule" else NoDetector()
     if det == "none" and strat is REGIME:
         strat = DRIFT
@@ -166,7 +174,7 @@ def test_user_policy_that_may_read_history_is_refused():
         def state_size(self):
             return 1
 
-    with pytest.raises(ValueError, match="ctx.hist"):
+    with pytest.raises(ValueError, match=r"ctx\.hist"):
         check_chunkable(NoDetector(), [Mine()])
 
 
