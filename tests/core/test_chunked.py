@@ -186,3 +186,82 @@ def test_chunks_with_other_symbols_or_going_back_are_refused():
         run_chunked([b, a], NoDetector(), COSTS, STATIC)
     with pytest.raises(DataError, match="no bars"):
         run_chunked([], NoDetector(), COSTS, STATIC)
+
+
+def api_config(path, chunk_bars=None, **detector):
+    return {
+        "data": {"source": str(path), "chunk_bars": chunk_bars, "periods_per_year": 252},
+        "costs": {"commission_bps": 3.0, "half_spread_bps": 1.0},
+        "detector": {"kind": "rule", "market": "A0", "history": 60, "min_history": 20, **detector},
+        "strategies": [
+            {
+                "kind": "static",
+                "name": "static",
+                "weights": {"A0": 0.6, "A1": 0.4},
+                "rebalance": "M",
+            },
+            {
+                "kind": "regime",
+                "name": "regime",
+                "rebalance": "W",
+                "warmup": {"A0": 0.5, "A1": 0.5},
+                "table": {
+                    "calm": {"A0": 0.8, "A2": 0.2},
+                    "volatile": {"A1": 0.6, "A3": 0.4},
+                    "crisis": {"A1": 1.0},
+                },
+            },
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def parquet_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("api") / "bars.parquet"
+    long = PANEL.to_long().sort_values(["timestamp", "symbol"], kind="stable")
+    long.to_parquet(path, row_group_size=50, index=False)
+    return path
+
+
+@pytest.mark.parametrize("chunk_bars", [1, 29, 10_000])
+def test_api_chunked_equals_run_backtest(parquet_file, chunk_bars):
+    from engine.api import run_backtest
+    from engine.api_chunked import run_backtest_chunked
+
+    ref = run_backtest({k: v for k, v in api_config(parquet_file).items()}, progress=False)
+    res = run_backtest_chunked(api_config(parquet_file, chunk_bars))
+    assert res.n_chunks == -(-T_LEN // chunk_bars)
+    assert res.equity.equals(ref.equity)
+    for name, run in ref.runs.items():
+        assert np.array_equal(res.runs[name].fills, run.raw_fills)
+        assert np.array_equal(res.runs[name].costs, run.costs.to_numpy())
+        assert res.targets_of(name).equals(run.targets.dropna(how="all"))
+    assert res.fills.equals(ref.fills)
+    assert res.regimes.equals(ref.regimes)
+    assert res.metrics == ref.metrics
+
+
+def test_api_chunked_refusals_are_one_line(parquet_file, tmp_path):
+    from engine.api_chunked import run_backtest_chunked
+    from engine.config import ConfigError
+
+    cfg = api_config(parquet_file, 50)
+    cfg["detector"] = {"kind": "hmm", "market": "A0"}
+    with pytest.raises(
+        ConfigError, match=r"data\.chunk_bars: detector 'hmm' is fitted on the data"
+    ):
+        run_backtest_chunked(cfg)
+    with pytest.raises(ConfigError, match="not set"):
+        run_backtest_chunked(api_config(parquet_file))
+    csv = api_config(tmp_path / "bars.csv", 50)
+    with pytest.raises(ConfigError, match="chunk_bars needs one Parquet file"):
+        run_backtest_chunked(csv)
+    cfg = api_config(parquet_file, 50)
+    cfg["data"]["fill"] = "ffill"
+    with pytest.raises(DataError, match="fill='ffill' is not possible in chunks"):
+        run_backtest_chunked(cfg)
+    cfg = api_config(parquet_file, 50)
+    cfg["strategies"][0]["weights"] = {"A0": 0.6, "ZZZ": 0.4}
+    with pytest.raises(ValueError, match="ZZZ") as err:
+        run_backtest_chunked(cfg)
+    assert "\n" not in str(err.value)
