@@ -140,19 +140,25 @@ class ParquetChunks:
         return self._chunks()
 
     def _batches(self) -> Iterator[pd.DataFrame]:
+        """Record batches as DataFrames (text columns as categoricals), one row group read
+        at a time: ``ParquetFile.iter_batches`` keeps the buffers it has read alive
+        (pyarrow 26: its allocations grow with the file), ``read_row_group`` does not."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         try:
-            for batch in self._file.iter_batches(batch_size=self.batch_rows):
-                cols = []
-                for i, field in enumerate(batch.schema):
-                    col = batch.column(i)
-                    if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
-                        col = pc.dictionary_encode(col)
-                    cols.append(col)
-                table = pa.Table.from_arrays(cols, names=batch.schema.names)
-                yield table.to_pandas(date_as_object=False)
+            for g in range(self._file.metadata.num_row_groups):
+                group = self._file.read_row_group(g, use_threads=False)
+                for batch in group.to_batches(max_chunksize=self.batch_rows):
+                    cols = []
+                    for i, field in enumerate(batch.schema):
+                        col = batch.column(i)
+                        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+                            col = pc.dictionary_encode(col)
+                        cols.append(col)
+                    table = pa.Table.from_arrays(cols, names=batch.schema.names)
+                    yield table.to_pandas(date_as_object=False)
+                del group
         except (pa.ArrowInvalid, OSError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DataError(f"{self.source}: cannot read parquet: {first}") from None
