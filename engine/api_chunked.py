@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import structlog
 
 from engine.config import ConfigError, RunConfig, load_config, parse_config
@@ -134,15 +135,28 @@ def run_backtest_chunked(
 
 
 def chunked_metrics(result: ChunkedResult) -> dict[str, dict[str, float]]:
-    """Per-strategy summary metrics as :func:`engine.api.compute_metrics` gives them (risk-free
-    rate 0: the run keeps no price series to take it from)."""
-    from engine.analysis.metrics import summary_table
+    """Per-strategy summary metrics, as :func:`engine.api.compute_metrics` gives them
+    (risk-free rate 0: the run keeps no price series to take it from).
 
-    try:
-        table = summary_table(result)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    out = {str(k): {str(c): float(v) for c, v in row.items()} for k, row in table.iterrows()}
-    for name in out:
-        out[name]["final_equity"] = float(result.runs[name].equity[-1])
+    Turnover, costs and trade count come straight from the fill records (a dot product
+    and a sum) rather than from a fills table: no per-fill copy is made.
+    """
+    import pandas as pd
+
+    from engine.analysis.metrics import summary
+    from engine.ground import layout as L
+
+    ppy = result.config.get("data", {}).get("periods_per_year")
+    out: dict[str, dict[str, float]] = {}
+    for name, run in result.runs.items():
+        equity = pd.Series(run.equity, index=result.index, name=name, copy=False)
+        row = summary(equity, None, ppy, 0.0)
+        rec = run.fills
+        notional = float(np.abs(rec[:, L.R_QTY]) @ rec[:, L.R_PRICE]) if len(rec) else 0.0
+        years = (len(equity) - 1) / row["periods_per_year"]
+        if len(rec) and len(equity) >= 2:  # engine.analysis.metrics.turnover
+            row["turnover"] = notional / float(np.mean(run.equity)) / years / 2.0
+        row["total_costs"] = float(rec[:, L.R_COMMISSION : L.R_IMPACT + 1].sum())
+        row["n_trades"] = float(len(rec))
+        out[name] = {str(k): float(v) for k, v in row.items()}
     return out

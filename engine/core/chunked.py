@@ -187,8 +187,11 @@ def check_chunkable(
 
 
 class _Grow:
-    """Per-bar output rows written chunk by chunk into one array sized up front
-    (``capacity`` bars; doubled if a chunk overflows it)."""
+    """Rows appended chunk by chunk into one array sized up front (``capacity`` rows).
+
+    It grows and shrinks with ``ndarray.resize`` (``realloc``: large blocks are remapped,
+    not copied), so the outputs never exist twice in memory, as a list of pieces joined
+    at the end would."""
 
     def __init__(self, capacity: int, width: tuple[int, ...], dtype: Any) -> None:
         self.buf = np.empty((max(1, capacity), *width), dtype=dtype)
@@ -197,16 +200,15 @@ class _Grow:
     def add(self, rows: np.ndarray) -> None:
         need = self.n + len(rows)
         if need > len(self.buf):
-            new = np.empty((max(need, 2 * len(self.buf)), *self.buf.shape[1:]), self.buf.dtype)
-            new[: self.n] = self.buf[: self.n]
-            self.buf = new
+            self.buf.resize((max(need, 2 * len(self.buf)), *self.buf.shape[1:]), refcheck=False)
         self.buf[self.n : need] = rows
         self.n = need
 
     def done(self) -> np.ndarray:
-        if self.n == len(self.buf):
-            return self.buf
-        return self.buf[: self.n].copy() if self.n < len(self.buf) // 2 else self.buf[: self.n]
+        """The rows written (the buffer, trimmed in place; no more rows may be added)."""
+        if self.n != len(self.buf):
+            self.buf.resize((self.n, *self.buf.shape[1:]), refcheck=False)
+        return self.buf
 
 
 @dataclass
@@ -219,10 +221,10 @@ class _Lane:
     equity: _Grow
     cash: _Grow
     costs: _Grow
-    fills: list[np.ndarray] = field(default_factory=list)
-    bars: list[np.ndarray] = field(default_factory=list)
-    targets: list[np.ndarray] = field(default_factory=list)
-    orders: list[np.ndarray] = field(default_factory=list)
+    fills: _Grow
+    bars: _Grow
+    targets: _Grow
+    orders: _Grow
 
 
 def period_flags(ts_ns: np.ndarray, freq: str | None, prev_key: int | None) -> np.ndarray:
@@ -380,6 +382,10 @@ def _lane(prep: Prepared, strategy: CompiledStrategy, cap: int) -> _Lane:
         equity=_Grow(cap, (), np.float64),
         cash=_Grow(cap, (), np.float64),
         costs=_Grow(cap, (L.N_COST_KINDS,), np.float64),
+        fills=_Grow(256, (L.N_FILL_FIELDS,), np.float64),
+        bars=_Grow(64, (), np.int64),
+        targets=_Grow(64, (prep.panel.n_assets,), np.float64),
+        orders=_Grow(64, (prep.panel.n_assets,), np.float64),
     )
 
 
@@ -389,32 +395,25 @@ def _collect(lane: _Lane, out: tuple[Any, ...], t0: int) -> None:
     lane.equity.add(equity)
     lane.cash.add(cash)
     lane.costs.add(costs)
-    if len(fills):
-        lane.fills.append(fills)
+    lane.fills.add(fills)
     decided = (
         np.flatnonzero(~np.isnan(targets).all(axis=1))
         if targets.shape[1]
         else np.zeros(0, np.int64)
     )
-    if decided.size:
-        lane.bars.append(decided + t0)
-        lane.targets.append(targets[decided])
-        lane.orders.append(orders[decided])
+    lane.bars.add(decided + t0)
+    lane.targets.add(targets[decided])
+    lane.orders.add(orders[decided])
 
 
 def _finish(lane: _Lane) -> ChunkedRun:
-    n = len(lane.state.work)
-
-    def cat(parts: list[np.ndarray], shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        return np.concatenate(parts) if parts else np.zeros(shape, dtype=dtype)
-
     return ChunkedRun(
         name=lane.strategy.name,
         equity=lane.equity.done(),
         cash=lane.cash.done(),
         costs=lane.costs.done(),
-        fills=cat(lane.fills, (0, L.N_FILL_FIELDS), np.float64),
-        decision_bars=cat(lane.bars, (0,), np.int64),
-        targets=cat(lane.targets, (0, n), np.float64),
-        orders=cat(lane.orders, (0, n), np.float64),
+        fills=lane.fills.done(),
+        decision_bars=lane.bars.done(),
+        targets=lane.targets.done(),
+        orders=lane.orders.done(),
     )
