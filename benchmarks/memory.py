@@ -14,6 +14,11 @@ the public API (:func:`engine.api.run_backtest`, or
 run needed besides what it returns. The target is a chunked extra that stays constant
 (within a few MB) from T to 10 T bars; the whole-panel extra grows with T.
 
+Children run with glibc's mmap threshold pinned at 64 KiB (``--malloc mmap``, the default):
+freed arrays are unmapped at once, so the peak is what was live. With glibc's sliding
+threshold (``--malloc default``) heap holes left by freed chunk arrays add tens of MB of
+run-to-run noise (the chunked extra then settles after the first few chunks).
+
 Config of every case: an equal-weight portfolio rebalanced monthly and a regime-table one
 driven by the ``rule`` detector on the first asset (fixed parameters, so chunkable),
 5 bps commission, next-open fills.
@@ -161,10 +166,14 @@ def child(mode: str, path: Path, warm: Path, chunk_bars: int) -> dict[str, Any]:
     return {"bars": bars, "base": base, "peak": peak, "out": out, "seconds": seconds}
 
 
-def measure(mode: str, path: Path, warm: Path, chunk_bars: int) -> dict[str, Any]:
+def measure(
+    mode: str, path: Path, warm: Path, chunk_bars: int, malloc: str = "mmap"
+) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.memory", "--child", mode, str(path), str(warm)]
     cmd += ["--chunk", str(chunk_bars)]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if malloc == "mmap":  # blocks >= 64 KiB mapped and unmapped at once (no heap holes)
+        env["MALLOC_MMAP_THRESHOLD_"] = str(64 << 10)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
@@ -178,6 +187,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--bars", type=int, default=20_000, help="T (the long case has 10 T)")
     ap.add_argument("--factor", type=int, default=10)
     ap.add_argument("--chunk", type=int, default=5_000, help="chunk_bars of the chunked runs")
+    ap.add_argument(
+        "--malloc",
+        choices=["mmap", "default"],
+        default="mmap",
+        help="mmap: children pin glibc's mmap threshold at 64 KiB, so freed arrays leave at "
+        "once and the peak is what was live (default: glibc's sliding threshold, whose heap "
+        "holes add tens of MB of noise)",
+    )
     ap.add_argument("--child", nargs=3, metavar=("MODE", "FILE", "WARM"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -202,7 +219,8 @@ def main(argv: list[str] | None = None) -> None:
             )
         print(
             f"\npeak resident memory per run (child process, after warm-up); chunk_bars = "
-            f"{args.chunk:,}; machine shared with other sessions (times are indicative)\n"
+            f"{args.chunk:,}; malloc: {args.malloc}; machine shared with other sessions "
+            "(times are indicative)\n"
         )
         head = f"{'run':<28}{'bars':>9}{'baseline':>10}{'peak':>9}{'outputs':>9}{'extra':>9}"
         print(head + f"{'time':>9}")
@@ -210,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         extra: dict[tuple[str, int], float] = {}
         for mode in ("whole", "chunked"):
             for n in sizes:
-                r = measure(mode, files[n], warm, args.chunk)
+                r = measure(mode, files[n], warm, args.chunk, args.malloc)
                 grow = (r["peak"] - r["base"]) / mb
                 extra[(mode, n)] = grow - r["out"] / mb
                 label = "whole panel (run_backtest)" if mode == "whole" else "chunked (chunk_bars)"
