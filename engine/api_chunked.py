@@ -138,8 +138,8 @@ def chunked_metrics(result: ChunkedResult) -> dict[str, dict[str, float]]:
     """Per-strategy summary metrics, as :func:`engine.api.compute_metrics` gives them
     (risk-free rate 0: the run keeps no price series to take it from).
 
-    Turnover, costs and trade count come straight from the fill records (a dot product
-    and a sum) rather than from a fills table: no per-fill copy is made.
+    Turnover, costs and trade count come straight from the fill records (dot products over
+    blocks of rows, a sum) rather than from a fills table: no per-fill copy is made.
     """
     import pandas as pd
 
@@ -152,7 +152,10 @@ def chunked_metrics(result: ChunkedResult) -> dict[str, dict[str, float]]:
         equity = pd.Series(run.equity, index=result.index, name=name, copy=False)
         row = summary(equity, None, ppy, 0.0)
         rec = run.fills
-        notional = float(np.abs(rec[:, L.R_QTY]) @ rec[:, L.R_PRICE]) if len(rec) else 0.0
+        notional = 0.0
+        for a in range(0, len(rec), 1 << 16):  # blocks: no per-fill temporary
+            blk = rec[a : a + (1 << 16)]
+            notional += float(np.abs(blk[:, L.R_QTY]) @ blk[:, L.R_PRICE])
         years = (len(equity) - 1) / row["periods_per_year"]
         if len(rec) and len(equity) >= 2:  # engine.analysis.metrics.turnover
             row["turnover"] = notional / float(np.mean(run.equity)) / years / 2.0
