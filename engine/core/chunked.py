@@ -8,15 +8,17 @@ cash, costs, posterior and regimes per bar), plus the fills and the targets/orde
 bars where a policy rebalanced; the ``(T, N)`` panel, the ``(T, F)`` feature history and
 per-bar weights are never built. The result is bit-identical to a whole-panel run.
 
+Detectors: fixed parameters (``none``, ``rule``) or fitted once (``refit_every = 0``: the
+few chunks up to the fit bar are held, the fit reads the rows before it, as in a whole run).
 What cannot be chunked is refused with one line, never run with a silently different
-answer: detectors fitted on the data (their fits read a growing history; only detectors
-whose parameters are fixed before the first bar, e.g. ``none`` and ``rule``), estimator
-detectors, user features, and user policies that may read ``ctx.hist`` (the close history
-of the chunk only) unless they declare ``reads_history = False``.
+answer: detectors refitted on a growing history, estimator detectors, user features, and
+user policies that may read ``ctx.hist`` (the close history of the chunk only) unless they
+declare ``reads_history = False``.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -155,13 +157,7 @@ def check_chunkable(
             f"detector {detector.name!r}: an estimator detector is fitted on a growing "
             "history, which a chunked run does not keep; run it without chunk_bars"
         )
-    bars = np.asarray(detector.fit_bars(1), dtype=np.int64)
-    if bars.size != 1 or bars[0] != 0:
-        raise ValueError(
-            f"detector {detector.name!r} is fitted on the data (its fits read a growing "
-            "history), so a chunked run could not stay memory-flat; use a detector with "
-            "fixed parameters (kind 'none' or 'rule') or run without chunk_bars"
-        )
+    fit_bar(detector)
     if user_features:
         names = ", ".join(f.name for f in user_features)
         raise ValueError(
@@ -184,6 +180,47 @@ def check_chunkable(
             raise ValueError(
                 f"strategy {strat.name!r} reads user features: not available in a chunked run"
             )
+
+
+def fit_bar(detector: Detector | EstimatorDetector) -> int:
+    """The one bar at which ``detector`` is fitted: 0 for fixed parameters (fitted on no
+    rows), ``b`` for a detector fitted once (``refit_every = 0``) on rows before ``b``.
+    Refits read a growing history: a one-line ``ValueError``."""
+    bars = np.asarray(detector.fit_bars(1), dtype=np.int64)
+    if bars.size == 1 and bars[0] == 0:
+        return 0
+    schedule = getattr(detector, "schedule", None)
+    if schedule is not None and getattr(schedule, "refit_every", 1) <= 0:
+        bars = np.asarray(detector.fit_bars(2**62), dtype=np.int64)  # fit once: no range
+        if bars.size == 1:
+            return int(bars[0])
+    raise ValueError(
+        f"detector {detector.name!r} is refitted on a growing history, so a chunked run "
+        "could not stay memory-flat; fit it once (refit_every = 0), use fixed parameters "
+        "(kind 'none' or 'rule') or run without chunk_bars"
+    )
+
+
+def _join(chunks: Sequence[BarPanel]) -> BarPanel:
+    """Consecutive chunks as one panel (the few bars before a detector's fit)."""
+    if len(chunks) == 1:
+        return chunks[0]
+    first = chunks[0]
+    for c in chunks[1:]:
+        _check_chunk(c, first, None, 0)
+    return BarPanel(
+        index=pd.DatetimeIndex(np.concatenate([c.timestamps_ns for c in chunks]).view("M8[ns]")),
+        symbols=first.symbols,
+        open=np.concatenate([c.open for c in chunks]),
+        high=np.concatenate([c.high for c in chunks]),
+        low=np.concatenate([c.low for c in chunks]),
+        close=np.concatenate([c.close for c in chunks]),
+        volume=np.concatenate([c.volume for c in chunks]),
+        exog=np.concatenate([c.exog for c in chunks]),
+        exog_names=first.exog_names,
+        asset_classes=first.asset_classes,
+        tz=first.tz,
+    )
 
 
 class _Grow:
@@ -318,15 +355,27 @@ def run_chunked(
     if len({s.name for s in strats}) != len(strats):
         raise ValueError("strategy names must be unique")
     check_chunkable(detector, strats)
+    fit_at = fit_bar(detector)
     it = iter(chunks)
-    first = next((c for c in it if c.n_bars), None)
-    if first is None:
+    head: list[BarPanel] = []  # chunks up to the detector's fit bar (bounded: fit_at bars)
+    while sum(c.n_bars for c in head) <= fit_at:
+        nxt = next(it, None)
+        if nxt is None:
+            break
+        if nxt.n_bars:
+            head.append(nxt)
+    if not head:
         raise DataError("no bars: the chunk iterator is empty")
+    first = head[0]
+    pre = _join(head)  # the fit at ``fit_at`` reads rows before it only, as in a whole run
+    pre = pre.head(fit_at + 1) if pre.n_bars > fit_at + 1 else pre
     prep = prepare(
-        first, detector, costs, execution, features, smoothing, feature_assets=feature_assets
+        pre, detector, costs, execution, features, smoothing, feature_assets=feature_assets
     )
-    prep = replace(prep, features=prep.features[:0])  # the fits needed no history
-    cap = max(max_bars or 0, first.n_bars)
+    prep = replace(prep, panel=first.head(1), features=prep.features[:0])
+    del pre
+    it = itertools.chain(head[1:], it)
+    cap = max(max_bars or 0, sum(c.n_bars for c in head))
     k_states = prep.detector.n_states
     lanes = [_lane(prep, s, cap) for s in strats]
     post = _Grow(cap, (k_states,), np.float64)

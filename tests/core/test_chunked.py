@@ -16,7 +16,7 @@ from engine.core.spec import CostModel, Execution, Smoothing, cost_table, new_pe
 from engine.ground import layout as L
 from engine.ground.bars import BarPanel, DataError
 from engine.regimes.hmm import GaussianHMMDetector
-from engine.regimes.inputs import Inputs, Schedule
+from engine.regimes.inputs import Inputs, Schedule, resolve_inputs
 from engine.regimes.rule import NoDetector, RuleDetector
 from strategies.regime_switching import RegimeSwitching
 from strategies.static import StaticAllocation
@@ -155,9 +155,45 @@ def test_output_is_o_t_not_t_by_n():
     assert list(res.regimes["label"].unique()) == ["all"]
 
 
-def test_fitted_detector_is_refused_in_one_line():
+HMM_ONCE = GaussianHMMDetector(
+    inputs=resolve_inputs(PANEL, "A0", ("logret", "log_vol_fast")),
+    n_states=2,
+    schedule=Schedule(min_train=150, refit_every=0, skip=21),
+    n_restarts=1,
+    n_iter=20,
+)
+HMM_REGIME = RegimeSwitching(
+    "hmm_regime",
+    table={"calm": {"A0": 0.8, "A1": 0.2}, "volatile": {"A1": 0.7, "A3": 0.3}},
+    warmup={"A0": 0.5, "A1": 0.5},
+    rebalance="M",
+)
+
+
+@pytest.mark.parametrize("size", [1, 37, 149, 150, 151, 400])
+def test_detector_fitted_once_equals_whole_bit_for_bit(size):
+    """An HMM fitted once at bar 150 (hmmlearn, on rows 21..149), then filtered online:
+    the chunks up to the fit bar are held for the fit, the rest streams."""
+    ref = whole(PANEL, HMM_ONCE, HMM_REGIME)
+    assert len(np.unique(ref[7][ref[7] >= 0])) == 2  # both states traded after the fit
+    res = run_chunked(
+        chunks_of(PANEL, size), HMM_ONCE, COSTS, HMM_REGIME, EXECUTION, smoothing=SMOOTH
+    )
+    assert_same(res, HMM_REGIME.name, ref)
+    assert (res.raw[:150] == -1).all() and (res.raw[150:] >= 0).all()
+
+
+def test_history_shorter_than_the_fit_is_the_whole_runs_error():
+    short = PANEL.head(120)
+    with pytest.raises(ValueError, match="history too short for its first fit"):
+        prepare(short, HMM_ONCE, COSTS)
+    with pytest.raises(ValueError, match="history too short for its first fit"):
+        run_chunked(chunks_of(short, 50), HMM_ONCE, COSTS, HMM_REGIME)
+
+
+def test_refitted_detector_is_refused_in_one_line():
     hmm = GaussianHMMDetector(inputs=Inputs((0,), (False,), ("logret",)), schedule=Schedule())
-    with pytest.raises(ValueError, match="fitted on the data") as err:
+    with pytest.raises(ValueError, match="refitted on a growing history") as err:
         run_chunked(chunks_of(PANEL, 50), hmm, COSTS, STATIC)
     assert "\n" not in str(err.value)
 
@@ -253,7 +289,7 @@ def test_api_chunked_refusals_are_one_line(parquet_file, tmp_path):
     cfg = api_config(parquet_file, 50)
     cfg["detector"] = {"kind": "hmm", "market": "A0"}
     with pytest.raises(
-        ConfigError, match=r"data\.chunk_bars: detector 'hmm' is fitted on the data"
+        ConfigError, match=r"data\.chunk_bars: detector 'hmm' is refitted on a growing history"
     ):
         run_backtest_chunked(cfg)
     with pytest.raises(ConfigError, match="not set"):
@@ -270,3 +306,28 @@ def test_api_chunked_refusals_are_one_line(parquet_file, tmp_path):
     with pytest.raises(ValueError, match="ZZZ") as err:
         run_backtest_chunked(cfg)
     assert "\n" not in str(err.value)
+
+
+def test_api_chunked_hmm_fitted_once_equals_run_backtest(parquet_file):
+    from engine.api import run_backtest
+    from engine.api_chunked import run_backtest_chunked
+
+    def cfg(chunk_bars):
+        c = api_config(parquet_file, chunk_bars)
+        c["detector"] = {
+            "kind": "hmm",
+            "market": "A0",
+            "n_states": 2,
+            "min_train": 150,
+            "refit_every": 0,
+            "n_restarts": 1,
+        }
+        c["strategies"][1]["table"] = {"calm": {"A0": 0.8, "A2": 0.2}, "volatile": {"A1": 1.0}}
+        return c
+
+    ref = run_backtest(cfg(None), progress=False)
+    res = run_backtest_chunked(cfg(61))
+    assert res.equity.equals(ref.equity)
+    assert res.regimes.equals(ref.regimes)
+    assert res.fills.equals(ref.fills)
+    assert res.regimes["state"].iloc[150:].nunique() == 2
