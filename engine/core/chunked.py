@@ -12,8 +12,10 @@ Detectors: fixed parameters (``none``, ``rule``) or fitted once (``refit_every =
 few chunks up to the fit bar are held, the fit reads the rows before it, as in a whole run).
 What cannot be chunked is refused with one line, never run with a silently different
 answer: detectors refitted on a growing history, estimator detectors, user features, and
-user policies that may read ``ctx.hist`` (the close history of the chunk only) unless they
-declare ``reads_history = False``.
+user policies: they may read ``ctx.hist`` (the close history of the chunk only; declare
+``reads_history = False`` if not) and are passed the bar number ``t``, which the compiled
+driver counts from each chunk's start until it takes a bar offset
+(:data:`DRIVER_BAR_OFFSET`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ from engine.ground import layout as L
 from engine.ground.bars import BarPanel, DataError
 from engine.plugins.detector import Detector, EstimatorDetector
 from engine.plugins.features import UserFeature
+
+DRIVER_BAR_OFFSET = False
+"""Whether :func:`drive_chunk` hands the compiled driver the chunk's first bar number, so
+that a policy's ``t`` is the bar of the whole history. Until it does, user policies (which
+may read ``t``) are refused; the built-in policy never reads it."""
 
 __all__ = ["ChunkedResult", "ChunkedRun", "check_chunkable", "run_chunked"]
 
@@ -173,8 +180,14 @@ def check_chunkable(
         if strat.policy is not builtin_policy_nb and getattr(strat, "reads_history", True):
             raise ValueError(
                 f"strategy {strat.name!r}: a user policy may read ctx.hist, which in a chunked "
-                "run ends at the chunk's first bar; declare reads_history = False on the "
+                "run starts at the chunk's first bar; declare reads_history = False on the "
                 "strategy if it never does, or run without chunk_bars"
+            )
+        if strat.policy is not builtin_policy_nb and not DRIVER_BAR_OFFSET:
+            raise ValueError(
+                f"strategy {strat.name!r}: a user policy is passed the bar number t, which "
+                "the compiled driver still counts from each chunk's first bar; run it "
+                "without chunk_bars"
             )
         if strategy_features(strat):
             raise ValueError(

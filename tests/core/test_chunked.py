@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import numba as nb
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.core.backtest import prepare, run_strategy_raw
-from engine.core.chunked import check_chunkable, period_flags, run_chunked
+from engine.core.chunked import period_flags, run_chunked
 from engine.core.spec import CostModel, Execution, Smoothing, cost_table, new_period_flags
 from engine.ground import layout as L
 from engine.ground.bars import BarPanel, DataError
@@ -198,22 +199,6 @@ def test_refitted_detector_is_refused_in_one_line():
     assert "\n" not in str(err.value)
 
 
-def test_user_policy_that_may_read_history_is_refused():
-    class Mine:
-        name = "mine"
-        rebalance = "M"
-        policy = staticmethod(lambda *a: False)
-
-        def params(self, symbols, labels):
-            return np.zeros(1)
-
-        def state_size(self):
-            return 1
-
-    with pytest.raises(ValueError, match=r"ctx\.hist"):
-        check_chunkable(NoDetector(), [Mine()])
-
-
 def test_chunks_with_other_symbols_or_going_back_are_refused():
     a, b = PANEL.take(np.arange(0, 50)), PANEL.take(np.arange(50, 100))
     with pytest.raises(DataError, match="differ from the first chunk"):
@@ -331,3 +316,48 @@ def test_api_chunked_hmm_fitted_once_equals_run_backtest(parquet_file):
     assert res.regimes.equals(ref.regimes)
     assert res.fills.equals(ref.fills)
     assert res.regimes["state"].iloc[150:].nunique() == 2
+
+
+def test_user_policy_reading_history_is_refused():
+    from strategies.momentum import CompiledTrend
+
+    trend = CompiledTrend("trend", equity="A0", bond="A1", lookback=20, ma=10)
+    with pytest.raises(ValueError, match=r"'trend': a user policy may read ctx\.hist"):
+        run_chunked(chunks_of(PANEL, 50), NoDetector(), COSTS, trend)
+
+
+@nb.njit
+def equal_monthly_nb(t, ctx, sparams, sstate, target):
+    target[:] = sparams[0] / target.shape[0]
+    go = sstate[0] == 0.0 or ctx.new_period
+    sstate[0] = 1.0
+    return go
+
+
+class EqualMonthly:
+    name = "user_equal"
+    rebalance = "M"
+    reads_history = False
+    policy = equal_monthly_nb
+
+    def params(self, symbols, labels):
+        return np.array([0.9])
+
+    def state_size(self):
+        return 1
+
+
+def test_user_policy_and_bar_numbers(monkeypatch):
+    """Refused while the driver numbers each chunk's bars from 0; once it takes the bar
+    offset, a user policy runs through the generic compiled driver, bit for bit."""
+    import engine.core.chunked as ch
+
+    with pytest.raises(ValueError, match="passed the bar number t"):
+        run_chunked(chunks_of(PANEL, 50), NoDetector(), COSTS, EqualMonthly())
+    monkeypatch.setattr(ch, "DRIVER_BAR_OFFSET", True)  # this policy never reads t
+    ref = whole(PANEL, NoDetector(), EqualMonthly())
+    res = run_chunked(
+        chunks_of(PANEL, 23), NoDetector(), COSTS, EqualMonthly(), EXECUTION, smoothing=SMOOTH
+    )
+    assert_same(res, "user_equal", ref)
+    assert len(res.runs["user_equal"].decision_bars) > 10
