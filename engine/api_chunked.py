@@ -84,9 +84,12 @@ def run_backtest_chunked(
     first = next(it)  # a DataError names the file and row, as the whole-file loader's
     strategies = [build_strategy(s) for s in cfg.strategies]
     try:
+        costs = cost_table(first.symbols, cfg.costs.default(), cfg.costs.per_symbol())
+    except ValueError as exc:
+        raise ConfigError(f"costs: {exc}") from None
+    try:
         det_cfg = market_for(cfg, first)
         detector = det_cfg.build(first)
-        costs = cost_table(first.symbols, cfg.costs.default(), cfg.costs.per_symbol())
     except (DataError, ValueError) as exc:
         raise ConfigError(f"detector: {exc}") from None
     names = getattr(cfg.detector, "features", None) or ()
