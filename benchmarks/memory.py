@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
         "holes add tens of MB of noise)",
     )
     ap.add_argument(
-        "--repeat", type=int, default=3, help="chunked runs per size (the median is shown)"
+        "--repeat", type=int, default=5, help="chunked runs per size (the median is shown)"
     )
     ap.add_argument("--child", nargs=3, metavar=("MODE", "FILE", "WARM"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
