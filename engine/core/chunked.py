@@ -21,8 +21,10 @@ driver counts from each chunk's start until it takes a bar offset
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -145,6 +147,26 @@ class ChunkedResult:
             df[f"p{k}"] = self.post[:, k]
         df.index.name = "timestamp"
         return df
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write equity.csv, fills.csv, regimes.csv, targets.csv (decision bars only, long:
+        timestamp, strategy, symbol, weight), metrics.json, config.json and meta.json."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.equity.to_csv(out / "equity.csv")
+        self.fills.to_csv(out / "fills.csv", index=False)
+        self.regimes.to_csv(out / "regimes.csv")
+        frames = []
+        for name in self.runs:
+            t = self.targets_of(name).rename_axis("timestamp")
+            long = t.reset_index().melt(id_vars="timestamp", var_name="symbol", value_name="weight")
+            frames.append(long.assign(strategy=name)[["timestamp", "strategy", "symbol", "weight"]])
+        pd.concat(frames, ignore_index=True).to_csv(out / "targets.csv", index=False)
+        meta = {"symbols": list(self.symbols), "regime_labels": list(self.regime_labels)}
+        (out / "meta.json").write_text(json.dumps(meta, indent=2))
+        (out / "metrics.json").write_text(json.dumps(self.metrics, indent=2, default=float))
+        (out / "config.json").write_text(json.dumps(self.config, indent=2, default=str))
+        return out
 
     @property
     def nbytes(self) -> int:

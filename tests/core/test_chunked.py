@@ -361,3 +361,22 @@ def test_user_policy_and_bar_numbers(monkeypatch):
     )
     assert_same(res, "user_equal", ref)
     assert len(res.runs["user_equal"].decision_bars) > 10
+
+
+def test_saved_run_folder_reads_back(tmp_path):
+    res = run_chunked(
+        chunks_of(PANEL, 40), RULE, COSTS, [REGIME, STATIC], EXECUTION, smoothing=SMOOTH
+    )
+    out = res.save(tmp_path / "run")
+    eq = pd.read_csv(out / "equity.csv", index_col=0, parse_dates=True)
+    assert np.array_equal(eq.to_numpy(), res.equity.to_numpy())
+    fills = pd.read_csv(out / "fills.csv")
+    assert len(fills) == sum(len(r.fills) for r in res.runs.values())
+    targets = pd.read_csv(out / "targets.csv")
+    run = res.runs["regime"]
+    mine = targets[targets["strategy"] == "regime"]
+    assert len(mine) == run.targets.size
+    wide = mine.pivot(index="timestamp", columns="symbol", values="weight")
+    assert np.array_equal(wide[list(PANEL.symbols)].to_numpy(), run.targets)
+    regimes = pd.read_csv(out / "regimes.csv", index_col=0)
+    assert (regimes["smoothed_state"].to_numpy() == res.smoothed).all()
