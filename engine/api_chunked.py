@@ -48,8 +48,8 @@ def run_backtest_chunked(
 
     Refused with a one-line :class:`~engine.config.ConfigError`: no ``data.chunk_bars``, a
     source other than one Parquet file, ``fill = "ffill"``, Python strategies, detectors
-    refitted on a growing history (``none``, ``rule`` or a fit once, ``refit_every = 0``,
-    are fine), user features. The bar frequency (for
+    refitted on an expanding window (``none``, ``rule``, a single fit, ``refit_every = 0``,
+    and refits on a ``rolling`` window are fine), user features. The bar frequency (for
     feature spans and annualisation) is inferred from the first chunk unless
     ``data.periods_per_year`` is set; the risk-free rate of the metrics is 0.
     """

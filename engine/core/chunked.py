@@ -8,10 +8,12 @@ cash, costs, posterior and regimes per bar), plus the fills and the targets/orde
 bars where a policy rebalanced; the ``(T, N)`` panel, the ``(T, F)`` feature history and
 per-bar weights are never built. The result is bit-identical to a whole-panel run.
 
-Detectors: fixed parameters (``none``, ``rule``) or fitted once (``refit_every = 0``: the
-few chunks up to the fit bar are held, the fit reads the rows before it, as in a whole run).
-What cannot be chunked is refused with one line, never run with a silently different
-answer: detectors refitted on a growing history, estimator detectors, user features, and
+Detectors: fixed parameters (``none``, ``rule``), fitted once (``refit_every = 0``: the
+few chunks up to the fit bar are held, the fit reads the rows before it, as in a whole run),
+or refitted on a trailing window (the last ``window`` feature and input rows kept in a
+ring; chunks are split at fit bars). What cannot be chunked is refused with one line, never
+run with a silently different answer: detectors refitted on an expanding window (their
+fits read a growing history), estimator detectors, user features, and
 user policies: they may read ``ctx.hist`` (the close history of the chunk only; declare
 ``reads_history = False`` if not) and are passed the bar number ``t``, which the compiled
 driver counts from each chunk's start until it takes a bar offset
@@ -37,6 +39,7 @@ from engine.core.spec import Execution, Features, Smoothing, period_keys
 from engine.core.step_nb import Setup, State, run_driver
 from engine.core.strategy import CompiledStrategy
 from engine.core.usage import strategy_features, strategy_params
+from engine.features.causal_nb import used_assets
 from engine.ground import layout as L
 from engine.ground.bars import BarPanel, DataError
 from engine.plugins.detector import Detector, EstimatorDetector
@@ -186,7 +189,7 @@ def check_chunkable(
             f"detector {detector.name!r}: an estimator detector is fitted on a growing "
             "history, which a chunked run does not keep; run it without chunk_bars"
         )
-    fit_bar(detector)
+    fit_plan(detector)
     if user_features:
         names = ", ".join(f.name for f in user_features)
         raise ValueError(
@@ -217,23 +220,70 @@ def check_chunkable(
             )
 
 
-def fit_bar(detector: Detector | EstimatorDetector) -> int:
-    """The one bar at which ``detector`` is fitted: 0 for fixed parameters (fitted on no
-    rows), ``b`` for a detector fitted once (``refit_every = 0``) on rows before ``b``.
-    Refits read a growing history: a one-line ``ValueError``."""
+def fit_plan(detector: Detector | EstimatorDetector) -> tuple[int, Any]:
+    """``(first fit bar, trailing-window schedule or None)`` of a detector a chunked run
+    can reproduce: fixed parameters (fitted at bar 0 on no rows), a single fit
+    (``refit_every = 0``), or refits on a trailing window of ``window`` rows (the run keeps
+    those rows in a ring). Refits on an expanding window read a growing history: a
+    one-line ``ValueError``."""
     bars = np.asarray(detector.fit_bars(1), dtype=np.int64)
     if bars.size == 1 and bars[0] == 0:
-        return 0
+        return 0, None
     schedule = getattr(detector, "schedule", None)
-    if schedule is not None and getattr(schedule, "refit_every", 1) <= 0:
+    every = getattr(schedule, "refit_every", None)
+    if every is not None and every <= 0:
         bars = np.asarray(detector.fit_bars(2**62), dtype=np.int64)  # fit once: no range
         if bars.size == 1:
-            return int(bars[0])
+            return int(bars[0]), None
+    if every is not None and every > 0 and getattr(schedule, "window", 0) > 0:
+        n = int(getattr(schedule, "min_train", 0)) + int(getattr(schedule, "skip", 0)) + 3
+        bars = np.asarray(detector.fit_bars(n), dtype=np.int64)  # the first fit is below n
+        if bars.size:
+            return int(bars[0]), schedule
     raise ValueError(
-        f"detector {detector.name!r} is refitted on a growing history, so a chunked run "
-        "could not stay memory-flat; fit it once (refit_every = 0), use fixed parameters "
-        "(kind 'none' or 'rule') or run without chunk_bars"
+        f"detector {detector.name!r} is refitted on an expanding window, so a chunked run "
+        "could not stay memory-flat; refit it on a rolling window, fit it once "
+        "(refit_every = 0), use fixed parameters (kind 'none' or 'rule') or run without "
+        "chunk_bars"
     )
+
+
+class _Refits:
+    """Trailing-window refits during a chunked run: the last ``window`` feature rows (the
+    detector's columns) and input rows, and the next fit bar."""
+
+    def __init__(self, detector: Any, schedule: Any, prep: Prepared, n_assets: int) -> None:
+        self.detector = detector
+        self.window = int(schedule.window)
+        self.every = int(schedule.refit_every)
+        self.next = int(prep.fit_bars[-1]) + self.every
+        self.count = len(prep.fit_bars)
+        self.previous = np.asarray(prep.dparams[-1], dtype=np.float64)
+        used = used_assets(prep.fparams, n_assets)
+        self.cols = np.flatnonzero(np.repeat(used, L.N_FEAT_ASSET))
+        self.width = int(prep.n_features)
+        self.feats = np.zeros((0, self.cols.size))
+        self.inputs = np.zeros((0, prep.panel.exog.shape[1]))
+
+    def push(self, feats: np.ndarray, inputs: np.ndarray) -> None:
+        """Append a piece's rows (bars in order), keeping the last ``window``."""
+        self.feats = np.concatenate([self.feats, feats[:, self.cols]])[-self.window :]
+        self.inputs = np.concatenate([self.inputs, inputs])[-self.window :]
+
+    def fit(self, bar: int) -> np.ndarray:
+        """The detector fitted at ``bar`` exactly as in a whole run: ``fit`` is given
+        ``bar`` rows, of which it reads the trailing window only (the rows before it are
+        zero pages, never touched)."""
+        n = self.feats.shape[0]
+        feats = np.zeros((bar, self.width))
+        feats[bar - n :, self.cols] = self.feats
+        inputs = np.zeros((bar, self.inputs.shape[1]))
+        inputs[bar - n :] = self.inputs
+        row = np.asarray(self.detector.fit(feats, inputs, self.previous), dtype=np.float64)
+        self.previous = row
+        self.next = bar + self.every
+        self.count += 1
+        return row
 
 
 def _join(chunks: Sequence[BarPanel]) -> BarPanel:
@@ -314,7 +364,13 @@ def period_flags(ts_ns: np.ndarray, freq: str | None, prev_key: int | None) -> n
 
 
 def drive_chunk(
-    lane: _Lane, chunk: BarPanel, flags: np.ndarray, n_features: int, t0: int, ufilter: Any
+    lane: _Lane,
+    chunk: BarPanel,
+    flags: np.ndarray,
+    n_features: int,
+    t0: int,
+    ufilter: Any,
+    record_features: bool = False,
 ) -> tuple[Any, ...]:
     """The compiled driver over one chunk whose first bar is bar ``t0`` of the history.
 
@@ -336,7 +392,7 @@ def drive_chunk(
         setup,
         lane.state,
         n_features,
-        False,
+        record_features,
         ufilter=ufilter,
     )
     out[9][:, L.R_BAR] += t0
@@ -390,9 +446,9 @@ def run_chunked(
     if len({s.name for s in strats}) != len(strats):
         raise ValueError("strategy names must be unique")
     check_chunkable(detector, strats)
-    fit_at = fit_bar(detector)
+    fit_at, schedule = fit_plan(detector)
     it = iter(chunks)
-    head: list[BarPanel] = []  # chunks up to the detector's fit bar (bounded: fit_at bars)
+    head: list[BarPanel] = []  # chunks up to the detector's first fit (bounded: fit_at bars)
     while sum(c.n_bars for c in head) <= fit_at:
         nxt = next(it, None)
         if nxt is None:
@@ -409,6 +465,7 @@ def run_chunked(
     )
     prep = replace(prep, panel=first.head(1), features=prep.features[:0])
     del pre
+    refits = None if schedule is None else _Refits(prep.detector, schedule, prep, first.n_assets)
     it = itertools.chain(head[1:], it)
     cap = max(max_bars or 0, sum(c.n_bars for c in head))
     k_states = prep.detector.n_states
@@ -422,27 +479,54 @@ def run_chunked(
     t0 = 0
     n_chunks = 0
     last_ns: int | None = None
-    chunk: BarPanel | None = first
-    while chunk is not None:
-        if chunk.n_bars:
-            _check_chunk(chunk, first, last_ns, t0)
-            ts = chunk.timestamps_ns
+    for chunk in itertools.chain([first], it):
+        if not chunk.n_bars:
+            continue
+        _check_chunk(chunk, first, last_ns, t0)
+        n_chunks += 1
+        rest: BarPanel | None = chunk
+        while rest is not None:  # pieces: a trailing-window refit splits a chunk
+            piece = rest
+            if refits is not None:
+                if refits.next == t0:
+                    row = refits.fit(t0)[None, :]
+                    for lane in lanes:
+                        lane.setup = lane.setup._replace(
+                            dparams=row, fit_bar=np.array([t0], dtype=np.int64)
+                        )
+                if t0 < refits.next < t0 + rest.n_bars:
+                    k = refits.next - t0
+                    piece, rest = rest.take(np.arange(k)), rest.take(np.arange(k, rest.n_bars))
+                else:
+                    rest = None
+            else:
+                rest = None
+            ts = piece.timestamps_ns
             flags = {f: period_flags(ts, f, prev_keys[f]) for f in freqs}
             for i, lane in enumerate(lanes):
+                record = refits is not None and i == 0
                 out = drive_chunk(
-                    lane, chunk, flags[lane.strategy.rebalance], prep.n_features, t0, prep.ufilter
+                    lane,
+                    piece,
+                    flags[lane.strategy.rebalance],
+                    prep.n_features,
+                    t0,
+                    prep.ufilter,
+                    record,
                 )
+                if lane.state.rstate[L.G_FIT] >= 0:  # the row in force, counted in the run
+                    lane.state.rstate[L.G_FIT] = (refits.count if refits else 1) - 1
                 _collect(lane, out, t0)
                 if i == 0:
                     post.add(out[5])
                     raw.add(out[6])
                     smoothed.add(out[7])
+                if record and refits is not None:
+                    refits.push(out[10], piece.exog)
             times.add(ts)
             prev_keys = {f: int(period_keys(ts[-1:], f)[0]) for f in freqs}
             last_ns = int(ts[-1])
-            t0 += chunk.n_bars
-            n_chunks += 1
-        chunk = next(it, None)
+            t0 += piece.n_bars
     index = pd.DatetimeIndex(times.done().view("datetime64[ns]"))  # as BarPanel.index
     return ChunkedResult(
         index=index,

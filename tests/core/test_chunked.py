@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numba as nb
 import numpy as np
@@ -16,6 +17,7 @@ from engine.core.chunked import period_flags, run_chunked
 from engine.core.spec import CostModel, Execution, Smoothing, cost_table, new_period_flags
 from engine.ground import layout as L
 from engine.ground.bars import BarPanel, DataError
+from engine.regimes.clustering import KMeansDetector
 from engine.regimes.hmm import GaussianHMMDetector
 from engine.regimes.inputs import Inputs, Schedule, resolve_inputs
 from engine.regimes.rule import NoDetector, RuleDetector
@@ -184,6 +186,32 @@ def test_detector_fitted_once_equals_whole_bit_for_bit(size):
     assert (res.raw[:150] == -1).all() and (res.raw[150:] >= 0).all()
 
 
+HMM_ROLLING = replace(
+    HMM_ONCE, schedule=Schedule(min_train=120, refit_every=45, window=80, skip=21)
+)
+KMEANS_ROLLING = KMeansDetector(
+    inputs=resolve_inputs(PANEL, "A0", ("logret", "A2.log_vol_fast")),
+    n_states=2,
+    schedule=Schedule(min_train=100, refit_every=30, window=60, skip=21),
+)
+
+
+@pytest.mark.parametrize("detector", [HMM_ROLLING, KMEANS_ROLLING], ids=["hmm", "kmeans"])
+@pytest.mark.parametrize("size", [1, 29, 45, 120, 121, 1000])
+def test_trailing_window_refits_equal_whole_bit_for_bit(detector, size):
+    """Refits every 30-45 bars on the last 60-80 rows: the run keeps those rows in a ring
+    and splits chunks at the fit bars; parameters, posteriors and trades are the whole
+    run's, bit for bit (fit bars inside chunks, at their first bar, after a chunk of 1)."""
+    whole_prep = prepare(PANEL, detector, COSTS, EXECUTION, smoothing=SMOOTH)
+    assert len(whole_prep.fit_bars) >= 5
+    assert not np.allclose(whole_prep.dparams[1], whole_prep.dparams[-1])  # refits differ
+    ref = run_strategy_raw(whole_prep, HMM_REGIME)
+    res = run_chunked(
+        chunks_of(PANEL, size), detector, COSTS, HMM_REGIME, EXECUTION, smoothing=SMOOTH
+    )
+    assert_same(res, HMM_REGIME.name, ref)
+
+
 def test_history_shorter_than_the_fit_is_the_whole_runs_error():
     short = PANEL.head(120)
     with pytest.raises(ValueError, match="history too short for its first fit"):
@@ -194,7 +222,7 @@ def test_history_shorter_than_the_fit_is_the_whole_runs_error():
 
 def test_refitted_detector_is_refused_in_one_line():
     hmm = GaussianHMMDetector(inputs=Inputs((0,), (False,), ("logret",)), schedule=Schedule())
-    with pytest.raises(ValueError, match="refitted on a growing history") as err:
+    with pytest.raises(ValueError, match="refitted on an expanding window") as err:
         run_chunked(chunks_of(PANEL, 50), hmm, COSTS, STATIC)
     assert "\n" not in str(err.value)
 
@@ -274,7 +302,7 @@ def test_api_chunked_refusals_are_one_line(parquet_file, tmp_path):
     cfg = api_config(parquet_file, 50)
     cfg["detector"] = {"kind": "hmm", "market": "A0"}
     with pytest.raises(
-        ConfigError, match=r"data\.chunk_bars: detector 'hmm' is refitted on a growing history"
+        ConfigError, match=r"data\.chunk_bars: detector 'hmm' is refitted on an expanding window"
     ):
         run_backtest_chunked(cfg)
     with pytest.raises(ConfigError, match="not set"):
@@ -293,7 +321,12 @@ def test_api_chunked_refusals_are_one_line(parquet_file, tmp_path):
     assert "\n" not in str(err.value)
 
 
-def test_api_chunked_hmm_fitted_once_equals_run_backtest(parquet_file):
+@pytest.mark.parametrize(
+    "fits",
+    [{"refit_every": 0}, {"refit_every": 40, "window": "rolling", "window_length": 100}],
+    ids=["once", "rolling"],
+)
+def test_api_chunked_hmm_equals_run_backtest(parquet_file, fits):
     from engine.api import run_backtest
     from engine.api_chunked import run_backtest_chunked
 
@@ -304,8 +337,8 @@ def test_api_chunked_hmm_fitted_once_equals_run_backtest(parquet_file):
             "market": "A0",
             "n_states": 2,
             "min_train": 150,
-            "refit_every": 0,
             "n_restarts": 1,
+            **fits,
         }
         c["strategies"][1]["table"] = {"calm": {"A0": 0.8, "A2": 0.2}, "volatile": {"A1": 1.0}}
         return c
