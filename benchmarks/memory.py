@@ -3,6 +3,7 @@ over T and 10 T bars, and how much of it is *not* the outputs.
 
     python -m benchmarks.memory                        # 100 assets x 20,000 and x 200,000 bars
     python -m benchmarks.memory --assets 50 --bars 4000 --chunk 1000   # a quick look
+    python -m benchmarks.memory --detector hmm-rolling   # HMM refitted on a trailing window
 
 Long, time-major Parquet files (hourly bars, round the clock) are generated in a temporary
 folder (never committed). Each case runs in a *child* process, which first warms up
@@ -87,14 +88,33 @@ def write_parquet(path: Path, n_assets: int, n_bars: int, seed: int = 0) -> int:
     return path.stat().st_size
 
 
-def config(path: Path, chunk_bars: int | None) -> dict[str, Any]:
+DETECTORS: dict[str, dict[str, Any]] = {
+    "rule": {"kind": "rule", "market": "A0000", "history": 500, "min_history": 100},
+    "hmm-rolling": {  # refitted every 2,000 bars on the last 2,000 (hmmlearn)
+        "kind": "hmm",
+        "market": "A0000",
+        "n_states": 2,
+        "min_train": 1000,
+        "refit_every": 2000,
+        "window": "rolling",
+        "window_length": 2000,
+        "n_restarts": 1,
+        "n_iter": 10,
+    },
+}
+
+
+def config(path: Path, chunk_bars: int | None, detector: str = "rule") -> dict[str, Any]:
     data: dict[str, Any] = {"source": str(path), "periods_per_year": 24 * 365}
     if chunk_bars:
         data["chunk_bars"] = chunk_bars
+    table: dict[str, Any] = {"calm": "equal", "volatile": {"A0001": 1.0}}
+    if detector == "rule":
+        table["crisis"] = {"A0002": 1.0}
     return {
         "data": data,
         "costs": {"commission_bps": 5.0},
-        "detector": {"kind": "rule", "market": "A0000", "history": 500, "min_history": 100},
+        "detector": DETECTORS[detector],
         "strategies": [
             {"kind": "static", "name": "equal", "weights": "equal", "rebalance": "M"},
             {
@@ -102,7 +122,7 @@ def config(path: Path, chunk_bars: int | None) -> dict[str, Any]:
                 "name": "regime",
                 "rebalance": "M",
                 "warmup": "equal",
-                "table": {"calm": "equal", "volatile": {"A0001": 1.0}, "crisis": {"A0002": 1.0}},
+                "table": table,
             },
         ],
     }
@@ -137,7 +157,9 @@ def output_bytes(result: Any) -> int:
     return total
 
 
-def child(mode: str, path: Path, warm: Path, chunk_bars: int) -> dict[str, Any]:
+def child(
+    mode: str, path: Path, warm: Path, chunk_bars: int, detector: str = "rule"
+) -> dict[str, Any]:
     """One measured run in this (fresh) process."""
     import gc
 
@@ -150,8 +172,8 @@ def child(mode: str, path: Path, warm: Path, chunk_bars: int) -> dict[str, Any]:
 
     def run(p: Path) -> Any:
         if mode == "chunked":
-            return run_backtest_chunked(config(p, chunk_bars))
-        return run_backtest(config(p, None), progress=False)
+            return run_backtest_chunked(config(p, chunk_bars, detector))
+        return run_backtest(config(p, None, detector), progress=False)
 
     run(warm)  # imports, numba (cached) kernels, first-call allocations
     gc.collect()
@@ -167,10 +189,10 @@ def child(mode: str, path: Path, warm: Path, chunk_bars: int) -> dict[str, Any]:
 
 
 def measure(
-    mode: str, path: Path, warm: Path, chunk_bars: int, malloc: str = "mmap"
+    mode: str, path: Path, warm: Path, chunk_bars: int, malloc: str, detector: str
 ) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.memory", "--child", mode, str(path), str(warm)]
-    cmd += ["--chunk", str(chunk_bars)]
+    cmd += ["--chunk", str(chunk_bars), "--detector", detector]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     if malloc == "mmap":  # blocks >= 64 KiB mapped and unmapped at once (no heap holes)
         env["MALLOC_MMAP_THRESHOLD_"] = str(64 << 10)
@@ -196,13 +218,19 @@ def main(argv: list[str] | None = None) -> None:
         "holes add tens of MB of noise)",
     )
     ap.add_argument(
+        "--detector",
+        choices=sorted(DETECTORS),
+        default="rule",
+        help="rule (fixed parameters) or hmm-rolling (refits on a trailing window)",
+    )
+    ap.add_argument(
         "--repeat", type=int, default=5, help="chunked runs per size (the median is shown)"
     )
     ap.add_argument("--child", nargs=3, metavar=("MODE", "FILE", "WARM"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         mode, path, warm = args.child
-        print(json.dumps(child(mode, Path(path), Path(warm), args.chunk)))
+        print(json.dumps(child(mode, Path(path), Path(warm), args.chunk, args.detector)))
         return
     mb = 1 << 20
     with tempfile.TemporaryDirectory(prefix="re-memory-") as tmp:
@@ -222,7 +250,8 @@ def main(argv: list[str] | None = None) -> None:
             )
         print(
             f"\npeak resident memory per run (child process, after warm-up); chunk_bars = "
-            f"{args.chunk:,}; malloc: {args.malloc}; machine shared with other sessions "
+            f"{args.chunk:,}; detector: {args.detector}; malloc: {args.malloc}; machine shared "
+            "with other sessions "
             "(times are indicative)\n"
         )
         head = f"{'run':<28}{'bars':>9}{'baseline':>10}{'peak':>9}{'outputs':>9}{'extra':>9}"
@@ -232,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
         for mode in ("whole", "chunked"):
             for n in sizes:
                 reps = [
-                    measure(mode, files[n], warm, args.chunk, args.malloc)
+                    measure(mode, files[n], warm, args.chunk, args.malloc, args.detector)
                     for _ in range(args.repeat if mode == "chunked" else 1)
                 ]
                 extras = [(x["peak"] - x["base"] - x["out"]) / mb for x in reps]
