@@ -311,9 +311,10 @@ def _join(chunks: Sequence[BarPanel]) -> BarPanel:
 class _Grow:
     """Rows appended chunk by chunk into one array sized up front (``capacity`` rows).
 
-    It grows (by an eighth: ``ndarray.resize`` zero-fills what it adds) and shrinks with
-    ``ndarray.resize`` (``realloc``: large blocks are remapped, not copied), so the outputs
-    never exist twice in memory, as a list of pieces joined at the end would."""
+    It grows by an eighth, at most 65,536 rows (``ndarray.resize`` zero-fills, so touches,
+    what it adds) and shrinks with ``ndarray.resize`` (``realloc``: large blocks are
+    remapped, not copied), so the outputs never exist twice in memory, as a list of pieces
+    joined at the end would."""
 
     def __init__(self, capacity: int, width: tuple[int, ...], dtype: Any) -> None:
         self.buf = np.empty((max(1, capacity), *width), dtype=dtype)
@@ -322,7 +323,8 @@ class _Grow:
     def add(self, rows: np.ndarray) -> None:
         need = self.n + len(rows)
         if need > len(self.buf):
-            self.buf.resize((need + max(need // 8, 256), *self.buf.shape[1:]), refcheck=False)
+            grow = min(max(need // 8, 256), 1 << 16)  # zero-filled: bound the slack
+            self.buf.resize((need + grow, *self.buf.shape[1:]), refcheck=False)
         self.buf[self.n : need] = rows
         self.n = need
 
