@@ -160,3 +160,23 @@ def test_refusals(tmp_path):
     path = write(long_frame(PANEL), tmp_path / "ok.parquet")
     with pytest.raises(DataError, match="empty date range"):
         list(ParquetChunks(path, 5, start="2100-01-01"))
+
+
+def test_aware_times_converted_like_the_whole_file(tmp_path):
+    df = long_frame(PANEL)
+    df["timestamp"] = (df["timestamp"] + pd.Timedelta(hours=21)).dt.tz_localize("UTC")
+    path = write(df, tmp_path / "utc.parquet")
+    ref = data_feeds.load_parquet(path, timezone="America/New_York")
+    chunks = list(ParquetChunks(path, 11, timezone="America/New_York", batch_rows=37))
+    assert ref.tz == "America/New_York" and all(c.tz == ref.tz for c in chunks)
+    assert_same_panel(chunks, ref, 11)
+
+
+def test_single_symbol_file_is_named_after_its_stem(tmp_path):
+    one = PANEL.select(["A2"])
+    df = one.to_long().drop(columns="symbol")
+    path = write(df, tmp_path / "spx.parquet")
+    ref = data_feeds.load_parquet(path)
+    chunks = list(ParquetChunks(path, 25))
+    assert chunks[0].symbols == ("spx",) == ref.symbols
+    assert_same_panel(chunks, ref, 25)
