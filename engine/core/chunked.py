@@ -23,23 +23,21 @@ driver counts from each chunk's start until it takes a bar offset
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from engine.core.backtest import Prepared, fresh_state, prepare, setup_for
+from engine.core.chunked_fits import Refits, fit_plan
+from engine.core.chunked_result import ChunkedResult, ChunkedRun, Grow
 from engine.core.policy_nb import builtin_policy_nb
-from engine.core.result import fills_frame
 from engine.core.spec import Execution, Features, Smoothing, period_keys
 from engine.core.step_nb import Setup, State, run_driver
 from engine.core.strategy import CompiledStrategy
 from engine.core.usage import strategy_features, strategy_params
-from engine.features.causal_nb import used_assets
 from engine.ground import layout as L
 from engine.ground.bars import BarPanel, DataError
 from engine.plugins.detector import Detector, EstimatorDetector
@@ -51,131 +49,6 @@ that a policy's ``t`` is the bar of the whole history. Until it does, user polic
 may read ``t``) are refused; the built-in policy never reads it."""
 
 __all__ = ["ChunkedResult", "ChunkedRun", "check_chunkable", "run_chunked"]
-
-
-@dataclass
-class ChunkedRun:
-    """One strategy's outputs over the whole history (arrays, bars in file order)."""
-
-    name: str
-    equity: np.ndarray  # (T,)
-    cash: np.ndarray  # (T,)
-    costs: np.ndarray  # (T, N_COST_KINDS) per-bar cost pieces (currency)
-    fills: np.ndarray  # kernel fill records; R_BAR is the bar of the whole history
-    decision_bars: np.ndarray  # (D,) int64 bars where the policy rebalanced
-    targets: np.ndarray  # (D, N) target weights at those bars
-    orders: np.ndarray  # (D, N) share orders placed at those bars
-
-    @property
-    def nbytes(self) -> int:
-        return sum(
-            a.nbytes
-            for a in (
-                self.equity,
-                self.cash,
-                self.costs,
-                self.fills,
-                self.decision_bars,
-                self.targets,
-                self.orders,
-            )
-        )
-
-
-@dataclass(frozen=True)
-class _Axis:
-    """The two attributes of a panel that the fills table reads."""
-
-    index: pd.DatetimeIndex
-    symbols: tuple[str, ...]
-
-
-@dataclass
-class ChunkedResult:
-    """Several strategies over the same chunked history, detector and costs."""
-
-    index: pd.DatetimeIndex
-    symbols: tuple[str, ...]
-    runs: dict[str, ChunkedRun]
-    post: np.ndarray  # (T, K) filtered posterior
-    raw: np.ndarray  # (T,) raw state
-    smoothed: np.ndarray  # (T,) smoothed (trading) state
-    regime_labels: tuple[str, ...]
-    n_chunks: int = 0
-    config: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    @property
-    def n_bars(self) -> int:
-        return len(self.index)
-
-    @property
-    def equity(self) -> pd.DataFrame:
-        df = pd.DataFrame({n: r.equity for n, r in self.runs.items()}, index=self.index)
-        df.index.name = "timestamp"
-        return df
-
-    @property
-    def cash(self) -> pd.DataFrame:
-        df = pd.DataFrame({n: r.cash for n, r in self.runs.items()}, index=self.index)
-        df.index.name = "timestamp"
-        return df
-
-    def fills_of(self, name: str) -> pd.DataFrame:
-        """One strategy's fills table (columns of :data:`engine.core.result.FILL_COLUMNS`)."""
-        axis: Any = _Axis(self.index, self.symbols)
-        return fills_frame(name, axis, self.runs[name].fills)
-
-    @property
-    def fills(self) -> pd.DataFrame:
-        frames = [self.fills_of(n) for n, r in self.runs.items() if len(r.fills)]
-        if not frames:
-            return self.fills_of(next(iter(self.runs)))
-        return pd.concat(frames, ignore_index=True)
-
-    def targets_of(self, name: str) -> pd.DataFrame:
-        """Target weights at the bars where ``name`` rebalanced (index: those bars)."""
-        run = self.runs[name]
-        return pd.DataFrame(
-            run.targets, index=self.index[run.decision_bars], columns=list(self.symbols)
-        )
-
-    @property
-    def regimes(self) -> pd.DataFrame:
-        """timestamp-indexed: state, smoothed_state, label, p0..p{K-1} (as a whole run)."""
-        df = pd.DataFrame({"state": self.raw, "smoothed_state": self.smoothed}, index=self.index)
-        names = np.asarray([*self.regime_labels, "warmup"], dtype=object)
-        df["label"] = names[np.where(self.smoothed >= 0, self.smoothed, len(self.regime_labels))]
-        for k in range(self.post.shape[1]):
-            df[f"p{k}"] = self.post[:, k]
-        df.index.name = "timestamp"
-        return df
-
-    def save(self, out_dir: str | Path) -> Path:
-        """Write equity.csv, fills.csv, regimes.csv, targets.csv (decision bars only, long:
-        timestamp, strategy, symbol, weight), metrics.json, config.json and meta.json."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        self.equity.to_csv(out / "equity.csv")
-        self.fills.to_csv(out / "fills.csv", index=False)
-        self.regimes.to_csv(out / "regimes.csv")
-        frames = []
-        for name in self.runs:
-            t = self.targets_of(name).rename_axis("timestamp")
-            long = t.reset_index().melt(id_vars="timestamp", var_name="symbol", value_name="weight")
-            frames.append(long.assign(strategy=name)[["timestamp", "strategy", "symbol", "weight"]])
-        pd.concat(frames, ignore_index=True).to_csv(out / "targets.csv", index=False)
-        meta = {"symbols": list(self.symbols), "regime_labels": list(self.regime_labels)}
-        (out / "meta.json").write_text(json.dumps(meta, indent=2))
-        (out / "metrics.json").write_text(json.dumps(self.metrics, indent=2, default=float))
-        (out / "config.json").write_text(json.dumps(self.config, indent=2, default=str))
-        return out
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by the outputs (arrays and the time index)."""
-        own = self.post.nbytes + self.raw.nbytes + self.smoothed.nbytes + self.index.nbytes
-        return own + sum(r.nbytes for r in self.runs.values())
 
 
 def check_chunkable(
@@ -220,72 +93,6 @@ def check_chunkable(
             )
 
 
-def fit_plan(detector: Detector | EstimatorDetector) -> tuple[int, Any]:
-    """``(first fit bar, trailing-window schedule or None)`` of a detector a chunked run
-    can reproduce: fixed parameters (fitted at bar 0 on no rows), a single fit
-    (``refit_every = 0``), or refits on a trailing window of ``window`` rows (the run keeps
-    those rows in a ring). Refits on an expanding window read a growing history: a
-    one-line ``ValueError``."""
-    bars = np.asarray(detector.fit_bars(1), dtype=np.int64)
-    if bars.size == 1 and bars[0] == 0:
-        return 0, None
-    schedule = getattr(detector, "schedule", None)
-    every = getattr(schedule, "refit_every", None)
-    if every is not None and every <= 0:
-        bars = np.asarray(detector.fit_bars(2**62), dtype=np.int64)  # fit once: no range
-        if bars.size == 1:
-            return int(bars[0]), None
-    if every is not None and every > 0 and getattr(schedule, "window", 0) > 0:
-        n = int(getattr(schedule, "min_train", 0)) + int(getattr(schedule, "skip", 0)) + 3
-        bars = np.asarray(detector.fit_bars(n), dtype=np.int64)  # the first fit is below n
-        if bars.size:
-            return int(bars[0]), schedule
-    raise ValueError(
-        f"detector {detector.name!r} is refitted on an expanding window, so a chunked run "
-        "could not stay memory-flat; refit it on a rolling window, fit it once "
-        "(refit_every = 0), use fixed parameters (kind 'none' or 'rule') or run without "
-        "chunk_bars"
-    )
-
-
-class _Refits:
-    """Trailing-window refits during a chunked run: the last ``window`` feature rows (the
-    detector's columns) and input rows, and the next fit bar."""
-
-    def __init__(self, detector: Any, schedule: Any, prep: Prepared, n_assets: int) -> None:
-        self.detector = detector
-        self.window = int(schedule.window)
-        self.every = int(schedule.refit_every)
-        self.next = int(prep.fit_bars[-1]) + self.every
-        self.count = len(prep.fit_bars)
-        self.previous = np.asarray(prep.dparams[-1], dtype=np.float64)
-        used = used_assets(prep.fparams, n_assets)
-        self.cols = np.flatnonzero(np.repeat(used, L.N_FEAT_ASSET))
-        self.width = int(prep.n_features)
-        self.feats = np.zeros((0, self.cols.size))
-        self.inputs = np.zeros((0, prep.panel.exog.shape[1]))
-
-    def push(self, feats: np.ndarray, inputs: np.ndarray) -> None:
-        """Append a piece's rows (bars in order), keeping the last ``window``."""
-        self.feats = np.concatenate([self.feats, feats[:, self.cols]])[-self.window :]
-        self.inputs = np.concatenate([self.inputs, inputs])[-self.window :]
-
-    def fit(self, bar: int) -> np.ndarray:
-        """The detector fitted at ``bar`` exactly as in a whole run: ``fit`` is given
-        ``bar`` rows, of which it reads the trailing window only (the rows before it are
-        zero pages, never touched)."""
-        n = self.feats.shape[0]
-        feats = np.zeros((bar, self.width))
-        feats[bar - n :, self.cols] = self.feats
-        inputs = np.zeros((bar, self.inputs.shape[1]))
-        inputs[bar - n :] = self.inputs
-        row = np.asarray(self.detector.fit(feats, inputs, self.previous), dtype=np.float64)
-        self.previous = row
-        self.next = bar + self.every
-        self.count += 1
-        return row
-
-
 def _join(chunks: Sequence[BarPanel]) -> BarPanel:
     """Consecutive chunks as one panel (the few bars before a detector's fit)."""
     if len(chunks) == 1:
@@ -308,33 +115,6 @@ def _join(chunks: Sequence[BarPanel]) -> BarPanel:
     )
 
 
-class _Grow:
-    """Rows appended chunk by chunk into one array sized up front (``capacity`` rows).
-
-    It grows by an eighth, at most 65,536 rows (``ndarray.resize`` zero-fills, so touches,
-    what it adds) and shrinks with ``ndarray.resize`` (``realloc``: large blocks are
-    remapped, not copied), so the outputs never exist twice in memory, as a list of pieces
-    joined at the end would."""
-
-    def __init__(self, capacity: int, width: tuple[int, ...], dtype: Any) -> None:
-        self.buf = np.empty((max(1, capacity), *width), dtype=dtype)
-        self.n = 0
-
-    def add(self, rows: np.ndarray) -> None:
-        need = self.n + len(rows)
-        if need > len(self.buf):
-            grow = min(max(need // 8, 256), 1 << 16)  # zero-filled: bound the slack
-            self.buf.resize((need + grow, *self.buf.shape[1:]), refcheck=False)
-        self.buf[self.n : need] = rows
-        self.n = need
-
-    def done(self) -> np.ndarray:
-        """The rows written (the buffer, trimmed in place; no more rows may be added)."""
-        if self.n != len(self.buf):
-            self.buf.resize((self.n, *self.buf.shape[1:]), refcheck=False)
-        return self.buf
-
-
 @dataclass
 class _Lane:
     """One strategy's carried state and accumulated outputs."""
@@ -342,13 +122,13 @@ class _Lane:
     strategy: CompiledStrategy
     setup: Setup
     state: State
-    equity: _Grow
-    cash: _Grow
-    costs: _Grow
-    fills: _Grow
-    bars: _Grow
-    targets: _Grow
-    orders: _Grow
+    equity: Grow
+    cash: Grow
+    costs: Grow
+    fills: Grow
+    bars: Grow
+    targets: Grow
+    orders: Grow
 
 
 def period_flags(ts_ns: np.ndarray, freq: str | None, prev_key: int | None) -> np.ndarray:
@@ -467,15 +247,15 @@ def run_chunked(
     )
     prep = replace(prep, panel=first.head(1), features=prep.features[:0])
     del pre
-    refits = None if schedule is None else _Refits(prep.detector, schedule, prep, first.n_assets)
+    refits = None if schedule is None else Refits(prep.detector, schedule, prep, first.n_assets)
     it = itertools.chain(head[1:], it)
     cap = max(max_bars or 0, sum(c.n_bars for c in head))
     k_states = prep.detector.n_states
     lanes = [_lane(prep, s, cap) for s in strats]
-    post = _Grow(cap, (k_states,), np.float64)
-    raw = _Grow(cap, (), np.int64)
-    smoothed = _Grow(cap, (), np.int64)
-    times = _Grow(cap, (), np.int64)
+    post = Grow(cap, (k_states,), np.float64)
+    raw = Grow(cap, (), np.int64)
+    smoothed = Grow(cap, (), np.int64)
+    times = Grow(cap, (), np.int64)
     freqs = {s.rebalance for s in strats}
     prev_keys: dict[str | None, int | None] = dict.fromkeys(freqs)
     t0 = 0
@@ -549,13 +329,13 @@ def _lane(prep: Prepared, strategy: CompiledStrategy, cap: int) -> _Lane:
         strategy=strategy,
         setup=setup_for(prep, sparams, fparams),
         state=fresh_state(prep, strategy.state_size(), fparams),
-        equity=_Grow(cap, (), np.float64),
-        cash=_Grow(cap, (), np.float64),
-        costs=_Grow(cap, (L.N_COST_KINDS,), np.float64),
-        fills=_Grow(256, (L.N_FILL_FIELDS,), np.float64),
-        bars=_Grow(64, (), np.int64),
-        targets=_Grow(64, (prep.panel.n_assets,), np.float64),
-        orders=_Grow(64, (prep.panel.n_assets,), np.float64),
+        equity=Grow(cap, (), np.float64),
+        cash=Grow(cap, (), np.float64),
+        costs=Grow(cap, (L.N_COST_KINDS,), np.float64),
+        fills=Grow(256, (L.N_FILL_FIELDS,), np.float64),
+        bars=Grow(64, (), np.int64),
+        targets=Grow(64, (prep.panel.n_assets,), np.float64),
+        orders=Grow(64, (prep.panel.n_assets,), np.float64),
     )
 
 
