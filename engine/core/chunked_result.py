@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.core.result import fills_frame
+from engine.core.result import fills_frame, regimes_frame
 
 __all__ = ["ChunkedResult", "ChunkedRun", "Grow"]
 
@@ -105,13 +105,8 @@ class ChunkedResult:
     @property
     def regimes(self) -> pd.DataFrame:
         """timestamp-indexed: state, smoothed_state, label, p0..p{K-1} (as a whole run)."""
-        df = pd.DataFrame({"state": self.raw, "smoothed_state": self.smoothed}, index=self.index)
-        names = np.asarray([*self.regime_labels, "warmup"], dtype=object)
-        df["label"] = names[np.where(self.smoothed >= 0, self.smoothed, len(self.regime_labels))]
-        for k in range(self.post.shape[1]):
-            df[f"p{k}"] = self.post[:, k]
-        df.index.name = "timestamp"
-        return df
+        axis: Any = _Axis(self.index, self.symbols)
+        return regimes_frame(axis, self.post, self.raw, self.smoothed, self.regime_labels)
 
     def save(self, out_dir: str | Path) -> Path:
         """Write equity.csv, fills.csv, regimes.csv, targets.csv (decision bars only, long:
