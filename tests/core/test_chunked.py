@@ -413,3 +413,26 @@ def test_saved_run_folder_reads_back(tmp_path):
     assert np.array_equal(wide[list(PANEL.symbols)].to_numpy(), run.targets)
     regimes = pd.read_csv(out / "regimes.csv", index_col=0)
     assert (regimes["smoothed_state"].to_numpy() == res.smoothed).all()
+
+
+@pytest.mark.acceptance
+def test_memory_flat_in_history_length(tmp_path):
+    """Peak memory beyond outputs of a chunked run over 10x the bars grows by less than
+    16 MB (median of 3 child processes); a whole-panel run's grows by hundreds of MB.
+    Slow (about a minute): ``pytest -m acceptance``; figures in ``benchmarks/memory.py``."""
+    from benchmarks.memory import measure, write_parquet
+
+    warm = tmp_path / "warm.parquet"
+    write_parquet(warm, 100, 2_007, seed=1)
+    files = {n: tmp_path / f"b{n}.parquet" for n in (5_000, 50_000)}
+    for n, path in files.items():
+        write_parquet(path, 100, n)
+
+    def extra(mode: str, n: int, reps: int) -> float:
+        runs = [measure(mode, files[n], warm, 1_000, "mmap", "rule") for _ in range(reps)]
+        return float(np.median([(r["peak"] - r["base"] - r["out"]) / 2**20 for r in runs]))
+
+    chunked = extra("chunked", 50_000, 3) - extra("chunked", 5_000, 3)
+    whole = extra("whole", 50_000, 1) - extra("whole", 5_000, 1)
+    assert chunked < 16.0, chunked
+    assert whole > 200.0, whole
