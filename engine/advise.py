@@ -44,6 +44,7 @@ from engine import fmt
 from engine.config import ConfigError, RunConfig, first_error, parse_config
 from engine.core import layout as L
 from engine.core.bars import BarPanel, DataError
+from engine.core.raw import RawRun
 
 EXIT_WARNING = 3
 
@@ -275,7 +276,8 @@ def pick_strategy(cfg: RunConfig, adv: AdviseConfig) -> Any:
 
 def target_weights(
     strat: Any,
-    out: tuple[Any, ...],
+    out: RawRun,
+    close: np.ndarray,
     symbols: tuple[str, ...],
     labels: tuple[str, ...],
     state: int,
@@ -293,11 +295,11 @@ def target_weights(
         if p[L.SP_BLEND] != 0.0:
             return np.asarray(post @ rows, dtype=np.float64)
         return np.asarray(rows[state], dtype=np.float64)
-    targets = np.asarray(out[3])
+    targets = np.asarray(out.targets)
     set_rows = np.flatnonzero(np.all(np.isfinite(targets), axis=1))
     if set_rows.size:
         return np.asarray(targets[set_rows[-1]], dtype=np.float64)
-    return np.asarray(out[2][-1], dtype=np.float64)
+    return np.asarray(out.weights(close)[-1], dtype=np.float64)
 
 
 def changepoint_prob(
@@ -353,8 +355,8 @@ def advise(
         from engine.api import strategy_error
 
         raise ConfigError(strategy_error(scfg, panel, exc)) from None
-    post_all = np.asarray(out[5])
-    smoothed = np.asarray(out[7]).astype(np.int64)
+    post_all = np.asarray(out.post)
+    smoothed = np.asarray(out.smoothed).astype(np.int64)
     post = post_all[-1]
     state = int(smoothed[-1])
     # how long the current regime has lasted
@@ -395,7 +397,7 @@ def advise(
     # targets and trades
     symbols = panel.symbols
     close = panel.close[-1]
-    w = target_weights(strat, out, symbols, labels, state, post)
+    w = target_weights(strat, out, panel.close, symbols, labels, state, post)
     why = cfg.execution.weight_rules().problem(np.asarray(w, dtype=float), symbols)
     if why:
         raise ConfigError(f"strategies.{scfg.name}: target at {panel.index[-1]}: {why}")
@@ -450,7 +452,7 @@ def advise(
         "regime": {
             "state": state,
             "label": label,
-            "raw_state": int(np.asarray(out[6])[-1]),
+            "raw_state": int(np.asarray(out.raw)[-1]),
             "probabilities": {lab: float(p) for lab, p in zip(labels, post)},
             "duration_bars": dur,
             "since": str(since.date()),

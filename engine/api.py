@@ -235,11 +235,13 @@ def run_backtest(
                 runs[strat.name] = strategy_run(strat.name, panel, raw)
             else:
                 runs[strat.name], raw = run_python_strategy(prep, strat)
-            check_targets(raw[3], panel.symbols, panel.index, rules, strat.name)
+            check_targets(
+                raw.targets, panel.symbols, panel.index, rules, strat.name, raw.decision_bars
+            )
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise ConfigError(strategy_error(scfg, panel, exc)) from None
         if regimes is None:
-            regimes = regimes_frame(panel, raw[5], raw[6], raw[7], prep.detector.labels)
+            regimes = regimes_frame(panel, raw.post, raw.raw, raw.smoothed, prep.detector.labels)
         steps.update(1)
     steps.close()
     assert regimes is not None

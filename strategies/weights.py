@@ -101,8 +101,10 @@ def check_targets(
     index: pd.DatetimeIndex,
     rules: WeightRules,
     strategy: str,
+    bars: np.ndarray | None = None,
 ) -> None:
-    """Check a run's per-bar target weights (``(T, N)``, NaN rows = no decision).
+    """Check a run's target weights: ``(T, N)`` per bar (NaN rows = no decision), or the
+    rows at decision ``bars`` only.
 
     Raises ``ValueError`` naming the strategy, the first offending bar and why.
     """
@@ -117,8 +119,9 @@ def check_targets(
     bad |= np.abs(tt).sum(axis=1) > rules.max_gross + GROSS_TOL
     bad &= decided
     if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        why = rules.problem(tt[i], symbols)
+        r = int(np.flatnonzero(bad)[0])
+        i = r if bars is None else int(bars[r])
+        why = rules.problem(tt[r], symbols)
         raise ValueError(
             f"strategy {strategy!r}, bar {i} ({index[i]}): target {why or 'breaks the rules'}"
         )

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.raw import RawRun
 from engine.core.result import BacktestResult, StrategyRun, regimes_frame, strategy_run
 from engine.core.spec import Execution, Features, Smoothing, new_period_flags
 from engine.core.state import initial_state
@@ -171,7 +172,7 @@ def setup_for(prep: Prepared, sparams: np.ndarray, fparams: np.ndarray | None = 
 
 def run_strategy_raw(
     prep: Prepared, strategy: CompiledStrategy, *, record_features: bool = False
-) -> tuple[Any, ...]:
+) -> RawRun:
     """Run one compiled strategy through the compiled driver; the raw output tuple."""
     panel = prep.panel
     missing = [f.name for f in strategy_features(strategy) if f not in prep.user_features]
@@ -214,7 +215,9 @@ def run_strategies(
         out = run_strategy_raw(prep, strat)
         runs[strat.name] = strategy_run(strat.name, prep.panel, out)
         if regimes is None:
-            regimes = regimes_frame(prep.panel, out[5], out[6], out[7], prep.detector.labels)
+            regimes = regimes_frame(
+                prep.panel, out.post, out.raw, out.smoothed, prep.detector.labels
+            )
     if regimes is None:
         raise ValueError("no strategies to run")
     return BacktestResult(

@@ -78,18 +78,36 @@ def inverse_vol_targets_nb(ctx: BarContext, sparams: np.ndarray, target: np.ndar
         target[j] *= total / inv_sum
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
+def policy_triggered_nb(
+    sparams: np.ndarray, sstate: np.ndarray, changed: bool, new_period: bool
+) -> bool:
+    """Has a rebalance trigger of the built-in policy fired (first allocation, regime
+    change, calendar)?"""
+    if sstate[SS_REBALANCED] == 0.0:
+        return True
+    if sparams[SP_ON_CHANGE] != 0.0 and changed:
+        return True
+    return sparams[SP_ON_SCHEDULE] != 0.0 and new_period
+
+
+@nb.njit(cache=True, inline="always")
+def policy_may_act_nb(
+    sparams: np.ndarray, sstate: np.ndarray, changed: bool, new_period: bool
+) -> bool:
+    """Can :func:`builtin_policy_nb` rebalance on this bar (a trigger fired, or a drift
+    band to check)? When not, it returns ``False`` without touching anything."""
+    return sparams[SP_DRIFT] > 0.0 or policy_triggered_nb(sparams, sstate, changed, new_period)
+
+
+@nb.njit(cache=True, inline="always")
 def builtin_policy_nb(
     t: int, ctx: BarContext, sparams: np.ndarray, sstate: np.ndarray, target: np.ndarray
 ) -> bool:
     """Static / regime-table / inverse-vol allocation with calendar, regime-change and
     drift triggers (see ``SP_*`` slots). Targets are computed only on bars that may
     rebalance (a trigger fired, or a drift band to check)."""
-    go = sstate[SS_REBALANCED] == 0.0
-    if sparams[SP_ON_CHANGE] != 0.0 and ctx.changed:
-        go = True
-    if sparams[SP_ON_SCHEDULE] != 0.0 and ctx.new_period:
-        go = True
+    go = policy_triggered_nb(sparams, sstate, ctx.changed, ctx.new_period)
     if not go and sparams[SP_DRIFT] <= 0.0:
         return False
     if int(sparams[SP_KIND]) == POLICY_INVERSE_VOL:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.core.raw import RawRun
 from engine.ground import layout as L
 from engine.ground.bars import BarPanel
 
@@ -28,19 +29,91 @@ FILL_COLUMNS = [
 COST_COLUMNS = ["commission", "spread", "slippage", "impact"]
 
 
-@dataclass
 class StrategyRun:
-    """One strategy's path through the history."""
+    """One strategy's path through the history.
 
-    name: str
-    equity: pd.Series
-    cash: pd.Series
-    weights: pd.DataFrame  # held at each close
-    targets: pd.DataFrame  # NaN rows where the policy did not rebalance
-    orders: pd.DataFrame  # signed share orders placed at each close (0 = none)
-    costs: pd.DataFrame  # per-bar cost pieces (currency)
-    fills: pd.DataFrame  # FILL_COLUMNS
-    raw_fills: np.ndarray  # kernel fill records (bit-exact parity checks)
+    ``weights`` (held at each close), ``targets`` (NaN rows where the policy did not
+    rebalance) and ``orders`` (signed shares placed at each close, 0 = none) are ``(T, N)``
+    tables built on first access from the run's fills and decisions (or given directly);
+    so is the ``fills`` table from the fill records.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        equity: pd.Series,
+        cash: pd.Series,
+        costs: pd.DataFrame,
+        fills: pd.DataFrame | None,
+        raw_fills: np.ndarray,
+        *,
+        weights: pd.DataFrame | None = None,
+        targets: pd.DataFrame | None = None,
+        orders: pd.DataFrame | None = None,
+        source: tuple[BarPanel, RawRun] | None = None,
+    ) -> None:
+        if source is None and (
+            weights is None or targets is None or orders is None or fills is None
+        ):
+            raise ValueError("StrategyRun needs weights, targets, orders and fills, or a source")
+        self.name = name
+        self.equity = equity
+        self.cash = cash
+        self.costs = costs  # per-bar cost pieces (currency)
+        self._fills = fills
+        self.raw_fills = raw_fills  # kernel fill records (bit-exact parity checks)
+        self._weights = weights
+        self._targets = targets
+        self._orders = orders
+        self._source = source
+
+    def _frame(self, values: np.ndarray) -> pd.DataFrame:
+        assert self._source is not None
+        panel = self._source[0]
+        return pd.DataFrame(values, index=panel.index, columns=list(panel.symbols), copy=False)
+
+    @property
+    def fills(self) -> pd.DataFrame:
+        """The tidy fills table (FILL_COLUMNS), built from the fill records when read."""
+        if self._fills is None:
+            assert self._source is not None
+            self._fills = fills_frame(self.name, self._source[0], self.raw_fills)
+        return self._fills
+
+    @property
+    def weights(self) -> pd.DataFrame:
+        if self._weights is None:
+            assert self._source is not None
+            panel, raw = self._source
+            self._weights = self._frame(raw.weights(panel.close))
+        return self._weights
+
+    @property
+    def targets(self) -> pd.DataFrame:
+        if self._targets is None:
+            assert self._source is not None
+            panel, raw = self._source
+            self._targets = self._frame(raw.dense_targets(panel.n_assets))
+        return self._targets
+
+    @property
+    def orders(self) -> pd.DataFrame:
+        if self._orders is None:
+            assert self._source is not None
+            panel, raw = self._source
+            self._orders = self._frame(raw.dense_orders(panel.n_assets))
+        return self._orders
+
+    @property
+    def decisions(self) -> pd.DataFrame:
+        """Target weights at the bars where the strategy rebalanced only."""
+        if self._source is None:
+            t = self.targets
+            return t[t.notna().any(axis=1)]
+        panel, raw = self._source
+        return pd.DataFrame(
+            raw.targets, index=panel.index[raw.decision_bars], columns=list(panel.symbols)
+        )
 
 
 def fills_frame(name: str, panel: BarPanel, rec: np.ndarray) -> pd.DataFrame:
@@ -71,21 +144,18 @@ def fills_frame(name: str, panel: BarPanel, rec: np.ndarray) -> pd.DataFrame:
     )
 
 
-def strategy_run(name: str, panel: BarPanel, out: tuple[Any, ...]) -> StrategyRun:
-    """Wrap the compiled driver's output tuple (its arrays are adopted, not copied)."""
-    equity, cash, weights, targets, orders, _post, _raw, _sm, costs, fills, _f = out
+def strategy_run(name: str, panel: BarPanel, out: RawRun) -> StrategyRun:
+    """Wrap the compiled driver's raw output (its arrays are adopted, not copied; the
+    ``(T, N)`` weights/targets/orders tables are built only when read)."""
     idx = panel.index
-    cols = list(panel.symbols)
     return StrategyRun(
         name=name,
-        equity=pd.Series(equity, index=idx, name=name, copy=False),
-        cash=pd.Series(cash, index=idx, name=name, copy=False),
-        weights=pd.DataFrame(weights, index=idx, columns=cols, copy=False),
-        targets=pd.DataFrame(targets, index=idx, columns=cols, copy=False),
-        orders=pd.DataFrame(orders, index=idx, columns=cols, copy=False),
-        costs=pd.DataFrame(costs, index=idx, columns=COST_COLUMNS, copy=False),
-        fills=fills_frame(name, panel, fills),
-        raw_fills=fills,
+        equity=pd.Series(out.equity, index=idx, name=name, copy=False),
+        cash=pd.Series(out.cash, index=idx, name=name, copy=False),
+        costs=pd.DataFrame(out.costs, index=idx, columns=COST_COLUMNS, copy=False),
+        fills=None,
+        raw_fills=out.fills,
+        source=(panel, out),
     )
 
 
@@ -97,13 +167,18 @@ def regimes_frame(
     labels: tuple[str, ...],
 ) -> pd.DataFrame:
     """timestamp-indexed: state, smoothed_state, label, p0..p{K-1}."""
-    df = pd.DataFrame({"state": raw, "smoothed_state": smoothed}, index=panel.index)
-    names = np.asarray([*list(labels), "warmup"], dtype=object)
-    df["label"] = names[np.where(smoothed >= 0, smoothed, len(labels))]
+    import pyarrow as pa
+
+    codes = np.where(smoothed >= 0, smoothed, len(labels)).astype(np.int32)
+    names = pa.array([*list(labels), "warmup"], type=pa.large_string())
+    # labels decoded by Arrow from integer codes: the same string column, no per-row work
+    label = pd.array(
+        pa.DictionaryArray.from_arrays(codes, names).cast(pa.large_string()), dtype="str"
+    )
+    cols: dict[str, Any] = {"state": raw, "smoothed_state": smoothed, "label": label}
     for k in range(post.shape[1]):
-        df[f"p{k}"] = post[:, k]
-    df.index.name = "timestamp"
-    return df
+        cols[f"p{k}"] = post[:, k]
+    return pd.DataFrame(cols, index=panel.index.rename("timestamp"), copy=False)
 
 
 @dataclass

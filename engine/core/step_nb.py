@@ -34,17 +34,25 @@ from engine.core.execution_nb import (
     mark_to_market_nb,
     place_orders_nb,
 )
-from engine.core.policy_nb import builtin_policy_nb
-from engine.features.causal_nb import features_update_nb
+from engine.core.policy_nb import builtin_policy_nb, policy_may_act_nb
+from engine.core.raw import RawRun
+from engine.features.causal_nb import feature_alphas_nb, features_update_with_nb
 from engine.ground.layout import (
+    C_BORROW_BPS,
     D_KIND,
+    DET_GMM,
+    DET_HMM,
+    DET_KMEANS,
+    DET_NONE,
     DET_USER,
     E_FILL_AT_CLOSE,
+    FP_MASKED,
     G_CHANGED,
     G_FIT,
     G_RAW,
     G_SMOOTHED,
     N_COST_KINDS,
+    N_FEAT_PARAMS,
     N_FILL_FIELDS,
     P_BARS,
     P_CASH,
@@ -53,7 +61,7 @@ from engine.ground.layout import (
     P_LAST_DECISION,
 )
 from engine.plugins.context_nb import BarContext
-from engine.regimes.online_nb import detector_update_nb, smooth_state_nb
+from engine.regimes.online_nb import detector_update_nb, gaussian_update_nb, smooth_state_nb
 
 Setup = namedtuple(
     "Setup",
@@ -85,6 +93,39 @@ State = namedtuple(
 
 
 @nb.njit(cache=True, inline="always")
+def market_arrays_nb(
+    t: int,
+    ref: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    costs: np.ndarray,
+    eparams: np.ndarray,
+    fparams: np.ndarray,
+    port: np.ndarray,
+    fstate: np.ndarray,
+    feats: np.ndarray,
+    bar_costs: np.ndarray,
+    fills: np.ndarray,
+    any_features: bool,
+    a_fast: float,
+    a_slow: float,
+    execute: bool,
+) -> int:
+    """:func:`market_nb` on plain arrays (``ref`` = the fill prices of this bar, EWMA
+    weights from :func:`feature_alphas_nb`). The feature update is skipped when no feature
+    block is computed (``any_features``), order execution when nothing is pending and no
+    short pays borrow (``execute`` false: the bar's cost row must then be zero already)."""
+    nf = 0
+    if execute:
+        nf = execute_pending_nb(t, ref, volume, costs, eparams, port, bar_costs, fills)
+    if any_features:
+        features_update_with_nb(close, fparams, a_fast, a_slow, fstate, feats)
+    mark_to_market_nb(close, port)
+    port[P_BARS] = t + 1
+    return nf
+
+
+@nb.njit(cache=True, inline="always")
 def market_nb(
     t: int,
     bar_open: np.ndarray,
@@ -97,13 +138,26 @@ def market_nb(
     fills: np.ndarray,
 ) -> int:
     """Phase 1: fill pending orders, update features, mark to market. Returns fill count."""
-    port = state.port
     ref = close if setup.eparams[E_FILL_AT_CLOSE] != 0.0 else bar_open
-    nf = execute_pending_nb(t, ref, volume, setup.costs, setup.eparams, port, bar_costs, fills)
-    features_update_nb(close, setup.fparams, state.fstate, feats)
-    mark_to_market_nb(close, port)
-    port[P_BARS] = t + 1
-    return nf
+    a_fast, a_slow = feature_alphas_nb(setup.fparams)
+    return market_arrays_nb(
+        t,
+        ref,
+        close,
+        volume,
+        setup.costs,
+        setup.eparams,
+        setup.fparams,
+        state.port,
+        state.fstate,
+        feats,
+        bar_costs,
+        fills,
+        True,
+        a_fast,
+        a_slow,
+        True,
+    )
 
 
 @nb.njit(cache=True, inline="always")
@@ -117,19 +171,87 @@ def active_fit_nb(t: int, fit_bar: np.ndarray) -> int:
 
 
 @nb.njit(cache=True, inline="always")
+def detect_arrays_nb(
+    k: int,
+    feats: np.ndarray,
+    exog: np.ndarray,
+    dparams: np.ndarray,
+    dstate: np.ndarray,
+    post: np.ndarray,
+    smooth: np.ndarray,
+    rstate: np.ndarray,
+) -> None:
+    """:func:`detect_at_nb` on plain arrays."""
+    rstate[G_FIT] = k
+    if k < 0:
+        for i in range(post.shape[0]):
+            post[i] = 1.0 / post.shape[0]
+        raw = -1
+    else:  # the common kinds called directly: as detector_update_nb, one call less
+        kind = int(dparams[D_KIND])
+        if kind == DET_NONE:
+            for i in range(post.shape[0]):
+                post[i] = 1.0
+            raw = 0
+        elif kind == DET_HMM or kind == DET_GMM or kind == DET_KMEANS:
+            raw = gaussian_update_nb(dparams, dstate, feats, exog, post)
+        else:
+            raw = detector_update_nb(dparams, dstate, feats, exog, post)
+    smooth_state_nb(raw, post, smooth, rstate)
+
+
+@nb.njit(cache=True, inline="always")
+def detect_at_nb(
+    k: int, feats: np.ndarray, exog: np.ndarray, dparams: np.ndarray, setup: Setup, state: State
+) -> None:
+    """Phase 2 with parameter row ``k`` (``dparams``) in force (-1: none yet): online
+    detector update and smoothing."""
+    detect_arrays_nb(k, feats, exog, dparams, state.dstate, state.post, setup.smooth, state.rstate)
+
+
+@nb.njit(cache=True, inline="always")
 def detect_nb(
     t: int, feats: np.ndarray, exog: np.ndarray, dparams: np.ndarray, setup: Setup, state: State
 ) -> None:
-    """Phase 2: online detector update (``dparams`` = the row in force) and smoothing."""
-    post = state.post
-    k = active_fit_nb(t, setup.fit_bar)
-    state.rstate[G_FIT] = k
-    if k < 0:
-        post[:] = 1.0 / post.shape[0]
-        raw = -1
+    """Phase 2 at bar ``t`` (``dparams`` = the row in force, see :func:`dparams_at_nb`)."""
+    detect_at_nb(active_fit_nb(t, setup.fit_bar), feats, exog, dparams, setup, state)
+
+
+@nb.njit(cache=False, inline="always")  # dispatcher arguments: see the module note
+def detect_user_arrays_nb(
+    ufilter: Any,
+    k: int,
+    feats: np.ndarray,
+    exog: np.ndarray,
+    dparams: np.ndarray,
+    dstate: np.ndarray,
+    post: np.ndarray,
+    smooth: np.ndarray,
+    rstate: np.ndarray,
+) -> None:
+    """:func:`detect_arrays_nb` where a ``DET_USER`` row runs the user's njit filter."""
+    if k >= 0 and int(dparams[D_KIND]) == DET_USER:
+        rstate[G_FIT] = k
+        raw = ufilter(dparams, dstate, feats, exog, post)
+        smooth_state_nb(raw, post, smooth, rstate)
     else:
-        raw = detector_update_nb(dparams, state.dstate, feats, exog, post)
-    smooth_state_nb(raw, post, setup.smooth, state.rstate)
+        detect_arrays_nb(k, feats, exog, dparams, dstate, post, smooth, rstate)
+
+
+@nb.njit(cache=False, inline="always")  # dispatcher arguments: see the module note
+def detect_user_at_nb(
+    ufilter: Any,
+    k: int,
+    feats: np.ndarray,
+    exog: np.ndarray,
+    dparams: np.ndarray,
+    setup: Setup,
+    state: State,
+) -> None:
+    """:func:`detect_at_nb` where a ``DET_USER`` row runs the user's njit filter."""
+    detect_user_arrays_nb(
+        ufilter, k, feats, exog, dparams, state.dstate, state.post, setup.smooth, state.rstate
+    )
 
 
 @nb.njit(cache=False, inline="always")  # dispatcher arguments: see the module note
@@ -143,17 +265,7 @@ def detect_user_nb(
     state: State,
 ) -> None:
     """:func:`detect_nb` where a ``DET_USER`` row runs the user's njit filter ``ufilter``."""
-    post = state.post
-    k = active_fit_nb(t, setup.fit_bar)
-    state.rstate[G_FIT] = k
-    if k < 0:
-        post[:] = 1.0 / post.shape[0]
-        raw = -1
-    elif int(dparams[D_KIND]) == DET_USER:
-        raw = ufilter(dparams, state.dstate, feats, exog, post)
-    else:
-        raw = detector_update_nb(dparams, state.dstate, feats, exog, post)
-    smooth_state_nb(raw, post, setup.smooth, state.rstate)
+    detect_user_at_nb(ufilter, active_fit_nb(t, setup.fit_bar), feats, exog, dparams, setup, state)
 
 
 @nb.njit(cache=True, inline="always")
@@ -375,18 +487,30 @@ def dparams_at_nb(t: int, setup: Setup) -> np.ndarray:
     return setup.dparams[k if k >= 0 else 0]
 
 
+@nb.njit(cache=True, inline="always")
+def dparams0_nb(setup: Setup) -> np.ndarray:
+    """The first detector parameter row (used before the first fit too)."""
+    return setup.dparams[0]
+
+
+@nb.njit(cache=True, inline="always")
+def advance_fit_nb(t: int, fit_bar: np.ndarray, k: int) -> int:
+    """:func:`active_fit_nb` for increasing ``t`` (``fit_bar`` ascending): move on from
+    the row ``k`` in force at the previous bar."""
+    while k + 1 < fit_bar.shape[0] and fit_bar[k + 1] <= t:
+        k += 1
+    return k
+
+
 @nb.njit(cache=True)
 def alloc_outputs_nb(
     t_len: int, n: int, k_states: int, n_features: int, record_features: bool
 ) -> tuple[Any, ...]:
-    """Per-bar output arrays: equity, cash, weights, targets, orders, post, raw, smoothed,
-    costs, features."""
+    """Per-bar output arrays, all O(T): equity, cash, post, raw, smoothed, costs,
+    features (one row unless recorded)."""
     return (
         np.empty(t_len),
         np.empty(t_len),
-        np.empty((t_len, n)),
-        np.empty((t_len, n)),
-        np.zeros((t_len, n)),
         np.empty((t_len, k_states)),
         np.empty(t_len, dtype=np.int64),
         np.empty(t_len, dtype=np.int64),
@@ -395,20 +519,102 @@ def alloc_outputs_nb(
     )
 
 
+@nb.njit(cache=True)
+def grow_decisions_nb(
+    bars: np.ndarray, targets: np.ndarray, orders: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The decision buffers with twice the rows (the first rows copied)."""
+    d, n = targets.shape
+    rows = 2 * d + 8
+    b2 = np.empty(rows, dtype=np.int64)
+    t2 = np.empty((rows, n))
+    o2 = np.empty((rows, n))
+    b2[:d] = bars
+    t2[:d] = targets
+    o2[:d] = orders
+    return b2, t2, o2
+
+
 @nb.njit(cache=True, inline="always")
 def record_bar_nb(
-    t: int, state: State, feats: np.ndarray, out: tuple[Any, ...], record_features: bool
+    t: int,
+    port: np.ndarray,
+    post: np.ndarray,
+    rstate: np.ndarray,
+    feats: np.ndarray,
+    o_equity: np.ndarray,
+    o_cash: np.ndarray,
+    o_post: np.ndarray,
+    o_raw: np.ndarray,
+    o_smoothed: np.ndarray,
+    o_feats: np.ndarray,
+    record_features: bool,
 ) -> None:
-    """Copy bar ``t``'s portfolio, weights and regime into the output arrays."""
-    port = state.port
-    out[0][t] = port[P_EQUITY]
-    out[1][t] = port[P_CASH]
-    out[2][t] = state.work
-    out[5][t] = state.post
-    out[6][t] = int(state.rstate[G_RAW])
-    out[7][t] = int(state.rstate[G_SMOOTHED])
+    """Copy bar ``t``'s portfolio and regime into the output arrays."""
+    o_equity[t] = port[P_EQUITY]
+    o_cash[t] = port[P_CASH]
+    for k in range(post.shape[0]):
+        o_post[t, k] = post[k]
+    o_raw[t] = int(rstate[G_RAW])
+    o_smoothed[t] = int(rstate[G_SMOOTHED])
     if record_features:
-        out[9][t] = feats
+        for i in range(feats.shape[0]):
+            o_feats[t, i] = feats[i]
+
+
+@nb.njit(cache=True)
+def any_pending_nb(port: np.ndarray, n: int) -> bool:
+    """Is any order pending in the portfolio vector?"""
+    for j in range(n):
+        if port[P_HEADER + n + j] != 0.0:
+            return True
+    return False
+
+
+@nb.njit(cache=True)
+def any_borrow_nb(costs: np.ndarray) -> bool:
+    """Does any asset charge a borrow fee on short positions?"""
+    for j in range(costs.shape[0]):
+        if costs[j, C_BORROW_BPS] > 0.0:
+            return True
+    return False
+
+
+@nb.njit(cache=True)
+def any_features_nb(fparams: np.ndarray, n: int) -> bool:
+    """Is any asset's built-in feature block computed under ``fparams``?"""
+    if fparams.shape[0] <= N_FEAT_PARAMS or fparams[FP_MASKED] == 0.0:
+        return True
+    for j in range(n):
+        if fparams[N_FEAT_PARAMS + j] != 0.0:
+            return True
+    return False
+
+
+@nb.njit(cache=True, inline="always")
+def finish_nb(
+    out: tuple[Any, ...],
+    bars: np.ndarray,
+    targets: np.ndarray,
+    orders: np.ndarray,
+    nd: int,
+    fills: np.ndarray,
+    n_fills: int,
+) -> tuple[Any, ...]:
+    """The driver's output tuple (see :class:`engine.core.raw.RawRun`)."""
+    return (
+        out[0],
+        out[1],
+        bars[:nd].copy(),
+        targets[:nd].copy(),
+        orders[:nd].copy(),
+        out[2],
+        out[3],
+        out[4],
+        out[5],
+        fills[:n_fills].copy(),
+        out[6],
+    )
 
 
 @nb.njit(cache=False)  # dispatcher arguments: see the module note
@@ -424,43 +630,74 @@ def run_nb(
     state: State,
     n_features: int,
     record_features: bool,
+    t0: int,
 ) -> tuple[Any, ...]:
-    """The compiled driver: :func:`step_nb` over every bar of a ``(T, N)`` history.
+    """The compiled driver: the step over every bar of a ``(T, N)`` history whose first
+    bar is bar ``t0`` of the run (a later chunk continues ``state``).
 
-    Returns ``(equity, cash, weights, targets, orders, post, raw, smoothed, bar_costs,
-    fills, features)``; ``fills`` is trimmed to the rows written.
+    Output: see :class:`engine.core.raw.RawRun` (O(T) per-bar series, targets and orders
+    only at decision bars, fill records). The state's arrays are unpacked once, before
+    the loop: the per-bar phases run on plain arrays (no reference counting per bar).
     """
     t_len, n = close.shape
     out = alloc_outputs_nb(t_len, n, state.post.shape[0], n_features, record_features)
-    targets, orders, costs = out[3], out[4], out[8]
+    o_equity, o_cash, o_post, o_raw, o_smoothed, bar_costs, o_feats = out
     feats = np.zeros(n_features)
     fills = np.empty((max(64, t_len // 4), N_FILL_FIELDS))
+    cap = max(16, t_len // 16)
+    dbars = np.empty(cap, dtype=np.int64)
+    dtargets = np.empty((cap, n))
+    dorders = np.empty((cap, n))
     n_fills = 0
-    for t in range(t_len):
-        dparams = dparams_at_nb(t, setup)
-        fills = grow_rows_nb(fills, n_fills + n)
-        nf, _ = step_nb(
-            policy,
-            ufilter,
-            t,
-            bar_open[t],
-            close[t],
-            volume[t],
-            exog[t],
-            close[: t + 1],
-            new_period[t],
-            dparams,
-            setup,
-            state,
-            feats,
-            targets[t],
-            orders[t],
-            costs[t],
-            fills[n_fills:],
-        )
-        n_fills += nf
-        record_bar_nb(t, state, feats, out, record_features)
-    return (*out[:9], fills[:n_fills].copy(), out[9])
+    nd = 0
+    k = -1
+    drow = dparams0_nb(setup)
+    port, fstate, dstate, rstate, sstate, post = (
+        state.port,
+        state.fstate,
+        state.dstate,
+        state.rstate,
+        state.sstate,
+        state.post,
+    )
+    costs, eparams, fparams, dparams, fit_bar, smooth, sparams = setup
+    ref = close if eparams[E_FILL_AT_CLOSE] != 0.0 else bar_open
+    any_features = any_features_nb(fparams, n)
+    a_fast, a_slow = feature_alphas_nb(fparams)
+    pending = any_pending_nb(port, n)  # orders waiting to fill (a continued run may have some)
+    borrow = any_borrow_nb(costs)  # shorts pay borrow every bar: execution runs every bar
+    t_next = 0
+    while t_next < t_len:  # segments of bars that fit the buffers: no resizing per bar
+        if nd == dbars.shape[0]:
+            dbars, dtargets, dorders = grow_decisions_nb(dbars, dtargets, dorders)
+        if n_fills + n > fills.shape[0]:
+            fills = grow_rows_nb(fills, n_fills + n)
+        seg = min(t_len - t_next, dbars.shape[0] - nd, (fills.shape[0] - n_fills) // n)
+        for t in range(t_next, t_next + seg):
+            tg = t0 + t
+            k_now = advance_fit_nb(tg, fit_bar, k)
+            if k_now != k:  # a new parameter row in force (a view made only then)
+                k = k_now
+                drow = dparams[max(k, 0)]
+            n_fills += market_arrays_nb(
+                tg, ref[t], close[t], volume[t], costs, eparams, fparams, port, fstate, feats,
+                bar_costs[t], fills[n_fills:], any_features, a_fast, a_slow, pending or borrow,
+            )  # fmt: skip
+            if pending:
+                pending = any_pending_nb(port, n)
+            detect_user_arrays_nb(ufilter, k, feats, exog[t], drow, dstate, post, smooth, rstate)
+            ctx = context_nb(close[t], feats, exog[t], close[: t + 1], new_period[t], state)
+            if policy(tg, ctx, sparams, sstate, dtargets[nd]):
+                orders_nb(tg, dtargets[nd], close[t], setup, state, dorders[nd])
+                pending = True
+                dbars[nd] = tg
+                nd += 1
+            record_bar_nb(
+                t, port, post, rstate, feats, o_equity, o_cash, o_post, o_raw, o_smoothed,
+                o_feats, record_features,
+            )  # fmt: skip
+        t_next += seg
+    return finish_nb(out, dbars, dtargets, dorders, nd, fills, n_fills)
 
 
 @nb.njit(cache=True)
@@ -474,43 +711,78 @@ def run_builtin_nb(
     state: State,
     n_features: int,
     record_features: bool,
+    t0: int,
 ) -> tuple[Any, ...]:
-    """:func:`run_nb` with the built-in policy (disk-cached; same loop, same step)."""
+    """:func:`run_nb` with the built-in policy (disk-cached). The policy's context is
+    built only on bars where it may act (:func:`policy_may_act_nb`)."""
     t_len, n = close.shape
     out = alloc_outputs_nb(t_len, n, state.post.shape[0], n_features, record_features)
-    targets, orders, costs = out[3], out[4], out[8]
+    o_equity, o_cash, o_post, o_raw, o_smoothed, bar_costs, o_feats = out
     feats = np.zeros(n_features)
     fills = np.empty((max(64, t_len // 4), N_FILL_FIELDS))
+    cap = max(16, t_len // 16)
+    dbars = np.empty(cap, dtype=np.int64)
+    dtargets = np.empty((cap, n))
+    dorders = np.empty((cap, n))
     n_fills = 0
-    for t in range(t_len):
-        dparams = dparams_at_nb(t, setup)
-        fills = grow_rows_nb(fills, n_fills + n)
-        nf, _ = step_builtin_nb(
-            t,
-            bar_open[t],
-            close[t],
-            volume[t],
-            exog[t],
-            close[: t + 1],
-            new_period[t],
-            dparams,
-            setup,
-            state,
-            feats,
-            targets[t],
-            orders[t],
-            costs[t],
-            fills[n_fills:],
-        )
-        n_fills += nf
-        record_bar_nb(t, state, feats, out, record_features)
-    return (*out[:9], fills[:n_fills].copy(), out[9])
+    nd = 0
+    k = -1
+    drow = dparams0_nb(setup)
+    port, fstate, dstate, rstate, sstate, post = (
+        state.port,
+        state.fstate,
+        state.dstate,
+        state.rstate,
+        state.sstate,
+        state.post,
+    )
+    costs, eparams, fparams, dparams, fit_bar, smooth, sparams = setup
+    ref = close if eparams[E_FILL_AT_CLOSE] != 0.0 else bar_open
+    any_features = any_features_nb(fparams, n)
+    a_fast, a_slow = feature_alphas_nb(fparams)
+    pending = any_pending_nb(port, n)  # orders waiting to fill (a continued run may have some)
+    borrow = any_borrow_nb(costs)  # shorts pay borrow every bar: execution runs every bar
+    t_next = 0
+    while t_next < t_len:  # segments of bars that fit the buffers: no resizing per bar
+        if nd == dbars.shape[0]:
+            dbars, dtargets, dorders = grow_decisions_nb(dbars, dtargets, dorders)
+        if n_fills + n > fills.shape[0]:
+            fills = grow_rows_nb(fills, n_fills + n)
+        seg = min(t_len - t_next, dbars.shape[0] - nd, (fills.shape[0] - n_fills) // n)
+        for t in range(t_next, t_next + seg):
+            tg = t0 + t
+            k_now = advance_fit_nb(tg, fit_bar, k)
+            if k_now != k:  # a new parameter row in force (a view made only then)
+                k = k_now
+                drow = dparams[max(k, 0)]
+            n_fills += market_arrays_nb(
+                tg, ref[t], close[t], volume[t], costs, eparams, fparams, port, fstate, feats,
+                bar_costs[t], fills[n_fills:], any_features, a_fast, a_slow, pending or borrow,
+            )  # fmt: skip
+            if pending:
+                pending = any_pending_nb(port, n)
+            detect_arrays_nb(k, feats, exog[t], drow, dstate, post, smooth, rstate)
+            if policy_may_act_nb(sparams, sstate, rstate[G_CHANGED] != 0.0, new_period[t]):
+                ctx = context_nb(close[t], feats, exog[t], close[: t + 1], new_period[t], state)
+                if builtin_policy_nb(tg, ctx, sparams, sstate, dtargets[nd]):
+                    orders_nb(tg, dtargets[nd], close[t], setup, state, dorders[nd])
+                    pending = True
+                    dbars[nd] = tg
+                    nd += 1
+            record_bar_nb(
+                t, port, post, rstate, feats, o_equity, o_cash, o_post, o_raw, o_smoothed,
+                o_feats, record_features,
+            )  # fmt: skip
+        t_next += seg
+    return finish_nb(out, dbars, dtargets, dorders, nd, fills, n_fills)
 
 
-def run_driver(policy: Any, *args: Any, ufilter: Any = None) -> tuple[Any, ...]:
+def run_driver(policy: Any, *args: Any, ufilter: Any = None, t0: int = 0) -> RawRun:
     """The compiled driver for ``policy`` (and a user filter, if any): the disk-cached
     built-in loop for the built-in policy and detectors, the generic one otherwise.
-    ``args`` as for :func:`run_builtin_nb`."""
+    ``args`` as for :func:`run_builtin_nb` up to ``record_features``; ``t0`` is the run's
+    bar index of the first row (chunked runs)."""
+    full = (*args, t0)
     if policy is builtin_policy_nb and ufilter is None:
-        return tuple(run_builtin_nb(*args))
-    return tuple(run_nb(policy, detector_update_nb if ufilter is None else ufilter, *args))
+        return RawRun(*run_builtin_nb(*full))
+    return RawRun(*run_nb(policy, detector_update_nb if ufilter is None else ufilter, *full))

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from engine.core.policy_nb import builtin_policy_nb
+from engine.core.raw import RawRun
 from engine.core.result import regimes_frame, strategy_run
 from engine.core.spec import Execution, Features, Smoothing, period_bounds
 from engine.core.state import initial_state, restore, snapshot
@@ -525,12 +526,14 @@ def replay(driver: StreamingDriver, panel: BarPanel) -> list[BarOutput]:
 def outputs_to_run(name: str, panel: BarPanel, outs: list[BarOutput]) -> Any:
     """Collect streaming outputs into the same tables as the compiled driver."""
     fills = [o.fills for o in outs if o.fills.shape[0]]
-    raw = (
+    n = len(panel.symbols)
+    dec = [o for o in outs if o.rebalanced]
+    raw = RawRun(
         np.array([o.equity for o in outs]),
         np.array([o.cash for o in outs]),
-        np.array([o.weights for o in outs]),
-        np.array([o.targets for o in outs]),
-        np.array([o.orders for o in outs]),
+        np.array([o.bar for o in dec], dtype=np.int64),
+        np.array([o.targets for o in dec]).reshape(len(dec), n),
+        np.array([o.orders for o in dec]).reshape(len(dec), n),
         np.array([o.posterior for o in outs]),
         np.array([o.state for o in outs], dtype=np.int64),
         np.array([o.regime for o in outs], dtype=np.int64),

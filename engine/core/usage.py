@@ -7,6 +7,7 @@ features when a detector input or a strategy names them.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -19,15 +20,30 @@ from engine.plugins.features import UserFeature, lookup
 from engine.plugins.names import BUILTIN_FEATURES, Names
 
 
+@functools.lru_cache(maxsize=256)
+def _arity(fn: Any) -> int:
+    try:
+        return len(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return -1
+
+
+def params_arity(fn: Any) -> int:
+    """Number of arguments ``fn`` (a strategy's ``params``) takes; the signature of a
+    method's function is inspected once (cached). 2 when it can't be inspected."""
+    base = getattr(fn, "__func__", None)
+    try:
+        n = _arity(base) - 1 if base is not None else _arity(fn)
+    except TypeError:  # unhashable callable
+        n = _arity.__wrapped__(fn)
+    return 2 if n < 0 else n
+
+
 def strategy_params(strategy: Any, names: Names) -> np.ndarray:
     """A compiled strategy's parameter vector; ``params(symbols, labels, names)`` when
     its ``params`` takes the :class:`Names` too."""
     fn = strategy.params
-    try:
-        n_args = len(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        n_args = 2
-    if n_args >= 3:
+    if params_arity(fn) >= 3:
         return np.asarray(fn(names.symbols, names.labels, names), dtype=np.float64)
     return np.asarray(fn(names.symbols, names.labels), dtype=np.float64)
 

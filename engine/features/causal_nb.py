@@ -65,14 +65,32 @@ def halflife_alpha_nb(halflife: float) -> float:
 
 
 @nb.njit(cache=True, inline="always")
+def feature_alphas_nb(fparams: np.ndarray) -> tuple[float, float]:
+    """EWMA weights ``(fast, slow)`` of the volatility features (once per run)."""
+    return halflife_alpha_nb(fparams[FP_HL_FAST]), halflife_alpha_nb(fparams[FP_HL_SLOW])
+
+
+@nb.njit(cache=True, inline="always")
 def features_update_nb(
     close: np.ndarray, fparams: np.ndarray, fstate: np.ndarray, out: np.ndarray
 ) -> None:
     """Update the feature state with this bar's closes and write the feature row ``out``."""
+    a_fast, a_slow = feature_alphas_nb(fparams)
+    features_update_with_nb(close, fparams, a_fast, a_slow, fstate, out)
+
+
+@nb.njit(cache=True, inline="always")
+def features_update_with_nb(
+    close: np.ndarray,
+    fparams: np.ndarray,
+    a_fast: float,
+    a_slow: float,
+    fstate: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """:func:`features_update_nb` with the EWMA weights given (:func:`feature_alphas_nb`)."""
     n = close.shape[0]
     window = int(fparams[FP_MA_WINDOW])
-    a_fast = halflife_alpha_nb(fparams[FP_HL_FAST])
-    a_slow = halflife_alpha_nb(fparams[FP_HL_SLOW])
     a_rsi = 1.0 / fparams[FP_RSI_WINDOW]
     block = FS_HEADER + window
     masked = fparams[FP_MASKED] != 0.0

@@ -108,10 +108,11 @@ LOG_2PI = 1.8378770664093453
 
 
 @nb.njit(cache=True)
-def load_inputs_nb(dparams: np.ndarray, feats: np.ndarray, exog: np.ndarray, z: np.ndarray) -> None:
-    """This bar's standardized detector inputs: pick, optionally log, standardize.
-
-    A non-finite input is replaced by its training mean (z = 0).
+def load_inputs_nb(
+    dparams: np.ndarray, feats: np.ndarray, exog: np.ndarray, z: np.ndarray, off: int = 0
+) -> None:
+    """This bar's standardized detector inputs into ``z[off:off + d]``: pick, optionally
+    log, standardize. A non-finite input is replaced by its training mean (z = 0).
     """
     d = int(dparams[DX_N_IN])
     for i in range(d):
@@ -121,7 +122,7 @@ def load_inputs_nb(dparams: np.ndarray, feats: np.ndarray, exog: np.ndarray, z: 
         if dparams[base + DXI_LOG] != 0.0:
             x = np.log(x if x > LOG_FLOOR else LOG_FLOOR)
         v = (x - dparams[base + DXI_MEAN]) / dparams[base + DXI_SCALE]
-        z[i] = v if np.isfinite(v) else 0.0
+        z[off + i] = v if np.isfinite(v) else 0.0
 
 
 @nb.njit(cache=True)
@@ -148,8 +149,7 @@ def gaussian_update_nb(
     o_alpha = DXS_HEADER
     o_z = o_alpha + k_n
     o_ll = o_z + d
-    z = dstate[o_z : o_z + d]
-    load_inputs_nb(dparams, feats, exog, z)
+    load_inputs_nb(dparams, feats, exog, dstate, o_z)  # z = dstate[o_z : o_z + d], no view
     # emission log-likelihoods
     ll_max = -np.inf
     for k in range(k_n):
@@ -161,11 +161,11 @@ def gaussian_update_nb(
                 s = 0.0
                 row = uk + i * d
                 for j in range(i + 1):
-                    s += dparams[row + j] * (z[j] - dparams[mk + j])
+                    s += dparams[row + j] * (dstate[o_z + j] - dparams[mk + j])
                 q += s * s
         else:
             for i in range(d):
-                s = dparams[uk + i * d + i] * (z[i] - dparams[mk + i])
+                s = dparams[uk + i * d + i] * (dstate[o_z + i] - dparams[mk + i])
                 q += s * s
         v = dparams[o_lc + k] - 0.5 * q
         dstate[o_ll + k] = v
@@ -187,8 +187,11 @@ def gaussian_update_nb(
                     post[j] += a * dparams[row + j]
     # update
     total = 0.0
+    finite_max = np.isfinite(ll_max)
     for k in range(k_n):
-        post[k] *= np.exp(dstate[o_ll + k] - ll_max)
+        v = dstate[o_ll + k]
+        if v != ll_max or not finite_max:  # exp(0) = 1 exactly: the likeliest state needs none
+            post[k] *= np.exp(v - ll_max)
         total += post[k]
     if not (total > 0.0) or not np.isfinite(total):
         # the prior rules every state out (or the input is absurd): restart from emissions

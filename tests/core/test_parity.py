@@ -15,7 +15,7 @@ from strategies.static import StaticAllocation
 FIELDS = [
     "equity",
     "cash",
-    "weights",
+    "decision_bars",
     "targets",
     "orders",
     "post",
@@ -54,11 +54,21 @@ def test_bundled_compiled_equals_streaming_bit_for_bit(bundled, strategy):
     )
     prep = prepare(bundled, RuleDetector(), costs, smoothing=Smoothing(0.0, 5, 2))
     compiled = run_strategy_raw(prep, strategy)
-    _, streamed = outputs_to_run(
-        strategy.name, bundled, replay(StreamingDriver.from_prepared(prep, strategy), bundled)
-    )
+    outs = replay(StreamingDriver.from_prepared(prep, strategy), bundled)
+    _, streamed = outputs_to_run(strategy.name, bundled, outs)
     assert compiled[9].shape[0] > 100  # it traded
     assert_identical(compiled, streamed)
+    # the compiled driver returns no per-bar tables: weights rebuilt from its fills equal
+    # the weights the streaming step computed bar by bar, bit for bit; dense targets and
+    # orders equal the per-bar ones
+    step_weights = np.array([o.weights for o in outs])
+    assert np.array_equal(compiled.weights(bundled.close), step_weights)
+    dense = np.array([o.targets for o in outs])
+    assert np.array_equal(compiled.dense_targets(bundled.n_assets), dense, equal_nan=True)
+    assert np.array_equal(
+        compiled.dense_orders(bundled.n_assets), np.array([o.orders for o in outs])
+    )
+    assert compiled.decision_bars.size > 10
 
 
 def test_streaming_online_refits_match_precomputed_fits(bundled):

@@ -40,11 +40,10 @@ def _streamed(prep, strategy):
 
 
 def assert_same_run(a: tuple, b: tuple) -> None:
-    """Identical equity, cash, weights, targets, orders, posterior, states and fills."""
-    for i in (0, 1, 2, 4, 5, 6, 7, 8, 9):
+    """Identical equity, cash, decisions (bars, targets, orders), posterior, states, costs
+    and fills."""
+    for i in range(10):
         np.testing.assert_array_equal(np.asarray(a[i]), np.asarray(b[i]), err_msg=f"output {i}")
-    np.testing.assert_array_equal(np.isnan(a[3]), np.isnan(b[3]))
-    np.testing.assert_array_equal(np.nan_to_num(a[3]), np.nan_to_num(b[3]))
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +69,7 @@ def test_history_strategy_python_equals_compiled_in_both_drivers(panel):
     python = _streamed(prep, PythonTrend("trend"))
     assert_same_run(compiled, python)
     # the rule did trade both ways (the test is not vacuous)
-    spx = compiled[2][:, 0]
+    spx = compiled.weights(panel.close)[:, 0]
     assert spx.max() > 0.9 and spx[300:].min() < 0.1
 
 
@@ -244,7 +243,7 @@ def test_python_strategy_reads_user_feature_by_name(panel):
     prep = prepare(panel, NoDetectorConfig().build(panel), _costs(panel), user_features=feats)
     compiled = run_strategy_raw(prep, CorrelationTilt("tilt"))
     assert_same_run(compiled, _streamed(prep, PythonCorrelationTilt()))
-    assert len(set(np.round(compiled[3][~np.isnan(compiled[3][:, 0]), 0], 6))) == 2
+    assert len(set(np.round(compiled.targets[:, 0], 6))) == 2
 
 
 def test_config_custom_detector_and_strategy_through_the_api():
@@ -283,4 +282,5 @@ def test_config_custom_detector_and_strategy_through_the_api():
         streamed = _streamed(prep, build_strategy(scfg))
         run = result.runs[scfg.name]
         np.testing.assert_array_equal(streamed[0], run.equity.to_numpy())
-        np.testing.assert_array_equal(np.isnan(streamed[3]), run.targets.isna().to_numpy())
+        dense = streamed.dense_targets(prep.panel.n_assets)
+        np.testing.assert_array_equal(np.isnan(dense), run.targets.isna().to_numpy())
