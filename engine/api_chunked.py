@@ -11,7 +11,6 @@ over the same bars. Like :mod:`engine.api`, this module wires ``data_feeds`` and
 from __future__ import annotations
 
 import itertools
-import re
 from pathlib import Path
 from typing import Any
 
@@ -117,15 +116,10 @@ def run_backtest_chunked(
         run = result.runs[strat.name]
         try:
             check_targets(
-                run.targets, first.symbols, result.index[run.decision_bars], rules, strat.name
+                run.targets, first.symbols, result.index, rules, strat.name, run.decision_bars
             )
-        except ValueError as exc:  # its row number counts decisions: name the bar
-            msg = str(exc)
-            m = re.search(r"bar (\d+) ", msg)
-            if m:
-                bar = int(run.decision_bars[int(m[1])])
-                msg = f"{msg[: m.start()]}bar {bar} {msg[m.end() :]}"
-            raise ConfigError(strategy_error(scfg, first, ValueError(msg))) from None
+        except ValueError as exc:
+            raise ConfigError(strategy_error(scfg, first, exc)) from None
     result.config = cfg.model_dump(mode="json")
     result.metrics = chunked_metrics(result)
     log.info(

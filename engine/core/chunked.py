@@ -14,10 +14,9 @@ or refitted on a trailing window (the last ``window`` feature and input rows kep
 ring; chunks are split at fit bars). What cannot be chunked is refused with one line, never
 run with a silently different answer: detectors refitted on an expanding window (their
 fits read a growing history), estimator detectors, user features, and
-user policies: they may read ``ctx.hist`` (the close history of the chunk only; declare
-``reads_history = False`` if not) and are passed the bar number ``t``, which the compiled
-driver counts from each chunk's start until it takes a bar offset
-(:data:`DRIVER_BAR_OFFSET`).
+user policies that may read ``ctx.hist`` (the close history of the chunk only) unless
+they declare ``reads_history = False``. Bar numbers (a policy's ``t``, fills, decisions)
+are those of the whole history: the driver is given each chunk's first bar ``t0``.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from engine.core.backtest import Prepared, fresh_state, prepare, setup_for
 from engine.core.chunked_fits import Refits, fit_plan
 from engine.core.chunked_result import ChunkedResult, ChunkedRun, Grow
 from engine.core.policy_nb import builtin_policy_nb
+from engine.core.raw import RawRun
 from engine.core.spec import Execution, Features, Smoothing, period_keys
 from engine.core.step_nb import Setup, State, run_driver
 from engine.core.strategy import CompiledStrategy
@@ -42,11 +42,6 @@ from engine.ground import layout as L
 from engine.ground.bars import BarPanel, DataError
 from engine.plugins.detector import Detector, EstimatorDetector
 from engine.plugins.features import UserFeature
-
-DRIVER_BAR_OFFSET = False
-"""Whether :func:`drive_chunk` hands the compiled driver the chunk's first bar number, so
-that a policy's ``t`` is the bar of the whole history. Until it does, user policies (which
-may read ``t``) are refused; the built-in policy never reads it."""
 
 __all__ = ["ChunkedResult", "ChunkedRun", "check_chunkable", "run_chunked"]
 
@@ -80,12 +75,6 @@ def check_chunkable(
                 f"strategy {strat.name!r}: a user policy may read ctx.hist, which in a chunked "
                 "run starts at the chunk's first bar; declare reads_history = False on the "
                 "strategy if it never does, or run without chunk_bars"
-            )
-        if strat.policy is not builtin_policy_nb and not DRIVER_BAR_OFFSET:
-            raise ValueError(
-                f"strategy {strat.name!r}: a user policy is passed the bar number t, which "
-                "the compiled driver still counts from each chunk's first bar; run it "
-                "without chunk_bars"
             )
         if strategy_features(strat):
             raise ValueError(
@@ -153,36 +142,24 @@ def drive_chunk(
     t0: int,
     ufilter: Any,
     record_features: bool = False,
-) -> tuple[Any, ...]:
-    """The compiled driver over one chunk whose first bar is bar ``t0`` of the history.
-
-    The driver numbers bars from 0, so fit bars are shifted into the chunk's numbering
-    and bar numbers written into the state and the fill records are shifted back: the
-    carried state reads exactly as after a whole-history run.
-    """
-    port = lane.state.port
-    last_decision = port[L.P_LAST_DECISION]
-    port[L.P_LAST_DECISION] = -1.0
-    setup = lane.setup._replace(fit_bar=lane.setup.fit_bar - t0)
-    out = run_driver(
+) -> RawRun:
+    """The compiled driver over one chunk whose first bar is bar ``t0`` of the history:
+    bar numbers (fit lookup, fills, decisions, the policy's ``t``) are the whole run's,
+    so the carried state reads exactly as after a whole-history run."""
+    return run_driver(
         lane.strategy.policy,
         chunk.open,
         chunk.close,
         chunk.volume,
         chunk.exog,
         flags,
-        setup,
+        lane.setup,
         lane.state,
         n_features,
         record_features,
         ufilter=ufilter,
+        t0=t0,
     )
-    out[9][:, L.R_BAR] += t0
-    port[L.P_BARS] += t0
-    port[L.P_LAST_DECISION] = (
-        port[L.P_LAST_DECISION] + t0 if port[L.P_LAST_DECISION] >= 0 else last_decision
-    )
-    return out
 
 
 def _check_chunk(chunk: BarPanel, first: BarPanel, last_ns: int | None, t0: int) -> None:
@@ -298,13 +275,13 @@ def run_chunked(
                 )
                 if lane.state.rstate[L.G_FIT] >= 0:  # the row in force, counted in the run
                     lane.state.rstate[L.G_FIT] = (refits.count if refits else 1) - 1
-                _collect(lane, out, t0)
+                _collect(lane, out)
                 if i == 0:
-                    post.add(out[5])
-                    raw.add(out[6])
-                    smoothed.add(out[7])
+                    post.add(out.post)
+                    raw.add(out.raw)
+                    smoothed.add(out.smoothed)
                 if record and refits is not None:
-                    refits.push(out[10], piece.exog)
+                    refits.push(out.features, piece.exog)
             times.add(ts)
             prev_keys = {f: int(period_keys(ts[-1:], f)[0]) for f in freqs}
             last_ns = int(ts[-1])
@@ -339,21 +316,15 @@ def _lane(prep: Prepared, strategy: CompiledStrategy, cap: int) -> _Lane:
     )
 
 
-def _collect(lane: _Lane, out: tuple[Any, ...], t0: int) -> None:
-    """Keep a chunk's O(T) outputs and its decision rows; drop the per-bar (T, N) ones."""
-    equity, cash, _w, targets, orders, _p, _r, _s, costs, fills, _f = out
-    lane.equity.add(equity)
-    lane.cash.add(cash)
-    lane.costs.add(costs)
-    lane.fills.add(fills)
-    decided = (
-        np.flatnonzero(~np.isnan(targets).all(axis=1))
-        if targets.shape[1]
-        else np.zeros(0, np.int64)
-    )
-    lane.bars.add(decided + t0)
-    lane.targets.add(targets[decided])
-    lane.orders.add(orders[decided])
+def _collect(lane: _Lane, out: RawRun) -> None:
+    """Keep a chunk's O(T) outputs, its decisions and fills (bars of the whole run)."""
+    lane.equity.add(out.equity)
+    lane.cash.add(out.cash)
+    lane.costs.add(out.costs)
+    lane.fills.add(out.fills)
+    lane.bars.add(out.decision_bars)
+    lane.targets.add(out.targets)
+    lane.orders.add(out.orders)
 
 
 def _finish(lane: _Lane) -> ChunkedRun:

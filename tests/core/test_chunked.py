@@ -61,20 +61,19 @@ def whole(panel: BarPanel, detector, strategy) -> tuple:
     return run_strategy_raw(prep, strategy)
 
 
-def assert_same(res, name: str, ref: tuple) -> None:
+def assert_same(res, name: str, ref) -> None:
+    """Every output of a chunked run equals the whole-panel run's (a RawRun), bit for bit."""
     run = res.runs[name]
-    equity, cash, _w, targets, orders, post, raw, smoothed, costs, fills, _f = ref
-    assert np.array_equal(run.equity, equity)
-    assert np.array_equal(run.cash, cash)
-    assert np.array_equal(run.costs, costs)
-    assert np.array_equal(run.fills, fills)
-    assert np.array_equal(res.post, post)
-    assert np.array_equal(res.raw, raw)
-    assert np.array_equal(res.smoothed, smoothed)
-    decided = np.flatnonzero(~np.isnan(targets).all(axis=1))
-    assert np.array_equal(run.decision_bars, decided)
-    assert np.array_equal(run.targets, targets[decided])
-    assert np.array_equal(run.orders, orders[decided])
+    assert np.array_equal(run.equity, ref.equity)
+    assert np.array_equal(run.cash, ref.cash)
+    assert np.array_equal(run.costs, ref.costs)
+    assert np.array_equal(run.fills, ref.fills)
+    assert np.array_equal(res.post, ref.post)
+    assert np.array_equal(res.raw, ref.raw)
+    assert np.array_equal(res.smoothed, ref.smoothed)
+    assert np.array_equal(run.decision_bars, ref.decision_bars)
+    assert np.array_equal(run.targets, ref.targets)
+    assert np.array_equal(run.orders, ref.orders)
 
 
 REFS = {(RULE.name, s.name): whole(PANEL, RULE, s) for s in (REGIME, STATIC, DRIFT, INVVOL)}
@@ -100,16 +99,14 @@ def test_chunked_equals_whole_bit_for_bit(size):
 def test_the_reference_run_trades_partially_and_changes_regime():
     """The parity above covers what matters: carried-over partial fills, several regimes,
     decisions on calendar, regime-change and drift triggers."""
-    _e, _c, _w, targets, orders, _p, _r, smoothed, _costs, fills, _f = REFS[
-        (RULE.name, REGIME.name)
-    ]
+    ref = REFS[(RULE.name, REGIME.name)]
+    smoothed, fills = ref.smoothed, ref.fills
     assert len(np.unique(smoothed[smoothed >= 0])) >= 2
     assert len(fills) > 20
-    placed = orders[~np.isnan(targets).all(axis=1)]
     n_fills_per_bar = np.bincount(fills[:, L.R_BAR].astype(int), minlength=T_LEN)
-    assert (n_fills_per_bar[1:] > 0).sum() > (np.abs(placed).sum(axis=1) > 0).sum()  # carried
-    drift = REFS[(RULE.name, DRIFT.name)]
-    assert (~np.isnan(drift[3]).all(axis=1)).sum() > 2
+    placed = (np.abs(ref.orders).sum(axis=1) > 0).sum()
+    assert (n_fills_per_bar[1:] > 0).sum() > placed  # partial fills carried to later bars
+    assert len(REFS[(RULE.name, DRIFT.name)].decision_bars) > 2
 
 
 @settings(max_examples=25, deadline=None)
@@ -178,7 +175,7 @@ def test_detector_fitted_once_equals_whole_bit_for_bit(size):
     """An HMM fitted once at bar 150 (hmmlearn, on rows 21..149), then filtered online:
     the chunks up to the fit bar are held for the fit, the rest streams."""
     ref = whole(PANEL, HMM_ONCE, HMM_REGIME)
-    assert len(np.unique(ref[7][ref[7] >= 0])) == 2  # both states traded after the fit
+    assert len(np.unique(ref.smoothed[ref.smoothed >= 0])) == 2  # both states after the fit
     res = run_chunked(
         chunks_of(PANEL, size), HMM_ONCE, COSTS, HMM_REGIME, EXECUTION, smoothing=SMOOTH
     )
@@ -284,7 +281,7 @@ def test_api_chunked_equals_run_backtest(parquet_file, chunk_bars):
     for name, run in ref.runs.items():
         assert np.array_equal(res.runs[name].fills, run.raw_fills)
         assert np.array_equal(res.runs[name].costs, run.costs.to_numpy())
-        assert res.targets_of(name).equals(run.targets.dropna(how="all"))
+        assert res.targets_of(name).equals(run.decisions)
     assert res.fills.equals(ref.fills)
     assert res.regimes.equals(ref.regimes)
     assert res.metrics.keys() == ref.metrics.keys()
@@ -360,18 +357,17 @@ def test_user_policy_reading_history_is_refused():
 
 
 @nb.njit
-def equal_monthly_nb(t, ctx, sparams, sstate, target):
+def every_37_bars_nb(t, ctx, sparams, sstate, target):
+    """Rebalances on bars 0, 37, 74, ... of the run: reads the bar number ``t``."""
     target[:] = sparams[0] / target.shape[0]
-    go = sstate[0] == 0.0 or ctx.new_period
-    sstate[0] = 1.0
-    return go
+    return t % 37 == 0
 
 
-class EqualMonthly:
-    name = "user_equal"
-    rebalance = "M"
+class Every37:
+    name = "user_every_37"
+    rebalance = None
     reads_history = False
-    policy = equal_monthly_nb
+    policy = every_37_bars_nb
 
     def params(self, symbols, labels):
         return np.array([0.9])
@@ -380,20 +376,16 @@ class EqualMonthly:
         return 1
 
 
-def test_user_policy_and_bar_numbers(monkeypatch):
-    """Refused while the driver numbers each chunk's bars from 0; once it takes the bar
-    offset, a user policy runs through the generic compiled driver, bit for bit."""
-    import engine.core.chunked as ch
-
-    with pytest.raises(ValueError, match="passed the bar number t"):
-        run_chunked(chunks_of(PANEL, 50), NoDetector(), COSTS, EqualMonthly())
-    monkeypatch.setattr(ch, "DRIVER_BAR_OFFSET", True)  # this policy never reads t
-    ref = whole(PANEL, NoDetector(), EqualMonthly())
+@pytest.mark.parametrize("size", [23, 37])
+def test_user_policy_sees_the_runs_bar_numbers(size):
+    """A user policy (generic compiled driver) that reads ``t``: each chunk is driven from
+    its first bar of the whole run, so the decisions land on the same bars."""
+    ref = whole(PANEL, NoDetector(), Every37())
     res = run_chunked(
-        chunks_of(PANEL, 23), NoDetector(), COSTS, EqualMonthly(), EXECUTION, smoothing=SMOOTH
+        chunks_of(PANEL, size), NoDetector(), COSTS, Every37(), EXECUTION, smoothing=SMOOTH
     )
-    assert_same(res, "user_equal", ref)
-    assert len(res.runs["user_equal"].decision_bars) > 10
+    assert_same(res, "user_every_37", ref)
+    assert list(res.runs["user_every_37"].decision_bars) == list(range(0, T_LEN, 37))
 
 
 def test_saved_run_folder_reads_back(tmp_path):
