@@ -145,13 +145,21 @@ def _frame_bytes(obj: Any) -> int:
 
 
 def output_bytes(result: Any) -> int:
-    """Bytes the run returns: per-bar tables, fills, regimes (not the input panel)."""
+    """Bytes the run returns: per-bar tables, fills, decisions, regimes (not the input
+    panel). Tables a result builds only when read (the whole-panel run's ``(T, N)``
+    weights, targets and orders) count only if built: reading them here would not."""
     if hasattr(result, "nbytes"):  # ChunkedResult
         return int(result.nbytes)
     total = _frame_bytes(result.regimes)
     for run in result.runs.values():
-        for name in ("equity", "cash", "weights", "targets", "orders", "costs", "raw_fills"):
+        for name in ("equity", "cash", "costs", "raw_fills"):
             total += _frame_bytes(getattr(run, name))
+        source = getattr(run, "_source", None)
+        if source is not None:  # the raw run behind the lazy tables
+            raw = source[1]
+            total += raw.decision_bars.nbytes + raw.targets.nbytes + raw.orders.nbytes
+        for name in ("_weights", "_targets", "_orders", "_fills"):
+            total += _frame_bytes(getattr(run, name, None))
     if result.features is not None:
         total += _frame_bytes(result.features)
     return total

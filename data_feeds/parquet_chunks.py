@@ -24,6 +24,7 @@ Layouts: long (``timestamp, symbol, open, high, low, close[, volume]``), wide
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -46,6 +47,10 @@ __all__ = ["BATCH_ROWS", "ParquetChunks", "iter_parquet_chunks"]
 
 BATCH_ROWS = 1 << 16
 """Rows per Parquet record batch read (memory: one batch plus one chunk of rows)."""
+
+GC_ROWS = 1 << 16
+"""Rows validated between collections of the young generations: the pandas frames of a
+chunk sit in reference cycles, which would otherwise keep earlier chunks alive a while."""
 
 _ROW_RE = re.compile(r"\brow (\d+)")
 
@@ -239,6 +244,10 @@ class ParquetChunks:
     def _emit(self, df: pd.DataFrame, first_row: int, state: dict[str, Any]) -> BarPanel | None:
         """Validate and align one chunk of rows (``first_row``: 0-based row of the file);
         ``None`` when no bar is inside ``start``/``end``."""
+        state["since_gc"] = state.get("since_gc", 0) + len(df)
+        if state["since_gc"] >= GC_ROWS:  # earlier chunks' frames sit in reference cycles
+            gc.collect(1)
+            state["since_gc"] = 0
         df = df.reset_index(drop=True)
         stem = self.path.name.split(".")[0]
         try:
