@@ -195,7 +195,10 @@ def run_strategy_raw(
         prep.n_features,
         record_features,
     )
-    return run_driver(strategy.policy, *args, ufilter=prep.ufilter)
+    # the feature rows computed for the fits are this run's when the masks agree
+    same = np.array_equal(fparams, prep.fparams) and prep.features.shape[0] == panel.n_bars
+    rows = np.ascontiguousarray(prep.features) if same else None
+    return run_driver(strategy.policy, *args, ufilter=prep.ufilter, feat_rows=rows)
 
 
 def run_strategy(prep: Prepared, strategy: CompiledStrategy) -> StrategyRun:

@@ -281,5 +281,7 @@ def grow_rows_nb(buf: np.ndarray, need: int) -> np.ndarray:
     if rows < need:
         rows = need
     out = np.empty((rows, N_FILL_FIELDS))
-    out[: buf.shape[0]] = buf
+    for i in range(buf.shape[0]):
+        for f in range(N_FILL_FIELDS):
+            out[i, f] = buf[i, f]
     return out

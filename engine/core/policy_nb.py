@@ -42,7 +42,8 @@ def table_targets_nb(ctx: BarContext, sparams: np.ndarray, target: np.ndarray) -
     warm = sparams[SP_HEADER : SP_HEADER + n]
     s = ctx.regime
     if k_states == 0 or s < 0 or s >= k_states:
-        target[:] = warm
+        for j in range(n):
+            target[j] = warm[j]
         return
     base = SP_HEADER + n
     if sparams[SP_BLEND] != 0.0:
@@ -52,7 +53,9 @@ def table_targets_nb(ctx: BarContext, sparams: np.ndarray, target: np.ndarray) -
             for j in range(n):
                 target[j] += p * sparams[base + k * n + j]
     else:
-        target[:] = sparams[base + s * n : base + (s + 1) * n]
+        row = base + s * n
+        for j in range(n):  # element loops: array slice assignment costs compile time
+            target[j] = sparams[row + j]
 
 
 @nb.njit(cache=True, inline="always")
@@ -72,7 +75,8 @@ def inverse_vol_targets_nb(ctx: BarContext, sparams: np.ndarray, target: np.ndar
         else:
             target[j] = 0.0
     if inv_sum == 0.0:
-        target[:] = warm
+        for j in range(n):
+            target[j] = warm[j]
         return
     for j in range(n):
         target[j] *= total / inv_sum

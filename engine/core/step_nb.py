@@ -529,9 +529,11 @@ def grow_decisions_nb(
     b2 = np.empty(rows, dtype=np.int64)
     t2 = np.empty((rows, n))
     o2 = np.empty((rows, n))
-    b2[:d] = bars
-    t2[:d] = targets
-    o2[:d] = orders
+    for i in range(d):  # element loops: slice assignment costs seconds of compile
+        b2[i] = bars[i]
+        for j in range(n):
+            t2[i, j] = targets[i, j]
+            o2[i, j] = orders[i, j]
     return b2, t2, o2
 
 
@@ -631,9 +633,14 @@ def run_nb(
     n_features: int,
     record_features: bool,
     t0: int,
+    feat_rows: np.ndarray,
 ) -> tuple[Any, ...]:
     """The compiled driver: the step over every bar of a ``(T, N)`` history whose first
     bar is bar ``t0`` of the run (a later chunk continues ``state``).
+
+    ``feat_rows``: the ``(T, F)`` feature rows this run's feature kernel produces (the
+    history computed for the detector's fits, same parameters), read instead of
+    recomputed; ``(0, F)`` to compute them (the feature state then advances).
 
     Output: see :class:`engine.core.raw.RawRun` (O(T) per-bar series, targets and orders
     only at decision bars, fill records). The state's arrays are unpacked once, before
@@ -662,7 +669,8 @@ def run_nb(
     )
     costs, eparams, fparams, dparams, fit_bar, smooth, sparams = setup
     ref = close if eparams[E_FILL_AT_CLOSE] != 0.0 else bar_open
-    any_features = any_features_nb(fparams, n)
+    given = feat_rows.shape[0] == t_len and feat_rows.shape[0] > 0
+    any_features = any_features_nb(fparams, n) and not given
     a_fast, a_slow = feature_alphas_nb(fparams)
     pending = any_pending_nb(port, n)  # orders waiting to fill (a continued run may have some)
     borrow = any_borrow_nb(costs)  # shorts pay borrow every bar: execution runs every bar
@@ -683,6 +691,9 @@ def run_nb(
                 tg, ref[t], close[t], volume[t], costs, eparams, fparams, port, fstate, feats,
                 bar_costs[t], fills[n_fills:], any_features, a_fast, a_slow, pending or borrow,
             )  # fmt: skip
+            if given:
+                for i in range(n_features):
+                    feats[i] = feat_rows[t, i]
             if pending:
                 pending = any_pending_nb(port, n)
             detect_user_arrays_nb(ufilter, k, feats, exog[t], drow, dstate, post, smooth, rstate)
@@ -712,6 +723,7 @@ def run_builtin_nb(
     n_features: int,
     record_features: bool,
     t0: int,
+    feat_rows: np.ndarray,
 ) -> tuple[Any, ...]:
     """:func:`run_nb` with the built-in policy (disk-cached). The policy's context is
     built only on bars where it may act (:func:`policy_may_act_nb`)."""
@@ -738,7 +750,8 @@ def run_builtin_nb(
     )
     costs, eparams, fparams, dparams, fit_bar, smooth, sparams = setup
     ref = close if eparams[E_FILL_AT_CLOSE] != 0.0 else bar_open
-    any_features = any_features_nb(fparams, n)
+    given = feat_rows.shape[0] == t_len and feat_rows.shape[0] > 0
+    any_features = any_features_nb(fparams, n) and not given
     a_fast, a_slow = feature_alphas_nb(fparams)
     pending = any_pending_nb(port, n)  # orders waiting to fill (a continued run may have some)
     borrow = any_borrow_nb(costs)  # shorts pay borrow every bar: execution runs every bar
@@ -759,6 +772,9 @@ def run_builtin_nb(
                 tg, ref[t], close[t], volume[t], costs, eparams, fparams, port, fstate, feats,
                 bar_costs[t], fills[n_fills:], any_features, a_fast, a_slow, pending or borrow,
             )  # fmt: skip
+            if given:
+                for i in range(n_features):
+                    feats[i] = feat_rows[t, i]
             if pending:
                 pending = any_pending_nb(port, n)
             detect_arrays_nb(k, feats, exog[t], drow, dstate, post, smooth, rstate)
@@ -777,12 +793,21 @@ def run_builtin_nb(
     return finish_nb(out, dbars, dtargets, dorders, nd, fills, n_fills)
 
 
-def run_driver(policy: Any, *args: Any, ufilter: Any = None, t0: int = 0) -> RawRun:
+def run_driver(
+    policy: Any,
+    *args: Any,
+    ufilter: Any = None,
+    t0: int = 0,
+    feat_rows: np.ndarray | None = None,
+) -> RawRun:
     """The compiled driver for ``policy`` (and a user filter, if any): the disk-cached
     built-in loop for the built-in policy and detectors, the generic one otherwise.
     ``args`` as for :func:`run_builtin_nb` up to ``record_features``; ``t0`` is the run's
-    bar index of the first row (chunked runs)."""
-    full = (*args, t0)
+    bar index of the first row (chunked runs); ``feat_rows`` the precomputed feature rows
+    (see :func:`run_nb`)."""
+    if feat_rows is None:
+        feat_rows = np.zeros((0, int(args[7])))
+    full = (*args, t0, feat_rows)
     if policy is builtin_policy_nb and ufilter is None:
         return RawRun(*run_builtin_nb(*full))
     return RawRun(*run_nb(policy, detector_update_nb if ufilter is None else ufilter, *full))
