@@ -93,39 +93,6 @@ State = namedtuple(
 
 
 @nb.njit(cache=True, inline="always")
-def market_arrays_nb(
-    t: int,
-    ref: np.ndarray,
-    close: np.ndarray,
-    volume: np.ndarray,
-    costs: np.ndarray,
-    eparams: np.ndarray,
-    fparams: np.ndarray,
-    port: np.ndarray,
-    fstate: np.ndarray,
-    feats: np.ndarray,
-    bar_costs: np.ndarray,
-    fills: np.ndarray,
-    any_features: bool,
-    a_fast: float,
-    a_slow: float,
-    execute: bool,
-) -> int:
-    """:func:`market_nb` on plain arrays (``ref`` = the fill prices of this bar, EWMA
-    weights from :func:`feature_alphas_nb`). The feature update is skipped when no feature
-    block is computed (``any_features``), order execution when nothing is pending and no
-    short pays borrow (``execute`` false: the bar's cost row must then be zero already)."""
-    nf = 0
-    if execute:
-        nf = execute_pending_nb(t, ref, volume, costs, eparams, port, bar_costs, fills)
-    if any_features:
-        features_update_with_nb(close, fparams, a_fast, a_slow, fstate, feats)
-    mark_to_market_nb(close, port)
-    port[P_BARS] = t + 1
-    return nf
-
-
-@nb.njit(cache=True, inline="always")
 def market_nb(
     t: int,
     bar_open: np.ndarray,
@@ -137,27 +104,17 @@ def market_nb(
     bar_costs: np.ndarray,
     fills: np.ndarray,
 ) -> int:
-    """Phase 1: fill pending orders, update features, mark to market. Returns fill count."""
+    """Phase 1: fill pending orders, update features, mark to market. Returns fill count.
+
+    (The compiled drivers write this phase out in their loops, on unpacked arrays.)"""
+    port = state.port
     ref = close if setup.eparams[E_FILL_AT_CLOSE] != 0.0 else bar_open
+    nf = execute_pending_nb(t, ref, volume, setup.costs, setup.eparams, port, bar_costs, fills)
     a_fast, a_slow = feature_alphas_nb(setup.fparams)
-    return market_arrays_nb(
-        t,
-        ref,
-        close,
-        volume,
-        setup.costs,
-        setup.eparams,
-        setup.fparams,
-        state.port,
-        state.fstate,
-        feats,
-        bar_costs,
-        fills,
-        True,
-        a_fast,
-        a_slow,
-        True,
-    )
+    features_update_with_nb(close, setup.fparams, a_fast, a_slow, state.fstate, feats)
+    mark_to_market_nb(close, port)
+    port[P_BARS] = t + 1
+    return nf
 
 
 @nb.njit(cache=True, inline="always")
@@ -670,7 +627,7 @@ def run_nb(
     costs, eparams, fparams, dparams, fit_bar, smooth, sparams = setup
     ref = close if eparams[E_FILL_AT_CLOSE] != 0.0 else bar_open
     given = feat_rows.shape[0] == t_len and feat_rows.shape[0] > 0
-    any_features = any_features_nb(fparams, n) and not given
+    any_features = any_features_nb(fparams, n)
     a_fast, a_slow = feature_alphas_nb(fparams)
     pending = any_pending_nb(port, n)  # orders waiting to fill (a continued run may have some)
     borrow = any_borrow_nb(costs)  # shorts pay borrow every bar: execution runs every bar
@@ -687,15 +644,21 @@ def run_nb(
             if k_now != k:  # a new parameter row in force (a view made only then)
                 k = k_now
                 drow = dparams[max(k, 0)]
-            n_fills += market_arrays_nb(
-                tg, ref[t], close[t], volume[t], costs, eparams, fparams, port, fstate, feats,
-                bar_costs[t], fills[n_fills:], any_features, a_fast, a_slow, pending or borrow,
-            )  # fmt: skip
+            # phase 1 (market_nb) written out: a phase function taking a dozen arrays
+            # costs ~50 ns per bar in reference counting
+            if pending or borrow:  # nothing to fill and no borrow: no execution work
+                n_fills += execute_pending_nb(
+                    tg, ref[t], volume[t], costs, eparams, port, bar_costs[t], fills[n_fills:]
+                )
+                if pending:
+                    pending = any_pending_nb(port, n)
             if given:
                 for i in range(n_features):
                     feats[i] = feat_rows[t, i]
-            if pending:
-                pending = any_pending_nb(port, n)
+            elif any_features:
+                features_update_with_nb(close[t], fparams, a_fast, a_slow, fstate, feats)
+            mark_to_market_nb(close[t], port)
+            port[P_BARS] = tg + 1
             detect_user_arrays_nb(ufilter, k, feats, exog[t], drow, dstate, post, smooth, rstate)
             ctx = context_nb(close[t], feats, exog[t], close[: t + 1], new_period[t], state)
             if policy(tg, ctx, sparams, sstate, dtargets[nd]):
@@ -751,7 +714,7 @@ def run_builtin_nb(
     costs, eparams, fparams, dparams, fit_bar, smooth, sparams = setup
     ref = close if eparams[E_FILL_AT_CLOSE] != 0.0 else bar_open
     given = feat_rows.shape[0] == t_len and feat_rows.shape[0] > 0
-    any_features = any_features_nb(fparams, n) and not given
+    any_features = any_features_nb(fparams, n)
     a_fast, a_slow = feature_alphas_nb(fparams)
     pending = any_pending_nb(port, n)  # orders waiting to fill (a continued run may have some)
     borrow = any_borrow_nb(costs)  # shorts pay borrow every bar: execution runs every bar
@@ -768,15 +731,21 @@ def run_builtin_nb(
             if k_now != k:  # a new parameter row in force (a view made only then)
                 k = k_now
                 drow = dparams[max(k, 0)]
-            n_fills += market_arrays_nb(
-                tg, ref[t], close[t], volume[t], costs, eparams, fparams, port, fstate, feats,
-                bar_costs[t], fills[n_fills:], any_features, a_fast, a_slow, pending or borrow,
-            )  # fmt: skip
+            # phase 1 (market_nb) written out: a phase function taking a dozen arrays
+            # costs ~50 ns per bar in reference counting
+            if pending or borrow:  # nothing to fill and no borrow: no execution work
+                n_fills += execute_pending_nb(
+                    tg, ref[t], volume[t], costs, eparams, port, bar_costs[t], fills[n_fills:]
+                )
+                if pending:
+                    pending = any_pending_nb(port, n)
             if given:
                 for i in range(n_features):
                     feats[i] = feat_rows[t, i]
-            if pending:
-                pending = any_pending_nb(port, n)
+            elif any_features:
+                features_update_with_nb(close[t], fparams, a_fast, a_slow, fstate, feats)
+            mark_to_market_nb(close[t], port)
+            port[P_BARS] = tg + 1
             detect_arrays_nb(k, feats, exog[t], drow, dstate, post, smooth, rstate)
             if policy_may_act_nb(sparams, sstate, rstate[G_CHANGED] != 0.0, new_period[t]):
                 ctx = context_nb(close[t], feats, exog[t], close[: t + 1], new_period[t], state)
