@@ -64,6 +64,12 @@ def parse_date(value: Any) -> str | None:
     return text
 
 
+def _one_parquet(source: str | list[str], fmt: str) -> bool:
+    paths = [source] if isinstance(source, str) else source
+    ext = str(paths[0]).lower().endswith((".parquet", ".pq")) if len(paths) == 1 else False
+    return len(paths) == 1 and (fmt == "parquet" or (fmt == "auto" and ext))
+
+
 class DataConfig(Section):
     """Where bars come from. ``source = "bundled"`` is the shipped real panel.
 
@@ -84,6 +90,7 @@ class DataConfig(Section):
     periods_per_year: float | None = Field(None, gt=0)
     calendar: str | None = None
     timezone: str | None = None
+    chunk_bars: int | None = Field(None, ge=1)  # Parquet only: engine.api_chunked
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -131,6 +138,8 @@ class DataConfig(Section):
     def _order(self) -> DataConfig:
         if self.start and self.end and self.start > self.end:
             raise ValueError(f"start {self.start} is after end {self.end}")
+        if self.chunk_bars is not None and not _one_parquet(self.source, self.format):
+            raise ValueError(f"chunk_bars needs one Parquet file as source, got {self.source!r}")
         return self
 
 
