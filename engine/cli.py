@@ -98,6 +98,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     out = run_folder(cfg.name, args.out)
+    if cfg.data.chunk_bars is not None:
+        return backtest_chunked(cfg, out)
     result = run_backtest(cfg)
     result.save(out)
     table = summary_table(result)
@@ -106,6 +108,33 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if result.config.get("report", {}).get("html", True) and not args.no_report:
         print(f"report: {write_html_report(result, out / 'report.html')}")
     print(f"results: {out}/ (equity.csv, fills.csv, weights.csv, regimes.csv, metrics.json)")
+    return 0
+
+
+def backtest_chunked(cfg: Any, out: Path) -> int:
+    """``[data] chunk_bars``: the run over the Parquet file chunk by chunk (memory flat in
+    the number of bars); metrics at rf = 0, no HTML report (it needs the whole panel)."""
+    import pandas as pd
+
+    from engine.analysis.metrics import DEFAULT_COLUMNS
+    from engine.api_chunked import run_backtest_chunked
+    from engine.fmt import text_table
+
+    result = run_backtest_chunked(cfg)
+    result.save(out)
+    idx = result.index
+    fmt = "%Y-%m-%d" if (idx == idx.normalize()).all() else "%Y-%m-%d %H:%M"
+    print(
+        f"regime-engine backtest (chunked, {cfg.data.chunk_bars:,} bars at a time): "
+        f"{len(idx)} bars x {len(result.symbols)} assets, "
+        f"{idx[0].strftime(fmt)} -> {idx[-1].strftime(fmt)}"
+    )
+    table = pd.DataFrame.from_dict(result.metrics, orient="index")
+    table.index.name = "strategy"
+    table.attrs["rf_label"] = "0"
+    print(text_table(table, ["total_return", *DEFAULT_COLUMNS]))
+    print("no HTML report in chunked mode (it needs the whole panel); Sharpe at rf = 0")
+    print(f"results: {out}/ (equity.csv, fills.csv, targets.csv, regimes.csv, metrics.json)")
     return 0
 
 

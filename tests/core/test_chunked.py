@@ -428,3 +428,35 @@ def test_memory_flat_in_history_length(tmp_path):
     whole = extra("whole", 50_000, 1) - extra("whole", 5_000, 1)
     assert chunked < 16.0, chunked
     assert whole > 200.0, whole
+
+
+def test_cli_backtest_runs_chunked_when_chunk_bars_is_set(parquet_file, tmp_path, capsys):
+    """``regime-engine backtest`` with ``[data] chunk_bars``: the chunked run (not the whole
+    panel quietly), same equity as without, said on the console."""
+    import json
+
+    import pandas as pd
+
+    from engine.cli import main
+
+    def run(chunk_bars: int | None, out: str) -> pd.DataFrame:
+        chunk = "" if chunk_bars is None else f"chunk_bars = {chunk_bars}\n"
+        path = tmp_path / f"{out}.toml"
+        path.write_text(
+            f'[data]\nsource = "{parquet_file}"\nperiods_per_year = 252\n{chunk}'
+            "[report]\nhtml = false\n"
+            '[detector]\nkind = "rule"\nmarket = "A0"\nhistory = 60\nmin_history = 20\n'
+            '[[strategies]]\nkind = "static"\nname = "static"\nrebalance = "M"\n'
+            "weights = { A0 = 0.6, A1 = 0.4 }\n"
+            '[[strategies]]\nkind = "static"\nname = "ew"\nweights = "equal"\n'
+        )
+        assert main(["backtest", str(path), "--out", str(tmp_path / out)]) == 0
+        return pd.read_csv(tmp_path / out / "equity.csv", index_col=0)
+
+    whole = run(None, "whole")
+    chunked = run(17, "chunked")
+    text = capsys.readouterr().out
+    assert "chunked, 17 bars at a time" in text and "targets.csv" in text
+    pd.testing.assert_frame_equal(chunked, whole)
+    metrics = json.loads((tmp_path / "chunked" / "metrics.json").read_text())
+    assert set(metrics) == {"static", "ew"}
