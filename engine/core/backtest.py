@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from engine.core.raw import RawRun
 from engine.core.result import BacktestResult, StrategyRun, regimes_frame, strategy_run
@@ -170,6 +173,32 @@ def setup_for(prep: Prepared, sparams: np.ndarray, fparams: np.ndarray | None = 
     )
 
 
+#: id(index) -> (weak reference to that index, {freq: new-period flags}); an Index is
+#: immutable, so its flags never change; entries die with the index.
+_FLAGS: dict[int, tuple[weakref.ref[pd.Index], dict[str | None, np.ndarray]]] = {}
+
+
+def _forget_flags(key: int, ref: weakref.ref[pd.Index]) -> None:
+    entry = _FLAGS.get(key)
+    if entry is not None and entry[0] is ref:
+        del _FLAGS[key]
+
+
+def period_flags(index: pd.Index, freq: str | None) -> np.ndarray:
+    """:func:`new_period_flags` of a panel's index, computed once per index object and
+    calendar (strategies and repeated runs over one panel share them; read, never write)."""
+    key = id(index)
+    entry = _FLAGS.get(key)
+    if entry is None or entry[0]() is not index:
+        entry = (weakref.ref(index, partial(_forget_flags, key)), {})
+        _FLAGS[key] = entry
+    flags = entry[1].get(freq)
+    if flags is None:
+        ns = np.asarray(pd.DatetimeIndex(index).asi8, dtype=np.int64)
+        flags = entry[1][freq] = new_period_flags(ns, freq)
+    return flags
+
+
 def run_strategy_raw(
     prep: Prepared, strategy: CompiledStrategy, *, record_features: bool = False
 ) -> RawRun:
@@ -183,7 +212,7 @@ def run_strategy_raw(
     sparams = strategy_params(strategy, prep.names)
     fparams = prep.fparams_for(strategy)
     state = fresh_state(prep, strategy.state_size(), fparams)
-    flags = new_period_flags(panel.timestamps_ns, strategy.rebalance)
+    flags = period_flags(panel.index, strategy.rebalance)
     args = (
         panel.open,
         panel.close,

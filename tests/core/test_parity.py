@@ -125,3 +125,15 @@ def test_no_detector_matches_rule_for_static_strategies(bundled):
     b = run_strategy_raw(prepare(bundled, NoDetector(), costs), strat)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[9], b[9])
     assert (b[6] == 0).all() and (b[5] == 1.0).all()
+
+
+def test_period_flags_are_computed_once_per_index_and_equal_the_reference(bundled):
+    from engine.core.backtest import period_flags
+    from engine.core.spec import new_period_flags
+
+    for freq in ("W", "M", None):
+        a = period_flags(bundled.index, freq)
+        assert a is period_flags(bundled.index, freq)  # cached for this index object
+        assert np.array_equal(a, new_period_flags(bundled.timestamps_ns, freq))
+    other = bundled.head(100)  # another index: its own flags
+    assert period_flags(other.index, "M").shape == (100,)
