@@ -138,7 +138,8 @@ def detect_arrays_nb(
     smooth: np.ndarray,
     rstate: np.ndarray,
 ) -> None:
-    """:func:`detect_at_nb` on plain arrays."""
+    """Phase 2 on plain arrays with parameter row ``k`` (``dparams``) in force (-1: none
+    yet): online detector update and smoothing."""
     rstate[G_FIT] = k
     if k < 0:
         for i in range(post.shape[0]):
@@ -158,20 +159,13 @@ def detect_arrays_nb(
 
 
 @nb.njit(cache=True, inline="always")
-def detect_at_nb(
-    k: int, feats: np.ndarray, exog: np.ndarray, dparams: np.ndarray, setup: Setup, state: State
-) -> None:
-    """Phase 2 with parameter row ``k`` (``dparams``) in force (-1: none yet): online
-    detector update and smoothing."""
-    detect_arrays_nb(k, feats, exog, dparams, state.dstate, state.post, setup.smooth, state.rstate)
-
-
-@nb.njit(cache=True, inline="always")
 def detect_nb(
     t: int, feats: np.ndarray, exog: np.ndarray, dparams: np.ndarray, setup: Setup, state: State
 ) -> None:
-    """Phase 2 at bar ``t`` (``dparams`` = the row in force, see :func:`dparams_at_nb`)."""
-    detect_at_nb(active_fit_nb(t, setup.fit_bar), feats, exog, dparams, setup, state)
+    """Phase 2 at bar ``t``: online detector update (``dparams`` = the row in force) and
+    smoothing."""
+    k = active_fit_nb(t, setup.fit_bar)
+    detect_arrays_nb(k, feats, exog, dparams, state.dstate, state.post, setup.smooth, state.rstate)
 
 
 @nb.njit(cache=False, inline="always")  # dispatcher arguments: see the module note
@@ -196,22 +190,6 @@ def detect_user_arrays_nb(
 
 
 @nb.njit(cache=False, inline="always")  # dispatcher arguments: see the module note
-def detect_user_at_nb(
-    ufilter: Any,
-    k: int,
-    feats: np.ndarray,
-    exog: np.ndarray,
-    dparams: np.ndarray,
-    setup: Setup,
-    state: State,
-) -> None:
-    """:func:`detect_at_nb` where a ``DET_USER`` row runs the user's njit filter."""
-    detect_user_arrays_nb(
-        ufilter, k, feats, exog, dparams, state.dstate, state.post, setup.smooth, state.rstate
-    )
-
-
-@nb.njit(cache=False, inline="always")  # dispatcher arguments: see the module note
 def detect_user_nb(
     ufilter: Any,
     t: int,
@@ -222,7 +200,10 @@ def detect_user_nb(
     state: State,
 ) -> None:
     """:func:`detect_nb` where a ``DET_USER`` row runs the user's njit filter ``ufilter``."""
-    detect_user_at_nb(ufilter, active_fit_nb(t, setup.fit_bar), feats, exog, dparams, setup, state)
+    k = active_fit_nb(t, setup.fit_bar)
+    detect_user_arrays_nb(
+        ufilter, k, feats, exog, dparams, state.dstate, state.post, setup.smooth, state.rstate
+    )
 
 
 @nb.njit(cache=True, inline="always")
@@ -435,13 +416,6 @@ def bar_ok_nb(bar_open: np.ndarray, close: np.ndarray, volume: np.ndarray) -> bo
         if not (np.isfinite(bar_open[j]) and np.isfinite(close[j]) and np.isfinite(volume[j])):
             return False
     return True
-
-
-@nb.njit(cache=True, inline="always")
-def dparams_at_nb(t: int, setup: Setup) -> np.ndarray:
-    """The detector parameter row in force at bar ``t`` (row 0 before the first fit)."""
-    k = active_fit_nb(t, setup.fit_bar)
-    return setup.dparams[k if k >= 0 else 0]
 
 
 @nb.njit(cache=True, inline="always")
