@@ -129,7 +129,10 @@ def cmd_exchange(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGINT too, explicitly: a process started in the background by a script inherits
+    # SIGINT ignored, and Python then raises no KeyboardInterrupt
+    stop_signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in stop_signals}
     mode = (
         "stepped (POST /_sim/step)"
         if settings.mode == "stepped"
@@ -145,11 +148,10 @@ def cmd_exchange(args: argparse.Namespace) -> int:
         while not stop.wait(0.2):
             if args.exit_when_done and ex.done:
                 break
-    except KeyboardInterrupt:
-        pass
     finally:
         ex.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     print("paper exchange: stopped", flush=True)
     return 0
 
