@@ -61,7 +61,13 @@ from engine.ground.layout import (
     P_LAST_DECISION,
 )
 from engine.plugins.context_nb import BarContext
-from engine.regimes.online_nb import detector_update_nb, gaussian_update_nb, smooth_state_nb
+from engine.regimes.online_nb import (
+    argmax_state_nb,
+    detector_update_nb,
+    gaussian_rows_nb,
+    gaussian_update_nb,
+    smooth_state_nb,
+)
 
 Setup = namedtuple(
     "Setup",
@@ -206,6 +212,64 @@ def detect_user_nb(
     )
 
 
+@nb.njit(cache=True)
+def detect_pass_nb(
+    feat_rows: np.ndarray,
+    exog: np.ndarray,
+    dparams: np.ndarray,
+    fit_bar: np.ndarray,
+    t0: int,
+    dstate: np.ndarray,
+    post: np.ndarray,
+    smooth: np.ndarray,
+    rstate: np.ndarray,
+    o_post: np.ndarray,
+    o_raw: np.ndarray,
+    o_smoothed: np.ndarray,
+    o_changed: np.ndarray,
+) -> None:
+    """Phase 2 over a whole history whose feature rows are known (``feat_rows`` (T, F),
+    the first row being bar ``t0``): per bar the posterior, raw and smoothed state and the
+    changed flag into the ``o_*`` arrays; ``dstate``, ``post`` and ``rstate`` end as after
+    the last bar.
+
+    The detector reads features, exogenous inputs and its own state, never the portfolio,
+    so running it ahead of the other phases gives the step's numbers bit for bit. The
+    Gaussian kinds filter each run of bars under one parameter row in one call
+    (:func:`~engine.regimes.online_nb.gaussian_rows_nb`): no call per bar.
+    """
+    t_len = feat_rows.shape[0]
+    k_n = post.shape[0]
+    k = advance_fit_nb(t0, fit_bar, -1)
+    t = 0
+    while t < t_len:
+        end = t_len if k + 1 >= fit_bar.shape[0] else min(t_len, fit_bar[k + 1] - t0)
+        kind = int(dparams[max(k, 0), D_KIND])
+        if k < 0:
+            for s in range(t, end):
+                for i in range(k_n):
+                    o_post[s, i] = 1.0 / k_n
+                o_raw[s] = -1
+        elif kind == DET_HMM or kind == DET_GMM or kind == DET_KMEANS:
+            gaussian_rows_nb(dparams[k], dstate, feat_rows, exog, t, end, o_post)
+            for s in range(t, end):
+                o_raw[s] = argmax_state_nb(o_post[s])
+        else:
+            drow = dparams[k]
+            for s in range(t, end):
+                o_raw[s] = detector_update_nb(drow, dstate, feat_rows[s], exog[s], o_post[s])
+        rstate[G_FIT] = k
+        for s in range(t, end):
+            smooth_state_nb(o_raw[s], o_post[s], smooth, rstate)
+            o_smoothed[s] = int(rstate[G_SMOOTHED])
+            o_changed[s] = rstate[G_CHANGED] != 0.0
+        t = end
+        k = advance_fit_nb(t0 + t, fit_bar, k)
+    if t_len > 0:
+        for i in range(k_n):
+            post[i] = o_post[t_len - 1, i]
+
+
 @nb.njit(cache=True, inline="always")
 def context_nb(
     close: np.ndarray,
@@ -216,22 +280,42 @@ def context_nb(
     state: State,
 ) -> BarContext:
     """The policy's view of this bar (held weights computed into ``state.work``)."""
-    port = state.port
+    r = state.rstate
+    return context_with_nb(
+        close, feats, exog, hist, new_period, state.port, state.work, state.post,
+        int(r[G_RAW]), int(r[G_SMOOTHED]), r[G_CHANGED] != 0.0,
+    )  # fmt: skip
+
+
+@nb.njit(cache=True, inline="always")
+def context_with_nb(
+    close: np.ndarray,
+    feats: np.ndarray,
+    exog: np.ndarray,
+    hist: np.ndarray,
+    new_period: bool,
+    port: np.ndarray,
+    work: np.ndarray,
+    post: np.ndarray,
+    raw: int,
+    smoothed: int,
+    changed: bool,
+) -> BarContext:
+    """:func:`context_nb` from the portfolio vector, the scratch for held weights and
+    this bar's regime output (as computed ahead by :func:`detect_pass_nb`)."""
     eq = port[P_EQUITY]
-    w = state.work
     n = close.shape[0]
     for j in range(n):
-        w[j] = port[P_HEADER + j] * close[j] / eq if eq != 0.0 else 0.0
-    r = state.rstate
+        work[j] = port[P_HEADER + j] * close[j] / eq if eq != 0.0 else 0.0
     return BarContext(
         close,
         feats,
-        state.post,
-        int(r[G_RAW]),
-        int(r[G_SMOOTHED]),
-        r[G_CHANGED] != 0.0,
+        post,
+        raw,
+        smoothed,
+        changed,
         new_period,
-        w,
+        work,
         eq,
         exog,
         port[P_HEADER : P_HEADER + n],
@@ -663,7 +747,8 @@ def run_builtin_nb(
     feat_rows: np.ndarray,
 ) -> tuple[Any, ...]:
     """:func:`run_nb` with the built-in policy (disk-cached). The policy's context is
-    built only on bars where it may act (:func:`policy_may_act_nb`)."""
+    built only on bars where it may act (:func:`policy_may_act_nb`); with ``feat_rows``
+    given, the regime phase runs ahead over the whole history (:func:`detect_pass_nb`)."""
     t_len, n = close.shape
     out = alloc_outputs_nb(t_len, n, state.post.shape[0], n_features, record_features)
     o_equity, o_cash, o_post, o_raw, o_smoothed, bar_costs, o_feats = out
@@ -692,6 +777,13 @@ def run_builtin_nb(
     a_fast, a_slow = feature_alphas_nb(fparams)
     pending = any_pending_nb(port, n)  # orders waiting to fill (a continued run may have some)
     borrow = any_borrow_nb(costs)  # shorts pay borrow every bar: execution runs every bar
+    o_changed = np.zeros(t_len if given else 0, dtype=np.bool_)
+    if given:  # phase 2 ahead: it reads no portfolio
+        detect_pass_nb(
+            feat_rows, exog, dparams, fit_bar, t0, dstate, post, smooth, rstate,
+            o_post, o_raw, o_smoothed, o_changed,
+        )  # fmt: skip
+    work = state.work
     t_next = 0
     while t_next < t_len:  # segments of bars that fit the buffers: no resizing per bar
         if nd == dbars.shape[0]:
@@ -701,10 +793,6 @@ def run_builtin_nb(
         seg = min(t_len - t_next, dbars.shape[0] - nd, (fills.shape[0] - n_fills) // n)
         for t in range(t_next, t_next + seg):
             tg = t0 + t
-            k_now = advance_fit_nb(tg, fit_bar, k)
-            if k_now != k:  # a new parameter row in force (a view made only then)
-                k = k_now
-                drow = dparams[max(k, 0)]
             # phase 1 (market_nb) written out: a phase function taking a dozen arrays
             # costs ~50 ns per bar in reference counting
             if pending or borrow:  # nothing to fill and no borrow: no execution work
@@ -713,10 +801,31 @@ def run_builtin_nb(
                 )
                 if pending:
                     pending = any_pending_nb(port, n)
-            if given:
-                for i in range(n_features):
-                    feats[i] = feat_rows[t, i]
-            elif any_features:
+            if given:  # features and regimes computed ahead
+                mark_to_market_nb(close[t], port)
+                port[P_BARS] = tg + 1
+                changed = o_changed[t]
+                if policy_may_act_nb(sparams, sstate, changed, new_period[t]):
+                    ctx = context_with_nb(
+                        close[t], feat_rows[t], exog[t], close[: t + 1], new_period[t], port,
+                        work, o_post[t], o_raw[t], o_smoothed[t], changed,
+                    )  # fmt: skip
+                    if builtin_policy_nb(tg, ctx, sparams, sstate, dtargets[nd]):
+                        orders_nb(tg, dtargets[nd], close[t], setup, state, dorders[nd])
+                        pending = True
+                        dbars[nd] = tg
+                        nd += 1
+                o_equity[t] = port[P_EQUITY]
+                o_cash[t] = port[P_CASH]
+                if record_features:
+                    for i in range(n_features):
+                        o_feats[t, i] = feat_rows[t, i]
+                continue
+            k_now = advance_fit_nb(tg, fit_bar, k)
+            if k_now != k:  # a new parameter row in force (a view made only then)
+                k = k_now
+                drow = dparams[max(k, 0)]
+            if any_features:
                 features_update_with_nb(close[t], fparams, a_fast, a_slow, fstate, feats)
             mark_to_market_nb(close[t], port)
             port[P_BARS] = tg + 1

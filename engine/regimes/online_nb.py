@@ -107,29 +107,48 @@ LOG_FLOOR = 1e-12
 LOG_2PI = 1.8378770664093453
 
 
+@nb.njit(cache=True, inline="always")
+def standardize_input_nb(x: float, log: bool, mean: float, scale: float) -> float:
+    """One detector input: optionally log, standardize; a non-finite result becomes its
+    training mean (z = 0)."""
+    if log:
+        x = np.log(x if x > LOG_FLOOR else LOG_FLOOR)
+    v = (x - mean) / scale
+    return v if np.isfinite(v) else 0.0
+
+
 @nb.njit(cache=True)
 def load_inputs_nb(
     dparams: np.ndarray, feats: np.ndarray, exog: np.ndarray, z: np.ndarray, off: int = 0
 ) -> None:
     """This bar's standardized detector inputs into ``z[off:off + d]``: pick, optionally
-    log, standardize. A non-finite input is replaced by its training mean (z = 0).
+    log, standardize (:func:`standardize_input_nb`).
     """
     d = int(dparams[DX_N_IN])
     for i in range(d):
         base = DX_INPUTS + DX_IN_STRIDE * i
         src = int(dparams[base + DXI_SRC])
         x = feats[src] if src >= 0 else exog[-src - 1]
-        if dparams[base + DXI_LOG] != 0.0:
-            x = np.log(x if x > LOG_FLOOR else LOG_FLOOR)
-        v = (x - dparams[base + DXI_MEAN]) / dparams[base + DXI_SCALE]
-        z[off + i] = v if np.isfinite(v) else 0.0
+        z[off + i] = standardize_input_nb(
+            x, dparams[base + DXI_LOG] != 0.0, dparams[base + DXI_MEAN], dparams[base + DXI_SCALE]
+        )
 
 
 @nb.njit(cache=True)
-def gaussian_update_nb(
-    dparams: np.ndarray, dstate: np.ndarray, feats: np.ndarray, exog: np.ndarray, post: np.ndarray
+def gaussian_rows_nb(
+    dparams: np.ndarray,
+    dstate: np.ndarray,
+    feats: np.ndarray,
+    exog: np.ndarray,
+    t_from: int,
+    t_to: int,
+    post: np.ndarray,
 ) -> int:
-    """Scaled forward filter of a Gaussian HMM (also GMM and soft k-means): O(K^2 + K d^2).
+    """Scaled forward filter of a Gaussian HMM (also GMM and soft k-means) over rows
+    ``t_from .. t_to - 1`` of ``feats`` (T, F) and ``exog`` (T, E), one parameter row in
+    force: ``post[t]`` gets the filtered posterior of bar ``t``. O(K^2 + K d^2) per bar.
+    Returns the likeliest state of the last bar (-1 for no bar); a bar's likeliest state is
+    the first maximum of its posterior row (:func:`argmax_state_nb`).
 
     Body (offset ``DX_INPUTS + DX_IN_STRIDE * d``): start (K), transitions (K*K, row i =
     from state i), means (K*d, standardized space), lower-triangular factors U (K*d*d) with
@@ -137,10 +156,15 @@ def gaussian_update_nb(
     State: ``[init, log normaliser, alpha (K), z (d), log-likelihoods (K)]``; ``alpha`` is
     the filtered posterior of the previous bar (carried across refits: stable order).
     With ``DX_A`` = 1 the prior is ``start`` on every bar (mixture, no dynamics).
+
+    Parameters and state are copied into local arrays for the loop (the compiler can then
+    keep them apart from the outputs) and the state written back after the last bar: one
+    call filters a whole segment, bit for bit as bar-by-bar calls (:func:`gaussian_update_nb`).
     """
     k_n = int(dparams[D_N_STATES])
     d = int(dparams[DX_N_IN])
     full = dparams[DX_COV_FULL] != 0.0
+    iid = dparams[DX_A] != 0.0
     o_start = DX_INPUTS + DX_IN_STRIDE * d
     o_trans = o_start + k_n
     o_mean = o_trans + k_n * k_n
@@ -149,65 +173,107 @@ def gaussian_update_nb(
     o_alpha = DXS_HEADER
     o_z = o_alpha + k_n
     o_ll = o_z + d
-    load_inputs_nb(dparams, feats, exog, dstate, o_z)  # z = dstate[o_z : o_z + d], no view
-    # emission log-likelihoods
-    ll_max = -np.inf
-    for k in range(k_n):
-        q = 0.0
-        mk = o_mean + k * d
-        uk = o_u + k * d * d
-        if full:
-            for i in range(d):
-                s = 0.0
-                row = uk + i * d
-                for j in range(i + 1):
-                    s += dparams[row + j] * (dstate[o_z + j] - dparams[mk + j])
-                q += s * s
+    src = np.empty(d, dtype=np.int64)
+    logs = np.empty(d, dtype=np.bool_)
+    mu = np.empty(d)
+    scale = np.empty(d)
+    for i in range(d):
+        base = DX_INPUTS + DX_IN_STRIDE * i
+        src[i] = int(dparams[base + DXI_SRC])
+        logs[i] = dparams[base + DXI_LOG] != 0.0
+        mu[i] = dparams[base + DXI_MEAN]
+        scale[i] = dparams[base + DXI_SCALE]
+    start = dparams[o_start:o_trans].copy()
+    trans = dparams[o_trans:o_mean].copy()
+    mean = dparams[o_mean:o_u].copy()
+    u = dparams[o_u:o_lc].copy()
+    lc = dparams[o_lc : o_lc + k_n].copy()
+    alpha = dstate[o_alpha:o_z].copy()
+    z = dstate[o_z:o_ll].copy()
+    ll = dstate[o_ll : o_ll + k_n].copy()
+    p = np.empty(k_n)
+    init = dstate[DXS_INIT] != 0.0
+    lognorm = dstate[DXS_LOGNORM]
+    best = -1
+    for t in range(t_from, t_to):
+        for i in range(d):
+            s = src[i]
+            x = feats[t, s] if s >= 0 else exog[t, -s - 1]
+            z[i] = standardize_input_nb(x, logs[i], mu[i], scale[i])
+        # emission log-likelihoods
+        ll_max = -np.inf
+        for k in range(k_n):
+            q = 0.0
+            mk = k * d
+            uk = k * d * d
+            if full:
+                for i in range(d):
+                    acc = 0.0
+                    row = uk + i * d
+                    for j in range(i + 1):
+                        acc += u[row + j] * (z[j] - mean[mk + j])
+                    q += acc * acc
+            else:
+                for i in range(d):
+                    acc = u[uk + i * d + i] * (z[i] - mean[mk + i])
+                    q += acc * acc
+            v = lc[k] - 0.5 * q
+            ll[k] = v
+            if v > ll_max:
+                ll_max = v
+        # prediction
+        if not init or iid:
+            for k in range(k_n):
+                p[k] = start[k]
         else:
-            for i in range(d):
-                s = dparams[uk + i * d + i] * (dstate[o_z + i] - dparams[mk + i])
-                q += s * s
-        v = dparams[o_lc + k] - 0.5 * q
-        dstate[o_ll + k] = v
-        if v > ll_max:
-            ll_max = v
-    # prediction
-    iid = dparams[DX_A] != 0.0
-    if dstate[DXS_INIT] == 0.0 or iid:
-        for k in range(k_n):
-            post[k] = dparams[o_start + k]
-    else:
-        for j in range(k_n):
-            post[j] = 0.0
-        for i in range(k_n):
-            a = dstate[o_alpha + i]
-            if a != 0.0:
-                row = o_trans + i * k_n
-                for j in range(k_n):
-                    post[j] += a * dparams[row + j]
-    # update
-    total = 0.0
-    finite_max = np.isfinite(ll_max)
-    for k in range(k_n):
-        v = dstate[o_ll + k]
-        if v != ll_max or not finite_max:  # exp(0) = 1 exactly: the likeliest state needs none
-            post[k] *= np.exp(v - ll_max)
-        total += post[k]
-    if not (total > 0.0) or not np.isfinite(total):
-        # the prior rules every state out (or the input is absurd): restart from emissions
+            for j in range(k_n):
+                p[j] = 0.0
+            for i in range(k_n):
+                a = alpha[i]
+                if a != 0.0:
+                    row = i * k_n
+                    for j in range(k_n):
+                        p[j] += a * trans[row + j]
+        # update
         total = 0.0
+        finite_max = np.isfinite(ll_max)
         for k in range(k_n):
-            post[k] = np.exp(dstate[o_ll + k] - ll_max)
-            total += post[k]
-    best = 0
-    for k in range(k_n):
-        post[k] /= total
-        dstate[o_alpha + k] = post[k]
-        if post[k] > post[best]:
-            best = k
-    dstate[DXS_LOGNORM] = np.log(total) + ll_max
-    dstate[DXS_INIT] = 1.0
+            v = ll[k]
+            if v != ll_max or not finite_max:  # exp(0) = 1 exactly: the likeliest state needs none
+                p[k] *= np.exp(v - ll_max)
+            total += p[k]
+        if not (total > 0.0) or not np.isfinite(total):
+            # the prior rules every state out (or the input is absurd): restart from emissions
+            total = 0.0
+            for k in range(k_n):
+                p[k] = np.exp(ll[k] - ll_max)
+                total += p[k]
+        best = 0
+        for k in range(k_n):
+            p[k] /= total
+            alpha[k] = p[k]
+            post[t, k] = p[k]
+            if p[k] > p[best]:
+                best = k
+        lognorm = np.log(total) + ll_max
+        init = True
+    if t_to > t_from:
+        for k in range(k_n):
+            dstate[o_alpha + k] = alpha[k]
+            dstate[o_ll + k] = ll[k]
+        for i in range(d):
+            dstate[o_z + i] = z[i]
+        dstate[DXS_LOGNORM] = lognorm
+        dstate[DXS_INIT] = 1.0
     return best
+
+
+@nb.njit(cache=True)
+def gaussian_update_nb(
+    dparams: np.ndarray, dstate: np.ndarray, feats: np.ndarray, exog: np.ndarray, post: np.ndarray
+) -> int:
+    """One bar of :func:`gaussian_rows_nb` (the step's online update)."""
+    return gaussian_rows_nb(dparams, dstate, feats[None, :], exog[None, :], 0, 1, post[None, :])
 
 
 @nb.njit(cache=True)
