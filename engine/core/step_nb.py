@@ -62,9 +62,8 @@ from engine.ground.layout import (
 )
 from engine.plugins.context_nb import BarContext
 from engine.regimes.online_nb import (
-    argmax_state_nb,
     detector_update_nb,
-    gaussian_rows_nb,
+    filter_history_nb,
     gaussian_update_nb,
     smooth_state_nb,
 )
@@ -234,40 +233,21 @@ def detect_pass_nb(
     the last bar.
 
     The detector reads features, exogenous inputs and its own state, never the portfolio,
-    so running it ahead of the other phases gives the step's numbers bit for bit. The
-    Gaussian kinds filter each run of bars under one parameter row in one call
-    (:func:`~engine.regimes.online_nb.gaussian_rows_nb`): no call per bar.
+    so running it ahead of the other phases gives the step's numbers bit for bit; the
+    filter then runs a segment of bars per call
+    (:func:`~engine.regimes.online_nb.filter_history_nb`).
     """
     t_len = feat_rows.shape[0]
-    k_n = post.shape[0]
-    k = advance_fit_nb(t0, fit_bar, -1)
-    t = 0
-    while t < t_len:
-        end = t_len if k + 1 >= fit_bar.shape[0] else min(t_len, fit_bar[k + 1] - t0)
-        kind = int(dparams[max(k, 0), D_KIND])
-        if k < 0:
-            for s in range(t, end):
-                for i in range(k_n):
-                    o_post[s, i] = 1.0 / k_n
-                o_raw[s] = -1
-        elif kind == DET_HMM or kind == DET_GMM or kind == DET_KMEANS:
-            gaussian_rows_nb(dparams[k], dstate, feat_rows, exog, t, end, o_post)
-            for s in range(t, end):
-                o_raw[s] = argmax_state_nb(o_post[s])
-        else:
-            drow = dparams[k]
-            for s in range(t, end):
-                o_raw[s] = detector_update_nb(drow, dstate, feat_rows[s], exog[s], o_post[s])
-        rstate[G_FIT] = k
-        for s in range(t, end):
-            smooth_state_nb(o_raw[s], o_post[s], smooth, rstate)
-            o_smoothed[s] = int(rstate[G_SMOOTHED])
-            o_changed[s] = rstate[G_CHANGED] != 0.0
-        t = end
-        k = advance_fit_nb(t0 + t, fit_bar, k)
-    if t_len > 0:
-        for i in range(k_n):
-            post[i] = o_post[t_len - 1, i]
+    if t_len == 0:
+        return
+    filter_history_nb(dparams, fit_bar, t0, feat_rows, exog, dstate, o_post, o_raw)
+    for t in range(t_len):
+        smooth_state_nb(o_raw[t], o_post[t], smooth, rstate)
+        o_smoothed[t] = int(rstate[G_SMOOTHED])
+        o_changed[t] = rstate[G_CHANGED] != 0.0
+    rstate[G_FIT] = active_fit_nb(t0 + t_len - 1, fit_bar)
+    for i in range(post.shape[0]):
+        post[i] = o_post[t_len - 1, i]
 
 
 @nb.njit(cache=True, inline="always")

@@ -143,12 +143,13 @@ def gaussian_rows_nb(
     t_from: int,
     t_to: int,
     post: np.ndarray,
-) -> int:
+) -> tuple[int, float]:
     """Scaled forward filter of a Gaussian HMM (also GMM and soft k-means) over rows
     ``t_from .. t_to - 1`` of ``feats`` (T, F) and ``exog`` (T, E), one parameter row in
     force: ``post[t]`` gets the filtered posterior of bar ``t``. O(K^2 + K d^2) per bar.
-    Returns the likeliest state of the last bar (-1 for no bar); a bar's likeliest state is
-    the first maximum of its posterior row (:func:`argmax_state_nb`).
+    Returns the likeliest state of the last bar (-1 for no bar; a bar's likeliest state is
+    the first maximum of its posterior row, :func:`argmax_state_nb`) and the sum of the
+    bars' log normalisers (the log-likelihood of the rows, standardized space).
 
     Body (offset ``DX_INPUTS + DX_IN_STRIDE * d``): start (K), transitions (K*K, row i =
     from state i), means (K*d, standardized space), lower-triangular factors U (K*d*d) with
@@ -157,9 +158,8 @@ def gaussian_rows_nb(
     the filtered posterior of the previous bar (carried across refits: stable order).
     With ``DX_A`` = 1 the prior is ``start`` on every bar (mixture, no dynamics).
 
-    Parameters and state are copied into local arrays for the loop (the compiler can then
-    keep them apart from the outputs) and the state written back after the last bar: one
-    call filters a whole segment, bit for bit as bar-by-bar calls (:func:`gaussian_update_nb`).
+    One call filters a run of bars (no call per bar); :func:`gaussian_update_nb` is the
+    one-bar case, so both give the same bits.
     """
     k_n = int(dparams[D_N_STATES])
     d = int(dparams[DX_N_IN])
@@ -173,107 +173,82 @@ def gaussian_rows_nb(
     o_alpha = DXS_HEADER
     o_z = o_alpha + k_n
     o_ll = o_z + d
-    src = np.empty(d, dtype=np.int64)
-    logs = np.empty(d, dtype=np.bool_)
-    mu = np.empty(d)
-    scale = np.empty(d)
-    for i in range(d):
-        base = DX_INPUTS + DX_IN_STRIDE * i
-        src[i] = int(dparams[base + DXI_SRC])
-        logs[i] = dparams[base + DXI_LOG] != 0.0
-        mu[i] = dparams[base + DXI_MEAN]
-        scale[i] = dparams[base + DXI_SCALE]
-    start = dparams[o_start:o_trans].copy()
-    trans = dparams[o_trans:o_mean].copy()
-    mean = dparams[o_mean:o_u].copy()
-    u = dparams[o_u:o_lc].copy()
-    lc = dparams[o_lc : o_lc + k_n].copy()
-    alpha = dstate[o_alpha:o_z].copy()
-    z = dstate[o_z:o_ll].copy()
-    ll = dstate[o_ll : o_ll + k_n].copy()
-    p = np.empty(k_n)
-    init = dstate[DXS_INIT] != 0.0
-    lognorm = dstate[DXS_LOGNORM]
     best = -1
+    log_lik = 0.0
     for t in range(t_from, t_to):
         for i in range(d):
-            s = src[i]
-            x = feats[t, s] if s >= 0 else exog[t, -s - 1]
-            z[i] = standardize_input_nb(x, logs[i], mu[i], scale[i])
+            base = DX_INPUTS + DX_IN_STRIDE * i
+            src = int(dparams[base + DXI_SRC])
+            x = feats[t, src] if src >= 0 else exog[t, -src - 1]
+            log = dparams[base + DXI_LOG] != 0.0
+            mean, scale = dparams[base + DXI_MEAN], dparams[base + DXI_SCALE]
+            dstate[o_z + i] = standardize_input_nb(x, log, mean, scale)
         # emission log-likelihoods
         ll_max = -np.inf
         for k in range(k_n):
             q = 0.0
-            mk = k * d
-            uk = k * d * d
+            mk = o_mean + k * d
+            uk = o_u + k * d * d
             if full:
                 for i in range(d):
-                    acc = 0.0
+                    s = 0.0
                     row = uk + i * d
                     for j in range(i + 1):
-                        acc += u[row + j] * (z[j] - mean[mk + j])
-                    q += acc * acc
+                        s += dparams[row + j] * (dstate[o_z + j] - dparams[mk + j])
+                    q += s * s
             else:
                 for i in range(d):
-                    acc = u[uk + i * d + i] * (z[i] - mean[mk + i])
-                    q += acc * acc
-            v = lc[k] - 0.5 * q
-            ll[k] = v
+                    s = dparams[uk + i * d + i] * (dstate[o_z + i] - dparams[mk + i])
+                    q += s * s
+            v = dparams[o_lc + k] - 0.5 * q
+            dstate[o_ll + k] = v
             if v > ll_max:
                 ll_max = v
         # prediction
-        if not init or iid:
+        if dstate[DXS_INIT] == 0.0 or iid:
             for k in range(k_n):
-                p[k] = start[k]
+                post[t, k] = dparams[o_start + k]
         else:
             for j in range(k_n):
-                p[j] = 0.0
+                post[t, j] = 0.0
             for i in range(k_n):
-                a = alpha[i]
+                a = dstate[o_alpha + i]
                 if a != 0.0:
-                    row = i * k_n
+                    row = o_trans + i * k_n
                     for j in range(k_n):
-                        p[j] += a * trans[row + j]
+                        post[t, j] += a * dparams[row + j]
         # update
         total = 0.0
         finite_max = np.isfinite(ll_max)
         for k in range(k_n):
-            v = ll[k]
+            v = dstate[o_ll + k]
             if v != ll_max or not finite_max:  # exp(0) = 1 exactly: the likeliest state needs none
-                p[k] *= np.exp(v - ll_max)
-            total += p[k]
+                post[t, k] *= np.exp(v - ll_max)
+            total += post[t, k]
         if not (total > 0.0) or not np.isfinite(total):
             # the prior rules every state out (or the input is absurd): restart from emissions
             total = 0.0
             for k in range(k_n):
-                p[k] = np.exp(ll[k] - ll_max)
-                total += p[k]
+                post[t, k] = np.exp(dstate[o_ll + k] - ll_max)
+                total += post[t, k]
         best = 0
         for k in range(k_n):
-            p[k] /= total
-            alpha[k] = p[k]
-            post[t, k] = p[k]
-            if p[k] > p[best]:
+            post[t, k] /= total
+            dstate[o_alpha + k] = post[t, k]
+            if post[t, k] > post[t, best]:
                 best = k
-        lognorm = np.log(total) + ll_max
-        init = True
-    if t_to > t_from:
-        for k in range(k_n):
-            dstate[o_alpha + k] = alpha[k]
-            dstate[o_ll + k] = ll[k]
-        for i in range(d):
-            dstate[o_z + i] = z[i]
-        dstate[DXS_LOGNORM] = lognorm
+        dstate[DXS_LOGNORM] = np.log(total) + ll_max
         dstate[DXS_INIT] = 1.0
-    return best
+        log_lik += dstate[DXS_LOGNORM]
+    return best, log_lik
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def gaussian_update_nb(
     dparams: np.ndarray, dstate: np.ndarray, feats: np.ndarray, exog: np.ndarray, post: np.ndarray
 ) -> int:
     """One bar of :func:`gaussian_rows_nb` (the step's online update)."""
-    return gaussian_rows_nb(dparams, dstate, feats[None, :], exog[None, :], 0, 1, post[None, :])
+    return gaussian_rows_nb(dparams, dstate, feats[None, :], exog[None, :], 0, 1, post[None, :])[0]
 
 
 @nb.njit(cache=True)
@@ -510,7 +485,7 @@ def detector_update_nb(
     return -1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def argmax_state_nb(post: np.ndarray) -> int:
     best = 0
     for k in range(1, post.shape[0]):
@@ -558,6 +533,11 @@ def score_rows_nb(
     """Sum of the per-bar log normalisers (log-likelihood, standardized space) of a fresh
     filter run over feature rows ``feats`` (T, F) and ``exog`` (T, E)."""
     dstate = np.zeros(state_size)
+    kind = int(dparams[D_KIND])
+    if kind == DET_HMM or kind == DET_GMM or kind == DET_KMEANS:
+        return gaussian_rows_nb(
+            dparams, dstate, feats, exog, 0, feats.shape[0], np.empty((feats.shape[0], n_states))
+        )[1]
     post = np.empty(n_states)
     total = 0.0
     for t in range(feats.shape[0]):
@@ -571,11 +551,57 @@ def filter_rows_nb(
     dparams: np.ndarray, feats: np.ndarray, exog: np.ndarray, state_size: int, n_states: int
 ) -> np.ndarray:
     """Posteriors (T, K) of a fresh online filter run over feature rows (fixed parameters)."""
-    dstate = np.zeros(state_size)
+    rows = np.empty((1, dparams.shape[0]))
+    rows[0] = dparams
     out = np.empty((feats.shape[0], n_states))
-    for t in range(feats.shape[0]):
-        detector_update_nb(dparams, dstate, feats[t], exog[t], out[t])
+    raw = np.empty(feats.shape[0], dtype=np.int64)
+    fit_bar = np.zeros(1, dtype=np.int64)
+    filter_history_nb(rows, fit_bar, 0, feats, exog, np.zeros(state_size), out, raw)
     return out
+
+
+@nb.njit(cache=True)
+def filter_history_nb(
+    dparams: np.ndarray,
+    fit_bar: np.ndarray,
+    t0: int,
+    feats: np.ndarray,
+    exog: np.ndarray,
+    dstate: np.ndarray,
+    post: np.ndarray,
+    raw: np.ndarray,
+) -> None:
+    """The online filter over a feature history whose first row is bar ``t0``: at bar
+    ``t`` the parameter row in force (the last with ``fit_bar <= t``) filters row ``t``;
+    ``post`` (T, K) gets the posteriors (uniform before the first fit), ``raw`` (T,) the
+    raw states (-1: silent). The Gaussian kinds filter each run of bars under one row in
+    one call (:func:`gaussian_rows_nb`), the others bar by bar; the same bits either way.
+    """
+    t_len = feats.shape[0]
+    k_n = post.shape[1]
+    k = -1
+    while k + 1 < fit_bar.shape[0] and fit_bar[k + 1] <= t0:
+        k += 1
+    t = 0
+    while t < t_len:
+        end = t_len if k + 1 >= fit_bar.shape[0] else min(t_len, fit_bar[k + 1] - t0)
+        kind = int(dparams[max(k, 0), D_KIND])
+        if k < 0:
+            for s in range(t, end):
+                for i in range(k_n):
+                    post[s, i] = 1.0 / k_n
+                raw[s] = -1
+        elif kind == DET_HMM or kind == DET_GMM or kind == DET_KMEANS:
+            gaussian_rows_nb(dparams[k], dstate, feats, exog, t, end, post)
+            for s in range(t, end):
+                raw[s] = argmax_state_nb(post[s])
+        else:
+            row = dparams[k]
+            for s in range(t, end):
+                raw[s] = detector_update_nb(row, dstate, feats[s], exog[s], post[s])
+        t = end
+        while k + 1 < fit_bar.shape[0] and fit_bar[k + 1] <= t0 + t:
+            k += 1
 
 
 @nb.njit(cache=True)
@@ -590,14 +616,6 @@ def online_run_nb(
     """The detector half of the compiled driver over a feature history: at bar ``t`` the
     parameter row in force (last ``fit_bar <= t``) filters row ``t``; ``post`` (T, K) gets
     the posteriors (uniform before the first fit). Returns the raw states (-1: silent)."""
-    t_len = feats.shape[0]
-    raw = np.full(t_len, -1, dtype=np.int64)
-    k = -1
-    for t in range(t_len):
-        while k + 1 < fit_bar.shape[0] and fit_bar[k + 1] <= t:
-            k += 1
-        if k < 0:
-            post[t, :] = 1.0 / post.shape[1]
-            continue
-        raw[t] = detector_update_nb(dparams[k], dstate, feats[t], exog[t], post[t])
+    raw = np.empty(feats.shape[0], dtype=np.int64)
+    filter_history_nb(dparams, fit_bar, 0, feats, exog, dstate, post, raw)
     return raw
