@@ -44,7 +44,7 @@ class RegimeSwitching:
     def rows(self, symbols: tuple[str, ...], labels: tuple[str, ...]) -> np.ndarray:
         """The ``(K, N)`` weight table in state order."""
         k = len(labels)
-        rows = np.full((k, len(symbols)), np.nan)
+        rows: list[np.ndarray | None] = [None] * k
         for key, spec in self.table.items():
             if key in labels:
                 s = labels.index(key)
@@ -56,10 +56,10 @@ class RegimeSwitching:
                     f"detector ({', '.join(labels)})"
                 )
             rows[s] = weight_vector(spec, symbols, f"strategy {self.name!r} table.{key}")
-        missing = [labels[s] for s in range(k) if np.isnan(rows[s]).any()]
+        missing = [labels[s] for s in range(k) if rows[s] is None]
         if missing:
             raise ValueError(f"strategy {self.name!r}: table has no row for {', '.join(missing)}")
-        return rows
+        return np.array(rows, dtype=np.float64).reshape(k, len(symbols))
 
     def params(self, symbols: tuple[str, ...], labels: tuple[str, ...]) -> np.ndarray:
         n = len(symbols)

@@ -14,6 +14,7 @@ bar by bar, the error names the strategy and the bar) and ``advise``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -77,16 +78,17 @@ def weight_vector(
         if spec != "equal":
             raise ValueError(f"{where}: weights must be a table or 'equal', got {spec!r}")
         return np.full(len(symbols), 1.0 / len(symbols))
-    unknown = sorted(set(spec) - set(symbols))
+    unknown = sorted(set(spec).difference(symbols))
     if unknown:
         raise ValueError(
             f"{where}: unknown symbol {unknown[0]!r}; the data has {', '.join(symbols)} "
             "(list your own [[strategies]], or write a starter config with "
             "`regime-engine init FILES`)"
         )
-    w = np.array([float(spec.get(s, 0.0)) for s in symbols])
-    if not np.isfinite(w).all():
+    values = [float(spec.get(s, 0.0)) for s in symbols]
+    if not all(map(math.isfinite, values)):
         raise ValueError(f"{where}: weights must be finite")
+    w = np.array(values)
     if normalize:
         gross = float(np.abs(w).sum())
         if gross == 0.0:

@@ -46,3 +46,21 @@ def test_regime_table_rejects_unknown_labels_and_symbols():
     unknown = RegimeSwitching("r", table={"calm": {"XYZ": 1.0}}, warmup={"SPX": 1.0})
     with pytest.raises(ValueError, match="unknown symbol 'XYZ'"):
         unknown.params(("SPX",), ("calm",))
+
+
+def test_regime_table_rows_in_state_order_and_finite():
+    """Labels or state numbers as keys; rows in state order, symbols in data order; a
+    later key for the same state wins (table order); non-finite weights are refused."""
+    strat = RegimeSwitching(
+        "r",
+        table={"1": {"B": 0.25}, "calm": {"A": 0.5, "B": 0.5}, "crisis": {"B": 1.0}},
+        warmup="equal",
+    )
+    rows = strat.rows(("A", "B"), ("calm", "volatile", "crisis"))
+    assert rows.dtype == np.float64
+    assert np.array_equal(rows, [[0.5, 0.5], [0.0, 0.25], [0.0, 1.0]])
+    twice = RegimeSwitching("r", table={"calm": {"A": 1.0}, "0": {"B": 1.0}}, warmup="equal")
+    assert np.array_equal(twice.rows(("A", "B"), ("calm",)), [[0.0, 1.0]])
+    nan = RegimeSwitching("r", table={"calm": {"A": float("nan")}}, warmup="equal")
+    with pytest.raises(ValueError, match=r"table\.calm: weights must be finite"):
+        nan.rows(("A",), ("calm",))
