@@ -595,6 +595,11 @@ def filter_history_nb(
             gaussian_rows_nb(dparams[k], dstate, feats, exog, t, end, post)
             for s in range(t, end):
                 raw[s] = argmax_state_nb(post[s])
+        elif kind == DET_NONE:  # as detector_update_nb, without a call per bar
+            for s in range(t, end):
+                for i in range(k_n):
+                    post[s, i] = 1.0
+                raw[s] = 0
         else:
             row = dparams[k]
             for s in range(t, end):
