@@ -578,6 +578,15 @@ def any_borrow_nb(costs: np.ndarray) -> bool:
 
 
 @nb.njit(cache=True)
+def any_user_rows_nb(dparams: np.ndarray) -> bool:
+    """Does any detector parameter row run a user filter (``DET_USER``)?"""
+    for k in range(dparams.shape[0]):
+        if int(dparams[k, D_KIND]) == DET_USER:
+            return True
+    return False
+
+
+@nb.njit(cache=True)
 def any_features_nb(fparams: np.ndarray, n: int) -> bool:
     """Is any asset's built-in feature block computed under ``fparams``?"""
     if fparams.shape[0] <= N_FEAT_PARAMS or fparams[FP_MASKED] == 0.0:
@@ -635,7 +644,9 @@ def run_nb(
 
     ``feat_rows``: the ``(T, F)`` feature rows this run's feature kernel produces (the
     history computed for the detector's fits, same parameters), read instead of
-    recomputed; ``(0, F)`` to compute them (the feature state then advances).
+    recomputed; ``(0, F)`` to compute them (the feature state then advances). With the
+    rows given and no user filter, phase 2 runs ahead over the whole history
+    (:func:`detect_pass_nb`) and the loop reads each bar's regime from it.
 
     Output: see :class:`engine.core.raw.RawRun` (O(T) per-bar series, targets and orders
     only at decision bars, fill records). The state's arrays are unpacked once, before
@@ -669,6 +680,15 @@ def run_nb(
     a_fast, a_slow = feature_alphas_nb(fparams)
     pending = any_pending_nb(port, n)  # orders waiting to fill (a continued run may have some)
     borrow = any_borrow_nb(costs)  # shorts pay borrow every bar: execution runs every bar
+    ahead = given and not any_user_rows_nb(dparams)  # a user filter runs bar by bar
+    o_changed = np.zeros(t_len if ahead else 0, dtype=np.bool_)
+    if ahead:  # phase 2 ahead: it reads no portfolio
+        detect_pass_nb(
+            feat_rows, exog, dparams, fit_bar, t0, dstate, post, smooth, rstate,
+            o_post, o_raw, o_smoothed, o_changed,
+        )  # fmt: skip
+    k_n = post.shape[0]
+    work = state.work
     t_next = 0
     while t_next < t_len:  # segments of bars that fit the buffers: no resizing per bar
         if nd == dbars.shape[0]:
@@ -678,10 +698,6 @@ def run_nb(
         seg = min(t_len - t_next, dbars.shape[0] - nd, (fills.shape[0] - n_fills) // n)
         for t in range(t_next, t_next + seg):
             tg = t0 + t
-            k_now = advance_fit_nb(tg, fit_bar, k)
-            if k_now != k:  # a new parameter row in force (a view made only then)
-                k = k_now
-                drow = dparams[max(k, 0)]
             # phase 1 (market_nb) written out: a phase function taking a dozen arrays
             # costs ~50 ns per bar in reference counting
             if pending or borrow:  # nothing to fill and no borrow: no execution work
@@ -690,24 +706,47 @@ def run_nb(
                 )
                 if pending:
                     pending = any_pending_nb(port, n)
-            if given:
+            if given:  # a copy: the policy's context is its own
                 for i in range(n_features):
                     feats[i] = feat_rows[t, i]
             elif any_features:
                 features_update_with_nb(close[t], fparams, a_fast, a_slow, fstate, feats)
             mark_to_market_nb(close[t], port)
             port[P_BARS] = tg + 1
-            detect_user_arrays_nb(ufilter, k, feats, exog[t], drow, dstate, post, smooth, rstate)
-            ctx = context_nb(close[t], feats, exog[t], close[: t + 1], new_period[t], state)
+            if ahead:  # phase 2 ran ahead: this bar's posterior into the state
+                for i in range(k_n):
+                    post[i] = o_post[t, i]
+                r_t, s_t, changed = o_raw[t], o_smoothed[t], o_changed[t]
+            else:
+                k_now = advance_fit_nb(tg, fit_bar, k)
+                if k_now != k:  # a new parameter row in force (a view made only then)
+                    k = k_now
+                    drow = dparams[max(k, 0)]
+                detect_user_arrays_nb(
+                    ufilter, k, feats, exog[t], drow, dstate, post, smooth, rstate
+                )
+                r_t, s_t = int(rstate[G_RAW]), int(rstate[G_SMOOTHED])
+                changed = rstate[G_CHANGED] != 0.0
+            ctx = context_with_nb(
+                close[t], feats, exog[t], close[: t + 1], new_period[t], port, work, post, r_t,
+                s_t, changed,
+            )  # fmt: skip
             if policy(tg, ctx, sparams, sstate, dtargets[nd]):
                 orders_nb(tg, dtargets[nd], close[t], setup, state, dorders[nd])
                 pending = True
                 dbars[nd] = tg
                 nd += 1
-            record_bar_nb(
-                t, port, post, rstate, feats, o_equity, o_cash, o_post, o_raw, o_smoothed,
-                o_feats, record_features,
-            )  # fmt: skip
+            if ahead:  # the regime columns are written
+                o_equity[t] = port[P_EQUITY]
+                o_cash[t] = port[P_CASH]
+                if record_features:
+                    for i in range(n_features):
+                        o_feats[t, i] = feats[i]
+            else:
+                record_bar_nb(
+                    t, port, post, rstate, feats, o_equity, o_cash, o_post, o_raw, o_smoothed,
+                    o_feats, record_features,
+                )  # fmt: skip
         t_next += seg
     return finish_nb(out, dbars, dtargets, dorders, nd, fills, n_fills)
 
@@ -727,8 +766,8 @@ def run_builtin_nb(
     feat_rows: np.ndarray,
 ) -> tuple[Any, ...]:
     """:func:`run_nb` with the built-in policy (disk-cached). The policy's context is
-    built only on bars where it may act (:func:`policy_may_act_nb`); with ``feat_rows``
-    given, the regime phase runs ahead over the whole history (:func:`detect_pass_nb`)."""
+    built only on bars where it may act (:func:`policy_may_act_nb`) and reads the given
+    feature rows in place (the built-in policy writes none)."""
     t_len, n = close.shape
     out = alloc_outputs_nb(t_len, n, state.post.shape[0], n_features, record_features)
     o_equity, o_cash, o_post, o_raw, o_smoothed, bar_costs, o_feats = out
@@ -781,46 +820,45 @@ def run_builtin_nb(
                 )
                 if pending:
                     pending = any_pending_nb(port, n)
-            if given:  # features and regimes computed ahead
-                mark_to_market_nb(close[t], port)
-                port[P_BARS] = tg + 1
-                changed = o_changed[t]
-                if policy_may_act_nb(sparams, sstate, changed, new_period[t]):
-                    ctx = context_with_nb(
-                        close[t], feat_rows[t], exog[t], close[: t + 1], new_period[t], port,
-                        work, o_post[t], o_raw[t], o_smoothed[t], changed,
-                    )  # fmt: skip
-                    if builtin_policy_nb(tg, ctx, sparams, sstate, dtargets[nd]):
-                        orders_nb(tg, dtargets[nd], close[t], setup, state, dorders[nd])
-                        pending = True
-                        dbars[nd] = tg
-                        nd += 1
-                o_equity[t] = port[P_EQUITY]
-                o_cash[t] = port[P_CASH]
-                if record_features:
-                    for i in range(n_features):
-                        o_feats[t, i] = feat_rows[t, i]
-                continue
-            k_now = advance_fit_nb(tg, fit_bar, k)
-            if k_now != k:  # a new parameter row in force (a view made only then)
-                k = k_now
-                drow = dparams[max(k, 0)]
-            if any_features:
+            if any_features and not given:
                 features_update_with_nb(close[t], fparams, a_fast, a_slow, fstate, feats)
             mark_to_market_nb(close[t], port)
             port[P_BARS] = tg + 1
-            detect_arrays_nb(k, feats, exog[t], drow, dstate, post, smooth, rstate)
-            if policy_may_act_nb(sparams, sstate, rstate[G_CHANGED] != 0.0, new_period[t]):
-                ctx = context_nb(close[t], feats, exog[t], close[: t + 1], new_period[t], state)
+            if given:  # phase 2 ran ahead
+                changed = o_changed[t]
+            else:
+                k_now = advance_fit_nb(tg, fit_bar, k)
+                if k_now != k:  # a new parameter row in force (a view made only then)
+                    k = k_now
+                    drow = dparams[max(k, 0)]
+                detect_arrays_nb(k, feats, exog[t], drow, dstate, post, smooth, rstate)
+                changed = rstate[G_CHANGED] != 0.0
+            if policy_may_act_nb(sparams, sstate, changed, new_period[t]):
+                if given:
+                    f_t, p_t, r_t, s_t = feat_rows[t], o_post[t], o_raw[t], o_smoothed[t]
+                else:
+                    f_t, p_t = feats, post
+                    r_t, s_t = int(rstate[G_RAW]), int(rstate[G_SMOOTHED])
+                ctx = context_with_nb(
+                    close[t], f_t, exog[t], close[: t + 1], new_period[t], port, work, p_t,
+                    r_t, s_t, changed,
+                )  # fmt: skip
                 if builtin_policy_nb(tg, ctx, sparams, sstate, dtargets[nd]):
                     orders_nb(tg, dtargets[nd], close[t], setup, state, dorders[nd])
                     pending = True
                     dbars[nd] = tg
                     nd += 1
-            record_bar_nb(
-                t, port, post, rstate, feats, o_equity, o_cash, o_post, o_raw, o_smoothed,
-                o_feats, record_features,
-            )  # fmt: skip
+            if given:  # the regime columns are written
+                o_equity[t] = port[P_EQUITY]
+                o_cash[t] = port[P_CASH]
+                if record_features:
+                    for i in range(n_features):
+                        o_feats[t, i] = feat_rows[t, i]
+            else:
+                record_bar_nb(
+                    t, port, post, rstate, feats, o_equity, o_cash, o_post, o_raw, o_smoothed,
+                    o_feats, record_features,
+                )  # fmt: skip
         t_next += seg
     return finish_nb(out, dbars, dtargets, dorders, nd, fills, n_fills)
 

@@ -9,6 +9,7 @@ and writes the filtered posterior ``P(state_t | data_<=t)``. It returns the raw 
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numba as nb
 import numpy as np
@@ -104,6 +105,9 @@ def rule_update_nb(
 
 
 LOG_FLOOR = 1e-12
+#: bar offset 0 as a plain int64: a literal 0 passed to a kernel compiles one more
+#: specialisation of it (numba types constant arguments as literals)
+ZERO = cast(int, np.int64(0))
 LOG_2PI = 1.8378770664093453
 
 
@@ -248,7 +252,8 @@ def gaussian_update_nb(
     dparams: np.ndarray, dstate: np.ndarray, feats: np.ndarray, exog: np.ndarray, post: np.ndarray
 ) -> int:
     """One bar of :func:`gaussian_rows_nb` (the step's online update)."""
-    return gaussian_rows_nb(dparams, dstate, feats[None, :], exog[None, :], 0, 1, post[None, :])[0]
+    one = feats[None, :], exog[None, :], post[None, :]
+    return gaussian_rows_nb(dparams, dstate, one[0], one[1], ZERO, ZERO + 1, one[2])[0]
 
 
 @nb.njit(cache=True)
@@ -535,9 +540,8 @@ def score_rows_nb(
     dstate = np.zeros(state_size)
     kind = int(dparams[D_KIND])
     if kind == DET_HMM or kind == DET_GMM or kind == DET_KMEANS:
-        return gaussian_rows_nb(
-            dparams, dstate, feats, exog, 0, feats.shape[0], np.empty((feats.shape[0], n_states))
-        )[1]
+        post_rows = np.empty((feats.shape[0], n_states))
+        return gaussian_rows_nb(dparams, dstate, feats, exog, ZERO, feats.shape[0], post_rows)[1]
     post = np.empty(n_states)
     total = 0.0
     for t in range(feats.shape[0]):
@@ -552,11 +556,12 @@ def filter_rows_nb(
 ) -> np.ndarray:
     """Posteriors (T, K) of a fresh online filter run over feature rows (fixed parameters)."""
     rows = np.empty((1, dparams.shape[0]))
-    rows[0] = dparams
+    for i in range(dparams.shape[0]):  # element loop: slice assignment costs compile time
+        rows[0, i] = dparams[i]
     out = np.empty((feats.shape[0], n_states))
     raw = np.empty(feats.shape[0], dtype=np.int64)
     fit_bar = np.zeros(1, dtype=np.int64)
-    filter_history_nb(rows, fit_bar, 0, feats, exog, np.zeros(state_size), out, raw)
+    filter_history_nb(rows, fit_bar, ZERO, feats, exog, np.zeros(state_size), out, raw)
     return out
 
 
@@ -622,5 +627,5 @@ def online_run_nb(
     parameter row in force (last ``fit_bar <= t``) filters row ``t``; ``post`` (T, K) gets
     the posteriors (uniform before the first fit). Returns the raw states (-1: silent)."""
     raw = np.empty(feats.shape[0], dtype=np.int64)
-    filter_history_nb(dparams, fit_bar, 0, feats, exog, dstate, post, raw)
+    filter_history_nb(dparams, fit_bar, ZERO, feats, exog, dstate, post, raw)
     return raw

@@ -19,7 +19,6 @@ from engine.core.backtest import (
     setup_for,
     strategy_params,
 )
-from engine.core.policy_nb import builtin_policy_nb
 from engine.core.spec import CostModel, Smoothing, cost_table
 from engine.core.step_nb import run_driver
 from engine.ground import layout as L
@@ -31,6 +30,7 @@ from engine.regimes.online_nb import (
     gaussian_rows_nb,
     score_rows_nb,
 )
+from strategies.example import CompiledTilt
 from strategies.regime_switching import RegimeSwitching
 
 SCHED = {"market": "EQ", "min_train": 250, "refit_every": 150, "skip": 21}
@@ -67,27 +67,33 @@ def _panel() -> BarPanel:
 
 
 @functools.cache
-def _prepared(name: str):  # type: ignore[no-untyped-def]
+def _prepared(name: str, user_policy: bool = False):  # type: ignore[no-untyped-def]
+    """The prepared panel and a regime strategy: the built-in regime table, or a user
+    njit policy reading features and the regime (the generic compiled driver)."""
     panel = _panel()
     det = ADAPTER.validate_python(CONFIGS[name]).build(panel)  # type: ignore[attr-defined]
     costs = cost_table(panel.symbols, CostModel(commission_bps=5.0))
-    prep = prepare(panel, det, costs, smoothing=Smoothing(0.55, 3, 2))
-    k = len(prep.detector.labels)
+    every = panel.symbols if user_policy else ()
+    prep = prepare(panel, det, costs, smoothing=Smoothing(0.55, 3, 2), feature_assets=every)
     a, b = panel.symbols[0], panel.symbols[-1]
+    if user_policy:
+        return prep, CompiledTilt("tilt", equity=a, bond=b, calm_equity=0.7, other_equity=0.2)
+    k = len(prep.detector.labels)
     table = {str(s): {a: (s + 1) / (k + 1), b: 1 - (s + 1) / (k + 1)} for s in range(k)}
     strat = RegimeSwitching("switch", table=table, warmup={a: 0.5, b: 0.5}, rebalance="M")
     return prep, strat
 
 
-def _run(name: str, ahead: bool):  # type: ignore[no-untyped-def]
-    """The built-in driver with the feature rows given (regimes ahead) or computed in the
+def _run(name: str, ahead: bool, user_policy: bool = False):  # type: ignore[no-untyped-def]
+    """The compiled driver with the feature rows given (regimes ahead) or computed in the
     loop (regimes per bar); the raw run and the state after it."""
-    prep, strat = _prepared(name)
+    prep, strat = _prepared(name, user_policy)
     panel = prep.panel
     fparams = prep.fparams_for(strat)
+    assert np.array_equal(fparams, prep.fparams)  # the given rows are this run's features
     state = fresh_state(prep, strat.state_size(), fparams)
     raw = run_driver(
-        builtin_policy_nb,
+        strat.policy,
         panel.open,
         panel.close,
         panel.volume,
@@ -102,9 +108,13 @@ def _run(name: str, ahead: bool):  # type: ignore[no-untyped-def]
     return raw, state
 
 
-@pytest.mark.parametrize("name", list(CONFIGS))
-def test_regimes_ahead_equal_regimes_per_bar(name: str) -> None:
-    (ahead, s_ahead), (per_bar, s_per_bar) = _run(name, True), _run(name, False)
+@pytest.mark.parametrize(
+    ("name", "user_policy"),
+    [(name, False) for name in CONFIGS] + [("hmm", True), ("rule", True), ("none", True)],
+)
+def test_regimes_ahead_equal_regimes_per_bar(name: str, user_policy: bool) -> None:
+    ahead, s_ahead = _run(name, True, user_policy)
+    per_bar, s_per_bar = _run(name, False, user_policy)
     for field in RUN_FIELDS:
         x, y = getattr(ahead, field), getattr(per_bar, field)
         assert x.shape == y.shape, field
@@ -116,7 +126,7 @@ def test_regimes_ahead_equal_regimes_per_bar(name: str) -> None:
     if name != "none":
         assert (ahead.raw >= 0).sum() > 300
     assert ahead.fills.shape[0] > 10
-    public = run_strategy_raw(*_prepared(name))
+    public = run_strategy_raw(*_prepared(name, user_policy))
     assert np.array_equal(public.equity, ahead.equity)
     assert np.array_equal(public.post, ahead.post)
 
