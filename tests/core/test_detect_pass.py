@@ -8,7 +8,6 @@ import functools
 
 import numpy as np
 import pytest
-from pydantic import TypeAdapter
 
 from data_feeds.synthetic import two_state_example
 from engine.core.backtest import (
@@ -23,7 +22,6 @@ from engine.core.spec import CostModel, Smoothing, cost_table
 from engine.core.step_nb import run_driver
 from engine.ground import layout as L
 from engine.ground.bars import BarPanel
-from engine.regimes.config import DetectorConfig
 from engine.regimes.online_nb import (
     detector_update_nb,
     filter_rows_nb,
@@ -32,29 +30,11 @@ from engine.regimes.online_nb import (
 )
 from strategies.example import CompiledTilt
 from strategies.regime_switching import RegimeSwitching
+from tests.regimes.test_no_lookahead import CONFIGS as LOOKAHEAD_CONFIGS
+from tests.regimes.test_no_lookahead import ADAPTER, N_BARS
 
-SCHED = {"market": "EQ", "min_train": 250, "refit_every": 150, "skip": 21}
-CONFIGS: dict[str, dict[str, object]] = {
-    "none": {"kind": "none"},
-    "rule": {"kind": "rule", "market": "EQ", "history": 200, "min_history": 100},
-    "hmm": {"kind": "hmm", "n_restarts": 1, "n_iter": 30, **SCHED},
-    "hmm_diag_rolling": {
-        "kind": "hmm",
-        "n_restarts": 1,
-        "n_iter": 30,
-        "covariance": "diag",
-        "window": "rolling",
-        "window_length": 200,
-        "n_states": 2,
-        **SCHED,
-    },
-    "gmm": {"kind": "gmm", "n_init": 1, **SCHED},
-    "kmeans": {"kind": "kmeans", "n_init": 2, **SCHED},
-    "jump": {"kind": "jump", "n_init": 2, **SCHED},
-    "supervised": {"kind": "supervised", "horizon": 10, **SCHED},
-    "bocpd": {"kind": "bocpd", "market": "EQ", "min_train": 250, "max_run": 100},
-}
-ADAPTER: TypeAdapter[object] = TypeAdapter(DetectorConfig)
+#: every detector kind of the look-ahead test (same panel and settings), plus none
+CONFIGS: dict[str, dict[str, object]] = {"none": {"kind": "none"}, **LOOKAHEAD_CONFIGS}
 RUN_FIELDS = (
     *("equity", "cash", "decision_bars", "targets", "orders"),
     *("post", "raw", "smoothed", "costs", "fills"),
@@ -63,7 +43,7 @@ RUN_FIELDS = (
 
 @functools.lru_cache(maxsize=1)
 def _panel() -> BarPanel:
-    return two_state_example(700, 3.0, 60.0, seed=11)[0]
+    return two_state_example(N_BARS, 3.0, 60.0, seed=11)[0]
 
 
 @functools.cache
@@ -131,7 +111,7 @@ def test_regimes_ahead_equal_regimes_per_bar(name: str, user_policy: bool) -> No
     assert np.array_equal(public.post, ahead.post)
 
 
-@pytest.mark.parametrize("name", ["hmm", "hmm_diag_rolling", "gmm", "kmeans"])
+@pytest.mark.parametrize("name", ["hmm", "hmm_rolling_diag", "gmm", "kmeans"])
 def test_gaussian_rows_equal_one_bar_updates(name: str) -> None:
     """A run of bars in one call equals the bar-by-bar online update: posteriors, the
     state after each bar, the likeliest state and the summed log normalisers."""
