@@ -30,8 +30,8 @@ from engine.regimes.online_nb import (
 )
 from strategies.example import CompiledTilt
 from strategies.regime_switching import RegimeSwitching
-from tests.regimes.test_no_lookahead import CONFIGS as LOOKAHEAD_CONFIGS
 from tests.regimes.test_no_lookahead import ADAPTER, N_BARS
+from tests.regimes.test_no_lookahead import CONFIGS as LOOKAHEAD_CONFIGS
 
 #: every detector kind of the look-ahead test (same panel and settings), plus none
 CONFIGS: dict[str, dict[str, object]] = {"none": {"kind": "none"}, **LOOKAHEAD_CONFIGS}
