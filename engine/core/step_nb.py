@@ -483,12 +483,6 @@ def bar_ok_nb(bar_open: np.ndarray, close: np.ndarray, volume: np.ndarray) -> bo
 
 
 @nb.njit(cache=True, inline="always")
-def dparams0_nb(setup: Setup) -> np.ndarray:
-    """The first detector parameter row (used before the first fit too)."""
-    return setup.dparams[0]
-
-
-@nb.njit(cache=True, inline="always")
 def advance_fit_nb(t: int, fit_bar: np.ndarray, k: int) -> int:
     """:func:`active_fit_nb` for increasing ``t`` (``fit_bar`` ascending): move on from
     the row ``k`` in force at the previous bar."""
@@ -530,33 +524,6 @@ def grow_decisions_nb(
             t2[i, j] = targets[i, j]
             o2[i, j] = orders[i, j]
     return b2, t2, o2
-
-
-@nb.njit(cache=True, inline="always")
-def record_bar_nb(
-    t: int,
-    port: np.ndarray,
-    post: np.ndarray,
-    rstate: np.ndarray,
-    feats: np.ndarray,
-    o_equity: np.ndarray,
-    o_cash: np.ndarray,
-    o_post: np.ndarray,
-    o_raw: np.ndarray,
-    o_smoothed: np.ndarray,
-    o_feats: np.ndarray,
-    record_features: bool,
-) -> None:
-    """Copy bar ``t``'s portfolio and regime into the output arrays."""
-    o_equity[t] = port[P_EQUITY]
-    o_cash[t] = port[P_CASH]
-    for k in range(post.shape[0]):
-        o_post[t, k] = post[k]
-    o_raw[t] = int(rstate[G_RAW])
-    o_smoothed[t] = int(rstate[G_SMOOTHED])
-    if record_features:
-        for i in range(feats.shape[0]):
-            o_feats[t, i] = feats[i]
 
 
 @nb.njit(cache=True)
@@ -623,6 +590,69 @@ def finish_nb(
     )
 
 
+@nb.njit(cache=True)
+def block_features_nb(
+    close: np.ndarray,
+    b0: int,
+    b_end: int,
+    fparams: np.ndarray,
+    a_fast: float,
+    a_slow: float,
+    fstate: np.ndarray,
+    rows: np.ndarray,
+) -> None:
+    """The feature rows of bars ``b0 .. b_end - 1`` into ``rows[0 .. b_end - b0 - 1]``
+    (the feature state advances, as bar by bar)."""
+    for s in range(b_end - b0):
+        features_update_with_nb(close[b0 + s], fparams, a_fast, a_slow, fstate, rows[s])
+
+
+@nb.njit(cache=True)
+def feature_block_nb(feat_rows: np.ndarray, t_len: int, n_features: int) -> tuple[Any, ...]:
+    """``(rows, block length, given)``: the given ``(T, F)`` feature rows as one block, or
+    a buffer for blocks of bars whose features are computed ahead (~8 MB at most)."""
+    if feat_rows.shape[0] == t_len and t_len > 0:
+        return feat_rows, t_len, True
+    b_len = min(max(t_len, 1), max(64, (1 << 20) // max(1, n_features)))
+    return np.zeros((b_len, n_features)), b_len, False
+
+
+@nb.njit(cache=False)  # dispatcher arguments: see the module note
+def detect_user_block_nb(
+    ufilter: Any,
+    rows: np.ndarray,
+    exog: np.ndarray,
+    b0: int,
+    b_end: int,
+    t0: int,
+    dparams: np.ndarray,
+    fit_bar: np.ndarray,
+    dstate: np.ndarray,
+    post: np.ndarray,
+    smooth: np.ndarray,
+    rstate: np.ndarray,
+    o_post: np.ndarray,
+    o_raw: np.ndarray,
+    o_smoothed: np.ndarray,
+    o_changed: np.ndarray,
+) -> None:
+    """:func:`detect_pass_nb` over bars ``b0 .. b_end - 1`` (feature rows ``rows`` from
+    0) bar by bar, for detectors with a user filter (``DET_USER`` rows)."""
+    k = advance_fit_nb(t0 + b0, fit_bar, -1)
+    drow = dparams[max(k, 0)]
+    for s in range(b0, b_end):
+        k_now = advance_fit_nb(t0 + s, fit_bar, k)
+        if k_now != k:
+            k = k_now
+            drow = dparams[max(k, 0)]
+        detect_user_arrays_nb(ufilter, k, rows[s - b0], exog[s], drow, dstate, post, smooth, rstate)
+        for i in range(post.shape[0]):
+            o_post[s, i] = post[i]
+        o_raw[s] = int(rstate[G_RAW])
+        o_smoothed[s] = int(rstate[G_SMOOTHED])
+        o_changed[s] = rstate[G_CHANGED] != 0.0
+
+
 @nb.njit(cache=False)  # dispatcher arguments: see the module note
 def run_nb(
     policy: Any,
@@ -644,9 +674,12 @@ def run_nb(
 
     ``feat_rows``: the ``(T, F)`` feature rows this run's feature kernel produces (the
     history computed for the detector's fits, same parameters), read instead of
-    recomputed; ``(0, F)`` to compute them (the feature state then advances). With the
-    rows given and no user filter, phase 2 runs ahead over the whole history
-    (:func:`detect_pass_nb`) and the loop reads each bar's regime from it.
+    recomputed; ``(0, F)`` to compute them (the feature state then advances).
+
+    Features and regimes read no portfolio: they are computed ahead, a block of bars at a
+    time (all bars when the rows are given; :func:`detect_pass_nb`, or bar by bar for a
+    user filter), then the loop runs the other phases over the block. Same bits as the
+    step bar by bar.
 
     Output: see :class:`engine.core.raw.RawRun` (O(T) per-bar series, targets and orders
     only at decision bars, fill records). The state's arrays are unpacked once, before
@@ -655,6 +688,7 @@ def run_nb(
     t_len, n = close.shape
     out = alloc_outputs_nb(t_len, n, state.post.shape[0], n_features, record_features)
     o_equity, o_cash, o_post, o_raw, o_smoothed, bar_costs, o_feats = out
+    o_changed = np.empty(t_len, dtype=np.bool_)
     feats = np.zeros(n_features)
     fills = np.empty((max(64, t_len // 4), N_FILL_FIELDS))
     cap = max(16, t_len // 16)
@@ -663,39 +697,43 @@ def run_nb(
     dorders = np.empty((cap, n))
     n_fills = 0
     nd = 0
-    k = -1
-    drow = dparams0_nb(setup)
-    port, fstate, dstate, rstate, sstate, post = (
-        state.port,
-        state.fstate,
-        state.dstate,
-        state.rstate,
-        state.sstate,
-        state.post,
-    )
+    port, fstate, dstate, rstate, sstate, post, work = state
     costs, eparams, fparams, dparams, fit_bar, smooth, sparams = setup
     ref = close if eparams[E_FILL_AT_CLOSE] != 0.0 else bar_open
-    given = feat_rows.shape[0] == t_len and feat_rows.shape[0] > 0
+    rows, b_len, given = feature_block_nb(feat_rows, t_len, n_features)
     any_features = any_features_nb(fparams, n)
     a_fast, a_slow = feature_alphas_nb(fparams)
+    user = any_user_rows_nb(dparams)
+    k_n = post.shape[0]
     pending = any_pending_nb(port, n)  # orders waiting to fill (a continued run may have some)
     borrow = any_borrow_nb(costs)  # shorts pay borrow every bar: execution runs every bar
-    ahead = given and not any_user_rows_nb(dparams)  # a user filter runs bar by bar
-    o_changed = np.zeros(t_len if ahead else 0, dtype=np.bool_)
-    if ahead:  # phase 2 ahead: it reads no portfolio
-        detect_pass_nb(
-            feat_rows, exog, dparams, fit_bar, t0, dstate, post, smooth, rstate,
-            o_post, o_raw, o_smoothed, o_changed,
-        )  # fmt: skip
-    k_n = post.shape[0]
-    work = state.work
+    r0 = 0  # rows[t - r0] is bar t's feature row
+    b_end = 0
     t_next = 0
     while t_next < t_len:  # segments of bars that fit the buffers: no resizing per bar
+        if t_next == b_end:  # the next block's features and regimes, ahead
+            b0 = t_next
+            b_end = min(t_len, b0 + b_len)
+            r0 = 0 if given else b0
+            if any_features and not given:
+                block_features_nb(close, b0, b_end, fparams, a_fast, a_slow, fstate, rows)
+            blk = rows[b0 - r0 : b_end - r0]
+            if user:
+                detect_user_block_nb(
+                    ufilter, blk, exog, b0, b_end, t0, dparams, fit_bar, dstate, post, smooth,
+                    rstate, o_post, o_raw, o_smoothed, o_changed,
+                )  # fmt: skip
+            else:
+                detect_pass_nb(
+                    blk, exog[b0:b_end], dparams, fit_bar, t0 + b0, dstate, post, smooth,
+                    rstate, o_post[b0:b_end], o_raw[b0:b_end], o_smoothed[b0:b_end],
+                    o_changed[b0:b_end],
+                )  # fmt: skip
         if nd == dbars.shape[0]:
             dbars, dtargets, dorders = grow_decisions_nb(dbars, dtargets, dorders)
         if n_fills + n > fills.shape[0]:
             fills = grow_rows_nb(fills, n_fills + n)
-        seg = min(t_len - t_next, dbars.shape[0] - nd, (fills.shape[0] - n_fills) // n)
+        seg = min(b_end - t_next, dbars.shape[0] - nd, (fills.shape[0] - n_fills) // n)
         for t in range(t_next, t_next + seg):
             tg = t0 + t
             # phase 1 (market_nb) written out: a phase function taking a dozen arrays
@@ -706,47 +744,27 @@ def run_nb(
                 )
                 if pending:
                     pending = any_pending_nb(port, n)
-            if given:  # a copy: the policy's context is its own
-                for i in range(n_features):
-                    feats[i] = feat_rows[t, i]
-            elif any_features:
-                features_update_with_nb(close[t], fparams, a_fast, a_slow, fstate, feats)
             mark_to_market_nb(close[t], port)
             port[P_BARS] = tg + 1
-            if ahead:  # phase 2 ran ahead: this bar's posterior into the state
-                for i in range(k_n):
-                    post[i] = o_post[t, i]
-                r_t, s_t, changed = o_raw[t], o_smoothed[t], o_changed[t]
-            else:
-                k_now = advance_fit_nb(tg, fit_bar, k)
-                if k_now != k:  # a new parameter row in force (a view made only then)
-                    k = k_now
-                    drow = dparams[max(k, 0)]
-                detect_user_arrays_nb(
-                    ufilter, k, feats, exog[t], drow, dstate, post, smooth, rstate
-                )
-                r_t, s_t = int(rstate[G_RAW]), int(rstate[G_SMOOTHED])
-                changed = rstate[G_CHANGED] != 0.0
+            # the policy's context gets copies: whatever it writes stays its own
+            for i in range(n_features):
+                feats[i] = rows[t - r0, i]
+            for i in range(k_n):
+                post[i] = o_post[t, i]
             ctx = context_with_nb(
-                close[t], feats, exog[t], close[: t + 1], new_period[t], port, work, post, r_t,
-                s_t, changed,
+                close[t], feats, exog[t], close[: t + 1], new_period[t], port, work, post,
+                o_raw[t], o_smoothed[t], o_changed[t],
             )  # fmt: skip
             if policy(tg, ctx, sparams, sstate, dtargets[nd]):
                 orders_nb(tg, dtargets[nd], close[t], setup, state, dorders[nd])
                 pending = True
                 dbars[nd] = tg
                 nd += 1
-            if ahead:  # the regime columns are written
-                o_equity[t] = port[P_EQUITY]
-                o_cash[t] = port[P_CASH]
-                if record_features:
-                    for i in range(n_features):
-                        o_feats[t, i] = feats[i]
-            else:
-                record_bar_nb(
-                    t, port, post, rstate, feats, o_equity, o_cash, o_post, o_raw, o_smoothed,
-                    o_feats, record_features,
-                )  # fmt: skip
+            o_equity[t] = port[P_EQUITY]
+            o_cash[t] = port[P_CASH]
+            if record_features:
+                for i in range(n_features):
+                    o_feats[t, i] = rows[t - r0, i]
         t_next += seg
     return finish_nb(out, dbars, dtargets, dorders, nd, fills, n_fills)
 
@@ -766,12 +784,12 @@ def run_builtin_nb(
     feat_rows: np.ndarray,
 ) -> tuple[Any, ...]:
     """:func:`run_nb` with the built-in policy (disk-cached). The policy's context is
-    built only on bars where it may act (:func:`policy_may_act_nb`) and reads the given
-    feature rows in place (the built-in policy writes none)."""
+    built only on bars where it may act (:func:`policy_may_act_nb`) and reads the feature
+    rows and posteriors in place (the built-in policy writes none)."""
     t_len, n = close.shape
     out = alloc_outputs_nb(t_len, n, state.post.shape[0], n_features, record_features)
     o_equity, o_cash, o_post, o_raw, o_smoothed, bar_costs, o_feats = out
-    feats = np.zeros(n_features)
+    o_changed = np.empty(t_len, dtype=np.bool_)
     fills = np.empty((max(64, t_len // 4), N_FILL_FIELDS))
     cap = max(16, t_len // 16)
     dbars = np.empty(cap, dtype=np.int64)
@@ -779,37 +797,34 @@ def run_builtin_nb(
     dorders = np.empty((cap, n))
     n_fills = 0
     nd = 0
-    k = -1
-    drow = dparams0_nb(setup)
-    port, fstate, dstate, rstate, sstate, post = (
-        state.port,
-        state.fstate,
-        state.dstate,
-        state.rstate,
-        state.sstate,
-        state.post,
-    )
+    port, fstate, dstate, rstate, sstate, post, work = state
     costs, eparams, fparams, dparams, fit_bar, smooth, sparams = setup
     ref = close if eparams[E_FILL_AT_CLOSE] != 0.0 else bar_open
-    given = feat_rows.shape[0] == t_len and feat_rows.shape[0] > 0
+    rows, b_len, given = feature_block_nb(feat_rows, t_len, n_features)
     any_features = any_features_nb(fparams, n)
     a_fast, a_slow = feature_alphas_nb(fparams)
     pending = any_pending_nb(port, n)  # orders waiting to fill (a continued run may have some)
     borrow = any_borrow_nb(costs)  # shorts pay borrow every bar: execution runs every bar
-    o_changed = np.zeros(t_len if given else 0, dtype=np.bool_)
-    if given:  # phase 2 ahead: it reads no portfolio
-        detect_pass_nb(
-            feat_rows, exog, dparams, fit_bar, t0, dstate, post, smooth, rstate,
-            o_post, o_raw, o_smoothed, o_changed,
-        )  # fmt: skip
-    work = state.work
+    r0 = 0  # rows[t - r0] is bar t's feature row
+    b_end = 0
     t_next = 0
     while t_next < t_len:  # segments of bars that fit the buffers: no resizing per bar
+        if t_next == b_end:  # the next block's features and regimes, ahead
+            b0 = t_next
+            b_end = min(t_len, b0 + b_len)
+            r0 = 0 if given else b0
+            if any_features and not given:
+                block_features_nb(close, b0, b_end, fparams, a_fast, a_slow, fstate, rows)
+            detect_pass_nb(
+                rows[b0 - r0 : b_end - r0], exog[b0:b_end], dparams, fit_bar, t0 + b0, dstate,
+                post, smooth, rstate, o_post[b0:b_end], o_raw[b0:b_end], o_smoothed[b0:b_end],
+                o_changed[b0:b_end],
+            )  # fmt: skip
         if nd == dbars.shape[0]:
             dbars, dtargets, dorders = grow_decisions_nb(dbars, dtargets, dorders)
         if n_fills + n > fills.shape[0]:
             fills = grow_rows_nb(fills, n_fills + n)
-        seg = min(t_len - t_next, dbars.shape[0] - nd, (fills.shape[0] - n_fills) // n)
+        seg = min(b_end - t_next, dbars.shape[0] - nd, (fills.shape[0] - n_fills) // n)
         for t in range(t_next, t_next + seg):
             tg = t0 + t
             # phase 1 (market_nb) written out: a phase function taking a dozen arrays
@@ -820,45 +835,23 @@ def run_builtin_nb(
                 )
                 if pending:
                     pending = any_pending_nb(port, n)
-            if any_features and not given:
-                features_update_with_nb(close[t], fparams, a_fast, a_slow, fstate, feats)
             mark_to_market_nb(close[t], port)
             port[P_BARS] = tg + 1
-            if given:  # phase 2 ran ahead
-                changed = o_changed[t]
-            else:
-                k_now = advance_fit_nb(tg, fit_bar, k)
-                if k_now != k:  # a new parameter row in force (a view made only then)
-                    k = k_now
-                    drow = dparams[max(k, 0)]
-                detect_arrays_nb(k, feats, exog[t], drow, dstate, post, smooth, rstate)
-                changed = rstate[G_CHANGED] != 0.0
-            if policy_may_act_nb(sparams, sstate, changed, new_period[t]):
-                if given:
-                    f_t, p_t, r_t, s_t = feat_rows[t], o_post[t], o_raw[t], o_smoothed[t]
-                else:
-                    f_t, p_t = feats, post
-                    r_t, s_t = int(rstate[G_RAW]), int(rstate[G_SMOOTHED])
+            if policy_may_act_nb(sparams, sstate, o_changed[t], new_period[t]):
                 ctx = context_with_nb(
-                    close[t], f_t, exog[t], close[: t + 1], new_period[t], port, work, p_t,
-                    r_t, s_t, changed,
+                    close[t], rows[t - r0], exog[t], close[: t + 1], new_period[t], port, work,
+                    o_post[t], o_raw[t], o_smoothed[t], o_changed[t],
                 )  # fmt: skip
                 if builtin_policy_nb(tg, ctx, sparams, sstate, dtargets[nd]):
                     orders_nb(tg, dtargets[nd], close[t], setup, state, dorders[nd])
                     pending = True
                     dbars[nd] = tg
                     nd += 1
-            if given:  # the regime columns are written
-                o_equity[t] = port[P_EQUITY]
-                o_cash[t] = port[P_CASH]
-                if record_features:
-                    for i in range(n_features):
-                        o_feats[t, i] = feat_rows[t, i]
-            else:
-                record_bar_nb(
-                    t, port, post, rstate, feats, o_equity, o_cash, o_post, o_raw, o_smoothed,
-                    o_feats, record_features,
-                )  # fmt: skip
+            o_equity[t] = port[P_EQUITY]
+            o_cash[t] = port[P_CASH]
+            if record_features:
+                for i in range(n_features):
+                    o_feats[t, i] = rows[t - r0, i]
         t_next += seg
     return finish_nb(out, dbars, dtargets, dorders, nd, fills, n_fills)
 

@@ -1,5 +1,6 @@
-"""The regime phase run ahead of the loop (``detect_pass_nb``, used when the feature rows
-are known) equals the per-bar phase inside the loop, bit for bit, for every detector kind;
+"""The compiled drivers compute features and regimes ahead of the loop, a block of bars at
+a time (``detect_pass_nb``): bit for bit the step bar by bar (the streaming driver), for
+every detector kind, with the feature rows given or computed, in one block or several;
 the Gaussian filter over a run of bars equals its one-bar calls."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from engine.core.backtest import (
 )
 from engine.core.spec import CostModel, Smoothing, cost_table
 from engine.core.step_nb import run_driver
+from engine.core.streaming import StreamingDriver, outputs_to_run, replay
 from engine.ground import layout as L
 from engine.ground.bars import BarPanel
 from engine.regimes.online_nb import (
@@ -30,6 +32,7 @@ from engine.regimes.online_nb import (
 )
 from strategies.example import CompiledTilt
 from strategies.regime_switching import RegimeSwitching
+from tests.core.conftest import random_panel
 from tests.regimes.test_no_lookahead import ADAPTER, N_BARS
 from tests.regimes.test_no_lookahead import CONFIGS as LOOKAHEAD_CONFIGS
 
@@ -64,10 +67,9 @@ def _prepared(name: str, user_policy: bool = False):  # type: ignore[no-untyped-
     return prep, strat
 
 
-def _run(name: str, ahead: bool, user_policy: bool = False):  # type: ignore[no-untyped-def]
-    """The compiled driver with the feature rows given (regimes ahead) or computed in the
-    loop (regimes per bar); the raw run and the state after it."""
-    prep, strat = _prepared(name, user_policy)
+def _run(prep, strat, given: bool):  # type: ignore[no-untyped-def]
+    """The compiled driver with the feature rows given (one block) or computed ahead in
+    blocks; the raw run and the state after it."""
     panel = prep.panel
     fparams = prep.fparams_for(strat)
     assert np.array_equal(fparams, prep.fparams)  # the given rows are this run's features
@@ -83,32 +85,67 @@ def _run(name: str, ahead: bool, user_policy: bool = False):  # type: ignore[no-
         state,
         prep.n_features,
         False,
-        feat_rows=np.ascontiguousarray(prep.features) if ahead else None,
+        feat_rows=np.ascontiguousarray(prep.features) if given else None,
     )
     return raw, state
+
+
+def _assert_same_run(a, b, what: str) -> None:  # type: ignore[no-untyped-def]
+    for field in RUN_FIELDS:
+        x, y = getattr(a, field), getattr(b, field)
+        assert x.shape == y.shape, f"{what}: {field}"
+        assert np.array_equal(x, y, equal_nan=True), f"{what}: {field} differs"
 
 
 @pytest.mark.parametrize(
     ("name", "user_policy"),
     [(name, False) for name in CONFIGS] + [("hmm", True), ("rule", True), ("none", True)],
 )
-def test_regimes_ahead_equal_regimes_per_bar(name: str, user_policy: bool) -> None:
-    ahead, s_ahead = _run(name, True, user_policy)
-    per_bar, s_per_bar = _run(name, False, user_policy)
-    for field in RUN_FIELDS:
-        x, y = getattr(ahead, field), getattr(per_bar, field)
-        assert x.shape == y.shape, field
-        assert np.array_equal(x, y, equal_nan=True), f"{name}: {field} differs"
-    for field in ("port", "dstate", "rstate", "sstate", "post"):
-        x, y = getattr(s_ahead, field), getattr(s_per_bar, field)
+def test_regimes_ahead_equal_the_step_bar_by_bar(name: str, user_policy: bool) -> None:
+    prep, strat = _prepared(name, user_policy)
+    given, s_given = _run(prep, strat, True)
+    computed, s_computed = _run(prep, strat, False)
+    _, streamed = outputs_to_run(strat.name, prep.panel, replay(
+        StreamingDriver.from_prepared(prep, strat), prep.panel
+    ))  # fmt: skip
+    _assert_same_run(given, streamed, f"{name}: rows given vs the step")
+    _assert_same_run(computed, streamed, f"{name}: rows computed vs the step")
+    for field in ("port", "fstate", "dstate", "rstate", "sstate", "post"):
+        if field == "fstate":  # given rows: the feature state is not advanced
+            continue
+        x, y = getattr(s_given, field), getattr(s_computed, field)
         assert np.array_equal(x, y, equal_nan=True), f"{name}: state.{field} differs"
-    # not vacuous: the detector spoke, the strategy traded, the public path takes the pass
+    # not vacuous: the detector spoke, the strategy traded, the public path gives the rows
     if name != "none":
-        assert (ahead.raw >= 0).sum() > 300
-    assert ahead.fills.shape[0] > 10
-    public = run_strategy_raw(*_prepared(name, user_policy))
-    assert np.array_equal(public.equity, ahead.equity)
-    assert np.array_equal(public.post, ahead.post)
+        assert (given.raw >= 0).sum() > 300
+    assert given.fills.shape[0] > 10
+    public = run_strategy_raw(prep, strat)
+    assert np.array_equal(public.equity, given.equity)
+    assert np.array_equal(public.post, given.post)
+
+
+@pytest.mark.parametrize("name", ["rule", "hmm"])
+def test_several_blocks_equal_one_block(name: str) -> None:
+    """700 assets: the feature buffer holds 249 bars, so a 600-bar run computes its
+    features and regimes in three blocks; equal to the one-block run of the given rows."""
+    panel = random_panel(600, 700, seed=5)
+    cfg = {"rule": {"kind": "rule", "market": "A0", "history": 120, "min_history": 60},
+           "hmm": {"kind": "hmm", "market": "A0", "n_restarts": 1, "n_iter": 20,
+                   "min_train": 150, "refit_every": 100}}[name]  # fmt: skip
+    det = ADAPTER.validate_python(cfg).build(panel)  # type: ignore[attr-defined]
+    prep = prepare(panel, det, cost_table(panel.symbols, CostModel(commission_bps=5.0)))
+    k = len(prep.detector.labels)
+    table = {str(s): {"A0": 1.0 - 0.3 * s, "A1": 0.3 * s} for s in range(k)}
+    strat = RegimeSwitching("switch", table=table, warmup={"A0": 0.5, "A1": 0.5}, rebalance="M")
+    assert prep.n_features == 4200 and (1 << 20) // prep.n_features == 249
+    one, s_one = _run(prep, strat, True)
+    blocks, s_blocks = _run(prep, strat, False)
+    _assert_same_run(one, blocks, name)
+    for field in ("port", "dstate", "rstate", "sstate", "post"):
+        x, y = getattr(s_one, field), getattr(s_blocks, field)
+        assert np.array_equal(x, y, equal_nan=True), f"{name}: state.{field} differs"
+    assert len(np.unique(one.smoothed[one.smoothed >= 0])) >= 2
+    assert one.decision_bars.size > 5
 
 
 @pytest.mark.parametrize("name", ["hmm", "hmm_rolling_diag", "gmm", "kmeans"])
