@@ -10,9 +10,11 @@ One bar goes through, in this order and nowhere else:
    target weights and whether to rebalance;
 4. ``orders``: targets become pending share orders, filled at the next bar.
 
-:func:`step_nb` runs the four phases; the compiled driver :func:`run_nb` loops it over a
-history; the streaming driver (:mod:`engine.core.streaming`) calls the same
-:func:`step_nb` once per arriving bar, or the phases one by one around Python callbacks.
+:func:`step_nb` runs the four phases; the streaming driver (:mod:`engine.core.streaming`)
+calls it once per arriving bar, or the phases one by one around Python callbacks. The
+compiled driver :func:`run_nb` runs them over a history: the features and phase 2 read
+no portfolio, so it computes them ahead, a block of bars at a time
+(:func:`detect_pass_nb`), then loops the other phases over the block, with the same bits.
 
 Functions taking a user policy or filter (a dispatcher argument) are not disk-cached:
 numba would key the cache entry on dispatcher types, which other processes cannot
