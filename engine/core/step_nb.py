@@ -215,11 +215,13 @@ def detect_user_nb(
 
 @nb.njit(cache=True)
 def detect_pass_nb(
-    feat_rows: np.ndarray,
+    rows: np.ndarray,
     exog: np.ndarray,
+    b0: int,
+    b_end: int,
+    t0: int,
     dparams: np.ndarray,
     fit_bar: np.ndarray,
-    t0: int,
     dstate: np.ndarray,
     post: np.ndarray,
     smooth: np.ndarray,
@@ -229,27 +231,29 @@ def detect_pass_nb(
     o_smoothed: np.ndarray,
     o_changed: np.ndarray,
 ) -> None:
-    """Phase 2 over a whole history whose feature rows are known (``feat_rows`` (T, F),
-    the first row being bar ``t0``): per bar the posterior, raw and smoothed state and the
-    changed flag into the ``o_*`` arrays; ``dstate``, ``post`` and ``rstate`` end as after
-    the last bar.
+    """Phase 2 over bars ``b0 .. b_end - 1`` of a run whose first bar is bar ``t0``, their
+    feature rows known (``rows``, from 0): per bar the posterior, raw and smoothed state
+    and the changed flag into the ``o_*`` arrays; ``dstate``, ``post`` and ``rstate`` end
+    as after the last bar.
 
     The detector reads features, exogenous inputs and its own state, never the portfolio,
     so running it ahead of the other phases gives the step's numbers bit for bit; the
     filter then runs a segment of bars per call
     (:func:`~engine.regimes.online_nb.filter_history_nb`).
     """
-    t_len = feat_rows.shape[0]
-    if t_len == 0:
+    if b_end <= b0:
         return
-    filter_history_nb(dparams, fit_bar, t0, feat_rows, exog, dstate, o_post, o_raw)
-    for t in range(t_len):
+    filter_history_nb(
+        dparams, fit_bar, t0 + b0, rows, exog[b0:b_end], dstate, o_post[b0:b_end],
+        o_raw[b0:b_end],
+    )  # fmt: skip
+    for t in range(b0, b_end):
         smooth_state_nb(o_raw[t], o_post[t], smooth, rstate)
         o_smoothed[t] = int(rstate[G_SMOOTHED])
         o_changed[t] = rstate[G_CHANGED] != 0.0
-    rstate[G_FIT] = active_fit_nb(t0 + t_len - 1, fit_bar)
+    rstate[G_FIT] = active_fit_nb(t0 + b_end - 1, fit_bar)
     for i in range(post.shape[0]):
-        post[i] = o_post[t_len - 1, i]
+        post[i] = o_post[b_end - 1, i]
 
 
 @nb.njit(cache=True, inline="always")
@@ -727,9 +731,8 @@ def run_nb(
                 )  # fmt: skip
             else:
                 detect_pass_nb(
-                    blk, exog[b0:b_end], dparams, fit_bar, t0 + b0, dstate, post, smooth,
-                    rstate, o_post[b0:b_end], o_raw[b0:b_end], o_smoothed[b0:b_end],
-                    o_changed[b0:b_end],
+                    blk, exog, b0, b_end, t0, dparams, fit_bar, dstate, post, smooth, rstate,
+                    o_post, o_raw, o_smoothed, o_changed,
                 )  # fmt: skip
         if nd == dbars.shape[0]:
             dbars, dtargets, dorders = grow_decisions_nb(dbars, dtargets, dorders)
@@ -818,9 +821,8 @@ def run_builtin_nb(
             if any_features and not given:
                 block_features_nb(close, b0, b_end, fparams, a_fast, a_slow, fstate, rows)
             detect_pass_nb(
-                rows[b0 - r0 : b_end - r0], exog[b0:b_end], dparams, fit_bar, t0 + b0, dstate,
-                post, smooth, rstate, o_post[b0:b_end], o_raw[b0:b_end], o_smoothed[b0:b_end],
-                o_changed[b0:b_end],
+                rows[b0 - r0 : b_end - r0], exog, b0, b_end, t0, dparams, fit_bar, dstate,
+                post, smooth, rstate, o_post, o_raw, o_smoothed, o_changed,
             )  # fmt: skip
         if nd == dbars.shape[0]:
             dbars, dtargets, dorders = grow_decisions_nb(dbars, dtargets, dorders)
