@@ -308,6 +308,64 @@ def market_dividend_gap(
     }
 
 
+# Columns of the modern panel by how they are computed, for comparing a rebuild with the
+# shipped file on another machine. Exact (every column not named below): parsing, ffill,
+# +, -, *, / in a fixed order and cumprod, IEEE-754 correctly rounded, so the same bits on
+# every CPU. Toleranced, in ulps of the larger magnitude: results of numpy's log / power,
+# whose SIMD code paths differ between CPUs by about an ulp. VIX_LOGCHG5 is one log of an
+# exact ratio (<= 1 ulp seen with SIMD limited to X86_V2). The bond indices are cumulative
+# products over 5,750 bars of returns built from 60-term power sums, so per-bar ulps add up
+# like a random walk (sqrt(5750) ~ 76; 44 ulps seen for UST30 with SIMD limited to X86_V2):
+# 1,024 ulps (~2e-13 relative) leaves room and stays 4 orders of magnitude below 1e-9.
+MODERN_REBUILD_ULPS: dict[str, float] = {
+    "exog_VIX_LOGCHG": 4.0,
+    "UST2_": 1024.0,
+    "UST10_": 1024.0,
+    "UST30_": 1024.0,
+}
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A table written by :func:`write_table` (pandas >= 3 parses floats round-trip exactly)."""
+    return pd.read_csv(path, index_col=0, parse_dates=[0])
+
+
+def rebuild_differences(
+    rebuilt: pd.DataFrame, shipped: pd.DataFrame, ulps: dict[str, float] | None = None
+) -> list[str]:
+    """One short line per column where ``rebuilt`` differs from ``shipped`` beyond what the
+    machine may change: columns whose name starts with a key of ``ulps`` (default
+    :data:`MODERN_REBUILD_ULPS`) within that many units in the last place of the larger
+    magnitude, every other column bit for bit. Empty when the rebuild is the shipped panel.
+    (Never a comparison of whole files: a failure names the column, count and first row.)"""
+    tol = MODERN_REBUILD_ULPS if ulps is None else ulps
+    if list(rebuilt.columns) != list(shipped.columns):
+        return [f"columns differ: {list(rebuilt.columns)} vs {list(shipped.columns)}"]
+    if not rebuilt.index.equals(shipped.index):
+        return [f"index differs: {len(rebuilt)} vs {len(shipped)} rows"]
+    out: list[str] = []
+    for col in shipped.columns:
+        a = rebuilt[col].to_numpy(dtype=np.float64)
+        b = shipped[col].to_numpy(dtype=np.float64)
+        both_nan = np.isnan(a) & np.isnan(b)
+        limit = next((v for k, v in tol.items() if col.startswith(k)), None)
+        if limit is None:
+            bad = ~((a == b) | both_nan)
+            what = "not bit for bit"
+        else:
+            with np.errstate(invalid="ignore"):
+                gap = np.abs(a - b) / np.spacing(np.maximum(np.abs(a), np.abs(b)))
+            bad = ~((gap <= limit) | both_nan)  # NaN on one side only is a difference
+            what = f"more than {limit:g} ulps apart"
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            out.append(
+                f"{col}: {int(bad.sum())} rows {what}, first {shipped.index[i].date()}: "
+                f"{a[i]!r} vs {b[i]!r}"
+            )
+    return out
+
+
 def write_table(table: pd.DataFrame, out: Path) -> None:
     """Deterministic gzip CSV (mtime 0, full float precision)."""
     out.parent.mkdir(parents=True, exist_ok=True)

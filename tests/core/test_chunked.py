@@ -408,6 +408,7 @@ def test_saved_run_folder_reads_back(tmp_path):
 
 
 @pytest.mark.acceptance
+@pytest.mark.timeout(900)  # about a minute idle; child processes
 def test_memory_flat_in_history_length(tmp_path):
     """Peak memory beyond outputs of a chunked run over 10x the bars grows by less than
     16 MB (median of 3 child processes); a whole-panel run's grows by hundreds of MB.

@@ -95,6 +95,7 @@ def test_broker_down_at_start_is_one_line_and_nonzero_within_30s(tmp_path: Path)
 
 
 @pytest.mark.acceptance
+@pytest.mark.timeout(120)
 def test_hung_server_at_start_is_one_line_within_30s(tmp_path: Path) -> None:
     srv = socket.create_server(("127.0.0.1", 0))
     try:

@@ -20,6 +20,7 @@ def _busy(port: int) -> bool:
 
 
 @pytest.mark.acceptance
+@pytest.mark.timeout(420)  # the run itself is bounded at 300 s
 def test_readme_paper_command(tmp_path: Path) -> None:
     if _busy(8765) or _busy(8766) or _busy(5556):
         pytest.skip("the ports of configs/paper.toml are in use")

@@ -199,6 +199,7 @@ def test_replay_short_ci(tmp_path: Path, panel) -> None:  # type: ignore[no-unty
 
 
 @pytest.mark.acceptance
+@pytest.mark.timeout(1800)  # 280 sessions at 0.4 s each, five restarts, per server
 @pytest.mark.parametrize("server", ["fake", "local"])
 def test_replay_five_sigkills(tmp_path: Path, panel, server: str) -> None:  # type: ignore[no-untyped-def]
     stats = replay(tmp_path, panel, server, kills=5, sessions=280, sps=0.4, seed=7)
