@@ -1,4 +1,5 @@
-"""Gaussian-emission detectors: HMM (hmmlearn), Gaussian mixture and k-means (scikit-learn).
+"""Gaussian-emission detectors: HMM (compiled Baum-Welch, or hmmlearn), Gaussian mixture
+and k-means (scikit-learn).
 
 All three share one online kernel (:func:`engine.regimes.online_nb.gaussian_update_nb`):
 the HMM runs the scaled forward filter, the mixture and k-means use the same emission
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from engine.regimes.inputs import (
     stored_standardization,
 )
 from engine.regimes.online_nb import score_rows_nb
+from engine.regimes.threads import fit_threads
 
 TRANS_FLOOR = 1e-8
 
@@ -155,7 +157,13 @@ def _diag_var(covars: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- the HMM detector
 @dataclass(frozen=True)
 class GaussianHMMDetector:
-    """Gaussian HMM fitted by hmmlearn (EM) on a trailing window; forward filter online.
+    """Gaussian HMM fitted by EM (Baum-Welch) on a trailing window; forward filter online.
+
+    ``fitter="numba"`` (default) runs the compiled Baum-Welch of
+    :mod:`engine.regimes.hmm_fit_nb`; ``"hmmlearn"`` runs ``hmmlearn``'s ``GaussianHMM``,
+    the reference the compiled one reproduces (same starts, M-step, priors and stopping
+    rule; log-likelihoods and posteriors equal to rounding). BLAS/OpenMP threads are held
+    at one during a fit (:func:`engine.regimes.threads.fit_threads`).
 
     Failure handling: the first fit runs ``n_restarts`` EM fits (k-means++ starts, seeds
     ``seed ..``); a refit runs a warm start from the previous model plus ``refit_restarts``
@@ -179,12 +187,15 @@ class GaussianHMMDetector:
     min_covar: float = 1e-3
     keep_margin: float = 0.0
     seed: int = 0
+    fitter: str = "numba"  # or "hmmlearn" (the reference)
     name: str = "hmm"
     labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.covariance not in ("full", "diag"):
             raise ValueError(f"hmm covariance must be 'full' or 'diag', got {self.covariance!r}")
+        if self.fitter not in ("numba", "hmmlearn"):
+            raise ValueError(f"hmm fitter must be 'numba' or 'hmmlearn', got {self.fitter!r}")
         if not self.labels:
             object.__setattr__(self, "labels", default_labels(self.n_states))
 
@@ -196,52 +207,43 @@ class GaussianHMMDetector:
 
     def _candidates(
         self, z: np.ndarray, warm: dict[str, np.ndarray] | None, salt: int = 0
-    ) -> list[tuple[float, Any]]:
-        from hmmlearn.hmm import GaussianHMM
-
+    ) -> list[tuple[float, EMFit]]:
         k = self.n_states
-        models: list[tuple[float, Any]] = []
-        logging.getLogger("hmmlearn").setLevel(logging.ERROR)
+        models: list[tuple[float, EMFit]] = []
         inits: list[int | None] = [None] if warm is not None else []
         n_random = self.n_restarts if warm is None else self.refit_restarts
         inits += [self.seed + s + salt for s in range(n_random)]
         for s in inits:
-            m = GaussianHMM(
-                n_components=k,
-                covariance_type=self.covariance,
+            if s is not None:
+                # k-means++ seeding (no Lloyd iterations: cheap, no thread pools)
+                start, trans, means, covars = _random_init(z, k, s)
+            elif warm is not None:
+                start, trans = warm["start"], warm["trans"]
+                means, covars = warm["means"], warm["covars"]
+            res = em_fit(
+                z,
+                start,
+                trans,
+                means,
+                covars,
+                covariance=self.covariance,
                 n_iter=self.n_iter,
                 tol=self.tol,
                 min_covar=self.min_covar,
-                random_state=s if s is not None else self.seed,
-                init_params="",
-                params="stmc",
+                fitter=self.fitter,
+                seed=s if s is not None else self.seed,
             )
-            if s is not None:
-                # k-means++ seeding (no Lloyd iterations: cheap, no thread pools)
-                init = _random_init(z, k, s)
-                m.startprob_, m.transmat_, m.means_ = init[0], init[1], init[2]
-                m.covars_ = init[3] if self.covariance == "full" else _diag_var(init[3])
-            elif warm is not None:
-                m.startprob_ = warm["start"]
-                m.transmat_ = warm["trans"]
-                m.means_ = warm["means"]
-                if self.covariance == "full":
-                    m.covars_ = warm["covars"]
-                else:
-                    m.covars_ = _diag_var(warm["covars"])
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    m.fit(z)
-                score = float(m.score(z))
-            except (ValueError, np.linalg.LinAlgError, FloatingPointError):
-                continue
-            if not np.isfinite(score) or not np.all(np.isfinite(m.means_)):
-                continue
-            models.append((score, m))
+            if res is not None:
+                models.append((res.score, res))
         return models
 
     def fit(
+        self, features: np.ndarray, exog: np.ndarray, previous: np.ndarray | None
+    ) -> np.ndarray:
+        with fit_threads(1):
+            return self._fit(features, exog, previous)
+
+    def _fit(
         self, features: np.ndarray, exog: np.ndarray, previous: np.ndarray | None
     ) -> np.ndarray:
         n = features.shape[0]
@@ -258,10 +260,10 @@ class GaussianHMMDetector:
             return _fallback_params(self, z, mean, scale)
         _, best = max(cands, key=lambda c: c[0])
         full = self.covariance == "full"
-        trans = sanitize_transmat(best.transmat_)
-        covars = floor_covars(np.asarray(best.covars_), self.min_covar)
-        means = np.asarray(best.means_)
-        start = np.asarray(best.startprob_)
+        trans = sanitize_transmat(best.trans)
+        covars = floor_covars(best.covars, self.min_covar)
+        means = best.means
+        start = best.start
         perm = state_order(means, _diag_var(covars), self.inputs)
         start, trans, means, covars = reorder(perm, start, trans, means, covars)
         params = gaussian_params(
@@ -277,6 +279,132 @@ class GaussianHMMDetector:
             if not np.isfinite(new_ll) or new_ll < old_ll - self.keep_margin:
                 return previous
         return params
+
+
+class EMFit(NamedTuple):
+    """One EM run: the log-likelihood of the final parameters and the parameters
+    (covariances always ``(K, D, D)``), with the number of EM iterations run."""
+
+    score: float
+    start: np.ndarray
+    trans: np.ndarray
+    means: np.ndarray
+    covars: np.ndarray
+    n_iter: int
+
+
+def em_fit(
+    z: np.ndarray,
+    start: np.ndarray,
+    trans: np.ndarray,
+    means: np.ndarray,
+    covars: np.ndarray,
+    *,
+    covariance: str = "full",
+    n_iter: int = 100,
+    tol: float = 1e-2,
+    min_covar: float = 1e-3,
+    fitter: str = "numba",
+    seed: int = 0,
+) -> EMFit | None:
+    """Baum-Welch (EM) for a Gaussian HMM from the given starting parameters.
+
+    ``fitter="numba"`` runs :func:`engine.regimes.hmm_fit_nb.baum_welch_nb`,
+    ``"hmmlearn"`` runs ``hmmlearn.hmm.GaussianHMM.fit`` (``init_params=""``,
+    ``params="stmc"``, hmmlearn's default priors): the same algorithm, the same stopping
+    rule, results equal to rounding. ``covars`` is ``(K, D, D)`` for both kinds (the
+    diagonal kind reads its diagonals). ``None`` when the fit fails (hmmlearn raises, a
+    covariance is not positive definite, the log-likelihood or the means are not finite).
+    """
+    if fitter == "numba":
+        res = _em_numba(z, start, trans, means, covars, covariance == "full", n_iter, tol)
+    elif fitter == "hmmlearn":
+        res = _em_hmmlearn(z, start, trans, means, covars, covariance, n_iter, tol, min_covar, seed)
+    else:
+        raise ValueError(f"hmm fitter must be 'numba' or 'hmmlearn', got {fitter!r}")
+    if res is None or not np.isfinite(res.score) or not np.all(np.isfinite(res.means)):
+        return None
+    return res
+
+
+def _sums_to_one(a: np.ndarray) -> bool:
+    """hmmlearn's ``_check_sum_1`` (which raises before fitting when this is False)."""
+    return bool(np.allclose(np.asarray(a).sum(axis=-1), 1))
+
+
+def _em_numba(
+    z: np.ndarray,
+    start: np.ndarray,
+    trans: np.ndarray,
+    means: np.ndarray,
+    covars: np.ndarray,
+    full: bool,
+    n_iter: int,
+    tol: float,
+) -> EMFit | None:
+    from engine.regimes.hmm_fit_nb import FIT_OK, baum_welch_nb, default_priors
+
+    if not (_sums_to_one(start) and _sums_to_one(trans)):
+        return None
+    f64 = np.float64
+    status, score, iters, s, a, m, c = baum_welch_nb(
+        np.ascontiguousarray(z, dtype=f64),
+        np.ascontiguousarray(start, dtype=f64),
+        np.ascontiguousarray(trans, dtype=f64),
+        np.ascontiguousarray(means, dtype=f64),
+        np.ascontiguousarray(covars, dtype=f64),
+        bool(full),
+        int(n_iter),
+        float(tol),
+        default_priors(),
+    )
+    if status != FIT_OK:
+        return None
+    return EMFit(float(score), s, a, m, c, int(iters))
+
+
+def _em_hmmlearn(
+    z: np.ndarray,
+    start: np.ndarray,
+    trans: np.ndarray,
+    means: np.ndarray,
+    covars: np.ndarray,
+    covariance: str,
+    n_iter: int,
+    tol: float,
+    min_covar: float,
+    seed: int,
+) -> EMFit | None:
+    from hmmlearn.hmm import GaussianHMM
+
+    logging.getLogger("hmmlearn").setLevel(logging.ERROR)
+    m = GaussianHMM(
+        n_components=start.shape[0],
+        covariance_type=covariance,
+        n_iter=n_iter,
+        tol=tol,
+        min_covar=min_covar,
+        random_state=seed,
+        init_params="",
+        params="stmc",
+    )
+    m.startprob_, m.transmat_, m.means_ = start, trans, means
+    m.covars_ = covars if covariance == "full" else _diag_var(covars)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m.fit(z)
+        score = float(m.score(z))
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError):
+        return None
+    return EMFit(
+        score,
+        np.asarray(m.startprob_),
+        np.asarray(m.transmat_),
+        np.asarray(m.means_),
+        np.asarray(m.covars_),
+        len(m.monitor_.history),
+    )
 
 
 def _random_init(

@@ -11,7 +11,7 @@ from engine.core.backtest import feature_history
 from engine.core.spec import Features
 from engine.ground import layout as L
 from engine.regimes.config import DetectorConfig, HMMDetectorConfig
-from engine.regimes.hmm import GaussianHMMDetector, unpack_gaussian
+from engine.regimes.hmm import EMFit, GaussianHMMDetector, unpack_gaussian
 from engine.regimes.inputs import Inputs, Schedule, resolve_inputs
 from engine.regimes.supervised import SupervisedDetector, forward_vol_labels
 
@@ -78,7 +78,8 @@ def test_keep_previous_model_when_refit_is_worse(monkeypatch: pytest.MonkeyPatch
 
     def poor(self, z, warm, salt=0):  # type: ignore[no-untyped-def]
         m = GaussianHMM(3, "full", n_iter=1, random_state=5, init_params="stmc").fit(z[::7])
-        return [(m.score(z), m)]
+        fit = EMFit(m.score(z), m.startprob_, m.transmat_, m.means_, m.covars_, 1)
+        return [(fit.score, fit)]
 
     def failing(self, z, warm, salt=0):  # type: ignore[no-untyped-def]
         return []
