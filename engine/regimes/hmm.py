@@ -328,8 +328,10 @@ def em_fit(
 
 
 def _sums_to_one(a: np.ndarray) -> bool:
-    """hmmlearn's ``_check_sum_1`` (which raises before fitting when this is False)."""
-    return bool(np.allclose(np.asarray(a).sum(axis=-1), 1))
+    """hmmlearn's ``_check_sum_1`` (``np.allclose(sums, 1)``, which raises before fitting
+    when this is False), without ``allclose``'s overhead."""
+    err = np.abs(np.asarray(a).sum(axis=-1) - 1.0)
+    return bool(np.all(err <= 1e-8 + 1e-5))
 
 
 def _em_numba(
@@ -411,15 +413,31 @@ def _random_init(
     z: np.ndarray, k: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """EM starting point: k-means++ means, the window covariance, sticky transitions."""
-    from sklearn.cluster import kmeans_plusplus
-
-    means, _ = kmeans_plusplus(z, k, random_state=seed)
+    means = _kmeans_plusplus(z, k, seed)
     d = z.shape[1]
     cov = np.atleast_2d(np.cov(z, rowvar=False)) + 1e-3 * np.eye(d)
     stay = 0.95 if k > 1 else 1.0
     trans = np.full((k, k), (1.0 - stay) / max(k - 1, 1))
     np.fill_diagonal(trans, stay)
     return np.full(k, 1.0 / k), trans, np.asarray(means), np.repeat(cov[None], k, axis=0)
+
+
+def _kmeans_plusplus(z: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """``sklearn.cluster.kmeans_plusplus(z, k, random_state=seed)[0]``: the same call of
+    its seeding routine, without the public function's argument checks (two thirds of
+    its cost on these windows); the public function where the private one differs."""
+    import sklearn.cluster._kmeans as skm
+
+    z = np.ascontiguousarray(z, dtype=np.float64)
+    try:
+        from sklearn.utils.extmath import row_norms
+
+        centers, _ = skm._kmeans_plusplus(
+            z, k, row_norms(z, squared=True), np.ones(z.shape[0]), np.random.RandomState(seed)
+        )
+    except (AttributeError, ImportError, TypeError):  # pragma: no cover - other sklearn
+        centers, _ = skm.kmeans_plusplus(z, k, random_state=seed)
+    return np.asarray(centers)
 
 
 def filtered_last(params: np.ndarray, features: np.ndarray, exog: np.ndarray) -> np.ndarray:

@@ -78,14 +78,65 @@ def _cholesky_nb(a: np.ndarray, jitter: float, out: np.ndarray) -> bool:
     return True
 
 
-@nb.njit(cache=True, error_model="numpy")
-def log_emissions_nb(
-    x: np.ndarray, means: np.ndarray, covars: np.ndarray, full: bool, out: np.ndarray
-) -> bool:
-    """``out[t, s] = log N(x[t] | means[s], covars[s])``; False where hmmlearn raises.
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 split in two (Cody-Waite range reduction)
+_LN2_LO = 1.90821492927058770002e-10
+_EXP_MIN = -708.0  # below: 0 (exp(-708) ~ 3e-308, the normal range ends there)
 
-    Full: Cholesky (retried with ``1e-7`` on the diagonal, as hmmlearn does) and a forward
-    substitution per row; diagonal: variances floored at the smallest positive float."""
+
+@nb.njit(cache=True, error_model="numpy")
+def _exp_nonpositive_nb(a: np.ndarray, work: np.ndarray) -> None:
+    """``a = exp(a)`` in place for ``a <= 0`` (1-D, contiguous), within 2 ulp of libm.
+
+    ``exp(r) * 2**j`` with ``|r| <= ln2 / 2`` (degree-13 Taylor polynomial) and ``2**j``
+    built from its bits in ``work``: no call per element, so the loops vectorise (about
+    3x libm's ``exp`` here; the E-step spends a third of its time in it otherwise)."""
+    n = a.size
+    bits = work.view(np.int64)
+    for i in range(n):
+        x = a[i]
+        small = x < _EXP_MIN
+        x = _EXP_MIN if small else x
+        j = math.floor(x * _LOG2E + 0.5)
+        r = (x - j * _LN2_HI) - j * _LN2_LO
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        a[i] = 0.0 if small else p
+        bits[i] = (np.int64(j) + 1023) << 52
+    for i in range(n):
+        a[i] *= work[i]
+
+
+@nb.njit(cache=True, error_model="numpy")
+def emission_probs_nb(
+    x: np.ndarray,
+    means: np.ndarray,
+    covars: np.ndarray,
+    full: bool,
+    b: np.ndarray,
+    shift: np.ndarray,
+    work: np.ndarray,
+) -> bool:
+    """Emission densities shifted by their row maximum: ``b[t, s] = exp(log N(x[t] |
+    means[s], covars[s]) - shift[t])``, ``shift[t] = max_s log N(...)``. False where
+    hmmlearn raises (a covariance not positive definite even with ``1e-7`` added to its
+    diagonal) or a row has no finite density.
+
+    Full: Cholesky and a forward substitution per row; diagonal: variances floored at the
+    smallest positive float (both as hmmlearn's ``log_multivariate_normal_density``).
+    ``work`` is scratch space shaped like ``b``."""
     n, d = x.shape
     k = means.shape[0]
     chol = np.zeros((d, d))
@@ -108,7 +159,7 @@ def log_emissions_nb(
                     v /= chol[i, i]
                     sol[i] = v
                     q += v * v
-                out[t, s] = -0.5 * (const + q)
+                b[t, s] = -0.5 * (const + q)
         else:
             logdet = 0.0
             for j in range(d):
@@ -119,90 +170,179 @@ def log_emissions_nb(
                 for j in range(d):
                     v = x[t, j] - means[s, j]
                     q += v * v / max(covars[s, j, j], _TINY)
-                out[t, s] = -0.5 * (const + q)
+                b[t, s] = -0.5 * (const + q)
+    for t in range(n):
+        m = b[t, 0]
+        for j in range(1, k):
+            v = b[t, j]
+            if v > m or v != v:  # a NaN wins: caught below, as hmmlearn's NaN would be
+                m = v
+        if not math.isfinite(m):
+            return False
+        shift[t] = m
+        for j in range(k):
+            b[t, j] -= m
+    _exp_nonpositive_nb(b.reshape(n * k), work.reshape(n * k))
     return True
 
 
+_RESCALE = 1e-100  # the forward pass renormalises when a row's mass falls below this
+
+
 @nb.njit(cache=True, error_model="numpy")
-def forward_backward_nb(
-    logb: np.ndarray,
+def forward_nb(
+    b: np.ndarray,
+    shift: np.ndarray,
     start: np.ndarray,
     trans: np.ndarray,
-    gamma: np.ndarray,
-    xi_sum: np.ndarray,
-    smooth: bool,
+    alpha: np.ndarray,
+    inv_scale: np.ndarray,
 ) -> float:
-    """Scaled forward(-backward) pass; returns the log-likelihood (NaN if it degenerates).
+    """Scaled forward pass over shifted emissions; returns the log-likelihood (NaN if the
+    mass of a row is not positive).
 
-    With ``smooth``, writes the posteriors ``gamma`` (T, K) and the summed expected
-    transitions ``xi_sum`` (K, K); else only the forward pass runs."""
-    n, k = logb.shape
-    b = np.empty((n, k))
-    alpha = np.empty((n, k))
-    scale = np.empty(n)
-    ll = 0.0
+    ``alpha[t]`` is proportional to the filtered posterior at ``t``; it is renormalised
+    (``inv_scale[t]`` = 1 / its mass, else 1) only when its mass falls below 1e-100 and at
+    the last row: every renormalisation is a division on the pass's critical path, and
+    scaling is exact up to rounding wherever it happens (the mass never exceeds 1: the
+    emissions are at most 1 after the shift)."""
+    n, k = b.shape
+    logc = 0.0
     for t in range(n):
-        m = -np.inf
-        for j in range(k):
-            if logb[t, j] > m:
-                m = logb[t, j]
-        if not math.isfinite(m):
-            return np.nan
         c = 0.0
         for j in range(k):
-            bj = math.exp(logb[t, j] - m)
-            b[t, j] = bj
             if t == 0:
-                a = start[j] * bj
+                a = start[j]
             else:
                 a = 0.0
                 for i in range(k):
                     a += alpha[t - 1, i] * trans[i, j]
-                a *= bj
+            a *= b[t, j]
             alpha[t, j] = a
             c += a
-        if not (c > 0.0 and math.isfinite(c)):
-            return np.nan
-        for j in range(k):
-            alpha[t, j] /= c
-        scale[t] = c
-        ll += math.log(c) + m
-    if not smooth:
-        return ll
-    beta = np.empty(k)
-    nxt = np.empty(k)
-    for j in range(k):
-        beta[j] = 1.0
-    xi_sum[:, :] = 0.0
+        if c >= _RESCALE and t < n - 1:
+            inv_scale[t] = 1.0
+        else:
+            if not c > 0.0:
+                return np.nan
+            inv = 1.0 / c
+            for j in range(k):
+                alpha[t, j] *= inv
+            inv_scale[t] = inv
+            logc += math.log(c)
+    ll = logc
+    for t in range(n):
+        ll += shift[t]
+    return ll
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _colsum_nb(a: np.ndarray, ca: int, b: np.ndarray, cb: int, c: np.ndarray, cc: int) -> float:
+    """``sum_t a[t, ca] * b[t, cb] * c[t, cc]`` (``cb``/``cc`` < 0: factor 1), four
+    partial sums (a reduction, not a chain: independent of the pass's latency)."""
+    n = a.shape[0]
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    t = 0
+    if cb < 0:
+        while t + 4 <= n:
+            s0 += a[t, ca]
+            s1 += a[t + 1, ca]
+            s2 += a[t + 2, ca]
+            s3 += a[t + 3, ca]
+            t += 4
+        while t < n:
+            s0 += a[t, ca]
+            t += 1
+    elif cc < 0:
+        while t + 4 <= n:
+            s0 += a[t, ca] * b[t, cb]
+            s1 += a[t + 1, ca] * b[t + 1, cb]
+            s2 += a[t + 2, ca] * b[t + 2, cb]
+            s3 += a[t + 3, ca] * b[t + 3, cb]
+            t += 4
+        while t < n:
+            s0 += a[t, ca] * b[t, cb]
+            t += 1
+    else:
+        while t + 4 <= n:
+            s0 += a[t, ca] * b[t, cb] * c[t, cc]
+            s1 += a[t + 1, ca] * b[t + 1, cb] * c[t + 1, cc]
+            s2 += a[t + 2, ca] * b[t + 2, cb] * c[t + 2, cc]
+            s3 += a[t + 3, ca] * b[t + 3, cb] * c[t + 3, cc]
+            t += 4
+        while t < n:
+            s0 += a[t, ca] * b[t, cb] * c[t, cc]
+            t += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@nb.njit(cache=True, error_model="numpy")
+def backward_stats_nb(
+    x: np.ndarray,
+    b: np.ndarray,
+    trans: np.ndarray,
+    alpha: np.ndarray,
+    inv_scale: np.ndarray,
+    full: bool,
+    gamma: np.ndarray,
+    xi_sum: np.ndarray,
+    post: np.ndarray,
+    obs: np.ndarray,
+    obs2: np.ndarray,
+) -> None:
+    """Scaled backward pass after :func:`forward_nb`, then hmmlearn's sufficient
+    statistics: ``gamma`` (T, K) the posteriors, ``xi_sum`` (expected transitions),
+    ``post`` (sum of posteriors), ``obs`` (posterior-weighted sums of x) and ``obs2`` (of
+    x x', or of x**2 on the diagonal for the diagonal kind). Overwrites ``b[1:]`` with
+    ``b[t] * beta[t] / scale[t]`` (what the expected transitions need)."""
+    n, d = x.shape
+    k = b.shape[1]
+    beta = np.ones(k)
     for t in range(n - 1, -1, -1):
         if t < n - 1:
-            # beta[t] from beta[t + 1]; xi(t, t + 1) accumulated on the way
-            inv = 1.0 / scale[t + 1]
+            inv = inv_scale[t + 1]
             for j in range(k):
-                nxt[j] = b[t + 1, j] * beta[j] * inv
+                b[t + 1, j] = b[t + 1, j] * beta[j] * inv
             for i in range(k):
                 acc = 0.0
                 for j in range(k):
-                    w = trans[i, j] * nxt[j]
-                    acc += w
-                    xi_sum[i, j] += alpha[t, i] * w
+                    acc += trans[i, j] * b[t + 1, j]
                 beta[i] = acc
         tot = 0.0
         for j in range(k):
             g = alpha[t, j] * beta[j]
             gamma[t, j] = g
             tot += g
-        if tot > 0.0:
+        inv_tot = 1.0 / tot
+        for j in range(k):
+            gamma[t, j] *= inv_tot
+    for s in range(k):
+        post[s] = _colsum_nb(gamma, s, x, -1, x, -1)
+        for i in range(d):
+            obs[s, i] = _colsum_nb(gamma, s, x, i, x, -1)
+            for j in range(d):
+                if full or j == i:
+                    obs2[s, i, j] = _colsum_nb(gamma, s, x, i, x, j)
+                else:
+                    obs2[s, i, j] = 0.0
+    if n > 1:
+        for i in range(k):
             for j in range(k):
-                gamma[t, j] /= tot
-    return ll
+                xi_sum[i, j] = trans[i, j] * _colsum_nb(alpha[:-1], i, b[1:], j, b, -1)
+    else:
+        xi_sum[:, :] = 0.0
 
 
 @nb.njit(cache=True, error_model="numpy")
 def _mstep_nb(
-    x: np.ndarray,
     gamma: np.ndarray,
     xi_sum: np.ndarray,
+    post: np.ndarray,
+    obs: np.ndarray,
+    obs2: np.ndarray,
     full: bool,
     priors: np.ndarray,
     start: np.ndarray,
@@ -210,9 +350,8 @@ def _mstep_nb(
     means: np.ndarray,
     covars: np.ndarray,
 ) -> None:
-    """hmmlearn's ``GaussianHMM._do_mstep`` (params "stmc"), in place."""
-    n, d = x.shape
-    k = gamma.shape[1]
+    """hmmlearn's ``GaussianHMM._do_mstep`` (params "stmc") from the statistics, in place."""
+    k, d = means.shape
     # start and transitions: Dirichlet MAP, forbidden (zero) entries stay zero
     tot = 0.0
     for j in range(k):
@@ -223,35 +362,18 @@ def _mstep_nb(
         tot += v
     for j in range(k):
         start[j] /= tot
-    if n > 1:
-        for i in range(k):
-            tot = 0.0
-            for j in range(k):
-                v = max(priors[P_TRANSMAT] - 1.0 + xi_sum[i, j], 0.0)
-                if trans[i, j] == 0.0:
-                    v = 0.0
-                trans[i, j] = v
-                tot += v
-            if tot == 0.0:
-                tot = 1.0
-            for j in range(k):
-                trans[i, j] /= tot
-    # sufficient statistics of the emissions
-    post = np.zeros(k)
-    obs = np.zeros((k, d))
-    obs2 = np.zeros((k, d, d))
-    for t in range(n):
-        for s in range(k):
-            g = gamma[t, s]
-            post[s] += g
-            for i in range(d):
-                gx = g * x[t, i]
-                obs[s, i] += gx
-                if full:
-                    for j in range(d):
-                        obs2[s, i, j] += gx * x[t, j]
-                else:
-                    obs2[s, i, i] += gx * x[t, i]
+    for i in range(k):  # (a single row has no transitions: xi_sum stays zero)
+        tot = 0.0
+        for j in range(k):
+            v = max(priors[P_TRANSMAT] - 1.0 + xi_sum[i, j], 0.0)
+            if trans[i, j] == 0.0:
+                v = 0.0
+            trans[i, j] = v
+            tot += v
+        if tot == 0.0:
+            tot = 1.0
+        for j in range(k):
+            trans[i, j] /= tot
     mp = priors[P_MEANS]
     mw = priors[P_MEANS_WEIGHT]
     cp = priors[P_COVARS]
@@ -317,25 +439,32 @@ def baum_welch_nb(
                     covars[s, i, j] = covars0[s, i, j]
             else:
                 covars[s, i, i] = covars0[s, i, i]
-    logb = np.empty((n, k))
-    gamma = np.empty((n, k))
+    b = np.empty((n, k))
+    shift = np.empty(n)
+    alpha = np.empty((n, k))
+    inv_scale = np.empty(n)
+    work = np.empty((n, k))
     xi_sum = np.zeros((k, k))
+    post = np.zeros(k)
+    obs = np.zeros((k, d))
+    obs2 = np.zeros((k, d, d))
     prev = np.nan
     done = 0
     for it in range(n_iter):
-        if not log_emissions_nb(x, means, covars, full, logb):
+        if not emission_probs_nb(x, means, covars, full, b, shift, work):
             return FIT_FAILED, np.nan, it, start, trans, means, covars
-        ll = forward_backward_nb(logb, start, trans, gamma, xi_sum, True)
+        ll = forward_nb(b, shift, start, trans, alpha, inv_scale)
         if not math.isfinite(ll):
             return FIT_FAILED, np.nan, it, start, trans, means, covars
-        _mstep_nb(x, gamma, xi_sum, full, priors, start, trans, means, covars)
+        backward_stats_nb(x, b, trans, alpha, inv_scale, full, work, xi_sum, post, obs, obs2)
+        _mstep_nb(work, xi_sum, post, obs, obs2, full, priors, start, trans, means, covars)
         done = it + 1
         if it > 0 and ll - prev < tol:
             break
         prev = ll
-    if not log_emissions_nb(x, means, covars, full, logb):
+    if not emission_probs_nb(x, means, covars, full, b, shift, work):
         return FIT_FAILED, np.nan, done, start, trans, means, covars
-    score = forward_backward_nb(logb, start, trans, gamma, xi_sum, False)
+    score = forward_nb(b, shift, start, trans, alpha, inv_scale)
     if not math.isfinite(score):
         return FIT_FAILED, np.nan, done, start, trans, means, covars
     return FIT_OK, score, done, start, trans, means, covars

@@ -24,6 +24,7 @@ from engine.regimes.config import HMMDetectorConfig
 from engine.regimes.hmm import (
     EMFit,
     GaussianHMMDetector,
+    _kmeans_plusplus,
     _random_init,
     em_fit,
     gaussian_params,
@@ -216,3 +217,14 @@ def test_fit_threads_limits_and_restores_blas_threads() -> None:
         assert all(i["num_threads"] == 1 for i in inside)
     after = {i["filepath"]: i["num_threads"] for i in threadpool_info()}
     assert {p: after[p] for p in before} == before
+
+
+def test_kmeans_plusplus_seeding_is_sklearns() -> None:
+    from sklearn.cluster import kmeans_plusplus
+
+    rng = np.random.default_rng(3)
+    for d in (1, 2):
+        z = rng.standard_normal((500, d))
+        for seed, k in ((0, 2), (1, 3), (7, 4)):
+            want = kmeans_plusplus(z, k, random_state=seed)[0]
+            assert np.array_equal(_kmeans_plusplus(z, k, seed), want)
