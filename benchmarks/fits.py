@@ -188,7 +188,11 @@ def cli_runs(reps: int) -> None:
     assert marker in text, "configs/default.toml: no HMM detector section"
     with tempfile.TemporaryDirectory() as tmp:
         ref_cfg = Path(tmp) / "hmmlearn.toml"
-        ref_cfg.write_text(text.replace(marker, marker + '\nfitter = "hmmlearn"', 1))
+        if 'fitter = "numba"' in text:
+            ref_text = text.replace('fitter = "numba"', 'fitter = "hmmlearn"', 1)
+        else:
+            ref_text = text.replace(marker, marker + '\nfitter = "hmmlearn"', 1)
+        ref_cfg.write_text(ref_text)
         _cli(None, Path(tmp) / "warm")  # warm the numba cache and the file cache
         t_nb = min(_cli(None, Path(tmp) / "numba") for _ in range(max(1, reps)))
         t_ref = min(_cli(ref_cfg, Path(tmp) / "hmmlearn") for _ in range(max(1, reps)))
