@@ -24,7 +24,8 @@ import numpy as np
 
 from brokers.paper import client_order_id
 from data_feeds.zmq_feed import ZmqBarFeed, publish_bar
-from engine.api import build_strategy, load_panel, prepare_run
+from engine.api import prepare_run
+from engine.assemble import build_strategy, load_panel
 from engine.bus.zmq_bus import Publisher
 from engine.config import RunConfig
 from engine.core.streaming import StreamingDriver

@@ -99,7 +99,8 @@ def lazy_rows(reps: int) -> list[dict[str, object]]:
             }
         )
     # the strategy runs alone (detector fitted once): where features cost something
-    from engine.api import build_strategy, prepare_run
+    from engine.api import prepare_run
+    from engine.assemble import build_strategy
     from engine.config import load_config
 
     cfg = load_config(None)

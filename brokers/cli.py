@@ -110,7 +110,7 @@ def cmd_exchange(args: argparse.Namespace) -> int:
     import threading
 
     from brokers.local_exchange import build_exchange
-    from engine.api import load_panel
+    from engine.assemble import load_panel
     from engine.config import load_config
 
     cfg = load_config(args.config)

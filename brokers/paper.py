@@ -71,7 +71,7 @@ from engine.bus.zmq_bus import Publisher
 from engine.config import ConfigError, RunConfig
 from engine.core import checkpoint as ckpt
 from engine.core import layout as L
-from engine.core.streaming import BarOutput, StreamingDriver
+from engine.core.streaming import BarOutput
 
 log = structlog.get_logger("regime-engine.paper")
 
@@ -142,9 +142,7 @@ class PaperTrader:
     """Run one strategy of ``cfg`` against the broker named in ``cfg.paper``."""
 
     def __init__(self, cfg: RunConfig, pcfg: PaperConfig | None = None) -> None:
-        from engine.api import build_strategy, load_panel
-        from engine.core.bars import DataError
-        from engine.core.spec import cost_table
+        from engine.assemble import assemble
 
         self.cfg = cfg
         self.pcfg = p = pcfg or parse_paper(cfg.paper)
@@ -155,30 +153,17 @@ class PaperTrader:
             raise ConfigError(
                 f"paper.strategy: unknown strategy {p.strategy!r} (config has {', '.join(names)})"
             )
-        scfg = cfg.strategies[names.index(p.strategy) if p.strategy else 0]
-        self.panel = load_panel(cfg)
-        panel = self.panel
-        try:
-            detector = cfg.detector.build(panel)
-            costs = cost_table(panel.symbols, cfg.costs.default(), cfg.costs.per_symbol())
-        except (DataError, ValueError) as exc:
-            raise ConfigError(f"detector/costs: {exc}") from None
-        self.strategy = build_strategy(scfg)
+        # the backtest's run: market, frequency, user features, costs and execution alike
+        run = assemble(cfg)
+        scfg, self.strategy = run.strategy(p.strategy)
+        self.run_spec = run
+        self.panel = run.panel
         self.name = scfg.name
-        self.symbols = tuple(panel.symbols)
-        self.exog_names = tuple(panel.exog_names)
-        self.labels = tuple(getattr(detector, "labels", ()))
+        self.symbols = tuple(run.panel.symbols)
+        self.exog_names = tuple(run.panel.exog_names)
+        self.labels = tuple(getattr(run.detector, "labels", ()))
         # online refits from the streamed history (no fit on the config's panel here)
-        self.driver = StreamingDriver(
-            self.symbols,
-            self.strategy,
-            detector,
-            costs,
-            execution=cfg.execution.build(),
-            features=cfg.features.build(),
-            smoothing=cfg.detector.smoothing.build(),
-            exog_names=self.exog_names,
-        )
+        self.driver = run.streaming_driver(self.strategy)
         self.state_dir = Path(p.state_dir) / self.name
         self.ckpt_path = self.state_dir / "checkpoint.json"
         self.decisions_path = self.state_dir / "decisions.jsonl"

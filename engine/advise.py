@@ -303,15 +303,14 @@ def target_weights(
 
 
 def changepoint_prob(
-    cfg: RunConfig, adv: AdviseConfig, panel: BarPanel, feats: np.ndarray
+    market: str, adv: AdviseConfig, panel: BarPanel, feats: np.ndarray
 ) -> float | None:
-    """P(change in the last ``bocpd_window`` bars) at the last bar (BOCPD, causal)."""
-    from engine.api import market_for
+    """P(change in the last ``bocpd_window`` bars) at the last bar (BOCPD on ``market``,
+    causal)."""
     from engine.regimes.base import fit_schedule
     from engine.regimes.config import BOCPDDetectorConfig
     from engine.regimes.online_nb import online_run_nb
 
-    market = getattr(market_for(cfg, panel), "market", panel.symbols[0])
     det = BOCPDDetectorConfig(
         market=market, window=adv.bocpd_window, expected_run=adv.bocpd_expected_run
     ).build(panel)
@@ -332,7 +331,7 @@ def advise(
     as_of: str | None = None,
 ) -> dict[str, Any]:
     """The advice as a JSON-ready dict (see the module doc)."""
-    from engine.api import build_strategy, load_panel, prepare_run
+    from engine.assemble import assemble, build_strategy, load_panel
     from engine.core.backtest import run_strategy_raw
     from engine.core.strategy import CompiledStrategy
     from engine.core.streaming import StreamingDriver, replay
@@ -340,7 +339,8 @@ def advise(
     panel = cut_panel(load_panel(cfg), as_of)
     scfg = pick_strategy(cfg, adv)
     strat = build_strategy(scfg)
-    prep = prepare_run(cfg, panel)
+    run = assemble(cfg, panel, [strat])
+    prep = run.prepare()
     labels = prep.detector.labels
     try:
         if isinstance(strat, CompiledStrategy):
@@ -376,15 +376,14 @@ def advise(
     reasons: list[str] = []
     if state >= 0 and p_alert >= adv.threshold:
         reasons.append(f"P({'+'.join(alert)}) = {p_alert:.2f} >= threshold {adv.threshold:.2f}")
-    from engine.api import market_for
-
-    mcol = panel.column(getattr(market_for(cfg, panel), "market", panel.symbols[0]))
+    market = run.market or panel.symbols[0]
+    mcol = panel.column(market)
     vol_fast = float(prep.features[-1, mcol * L.N_FEAT_ASSET + L.F_VOL_FAST])
     vol_slow = float(prep.features[-1, mcol * L.N_FEAT_ASSET + L.F_VOL_SLOW])
     rising = vol_fast > vol_slow
     cp: float | None = None
     if adv.changepoint == "bocpd":
-        cp = changepoint_prob(cfg, adv, panel, prep.features)
+        cp = changepoint_prob(market, adv, panel, prep.features)
         if cp is not None and cp >= adv.changepoint_threshold and rising:
             reasons.append(
                 f"changepoint: P(change in last {adv.bocpd_window} bars) = {cp:.2f} "

@@ -19,11 +19,7 @@ import structlog
 
 from engine.config import ConfigError, RunConfig, load_config, parse_config
 from engine.core.chunked import ChunkedResult, check_chunkable, run_chunked
-from engine.core.spec import cost_table
 from engine.core.strategy import CompiledStrategy
-from engine.core.usage import features_named_by
-from engine.frequency import infer_frequency
-from engine.ground.bars import DataError
 
 log = structlog.get_logger(__name__)
 
@@ -53,9 +49,9 @@ def run_backtest_chunked(
     ``data.periods_per_year`` is set; the risk-free rate of the metrics is 0.
     """
     import data_feeds.parquet_chunks as pqc
-    from engine.api import build_strategy, market_for, strategy_error
+    from engine.api import strategy_error
+    from engine.assemble import assemble, check_targets
     from engine.frequency import Frequency
-    from strategies.weights import check_targets
 
     cfg = _config(config)
     d = cfg.data
@@ -81,42 +77,30 @@ def run_backtest_chunked(
     )
     it = iter(chunks)
     first = next(it)  # a DataError names the file and row, as the whole-file loader's
-    strategies = [build_strategy(s) for s in cfg.strategies]
+    run = assemble(cfg, first)  # the chunk-level frequency: data.periods_per_year wins
     try:
-        costs = cost_table(first.symbols, cfg.costs.default(), cfg.costs.per_symbol())
-    except ValueError as exc:
-        raise ConfigError(f"costs: {exc}") from None
-    try:
-        det_cfg = market_for(cfg, first)
-        detector = det_cfg.build(first)
-    except (DataError, ValueError) as exc:
-        raise ConfigError(f"detector: {exc}") from None
-    names = getattr(cfg.detector, "features", None) or ()
-    named = [*((names,) if isinstance(names, str) else names), getattr(cfg.detector, "feature", "")]
-    try:
-        check_chunkable(detector, strategies, features_named_by(named, first.exog_names))
+        check_chunkable(run.detector, list(run.strategies), list(run.user_features))
     except ValueError as exc:
         raise ConfigError(f"data.chunk_bars: {exc}") from None
-    freq: Frequency = infer_frequency(first.index, d.periods_per_year)
+    freq: Frequency = run.frequency
     log.info("chunked", chunk_bars=d.chunk_bars, bars=freq.name, max_bars=chunks.max_bars)
-    compiled = [s for s in strategies if isinstance(s, CompiledStrategy)]
+    compiled = [s for s in run.strategies if isinstance(s, CompiledStrategy)]
     result = run_chunked(
         itertools.chain([first], it),
-        detector,
-        costs,
+        run.detector,
+        run.costs,
         compiled,
-        cfg.execution.build(freq.periods_per_year),
-        cfg.features.build(freq),
-        cfg.detector.smoothing.build(),
-        feature_assets=(det_cfg.market,) if hasattr(det_cfg, "market") else (),
+        run.execution,
+        run.features,
+        run.smoothing,
+        feature_assets=run.feature_assets,
         max_bars=chunks.max_bars,
     )
-    rules = cfg.execution.weight_rules()
     for scfg, strat in zip(cfg.strategies, compiled, strict=True):
-        run = result.runs[strat.name]
+        out = result.runs[strat.name]
         try:
             check_targets(
-                run.targets, first.symbols, result.index, rules, strat.name, run.decision_bars
+                out.targets, first.symbols, result.index, cfg, strat.name, out.decision_bars
             )
         except ValueError as exc:
             raise ConfigError(strategy_error(scfg, first, exc)) from None

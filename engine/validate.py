@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from engine.analysis import bootstrap as bs
 from engine.analysis.costs import DEFAULT_BPS, break_even_cost, cost_sensitivity
 from engine.analysis.cv import Candidate, choose, cv_scores
-from engine.analysis.metrics import PERIODS_PER_YEAR, risk_free_returns
+from engine.analysis.metrics import risk_free_returns
 from engine.analysis.montecarlo import fit_return_hmm, mc_quantiles, monte_carlo
 from engine.analysis.walkforward import (
     Fold,
@@ -46,10 +46,9 @@ from engine.analysis.walkforward import (
     oos_summary,
 )
 from engine.config import ConfigError, RegimeConfig, RunConfig, first_error
-from engine.core.backtest import Prepared, prepare, run_strategies, run_strategy_raw
-from engine.core.bars import BarPanel, DataError
+from engine.core.backtest import Prepared, run_strategies, run_strategy_raw
+from engine.core.bars import BarPanel
 from engine.core.result import BacktestResult, StrategyRun
-from engine.core.spec import cost_table
 from engine.core.strategy import CompiledStrategy
 from engine.regimes.config import SmoothingConfig
 
@@ -221,7 +220,7 @@ def _pick(cfg: RunConfig, v: ValidationConfig) -> tuple[str, str]:
 
 def _candidates(cfg: RunConfig, v: ValidationConfig, cand_name: str) -> list[Candidate]:
     """Candidate parameter sets (default presets: configured, min_dwell 5/21, confirm 3)."""
-    from engine.api import build_strategy
+    from engine.assemble import build_strategy
 
     scfg = next(s for s in cfg.strategies if s.name == cand_name)
     base_smooth = cfg.detector.smoothing
@@ -258,21 +257,6 @@ def _candidates(cfg: RunConfig, v: ValidationConfig, cand_name: str) -> list[Can
         smooth = base_smooth.model_copy(update=over).build()
         out.append(Candidate(c.name, strat, smooth))
     return out
-
-
-def _prepare(cfg: RunConfig, panel: BarPanel, detector: Any) -> Prepared:
-    try:
-        costs = cost_table(panel.symbols, cfg.costs.default(), cfg.costs.per_symbol())
-    except ValueError as exc:
-        raise ConfigError(f"costs: {exc}") from None
-    return prepare(
-        panel,
-        detector,
-        costs,
-        cfg.execution.build(),
-        cfg.features.build(),
-        cfg.detector.smoothing.build(),
-    )
 
 
 def _fold_fit(prep: Prepared, fold: Fold) -> np.ndarray:
@@ -356,14 +340,15 @@ def run_validation(
     log: Any = None,
 ) -> ValidationResult:
     """Walk-forward + CV + significance + cost sensitivity (+ Monte Carlo) for ``cfg``."""
-    from engine.api import build_strategy, load_panel
+    from engine.assemble import assemble
 
     v = v or parse_validation(cfg)
     say = log or (lambda msg: None)
-    ppy = PERIODS_PER_YEAR
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
-    panel = panel if panel is not None else load_panel(cfg)
+    run = assemble(cfg, panel)  # the backtest's run: every fold and path is built from it
+    panel = run.panel
+    ppy = run.periods_per_year  # years of training and test spans in this data's bars
     cand_name, bench_name = _pick(cfg, v)
     train_bars = round(v.train_years * ppy)
     folds = make_folds(
@@ -378,22 +363,11 @@ def run_validation(
             f"validation.train_years: {panel.n_bars} bars leave no test span after "
             f"{train_bars} training bars"
         )
-    try:
-        from engine.api import market_for
-
-        base = market_for(cfg, panel).build(panel)
-    except DataError as exc:
-        raise ConfigError(f"detector: {exc}") from None
-
     # 1. walk-forward: one continuous run per strategy, detector refits at fold starts only
     t = time.perf_counter()
-    prep = _prepare(cfg, panel, ScheduledDetector(base, folds))
+    prep = run.prepare(ScheduledDetector(run.detector, folds))
     timings["walkforward_fits_s"] = time.perf_counter() - t
-    strategies: dict[str, CompiledStrategy] = {}
-    for scfg in cfg.strategies:
-        s = build_strategy(scfg)
-        if isinstance(s, CompiledStrategy):
-            strategies[s.name] = s
+    strategies = {s.name: s for s in run.strategies if isinstance(s, CompiledStrategy)}
     for name in (cand_name, bench_name):
         if name not in strategies:
             raise ConfigError(f"validation: strategy {name!r} must be a compiled strategy")
@@ -425,7 +399,7 @@ def run_validation(
         if v.cv.enabled and len(cands) > 1:
             sc = cv_scores(
                 prep,
-                base,
+                run.detector,
                 cands,
                 f.train_start,
                 f.train_end,
@@ -525,7 +499,7 @@ def run_validation(
         pair = [cand_s, bench_s]
 
         def runner(sim: BarPanel) -> dict[str, np.ndarray]:
-            sp = _prepare(cfg, sim, cfg.detector.build(sim))
+            sp = assemble(cfg, sim, pair).prepare()
             return {s.name: np.asarray(run_strategy_raw(sp, s)[0]) for s in pair}
 
         skip = round(v.montecarlo.warmup_years * ppy)

@@ -302,8 +302,7 @@ def build_exchange(
     old callers (``interval_s``: 0 stepped, > 0 realtime seconds per session).
     """
     from brokers.sim import AccountRules
-    from engine.core import layout as L
-    from engine.core.spec import cost_table
+    from engine.assemble import costs_for
 
     s = settings or ExchangeSettings(port=0, ws_port=0, mode="stepped", history_bars=0)
     over: dict[str, Any] = {}
@@ -317,8 +316,8 @@ def build_exchange(
         over["interval_s"] = interval_s
     if over:
         s = ExchangeSettings.model_validate({**s.model_dump(), **over})
-    costs = cost_table(panel.symbols, cfg.costs.default(), cfg.costs.per_symbol())
-    cash = s.initial_cash or float(cfg.execution.build().array()[L.E_INITIAL_CASH])
+    costs = costs_for(cfg, panel.symbols)  # the backtest's cost table, from the same code
+    cash = s.initial_cash or float(cfg.execution.initial_cash)
     rules = AccountRules(
         fractional=s.fractional,
         non_fractionable=frozenset(s.non_fractionable),

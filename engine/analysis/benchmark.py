@@ -83,7 +83,7 @@ def benchmark_equity(result: Any, name: str | None = None) -> tuple[str, pd.Seri
 def relative_stats(
     returns: pd.Series | np.ndarray,
     bench_returns: pd.Series | np.ndarray,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float = PERIODS_PER_YEAR,
 ) -> dict[str, float]:
     """Alpha, beta, correlation, tracking error, information ratio and capture ratios of
     per-bar ``returns`` against ``bench_returns`` (bars where either is NaN are dropped)."""
@@ -114,7 +114,7 @@ def relative_stats(
 def relative_table(
     equity: pd.DataFrame,
     bench: pd.Series,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float = PERIODS_PER_YEAR,
 ) -> pd.DataFrame:
     """:func:`relative_stats` and the CAGR difference for every equity column vs ``bench``.
 

@@ -195,7 +195,7 @@ def deflated_sharpe_ratio(
     returns: pd.Series | np.ndarray,
     n_trials: int,
     sharpe_variance: float,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float = PERIODS_PER_YEAR,
 ) -> dict[str, float]:
     """Deflated Sharpe ratio (Bailey & López de Prado 2014).
 

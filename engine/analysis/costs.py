@@ -37,7 +37,7 @@ def oos_at_cost(
     strategies: Sequence[CompiledStrategy],
     folds: list[Fold],
     bps: float,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float = PERIODS_PER_YEAR,
 ) -> pd.DataFrame:
     """OOS summary (rows = strategies) of ``strategies`` run at ``bps`` commission."""
     p = with_commission(prep, bps)
@@ -54,7 +54,7 @@ def cost_sensitivity(
     benchmark: CompiledStrategy,
     folds: list[Fold],
     bps: Sequence[float] = DEFAULT_BPS,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float = PERIODS_PER_YEAR,
 ) -> pd.DataFrame:
     """Rows = commission bps; columns ``sharpe_<name>``, ``cagr_<name>`` for both strategies
     and ``sharpe_diff`` / ``cagr_diff`` (candidate minus benchmark), all OOS."""
@@ -139,7 +139,7 @@ def break_even_cost(
     metric: str = "sharpe",
     hi: float = 50.0,
     tol: float = 0.05,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float = PERIODS_PER_YEAR,
 ) -> float:
     """Commission (bps) at which the OOS ``metric`` edge (candidate - benchmark) vanishes."""
 

@@ -62,7 +62,7 @@ class Candidate:
     smoothing: Smoothing
 
 
-def _sharpe(r: np.ndarray, ppy: int) -> float:
+def _sharpe(r: np.ndarray, ppy: float) -> float:
     r = r[np.isfinite(r)]
     if r.size < 2:
         return float("nan")
@@ -94,7 +94,7 @@ def cv_scores(
     n_splits: int = 4,
     purge: int = 21,
     embargo: int = 21,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float = PERIODS_PER_YEAR,
     fixed_params: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Validation Sharpe of each candidate on each purged split of rows ``[lo, hi)``.

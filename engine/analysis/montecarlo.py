@@ -42,7 +42,7 @@ class ReturnHMM:
     def n_states(self) -> int:
         return int(self.start.shape[0])
 
-    def describe(self, periods_per_year: int = PERIODS_PER_YEAR) -> pd.DataFrame:
+    def describe(self, periods_per_year: float = PERIODS_PER_YEAR) -> pd.DataFrame:
         """Per state: annualized mean and volatility of each asset, persistence, occupancy."""
         stat = np.linalg.matrix_power(self.trans, 512)[0]
         rows = {}
@@ -140,7 +140,7 @@ def simulated_panel(
     )
 
 
-def _metrics(eq: np.ndarray, ppy: int) -> tuple[float, float, float]:
+def _metrics(eq: np.ndarray, ppy: float) -> tuple[float, float, float]:
     r = eq[1:] / eq[:-1] - 1.0
     sd = np.std(r, ddof=1)
     sharpe = float(np.mean(r) / sd * np.sqrt(ppy)) if sd > 0 else float("nan")
@@ -160,7 +160,7 @@ def monte_carlo(
     seed: int = 0,
     skip: int = 0,
     asset_classes: Sequence[str] = (),
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float = PERIODS_PER_YEAR,
 ) -> pd.DataFrame:
     """Per-path CAGR, max drawdown and Sharpe of ``candidate`` and ``benchmark``.
 

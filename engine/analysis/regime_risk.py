@@ -30,7 +30,7 @@ def state_for_returns(
 def conditional_stats(
     returns: pd.Series,
     states: pd.Series,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float = PERIODS_PER_YEAR,
 ) -> pd.DataFrame:
     """Risk metrics of one return series by state.
 
@@ -69,7 +69,7 @@ def conditional_stats(
 def strategy_regime_risk(
     equity: pd.DataFrame,
     regimes: pd.DataFrame | pd.Series,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float = PERIODS_PER_YEAR,
     lag: int = 1,
 ) -> pd.DataFrame:
     """Per-strategy state-conditional metrics; MultiIndex rows (strategy, state)."""
@@ -86,7 +86,7 @@ def strategy_regime_risk(
 def asset_regime_risk(
     prices: pd.DataFrame,
     regimes: pd.DataFrame | pd.Series,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float = PERIODS_PER_YEAR,
     lag: int = 1,
 ) -> pd.DataFrame:
     """Per-asset state-conditional metrics of close-to-close returns; rows (symbol, state)."""
@@ -176,7 +176,7 @@ def regime_occupancy(regimes: pd.DataFrame | pd.Series) -> pd.DataFrame:
 
 def regime_risk_report(
     result: Any,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float = PERIODS_PER_YEAR,
     lag: int = 1,
 ) -> dict[str, Any]:
     """Everything state-conditional for a result-like object.

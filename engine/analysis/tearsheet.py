@@ -114,7 +114,7 @@ def trade_list(fills: pd.DataFrame | None, strategy: str, n: int = 25) -> pd.Dat
 def regime_performance(
     equity: pd.DataFrame,
     regimes: pd.DataFrame,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float = PERIODS_PER_YEAR,
 ) -> pd.DataFrame:
     """Per strategy and filtered regime: share of time, annualized return, volatility,
     Sharpe, max drawdown, hit rate (share of positive bars), CVaR 95%.
@@ -193,7 +193,7 @@ def detection_lag(
 def cost_attribution(
     fills: pd.DataFrame | None,
     equity: pd.DataFrame,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float = PERIODS_PER_YEAR,
 ) -> pd.DataFrame:
     """Costs per strategy by kind: money, bps of traded notional, drag per year.
 

@@ -167,7 +167,7 @@ def oos_equity(returns: pd.DataFrame, start_value: float = 1.0) -> pd.DataFrame:
     return start_value * (1.0 + returns).cumprod()
 
 
-def _fold_stats(r: np.ndarray, ppy: int) -> dict[str, float]:
+def _fold_stats(r: np.ndarray, ppy: float) -> dict[str, float]:
     eq = np.concatenate([[1.0], np.cumprod(1.0 + r)])
     sd = np.std(r, ddof=1) if r.size > 1 else 0.0
     years = r.size / ppy
@@ -182,7 +182,7 @@ def _fold_stats(r: np.ndarray, ppy: int) -> dict[str, float]:
 
 
 def fold_table(
-    equity: pd.DataFrame, folds: list[Fold], periods_per_year: int = PERIODS_PER_YEAR
+    equity: pd.DataFrame, folds: list[Fold], periods_per_year: float = PERIODS_PER_YEAR
 ) -> pd.DataFrame:
     """One row per (fold, strategy): test-span return, CAGR, volatility, Sharpe, max DD."""
     r = equity.astype(float) / equity.astype(float).shift(1) - 1.0
@@ -203,7 +203,7 @@ def fold_table(
     return pd.DataFrame(rows).set_index(["fold", "strategy"])
 
 
-def oos_summary(returns: pd.DataFrame, periods_per_year: int = PERIODS_PER_YEAR) -> pd.DataFrame:
+def oos_summary(returns: pd.DataFrame, periods_per_year: float = PERIODS_PER_YEAR) -> pd.DataFrame:
     """Sharpe, CAGR, volatility, max drawdown and total return of stitched OOS returns."""
     out = {c: _fold_stats(returns[c].to_numpy(dtype=float), periods_per_year) for c in returns}
     df = pd.DataFrame(out).T.rename(columns={"return": "total_return"})

@@ -84,6 +84,17 @@ def feature_history(panel: BarPanel, fparams: np.ndarray) -> np.ndarray:
     return np.asarray(features_history_nb(panel.close, fparams, fstate))
 
 
+def detector_fparams(
+    detector: Any, features: Features, symbols: Sequence[str], feature_assets: Sequence[str] = ()
+) -> np.ndarray:
+    """Feature parameters masked to the asset blocks the detector reads and
+    ``feature_assets`` (the parameters both drivers run with)."""
+    used = detector_assets(detector, len(symbols))
+    for sym in feature_assets:
+        used[list(symbols).index(sym)] = True
+    return with_asset_mask(features.array(), used)
+
+
 def prepare(
     panel: BarPanel,
     detector: Detector | EstimatorDetector,
@@ -114,10 +125,7 @@ def prepare(
         raise ValueError(f"cost table must have shape {(panel.n_assets, L.N_COST)}")
     if isinstance(detector, EstimatorDetector) and not isinstance(detector, Detector):
         detector = ExternalPosterior(detector, col=panel.exog.shape[1])
-    used = detector_assets(detector, panel.n_assets)
-    for sym in feature_assets:
-        used[panel.column(sym)] = True
-    fparams = with_asset_mask(features.array(), used)
+    fparams = detector_fparams(detector, features, panel.symbols, feature_assets)
     feats = feature_history(panel, fparams)
     if isinstance(detector, ExternalPosterior):
         fit_bars = np.asarray(detector.fit_bars(panel.n_bars), dtype=np.int64)

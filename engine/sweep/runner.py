@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import structlog
 
+from engine.assemble import Run
 from engine.config import ConfigError, RunConfig
 from engine.core import layout as L
 from engine.core.bars import BarPanel
-from engine.core.spec import cost_table, new_period_flags
+from engine.core.spec import new_period_flags
 from engine.core.strategy import CompiledStrategy
 from engine.core.usage import strategy_params
 from engine.plugins.names import Names
@@ -54,7 +55,7 @@ def _strategy_rows(
     plan: Plan, fits: list[Fit], pairs: list[tuple[int, int]], panel: BarPanel
 ) -> tuple[list[np.ndarray], list[int], list[np.ndarray], list[Any]]:
     """Policy parameters per distinct (strategy config, fit labels) pair."""
-    from engine.api import build_strategy
+    from engine.assemble import build_strategy
 
     sparams, ssize, flags, policies = [], [], [], []
     flag_cache: dict[str | None, np.ndarray] = {}
@@ -82,12 +83,14 @@ def _strategy_rows(
 
 
 def fit_all(
-    plan: Plan, panel: BarPanel, executor: Executor, cache: FitCache
+    plan: Plan, run: Run, executor: Executor, cache: FitCache
 ) -> tuple[list[Fit], np.ndarray, float]:
-    """Fit every distinct (detector, features) pair once (through the cache).
+    """Fit every distinct (detector, features) pair once (through the cache), each
+    resolved in the context of ``run`` (market, inputs, bar frequency).
 
     Returns the fits, the fit index of each combination, and the seconds spent fitting.
     """
+    panel = run.inputs
     digest = panel_digest(panel)
     pair_of: dict[tuple[int, int], int] = {}
     keys: list[str] = []
@@ -96,14 +99,15 @@ def fit_all(
     for i, (d_i, x_i) in enumerate(plan.combos[:, [0, 1]]):
         pair = (int(d_i), int(x_i))
         if pair not in pair_of:
-            det, feat = plan.detectors[pair[0]], plan.features[pair[1]]
+            det = run.detector_variant(plan.detectors[pair[0]])[0]
+            feat = plan.features[pair[1]]
             key = fit_key(det, feat, digest)
             if key in keys:  # detectors that differ only by smoothing share the fit
                 pair_of[pair] = keys.index(key)
             else:
                 pair_of[pair] = len(keys)
                 keys.append(key)
-                jobs.append(FitJob(det, feat))
+                jobs.append(FitJob(det, run.features_variant(feat).array()))
         fit_idx[i] = pair_of[pair]
     t0 = time.perf_counter()
     fits: list[Fit | None] = [cache.get(k) for k in keys]
@@ -118,8 +122,10 @@ def fit_all(
     return [f for f in fits if f is not None], fit_idx, time.perf_counter() - t0
 
 
-def build_data(plan: Plan, panel: BarPanel, fits: list[Fit], fit_idx: np.ndarray) -> SweepData:
-    """The arrays every combination shares, and each combination's row of indices."""
+def build_data(plan: Plan, run: Run, fits: list[Fit], fit_idx: np.ndarray) -> SweepData:
+    """The arrays every combination shares, and each combination's row of indices (every
+    section resolved by ``run``, as the backtest of that combination would)."""
+    panel = run.inputs
     pairs: dict[tuple[int, int], int] = {}
     n = plan.n_combos
     combos = np.empty((n, 6), dtype=np.int64)
@@ -133,7 +139,7 @@ def build_data(plan: Plan, panel: BarPanel, fits: list[Fit], fit_idx: np.ndarray
     costs = []
     for c_i, cc in enumerate(plan.costs):
         try:
-            costs.append(cost_table(panel.symbols, cc.default(), cc.per_symbol()))
+            costs.append(run.costs_variant(cc))
         except ValueError as exc:
             raise ConfigError(f"sweep.costs (combination set {c_i}): {exc}") from None
     return SweepData(
@@ -143,15 +149,16 @@ def build_data(plan: Plan, panel: BarPanel, fits: list[Fit], fit_idx: np.ndarray
         exog=panel.exog,
         n_features=panel.n_assets * L.N_FEAT_ASSET,
         fits=fits,
-        fparams=[f.build().array() for f in plan.features],
+        fparams=[run.features_variant(f).array() for f in plan.features],
         sparams=sparams,
         sstate_size=ssize,
         flags=flags,
         policies=policies,
         costs=costs,
-        eparams=[e.build().array() for e in plan.executions],
+        eparams=[run.execution_variant(e).array() for e in plan.executions],
         smooth=[d.smoothing.build().array() for d in plan.detectors],
         combos=combos,
+        periods_per_year=run.periods_per_year,
     )
 
 
@@ -173,18 +180,18 @@ def run_sweep(
     source: str = "<config>",
 ) -> SweepResult:
     """Expand ``run.sweep`` and run every combination; see :mod:`engine.sweep`."""
-    from engine.api import load_panel
+    from engine.assemble import assemble
 
     t_start = time.perf_counter()
     plan = build_plan(run, source)
     if plan.n_combos == 0:
         raise ConfigError(f"{source}: sweep: no combinations to run")
-    panel = panel if panel is not None else load_panel(run)
+    base = assemble(run, panel, [])  # strategies: per combination, below
     executor = executor or SerialExecutor()
     cache = cache if cache is not None else FitCache(plan.sweep.fit_cache)
     t_plan = time.perf_counter()
-    fits, fit_idx, fit_s = fit_all(plan, panel, executor, cache)
-    data = build_data(plan, panel, fits, fit_idx)
+    fits, fit_idx, fit_s = fit_all(plan, base, executor, cache)
+    data = build_data(plan, base, fits, fit_idx)
     t_data = time.perf_counter()
     run_one(data, 0)  # compile (or load from numba's cache) once, before workers start
     t_compile = time.perf_counter()

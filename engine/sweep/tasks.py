@@ -23,8 +23,6 @@ from engine.core.step_nb import Setup, run_driver
 from engine.regimes.base import fit_schedule
 from engine.sweep.metrics_nb import METRIC_NAMES, metrics_nb
 
-PERIODS_PER_YEAR = 252.0
-
 
 @dataclass(frozen=True)
 class Fit:
@@ -40,10 +38,11 @@ class Fit:
 
 @dataclass(frozen=True)
 class FitJob:
-    """A detector config + the features config that feeds it."""
+    """A detector config (market resolved by the run) + the feature parameters that feed
+    it (built for the data's bar frequency by :class:`engine.assemble.Run`)."""
 
     detector: Any  # a DetectorConfig model
-    features: Any  # a FeaturesConfig model
+    fparams: np.ndarray
 
 
 def fit_task(panel: BarPanel, job: FitJob) -> Fit:
@@ -51,8 +50,7 @@ def fit_task(panel: BarPanel, job: FitJob) -> Fit:
     import time
 
     t0 = time.perf_counter()
-    fparams = job.features.build().array()
-    feats = feature_history(panel, fparams)
+    feats = feature_history(panel, job.fparams)
     det = job.detector.build(panel)
     dparams, fit_bars = fit_schedule(det, feats, panel.exog)
     return Fit(
@@ -89,6 +87,7 @@ class SweepData:
     eparams: list[np.ndarray]
     smooth: list[np.ndarray]
     combos: np.ndarray  # (n, 6) int64
+    periods_per_year: float  # of the data (annualises the metrics)
 
 
 def run_one(data: SweepData, i: int) -> tuple[Any, ...]:
@@ -127,5 +126,5 @@ def run_chunk(data: SweepData, rows: np.ndarray) -> np.ndarray:
     out = np.empty((len(rows), len(METRIC_NAMES)))
     for k, i in enumerate(rows):
         raw = run_one(data, int(i))
-        metrics_nb(raw[0], raw[9], PERIODS_PER_YEAR, out[k])
+        metrics_nb(raw[0], raw[9], data.periods_per_year, out[k])
     return out

@@ -95,7 +95,7 @@ def test_trades_bring_holdings_to_targets() -> None:
 def test_as_of_sees_no_later_bar() -> None:
     """The advice as of a date depends on bars up to that date only (the data is cut)."""
     from engine.advise import cut_panel
-    from engine.api import load_panel
+    from engine.assemble import load_panel
 
     cfg, _ = split_config(_config())
     p = cut_panel(load_panel(cfg), "2008-10-15")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from engine.analysis.metrics import summary_reference, summary_table
-from engine.api import compute_metrics, costs_for, run_backtest
+from engine.api import compute_metrics, run_backtest
+from engine.assemble import costs_for
 from engine.config import ConfigError, parse_config
 from engine.core.spec import cost_table
 from tests.core.conftest import random_panel

@@ -249,7 +249,8 @@ def test_python_strategy_reads_user_feature_by_name(panel):
 def test_config_custom_detector_and_strategy_through_the_api():
     """TOML-level plug-ins: a custom detector factory and a custom strategy; the API run
     equals the streaming driver's replay (the paper-trading path)."""
-    from engine.api import build_strategy, load_panel, prepare_run, run_backtest
+    from engine.api import prepare_run, run_backtest
+    from engine.assemble import build_strategy, load_panel
     from engine.config import parse_config
 
     raw = {

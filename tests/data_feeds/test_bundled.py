@@ -340,7 +340,7 @@ def test_classic_exog_and_ust10() -> None:
 def test_default_run_uses_the_modern_panel() -> None:
     """`regime-engine backtest` with no argument: >= 20 years through 2022, five asset
     groups (US large caps, US small caps, international equities, Treasuries, T-bills)."""
-    from engine.api import load_panel
+    from engine.assemble import load_panel
     from engine.config import RunConfig
 
     cfg = RunConfig()
@@ -354,7 +354,7 @@ def test_default_run_uses_the_modern_panel() -> None:
 
 
 def test_config_selects_the_panel_by_name() -> None:
-    from engine.api import load_panel
+    from engine.assemble import load_panel
     from engine.config import parse_config
 
     classic = list(PANEL_DEFAULT_SYMBOLS["classic"])

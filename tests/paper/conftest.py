@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from brokers.paper import PaperTrader
-from engine.api import load_panel
+from engine.assemble import load_panel
 from engine.config import parse_config
 from tests.paper.fake_alpaca import FakeAlpaca, from_panel
 

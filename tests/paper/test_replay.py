@@ -63,7 +63,7 @@ def replay(
     else:
         end = str(panel.index[n - 1].date())
         cfg = parse_config({**BASE, "data": {**BASE["data"], "end": end}})
-        from engine.api import load_panel
+        from engine.assemble import load_panel
 
         p2 = load_panel(cfg)
         faults = FaultSettings(

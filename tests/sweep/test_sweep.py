@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from engine.analysis.metrics import summary
-from engine.api import build_strategy, load_panel, prepare_run
+from engine.api import prepare_run
+from engine.assemble import build_strategy, load_panel
 from engine.config import ConfigError, parse_config
 from engine.core.backtest import run_strategy_raw
 from engine.core.result import fills_frame

@@ -1,0 +1,361 @@
+"""The composition root: a config + its data -> the run every command executes.
+
+One function, :func:`assemble`, resolves everything a run needs from a :class:`RunConfig`
+and a :class:`BarPanel`: the bar frequency (and so the periods per year that annualise
+borrow, financing and metrics, and turn time-named feature windows into bars), the
+detector's market (defaulted to the first equity-like symbol when the config does not set
+it), the user features named by the detector or declared by a strategy (computed into the
+inputs block), the detector built on those inputs, the cost table, the execution, feature
+and smoothing settings, and the strategies. Backtest (whole and chunked), validate (every
+fold and the Monte Carlo paths), sweeps, advise, paper trading and the local exchange all
+build their run here and nowhere else, so a config that backtests behaves the same in every
+command (``tests/app/test_entry_parity.py`` holds them to it).
+
+This is the only module of ``engine`` that imports ``data_feeds`` and ``strategies``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import structlog
+
+from engine.config import ConfigError, CustomConfig, RunConfig, StrategyConfig
+from engine.core.backtest import Prepared, detector_fparams, prepare
+from engine.core.spec import Execution, Features, Smoothing, cost_table
+from engine.core.strategy import CompiledStrategy, PythonStrategy
+from engine.core.streaming import StreamingDriver
+from engine.core.usage import features_named_by, strategy_features
+from engine.features.user import with_inputs
+from engine.frequency import Frequency, infer_frequency
+from engine.ground.bars import BarPanel, DataError
+from engine.plugins.features import UserFeature
+
+log = structlog.get_logger(__name__)
+
+Strategy = CompiledStrategy | PythonStrategy
+
+
+# ------------------------------------------------------------------ data and plug-ins
+def load_panel(cfg: RunConfig) -> BarPanel:
+    """Bars for a config: the bundled panel or the user's CSV/Parquet files."""
+    import data_feeds
+    from data_feeds.bundled_panel import PANEL_DEFAULT_SYMBOLS, bundled_panel_name
+
+    d = cfg.data
+    if isinstance(d.source, str) and d.source.partition(":")[0] == "bundled":
+        if d.calendar:
+            log.warning("data.calendar", calendar=d.calendar, note="checked on your own files only")
+        syms = d.symbols
+        if syms is None:  # the panel's default selection (your own files: every symbol)
+            syms = list(PANEL_DEFAULT_SYMBOLS[bundled_panel_name(d.source)])
+        return data_feeds.load_bundled(syms, d.start, d.end, panel=d.source)
+    paths = [d.source] if isinstance(d.source, str) else list(d.source)
+    fmt = d.format
+    if fmt == "auto":
+        fmt = "parquet" if all(str(p).endswith((".parquet", ".pq")) for p in paths) else "csv"
+    loader = data_feeds.load_parquet if fmt == "parquet" else data_feeds.load_csv
+    return loader(
+        paths,
+        symbols=d.symbols,
+        start=d.start,
+        end=d.end,
+        fill=None if d.fill == "none" else d.fill,
+        ohlc_from_close=d.ohlc_from_close,
+        timezone=d.timezone,
+        calendar=d.calendar,
+    )
+
+
+def build_strategy(scfg: StrategyConfig) -> Strategy:
+    """A strategy object from its config section."""
+    from strategies.regime_switching import RegimeSwitching
+    from strategies.static import StaticAllocation
+    from strategies.weights import normalized
+
+    if scfg.kind == "static":
+        w = normalized(scfg.weights, scfg.normalize)
+        return StaticAllocation(scfg.name, w, scfg.rebalance, scfg.drift)
+    if scfg.kind == "inverse_vol":
+        w = normalized(scfg.weights, scfg.normalize)
+        return StaticAllocation(scfg.name, w, scfg.rebalance, scfg.drift, True)
+    if scfg.kind == "regime":
+        return RegimeSwitching(
+            scfg.name,
+            {k: normalized(v, scfg.normalize) for k, v in scfg.table.items()},
+            normalized(scfg.warmup, scfg.normalize),
+            scfg.rebalance,
+            scfg.on_change,
+            scfg.blend,
+            scfg.drift,
+        )
+    return load_custom(scfg)
+
+
+def load_custom(scfg: CustomConfig) -> Strategy:
+    """Import ``module:Class`` and build it with ``name`` and ``params``."""
+    mod_name, _, cls_name = scfg.target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(mod_name), cls_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            f"strategies.{scfg.name}.target: cannot import {scfg.target!r}: {exc}"
+        ) from None
+    try:
+        obj = cls(name=scfg.name, **scfg.params)
+    except TypeError as exc:
+        raise ConfigError(f"strategies.{scfg.name}.params: {exc}") from None
+    if not isinstance(obj, CompiledStrategy | PythonStrategy):
+        raise ConfigError(
+            f"strategies.{scfg.name}.target: {scfg.target} is neither a compiled "
+            "nor a Python strategy"
+        )
+    return obj
+
+
+def check_targets(
+    targets: np.ndarray,
+    symbols: Sequence[str],
+    index: Any,
+    cfg: RunConfig,
+    strategy: str,
+    decision_bars: np.ndarray | None = None,
+) -> None:
+    """Refuse targets the execution's weight rules forbid (a ValueError naming the bar)."""
+    from strategies.weights import check_targets as check
+
+    check(targets, tuple(symbols), index, cfg.execution.weight_rules(), strategy, decision_bars)
+
+
+# ------------------------------------------------------------------ config sections
+def costs_for(cfg: RunConfig, symbols: tuple[str, ...]) -> np.ndarray:
+    """The ``(N, N_COST)`` cost table of a config (:func:`engine.core.spec.cost_table`);
+    without per-symbol overrides the default row is built once and repeated."""
+    default = cfg.costs.default()
+    per_symbol = cfg.costs.per_symbol()
+    if per_symbol or not symbols:
+        return cost_table(symbols, default, per_symbol)
+    return np.repeat(default.row()[None, :], len(symbols), axis=0)
+
+
+def market_for(cfg: RunConfig, panel: BarPanel, detector: Any = None) -> Any:
+    """The detector config (``detector``, default ``cfg.detector``) with ``market``
+    defaulted to the first equity-like symbol of the data when it is not set (logged);
+    unchanged otherwise."""
+    det = cfg.detector if detector is None else detector
+    if not hasattr(det, "market") or "market" in det.model_fields_set:
+        return det
+    if det.market in panel.symbols and panel.asset_classes[panel.column(det.market)] in (
+        "equity",
+        "unknown",
+    ):
+        return det
+    from engine.config import equity_like_symbol
+
+    sym = equity_like_symbol(panel.symbols, panel.asset_classes)
+    if sym != det.market:
+        log.warning("detector.market", market=sym, reason="not set: first equity-like symbol")
+    return det.model_copy(update={"market": sym})
+
+
+def wanted_features(
+    detector_cfg: Any, panel: BarPanel, strategies: Sequence[Strategy]
+) -> list[UserFeature]:
+    """User features the detector's inputs name or a strategy declares, in that order."""
+    names = getattr(detector_cfg, "features", None) or ()
+    if isinstance(names, str):
+        names = (names,)
+    named = [*names, getattr(detector_cfg, "feature", "")]
+    wanted = features_named_by(named, panel.exog_names)
+    for strat in strategies:
+        wanted += [f for f in strategy_features(strat) if f not in wanted]
+    return wanted
+
+
+# ------------------------------------------------------------------ the run
+@dataclass(frozen=True)
+class Run:
+    """Everything a command runs, resolved once from a config and its data.
+
+    ``panel`` is the data as loaded (exogenous series only); ``inputs`` adds the user
+    features' columns (what the detector and the compiled driver read).
+    """
+
+    cfg: RunConfig
+    panel: BarPanel
+    inputs: BarPanel
+    frequency: Frequency
+    detector_config: Any  # the config section, market resolved
+    detector: Any  # a Detector, EstimatorDetector or Python detector
+    costs: np.ndarray
+    execution: Execution
+    features: Features
+    smoothing: Smoothing
+    user_features: tuple[UserFeature, ...]
+    strategies: tuple[Strategy, ...]
+
+    @property
+    def periods_per_year(self) -> float:
+        return float(self.frequency.periods_per_year)
+
+    @property
+    def market(self) -> str | None:
+        """The symbol the detector reads as the market (None for detectors without one)."""
+        return getattr(self.detector_config, "market", None)
+
+    @property
+    def feature_assets(self) -> tuple[str, ...]:
+        return (self.market,) if self.market is not None else ()
+
+    @property
+    def strategy_configs(self) -> tuple[StrategyConfig, ...]:
+        return tuple(self.cfg.strategies)
+
+    @cached_property
+    def fparams(self) -> np.ndarray:
+        """Feature parameters masked to the blocks the detector (and reports) read."""
+        return detector_fparams(
+            self.detector, self.features, self.panel.symbols, self.feature_assets
+        )
+
+    def strategy(self, name: str | None = None) -> tuple[StrategyConfig, Strategy]:
+        """A strategy by name (the first when ``name`` is None), with its config."""
+        names = [s.name for s in self.cfg.strategies]
+        if name is not None and name not in names:
+            raise ConfigError(f"unknown strategy {name!r} (config has {', '.join(names)})")
+        i = names.index(name) if name is not None else 0
+        return self.cfg.strategies[i], self.strategies[i]
+
+    def prepare(self, detector: Any = None) -> Prepared:
+        """Features and detector fits over the data (``detector`` replaces the run's, e.g.
+        a fold schedule around it)."""
+        try:
+            return prepare(
+                self.inputs,
+                self.detector if detector is None else detector,
+                self.costs,
+                self.execution,
+                self.features,
+                self.smoothing,
+                user_features=self.user_features,
+                feature_assets=self.feature_assets,
+            )
+        except ValueError as exc:  # e.g. history too short for the detector's first fit
+            raise ConfigError(f"detector: {exc}") from None
+
+    def streaming_driver(
+        self, strategy: Strategy, *, fitted: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> StreamingDriver:
+        """The streaming driver of ``strategy`` with this run's settings; without
+        ``fitted`` the detector refits online from the streamed history (paper trading)."""
+        return StreamingDriver(
+            self.panel.symbols,
+            strategy,
+            self.detector,
+            self.costs,
+            execution=self.execution,
+            features=self.features,
+            smoothing=self.smoothing,
+            exog_names=self.panel.exog_names,
+            fitted=fitted,
+            user_features=self.user_features,
+            fparams=self.fparams,
+        )
+
+    # ---- sections resolved in this run's context (sweeps and validation candidates)
+    def detector_variant(self, detector_cfg: Any) -> tuple[Any, Any]:
+        """``(config with market resolved, built detector)`` for another detector section
+        (a sweep's: its market, when the config left it unset and the variant did not
+        change it, is this run's resolved one)."""
+        base = self.cfg.detector
+        if (
+            hasattr(detector_cfg, "market")
+            and "market" not in base.model_fields_set
+            and detector_cfg.market == getattr(base, "market", None)
+            and self.market is not None
+        ):
+            detector_cfg = detector_cfg.model_copy(update={"market": self.market})
+        det_cfg = market_for(self.cfg, self.panel, detector_cfg)
+        try:
+            return det_cfg, det_cfg.build(self.inputs)
+        except (DataError, ValueError) as exc:
+            raise ConfigError(f"detector: {exc}") from None
+
+    def features_variant(self, features_cfg: Any) -> Features:
+        return features_cfg.build(self.frequency)  # type: ignore[no-any-return]
+
+    def execution_variant(self, execution_cfg: Any) -> Execution:
+        return execution_cfg.build(self.periods_per_year)  # type: ignore[no-any-return]
+
+    def costs_variant(self, costs_cfg: Any) -> np.ndarray:
+        return costs_for(self.cfg.model_copy(update={"costs": costs_cfg}), self.panel.symbols)
+
+    def with_detector(self, detector_cfg: Any) -> Run:
+        """This run with another detector section (same data, inputs and strategies)."""
+        det_cfg, det = self.detector_variant(detector_cfg)
+        return replace(
+            self,
+            cfg=self.cfg.model_copy(update={"detector": det_cfg}),
+            detector_config=det_cfg,
+            detector=det,
+            smoothing=det_cfg.smoothing.build(),
+        )
+
+
+def assemble(
+    cfg: RunConfig,
+    panel: BarPanel | None = None,
+    strategies: Sequence[Strategy] | None = None,
+) -> Run:
+    """The run of ``cfg`` over ``panel`` (loaded from ``cfg.data`` when None) with
+    ``strategies`` (built from ``cfg.strategies`` when None). Errors name the config key."""
+    panel = panel if panel is not None else load_panel(cfg)
+    strats = (
+        tuple(strategies)
+        if strategies is not None
+        else tuple(build_strategy(s) for s in cfg.strategies)
+    )
+    try:
+        costs = costs_for(cfg, panel.symbols)
+    except ValueError as exc:
+        raise ConfigError(f"costs: {exc}") from None
+    try:
+        wanted = wanted_features(cfg.detector, panel, strats)
+        inputs = with_inputs(panel, wanted)
+        det_cfg = market_for(cfg, panel)
+        detector = det_cfg.build(inputs)
+    except (DataError, ValueError) as exc:
+        raise ConfigError(f"detector: {exc}") from None
+    freq = infer_frequency(panel.index, cfg.data.periods_per_year)
+    return Run(
+        cfg=cfg,
+        panel=panel,
+        inputs=inputs,
+        frequency=freq,
+        detector_config=det_cfg,
+        detector=detector,
+        costs=costs,
+        execution=cfg.execution.build(freq.periods_per_year),
+        features=cfg.features.build(freq),
+        smoothing=cfg.detector.smoothing.build(),
+        user_features=tuple(wanted),
+        strategies=strats,
+    )
+
+
+__all__ = [
+    "Run",
+    "assemble",
+    "build_strategy",
+    "check_targets",
+    "costs_for",
+    "load_custom",
+    "load_panel",
+    "market_for",
+    "wanted_features",
+]
