@@ -33,9 +33,9 @@ import pandas as pd
 
 from benchmarks.detectors import balanced_accuracy, fit_all, online
 from data_feeds.synthetic import transition_from_dwell, two_state_example
-from engine.core import layout as L
 from engine.core.backtest import feature_history
 from engine.core.spec import Features, Smoothing
+from engine.ground import layout as L
 from engine.regimes.config import HMMDetectorConfig
 from engine.regimes.online_nb import smooth_state_nb
 

@@ -36,8 +36,8 @@ def loop_latency(sessions: int) -> None:
     import tempfile
     from typing import Any
 
-    from brokers.exchange_settings import ExchangeSettings
     from brokers.local_exchange import build_exchange
+    from brokers.local_exchange.settings import ExchangeSettings
     from brokers.paper import PaperTrader
     from engine.config import parse_config
 

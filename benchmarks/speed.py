@@ -117,7 +117,7 @@ STAGES: dict[str, tuple[tuple[str, str], ...]] = {
     "kernel": (("engine.api", "run_strategy_raw"),),
     "tables": (
         ("engine.api", "strategy_run"),
-        ("strategies.weights", "check_targets"),
+        ("engine.weights", "check_targets"),
         ("engine.api", "regimes_frame"),
         ("engine.api", "BacktestResult"),
     ),

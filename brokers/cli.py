@@ -88,7 +88,7 @@ def exchange_settings(cfg: Any, args: argparse.Namespace) -> Any:
     """``[paper.exchange]`` of the config with the command-line overrides applied."""
     from pydantic import ValidationError
 
-    from brokers.exchange_settings import ExchangeSettings
+    from brokers.local_exchange.settings import ExchangeSettings
     from engine.config import ConfigError, first_error
 
     data = dict((cfg.paper or {}).get("exchange", {}) or {})

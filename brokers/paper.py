@@ -70,8 +70,8 @@ from data_feeds.alpaca_feed import AlpacaBarFeed, CrossBar, session_date
 from engine.bus.zmq_bus import Publisher
 from engine.config import ConfigError, RunConfig
 from engine.core import checkpoint as ckpt
-from engine.core import layout as L
 from engine.core.streaming import BarOutput
+from engine.ground import layout as L
 
 log = structlog.get_logger("regime-engine.paper")
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from brokers.exchange_settings import ExchangeSettings
+from brokers.local_exchange.settings import ExchangeSettings
 from engine.bus.zmq_bus import DEFAULT_BARS
 from engine.config import ConfigError, first_error
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from data_feeds.validation import parse_table
-from engine.core.bars import FIELDS, BarPanel, DataError
+from engine.ground.bars import FIELDS, BarPanel, DataError
 
 DEFAULT_PANEL = "modern"
 BUNDLED_FILES: dict[str, str] = {

@@ -31,7 +31,7 @@ import pandas as pd
 import structlog
 
 from data_feeds.validation import SymbolFrame, parse_table
-from engine.core.bars import FIELDS, BarPanel, DataError
+from engine.ground.bars import FIELDS, BarPanel, DataError
 
 log = structlog.get_logger(__name__)
 

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from engine.core.bars import BarPanel
+from engine.ground.bars import BarPanel
 
 __all__ = ["generate_regime_panel", "transition_from_dwell", "two_state_example"]
 

@@ -1,6 +1,6 @@
 """Parse raw tables into per-symbol OHLCV frames and validate them.
 
-Every problem raises :class:`engine.core.bars.DataError` with one line of the form::
+Every problem raises :class:`engine.ground.bars.DataError` with one line of the form::
 
     data/spx.csv: symbol SPX, row 17 (2008-10-03): close is NaN
 
@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import structlog
 
-from engine.core.bars import FIELDS, DataError
+from engine.ground.bars import FIELDS, DataError
 
 log = structlog.get_logger(__name__)
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from data_feeds.alpaca_feed import CrossBar
 from engine.bus.zmq_bus import DEFAULT_BARS, Publisher, Subscriber
-from engine.core.bars import BarPanel, DataError
+from engine.ground.bars import BarPanel, DataError
 
 
 class ZmqBarFeed:

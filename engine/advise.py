@@ -42,9 +42,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine import fmt
 from engine.config import ConfigError, RunConfig, first_error, parse_config
-from engine.core import layout as L
-from engine.core.bars import BarPanel, DataError
 from engine.core.raw import RawRun
+from engine.ground import layout as L
+from engine.ground.bars import BarPanel, DataError
 
 EXIT_WARNING = 3
 
@@ -333,8 +333,8 @@ def advise(
     """The advice as a JSON-ready dict (see the module doc)."""
     from engine.assemble import assemble, build_strategy, load_panel
     from engine.core.backtest import run_strategy_raw
-    from engine.core.strategy import CompiledStrategy
     from engine.core.streaming import StreamingDriver, replay
+    from engine.plugins.strategy import CompiledStrategy
 
     panel = cut_panel(load_panel(cfg), as_of)
     scfg = pick_strategy(cfg, adv)

@@ -20,9 +20,9 @@ from engine.assemble import (
 from engine.config import ConfigError, CustomConfig, RunConfig, StrategyConfig, load_config
 from engine.core.backtest import Prepared, run_strategy_raw
 from engine.core.result import BacktestResult, StrategyRun, regimes_frame, strategy_run
-from engine.core.strategy import CompiledStrategy, PythonStrategy
 from engine.core.streaming import StreamingDriver, outputs_to_run, replay
 from engine.ground.bars import BarPanel
+from engine.plugins.strategy import CompiledStrategy, PythonStrategy
 
 log = structlog.get_logger(__name__)
 

@@ -19,7 +19,7 @@ import structlog
 
 from engine.config import ConfigError, RunConfig, load_config, parse_config
 from engine.core.chunked import ChunkedResult, check_chunkable, run_chunked
-from engine.core.strategy import CompiledStrategy
+from engine.plugins.strategy import CompiledStrategy
 
 log = structlog.get_logger(__name__)
 
@@ -48,9 +48,8 @@ def run_backtest_chunked(
     feature spans and annualisation) is inferred from the first chunk unless
     ``data.periods_per_year`` is set; the risk-free rate of the metrics is 0.
     """
-    import data_feeds.parquet_chunks as pqc
     from engine.api import strategy_error
-    from engine.assemble import assemble, check_targets
+    from engine.assemble import assemble, check_targets, load_chunks
     from engine.frequency import Frequency
 
     cfg = _config(config)
@@ -59,22 +58,7 @@ def run_backtest_chunked(
         raise ConfigError("data.chunk_bars: not set (the number of bars read at a time)")
     if not isinstance(d.source, str):  # the config allows one Parquet file only
         raise ConfigError("data.source: chunk_bars needs one Parquet file")
-    zone = d.timezone
-    if d.calendar:
-        from data_feeds.loaders import calendar_zone
-
-        zone = zone or calendar_zone(d.calendar)
-        log.warning("data.calendar", calendar=d.calendar, note="sessions not checked in chunks")
-    chunks = pqc.ParquetChunks(
-        d.source,
-        d.chunk_bars,
-        symbols=d.symbols,
-        start=d.start,
-        end=d.end,
-        ohlc_from_close=d.ohlc_from_close,
-        timezone=zone,
-        fill=d.fill,
-    )
+    chunks = load_chunks(cfg)
     it = iter(chunks)
     first = next(it)  # a DataError names the file and row, as the whole-file loader's
     run = assemble(cfg, first)  # the chunk-level frequency: data.periods_per_year wins

@@ -28,13 +28,13 @@ import structlog
 from engine.config import ConfigError, CustomConfig, RunConfig, StrategyConfig
 from engine.core.backtest import Prepared, detector_fparams, prepare
 from engine.core.spec import Execution, Features, Smoothing, cost_table
-from engine.core.strategy import CompiledStrategy, PythonStrategy
 from engine.core.streaming import StreamingDriver
 from engine.core.usage import features_named_by, strategy_features
 from engine.features.user import with_inputs
 from engine.frequency import Frequency, infer_frequency
 from engine.ground.bars import BarPanel, DataError
 from engine.plugins.features import UserFeature
+from engine.plugins.strategy import CompiledStrategy, PythonStrategy
 
 log = structlog.get_logger(__name__)
 
@@ -72,11 +72,51 @@ def load_panel(cfg: RunConfig) -> BarPanel:
     )
 
 
+def load_chunks(cfg: RunConfig) -> Any:
+    """The config's one Parquet file as an iterable of panels of ``data.chunk_bars`` bars
+    (:class:`data_feeds.parquet_chunks.ParquetChunks`, ``max_bars`` its length bound)."""
+    import data_feeds.parquet_chunks as pqc
+
+    d = cfg.data
+    if d.chunk_bars is None or not isinstance(d.source, str):
+        raise ConfigError("data.chunk_bars: chunks need chunk_bars and one Parquet file")
+    zone = d.timezone
+    if d.calendar:
+        from data_feeds.loaders import calendar_zone
+
+        zone = zone or calendar_zone(d.calendar)
+        log.warning("data.calendar", calendar=d.calendar, note="sessions not checked in chunks")
+    return pqc.ParquetChunks(
+        d.source,
+        d.chunk_bars,
+        symbols=d.symbols,
+        start=d.start,
+        end=d.end,
+        ohlc_from_close=d.ohlc_from_close,
+        timezone=zone,
+        fill=d.fill,
+    )
+
+
+def load_files(files: Sequence[str]) -> tuple[BarPanel, str]:
+    """The user's files as a panel, and the ``format`` to put in a config (``init``)."""
+    import data_feeds
+
+    if not files:
+        raise DataError("init: give at least one CSV or Parquet file")
+    parquet = [str(f).endswith((".parquet", ".pq")) for f in files]
+    if any(parquet) and not all(parquet):
+        raise DataError("init: mix of CSV and Parquet files; convert them to one format")
+    fmt = "parquet" if all(parquet) else "csv"
+    loader = data_feeds.load_parquet if fmt == "parquet" else data_feeds.load_csv
+    return loader(list(files)), fmt
+
+
 def build_strategy(scfg: StrategyConfig) -> Strategy:
     """A strategy object from its config section."""
+    from engine.weights import normalized
     from strategies.regime_switching import RegimeSwitching
     from strategies.static import StaticAllocation
-    from strategies.weights import normalized
 
     if scfg.kind == "static":
         w = normalized(scfg.weights, scfg.normalize)
@@ -127,7 +167,7 @@ def check_targets(
     decision_bars: np.ndarray | None = None,
 ) -> None:
     """Refuse targets the execution's weight rules forbid (a ValueError naming the bar)."""
-    from strategies.weights import check_targets as check
+    from engine.weights import check_targets as check
 
     check(targets, tuple(symbols), index, cfg.execution.weight_rules(), strategy, decision_bars)
 
@@ -354,7 +394,9 @@ __all__ = [
     "build_strategy",
     "check_targets",
     "costs_for",
+    "load_chunks",
     "load_custom",
+    "load_files",
     "load_panel",
     "market_for",
     "wanted_features",

@@ -273,7 +273,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def _known_errors() -> tuple[type[BaseException], ...]:
     from engine.config import ConfigError
-    from engine.core.bars import DataError
+    from engine.ground.bars import DataError
 
     errs: list[type[BaseException]] = [ConfigError, DataError, UsageError, OverflowError]
     if "brokers.alpaca" in sys.modules:

@@ -27,7 +27,7 @@ from engine.regimes.config import DetectorConfig, HMMDetectorConfig
 
 if TYPE_CHECKING:
     from engine.frequency import Frequency
-    from strategies.weights import WeightRules
+    from engine.weights import WeightRules
 
 
 class ConfigError(ValueError):
@@ -164,7 +164,7 @@ class ExecutionConfig(Section):
 
     def weight_rules(self) -> WeightRules:
         """The rules target weights are checked against."""
-        from strategies.weights import WeightRules
+        from engine.weights import WeightRules
 
         return WeightRules(
             allow_short=self.allow_short,
@@ -397,7 +397,7 @@ class RunConfig(Section):
 
     @model_validator(mode="after")
     def _weights_mean_what_they_say(self) -> RunConfig:
-        from strategies.weights import check_weight_spec
+        from engine.weights import check_weight_spec
 
         rules = self.execution.weight_rules()
         for i, s in enumerate(self.strategies):

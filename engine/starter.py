@@ -13,8 +13,6 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.core.bars import BarPanel, DataError
-
 
 def _toml_str(s: str) -> str:
     return json.dumps(s)
@@ -24,22 +22,9 @@ def _table(weights: dict[str, float]) -> str:
     return "{ " + ", ".join(f"{_toml_str(k)} = {v:.4g}" for k, v in weights.items()) + " }"
 
 
-def load_files(files: Sequence[str]) -> tuple[BarPanel, str]:
-    """The user's files as a panel, and the ``format`` to put in the config."""
-    import data_feeds
-
-    if not files:
-        raise DataError("init: give at least one CSV or Parquet file")
-    parquet = [str(f).endswith((".parquet", ".pq")) for f in files]
-    if any(parquet) and not all(parquet):
-        raise DataError("init: mix of CSV and Parquet files; convert them to one format")
-    fmt = "parquet" if all(parquet) else "csv"
-    loader = data_feeds.load_parquet if fmt == "parquet" else data_feeds.load_csv
-    return loader(list(files)), fmt
-
-
 def starter_config(files: Sequence[str], name: str | None = None) -> str:
     """TOML text of a starter config for ``files`` (see the module doc)."""
+    from engine.assemble import load_files
     from engine.config import equity_like_symbol, parse_config
     from engine.frequency import infer_frequency
 

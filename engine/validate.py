@@ -47,9 +47,9 @@ from engine.analysis.walkforward import (
 )
 from engine.config import ConfigError, RegimeConfig, RunConfig, first_error
 from engine.core.backtest import Prepared, run_strategies, run_strategy_raw
-from engine.core.bars import BarPanel
 from engine.core.result import BacktestResult, StrategyRun
-from engine.core.strategy import CompiledStrategy
+from engine.ground.bars import BarPanel
+from engine.plugins.strategy import CompiledStrategy
 from engine.regimes.config import SmoothingConfig
 
 Weights = dict[str, float] | Literal["equal"]

@@ -20,8 +20,8 @@ import numba as nb
 import numpy as np
 
 from engine.core.policy_nb import BarContext
-from engine.core.strategy import Context
 from engine.ground.layout import F_RSI, N_FEAT_ASSET
+from engine.plugins.strategy import Context
 
 
 @nb.njit(cache=True)

@@ -10,7 +10,7 @@ import numpy as np
 
 from engine.core.policy_nb import N_POLICY_STATE, builtin_policy_nb
 from engine.ground import layout as L
-from strategies.weights import WeightSpec, weight_vector
+from engine.weights import WeightSpec, weight_vector
 
 
 @dataclass(frozen=True)

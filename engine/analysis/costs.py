@@ -18,9 +18,9 @@ from numpy.typing import ArrayLike
 
 from engine.analysis.metrics import PERIODS_PER_YEAR
 from engine.analysis.walkforward import Fold, oos_returns, oos_summary
-from engine.core import layout as L
 from engine.core.backtest import Prepared, run_strategy_raw
-from engine.core.strategy import CompiledStrategy
+from engine.ground import layout as L
+from engine.plugins.strategy import CompiledStrategy
 
 DEFAULT_BPS: tuple[float, ...] = (0.0, 5.0, 10.0, 25.0, 50.0)
 

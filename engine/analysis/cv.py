@@ -23,7 +23,7 @@ import pandas as pd
 from engine.analysis.metrics import PERIODS_PER_YEAR
 from engine.core.backtest import Prepared, run_strategy_raw
 from engine.core.spec import Smoothing
-from engine.core.strategy import CompiledStrategy
+from engine.plugins.strategy import CompiledStrategy
 from engine.regimes.base import Detector, stack_params
 
 

@@ -48,7 +48,8 @@ import pandas as pd
 from scipy import stats
 
 from engine.analysis._common import COST_COLUMNS, simple_returns, strategy_fills
-from engine.analysis.metrics_nb import fill_totals_nb, make_params, output_keys, summary_nb
+from engine.analysis.metric_params import make_params, output_keys
+from engine.analysis.metrics_nb import fill_totals_nb, summary_nb
 from engine.frequency import infer_frequency
 
 PERIODS_PER_YEAR = 252

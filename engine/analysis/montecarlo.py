@@ -6,7 +6,7 @@ the covariance floor means the same for every asset; the scale is undone when si
 The engine's own HMM detector models the detector's inputs, not every asset's return, so it
 cannot generate a tradable panel; this model can. States are put in ascending order of
 total variance. Each simulated path of states and returns is turned into a
-:class:`~engine.core.bars.BarPanel` (open = previous close, no gaps, volume unknown) and run
+:class:`~engine.ground.bars.BarPanel` (open = previous close, no gaps, volume unknown) and run
 through the compiled driver by a caller-supplied ``runner``; the distribution of CAGR, max
 drawdown and Sharpe (and the candidate-minus-benchmark differences) is summarized by
 quantiles. Everything is seeded.
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from engine.analysis.metrics import PERIODS_PER_YEAR
-from engine.core.bars import BarPanel
+from engine.ground.bars import BarPanel
 
 QUANTILES: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
 

@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.core.driver import run_driver
 from engine.core.raw import RawRun
 from engine.core.result import BacktestResult, StrategyRun, regimes_frame, strategy_run
 from engine.core.spec import Execution, Features, Smoothing, new_period_flags
 from engine.core.state import initial_state
-from engine.core.step_nb import Setup, State, run_driver
-from engine.core.strategy import CompiledStrategy
+from engine.core.step_nb import Setup, State
 from engine.core.usage import detector_assets, strategy_assets, strategy_features, strategy_params
 from engine.features.causal_nb import (
     feature_state_size,
@@ -30,6 +30,7 @@ from engine.ground.bars import BarPanel
 from engine.plugins.detector import Detector, EstimatorDetector
 from engine.plugins.features import UserFeature
 from engine.plugins.names import Names
+from engine.plugins.strategy import CompiledStrategy
 from engine.regimes.base import fit_schedule
 from engine.regimes.estimator import ExternalPosterior
 from engine.regimes.user_filter import UserFilterDetector

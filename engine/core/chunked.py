@@ -32,16 +32,17 @@ import pandas as pd
 from engine.core.backtest import Prepared, fresh_state, prepare, setup_for
 from engine.core.chunked_fits import Refits, fit_plan
 from engine.core.chunked_result import ChunkedResult, ChunkedRun, Grow
+from engine.core.driver import run_driver
 from engine.core.policy_nb import builtin_policy_nb
 from engine.core.raw import RawRun
 from engine.core.spec import Execution, Features, Smoothing, period_keys
-from engine.core.step_nb import Setup, State, run_driver
-from engine.core.strategy import CompiledStrategy
+from engine.core.step_nb import Setup, State
 from engine.core.usage import strategy_features, strategy_params
 from engine.ground import layout as L
 from engine.ground.bars import BarPanel, DataError
 from engine.plugins.detector import Detector, EstimatorDetector
 from engine.plugins.features import UserFeature
+from engine.plugins.strategy import CompiledStrategy
 
 __all__ = ["ChunkedResult", "ChunkedRun", "check_chunkable", "run_chunked"]
 

@@ -1,6 +1,6 @@
 """Order sizing, cost model and fills (njit kernels over the portfolio state vector).
 
-Portfolio vector layout (see :mod:`engine.core.layout`): ``[cash, equity, bars,
+Portfolio vector layout (see :mod:`engine.ground.layout`): ``[cash, equity, bars,
 last_decision, pos(N), pending(N)]``. Orders are signed share quantities kept in
 ``pending`` until filled; the unfilled remainder of a participation-capped order carries
 over to the next bar until a new decision replaces it.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from engine.core.layout import (
+from engine.ground.layout import (
     C_BORROW_BPS,
     C_COMMISSION_BPS,
     C_COMMISSION_MIN,

@@ -37,7 +37,6 @@ from engine.core.execution_nb import (
     place_orders_nb,
 )
 from engine.core.policy_nb import builtin_policy_nb, policy_may_act_nb
-from engine.core.raw import RawRun
 from engine.features.causal_nb import feature_alphas_nb, features_update_with_nb
 from engine.ground.layout import (
     C_BORROW_BPS,
@@ -580,7 +579,7 @@ def finish_nb(
     fills: np.ndarray,
     n_fills: int,
 ) -> tuple[Any, ...]:
-    """The driver's output tuple (see :class:`engine.core.raw.RawRun`)."""
+    """The driver's output tuple (named by :func:`engine.core.driver.run_driver`)."""
     return (
         out[0],
         out[1],
@@ -858,23 +857,3 @@ def run_builtin_nb(
                     o_feats[t, i] = rows[t - r0, i]
         t_next += seg
     return finish_nb(out, dbars, dtargets, dorders, nd, fills, n_fills)
-
-
-def run_driver(
-    policy: Any,
-    *args: Any,
-    ufilter: Any = None,
-    t0: int = 0,
-    feat_rows: np.ndarray | None = None,
-) -> RawRun:
-    """The compiled driver for ``policy`` (and a user filter, if any): the disk-cached
-    built-in loop for the built-in policy and detectors, the generic one otherwise.
-    ``args`` as for :func:`run_builtin_nb` up to ``record_features``; ``t0`` is the run's
-    bar index of the first row (chunked runs); ``feat_rows`` the precomputed feature rows
-    (see :func:`run_nb`)."""
-    if feat_rows is None:
-        feat_rows = np.zeros((0, int(args[7])))
-    full = (*args, t0, feat_rows)
-    if policy is builtin_policy_nb and ufilter is None:
-        return RawRun(*run_builtin_nb(*full))
-    return RawRun(*run_nb(policy, detector_update_nb if ufilter is None else ufilter, *full))

@@ -37,7 +37,6 @@ from engine.core.step_nb import (
     step_builtin_nb,
     step_nb,
 )
-from engine.core.strategy import CompiledStrategy, Context, PythonStrategy, targets_array
 from engine.core.usage import strategy_features, strategy_params
 from engine.features.user import FeatureRunner
 from engine.ground import layout as L
@@ -45,6 +44,7 @@ from engine.ground.bars import BarPanel, DataError
 from engine.plugins.detector import Detector, EstimatorDetector, PythonDetector
 from engine.plugins.features import History, UserFeature
 from engine.plugins.names import Names
+from engine.plugins.strategy import CompiledStrategy, Context, PythonStrategy, targets_array
 from engine.regimes.base import stack_params
 from engine.regimes.estimator import ExternalPosterior
 from engine.regimes.online_nb import argmax_state_nb, detector_update_nb, smooth_state_nb

@@ -1,7 +1,7 @@
 """Incremental causal features (njit): each bar updates a small state and writes a row.
 
 The feature row of bar ``t`` depends only on closes ``<= t``. Per asset it holds
-``N_FEAT_ASSET`` values laid out as in :mod:`engine.core.layout` (log return, fast/slow
+``N_FEAT_ASSET`` values laid out as in :mod:`engine.ground.layout` (log return, fast/slow
 EWMA volatility, gap to the simple moving average, drawdown from the running peak, RSI).
 """
 

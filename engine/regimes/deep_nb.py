@@ -1,6 +1,6 @@
 """Online forward step of the GRU regime classifier (njit; no torch needed at inference).
 
-Parameter vector (fitted-detector header, see :mod:`engine.core.layout`):
+Parameter vector (fitted-detector header, see :mod:`engine.ground.layout`):
 ``[DET_GRU, K, d, 0, H, R, warm, fit_id, inputs (d x DX_IN_STRIDE), body]`` where
 ``DX_A`` = hidden size ``H``, ``DX_B`` = replay length ``R``, ``DX_C`` = warm-up bars,
 ``DX_D`` = an id of the fit (the fit bar). Body, in torch's own layout (gate order r, z, n):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.core.bars import BarPanel
+from engine.ground.bars import BarPanel
 from engine.sweep.config import canonical
 from engine.sweep.tasks import Fit
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from engine.core.layout import R_COMMISSION, R_IMPACT, R_PRICE, R_QTY
+from engine.ground.layout import R_COMMISSION, R_IMPACT, R_PRICE, R_QTY
 
 METRIC_NAMES: tuple[str, ...] = (
     "total_return",

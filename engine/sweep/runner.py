@@ -14,12 +14,12 @@ import structlog
 
 from engine.assemble import Run
 from engine.config import ConfigError, RunConfig
-from engine.core import layout as L
-from engine.core.bars import BarPanel
 from engine.core.spec import new_period_flags
-from engine.core.strategy import CompiledStrategy
 from engine.core.usage import strategy_params
+from engine.ground import layout as L
+from engine.ground.bars import BarPanel
 from engine.plugins.names import Names
+from engine.plugins.strategy import CompiledStrategy
 from engine.sweep.config import Plan, build_plan
 from engine.sweep.executors import Executor, SerialExecutor
 from engine.sweep.fitcache import FitCache, fit_key, panel_digest

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from engine.core.backtest import feature_history
-from engine.core.bars import BarPanel
+from engine.core.driver import run_driver
 from engine.core.state import initial_state
-from engine.core.step_nb import Setup, run_driver
+from engine.core.step_nb import Setup
+from engine.ground.bars import BarPanel
 from engine.regimes.base import fit_schedule
 from engine.sweep.metrics_nb import METRIC_NAMES, metrics_nb
 

@@ -183,7 +183,7 @@ def test_stale_warning_on_the_command_line(capsys: pytest.CaptureFixture[str]) -
 
 def test_negative_cash_and_shorts_are_refused() -> None:
     from engine.advise import check_holdings
-    from engine.core.bars import DataError
+    from engine.ground.bars import DataError
 
     with pytest.raises(DataError, match="cash is -5"):
         check_holdings(Holdings({}, -5.0), allow_short=False)

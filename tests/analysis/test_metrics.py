@@ -199,7 +199,7 @@ def test_hourly_bars_and_time_named_windows():
 
 def test_sharpe_and_sortino_over_the_cash_asset_by_hand():
     """rf = the CASH asset's per-bar return: hand computation, label, rf = 0 kept."""
-    from engine.core.bars import BarPanel
+    from engine.ground.bars import BarPanel
 
     idx = pd.bdate_range("2020-01-01", periods=400)
     rng = np.random.default_rng(5)
@@ -249,7 +249,7 @@ def test_sharpe_and_sortino_over_the_cash_asset_by_hand():
 
 
 def test_risk_free_from_a_rates_file(tmp_path):
-    from engine.core.bars import BarPanel
+    from engine.ground.bars import BarPanel
 
     idx = pd.bdate_range("2020-01-01", periods=10)
     close = np.full((10, 1), 100.0)

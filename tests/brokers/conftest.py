@@ -14,10 +14,10 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.stream import TradingStream
 
 import data_feeds
-from brokers.exchange_settings import ExchangeSettings
 from brokers.local_exchange import LocalExchange, build_exchange
+from brokers.local_exchange.settings import ExchangeSettings
 from engine.config import RunConfig
-from engine.core.bars import BarPanel
+from engine.ground.bars import BarPanel
 
 KEY, SECRET = "test-key", "test-secret"
 HISTORY = 5

@@ -19,7 +19,7 @@ from alpaca.trading.requests import GetCalendarRequest
 from websockets.asyncio.client import connect
 
 from brokers.local_exchange import LocalExchange
-from engine.core.bars import BarPanel
+from engine.ground.bars import BarPanel
 from tests.brokers.conftest import HISTORY, KEY, SECRET, Streams, wait_for
 
 NY = "America/New_York"

@@ -16,7 +16,7 @@ from alpaca.trading.requests import (
 )
 
 from brokers.local_exchange import LocalExchange
-from engine.core.bars import BarPanel
+from engine.ground.bars import BarPanel
 from tests.brokers.conftest import HISTORY, KEY, SECRET, Streams, wait_for
 
 DAY = TimeInForce.DAY

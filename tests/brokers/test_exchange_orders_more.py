@@ -11,7 +11,7 @@ from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeI
 from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketOrderRequest
 
 from brokers.local_exchange import LocalExchange
-from engine.core.bars import BarPanel
+from engine.ground.bars import BarPanel
 from tests.brokers.conftest import HISTORY
 
 

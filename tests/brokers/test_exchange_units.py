@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from brokers.exchange.bars import C_, H_, L_, O_, V_, MinuteBars
-from brokers.exchange.calendar import Calendar
-from brokers.exchange_settings import ExchangeSettings
-from brokers.sim import decimals
-from engine.core.bars import BarPanel
+from brokers.local_exchange.bars import C_, H_, L_, O_, V_, MinuteBars
+from brokers.local_exchange.calendar import Calendar
+from brokers.local_exchange.matching import decimals
+from brokers.local_exchange.settings import ExchangeSettings
+from engine.ground.bars import BarPanel
 
 price = st.floats(1.0, 1000.0)
 

@@ -1,5 +1,6 @@
-"""Properties of the account rules (brokers.sim) under random order flow: no shorts without
-shorting, buying power never overspent at submission, fills add up, events are consistent."""
+"""Properties of the account rules (brokers.local_exchange.matching) under random order flow:
+no shorts without shorting, buying power never overspent at submission, fills add up,
+events are consistent."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from brokers.sim import AccountRules, OrderError, SimBroker
+from brokers.local_exchange.matching import AccountRules, OrderError, SimBroker
 
 SYMS = ("A", "B")
 action = st.one_of(

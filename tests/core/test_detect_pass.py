@@ -19,8 +19,8 @@ from engine.core.backtest import (
     setup_for,
     strategy_params,
 )
+from engine.core.driver import run_driver
 from engine.core.spec import CostModel, Smoothing, cost_table
-from engine.core.step_nb import run_driver
 from engine.core.streaming import StreamingDriver, outputs_to_run, replay
 from engine.ground import layout as L
 from engine.ground.bars import BarPanel

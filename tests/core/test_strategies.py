@@ -7,8 +7,8 @@ import pytest
 
 from engine.core.backtest import prepare, run_strategy_raw
 from engine.core.spec import CostModel, cost_table
-from engine.core.strategy import CompiledStrategy, PythonStrategy
 from engine.core.streaming import StreamingDriver, outputs_to_run, replay
+from engine.plugins.strategy import CompiledStrategy, PythonStrategy
 from engine.regimes.rule import RuleDetector
 from strategies.example import CompiledTilt, PythonTilt
 from strategies.regime_switching import RegimeSwitching

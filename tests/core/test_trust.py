@@ -12,8 +12,8 @@ import pytest
 
 from engine.api import run_backtest
 from engine.config import ConfigError, parse_config
-from engine.core.bars import BarPanel
 from engine.core.spec import new_period_flags
+from engine.ground.bars import BarPanel
 from tests.core.conftest import random_panel
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from data_feeds import load_bundled
 from data_feeds.bundled_panel import PANEL_DEFAULT_SYMBOLS, bundled_panel_name
-from engine.core.bars import DataError
+from engine.ground.bars import DataError
 
 SHIPPED_SHA256 = {
     "panel.csv.gz": "d4549befc493484dbeb3bce2e3b5477845a4c3a8743440b960b8c7b4ea394076",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from data_feeds import load_bundled
-from engine.core.bars import DataError
+from engine.ground.bars import DataError
 from engine.regimes.config import HMMDetectorConfig
 from engine.regimes.inputs import resolve_inputs
 from tests.regimes.helpers import run_detector

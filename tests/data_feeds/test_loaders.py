@@ -10,7 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from data_feeds import from_dataframe, load_csv, load_parquet
-from engine.core.bars import FIELDS, BarPanel, DataError
+from engine.ground.bars import FIELDS, BarPanel, DataError
 from tests.data_feeds.conftest import make_bars
 
 

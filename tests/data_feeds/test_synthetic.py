@@ -7,7 +7,7 @@ import pytest
 
 from data_feeds import generate_regime_panel, two_state_example
 from data_feeds.synthetic import transition_from_dwell
-from engine.core.bars import FIELDS
+from engine.ground.bars import FIELDS
 
 
 def test_deterministic_per_seed() -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from data_feeds import from_dataframe, load_csv, load_parquet
-from engine.core.bars import DataError
+from engine.ground.bars import DataError
 from tests.data_feeds.conftest import make_bars
 
 

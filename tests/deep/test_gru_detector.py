@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data_feeds.synthetic import two_state_example
-from engine.core.bars import BarPanel, DataError
 from engine.core.spec import Smoothing
+from engine.ground.bars import BarPanel, DataError
 from engine.regimes import deep
 from engine.regimes.config import GRUDetectorConfig
 from tests.regimes.helpers import with_noise_after

@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine.core import layout as L  # noqa: E402
+from engine.ground import layout as L  # noqa: E402
 from engine.regimes.deep import _build_net, export_weights, gru_params  # noqa: E402
 from engine.regimes.deep_nb import gru_sequence_nb, gru_state_size  # noqa: E402
 from engine.regimes.inputs import Inputs  # noqa: E402

@@ -72,7 +72,7 @@ class Stepper:
         self.fake, self.tr = fake, tr
         if isinstance(fake, FakeAlpaca):
             self.open, self.close = fake.open_session, fake.close_session
-        else:  # the project's local exchange (brokers.exchange), stepped
+        else:  # the project's local exchange (brokers.local_exchange), stepped
             self.open, self.close = (lambda: fake.step(to="open")), fake.step
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)

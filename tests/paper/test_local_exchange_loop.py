@@ -1,4 +1,4 @@
-"""The paper loop against the project's own Alpaca-like exchange (brokers.exchange),
+"""The paper loop against the project's own Alpaca-like exchange (brokers.local_exchange),
 stepped: warm-up without orders, the latest decision only, whole sessions after."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from brokers.exchange_settings import ExchangeSettings
 from brokers.local_exchange import build_exchange
+from brokers.local_exchange.settings import ExchangeSettings
 from engine.config import parse_config
 from tests.paper.conftest import BASE, Stepper, trader
 from tests.paper.test_loop import ids_for

@@ -17,7 +17,7 @@ import numpy as np
 
 from engine.api import run_backtest
 from engine.config import parse_config
-from engine.core import layout as L
+from engine.ground import layout as L
 from tests.paper.conftest import BASE, Stepper, from_panel, trader
 
 

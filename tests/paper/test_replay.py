@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from brokers.exchange_settings import ExchangeSettings, FaultSettings
 from brokers.local_exchange import build_exchange
+from brokers.local_exchange.settings import ExchangeSettings, FaultSettings
 from engine.config import parse_config
 from tests.paper.conftest import BASE
 from tests.paper.fake_alpaca import Faults, from_panel

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from engine.analysis.walkforward import ScheduledDetector, fold_table, make_folds, oos_returns
 from engine.core.backtest import prepare, run_strategies
-from engine.core.bars import BarPanel
 from engine.core.spec import CostModel, cost_table
+from engine.ground.bars import BarPanel
 from engine.regimes.config import KMeansDetectorConfig, RuleDetectorConfig
 
 TRAIN, TEST = 504, 252

@@ -16,9 +16,9 @@ from engine.analysis.costs import (
     with_commission,
 )
 from engine.analysis.walkforward import ScheduledDetector, make_folds
-from engine.core import layout as L
 from engine.core.backtest import prepare
 from engine.core.spec import CostModel, cost_table
+from engine.ground import layout as L
 from engine.regimes.config import RuleDetectorConfig
 
 

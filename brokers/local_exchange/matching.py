@@ -1,4 +1,4 @@
-"""An Alpaca-like account and order book (no network: :mod:`brokers.exchange` serves it).
+"""An Alpaca-like account and order book (no network: :mod:`brokers.local_exchange` serves it).
 
 Rules modelled (sources in ``brokers/README.md``): orders are checked at submission like
 Alpaca does (unknown/untradable asset, qty xor notional, fractional only market+day with at
@@ -103,7 +103,7 @@ class TradeEvent:
 
 @dataclass(frozen=True)
 class AccountRules:
-    """Account-level rules (from :class:`~brokers.exchange_settings.ExchangeSettings`)."""
+    """Account-level rules (from :class:`~brokers.local_exchange.settings.ExchangeSettings`)."""
 
     fractional: bool = True
     non_fractionable: frozenset[str] = frozenset()

@@ -16,8 +16,8 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from brokers.exchange.calendar import MINUTE_NS, Calendar, iso
-from engine.core.bars import BarPanel
+from brokers.local_exchange.calendar import MINUTE_NS, Calendar, iso
+from engine.ground.bars import BarPanel
 
 O_, H_, L_, C_, V_ = range(5)  # field rows of a (5, D) bar array
 MAX_LIMIT = 10_000

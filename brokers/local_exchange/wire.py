@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from brokers.exchange.calendar import iso
-from brokers.sim import SimBroker, SimOrder
+from brokers.local_exchange.calendar import iso
+from brokers.local_exchange.matching import SimBroker, SimOrder
 
 _NS = uuid.UUID("6f1c2b1e-0000-4000-8000-000000000000")
 

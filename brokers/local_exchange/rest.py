@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import structlog
 from pydantic import ValidationError
 
-from brokers.exchange.bars import (
+from brokers.local_exchange.bars import (
     ADJUSTMENTS,
     MAX_LIMIT,
     TIMEFRAMES,
@@ -24,12 +24,12 @@ from brokers.exchange.bars import (
     decode_token,
     encode_token,
 )
-from brokers.exchange.calendar import Calendar, iso, parse_time
-from brokers.exchange.streams import StreamServer
-from brokers.exchange.wire import account_json, asset_json, order_json, position_json
-from brokers.sim import OrderError, SimBroker
+from brokers.local_exchange.calendar import Calendar, iso, parse_time
+from brokers.local_exchange.matching import OrderError, SimBroker
+from brokers.local_exchange.streams import StreamServer
+from brokers.local_exchange.wire import account_json, asset_json, order_json, position_json
 from engine.config import first_error
-from engine.core.bars import BarPanel
+from engine.ground.bars import BarPanel
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +55,7 @@ class HttpError(Exception):
 
 
 class RestServer(StreamServer):
-    """REST side of :class:`~brokers.exchange.server.LocalExchange` (state set up there)."""
+    """REST side of :class:`~brokers.local_exchange.server.LocalExchange` (state set up there)."""
 
     panel: BarPanel
     broker: SimBroker

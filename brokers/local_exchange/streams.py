@@ -20,11 +20,11 @@ import msgpack
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from brokers.exchange.calendar import iso
-from brokers.exchange.faults import Faults
-from brokers.exchange.wire import num, order_json
-from brokers.exchange_settings import ExchangeSettings
-from brokers.sim import TradeEvent
+from brokers.local_exchange.calendar import iso
+from brokers.local_exchange.faults import Faults
+from brokers.local_exchange.matching import TradeEvent
+from brokers.local_exchange.settings import ExchangeSettings
+from brokers.local_exchange.wire import num, order_json
 
 CHANNELS = (
     "trades",
@@ -40,7 +40,7 @@ CHANNELS = (
 
 
 class StreamServer:
-    """Websocket side of :class:`~brokers.exchange.server.LocalExchange` (set up there)."""
+    """Websocket side of :class:`~brokers.local_exchange.server.LocalExchange` (set up there)."""
 
     settings: ExchangeSettings
     faults: Faults

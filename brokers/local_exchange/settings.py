@@ -1,6 +1,6 @@
 """Settings of the local Alpaca-like exchange: the TOML section ``[paper.exchange]``.
 
-Shared by the exchange (``brokers.local_exchange`` / ``brokers.exchange``) and the paper loop
+Shared by the exchange (``brokers.local_exchange`` / ``brokers.local_exchange``) and the paper loop
 (``brokers.paper``), which only needs ``host``/``port``/``ws_port`` to find it.
 """
 

@@ -1,6 +1,6 @@
 """The local Alpaca-like exchange: simulated market time, REST v2 and both websocket streams.
 
-Time moves session by session over the panel (see :mod:`brokers.exchange.calendar`): open
+Time moves session by session over the panel (see :mod:`brokers.local_exchange.calendar`): open
 (queued orders fill at the open), ``minute_bars_per_session`` minute bars (stream ``bars``
 "b", running daily bar on ``dailyBars`` "d", orders fill at the latest minute price), close
 (day orders expire), overnight. ``mode = "stepped"`` moves only on ``POST /_sim/step``;
@@ -24,13 +24,13 @@ from typing import Any
 import structlog
 from websockets.asyncio.server import Server, ServerConnection, serve
 
-from brokers.exchange.bars import MinuteBars, minute_emit_ns
-from brokers.exchange.calendar import Calendar
-from brokers.exchange.faults import Faults
-from brokers.exchange.rest import HttpError, HttpServer, RestServer, handler_for
-from brokers.exchange_settings import ExchangeSettings
-from brokers.sim import SimBroker
-from engine.core.bars import BarPanel
+from brokers.local_exchange.bars import MinuteBars, minute_emit_ns
+from brokers.local_exchange.calendar import Calendar
+from brokers.local_exchange.faults import Faults
+from brokers.local_exchange.matching import SimBroker
+from brokers.local_exchange.rest import HttpError, HttpServer, RestServer, handler_for
+from brokers.local_exchange.settings import ExchangeSettings
+from engine.ground.bars import BarPanel
 
 log = structlog.get_logger(__name__)
 
@@ -301,7 +301,7 @@ def build_exchange(
     ``settings`` default: stepped, no history, free ports. The keyword overrides are kept for
     old callers (``interval_s``: 0 stepped, > 0 realtime seconds per session).
     """
-    from brokers.sim import AccountRules
+    from brokers.local_exchange.matching import AccountRules
     from engine.assemble import costs_for
 
     s = settings or ExchangeSettings(port=0, ws_port=0, mode="stepped", history_bars=0)

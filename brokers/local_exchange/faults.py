@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from brokers.exchange_settings import FaultSettings
+from brokers.local_exchange.settings import FaultSettings
 
 
 class Faults:

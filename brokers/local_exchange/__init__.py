@@ -4,10 +4,10 @@ Modules: :mod:`.calendar` (sessions, clock), :mod:`.bars` (synthetic minute bars
 queries), :mod:`.faults` (seeded faults), :mod:`.wire` (Alpaca JSON shapes),
 :mod:`.streams` (both websockets), :mod:`.rest` (``/v2`` routes, ``/_sim/`` controls),
 :mod:`.server` (simulated time, lifecycle, :func:`build_exchange`); the account and order
-rules are in :mod:`brokers.sim`.
+rules are in :mod:`brokers.local_exchange.matching`.
 """
 
-from brokers.exchange.server import HttpError, LocalExchange, build_exchange
-from brokers.exchange.wire import order_json
+from brokers.local_exchange.server import HttpError, LocalExchange, build_exchange
+from brokers.local_exchange.wire import order_json
 
 __all__ = ["HttpError", "LocalExchange", "build_exchange", "order_json"]

@@ -1,3 +1,0 @@
-"""Moved to :mod:`engine.ground.layout` (this path re-exports it)."""
-
-from engine.ground.layout import *  # noqa: F403
