@@ -13,7 +13,7 @@ from engine.ground import layout as L
 from engine.ground.bars import BarPanel
 from engine.regimes.rule import RuleDetector
 from strategies.static import StaticAllocation
-from tests.core.conftest import random_panel
+from tests.conftest import random_panel
 
 costs_st = st.builds(
     CostModel,

@@ -23,7 +23,7 @@ from engine.regimes.inputs import Inputs, Schedule, resolve_inputs
 from engine.regimes.rule import NoDetector, RuleDetector
 from strategies.regime_switching import RegimeSwitching
 from strategies.static import StaticAllocation
-from tests.core.conftest import random_panel
+from tests.conftest import random_panel
 
 T_LEN = 311
 PANEL = random_panel(T_LEN, 4, seed=3, volume=2e4)  # thin volume: partial fills carry over

@@ -32,7 +32,7 @@ from engine.regimes.online_nb import (
 )
 from strategies.example import CompiledTilt
 from strategies.regime_switching import RegimeSwitching
-from tests.core.conftest import random_panel
+from tests.conftest import random_panel
 from tests.regimes.test_no_lookahead import ADAPTER, N_BARS
 from tests.regimes.test_no_lookahead import CONFIGS as LOOKAHEAD_CONFIGS
 

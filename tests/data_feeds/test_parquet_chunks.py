@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import data_feeds
 from data_feeds.parquet_chunks import ParquetChunks, iter_parquet_chunks
 from engine.ground.bars import FIELDS, BarPanel, DataError
-from tests.core.conftest import random_panel
+from tests.conftest import random_panel
 
 PANEL = random_panel(120, 5, seed=7)
 

@@ -1,4 +1,4 @@
-"""Shared fixtures for the core tests: small synthetic panels and the bundled one."""
+"""Shared fixtures: small synthetic panels and the bundled classic one."""
 
 from __future__ import annotations
 

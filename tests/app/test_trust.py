@@ -14,7 +14,7 @@ from engine.api import run_backtest
 from engine.config import ConfigError, parse_config
 from engine.core.spec import new_period_flags
 from engine.ground.bars import BarPanel
-from tests.core.conftest import random_panel
+from tests.conftest import random_panel
 
 
 def _cfg(strategies: list[dict], **over: object) -> dict:
@@ -90,7 +90,7 @@ class ShortsOnBar:
 
 
 def test_custom_strategy_target_error_names_strategy_and_bar():
-    cfg = _cfg([{"kind": "custom", "name": "py", "target": "tests.core.test_trust:ShortsOnBar"}])
+    cfg = _cfg([{"kind": "custom", "name": "py", "target": "tests.app.test_trust:ShortsOnBar"}])
     panel = random_panel(60, 2)
     with pytest.raises(ConfigError) as err:
         run_backtest(cfg, panel=panel)

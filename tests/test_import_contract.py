@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ALLOWED = {
     "ground": {"ground"},
     "plugins": {"ground", "plugins"},

@@ -10,7 +10,7 @@ from engine.api import compute_metrics, run_backtest
 from engine.assemble import costs_for
 from engine.config import ConfigError, parse_config
 from engine.core.spec import cost_table
-from tests.core.conftest import random_panel
+from tests.conftest import random_panel
 
 
 @pytest.mark.parametrize(
