@@ -159,6 +159,7 @@ class ValidationResult:
     baselines: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per baseline
     bootstrap_baselines: dict[str, pd.DataFrame] = field(default_factory=dict)
     rf_label: str = "0"  # the risk-free series of every Sharpe in the result
+    rf: pd.Series | float = 0.0  # its per-bar returns
 
     def save(self, out: Path) -> Path:
         """Write the tables (CSV) and ``verdict.json``."""
@@ -822,6 +823,7 @@ def run_validation(
         baselines=base_desc,
         bootstrap_baselines=boot_base,
         rf_label=rf_label,
+        rf=rf,
     )
 
 

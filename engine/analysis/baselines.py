@@ -23,6 +23,7 @@ detector's first fit; before it the strategy holds its warm-up weights).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -121,3 +122,53 @@ def evaluation_start(regimes: pd.DataFrame | pd.Series | None) -> pd.Timestamp |
     st = filtered_state(regimes)
     hit = np.flatnonzero(st.to_numpy() >= 0)
     return pd.Timestamp(st.index[int(hit[0])]) if hit.size else None
+
+
+class WindowView:
+    """A result-like view of ``result`` from bar ``start`` on: ``equity``, ``weights``,
+    ``regimes``, ``prices`` and ``fills`` sliced (fills by timestamp); every other attribute
+    (``panel``, ``config``, ``regime_labels`` ...) is the result's own."""
+
+    def __init__(self, result: Any, start: pd.Timestamp) -> None:
+        self._result = result
+        self.start = pd.Timestamp(start)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._result, name)
+
+    def _cut(self, name: str) -> pd.DataFrame:
+        df: pd.DataFrame = getattr(self._result, name)
+        return df.loc[df.index >= self.start]
+
+    @property
+    def equity(self) -> pd.DataFrame:
+        return self._cut("equity")
+
+    @property
+    def weights(self) -> pd.DataFrame:
+        return self._cut("weights")
+
+    @property
+    def regimes(self) -> pd.DataFrame:
+        return self._cut("regimes")
+
+    @property
+    def prices(self) -> pd.DataFrame:
+        return self._cut("prices")
+
+    @property
+    def fills(self) -> pd.DataFrame:
+        f: pd.DataFrame = self._result.fills
+        if f is None or len(f) == 0 or "timestamp" not in f.columns:
+            return f
+        return f.loc[pd.to_datetime(f["timestamp"]) >= self.start].reset_index(drop=True)
+
+
+def after_warmup(result: Any) -> WindowView | None:
+    """``result`` from its :func:`evaluation_start` on, or ``None`` when there is no
+    warm-up to leave out (no regime table, no fit, or a fit at the first bar)."""
+    start = evaluation_start(getattr(result, "regimes", None))
+    equity: pd.DataFrame = result.equity
+    if start is None or len(equity) == 0 or start <= equity.index[0]:
+        return None
+    return WindowView(result, start)
