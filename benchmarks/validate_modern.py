@@ -6,11 +6,13 @@ include the VIX, the previous default HMM) and each commission level (5 and 10 b
 detector refitted at test-span starts on training data only, only test bars stitched), without the
 purged-CV candidates and the Monte Carlo, and prints:
 
-* OOS Sharpe (``engine.analysis.metrics``, whatever its risk-free convention is in this
-  checkout: rerun after a metrics change), the Sharpe in excess of the T-bill CASH index,
-  CAGR, volatility and max drawdown of static 60/40, equal weight and regime-aware;
-* the paired stationary-bootstrap 95 % CI and p-value of the Sharpe difference
-  (regime-aware minus static 60/40);
+* OOS Sharpe over the T-bill CASH index (validate's rf) and at rf = 0, CAGR, volatility and
+  max drawdown of static 60/40, equal weight, regime-aware and, per detector, its two static
+  baselines (``static_avg_weights``: the regime-aware strategy's average held weights;
+  ``static_vol_matched``: the 60/40 mix de-levered with CASH to its OOS volatility);
+* the paired stationary-bootstrap 95 % CI and p-value of the Sharpe difference (rf = CASH)
+  of regime-aware minus static 60/40 and minus each baseline, and the max-drawdown
+  difference's CI against 60/40;
 * each strategy's return, max drawdown and mean equity weight in Feb-Apr 2020 and 2022
   (``engine.analysis.episodes``).
 
@@ -28,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 from engine.analysis.episodes import episode_table
-from engine.analysis.metrics import sharpe
 from engine.config import RunConfig, load_config
 from engine.validate import ValidationConfig, run_validation
 
@@ -43,6 +44,7 @@ DETECTORS: dict[str, dict[str, Any]] = {
     },
 }
 STRATS = ("static_60_40", "equal_weight", "regime_aware")
+BASELINES = ("static_avg_weights", "static_vol_matched")
 
 
 def config(det: dict[str, Any], bps: float) -> RunConfig:
@@ -77,39 +79,46 @@ def main() -> None:
             res = run_validation(cfg, v, mc_paths=0)
             r = res.oos_returns
             panel = res.oos_result.panel
-            cash = pd.Series(panel.close[:, panel.column("CASH")], index=panel.index)
-            rf = cash.pct_change().fillna(0.0).reindex(r.index).fillna(0.0)
             classes = dict(zip(panel.symbols, panel.asset_classes, strict=True))
-            w = pd.concat({s: res.oos_result.runs[s].weights for s in STRATS}, axis=1)
+            names = (*STRATS, *BASELINES)
+            w = pd.concat({s: res.oos_result.runs[s].weights for s in names}, axis=1)
             eq_cols = [c for c in panel.symbols if classes[c] == "equity"]
-            for s in STRATS:
+            assert res.rf_label == "CASH", res.rf_label
+            for s in names:
                 m = res.summary.loc[s]
-                if s != "regime_aware" and dname != next(iter(DETECTORS)):
+                if s in STRATS[:2] and dname != next(iter(DETECTORS)):
                     continue  # static strategies do not depend on the detector
                 rows.append(
                     {
                         "bps": bps,
-                        "strategy": s if s != "regime_aware" else f"regime_aware, {dname}",
-                        "sharpe": m["sharpe"],
-                        "sharpe_xs_tbill": sharpe(r[s], rf=rf),
+                        "strategy": s if s in STRATS[:2] else f"{s}, {dname}",
+                        "sharpe_xs_tbill": m["sharpe"],
+                        "sharpe_rf0": m["sharpe_rf0"],
                         "cagr": m["cagr"],
                         "volatility": m["volatility"],
                         "max_drawdown": m["max_drawdown"],
                         "mean_w_equity": float(w[s][eq_cols].sum(axis=1).mean()),
                     }
                 )
-            b = res.bootstrap.loc["sharpe_diff"]
-            diffs.append(
-                {
-                    "bps": bps,
-                    "detector": dname,
-                    "sharpe_diff": float(b.iloc[0]),
-                    "ci_low": float(b.iloc[1]),
-                    "ci_high": float(b.iloc[2]),
-                    "p": res.significance.get("p_sharpe_diff_le_0", np.nan),
-                }
-            )
-            equity = (1.0 + r[list(STRATS)]).cumprod()
+            g = res.significance
+            for vs, key in (("static_60_40", ""), *((b, f"_vs_{b}") for b in BASELINES)):
+                diffs.append(
+                    {
+                        "bps": bps,
+                        "detector": dname,
+                        "vs": vs,
+                        "sharpe_diff": g[f"sharpe_diff{key}"],
+                        "ci_low": g[f"sharpe_diff{key}_lower"],
+                        "ci_high": g[f"sharpe_diff{key}_upper"],
+                        "p": g[f"p_sharpe_diff{key}_le_0"],
+                        "break_even_bps": res.break_even[f"sharpe{key}"],
+                        "maxdd_diff": g["max_drawdown_diff"] if not key else np.nan,
+                        "maxdd_low": g["max_drawdown_diff_lower"] if not key else np.nan,
+                        "maxdd_high": g["max_drawdown_diff_upper"] if not key else np.nan,
+                    }
+                )
+            print(res.verdict_lines[0], flush=True)
+            equity = (1.0 + r[list(names)]).cumprod()
             e = episode_table(equity, weights=w, asset_classes=classes)
             e = e.reset_index().assign(bps=bps, detector=dname)
             eps.append(e)

@@ -91,7 +91,13 @@ def run_folder(name: str, out: str | None) -> Path:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run the config's strategies side by side, print metrics, write the run folder."""
-    from engine.analysis.metrics import DEFAULT_COLUMNS, summary_table
+    from engine.analysis.baselines import after_warmup
+    from engine.analysis.metrics import (
+        DEFAULT_COLUMNS,
+        _config_ppy,
+        result_risk_free,
+        summary_table,
+    )
     from engine.api import run_backtest
     from engine.config import load_config
     from engine.fmt import text_table
@@ -104,6 +110,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     result.save(out)
     table = summary_table(result)
     print(run_header(result.panel, cfg.data.periods_per_year))
+    view = after_warmup(result)
+    if view is not None:  # the headline leaves out the detector's warm-up
+        rf, label = result_risk_free(result)
+        post = summary_table(view.equity, view.fills, _config_ppy(result), rf, label)
+        n_warm = int((result.equity.index < view.start).sum())
+        print(f"after the detector's warm-up (from {view.start.date()}, {n_warm} bars left out):")
+        print(text_table(post, ["total_return", *DEFAULT_COLUMNS]))
+        print("whole period, warm-up included:")
     print(text_table(table, ["total_return", *DEFAULT_COLUMNS]))
     if result.config.get("report", {}).get("html", True) and not args.no_report:
         print(f"report: {write_html_report(result, out / 'report.html')}")
@@ -155,6 +169,7 @@ def run_header(panel: Any, periods_per_year: float | None = None) -> str:
 
 def write_html_report(result: Any, path: Path) -> Path:
     """The HTML report, with bootstrap CIs of each strategy vs the first static one."""
+    from engine.analysis.baselines import after_warmup
     from engine.analysis.bootstrap import bootstrap_report
     from engine.analysis.metrics import price_panel, risk_free_returns
     from engine.report.html import write_report
@@ -166,7 +181,9 @@ def write_html_report(result: Any, path: Path) -> Path:
         candidate = next((n for n in names if "regime" in n), names[-1])
         spec = (getattr(result, "config", None) or {}).get("metrics", {}).get("risk_free")
         rf, label = risk_free_returns(price_panel(result), "auto" if spec is None else spec)
-        boot = bootstrap_report(result.equity, candidate, benchmark, rf=rf, rf_label=label)
+        view = after_warmup(result)  # the bootstrap resamples post-warm-up bars only
+        equity = result.equity if view is None else view.equity
+        boot = bootstrap_report(equity, candidate, benchmark, rf=rf, rf_label=label)
     return write_report(
         result,
         path,

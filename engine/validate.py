@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from engine.analysis import baselines as bl
 from engine.analysis import bootstrap as bs
 from engine.analysis.costs import DEFAULT_BPS, break_even_cost, cost_sensitivity
 from engine.analysis.cv import Candidate, choose, cv_scores
@@ -42,12 +43,13 @@ from engine.analysis.walkforward import (
     fold_table,
     folds_frame,
     make_folds,
+    oos_mask,
     oos_returns,
     oos_summary,
 )
 from engine.config import ConfigError, RegimeConfig, RunConfig, first_error
 from engine.core.backtest import Prepared, run_strategies, run_strategy_raw
-from engine.core.result import BacktestResult, StrategyRun
+from engine.core.result import BacktestResult, StrategyRun, strategy_run
 from engine.ground.bars import BarPanel
 from engine.plugins.strategy import CompiledStrategy
 from engine.regimes.config import SmoothingConfig
@@ -103,6 +105,9 @@ class ValidationConfig(_Section):
     candidate: str | None = None  # default: the first "regime" strategy
     benchmark: str | None = None  # default: the first "static" strategy
     cost_bps: list[float] = Field(default_factory=lambda: list(DEFAULT_BPS))
+    # static baselines that isolate the detector: the candidate's average weights, and the
+    # benchmark's mix scaled (with cash) to the candidate's volatility
+    baselines: bool = True
     bootstrap_reps: int = Field(1000, ge=10)
     level: float = Field(0.95, gt=0.5, lt=1.0)
     seed: int = 12345
@@ -151,6 +156,10 @@ class ValidationResult:
     timings: dict[str, float] = field(default_factory=dict)
     verdict_lines: list[str] = field(default_factory=list)  # the verdict, one line a pair
     candidate_returns: pd.DataFrame = field(default_factory=pd.DataFrame)  # SPA's universe
+    baselines: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per baseline
+    bootstrap_baselines: dict[str, pd.DataFrame] = field(default_factory=dict)
+    rf_label: str = "0"  # the risk-free series of every Sharpe in the result
+    rf: pd.Series | float = 0.0  # its per-bar returns
 
     def save(self, out: Path) -> Path:
         """Write the tables (CSV) and ``verdict.json``."""
@@ -170,6 +179,8 @@ class ValidationResult:
             "montecarlo_paths": self.mc_paths,
             "montecarlo_quantiles": self.mc_quantiles,
             "candidate_oos_returns": self.candidate_returns,
+            "baselines": self.baselines,
+            **{f"bootstrap_diff_vs_{k}": v for k, v in self.bootstrap_baselines.items()},
         }
         for name, df in tables.items():
             df.to_csv(out / f"{name}.csv")
@@ -177,6 +188,11 @@ class ValidationResult:
             "candidate": self.candidate,
             "benchmark": self.benchmark,
             "verdict": self.verdict,
+            "rf": self.rf_label,
+            "baselines": {
+                str(k): {m: _num(v) for m, v in row.items()}
+                for k, row in self.baselines.to_dict(orient="index").items()
+            },
             "oos": {
                 k: {m: _num(v) for m, v in row.items()}
                 for k, row in self.summary.to_dict(orient="index").items()
@@ -296,6 +312,99 @@ def _slice_result(result: BacktestResult, lo: int, hi: int) -> BacktestResult:
     )
 
 
+AVG_MIX = "static_avg_weights"
+VOL_MIX = "static_vol_matched"
+
+
+def _static(name: str, weights: dict[str, float], rebalance: str | None) -> CompiledStrategy:
+    from engine.assemble import build_strategy
+    from engine.config import StaticConfig
+
+    strat = build_strategy(
+        StaticConfig(kind="static", name=name, weights=weights, rebalance=rebalance or "M")
+    )
+    assert isinstance(strat, CompiledStrategy)
+    return strat
+
+
+def _mix_of(cfg: RunConfig, bench: str, panel: BarPanel, held: pd.DataFrame) -> dict[str, float]:
+    """The benchmark's target mix: its configured static weights, else its average held
+    weights (``held``: its weights over the evaluation bars)."""
+    from engine.weights import normalized
+
+    scfg = next(s for s in cfg.strategies if s.name == bench)
+    if scfg.kind == "static":
+        spec = normalized(scfg.weights, scfg.normalize)
+        if isinstance(spec, str):  # "equal"
+            return {sym: 1.0 / panel.n_assets for sym in panel.symbols}
+        return {str(k): float(v) for k, v in spec.items()}
+    return bl.average_weights(held)
+
+
+def _baselines(
+    cfg: RunConfig,
+    prep: Prepared,
+    result: BacktestResult,
+    folds: list[Fold],
+    cand: str,
+    bench: str,
+    ppy: float,
+) -> tuple[list[CompiledStrategy], pd.DataFrame]:
+    """The two static baselines of ``cand`` (module :mod:`engine.analysis.baselines`): its
+    average held weights over the OOS bars, and ``bench``'s mix scaled with the cash asset to
+    ``cand``'s OOS volatility (same bars, costs and rebalancing calendar)."""
+    from engine.analysis.metrics import cash_symbol
+
+    panel = prep.panel
+    oos_index = panel.index[oos_mask(folds, panel.n_bars)]
+    scfgs = {s.name: s for s in cfg.strategies}
+    cand_reb = getattr(scfgs[cand], "rebalance", None)
+    bench_reb = getattr(scfgs[bench], "rebalance", None)
+    avg = bl.average_weights(result.runs[cand].weights, oos_index)
+    avg_s = _static(AVG_MIX, avg, cand_reb)
+    cand_r = oos_returns(result.runs[cand].equity.to_frame(), folds).iloc[:, 0]
+    target = float(np.std(cand_r.to_numpy(dtype=float), ddof=1) * np.sqrt(ppy))
+    base = _mix_of(cfg, bench, panel, result.runs[bench].weights.loc[oos_index])
+    cash = cash_symbol(panel)
+    ex = cfg.execution
+    max_gross = ex.max_gross if ex.allow_leverage else 1.0
+
+    def vol_at(k: float) -> float:
+        w, _ = bl.scaled_mix(base, k, cash, max_gross)
+        eq = np.asarray(run_strategy_raw(prep, _static(VOL_MIX, w, bench_reb))[0])
+        r = oos_returns(pd.DataFrame({"x": eq}, index=panel.index), folds)["x"]
+        return float(np.std(r.to_numpy(dtype=float), ddof=1) * np.sqrt(ppy))
+
+    v1 = vol_at(1.0)
+    _, k_max = bl.scaled_mix(base, np.inf if v1 > 0 else 1.0, cash, max_gross)
+    k = bl.match_scale(vol_at, target, target / v1 if v1 > 0 else 1.0, k_max=k_max)
+    vol_w, k = bl.scaled_mix(base, k, cash, max_gross)
+    vol_s = _static(VOL_MIX, vol_w, bench_reb)
+    desc = pd.DataFrame(
+        {
+            "what": [
+                f"static mix at {cand}'s average held weights over the OOS bars",
+                f"{bench}'s mix x {k:.3f}, rest in {cash or 'account cash'}: "
+                f"{cand}'s OOS volatility {target:.2%}",
+            ],
+            "scale": [np.nan, k],
+            "weights": [
+                ", ".join(f"{a} {w:.3f}" for a, w in avg.items()),
+                ", ".join(f"{a} {w:.3f}" for a, w in vol_w.items()),
+            ],
+        },
+        index=pd.Index([AVG_MIX, VOL_MIX], name="baseline"),
+    )
+    return [avg_s, vol_s], desc
+
+
+def _diff_text(boot: pd.DataFrame, p: float, level: float, key: str = "sharpe") -> str:
+    d = boot.loc[f"{key}_diff"]
+    return (
+        f"{d['estimate']:+.3f} ({level:.0%} CI [{d['lower']:+.3f}, {d['upper']:+.3f}], p={p:.3f})"
+    )
+
+
 def _verdict(
     cand: str,
     bench: str,
@@ -304,19 +413,18 @@ def _verdict(
     level: float,
     be: float | None,
     tag: str = "",
+    rf: str = "0",
 ) -> str:
     d = boot.loc["sharpe_diff"]
-    ci = f"{level:.0%} CI [{d['lower']:+.3f}, {d['upper']:+.3f}]"
-    head = f"{cand}{tag} vs {bench}: OOS Sharpe difference {d['estimate']:+.3f} ({ci}, p={p:.3f})"
+    head = f"{cand}{tag} vs {bench}: OOS Sharpe (rf = {rf}) difference {_diff_text(boot, p, level)}"
     if d["lower"] > 0:
-        word = "BEATS the static allocation out of sample, significantly"
+        word = f"BEATS {bench} out of sample, significantly"
     elif d["estimate"] > 0:
         word = (
-            "has a higher OOS Sharpe than the static allocation but NOT significantly "
-            "(the interval includes 0)"
+            f"has a higher OOS Sharpe than {bench} but NOT significantly (the interval includes 0)"
         )
     else:
-        word = "does NOT beat the static allocation out of sample"
+        word = f"does NOT beat {bench} out of sample"
     if be is None:
         return f"{head}: {word}."
     be_txt = (
@@ -329,6 +437,79 @@ def _verdict(
         )
     )
     return f"{head}: {word}; {be_txt}."
+
+
+def _bottom_line(
+    cand: str,
+    bench: str,
+    summary: pd.DataFrame,
+    boot: pd.DataFrame,
+    p: float,
+    boot_base: dict[str, pd.DataFrame],
+    p_base: dict[str, float],
+    desc: pd.DataFrame,
+    level: float,
+    be: float,
+    rf: str,
+) -> str:
+    """One paragraph: the edge over the benchmark, the return/risk trade-off, and what the
+    edge is and is NOT explained by (the two static baselines)."""
+    sm = summary
+    c, b = sm.loc[cand], sm.loc[bench]
+    dd = boot.loc["max_drawdown_diff"]
+    trade = (
+        f"CAGR {c['cagr']:.2%} vs {b['cagr']:.2%}, volatility {c['volatility']:.2%} vs "
+        f"{b['volatility']:.2%}, max drawdown {c['max_drawdown']:.1%} vs "
+        f"{b['max_drawdown']:.1%} (difference {dd['estimate']:+.1%}, {level:.0%} CI "
+        f"[{dd['lower']:+.1%}, {dd['upper']:+.1%}])"
+    )
+    be_txt = "no edge at zero cost" if be <= 0 else "never" if math.isinf(be) else f"{be:.1f} bps"
+    parts = [
+        f"BOTTOM LINE (Sharpe over rf = {rf}): {cand} vs {bench} "
+        f"{_diff_text(boot, p, level)}; {trade}; break-even commission {be_txt}."
+    ]
+    vol, avg = boot_base.get(VOL_MIX), boot_base.get(AVG_MIX)
+    if vol is not None:
+        k = _cell(desc, VOL_MIX, "scale")
+        dv = vol.loc["sharpe_diff"]
+        sig_v = dv["lower"] > 0
+        text = (
+            f"Against {bench}'s mix de-risked to the same volatility ({VOL_MIX}, x{k:.2f} "
+            f"with cash) the difference is {_diff_text(vol, p_base[VOL_MIX], level)}"
+        )
+        if sig_v:
+            text += ": the edge is NOT explained by holding less risk (significant)"
+        elif dv["estimate"] > 0:
+            text += (
+                ": higher, but NOT significantly, so holding less risk is not ruled out as "
+                f"the explanation of the edge over {bench}"
+            )
+        else:
+            text += (
+                f": the edge over {bench} is explained by holding less risk (a static mix "
+                "at the same volatility does as well)"
+            )
+        parts.append(text + ".")
+    if avg is not None:
+        da = avg.loc["sharpe_diff"]
+        text = (
+            f"Against a static mix at its own average weights ({AVG_MIX}) the difference "
+            f"is {_diff_text(avg, p_base[AVG_MIX], level)}"
+        )
+        if da["lower"] > 0:
+            text += ": the detector's timing adds value, significantly"
+        elif da["estimate"] > 0:
+            text += ": timing helps on the point estimate, NOT significantly"
+        else:
+            text += ": timing adds nothing over holding the average mix"
+        parts.append(text + ".")
+    lows = [_cell(x, "sharpe_diff", "lower") for x in (vol, avg) if x is not None]
+    if lows and max(lows) <= 0:
+        parts.append(
+            "Not shown: that the detector adds value beyond de-risking (no baseline's "
+            "interval excludes 0)."
+        )
+    return " ".join(x for x in parts if x)
 
 
 def run_validation(
@@ -378,6 +559,17 @@ def run_validation(
         raise ConfigError(f"strategies: {exc}") from None
     timings["walkforward_runs_s"] = time.perf_counter() - t
     say(f"walk-forward: {len(folds)} folds, {len(strategies)} strategies")
+    # the static baselines, run on the same prepared bars and costs
+    t = time.perf_counter()
+    base_s: list[CompiledStrategy] = []
+    base_desc = pd.DataFrame()
+    if v.baselines:
+        base_s, base_desc = _baselines(cfg, prep, result, folds, cand_name, bench_name, ppy)
+        for s in base_s:
+            if s.name in result.runs:
+                raise ConfigError(f"strategies: the name {s.name!r} is reserved by validate")
+            result.runs[s.name] = strategy_run(s.name, panel, run_strategy_raw(prep, s))
+    timings["baselines_s"] = time.perf_counter() - t
     equity = result.equity
     rets = oos_returns(equity, folds)
     per_fold = fold_table(equity, folds, ppy)
@@ -439,9 +631,9 @@ def run_validation(
 
     # 3. significance
     t = time.perf_counter()
-    summary = oos_summary(rets, ppy)
-    rf, rf_label = risk_free_returns(panel, cfg.metrics.risk_free)  # Sharpe diffs over rf
-    summary.attrs.update(rf_label="0", diff_rf_label=rf_label)  # the OOS table is at rf = 0
+    rf, rf_label = risk_free_returns(panel, cfg.metrics.risk_free)  # every Sharpe over rf
+    summary = oos_summary(rets, ppy, rf, rf_label)
+    summary.attrs.update(diff_rf_label=rf_label)
     boot, p = bs.paired_bootstrap(
         rets[cand_name],
         rets[bench_name],
@@ -460,15 +652,30 @@ def run_validation(
         periods_per_year=ppy,
         rf=rf,
     )
+    boot_base: dict[str, pd.DataFrame] = {}
+    p_base: dict[str, float] = {}
+    for s in base_s:
+        boot_base[s.name], p_base[s.name] = bs.paired_bootstrap(
+            rets[cand_name],
+            rets[s.name],
+            v.bootstrap_reps,
+            v.level,
+            seed=v.seed,
+            periods_per_year=ppy,
+            rf=rf,
+        )
+        boot_base[s.name].attrs["rf_label"] = rf_label
+    boot.attrs["rf_label"] = boot_cv.attrs["rf_label"] = rf_label
     ci = pd.concat(
         {
             n: bs.bootstrap_ci(
-                rets[n], v.bootstrap_reps, v.level, seed=v.seed, periods_per_year=ppy
+                rets[n], v.bootstrap_reps, v.level, seed=v.seed, periods_per_year=ppy, rf=rf
             )
             for n in rets.columns
         },
         names=["strategy"],
     )
+    ci.attrs["rf_label"] = rf_label
     cand_sharpes = oos_summary(cand_rets, ppy)["sharpe"]
     n_trials = len(cands)
     dsr = bs.deflated_sharpe_ratio(
@@ -483,9 +690,13 @@ def run_validation(
     # 4. costs
     t = time.perf_counter()
     cand_s, bench_s = strategies[cand_name], strategies[bench_name]
-    costs = cost_sensitivity(prep, cand_s, bench_s, folds, v.cost_bps, ppy)
-    be_sharpe = break_even_cost(prep, cand_s, bench_s, folds, "sharpe", periods_per_year=ppy)
+    costs = cost_sensitivity(prep, cand_s, bench_s, folds, v.cost_bps, ppy, rf, base_s, rf_label)
+    be_sharpe = break_even_cost(prep, cand_s, bench_s, folds, "sharpe", periods_per_year=ppy, rf=rf)
     be_cagr = break_even_cost(prep, cand_s, bench_s, folds, "cagr", periods_per_year=ppy)
+    be_base = {
+        s.name: break_even_cost(prep, cand_s, s, folds, "sharpe", periods_per_year=ppy, rf=rf)
+        for s in base_s
+    }
     timings["costs_s"] = time.perf_counter() - t
     say("cost sensitivity done")
 
@@ -537,10 +748,48 @@ def run_validation(
         "level": v.level,
         "bootstrap_reps": float(v.bootstrap_reps),
     }
+    for key in ("cagr", "max_drawdown"):
+        for col, tag in (("estimate", ""), ("lower", "_lower"), ("upper", "_upper")):
+            significance[f"{key}_diff{tag}"] = _cell(boot, f"{key}_diff", col)
+    for s in base_s:
+        b = boot_base[s.name]
+        significance[f"sharpe_diff_vs_{s.name}"] = _cell(b, "sharpe_diff", "estimate")
+        significance[f"sharpe_diff_vs_{s.name}_lower"] = _cell(b, "sharpe_diff", "lower")
+        significance[f"sharpe_diff_vs_{s.name}_upper"] = _cell(b, "sharpe_diff", "upper")
+        significance[f"p_sharpe_diff_vs_{s.name}_le_0"] = p_base[s.name]
     verdict_lines = [
-        _verdict(cand_name, bench_name, boot, p, v.level, be_sharpe),
-        _verdict(cand_name, bench_name, boot_cv, p_cv, v.level, None, "_cv"),
+        _verdict(cand_name, bench_name, boot, p, v.level, be_sharpe, rf=rf_label),
+        *[
+            _verdict(
+                cand_name,
+                s.name,
+                boot_base[s.name],
+                p_base[s.name],
+                v.level,
+                be_base[s.name],
+                rf=rf_label,
+            )
+            for s in base_s
+        ],
+        _verdict(cand_name, bench_name, boot_cv, p_cv, v.level, None, "_cv", rf=rf_label),
     ]
+    if base_s:
+        verdict_lines.insert(
+            0,
+            _bottom_line(
+                cand_name,
+                bench_name,
+                summary,
+                boot,
+                p,
+                boot_base,
+                p_base,
+                base_desc,
+                v.level,
+                be_sharpe,
+                rf_label,
+            ),
+        )
     verdict = " ".join(verdict_lines)
     lo = max(folds[0].test_start - 1, 0)
     timings["total_s"] = time.perf_counter() - t_all
@@ -558,7 +807,11 @@ def run_validation(
         ci=ci,
         significance=significance,
         costs=costs,
-        break_even={"sharpe": be_sharpe, "cagr": be_cagr},
+        break_even={
+            "sharpe": be_sharpe,
+            "cagr": be_cagr,
+            **{f"sharpe_vs_{k}": x for k, x in be_base.items()},
+        },
         mc_model=mc_model,
         mc_paths=mc_paths_df,
         mc_quantiles=mc_q,
@@ -567,6 +820,10 @@ def run_validation(
         timings=timings,
         verdict_lines=verdict_lines,
         candidate_returns=cand_rets,
+        baselines=base_desc,
+        bootstrap_baselines=boot_base,
+        rf_label=rf_label,
+        rf=rf,
     )
 
 
@@ -577,7 +834,13 @@ def verdict_table(res: ValidationResult) -> str:
     from engine.fmt import text_table
 
     rf_lab = s.attrs.get("diff_rf_label", "0")
-    lines = [text_table(s, ["sharpe", "cagr", "volatility", "max_drawdown", "total_return"])]
+    cols = ["sharpe", "sharpe_rf0", "cagr", "volatility", "max_drawdown", "total_return"]
+    lines = [text_table(s, cols)]
+    if len(res.baselines):
+        lines.append("")
+        lines.extend(
+            f"{k}: {row['what']} ({row['weights']})" for k, row in res.baselines.iterrows()
+        )
     lvl = f"{g['level']:.0%}"
     lines.append("")
     lines.append(
@@ -599,8 +862,22 @@ def verdict_table(res: ValidationResult) -> str:
         f"Break-even commission (OOS Sharpe edge = 0): {_bps(be['sharpe'])}; "
         f"(CAGR edge = 0): {_bps(be['cagr'])}"
     )
+    for k in res.baselines.index:
+        lines.append(
+            f"Sharpe difference (rf = {rf_lab}) {res.candidate} - {k}: "
+            f"{g[f'sharpe_diff_vs_{k}']:+.3f} ({lvl} CI [{g[f'sharpe_diff_vs_{k}_lower']:+.3f}, "
+            f"{g[f'sharpe_diff_vs_{k}_upper']:+.3f}], p = {g[f'p_sharpe_diff_vs_{k}_le_0']:.3f})"
+        )
+    if "max_drawdown_diff" in g:
+        lines.append(
+            f"Max drawdown difference {res.candidate} - {res.benchmark}: "
+            f"{g['max_drawdown_diff']:+.1%} ({lvl} CI [{g['max_drawdown_diff_lower']:+.1%}, "
+            f"{g['max_drawdown_diff_upper']:+.1%}])"
+        )
     lines.append("")
-    lines.append("VERDICT: " + res.verdict)
+    verdict = res.verdict_lines or [res.verdict]
+    lines.append("VERDICT: " + verdict[0])
+    lines.extend("  " + x for x in verdict[1:])
     return "\n".join(lines)
 
 

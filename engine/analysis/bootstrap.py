@@ -81,6 +81,7 @@ def bootstrap_ci(
     block_size: int | None = None,
     seed: int = 12345,
     periods_per_year: float | None = None,
+    rf: pd.Series | float | None = None,
 ) -> pd.DataFrame:
     """Stationary-bootstrap percentile CIs for Sharpe, CAGR and max drawdown.
 
@@ -91,6 +92,9 @@ def bootstrap_ci(
     reps, level, block_size, seed
         Bootstrap replications, two-sided confidence level, mean block length (default
         :func:`default_block_size`) and the RNG seed.
+    rf : Series or float, optional
+        Per-bar risk-free returns (a Series aligned on ``returns``' index): the Sharpe is of
+        excess returns, resampled with the same indices; ``None`` = 0.
 
     Returns
     -------
@@ -99,11 +103,16 @@ def bootstrap_ci(
     """
     ppy = periods_per_year_of(returns, periods_per_year)
     r = np.asarray(returns, dtype=float)
-    r = r[np.isfinite(r)]
-    b = block_size or default_block_size(r)
-    bs = StationaryBootstrap(b, r, seed=seed)
-    boots = bs.apply(lambda x: _metric_vector(x, ppy), reps)
-    return _ci_frame(_metric_vector(r, ppy), boots, list(METRICS), level)
+    if isinstance(rf, pd.Series) and isinstance(returns, pd.Series):
+        rates = rf.reindex(returns.index).fillna(0.0).to_numpy(dtype=float)
+    else:
+        rates = np.full(r.size, 0.0 if rf is None or isinstance(rf, pd.Series) else float(rf))
+    ok = np.isfinite(r)
+    x = np.column_stack([r[ok], rates[ok]])
+    b = block_size or default_block_size(x[:, 0])
+    bs = StationaryBootstrap(b, x, seed=seed)
+    boots = bs.apply(lambda d: _metric_vector(d[:, 0], ppy, d[:, 1]), reps)
+    return _ci_frame(_metric_vector(x[:, 0], ppy, x[:, 1]), boots, list(METRICS), level)
 
 
 def paired_bootstrap(

@@ -38,14 +38,16 @@ def oos_at_cost(
     folds: list[Fold],
     bps: float,
     periods_per_year: float = PERIODS_PER_YEAR,
+    rf: pd.Series | float | None = None,
 ) -> pd.DataFrame:
-    """OOS summary (rows = strategies) of ``strategies`` run at ``bps`` commission."""
+    """OOS summary (rows = strategies) of ``strategies`` run at ``bps`` commission
+    (Sharpe over ``rf``, per-bar risk-free returns; ``None`` = 0)."""
     p = with_commission(prep, bps)
     eq = pd.DataFrame(
         {s.name: np.asarray(run_strategy_raw(p, s)[0]) for s in strategies},
         index=prep.panel.index,
     )
-    return oos_summary(oos_returns(eq, folds), periods_per_year)
+    return oos_summary(oos_returns(eq, folds), periods_per_year, rf)
 
 
 def cost_sensitivity(
@@ -55,25 +57,37 @@ def cost_sensitivity(
     folds: list[Fold],
     bps: Sequence[float] = DEFAULT_BPS,
     periods_per_year: float = PERIODS_PER_YEAR,
+    rf: pd.Series | float | None = None,
+    others: Sequence[CompiledStrategy] = (),
+    rf_label: str | None = None,
 ) -> pd.DataFrame:
     """Rows = commission bps; columns ``sharpe_<name>``, ``cagr_<name>`` for both strategies
-    and ``sharpe_diff`` / ``cagr_diff`` (candidate minus benchmark), all OOS."""
+    and ``sharpe_diff`` / ``cagr_diff`` (candidate minus benchmark), all OOS; Sharpe over
+    ``rf`` (label in ``attrs["rf_label"]``). Each of ``others`` (e.g. static baselines,
+    weights fixed) adds ``sharpe_<name>`` and ``sharpe_diff_vs_<name>``."""
     rows = []
     for b in bps:
-        s = oos_at_cost(prep, [candidate, benchmark], folds, float(b), periods_per_year)
-        c, m = s.loc[candidate.name], s.loc[benchmark.name]
-        rows.append(
-            {
-                "commission_bps": float(b),
-                f"sharpe_{benchmark.name}": m["sharpe"],
-                f"sharpe_{candidate.name}": c["sharpe"],
-                "sharpe_diff": c["sharpe"] - m["sharpe"],
-                f"cagr_{benchmark.name}": m["cagr"],
-                f"cagr_{candidate.name}": c["cagr"],
-                "cagr_diff": c["cagr"] - m["cagr"],
-            }
+        s = oos_at_cost(
+            prep, [candidate, benchmark, *others], folds, float(b), periods_per_year, rf
         )
-    return pd.DataFrame(rows).set_index("commission_bps")
+        c, m = s.loc[candidate.name], s.loc[benchmark.name]
+        row = {
+            "commission_bps": float(b),
+            f"sharpe_{benchmark.name}": m["sharpe"],
+            f"sharpe_{candidate.name}": c["sharpe"],
+            "sharpe_diff": c["sharpe"] - m["sharpe"],
+            f"cagr_{benchmark.name}": m["cagr"],
+            f"cagr_{candidate.name}": c["cagr"],
+            "cagr_diff": c["cagr"] - m["cagr"],
+        }
+        for o in others:
+            so = float(s["sharpe"].to_dict()[o.name])
+            row[f"sharpe_{o.name}"] = so
+            row[f"sharpe_diff_vs_{o.name}"] = row[f"sharpe_{candidate.name}"] - so
+        rows.append(row)
+    out = pd.DataFrame(rows).set_index("commission_bps")
+    out.attrs["rf_label"] = rf_label or ("0" if rf is None else "given")
+    return out
 
 
 def break_even_interp(bps: ArrayLike, edge: ArrayLike) -> float:
@@ -140,11 +154,13 @@ def break_even_cost(
     hi: float = 50.0,
     tol: float = 0.05,
     periods_per_year: float = PERIODS_PER_YEAR,
+    rf: pd.Series | float | None = None,
 ) -> float:
-    """Commission (bps) at which the OOS ``metric`` edge (candidate - benchmark) vanishes."""
+    """Commission (bps) at which the OOS ``metric`` edge (candidate - benchmark) vanishes
+    (Sharpe over ``rf``: the same difference the verdict quotes)."""
 
     def edge(bps: float) -> float:
-        s = oos_at_cost(prep, [candidate, benchmark], folds, bps, periods_per_year)[metric]
+        s = oos_at_cost(prep, [candidate, benchmark], folds, bps, periods_per_year, rf)[metric]
         v = s.to_dict()
         return float(v[candidate.name]) - float(v[benchmark.name])
 

@@ -537,6 +537,13 @@ def _result_rf(result: Any, rf_label: str | None) -> tuple[float | pd.Series, st
     return risk_free_returns(price_panel(result), "auto" if spec is None else spec)
 
 
+def result_risk_free(result: Any) -> tuple[float | pd.Series, str]:
+    """The risk-free series every Sharpe of a result's report uses, and its label: the
+    config's ``metrics.risk_free`` on the result's panel (CASH when present), else 0."""
+    rf, label = _result_rf(result, None)
+    return rf, label or "0"
+
+
 def run_summaries(result: Any) -> dict[str, dict[str, float]]:
     """:func:`summary_table` of a backtest result as ``{strategy: {metric: value}}``, computed
     from each run's arrays (``result.runs``: name -> ``.equity`` Series and ``.raw_fills``

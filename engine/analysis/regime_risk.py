@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from engine.analysis._common import filtered_state, simple_returns
-from engine.analysis.metrics import PERIODS_PER_YEAR, max_drawdown, return_stats
+from engine.analysis.metrics import PERIODS_PER_YEAR, max_drawdown, return_stats, sharpe
 
 
 def state_for_returns(
@@ -31,6 +31,7 @@ def conditional_stats(
     returns: pd.Series,
     states: pd.Series,
     periods_per_year: float = PERIODS_PER_YEAR,
+    rf: float | pd.Series = 0.0,
 ) -> pd.DataFrame:
     """Risk metrics of one return series by state.
 
@@ -40,6 +41,8 @@ def conditional_stats(
         Per-bar simple returns.
     states : Series
         State of each return (same index), ``-1`` excluded.
+    rf : float or Series
+        Per-bar risk-free returns: ``sharpe`` is of excess returns (0 by default).
 
     Returns
     -------
@@ -55,6 +58,8 @@ def conditional_stats(
     for k in sorted(int(x) for x in pd.unique(s[valid])):
         rk = returns[s == k].dropna()
         d = return_stats(rk, periods_per_year)
+        if not (isinstance(rf, float | int) and rf == 0):
+            d["sharpe"] = sharpe(rk, rf, periods_per_year)
         d["frac_time"] = float(len(rk) / n_valid) if n_valid else float("nan")
         d["max_drawdown"] = max_drawdown(np.concatenate([[1.0], np.cumprod(1.0 + rk.to_numpy())]))
         rows[k] = d
@@ -71,13 +76,15 @@ def strategy_regime_risk(
     regimes: pd.DataFrame | pd.Series,
     periods_per_year: float = PERIODS_PER_YEAR,
     lag: int = 1,
+    rf: float | pd.Series = 0.0,
 ) -> pd.DataFrame:
-    """Per-strategy state-conditional metrics; MultiIndex rows (strategy, state)."""
+    """Per-strategy state-conditional metrics; MultiIndex rows (strategy, state); Sharpe
+    over the per-bar risk-free ``rf``."""
     frames = {}
     for name in equity.columns:
         r = simple_returns(equity[name])
         frames[str(name)] = conditional_stats(
-            r, state_for_returns(regimes, r.index, lag), periods_per_year
+            r, state_for_returns(regimes, r.index, lag), periods_per_year, rf
         )
     out = pd.concat(frames, names=["strategy", "state"])
     return out

@@ -115,14 +115,16 @@ def regime_performance(
     equity: pd.DataFrame,
     regimes: pd.DataFrame,
     periods_per_year: float = PERIODS_PER_YEAR,
+    rf: float | pd.Series = 0.0,
 ) -> pd.DataFrame:
     """Per strategy and filtered regime: share of time, annualized return, volatility,
-    Sharpe, max drawdown, hit rate (share of positive bars), CVaR 95%.
+    Sharpe (over the per-bar risk-free ``rf``), max drawdown, hit rate (share of positive
+    bars), CVaR 95%.
 
     Bar returns are grouped by the filtered state at the previous close, warm-up excluded
     (:mod:`engine.analysis.regime_risk`); rows (strategy, state).
     """
-    rr = strategy_regime_risk(equity, regimes, periods_per_year)
+    rr = strategy_regime_risk(equity, regimes, periods_per_year, rf=rf)
     if len(rr) == 0:
         return pd.DataFrame()
     rets = equity.astype(float).pct_change(fill_method=None).iloc[1:]

@@ -203,9 +203,41 @@ def fold_table(
     return pd.DataFrame(rows).set_index(["fold", "strategy"])
 
 
-def oos_summary(returns: pd.DataFrame, periods_per_year: float = PERIODS_PER_YEAR) -> pd.DataFrame:
-    """Sharpe, CAGR, volatility, max drawdown and total return of stitched OOS returns."""
+def oos_summary(
+    returns: pd.DataFrame,
+    periods_per_year: float = PERIODS_PER_YEAR,
+    rf: pd.Series | float | None = None,
+    rf_label: str | None = None,
+) -> pd.DataFrame:
+    """Sharpe, CAGR, volatility, max drawdown and total return of stitched OOS returns.
+
+    With ``rf`` (per-bar risk-free returns, a Series aligned on the returns' index or a
+    scalar) ``sharpe`` is of excess returns ``mean(r - rf) / std(r - rf)`` (the bootstrap's
+    definition) and ``sharpe_rf0`` is added; ``attrs["rf_label"]`` names the series
+    (``rf_label``, else ``"0"``/``"given"``) so headers read ``sharpe (rf = CASH)``.
+    """
     out = {c: _fold_stats(returns[c].to_numpy(dtype=float), periods_per_year) for c in returns}
     df = pd.DataFrame(out).T.rename(columns={"return": "total_return"})
     df.index.name = "strategy"
-    return df[["sharpe", "cagr", "volatility", "max_drawdown", "total_return"]]
+    cols = ["sharpe", "cagr", "volatility", "max_drawdown", "total_return"]
+    if rf is None:
+        df = df[cols]
+        df.attrs["rf_label"] = rf_label or "0"
+        return df
+    rates = (
+        rf.reindex(returns.index).fillna(0.0).to_numpy(dtype=float)
+        if isinstance(rf, pd.Series)
+        else np.full(len(returns), float(rf))
+    )
+    df["sharpe_rf0"] = df["sharpe"]
+    for c in returns:
+        x = returns[c].to_numpy(dtype=float) - rates
+        sd = float(np.std(x, ddof=1)) if x.size > 1 else 0.0
+        df.loc[c, "sharpe"] = (
+            float(np.mean(x) / sd * np.sqrt(periods_per_year)) if sd > 0 else np.nan
+        )
+    df = df[["sharpe", "sharpe_rf0", *cols[1:]]]
+    df.attrs["rf_label"] = rf_label or (
+        "0" if not isinstance(rf, pd.Series) and rf == 0 else "given"
+    )
+    return df

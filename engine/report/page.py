@@ -7,6 +7,7 @@ import html
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -48,6 +49,8 @@ class Report:
     periods_per_year: int = PERIODS_PER_YEAR
     page: Page = field(default_factory=Page)
     sections: list[tuple[str, str, str]] = field(default_factory=list)
+    rf: Any = 0.0  # per-bar risk-free returns (float or Series) of every Sharpe on the page
+    rf_label: str = "0"
 
     def add(self, title: str, body: str) -> None:
         """Append a section (its anchor is derived from the title)."""

@@ -42,8 +42,11 @@ def regimes_section(
     states: pd.Series,
     names: dict[int, str],
     n_states: int,
+    start: pd.Timestamp | None = None,
 ) -> None:
-    """Posteriors with warm-up, time in regime and dwell, transitions, detection lag."""
+    """Posteriors with warm-up, time in regime and dwell, transitions, detection lag
+    (counted from ``start``, the end of the detector's warm-up, when given: a crisis
+    window that begins in warm-up is left out)."""
     pg = rep.page
     x, rows = pg.dates(states.index)
     pcols = sorted(
@@ -104,7 +107,7 @@ def regimes_section(
         occ = occ.rename(columns={"avg_dwell": "mean_dwell"})
         tm = transition_matrix(regimes)
         tm.columns = [names.get(int(c), str(c)) for c in tm.columns]
-        lag = detection_lag(regimes, n_states)
+        lag = detection_lag(regimes if start is None else regimes.loc[start:], n_states)
         grid = (
             "<div>"
             + table(
@@ -152,7 +155,8 @@ def by_regime_section(
     names: dict[int, str],
 ) -> None:
     """Performance and risk of each strategy conditional on the filtered regime."""
-    perf = regime_performance(equity, regimes, rep.periods_per_year)
+    perf = regime_performance(equity, regimes, rep.periods_per_year, rf=rep.rf)
+    perf.attrs["rf_label"] = rep.rf_label
     if len(perf) == 0:
         return
     body = table(
@@ -163,7 +167,8 @@ def by_regime_section(
         "annualized; max drawdown of the returns compounded within the regime; hit rate = "
         "share of up days.",
     )
-    rr = strategy_regime_risk(equity, regimes, rep.periods_per_year)
+    rr = strategy_regime_risk(equity, regimes, rep.periods_per_year, rf=rep.rf)
+    rr.attrs["rf_label"] = rep.rf_label
     body += (
         "<details><summary>all risk metrics by regime (VaR/CVaR per day: historical, "
         "Gaussian, Cornish-Fisher)</summary>" + table(rr, index_names=names) + "</details>"

@@ -13,11 +13,13 @@ import pandas as pd
 
 from engine import fmt
 from engine.analysis._common import simple_returns, strategy_fills
+from engine.analysis.baselines import after_warmup
 from engine.analysis.benchmark import benchmark_equity, relative_table
 from engine.analysis.drawdowns import worst_drawdowns
 from engine.analysis.metrics import (
     DEFAULT_COLUMNS,
     drawdown,
+    result_risk_free,
     summary_table,
     var_cvar_historical,
 )
@@ -56,20 +58,41 @@ def _summary(
     equity: pd.DataFrame,
     bench: tuple[str, pd.Series] | None,
     default_bench: bool = True,
+    whole: tuple[Any, tuple[str, pd.Series] | None] | None = None,
 ) -> None:
     ppy = rep.periods_per_year
-    with_bench = (
-        WithSeries(result, bench[0], bench[1])
-        if bench is not None and bench[0] not in result.equity.columns
-        else result
-    )
-    metrics = summary_table(with_bench, periods_per_year=ppy)
+
+    def metrics_of(res: Any, bn: tuple[str, pd.Series] | None) -> pd.DataFrame:
+        with_bench = (
+            WithSeries(res, bn[0], bn[1])
+            if bn is not None and bn[0] not in res.equity.columns
+            else res
+        )
+        m = summary_table(with_bench, periods_per_year=ppy, rf=rep.rf, rf_label=rep.rf_label)
+        only = [n for n in getattr(res, "returns_only", ()) if n in m.index]
+        trade = [c for c in ("turnover", "total_costs", "n_trades") if c in m.columns]
+        if only:
+            m.loc[only, trade] = np.nan
+        return m
+
+    metrics = metrics_of(result, bench)
     returns_only = [n for n in getattr(result, "returns_only", ()) if n in metrics.index]
-    trade_cols = [c for c in ("turnover", "total_costs", "n_trades") if c in metrics.columns]
-    if returns_only:
-        metrics.loc[returns_only, trade_cols] = np.nan
     cols = ["total_return", *[c for c in DEFAULT_COLUMNS if c in metrics.columns]]
-    body = table(metrics[cols])
+    if whole is not None:
+        start = pd.Timestamp(equity.index[0])
+        n_warm = int((whole[0].equity.index < start).sum())
+        body = table(
+            metrics[cols],
+            f"After the detector's warm-up: from {fmt.date(start)} (the headline)",
+            note=f"The first {n_warm} bars, before the detector's first fit, are left out: "
+            "the regime strategy held its fixed warm-up weights there. Drawdowns, calendar "
+            "returns, rolling figures, regimes, stress tests and the bootstrap below use "
+            "this window too.",
+        )
+        wm = metrics_of(*whole)
+        body += table(wm[cols], "Whole period, warm-up included")
+    else:
+        body = table(metrics[cols])
     if returns_only:
         body += (
             f'<p class="note">{html.escape(", ".join(returns_only))}: stitched test-year returns '
@@ -465,11 +488,13 @@ def _rolling(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
     pg = rep.page
     x, rows = pg.dates(equity.index)
     r = equity.astype(float).pct_change(fill_method=None)
+    rf = rep.rf.reindex(r.index).fillna(0.0) if isinstance(rep.rf, pd.Series) else rep.rf
     m = r.rolling(ppy, min_periods=ppy // 2)
+    ex = r.sub(rf, axis=0).where(r.notna()).rolling(ppy, min_periods=ppy // 2)
     vol = m.std() * np.sqrt(ppy)
-    sh = m.mean() / m.std() * np.sqrt(ppy)
+    sh = ex.mean() / ex.std() * np.sqrt(ppy)
     traces = []
-    panels = [("Sharpe (1y, rf = 0)", 1.0), ("volatility (1y)", 1.0)]
+    panels = [(f"Sharpe (1y, rf = {rep.rf_label})", 1.0), ("volatility (1y)", 1.0)]
     rb = None
     if bench is not None:
         rb = bench[1].astype(float).reindex(equity.index).pct_change(fill_method=None)
@@ -505,8 +530,9 @@ def _rolling(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
             )
     if rb is not None and bench is not None and bench[0] not in equity.columns:
         mb = rb.rolling(ppy, min_periods=ppy // 2)
+        xb = (rb - rf).where(rb.notna()).rolling(ppy, min_periods=ppy // 2)
         for y, ax, tag, hv in (
-            (mb.mean() / mb.std() * np.sqrt(ppy), "y", "", ".2f"),
+            (xb.mean() / xb.std() * np.sqrt(ppy), "y", "", ".2f"),
             (mb.std() * np.sqrt(ppy), "y2", " vol", ".2%"),
         ):
             traces.append(
@@ -526,7 +552,7 @@ def _rolling(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
     stacked(layout, panels)
     layout["yaxis2"].update({"tickformat": ".0%", "hoverformat": ".2%"})
     rep.add(
-        "Rolling Sharpe, volatility and beta",
+        f"Rolling Sharpe (rf = {rep.rf_label}), volatility and beta",
         pg.chart(traces, layout, height=180 * len(panels) + 60)
         + '<p class="note">Trailing one-year windows of daily returns (shown once half a '
         "year is available).</p>",
@@ -668,6 +694,7 @@ def add_tearsheet(
     ``markers``: (date, label) pairs drawn as dotted vertical lines on the equity chart
     (e.g. walk-forward fold starts)."""
     equity: pd.DataFrame = result.equity.astype(float)
+    rep.rf, rep.rf_label = result_risk_free(result)
     regimes: pd.DataFrame | None = getattr(result, "regimes", None)
     states = None
     names: dict[int, str] = {}
@@ -683,15 +710,28 @@ def add_tearsheet(
     except KeyError as exc:  # a name that is neither a strategy nor a symbol: one line
         raise ConfigError(str(exc.args[0])) from None
 
-    _summary(rep, result, equity, bench, benchmark is None)
-    _equity(rep, equity, bench, states, names, n_states, log_equity, markers)
+    whole: tuple[Any, tuple[str, pd.Series] | None] | None = None
+    view = after_warmup(result) if regimes is not None else None
+    equity_all, bench_all, states_all, regimes_all = equity, bench, states, regimes
+    start = None
+    if view is not None:  # the evaluation window: from the detector's first fit
+        whole = (result, bench)
+        result, start = view, view.start
+        equity = equity.loc[equity.index >= start]
+        if bench is not None:
+            bench = (bench[0], bench[1].loc[bench[1].index >= start])
+        if regimes is not None and states is not None:
+            regimes, states = regimes.loc[regimes.index >= start], states.loc[states.index >= start]
+        markers = [(start, "first fit"), *markers]
+    _summary(rep, result, equity, bench, benchmark is None, whole)
+    _equity(rep, equity_all, bench_all, states_all, names, n_states, log_equity, markers)
     _drawdowns(rep, equity, bench)
     _returns(rep, equity, bench)
     _rolling(rep, equity, bench)
     _exposure(rep, result, equity)
     _weights(rep, result, equity)
-    if regimes is not None and states is not None:
-        regimes_section(rep, result, regimes, states, names, n_states)
+    if regimes_all is not None and states_all is not None and regimes is not None:
+        regimes_section(rep, result, regimes_all, states_all, names, n_states, start)
         by_regime_section(rep, equity, regimes, names)
     attribution_section(rep, result, equity, regimes, names)
     trades_section(rep, result, equity)

@@ -49,7 +49,7 @@ def bootstrap_plain(
     out = pd.DataFrame(rows).T
     out.index.name = "quantity"
     if p is not None:
-        out.loc[f"p-value: Sharpe of {candidate} not above {benchmark}'s"] = [
+        out.loc[f"p-value: {names['sharpe']} of {candidate} not above {benchmark}'s"] = [
             p,
             np.nan,
             np.nan,
@@ -86,5 +86,6 @@ def bootstrap_section(
         f"strategies): estimate and {level:.0%} interval. An interval for "
         f"'{html.escape(candidate)} minus {html.escape(benchmark)}' that excludes 0 is a "
         "difference unlikely to be luck; the p-value is the chance of an edge this large if "
-        "the true Sharpe difference were 0 or less.",
+        "the true Sharpe difference were 0 or less (Sharpe over rf = "
+        f"{html.escape(str(boot.attrs.get('rf_label', '0')))}).",
     )

@@ -83,10 +83,12 @@ def _per_fold(res: ValidationResult, ppy: int) -> pd.DataFrame:
     for k, f in res.folds.iterrows():
         span = r.loc[(r.index >= f["test_start"]) & (r.index <= f["test_end"])]
         if len(span) > 1:
-            frames[k] = oos_summary(span, ppy)
+            frames[k] = oos_summary(span, ppy, res.rf, res.rf_label)
     if not frames:
         return pd.DataFrame()
-    return pd.concat(frames, names=["fold", "strategy"])
+    out = pd.concat(frames, names=["fold", "strategy"])
+    out.attrs["rf_label"] = res.rf_label
+    return out
 
 
 def _guide(res: ValidationResult) -> str:
@@ -101,24 +103,37 @@ def _guide(res: ValidationResult) -> str:
             "curves below all start at the same value on the first test bar.",
         ),
         (
-            f"Sharpe difference, {c} minus {b} (paired bootstrap)",
+            f"Sharpe difference (rf = {res.rf_label}), {c} minus {b} (paired bootstrap)",
             f"Tests the edge over the benchmark: resamples blocks of days for both strategies "
             f"together. If the {lvl} interval excludes 0 the edge is unlikely to be luck; the "
             f"p-value is the chance of an edge this large if the true difference were 0 or "
             f"less. Here: {g['sharpe_diff']:+.3f} [{g['sharpe_diff_lower']:+.3f}, "
             f"{g['sharpe_diff_upper']:+.3f}], p = {g['p_sharpe_diff_le_0']:.3f}.",
         ),
+        *[
+            (
+                f"Baseline {k}: {row['what']}",
+                f"Isolates the detector: {html.escape(_base_why(str(k)))} Sharpe (rf = "
+                f"{html.escape(res.rf_label)}) difference {c} minus {k}: "
+                f"{g[f'sharpe_diff_vs_{k}']:+.3f} [{g[f'sharpe_diff_vs_{k}_lower']:+.3f}, "
+                f"{g[f'sharpe_diff_vs_{k}_upper']:+.3f}], "
+                f"p = {g[f'p_sharpe_diff_vs_{k}_le_0']:.3f}.",
+            )
+            for k, row in res.baselines.iterrows()
+        ],
         (
             f"{cv}: parameters chosen by cross-validation",
             f"In each fold the parameter set of {c} with the best purged, embargoed CV "
-            "Sharpe on the training years is used on the test year; the stitched result is "
+            "Sharpe (rf = 0) on the training years is used on the test year; the stitched "
+            "result is "
             f"{cv}. Its difference to {b}: {g['cv_sharpe_diff']:+.3f} "
             f"[{g['cv_sharpe_diff_lower']:+.3f}, {g['cv_sharpe_diff_upper']:+.3f}], "
             f"p = {g['cv_p_sharpe_diff_le_0']:.3f}.",
         ),
         (
-            "Deflated Sharpe ratio",
-            f"Tests the <b>absolute</b> Sharpe of {cv} (is it above 0?), after allowing for "
+            "Deflated Sharpe ratio (rf = 0)",
+            f"Tests the <b>absolute</b> Sharpe (rf = 0) of {cv} (is it above 0?), after "
+            "allowing for "
             f"{int(g['n_trials'])} candidates tried and for fat tails; it says nothing about "
             f"beating {b}. Read it as a probability: above 0.95 = the Sharpe itself is "
             f"unlikely to be luck. Here: {g['cv_deflated_sharpe']:.3f}.",
@@ -132,7 +147,8 @@ def _guide(res: ValidationResult) -> str:
         ),
         (
             "Break-even commission",
-            "The commission (bps per trade) at which the OOS Sharpe edge over the benchmark "
+            f"The commission (bps per trade) at which the OOS Sharpe (rf = {res.rf_label}) "
+            "edge over the benchmark "
             f"disappears: {html.escape(_bps(res.break_even.get('sharpe', float('nan'))))}.",
         ),
     ]
@@ -140,6 +156,18 @@ def _guide(res: ValidationResult) -> str:
         '<div class="guide">'
         + "".join(f"<p><b>{html.escape(t)}.</b> {body}</p>" for t, body in paras)
         + "</div>"
+    )
+
+
+def _base_why(name: str) -> str:
+    if "avg" in name:
+        return (
+            "the same assets held at the strategy's average weights all along; what the "
+            "strategy earns beyond it comes from timing, not from its average mix."
+        )
+    return (
+        "the benchmark's mix with part of it in cash, at the strategy's volatility; what "
+        "the strategy earns beyond it is not explained by holding less risk."
     )
 
 
@@ -154,23 +182,47 @@ def _bps(x: float) -> str:
 def _glance(res: ValidationResult) -> pd.DataFrame:
     g = res.significance
     c, b, cv = res.candidate, res.benchmark, f"{res.candidate}_cv"
+    sh = f"Sharpe (rf = {res.rf_label})"
     rows = [
         (
-            f"Sharpe: {c} minus {b}",
+            f"{sh}: {c} minus {b}",
             g["sharpe_diff"],
             g["sharpe_diff_lower"],
             g["sharpe_diff_upper"],
             g["p_sharpe_diff_le_0"],
         ),
+        *[
+            (
+                f"{sh}: {c} minus {k}",
+                g[f"sharpe_diff_vs_{k}"],
+                g[f"sharpe_diff_vs_{k}_lower"],
+                g[f"sharpe_diff_vs_{k}_upper"],
+                g[f"p_sharpe_diff_vs_{k}_le_0"],
+            )
+            for k in res.baselines.index
+        ],
+        *(
+            [
+                (
+                    f"Max drawdown: {c} minus {b}",
+                    g["max_drawdown_diff"],
+                    g["max_drawdown_diff_lower"],
+                    g["max_drawdown_diff_upper"],
+                    np.nan,
+                )
+            ]
+            if "max_drawdown_diff" in g
+            else []
+        ),
         (
-            f"Sharpe: {cv} minus {b}",
+            f"{sh}: {cv} minus {b}",
             g["cv_sharpe_diff"],
             g["cv_sharpe_diff_lower"],
             g["cv_sharpe_diff_upper"],
             g["cv_p_sharpe_diff_le_0"],
         ),
         (
-            f"Deflated Sharpe of {cv} (probability Sharpe > 0)",
+            f"Deflated Sharpe (rf = 0) of {cv} (probability Sharpe > 0)",
             g["cv_deflated_sharpe"],
             np.nan,
             np.nan,
@@ -202,6 +254,7 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
     view = oos_view(res)
     c, b, cv = res.candidate, res.benchmark, f"{res.candidate}_cv"
     lvl = float(res.significance.get("level", 0.95))
+    sh_lab = f"Sharpe (rf = {res.rf_label})"
 
     rep.add(
         "How to read this report",
@@ -218,15 +271,20 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
     colors = {str(n): strategy_color(i) for i, n in enumerate(equity.columns)}
     # one bootstrap section: both pairs and every series' own interval
     body = ""
-    for who, boot, p in (
-        (c, res.bootstrap, res.significance["p_sharpe_diff_le_0"]),
-        (cv, res.bootstrap_cv, res.significance["cv_p_sharpe_diff_le_0"]),
-    ):
-        plain = bootstrap_plain(boot, who, b, p)
+    pairs = [
+        (c, b, res.bootstrap, res.significance["p_sharpe_diff_le_0"]),
+        *[
+            (c, k, bb, res.significance[f"p_sharpe_diff_vs_{k}_le_0"])
+            for k, bb in res.bootstrap_baselines.items()
+        ],
+        (cv, b, res.bootstrap_cv, res.significance["cv_p_sharpe_diff_le_0"]),
+    ]
+    for who, vs, boot, p in pairs:
+        plain = bootstrap_plain(boot, who, vs, p)
         plain = plain.loc[[i for i in plain.index if "minus" in str(i) or "p-value" in str(i)]]
         body += table(
             plain,
-            f"{who} minus {b}",
+            f"{who} minus {vs}",
             kinds=bootstrap_kinds(plain),
             by_row=True,
             labels=False,
@@ -245,13 +303,13 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
                     "std": r["std"],
                 }
             )
-        name = {"sharpe": "Sharpe", "cagr": "CAGR", "max_drawdown": "Max drawdown"}.get(
+        name = {"sharpe": sh_lab, "cagr": "CAGR", "max_drawdown": "Max drawdown"}.get(
             str(metric), str(metric)
         )
         rows[(str(s), name)] = r
     cit = pd.DataFrame(rows).T
     cit.index.names = ["strategy", "metric"]
-    kinds: dict[Any, fmt.Kind] = {k: ("ratio" if k[1] == "Sharpe" else "pct") for k in cit.index}
+    kinds: dict[Any, fmt.Kind] = {k: ("ratio" if k[1] == sh_lab else "pct") for k in cit.index}
     body += table(cit, "Each series on its own", kinds=kinds, by_row=True, labels=False)
     body += (
         f'<p class="note">Paired stationary bootstrap, {int(res.significance["bootstrap_reps"])}'
@@ -259,6 +317,18 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
         "the same way for every row: positive = better than the benchmark.</p>"
     )
     rep.add("Bootstrap: is the edge luck?", body)
+    if len(res.baselines):
+        rep.add(
+            "Baselines: timing or de-risking?",
+            table(
+                res.baselines,
+                labels=False,
+                note="Static mixes run on the same bars, costs and rebalancing calendar. "
+                "Both use the test years' own figures (the average weights, the realised "
+                "volatility), which favours them: an edge that survives them is conservative. "
+                f"Every Sharpe on this page is over rf = {html.escape(res.rf_label)}.",
+            ),
+        )
 
     folds = res.folds.copy()
     for col in ("train_start", "train_end", "test_start", "test_end"):
@@ -278,7 +348,7 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
             }
             for s in sh.columns
         ]
-        body += "<h3>Sharpe of each test year</h3>" + rep.page.chart(
+        body += f"<h3>{html.escape(sh_lab)} of each test year</h3>" + rep.page.chart(
             traces, {"barmode": "group", "xaxis": {"type": "category"}}, height=320
         )
         body += (
@@ -290,13 +360,13 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
     if len(res.cv_choices):
         body = table(res.cv_choices, labels=True)
         if len(res.candidate_returns):
-            cs = oos_summary(res.candidate_returns, ppy)
+            cs = oos_summary(res.candidate_returns, ppy, res.rf, res.rf_label)
             cs.index = [f"{c}[{n}]" for n in cs.index]
             cs.index.name = "parameter set"
             body += table(
                 cs,
                 "Every parameter set tried, out of sample (the universe of the SPA test and "
-                "the deflated Sharpe)",
+                "the deflated Sharpe, rf = 0)",
                 note=f"Each set run on every test year; {html.escape(cv)} switches between "
                 "them fold by fold as the CV on the training years chose.",
             )

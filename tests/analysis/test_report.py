@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine.analysis.baselines import evaluation_start
 from engine.analysis.metrics import max_drawdown
 from engine.report.html import write_report
 from engine.report.sections import TOP_ASSETS
@@ -20,7 +21,7 @@ HEADINGS = [
     "Equity curves",
     "Drawdowns",
     "Returns",
-    "Rolling Sharpe, volatility and beta",
+    "Rolling Sharpe (rf = 0), volatility and beta",
     "Exposure, cash and turnover",
     "Weights over time",
     "Regimes",
@@ -95,6 +96,12 @@ def test_report_sections_and_charts(result, tmp_path):
         if t is not warm:
             assert t["y"][:n_warm] == [0] * n_warm
     assert "state -1" in text and "Relative to the benchmark" in text
+    from tests.validation.test_cli import assert_sharpes_name_their_rf
+
+    assert_sharpes_name_their_rf(text)  # one rf per page, named on every Sharpe
+    # the headline leaves the warm-up out and shows the whole period beside it
+    assert "After the detector&#x27;s warm-up" in text or "After the detector's warm-up" in text
+    assert "Whole period, warm-up included" in text
 
 
 def test_monthly_heatmap_matches_resample(result, tmp_path):
@@ -102,6 +109,7 @@ def test_monthly_heatmap_matches_resample(result, tmp_path):
     hm = next(s for s in specs(text) if s["data"][0]["type"] == "heatmap")
     z = hm["data"][0]["z"]  # first strategy: "static"; rows = years, 12 months + year
     e = result.equity["static"]
+    e = e.loc[evaluation_start(result.regimes) :]  # the evaluation window: after warm-up
     last = e.resample("ME").last()
     ref = last / last.shift(1).fillna(e.iloc[0]) - 1
     years = hm["data"][0]["y"]
@@ -291,7 +299,8 @@ def test_var_marks_sit_at_the_historical_quantiles(result, tmp_path):
         for s in specs(text)
         if any(str(t.get("name", "")).startswith("VaR 95%") for t in s["data"])
     )
-    r = result.equity["static"].pct_change().dropna().to_numpy()
+    e = result.equity["static"].loc[evaluation_start(result.regimes) :]  # after warm-up
+    r = e.pct_change().dropna().to_numpy()
     marks = {t["name"].split(" -")[0]: t["x"][0] for t in h["data"][1:5]}  # first series
     assert marks["VaR 95%"] == pytest.approx(np.quantile(r, 0.05), rel=1e-9)  # a loss: negative
     assert marks["CVaR 95%"] == pytest.approx(np.mean(r[r <= np.quantile(r, 0.05)]), rel=1e-9)

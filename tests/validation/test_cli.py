@@ -35,12 +35,21 @@ def test_validate_smoke(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["validate", str(cfg), "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "VERDICT: regime_aware vs static_60_40" in text
+    assert "VERDICT: BOTTOM LINE (Sharpe over rf = CASH): regime_aware vs static_60_40" in text
+    assert "static_vol_matched" in text and "static_avg_weights" in text
     assert "Break-even commission" in text
     v = json.loads((out / "verdict.json").read_text())
     assert v["n_folds"] == 3 and v["candidate"] == "regime_aware"
     assert v["oos_start"] >= "2008-01-01"  # two training years before the first test bar
-    assert set(v["oos"]) == {"static_60_40", "equal_weight", "regime_aware", "regime_aware_cv"}
+    assert set(v["oos"]) == {
+        "static_60_40",
+        "equal_weight",
+        "regime_aware",
+        "static_avg_weights",
+        "static_vol_matched",
+        "regime_aware_cv",
+    }
+    assert v["rf"] == "CASH" and set(v["baselines"]) == {"static_avg_weights", "static_vol_matched"}
     sig = v["significance"]
     assert sig["sharpe_diff_lower"] <= sig["sharpe_diff"] <= sig["sharpe_diff_upper"]
     assert 0.0 < sig["p_sharpe_diff_le_0"] <= 1.0
@@ -48,7 +57,8 @@ def test_validate_smoke(tmp_path, capsys):
         assert (out / f"{name}.csv").stat().st_size > 0
     html = (out / "report.html").read_text()
     assert "Cost sensitivity" in html and "Walk-forward folds" in html
-    assert html.index("VERDICT: regime_aware vs static_60_40") < html.index("<h2>")
+    assert html.index("VERDICT: BOTTOM LINE") < html.index("<h2>")
+    assert "Baselines: timing or de-risking?" in html
     assert html.count("<h2>Bootstrap") == 1 and "regime_aware minus static_60_40" in html
     # every series (the CV-selected one too) in the summary and on the rebased equity chart
     from tests.analysis.test_report import axes, check_self_contained, specs
@@ -66,6 +76,18 @@ def test_validate_smoke(tmp_path, capsys):
     for c in ("as_configured", "dwell_5", "dwell_21", "confirm_3"):
         assert f">regime_aware[{c}]</td>" in html
     assert (out / "candidate_oos_returns.csv").stat().st_size > 0
+    assert_sharpes_name_their_rf(html)
+
+
+def assert_sharpes_name_their_rf(html: str) -> None:
+    """Every visible text piece (table cells and headers, notes, chart labels) that says
+    "Sharpe" names its risk-free rate."""
+    import re
+
+    page = re.sub(r"<script.*?</script>", "", html, flags=re.S)
+    pieces = re.split(r"<[^>]+>", page)
+    bad = [p for p in pieces if re.search(r"\bSharpe\b", p) and "rf =" not in p]
+    assert not bad, bad[:5]
 
 
 def test_validate_bad_key(tmp_path, capsys):

@@ -1,0 +1,168 @@
+"""The static baselines of `validate` (known answers) and the warm-up window (hand-computed)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.analysis.baselines import (
+    after_warmup,
+    average_weights,
+    evaluation_start,
+    match_scale,
+    scaled_mix,
+)
+from engine.analysis.metrics import summary_table
+from engine.config import RunConfig
+from engine.ground.bars import BarPanel
+from engine.validate import AVG_MIX, VOL_MIX, ValidationConfig, run_validation
+
+
+def test_scaled_mix_hand_computed():
+    w, k = scaled_mix({"SPX": 0.6, "UST10": 0.4}, 0.5, "CASH")
+    assert k == 0.5 and w == pytest.approx({"SPX": 0.3, "UST10": 0.2, "CASH": 0.5})
+    # the benchmark's own cash weight is part of the residual, not scaled
+    w, _ = scaled_mix({"SPX": 0.5, "CASH": 0.5}, 0.4, "CASH")
+    assert w == pytest.approx({"SPX": 0.2, "CASH": 0.8})
+    # no borrowing: the scale is capped at full investment (gross 1) ...
+    w, k = scaled_mix({"SPX": 0.6, "UST10": 0.4}, 1.7, "CASH")
+    assert k == 1.0 and w == pytest.approx({"SPX": 0.6, "UST10": 0.4})
+    # ... or at max_gross with leverage allowed; no cash asset leaves the rest uninvested
+    w, k = scaled_mix({"SPX": 0.6, "UST10": 0.4}, 1.7, None, max_gross=1.5)
+    assert k == 1.5 and w == pytest.approx({"SPX": 0.9, "UST10": 0.6})
+    assert scaled_mix({"SPX": 0.6}, 0.5, None)[0] == pytest.approx({"SPX": 0.3})
+
+
+def test_match_scale_and_average_weights():
+    # a mix whose volatility is affine in k: 2 % per unit plus a 0.1 % floor
+    k = match_scale(lambda k: 0.02 * k + 0.001, 0.011, tol=1e-9)
+    assert k == pytest.approx(0.5, rel=1e-6)
+    idx = pd.bdate_range("2020-01-01", periods=4)
+    w = pd.DataFrame({"A": [1.0, 0.5, 0.0, 0.5], "B": [0.0, 0.5, 0.0, 0.0]}, index=idx)
+    assert average_weights(w) == pytest.approx({"A": 0.5, "B": 0.125})
+    assert average_weights(w, idx[2:]) == pytest.approx({"A": 0.25})  # B never held
+
+
+def _panel(n: int = 1500, seed: int = 0) -> BarPanel:
+    """Two risky assets and a cash asset whose price never moves (rf = 0 exactly)."""
+    rng = np.random.default_rng(seed)
+    idx = pd.bdate_range("2001-01-01", periods=n)
+    r = rng.normal([0.0004, 0.0001], [0.012, 0.005], (n, 2))
+    close = np.column_stack([100.0 * np.exp(np.cumsum(r, axis=0)), np.full(n, 100.0)])
+    return BarPanel(
+        idx,
+        ("SPX", "UST10", "CASH"),
+        close,
+        close,
+        close,
+        close,
+        np.full_like(close, 1e9),
+        asset_classes=("equity", "bond", "cash"),
+    )
+
+
+def _config() -> RunConfig:
+    same = {"SPX": 0.3, "UST10": 0.2, "CASH": 0.5}  # one mix in every state: no timing
+    return RunConfig.model_validate(
+        {
+            "name": "baselines",
+            "costs": {"commission_bps": 0.0},
+            "detector": {"kind": "rule", "market": "SPX", "history": 120, "min_history": 60},
+            "strategies": [
+                {
+                    "kind": "static",
+                    "name": "static_60_40",
+                    "weights": {"SPX": 0.6, "UST10": 0.4},
+                    "rebalance": "D",
+                },
+                {
+                    "kind": "regime",
+                    "name": "regime_aware",
+                    "rebalance": "D",
+                    "warmup": same,
+                    "table": {"calm": same, "volatile": same, "crisis": same},
+                },
+            ],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def no_timing():
+    v = ValidationConfig.model_validate(
+        {
+            "train_years": 2.0,
+            "test_years": 1.0,
+            "bootstrap_reps": 50,
+            "cost_bps": [0.0],
+            "cv": {"enabled": False},
+        }
+    )
+    return run_validation(_config(), v, panel=_panel(), mc_paths=0)
+
+
+def test_average_weight_mix_matches_a_strategy_without_timing(no_timing):
+    res = no_timing
+    r = res.oos_returns
+    # the strategy holds one mix whatever the regime: its average-weight mix is that mix
+    # (up to the drift of held weights between daily rebalances), and the two return
+    # series agree bar by bar: the Sharpe difference is 0 up to that drift
+    np.testing.assert_allclose(r[AVG_MIX], r["regime_aware"], atol=1e-5)
+    assert abs(res.significance[f"sharpe_diff_vs_{AVG_MIX}"]) < 2e-3
+    assert "SPX 0.300, UST10 0.200, CASH 0.500" == res.baselines.loc[AVG_MIX, "weights"]
+    assert "NOT" in res.verdict_lines[0] or "nothing" in res.verdict_lines[0]
+
+
+def test_vol_matched_mix_hand_computed(no_timing):
+    res = no_timing
+    r = res.oos_returns
+    # daily rebalancing at the close, no costs and a cash asset that never moves: the
+    # scaled mix earns exactly k times 60/40, so k = vol(candidate) / vol(60/40)
+    k_hand = float(r["regime_aware"].std(ddof=1) / r["static_60_40"].std(ddof=1))
+    assert k_hand == pytest.approx(0.5, abs=1e-5)  # the candidate is 60/40 at half size
+    assert res.baselines.loc[VOL_MIX, "scale"] == pytest.approx(k_hand, rel=1e-4)
+    assert np.corrcoef(r[VOL_MIX], r["static_60_40"])[0, 1] > 0.9999
+    np.testing.assert_allclose(r[VOL_MIX], k_hand * r["static_60_40"], atol=1e-4)
+    assert res.summary.loc[VOL_MIX, "volatility"] == pytest.approx(
+        res.summary.loc["regime_aware", "volatility"], rel=1e-4
+    )
+    assert res.rf_label == "CASH"
+    # the cost table carries both baselines, at the page's rf
+    assert {f"sharpe_diff_vs_{AVG_MIX}", f"sharpe_diff_vs_{VOL_MIX}"} <= set(res.costs.columns)
+    assert res.costs.attrs["rf_label"] == "CASH"
+
+
+def test_post_warmup_statistics_start_at_the_first_fit():
+    """A strategy identical to 60/40 in warm-up: the headline starts at the first fit bar
+    (equity base) and its first return is the next bar's."""
+    idx = pd.bdate_range("2020-01-01", periods=8)
+    eq = pd.DataFrame(
+        {
+            "static_60_40": [100.0, 101.0, 99.0, 100.0, 102.0, 101.0, 103.0, 104.0],
+            "regime_aware": [100.0, 101.0, 99.0, 100.0, 101.0, 101.5, 101.0, 102.0],
+        },
+        index=idx,
+    )
+    state = np.array([-1, -1, -1, 0, 0, 1, 1, 0])  # first fit at bar 3
+    res = SimpleNamespace(
+        equity=eq,
+        regimes=pd.DataFrame({"state": state}, index=idx),
+        fills=pd.DataFrame(columns=["timestamp", "strategy", "symbol", "qty", "price"]),
+        weights=eq * 0.0,
+        prices=eq,
+    )
+    assert evaluation_start(res.regimes) == idx[3]
+    view = after_warmup(res)
+    assert view is not None and view.start == idx[3]
+    post = summary_table(view.equity, view.fills, 252, 0.0)
+    e = eq["regime_aware"].to_numpy()
+    r = e[4:] / e[3:-1] - 1.0  # bars 4..7 over bar 3's close
+    assert post.loc["regime_aware", "total_return"] == pytest.approx(e[-1] / e[3] - 1.0)
+    sharpe = r.mean() / r.std(ddof=1) * np.sqrt(252)
+    assert post.loc["regime_aware", "sharpe"] == pytest.approx(sharpe)
+    dd = 1.0 - e[3:] / np.maximum.accumulate(e[3:])
+    assert post.loc["regime_aware", "max_drawdown"] == pytest.approx(dd.max())
+    assert after_warmup(SimpleNamespace(equity=eq.iloc[3:], regimes=res.regimes.iloc[3:])) is None
