@@ -22,13 +22,13 @@ import time
 
 import numpy as np
 
-from brokers.paper import client_order_id
 from data_feeds.zmq_feed import ZmqBarFeed, publish_bar
 from engine.api import prepare_run
 from engine.assemble import build_strategy, load_panel
 from engine.bus.zmq_bus import Publisher
 from engine.config import RunConfig
 from engine.core.streaming import StreamingDriver
+from engine.live.planning import client_order_id
 
 
 def loop_latency(sessions: int) -> None:
@@ -36,9 +36,9 @@ def loop_latency(sessions: int) -> None:
     import tempfile
     from typing import Any
 
+    from brokers.cli import paper_node
     from brokers.local_exchange import build_exchange
     from brokers.local_exchange.settings import ExchangeSettings
-    from brokers.paper import PaperTrader
     from engine.config import parse_config
 
     strategy = {
@@ -68,17 +68,17 @@ def loop_latency(sessions: int) -> None:
     settings = ExchangeSettings(port=0, ws_port=0, mode="stepped", history_bars=320)
     first_order: list[float] = []
 
-    class Timed(PaperTrader):
-        def _submit(self, *a: Any, **k: Any) -> Any:
-            v = super()._submit(*a, **k)
-            if v is not None and not first_order:
-                first_order.append(time.perf_counter())
-            return v
-
     lat: list[float] = []
     with build_exchange(cfg, panel, settings) as ex, tempfile.TemporaryDirectory() as tmp:
         paper = {"url": ex.url, "stream_url": ex.ws_url, "state_dir": tmp, "poll_s": 0.5}
-        tr = Timed(parse_config({**base, "paper": paper}))
+        tr = paper_node(parse_config({**base, "paper": paper}))
+        connect = tr.connect
+
+        def timed_connect() -> None:  # the time of the first order each decision sends
+            connect()
+            tr.ex.on_sent = lambda: first_order or first_order.append(time.perf_counter())
+
+        tr.connect = timed_connect  # type: ignore[method-assign]
         th = threading.Thread(target=tr.run, daemon=True)
         th.start()
         while tr.summary.decisions < 1:
@@ -96,7 +96,7 @@ def loop_latency(sessions: int) -> None:
                 time.sleep(0.0005)
             if first_order:
                 lat.append((first_order[0] - t0) * 1e3)
-        tr.pcfg = tr.pcfg.model_copy(update={"max_bars": 1})
+        tr.p = tr.p.model_copy(update={"max_bars": 1})
         ex.step()
         th.join(30)
     a = np.array(lat)

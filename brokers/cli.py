@@ -1,14 +1,24 @@
-"""``regime-engine paper`` and ``regime-engine paper-exchange`` (``register(subparsers)``)."""
+"""``regime-engine paper`` and ``regime-engine paper-exchange`` (``register(subparsers)``).
+
+The venue of ``paper`` is picked here and nowhere else: :data:`VENUES` maps
+``[paper] broker`` to its opener (imported lazily), :func:`open_venue` adds what the config
+asks on top of any venue (bars from ZeroMQ). ``engine/live`` runs the loop through its
+ports and never imports a venue.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from brokers.alpaca import BrokerError
+from engine.live.cli import EXIT_BAD_INPUT, build_node
+from engine.live.cli import cmd_paper as run_paper
+from engine.live.ports import Venue, VenueRequest
 
-EXIT_BAD_INPUT = 2
+LOCAL_KEY = "local-paper"  # the local exchange accepts any non-empty key pair
 
 
 def _listening(host: str, port: int) -> bool:
@@ -21,83 +31,88 @@ def _listening(host: str, port: int) -> bool:
         return False
 
 
-def cmd_paper(args: argparse.Namespace) -> int:
-    """Paper-trade the config's strategy against the broker of its ``[paper]`` section.
+def _alpaca(req: VenueRequest) -> Venue:
+    from brokers.alpaca import open_venue as alpaca_venue
 
-    Exit codes: 0 done (summary printed), 2 bad input (config, checkpoint, keys, live
-    guard), 3 broker unavailable (at start within ``start_timeout_s``, or an outage longer
-    than ``outage_limit_s``; state checkpointed), 1 anything unexpected (one line).
-    """
-    import logging
-    import traceback
+    return alpaca_venue(req, url=req.paper.url, stream_url=req.paper.stream_url)
 
-    from brokers.alpaca import BrokerUnavailable
-    from brokers.paper import EXIT_UNAVAILABLE, PaperTrader
-    from brokers.paper_config import parse_paper
-    from engine.bus.security import BusSecurityError
-    from engine.config import ConfigError, load_config
-    from engine.core.checkpoint import CheckpointError
 
+def _local(req: VenueRequest) -> Venue:
+    """The local exchange through the Alpaca clients; started in-process if none listens."""
+    from brokers.alpaca import open_venue as alpaca_venue
+
+    p = req.paper
+    es = validate_exchange(dict(p.exchange))
+    os.environ.setdefault("APCA_API_KEY_ID", LOCAL_KEY)
+    os.environ.setdefault("APCA_API_SECRET_KEY", LOCAL_KEY)
     ex = None
-    trader = None
-    try:
-        cfg = load_config(args.config)
-        pcfg = parse_paper(cfg.paper)
-        over: dict[str, Any] = {}
-        for key in ("strategy", "state_dir", "max_bars", "url", "idle_exit_s"):
-            if getattr(args, key, None) is not None:
-                over[key] = getattr(args, key)
-        if args.live:
-            over["live"] = True
-        if over:
-            pcfg = parse_paper({**pcfg.model_dump(), **over})
-        trader = PaperTrader(cfg, pcfg)
-        es = pcfg.exchange
-        if (
-            pcfg.broker == "local"
-            and pcfg.url is None
-            and pcfg.start_exchange
-            and not _listening(es.host, es.port)
-        ):
-            from brokers.local_exchange import build_exchange
+    if p.url is None and p.start_exchange and not _listening(es.host, es.port):
+        from brokers.local_exchange import build_exchange
 
-            ex = build_exchange(cfg, trader.panel, es).start()
-            print(f"paper: started the local exchange in-process at {ex.url}", flush=True)
-        summary = trader.run()
-    except BrokerUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    except (BrokerError, ConfigError, CheckpointError, BusSecurityError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("paper: interrupted (state checkpointed after the last bar)", file=sys.stderr)
-        return 130
-    except Exception as exc:  # never a bare traceback: one line, details in the log
-        logging.getLogger("regime-engine.paper").debug(traceback.format_exc())
-        print(f"error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    finally:
+        ex = build_exchange(req.config, req.panel, es).start()
+        print(f"paper: started the local exchange in-process at {ex.url}", flush=True)
+    try:
+        return alpaca_venue(
+            req,
+            url=p.url or f"http://{es.host}:{es.port}",
+            stream_url=p.stream_url or f"ws://{es.host}:{es.ws_port}",
+            sim_status=True,
+            on_close=ex.stop if ex is not None else None,
+        )
+    except BaseException:
         if ex is not None:
             ex.stop()
-    print(summary.line(), flush=True)
-    return 0
+        raise
 
 
-def exchange_settings(cfg: Any, args: argparse.Namespace) -> Any:
+VENUES: dict[str, Callable[[VenueRequest], Venue]] = {"alpaca": _alpaca, "local": _local}
+
+
+def open_venue(req: VenueRequest) -> Venue:
+    """The venue named by ``paper.broker``, with bars from ZeroMQ when ``paper.bars = "zmq"``."""
+    p = req.paper
+    venue = VENUES[p.broker](req)
+    if p.bars == "zmq":
+        from data_feeds.zmq_feed import ZmqBarFeed
+        from engine.live.sessions import StreamBars
+
+        exog = tuple(req.panel.exog_names)
+        stream = ZmqBarFeed(
+            req.symbols, exog, p.zmq_bars, allow_remote=p.allow_remote, curve_dir=p.curve_dir
+        )
+        venue.bars = StreamBars(stream, venue.bars)
+    return venue
+
+
+def paper_node(cfg: Any, pcfg: Any = None) -> Any:
+    """The paper loop of ``cfg`` on its configured venue (connects only in ``run()``)."""
+    return build_node(cfg, pcfg, open_venue)
+
+
+def cmd_paper(args: argparse.Namespace) -> int:
+    """Paper-trade the config's strategy (see :func:`engine.live.cli.cmd_paper`)."""
+    return run_paper(args, open_venue)
+
+
+def exchange_settings(cfg: Any, args: argparse.Namespace | None) -> Any:
     """``[paper.exchange]`` of the config with the command-line overrides applied."""
-    from pydantic import ValidationError
-
-    from brokers.local_exchange.settings import ExchangeSettings
-    from engine.config import ConfigError, first_error
-
     data = dict((cfg.paper or {}).get("exchange", {}) or {})
     for key in ("host", "port", "ws_port", "mode", "seconds_per_session", "history_bars", "seed"):
         value = getattr(args, key, None)
         if value is not None:
             data[key] = value
     if getattr(args, "interval", None) is not None:
-        data["interval_s"] = args.interval
+        data["interval_s"] = getattr(args, "interval", None)
+    return validate_exchange(data)
+
+
+def validate_exchange(data: dict[str, Any]) -> Any:
+    """``[paper.exchange]`` as the local exchange's settings (errors name the key)."""
+    from pydantic import ValidationError
+
+    from brokers.local_exchange.settings import ExchangeSettings
+    from engine.config import ConfigError, first_error
+
     try:
         return ExchangeSettings.model_validate(data)
     except ValidationError as exc:

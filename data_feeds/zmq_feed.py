@@ -1,6 +1,6 @@
 """Bars over ZeroMQ: any process can drive the engine by publishing ``bar`` messages
 (schema in :mod:`engine.bus.schema`); :class:`ZmqBarFeed` receives them as
-:class:`~data_feeds.alpaca_feed.CrossBar` in the engine's symbol order."""
+:class:`~engine.ground.bars.CrossBar` in the engine's symbol order."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from data_feeds.alpaca_feed import CrossBar
 from engine.bus.zmq_bus import DEFAULT_BARS, Publisher, Subscriber
-from engine.ground.bars import BarPanel, DataError
+from engine.ground.bars import BarPanel, CrossBar, DataError
 
 
 class ZmqBarFeed:

@@ -293,8 +293,8 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from engine.ground.bars import DataError
 
     errs: list[type[BaseException]] = [ConfigError, DataError, UsageError, OverflowError]
-    if "brokers.alpaca" in sys.modules:
-        errs.append(sys.modules["brokers.alpaca"].BrokerError)
+    if "engine.live.ports" in sys.modules:  # a venue's one-line errors
+        errs.append(sys.modules["engine.live.ports"].BrokerError)
     if "zmq" in sys.modules:  # a bad bus address (monitor --address, paper events)
         errs.append(sys.modules["zmq"].ZMQError)
     return tuple(errs)

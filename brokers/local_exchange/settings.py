@@ -1,7 +1,7 @@
 """Settings of the local Alpaca-like exchange: the TOML section ``[paper.exchange]``.
 
-Shared by the exchange (``brokers.local_exchange`` / ``brokers.local_exchange``) and the paper loop
-(``brokers.paper``), which only needs ``host``/``port``/``ws_port`` to find it.
+Read by the exchange (``brokers.local_exchange``) and by the ``local`` venue of the paper loop
+(``brokers/cli.py``), which only needs ``host``/``port``/``ws_port`` to find it.
 """
 
 from __future__ import annotations

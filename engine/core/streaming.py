@@ -93,6 +93,8 @@ class BarOutput(NamedTuple):
     orders: np.ndarray  # signed share orders placed (0 = none)
     costs: np.ndarray  # (4,) commission, spread, slippage, impact charged this bar
     fills: np.ndarray  # (n, N_FILL_FIELDS) fill records of this bar
+    positions: np.ndarray  # shares held after this bar's fills, before its orders
+    regime_label: str  # the smoothed regime by name ("-1" before the detector is ready)
 
     @property
     def timestamp(self) -> pd.Timestamp:
@@ -375,6 +377,8 @@ class StreamingDriver:
         self._last_key = key
         self._last_ts = ts_ns
         st = self.state
+        regime = int(st.rstate[L.G_SMOOTHED])
+        labels = self.names.labels
         return BarOutput(
             bar=t,
             timestamp_ns=ts_ns,
@@ -383,12 +387,14 @@ class StreamingDriver:
             weights=st.work.copy(),
             posterior=st.post.copy(),
             state=int(st.rstate[L.G_RAW]),
-            regime=int(st.rstate[L.G_SMOOTHED]),
+            regime=regime,
             rebalanced=bool(go),
             targets=target,
             orders=orders,
             costs=bar_costs,
             fills=self._fills[:nf].copy(),
+            positions=st.port[L.P_HEADER : L.P_HEADER + n].copy(),
+            regime_label=labels[regime] if 0 <= regime < len(labels) else str(regime),
         )
 
     def _phased_step(

@@ -169,3 +169,21 @@ class BarPanel:
                 )
             )
         return pd.concat(frames, ignore_index=True)
+
+    def bar(self, t: int) -> CrossBar:
+        """Row ``t`` as one :class:`CrossBar` (views, not copies)."""
+        return CrossBar(
+            int(self.timestamps_ns[t]), self.open[t], self.close[t], self.volume[t], self.exog[t]
+        )
+
+
+@dataclass(frozen=True)
+class CrossBar:
+    """One time's bar for every symbol (symbol order fixed) plus exogenous values: what a
+    live feed (a venue's bars, the ZeroMQ feed) hands the streaming driver."""
+
+    timestamp_ns: int
+    open: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    exog: np.ndarray

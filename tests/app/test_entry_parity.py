@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 import engine.core.backtest as core_backtest
-from brokers.paper import PaperTrader
+from brokers.cli import paper_node
 from data_feeds.synthetic import generate_regime_panel
 from engine.advise import AdviseConfig, advise
 from engine.api import run_backtest
@@ -234,8 +234,8 @@ def test_advise_targets_are_the_backtests_last(cfg: RunConfig, backtest) -> None
 def test_paper_driver_replays_the_backtest(cfg: RunConfig, backtest, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     raw = cfg.model_dump(mode="json", exclude_unset=True)
     raw["paper"] = {"broker": "local", "strategy": "regime_aware", "state_dir": str(tmp_path)}
-    tr = PaperTrader(parse_config(raw))  # builds its run; connects only in run()
-    outs = replay(tr.driver, tr.panel)
+    tr = paper_node(parse_config(raw))  # builds its run; connects only in run()
+    outs = replay(tr.trader.driver, tr.panel)
     got = np.array([o.targets for o in outs])
     want = backtest.runs["regime_aware"].targets.to_numpy()
     assert np.array_equal(got, want, equal_nan=True)

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from brokers.paper import PaperTrader
+from brokers.cli import paper_node
 from engine.assemble import load_panel
 from engine.config import parse_config
+from engine.live.node import Node
 from tests.paper.fake_alpaca import FakeAlpaca, from_panel
 
 DATA = {
@@ -61,14 +62,14 @@ def paper_section(fake: Any, state_dir: Path, **extra: Any) -> dict[str, Any]:
     }
 
 
-def trader(fake: Any, state_dir: Path, **extra: Any) -> PaperTrader:
-    return PaperTrader(parse_config({**BASE, "paper": paper_section(fake, state_dir, **extra)}))
+def trader(fake: Any, state_dir: Path, **extra: Any) -> Node:
+    return paper_node(parse_config({**BASE, "paper": paper_section(fake, state_dir, **extra)}))
 
 
 class Stepper:
     """Run a trader in a thread against a stepped fake; step sessions when it is idle."""
 
-    def __init__(self, fake: Any, tr: PaperTrader) -> None:
+    def __init__(self, fake: Any, tr: Node) -> None:
         self.fake, self.tr = fake, tr
         if isinstance(fake, FakeAlpaca):
             self.open, self.close = fake.open_session, fake.close_session

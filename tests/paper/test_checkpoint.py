@@ -42,12 +42,12 @@ def test_round_trip_is_exact() -> None:
 
 def test_driver_state_round_trips(panel) -> None:  # type: ignore[no-untyped-def]
     """A streaming driver resumed from a JSON checkpoint continues bit-identically."""
-    from brokers.paper import PaperTrader
+    from brokers.cli import paper_node
     from engine.config import parse_config
     from tests.paper.conftest import BASE
 
-    a = PaperTrader(parse_config(BASE)).driver
-    b = PaperTrader(parse_config(BASE)).driver
+    a = paper_node(parse_config(BASE)).trader.driver
+    b = paper_node(parse_config(BASE)).trader.driver
     p = panel
     for t in range(120):
         a.on_bar(int(p.timestamps_ns[t]), p.open[t], p.close[t], p.volume[t], p.exog[t])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from brokers.paper import client_order_id
+from engine.live.planning import client_order_id
 from tests.paper.conftest import Stepper, from_panel, trader
 
 LEGS = ("s", "a", "b")

@@ -7,7 +7,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from brokers.paper_orders import AssetRule, plan_orders, round_qty
+from engine.live.planning import AssetRule, plan_orders, round_qty
 
 FRAC, WHOLE = AssetRule(True), AssetRule(False)
 

@@ -1,4 +1,8 @@
-"""The ``[paper]`` section of a run config (:class:`PaperConfig`)."""
+"""The ``[paper]`` section of a run config (:class:`PaperConfig`).
+
+The venue's own settings stay in its hands: ``[paper.exchange]`` (the local exchange) is kept
+as given here and validated by the venue that reads it (errors name ``paper.exchange.KEY``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from brokers.local_exchange.settings import ExchangeSettings
 from engine.bus.zmq_bus import DEFAULT_BARS
 from engine.config import ConfigError, first_error
 
@@ -17,7 +20,7 @@ class PaperConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     strategy: str | None = None  # default: the config's first strategy
-    broker: Literal["local", "alpaca"] = "local"
+    broker: Literal["local", "alpaca"] = "local"  # the venue, by name (the CLI opens it)
     live: bool = False  # Alpaca's live endpoint: needs --live AND url = the live endpoint
     url: str | None = None  # REST base; default: the local exchange / Alpaca paper
     stream_url: str | None = None  # websocket base (market data: {base}/v2/{feed})
@@ -46,7 +49,7 @@ class PaperConfig(BaseModel):
     idle_exit_s: float | None = Field(None, gt=0)  # stop when no new bar for this long
     exog_from_stream: bool = True  # exogenous series arrive as data-only symbols
     start_exchange: bool = True  # broker = "local": start one in-process if none listens
-    exchange: ExchangeSettings = ExchangeSettings()
+    exchange: dict[str, Any] = Field(default_factory=dict)  # the local exchange's settings
 
 
 def parse_paper(data: dict[str, Any]) -> PaperConfig:

@@ -1,5 +1,8 @@
 """Order planning against the broker's book (pure functions, no I/O).
 
+client order ids are deterministic (config, strategy, bar, symbol, leg): the same decision
+always gets the same ids, so a restart or a retried request never duplicates an order.
+
 orders = target shares - broker position - open orders' remaining quantity, then:
 
 - quantities rounded *toward zero* to what Alpaca accepts: at most 9 decimals for a
@@ -14,10 +17,19 @@ orders = target shares - broker position - open orders' remaining quantity, then
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
 FRACTION_DECIMALS = 9
+ID_PREFIX = "re-"
+LEGS = ("s", "a", "b")  # sells, buys that fit now, buys after the sells filled
+
+
+def client_order_id(config: str, strategy: str, ts_ns: int, symbol: str, leg: str = "") -> str:
+    """Deterministic id: the same decision (and leg) always gets the same id."""
+    key = f"{config}|{strategy}|{ts_ns}|{symbol}" + (f"|{leg}" if leg else "")
+    return ID_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
 @dataclass(frozen=True)
@@ -120,4 +132,13 @@ def plan_orders(
     return Plan(sells, buys, deferred, dropped)
 
 
-__all__ = ["AssetRule", "Plan", "Planned", "plan_orders", "round_qty"]
+__all__ = [
+    "ID_PREFIX",
+    "LEGS",
+    "AssetRule",
+    "Plan",
+    "Planned",
+    "client_order_id",
+    "plan_orders",
+    "round_qty",
+]

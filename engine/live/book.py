@@ -1,0 +1,73 @@
+"""The broker's book as the loop sees it: positions and orders, updated by the trade-updates
+stream (a venue thread) and re-read from the broker (the truth) at every decision."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass, field
+
+from engine.live.ports import EVENT_STATUS, FINAL, Order, TradeEvent, TradeUpdate
+
+FILL_EVENTS = (TradeEvent.FILL, TradeEvent.PARTIAL_FILL)
+
+
+@dataclass
+class LiveBook:
+    """Positions and orders; thread-safe (the stream thread writes, the loop reads)."""
+
+    positions: dict[str, float] = field(default_factory=dict)
+    orders: dict[str, Order] = field(default_factory=dict)
+    fills: int = 0
+    events: int = 0
+    changed: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def sync(self, positions: dict[str, float], open_orders: list[Order]) -> None:
+        """Replace the book with the broker's view (open orders only)."""
+        with self._lock:
+            self.positions = dict(positions)
+            fresh = {o.id: o for o in open_orders}
+            # an order the broker no longer lists as open is closed: keep only final views
+            self.orders = {k: v for k, v in self.orders.items() if v.final} | fresh
+
+    def track(self, o: Order) -> Order:
+        with self._lock:
+            self.orders[o.id] = o
+        return o
+
+    def on_update(self, u: TradeUpdate) -> Order:
+        """Apply one trade update; returns the order's new view."""
+        o = u.order
+        status = EVENT_STATUS.get(u.event)
+        if status in FINAL and not o.final:  # the event is newer than the order snapshot
+            o = dataclasses.replace(o, status=status)
+        with self._lock:
+            self.orders[o.id] = o
+            if u.position_qty is not None and u.event in FILL_EVENTS:
+                self.positions[o.symbol] = float(u.position_qty)
+            self.events += 1
+            if u.event in FILL_EVENTS:
+                self.fills += 1
+        self.changed.set()
+        return o
+
+    def open_qty(self) -> dict[str, float]:
+        """Signed remaining quantity of open orders by symbol."""
+        out: dict[str, float] = {}
+        with self._lock:
+            for v in self.orders.values():
+                if not v.final:
+                    out[v.symbol] = out.get(v.symbol, 0.0) + v.remaining
+        return out
+
+    def open_orders(self) -> list[Order]:
+        with self._lock:
+            return [v for v in self.orders.values() if not v.final]
+
+    def get(self, order_id: str) -> Order | None:
+        with self._lock:
+            return self.orders.get(order_id)
+
+
+__all__ = ["LiveBook"]

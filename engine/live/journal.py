@@ -1,0 +1,107 @@
+"""The loop's persistence: the checkpoint and the decision journal, committed in ONE atomic
+write.
+
+``state_dir/<strategy>/checkpoint.json`` (:mod:`engine.core.checkpoint`: JSON, schema,
+checksum) holds the loop's state *and* the decision lines recorded since the previous commit
+(``journal.tail``) with the journal's committed length before them (``journal.bytes``).
+``decisions.jsonl`` is the readable copy: after the checkpoint is replaced (the one atomic
+write), the tail is appended to it. Loading a checkpoint first cuts ``decisions.jsonl`` back
+to ``journal.bytes`` and appends the tail again, so whatever moment a kill strikes (between
+a decision and its commit, during the append) the journal holds every committed decision
+once and nothing else: a decision not committed is redone, with the same client order ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from engine.config import ConfigError
+from engine.core import checkpoint as ckpt
+
+log = structlog.get_logger("regime-engine.paper")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder + replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Journal:
+    """Checkpoint + decisions of one strategy in ``state_dir``."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = Path(state_dir)
+        self.checkpoint_path = self.dir / "checkpoint.json"
+        self.decisions_path = self.dir / "decisions.jsonl"
+        self.pending: list[dict[str, Any]] = []
+
+    def record(self, line: dict[str, Any]) -> None:
+        """One decision line, written at the next :meth:`commit`."""
+        self.pending.append(line)
+
+    def load(self, strategy: str, symbols: tuple[str, ...]) -> dict[str, Any] | None:
+        """The last committed state of ``strategy`` on ``symbols`` (``None``: none yet); the
+        journal is made to match it. A checkpoint of another run is a ConfigError."""
+        if not self.checkpoint_path.exists():
+            if self.decisions_path.exists() and self.decisions_path.stat().st_size:
+                aside = self.decisions_path.with_suffix(".uncommitted.jsonl")
+                os.replace(self.decisions_path, aside)  # lines of a run that never committed
+                log.warning("journal.uncommitted", moved_to=str(aside))
+            return None
+        state = ckpt.load(self.checkpoint_path)  # CheckpointError: one line naming the file
+        if state.get("strategy") != strategy or tuple(state.get("symbols", ())) != symbols:
+            raise ConfigError(
+                f"{self.checkpoint_path}: checkpoint is for another strategy/symbols; "
+                "use another paper.state_dir"
+            )
+        jr = state.get("journal")
+        if isinstance(jr, dict):
+            self._materialise(int(jr.get("bytes", 0)), list(jr.get("tail", [])))
+        return state
+
+    def commit(self, state: dict[str, Any]) -> None:
+        """Checkpoint ``state`` with the pending lines (one atomic write), then append them."""
+        size = self.decisions_path.stat().st_size if self.decisions_path.exists() else 0
+        tail, self.pending = self.pending, []
+        atomic_write(
+            self.checkpoint_path, ckpt.dumps({**state, "journal": {"bytes": size, "tail": tail}})
+        )
+        self._append(tail)
+
+    def _materialise(self, size: int, tail: list[dict[str, Any]]) -> None:
+        """Cut the journal to ``size`` bytes and append ``tail`` (idempotent)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with self.decisions_path.open("ab") as f:
+            have = f.tell()
+            if have < size:
+                log.warning("journal.short", have=have, committed=size)
+            f.truncate(min(size, have))
+        self._append(tail)
+
+    def _append(self, lines: list[dict[str, Any]]) -> None:
+        if not lines:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with self.decisions_path.open("ab") as f:
+            f.write("".join(json.dumps(x) + "\n" for x in lines).encode())
+            f.flush()
+            os.fsync(f.fileno())
+
+
+__all__ = ["Journal", "atomic_write"]

@@ -1,0 +1,317 @@
+"""The ports of the live loop: what the engine asks of a venue, in the engine's own types.
+
+A venue (``brokers/alpaca``, or :mod:`engine.live.testing` for unit tests) implements
+:class:`Broker`, :class:`MarketClock` and :class:`BarSource` and translates its SDK's types
+into the ones below at its edge: no vendor type, enum or exception reaches the loop.
+
+Errors: :class:`BrokerError` ends a run with one line (exit 2), :class:`BrokerUnavailable`
+is an outage (retried by the loop, exit 3 when it lasts), :class:`OrderRefused` is one
+order refused by the venue (HTTP 4xx: buying power, wash trade, ...), a state of that order.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from engine.ground.bars import CrossBar
+
+Bar = CrossBar  # one session's bar for every symbol (plus exogenous values)
+
+
+class BrokerError(RuntimeError):
+    """A venue problem that ends the run with one clear line (missing keys, ...)."""
+
+
+class BrokerUnavailable(BrokerError):
+    """The venue did not answer (connection refused, timeout, 5xx) within its budget."""
+
+
+class OrderRefused(BrokerError):
+    """The venue refused one order (``status``: its HTTP status, ``code``: its error code)."""
+
+    def __init__(self, message: str, status: int | None = None, code: int | None = None):
+        super().__init__(message)
+        self.status, self.code = status, code
+
+    @property
+    def reason(self) -> str:
+        return f"HTTP {self.status}: {self}" if self.status is not None else str(self)
+
+
+class OrderStatus(StrEnum):
+    """An order's state (Alpaca's 18, by their wire names; ``OTHER`` for anything else)."""
+
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    DONE_FOR_DAY = "done_for_day"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REPLACED = "replaced"
+    PENDING_CANCEL = "pending_cancel"
+    PENDING_REPLACE = "pending_replace"
+    PENDING_REVIEW = "pending_review"
+    ACCEPTED = "accepted"
+    PENDING_NEW = "pending_new"
+    ACCEPTED_FOR_BIDDING = "accepted_for_bidding"
+    STOPPED = "stopped"  # "fill guaranteed, not yet occurred": still working
+    REJECTED = "rejected"
+    SUSPENDED = "suspended"
+    CALCULATED = "calculated"  # filled for the day, settlement pending: final
+    HELD = "held"
+    OTHER = "other"
+
+    @classmethod
+    def of(cls, value: object) -> OrderStatus:
+        try:
+            return cls(str(getattr(value, "value", value)))
+        except ValueError:
+            return cls.OTHER
+
+
+FINAL = frozenset(
+    {
+        OrderStatus.FILLED,
+        OrderStatus.CANCELED,
+        OrderStatus.EXPIRED,
+        OrderStatus.REJECTED,
+        OrderStatus.REPLACED,
+        OrderStatus.DONE_FOR_DAY,
+        OrderStatus.SUSPENDED,
+        OrderStatus.CALCULATED,
+    }
+)
+
+
+class TradeEvent(StrEnum):
+    """A trade update's event (the ones the loop acts on; ``OTHER`` for the rest)."""
+
+    NEW = "new"
+    FILL = "fill"
+    PARTIAL_FILL = "partial_fill"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    PENDING_CANCEL = "pending_cancel"
+    REPLACED = "replaced"
+    DONE_FOR_DAY = "done_for_day"
+    OTHER = "other"
+
+    @classmethod
+    def of(cls, value: object) -> TradeEvent:
+        try:
+            return cls(str(getattr(value, "value", value)))
+        except ValueError:
+            return cls.OTHER
+
+
+EVENT_STATUS = {
+    TradeEvent.FILL: OrderStatus.FILLED,
+    TradeEvent.PARTIAL_FILL: OrderStatus.PARTIALLY_FILLED,
+    TradeEvent.CANCELED: OrderStatus.CANCELED,
+    TradeEvent.EXPIRED: OrderStatus.EXPIRED,
+    TradeEvent.REJECTED: OrderStatus.REJECTED,
+    TradeEvent.NEW: OrderStatus.NEW,
+    TradeEvent.PENDING_CANCEL: OrderStatus.PENDING_CANCEL,
+    TradeEvent.REPLACED: OrderStatus.REPLACED,
+    TradeEvent.DONE_FOR_DAY: OrderStatus.DONE_FOR_DAY,
+}
+
+
+@dataclass(frozen=True)
+class Order:
+    """One order at the venue: signed by ``sign`` (+1 buy, -1 sell), quantities unsigned."""
+
+    id: str
+    client_order_id: str
+    symbol: str
+    sign: float
+    qty: float
+    filled_qty: float
+    status: OrderStatus
+
+    @property
+    def final(self) -> bool:
+        """Done: a final status, or filled whole whatever the status says."""
+        return self.status in FINAL or (self.qty > 0 and self.filled_qty >= self.qty)
+
+    @property
+    def remaining(self) -> float:
+        """Signed quantity still to fill (0 once final)."""
+        return 0.0 if self.final else self.sign * max(self.qty - self.filled_qty, 0.0)
+
+
+@dataclass(frozen=True)
+class TradeUpdate:
+    """One trade-updates message: the order after the event, the fill's qty and price."""
+
+    event: TradeEvent
+    order: Order
+    timestamp_ns: int = 0
+    qty: float | None = None
+    price: float | None = None
+    position_qty: float | None = None
+
+
+@dataclass(frozen=True)
+class Account:
+    """The account fields the loop needs."""
+
+    account_number: str
+    status: str
+    cash: float
+    buying_power: float
+    equity: float
+    trading_blocked: bool = False  # the venue will refuse every order
+
+
+@dataclass(frozen=True)
+class Asset:
+    symbol: str
+    tradable: bool
+    fractionable: bool
+
+
+@dataclass(frozen=True)
+class Session:
+    """One trading session, open/close as aware datetimes."""
+
+    date: date
+    open: datetime
+    close: datetime
+
+
+@dataclass(frozen=True)
+class Clock:
+    timestamp: datetime
+    is_open: bool
+
+
+class Broker(Protocol):
+    """Account, positions, orders and trade updates at a venue."""
+
+    endpoint: str  # "PAPER", "LIVE", "CUSTOM", "FAKE": named in the first log line
+    url: str
+    retried: int  # calls retried so far (the summary)
+
+    def connect(self, budget_s: float) -> Account:
+        """First contact: the account within ``budget_s`` (else BrokerUnavailable)."""
+        ...
+
+    def account(self, budget_s: float | None = None) -> Account: ...
+    def asset(self, symbol: str) -> Asset | None: ...
+    def positions(self) -> dict[str, float]: ...
+    def open_orders(self) -> list[Order]: ...
+    def order(self, order_id: str) -> Order: ...
+    def order_by_client_id(self, client_order_id: str) -> Order | None: ...
+
+    def submit(self, symbol: str, qty: float, client_order_id: str) -> Order:
+        """A day market order for signed ``qty``; a known client id returns that order;
+        :class:`OrderRefused` when the venue refuses it."""
+        ...
+
+    def cancel(self, order_id: str) -> bool: ...
+    def stream_trade_updates(self, handler: Callable[[TradeUpdate], None]) -> None: ...
+    def close(self) -> None: ...
+
+
+class MarketClock(Protocol):
+    """The venue's clock and calendar (and whether its market has ended: a replay)."""
+
+    def clock(self) -> Clock: ...
+    def calendar(self, start: date, end: date) -> list[Session]: ...
+    def finished(self) -> bool: ...
+
+
+class BarSource(Protocol):
+    """Completed daily bars: history over the venue's API, a wake-up when one may be new."""
+
+    def start(self) -> None:
+        """Subscribe to the live channel (before any backfill: no bar lost between)."""
+        ...
+
+    def history(self, after_ns: int | None, last: date, first: date | None = None) -> list[Bar]:
+        """Whole bars of the sessions after ``after_ns`` (else from ``first``) to ``last``."""
+        ...
+
+    def wait(self, timeout_s: float) -> None:
+        """Return when a new bar may be available, or after ``timeout_s``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Timer(Protocol):
+    """Wall time of the loop (timeouts, back-off, waits): real, or stepped in tests."""
+
+    def monotonic(self) -> float: ...
+    def wait(self, event: threading.Event, timeout_s: float) -> bool: ...
+
+
+class RealTimer:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wait(self, event: threading.Event, timeout_s: float) -> bool:
+        return event.wait(timeout_s)
+
+
+@dataclass(frozen=True)
+class VenueRequest:
+    """What a venue is opened for: the loop's settings, the symbols it trades, the data-only
+    symbols it reads as bars, the run's config and panel (a simulated venue replays it)."""
+
+    paper: Any  # engine.live.config.PaperConfig
+    symbols: tuple[str, ...]
+    data_symbols: tuple[str, ...]
+    config: Any  # engine.config.RunConfig
+    panel: Any  # engine.ground.bars.BarPanel
+
+
+@dataclass
+class Venue:
+    """What the loop trades through; ``on_close`` releases what the venue started."""
+
+    broker: Broker
+    clock: MarketClock
+    bars: BarSource
+    timer: Timer = field(default_factory=RealTimer)
+    on_close: Callable[[], None] | None = None
+
+    def close(self) -> None:
+        for stop in (self.bars.close, self.broker.close, self.on_close):
+            if stop is not None:
+                try:
+                    stop()
+                except Exception:  # best effort at shutdown
+                    pass
+
+
+__all__ = [
+    "FINAL",
+    "Account",
+    "Asset",
+    "Bar",
+    "BarSource",
+    "Broker",
+    "BrokerError",
+    "BrokerUnavailable",
+    "Clock",
+    "MarketClock",
+    "Order",
+    "OrderRefused",
+    "OrderStatus",
+    "RealTimer",
+    "Session",
+    "Timer",
+    "TradeEvent",
+    "TradeUpdate",
+    "Venue",
+    "VenueRequest",
+]
