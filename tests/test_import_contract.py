@@ -1,4 +1,6 @@
-"""Imports run one way: ground <- plugins <- features, regimes <- core <- the rest.
+"""The import contract of the whole tree, lazy and TYPE_CHECKING imports included.
+
+Imports run one way: ground <- plugins <- features, regimes <- core <- the rest.
 
 ``engine.ground`` (layouts, bars, settings) imports no other part of the engine;
 ``engine.plugins`` (the protocols users implement) only the ground; ``engine.features``
@@ -7,6 +9,8 @@ and ``engine.regimes`` never the core, which runs them."""
 from __future__ import annotations
 
 import ast
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +100,139 @@ def test_kernel_files_import_only_numpy_numba_and_kernels() -> None:
                     or m.startswith("engine.ground")
                 )
                 assert ok, f"{path.relative_to(ROOT)} imports {m}"
+
+
+# ---------------------------------------------------------------- the live loop and venues
+TREES = ("engine", "brokers", "data_feeds", "strategies")
+
+
+def modules(path: Path) -> set[str]:
+    """Every module a file imports (lazy and TYPE_CHECKING imports included)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+    return out
+
+
+def files(*parts: str) -> list[Path]:
+    return sorted(ROOT.joinpath(*parts).rglob("*.py"))
+
+
+def test_the_live_loop_imports_no_venue() -> None:
+    found = files("engine", "live")
+    assert len(found) >= 10
+    for path in found:
+        bad = {m for m in modules(path) if m.split(".")[0] in ("brokers", "data_feeds", "alpaca")}
+        bad |= {m for m in modules(path) if m.split(".")[0] == "strategies"}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_only_the_alpaca_venue_imports_alpaca() -> None:
+    for tree in TREES:
+        for path in files(tree):
+            if ROOT / "brokers" / "alpaca" in path.parents:
+                continue
+            bad = {m for m in modules(path) if m.split(".")[0] == "alpaca"}
+            assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_a_venue_imports_no_other_venue() -> None:
+    venues = ("brokers.alpaca", "brokers.local_exchange")
+    for venue in venues:
+        for path in files(*venue.split(".")):
+            for m in modules(path):
+                other = m.startswith("brokers.") and not m.startswith(venue)
+                assert not other, f"{path.relative_to(ROOT)} imports {m}"
+                assert not m.startswith(("data_feeds", "strategies")), path
+
+
+def test_no_slot_constants_outside_the_kernel() -> None:
+    slot = re.compile(r"\bL\.[PG]_[A-Z]")
+    for tree in TREES:
+        for path in files(tree):
+            rel = path.relative_to(ROOT)
+            if rel.parts[:2] in (("engine", "core"), ("engine", "ground")) or path.stem.endswith(
+                "_nb"
+            ):
+                continue
+            assert not slot.search(path.read_text()), f"{rel} reads a state slot"
+
+
+# ---------------------------------------------------------------- no module cycles
+def module_graph() -> dict[str, set[str]]:
+    """Project module -> the project modules it imports (a package's own parents aside)."""
+    paths = {}
+    for tree in TREES:
+        for p in files(tree):
+            parts = list(p.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            paths[".".join(parts)] = p
+
+    def resolve(name: str) -> str | None:
+        while name and name not in paths:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for mod, path in paths.items():
+        out = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            for n in names:
+                r = resolve(n)
+                if r and r != mod and not mod.startswith(r + "."):
+                    out.add(r)
+        graph[mod] = out
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycles() -> None:
+    assert cycles(module_graph()) == []
+
+
+def test_the_cycle_finder_sees_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -22,7 +22,7 @@ from engine.report.significance import bootstrap_kinds, bootstrap_plain
 from engine.report.tables import table
 
 if TYPE_CHECKING:
-    from engine.validate import ValidationResult
+    from engine.validation_result import ValidationResult
 
 
 @dataclass
