@@ -623,8 +623,9 @@ class OptimizedCallbacks:
             return
         size = max(512, 2 * self._close.shape[0])
         close, post = np.zeros((size, n_assets)), np.zeros((size, k))
-        close[: self._n] = self._close[: self._n]
-        post[: self._n] = self._post[: self._n]
+        if self._n:
+            close[: self._n] = self._close[: self._n]
+            post[: self._n] = self._post[: self._n]
         self._close, self._post = close, post
 
     def on_regime_change(self, ctx: Context) -> None:
