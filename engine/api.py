@@ -153,6 +153,12 @@ def run_backtest(
         config=cfg.model_dump(mode="json"),
     )
     result.metrics = compute_metrics(result)
+    for strat in strategies:  # optimisers: solves and failed solves (kept previous targets)
+        bind = getattr(strat, "bind", None)
+        if callable(bind):
+            bound = bind(prep)  # cached: the table this run used
+            result.metrics[strat.name]["optimizer_solves"] = float(bound.solves)
+            result.metrics[strat.name]["optimizer_failures"] = float(bound.failures)
     if info_enabled():
         log.info(
             "backtest.done",

@@ -134,7 +134,23 @@ def build_strategy(scfg: StrategyConfig) -> Strategy:
             scfg.blend,
             scfg.drift,
         )
+    if scfg.kind == "optimized":
+        from strategies.optimized import from_config
+
+        return from_config(scfg)
     return load_custom(scfg)
+
+
+def check_strategies(strategies: Sequence[Strategy], symbols: Sequence[str]) -> None:
+    """Refuse, before the run, strategies whose settings no weights can meet on these
+    symbols (e.g. bounds summing above the budget): a one-line :class:`ConfigError`."""
+    for strat in strategies:
+        check = getattr(strat, "check", None)
+        if callable(check):
+            try:
+                check(symbols)
+            except ValueError as exc:
+                raise ConfigError(f"strategies.{strat.name}: {exc}") from None
 
 
 def load_custom(scfg: CustomConfig) -> Strategy:
@@ -293,6 +309,9 @@ class Run:
     ) -> StreamingDriver:
         """The streaming driver of ``strategy`` with this run's settings; without
         ``fitted`` the detector refits online from the streamed history (paper trading)."""
+        streaming = getattr(strategy, "streaming", None)  # e.g. kind optimized: callbacks
+        if callable(streaming):
+            strategy = streaming()
         return StreamingDriver(
             self.panel.symbols,
             strategy,
@@ -360,6 +379,7 @@ def assemble(
         if strategies is not None
         else tuple(build_strategy(s) for s in cfg.strategies)
     )
+    check_strategies(strats, panel.symbols)
     try:
         costs = costs_for(cfg, panel.symbols)
     except ValueError as exc:
@@ -392,6 +412,7 @@ __all__ = [
     "Run",
     "assemble",
     "build_strategy",
+    "check_strategies",
     "check_targets",
     "costs_for",
     "load_chunks",

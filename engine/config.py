@@ -288,6 +288,89 @@ class RegimeConfig(Section):
     normalize: bool = False
 
 
+class GroupLimit(Section):
+    """A group limit of an ``optimized`` strategy: ``min <= sum of members <= max``."""
+
+    assets: list[str] = Field(min_length=1)
+    min: float = Field(0.0, ge=0)
+    max: float = Field(1.0, ge=0)
+
+
+_GROUP_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+OPT_WITH_RETURN = ("max_sharpe", "max_utility", "min_cvar")
+OPT_WITH_TURNOVER = ("min_variance", "max_utility", "min_cvar")
+
+
+class OptimizedConfig(Section):
+    """Regime-conditional moments into an optimiser (``strategies/optimized.py``).
+
+    Windows in bars. Long-only: weights within ``[min_weight, max_weight]`` (a number or
+    ``{SYMBOL = x, "*" = default}``), summing to ``budget`` (< 1 leaves cash), group
+    limits, a total one-way ``turnover`` limit per rebalance, ``cost_bps`` per unit of
+    turnover (amortised over ``cost_horizon`` bars) in the return term. Bounds that no
+    weights can meet are a config error before the run."""
+
+    kind: Literal["optimized"]
+    name: str
+    objective: Literal["min_variance", "max_sharpe", "max_utility", "risk_parity", "min_cvar"] = (
+        "min_variance"
+    )
+    assets: list[str] | None = None  # default: every symbol except one named CASH
+    conditional: bool = True
+    compare_unconditional: bool = True  # validate: the unconditional twin runs beside it
+    window: int = Field(756, ge=20)
+    min_history: int = Field(252, ge=20)
+    half_life: float = Field(126.0, ge=0)
+    shrinkage: Literal["none", "ledoit_wolf"] | Annotated[float, Field(ge=0, le=1)] = "ledoit_wolf"
+    transition: Literal["empirical", "none"] = "empirical"
+    transition_prior: float = Field(1.0, ge=0)
+    min_state_obs: float = Field(20.0, ge=1)
+    min_weight: Annotated[float, Field(ge=0, le=1)] | dict[str, float] = 0.0
+    max_weight: Annotated[float, Field(gt=0, le=1)] | dict[str, float] = 1.0
+    budget: float = Field(1.0, gt=0, le=1)
+    groups: dict[str, GroupLimit] = {}
+    turnover: float | None = Field(None, gt=0)
+    cost_bps: float = Field(0.0, ge=0)
+    cost_horizon: float = Field(21.0, gt=0)
+    risk_aversion: float = Field(1.0, gt=0)
+    cvar_beta: float = Field(0.95, gt=0, lt=1)
+    warmup: Weights = "equal"
+    rebalance: Literal["D", "W", "M", "Q", "Y"] = "M"
+
+    @field_validator("min_weight", "max_weight")
+    @classmethod
+    def _bounds(cls, v: float | dict[str, float]) -> float | dict[str, float]:
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if not 0.0 <= x <= 1.0:
+                    raise ValueError(f"{k}: {x} is outside [0, 1] (long-only weights)")
+        return v
+
+    @field_validator("groups")
+    @classmethod
+    def _group_names(cls, v: dict[str, GroupLimit]) -> dict[str, GroupLimit]:
+        for name, g in v.items():
+            if not _GROUP_RE.match(name) or name.startswith("not_"):
+                raise ValueError(f"{name!r}: a group name is letters, digits and '_'")
+            if g.min > g.max:
+                raise ValueError(f"{name}: min {g.min} is above max {g.max}")
+        return v
+
+    @model_validator(mode="after")
+    def _fits_objective(self) -> OptimizedConfig:
+        if self.cost_bps > 0 and self.objective not in OPT_WITH_RETURN:
+            raise ValueError(
+                f"cost_bps: {self.objective} has no return term for costs to enter "
+                f"(use it with {', '.join(OPT_WITH_RETURN)}); limit turnover instead"
+            )
+        if self.turnover is not None and self.objective not in OPT_WITH_TURNOVER:
+            raise ValueError(
+                f"turnover: not available with {self.objective} (one of "
+                f"{', '.join(OPT_WITH_TURNOVER)})"
+            )
+        return self
+
+
 class CustomConfig(Section):
     """A user strategy: ``target = "package.module:ClassName"`` built with ``params``."""
 
@@ -305,7 +388,8 @@ class CustomConfig(Section):
 
 
 StrategyConfig = Annotated[
-    StaticConfig | InverseVolConfig | RegimeConfig | CustomConfig, Field(discriminator="kind")
+    StaticConfig | InverseVolConfig | RegimeConfig | OptimizedConfig | CustomConfig,
+    Field(discriminator="kind"),
 ]
 
 
@@ -406,6 +490,8 @@ class RunConfig(Section):
                 specs = [("weights", s.weights)]
             elif isinstance(s, RegimeConfig):
                 specs = [("warmup", s.warmup)] + [(f"table.{k}", w) for k, w in s.table.items()]
+            elif isinstance(s, OptimizedConfig):
+                specs = [("warmup", s.warmup)]
             for where, spec in specs:
                 if not getattr(s, "normalize", False):
                     check_weight_spec(spec, rules, f"strategies.{i}.{where} ({s.name})")

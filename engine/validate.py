@@ -138,7 +138,9 @@ def _cell(df: pd.DataFrame, row: str, col: str) -> float:
 # ------------------------------------------------------------------ wiring
 def _pick(cfg: RunConfig, v: ValidationConfig) -> tuple[str, str]:
     names = [s.name for s in cfg.strategies]
-    cand = v.candidate or next((s.name for s in cfg.strategies if s.kind == "regime"), None)
+    cand = v.candidate or next(
+        (s.name for s in cfg.strategies if s.kind in ("regime", "optimized")), None
+    )
     bench = v.benchmark or next((s.name for s in cfg.strategies if s.kind == "static"), None)
     for key, val in (("candidate", cand), ("benchmark", bench)):
         if val is None:
@@ -188,6 +190,34 @@ def _candidates(cfg: RunConfig, v: ValidationConfig, cand_name: str) -> list[Can
         smooth = base_smooth.model_copy(update=over).build()
         out.append(Candidate(c.name, strat, smooth))
     return out
+
+
+def _unconditional_twin(cfg: RunConfig, cand: Any, taken: set[str]) -> Any:
+    """The candidate's optimiser on unconditional moments (``kind = "optimized"`` with
+    ``compare_unconditional``), or None."""
+    scfg = next(s for s in cfg.strategies if s.name == cand.name)
+    twin = getattr(cand, "unconditional", None)
+    if not getattr(scfg, "compare_unconditional", False) or not getattr(scfg, "conditional", 0):
+        return None
+    if not callable(twin) or f"{cand.name}_unconditional" in taken:
+        return None
+    return twin()
+
+
+def _uncond_verdict(cand: str, base: str, boot: pd.DataFrame, p: float, level: float) -> str:
+    d = boot.loc["sharpe_diff"]
+    ci = f"{level:.0%} CI [{d['lower']:+.3f}, {d['upper']:+.3f}]"
+    word = (
+        "regime-conditional moments BEAT unconditional ones, significantly"
+        if d["lower"] > 0
+        else (
+            "regime-conditional moments did worse than unconditional ones, significantly"
+            if d["upper"] < 0
+            else "no significant difference between conditional and unconditional moments"
+        )
+    )
+    head = f"{cand} vs {base}: OOS Sharpe difference {d['estimate']:+.3f}"
+    return f"{head} ({ci}, p={p:.3f}): {word}."
 
 
 def _fold_fit(prep: Prepared, fold: Fold) -> np.ndarray:
@@ -467,6 +497,9 @@ def run_validation(
     for name in (cand_name, bench_name):
         if name not in strategies:
             raise ConfigError(f"validation: strategy {name!r} must be a compiled strategy")
+    baseline = _unconditional_twin(cfg, strategies[cand_name], set(strategies))
+    if baseline is not None:  # the same optimiser on unconditional moments, beside it
+        strategies[baseline.name] = baseline
     t = time.perf_counter()
     try:
         result = run_strategies(prep, list(strategies.values()), cfg.model_dump(mode="json"))
@@ -591,6 +624,18 @@ def run_validation(
         names=["strategy"],
     )
     ci.attrs["rf_label"] = rf_label
+    boot_unc: pd.DataFrame | None = None
+    p_unc = float("nan")
+    if baseline is not None:  # conditional vs unconditional moments, paired
+        boot_unc, p_unc = bs.paired_bootstrap(
+            rets[cand_name],
+            rets[baseline.name],
+            v.bootstrap_reps,
+            v.level,
+            seed=v.seed,
+            periods_per_year=ppy,
+            rf=rf,
+        )
     cand_sharpes = oos_summary(cand_rets, ppy)["sharpe"]
     n_trials = len(cands)
     dsr = bs.deflated_sharpe_ratio(
@@ -705,6 +750,16 @@ def run_validation(
                 rf_label,
             ),
         )
+    if baseline is not None and boot_unc is not None:
+        significance.update(
+            {
+                "uncond_sharpe_diff": _cell(boot_unc, "sharpe_diff", "estimate"),
+                "uncond_sharpe_diff_lower": _cell(boot_unc, "sharpe_diff", "lower"),
+                "uncond_sharpe_diff_upper": _cell(boot_unc, "sharpe_diff", "upper"),
+                "uncond_p_sharpe_diff_le_0": p_unc,
+            }
+        )
+        verdict_lines.append(_uncond_verdict(cand_name, baseline.name, boot_unc, p_unc, v.level))
     verdict = " ".join(verdict_lines)
     lo = max(folds[0].test_start - 1, 0)
     timings["total_s"] = time.perf_counter() - t_all
@@ -788,6 +843,13 @@ def verdict_table(res: ValidationResult) -> str:
             f"Max drawdown difference {res.candidate} - {res.benchmark}: "
             f"{g['max_drawdown_diff']:+.1%} ({lvl} CI [{g['max_drawdown_diff_lower']:+.1%}, "
             f"{g['max_drawdown_diff_upper']:+.1%}])"
+        )
+    if "uncond_sharpe_diff" in g:
+        lines.append(
+            f"Sharpe difference (rf = {rf_lab}) {res.candidate} - {res.candidate}_unconditional: "
+            f"{g['uncond_sharpe_diff']:+.3f} "
+            f"({lvl} CI [{g['uncond_sharpe_diff_lower']:+.3f}, "
+            f"{g['uncond_sharpe_diff_upper']:+.3f}], p = {g['uncond_p_sharpe_diff_le_0']:.3f})"
         )
     lines.append("")
     verdict = res.verdict_lines or [res.verdict]

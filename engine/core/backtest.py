@@ -211,7 +211,14 @@ def period_flags(index: pd.Index, freq: str | None) -> np.ndarray:
 def run_strategy_raw(
     prep: Prepared, strategy: CompiledStrategy, *, record_features: bool = False
 ) -> RawRun:
-    """Run one compiled strategy through the compiled driver; the raw output tuple."""
+    """Run one compiled strategy through the compiled driver; the raw output tuple.
+
+    A strategy with a ``bind(prep)`` method (e.g. ``kind = "optimized"``) first turns
+    into the compiled strategy it is over this prepared run (its targets decided ahead
+    of the loop from bars <= t)."""
+    bind = getattr(strategy, "bind", None)
+    if callable(bind):
+        strategy = bind(prep)
     panel = prep.panel
     missing = [f.name for f in strategy_features(strategy) if f not in prep.user_features]
     if missing:
