@@ -2,6 +2,16 @@
 
     python -m benchmarks.loading                 # generate in a temp dir, time both paths
     python -m benchmarks.loading --rows 1000000  # from_dataframe on N rows (default 1M)
+    python -m benchmarks.loading --skip-csv --baseline HEAD~2   # vs a revision, one run
+
+``from_dataframe`` is timed on a long table of 100 symbols x ``rows / 100`` bars with
+``datetime64`` timestamps, and in the same process the backtest it feeds: the public API
+``run_backtest`` on that panel (monthly equal weight, 5 bps, no detector: the workload of
+``benchmarks.speed``), best of 3 each; target (issue 24): loading no slower than that
+backtest. Two more layouts of the same data are timed too: the rows interleaved (sorted by
+time, then symbol) and the wide layout (``SYM_close`` columns). With ``--baseline REV``
+the same child runs on ``git archive REV`` (see :mod:`benchmarks.startup`), interleaved
+with this tree's, and the panels of the two trees are compared bit for bit.
 
 The CSV is generated in a temporary folder (never committed) and loaded in a *child*
 process per measurement, so the peak resident memory (``ru_maxrss`` of the child) is that
@@ -96,18 +106,109 @@ def baseline_rss() -> int:
 
 
 def time_from_dataframe(rows: int) -> float:
-    import data_feeds
+    return frame_timings(rows)["long"]
 
+
+def _best(fn: object, reps: int = 3) -> float:
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()  # type: ignore[operator]
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def frame_timings(rows: int, digest: bool = False) -> dict[str, object]:
+    """Seconds of ``from_dataframe`` (long, interleaved, wide layouts) and of the backtest
+    the long panel feeds, in this process (best of 3 each); with ``digest``, a hash of the
+    long panel's arrays and index (to compare trees)."""
+    import hashlib
+    import logging
+
+    import data_feeds
+    from engine.api import run_backtest
+
+    logging.disable(logging.WARNING)
     n_sym = 100
     df = long_frame(n_sym, rows // n_sym)
     df["timestamp"] = pd.to_datetime(df["timestamp"])
+    inter = df.sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
+    wide = df.pivot(index="timestamp", columns="symbol")
+    wide.columns = [f"{sym}_{field}" for field, sym in wide.columns]
+    wide = wide.reset_index()
     data_feeds.from_dataframe(df.head(1000))  # warm imports
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        data_feeds.from_dataframe(df)
-        best = min(best, time.perf_counter() - t0)
-    return best
+    out: dict[str, object] = {
+        "long": _best(lambda: data_feeds.from_dataframe(df)),
+        "interleaved": _best(lambda: data_feeds.from_dataframe(inter)),
+        "wide": _best(lambda: data_feeds.from_dataframe(wide)),
+    }
+    panel = data_feeds.from_dataframe(df)
+    cfg = {
+        "detector": {"kind": "none"},
+        "costs": {"commission_bps": 5.0},
+        "strategies": [{"kind": "static", "name": "ew", "weights": "equal", "rebalance": "M"}],
+    }
+    run_backtest(cfg, panel=panel, progress=False)  # compile / cache load
+    out["backtest"] = _best(lambda: run_backtest(cfg, panel=panel, progress=False))
+    if digest:
+        h = hashlib.sha256(panel.index.asi8.tobytes() + str(panel.symbols).encode())
+        for name in ("open", "high", "low", "close", "volume"):
+            h.update(getattr(panel, name).tobytes())
+        for other in (inter, wide):
+            p2 = data_feeds.from_dataframe(other)
+            for name in ("open", "high", "low", "close", "volume"):
+                h.update(getattr(p2, name).tobytes())
+        out["digest"] = h.hexdigest()[:16]
+    return out
+
+
+_FRAME_CHILD = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("_bench_loading", sys.argv[2])
+mod = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mod)  # this file; data_feeds and engine from the tree measured
+print(json.dumps(mod.frame_timings(int(sys.argv[1]), digest=True)))
+"""
+
+
+def compare_frames(rows: int, baseline: str) -> None:
+    """``frame_timings`` in child processes of this tree and of ``baseline`` (interleaved)."""
+    import json
+
+    from benchmarks.startup import extract
+
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"baseline": extract(baseline, Path(tmp) / "baseline"), "this tree": root}
+        runs: dict[str, list[dict[str, object]]] = {k: [] for k in trees}
+        for _ in range(2):
+            for k, tree in trees.items():
+                res = subprocess.run(
+                    [sys.executable, "-c", _FRAME_CHILD, str(rows), __file__],
+                    cwd=tree,
+                    env={**os.environ, "PYTHONPATH": str(tree)},
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                runs[k].append(json.loads(res.stdout.strip().splitlines()[-1]))
+    best = {
+        k: {m: min(float(r[m]) for r in rs) for m in ("long", "interleaved", "wide", "backtest")}  # type: ignore[arg-type]
+        for k, rs in runs.items()
+    }
+    print(f"from_dataframe, 100 symbols x {rows // 100:,} bars (best of 2 children x 3 calls):")
+    for k, b in best.items():
+        print(
+            f"{k:>10}: long {b['long'] * 1e3:7.1f} ms | interleaved {b['interleaved'] * 1e3:7.1f}"
+            f" ms | wide {b['wide'] * 1e3:7.1f} ms | the backtest it feeds "
+            f"{b['backtest'] * 1e3:6.1f} ms (loading / backtest {b['long'] / b['backtest']:.2f}x)"
+        )
+    a, b = best["baseline"], best["this tree"]
+    print(
+        "speed-up: " + ", ".join(f"{m} {a[m] / b[m]:.1f}x" for m in ("long", "interleaved", "wide"))
+    )
+    same = runs["baseline"][0]["digest"] == runs["this tree"][0]["digest"]
+    print(f"panels bit for bit the same: {same}")
 
 
 def main() -> None:
@@ -117,7 +218,9 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000, help="from_dataframe rows")
     ap.add_argument("--skip-csv", action="store_true")
     ap.add_argument("--keep", default=None, help="also copy the generated CSV here")
+    ap.add_argument("--baseline", default=None, help="git revision to compare with")
     args = ap.parse_args()
+    print(f"load average (1 min): {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     if not args.skip_csv:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
@@ -138,8 +241,15 @@ def main() -> None:
                 f"({rss / size:.2f}x the file; {(rss - base) / size:.2f}x above the "
                 f"{base / 1e6:.0f} MB of the interpreter + imports), {bars} bars x {assets} assets"
             )
-    secs = time_from_dataframe(args.rows)
-    print(f"from_dataframe: {args.rows:,} rows in {secs:.3f} s (best of 3)")
+    if args.baseline:
+        compare_frames(args.rows, args.baseline)
+        return
+    t = frame_timings(args.rows)
+    print(
+        f"from_dataframe: {args.rows:,} rows in {float(t['long']):.3f} s (best of 3); "  # type: ignore[arg-type]
+        f"interleaved {float(t['interleaved']):.3f} s, wide {float(t['wide']):.3f} s; "  # type: ignore[arg-type]
+        f"the backtest it feeds {float(t['backtest']):.3f} s"  # type: ignore[arg-type]
+    )
 
 
 if __name__ == "__main__":

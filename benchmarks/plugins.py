@@ -51,7 +51,8 @@ import pandas as pd
 panel = data_feeds.load_bundled(["SPX", "UST10"])
 r = np.diff(np.log(panel.close[:, 0]), prepend=np.log(panel.close[0, 0]))
 vix = 100 * np.sqrt(252 * pd.Series(r * r).ewm(halflife=10).mean().to_numpy())
-panel = add_exog(panel, pd.DataFrame({{"VIX": vix}}, index=panel.index), lag="1D")
+if "VIX" not in panel.exog_names:  # the bundled panel carries the VIX now
+    panel = add_exog(panel, pd.DataFrame({{"VIX": vix}}, index=panel.index), lag="1D")
 prep = prepare(panel, vix_detector(panel), cost_table(panel.symbols, CostModel()))
 strat = RegimeSwitching("ra", {{"calm": {{"SPX": 0.8, "UST10": 0.2}},
                                "stressed": {{"SPX": 0.2, "UST10": 0.8}}}},

@@ -7,7 +7,14 @@ C: peak RSS of one compiled backtest of 1,000 assets x 5,000 bars (``resource.ge
 
 Compile time is measured apart (one warm-up run before the workers start).
 
+D (``--share``): sweep B with the features and the regime pass shared by every
+strategy/cost combination of one (detector fit, features, smoothing) vs computed inside
+each combination (``share_passes=False``, the engine before issue 24), in one process,
+fits done once beforehand (a shared fit cache, so both sides get the same fits) and shown
+apart, best of ``--reps`` alternating; the two results tables compared bit for bit.
+
     .venv/bin/python -m benchmarks.sweep [--workers 2] [--detector rule|hmm] [--skip-memory]
+    .venv/bin/python -m benchmarks.sweep --detector hmm --share --workers 1 --skip-memory
 """
 
 from __future__ import annotations
@@ -63,8 +70,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--detector", choices=["rule", "hmm"], default="rule")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--share", action="store_true", help="only D: shared passes vs not")
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument(
+        "--vs-hmmlearn",
+        action="store_true",
+        help="with --share: also the whole sweep as the issue found it (hmmlearn fits, "
+        "nothing shared), in the same process",
+    )
     args = ap.parse_args(argv)
     ex = LocalExecutor(args.workers)
+    if args.share:
+        share_comparison(args.detector, ex, args.reps, args.vs_hmmlearn)
+        return
     rows = []
     for label, wide in (("A: 1 detector x 1,000", True), ("B: 10 detectors x 100", False)):
         res = run_sweep(config(args.detector, 10, wide), executor=ex)
@@ -111,6 +129,56 @@ def main(argv: list[str] | None = None) -> None:
                 ],
                 ".1f",
             )
+        )
+
+
+def share_comparison(detector: str, ex: Any, reps: int, vs_hmmlearn: bool = False) -> None:
+    """D: sweep B with the per-combination work shared vs not (same process, same fits)."""
+    import os
+    import time
+
+    from engine.sweep import FitCache
+
+    cfg = config(detector, 10, False)
+    cache = FitCache()
+    t0 = time.perf_counter()
+    first = run_sweep(cfg, executor=ex, cache=cache)  # fits into the cache, compiles
+    print(
+        f"D: {int(first.timings['n_combos'])} combinations, {int(first.timings['n_fits'])} "
+        f"detector fits ({detector}; {first.timings['fits_s']:.2f} s, done once: "
+        f"{time.perf_counter() - t0:.1f} s with compilation), {ex.n_workers} worker(s), "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+    )
+    best: dict[bool, float] = {True: float("inf"), False: float("inf")}
+    tables = {}
+    for _ in range(reps):
+        for share in (False, True):
+            res = run_sweep(cfg, executor=ex, cache=cache, share_passes=share)
+            t = res.timings
+            best[share] = min(best[share], t["total_s"] - t["fits_s"] - t["compile_s"])
+            tables[share] = res.table
+    same = tables[True].equals(tables[False])
+    print(
+        f"   runs (+ shared passes), fits excluded: per combination {best[False]:.2f} s, "
+        f"shared {best[True]:.2f} s: {best[False] / best[True]:.1f}x; tables identical: {same}"
+    )
+    fit_s = first.timings["fits_s"]
+    print(
+        f"   with the fits ({fit_s:.2f} s): {fit_s + best[False]:.2f} s -> "
+        f"{fit_s + best[True]:.2f} s ({(fit_s + best[False]) / (fit_s + best[True]):.1f}x)"
+    )
+    if vs_hmmlearn and detector == "hmm":
+        raw = cfg.model_dump(mode="json")
+        raw["detector"]["fitter"] = "hmmlearn"
+        from engine.config import parse_config as parse
+
+        old = run_sweep(parse(raw), executor=ex, cache=FitCache(), share_passes=False)
+        t = old.timings
+        old_total = t["total_s"] - t["compile_s"]
+        print(
+            f"   as the issue found it (hmmlearn fits {t['fits_s']:.2f} s, nothing shared): "
+            f"{old_total:.2f} s -> {fit_s + best[True]:.2f} s now "
+            f"({old_total / (fit_s + best[True]):.1f}x)"
         )
 
 

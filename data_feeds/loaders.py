@@ -83,6 +83,8 @@ def align(
     sources = sorted({f.source for f in frames})
     if fill is None:
         cal = indexes[0]
+        if _same_calendar(indexes):  # the usual case: nothing to intersect or look up
+            return cal, _stack(frames, [None] * len(frames))
         for ix in indexes[1:]:
             cal = cal.intersection(ix)
         if len(cal) == 0:
@@ -102,12 +104,7 @@ def align(
                 kept_bars=len(cal),
                 source=", ".join(sources),
             )
-        out = {k: np.empty((len(cal), len(frames))) for k in FIELDS}
-        for j, f in enumerate(frames):
-            pos = f.index.get_indexer(cal)
-            for k in FIELDS:
-                out[k][:, j] = f.data[k][pos]
-        return cal, out
+        return cal, _stack(frames, [f.index.get_indexer(cal) for f in frames])
 
     first = max(ix[0] for ix in indexes)
     last = min(ix[-1] for ix in indexes)
@@ -119,7 +116,7 @@ def align(
     for ix in indexes[1:]:
         cal = cal.union(ix)
     cal = cal[(cal >= first) & (cal <= last)]
-    out = {k: np.empty((len(cal), len(frames))) for k in FIELDS}
+    out = {k: np.empty((len(frames), len(cal))) for k in FIELDS}  # (N, T), transposed below
     filled: dict[str, int] = {}
     dropped = {}
     for j, f in enumerate(frames):
@@ -138,7 +135,8 @@ def align(
                 col = np.where(have, col, close)
             else:
                 col = close
-            out[k][:, j] = col
+            out[k][j] = col
+    out = {k: np.ascontiguousarray(v.T) for k, v in out.items()}
     if any(filled.values()) or any(dropped.values()):
         log.warning(
             "calendar_ffill",
@@ -149,6 +147,59 @@ def align(
             source=", ".join(sources),
         )
     return cal, out
+
+
+def _same_calendar(indexes: Sequence[pd.DatetimeIndex]) -> bool:
+    """Every index holds the same timestamps (then the intersection is the first one)."""
+    first = indexes[0].asi8
+    return all(
+        ix is indexes[0] or (len(ix) == len(first) and np.array_equal(ix.asi8, first))
+        for ix in indexes[1:]
+    )
+
+
+def _stack(
+    frames: Sequence[SymbolFrame], pos: Sequence[np.ndarray | None]
+) -> dict[str, np.ndarray]:
+    """``{field: (T, N)}`` from each frame's rows ``pos`` (``None``: all of them), by one
+    blocked transpose of an ``(N, T)`` array: the frames' own memory when they are
+    consecutive pieces of one column (a long table grouped by symbol), else a buffer
+    written symbol by symbol (contiguous writes, not ``N`` strided column writes)."""
+    out = {}
+    for k in FIELDS:
+        cols = [f.data[k] for f in frames]
+        block = _rows_of_one_buffer(cols) if all(p is None for p in pos) else None
+        if block is None:
+            n_bars = len(cols[0]) if pos[0] is None else len(pos[0])
+            block = np.empty((len(frames), n_bars))
+            for j, (col, p) in enumerate(zip(cols, pos, strict=True)):
+                block[j] = col if p is None else col[p]
+        out[k] = np.ascontiguousarray(block.T)
+    return out
+
+
+def _rows_of_one_buffer(cols: Sequence[np.ndarray]) -> np.ndarray | None:
+    """The ``(N, T)`` view whose rows are ``cols`` when they are equal-length, contiguous
+    float64 pieces laid end to end in one buffer, else ``None``."""
+    first = cols[0]
+    n = len(first)
+    if first.dtype != np.float64 or not first.flags.c_contiguous or n == 0:
+        return None
+    base = first if first.base is None else first.base
+    start = first.ctypes.data
+    for j, c in enumerate(cols):
+        if (
+            len(c) != n
+            or c.dtype != np.float64
+            or not c.flags.c_contiguous
+            or (c.base if c.base is not None else c) is not base
+            or c.ctypes.data != start + j * n * 8
+        ):
+            return None
+    view: np.ndarray = np.lib.stride_tricks.as_strided(
+        first, shape=(len(cols), n), strides=(n * 8, 8), writeable=False
+    )
+    return view
 
 
 def _short(items: Sequence[str], n: int = 4) -> str:

@@ -119,6 +119,10 @@ class _OneBased:
         return int(i) + 1
 
 
+Rows = np.ndarray | _OneBased
+"""1-based row numbers of a table (an array, or :class:`_OneBased` for ``i + 1``)."""
+
+
 _OFFSET_RE = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
 
@@ -260,13 +264,19 @@ def parse_table(
         return _parse_long(raw_ts, cols, syms, source, ohlc_from_close)
     out: list[SymbolFrame] = []
     all_rows = np.arange(1, len(raw_ts) + 1)
+    times: tuple[pd.DatetimeIndex, str | None] | None = None
     for sym, cols in groups.items():
-        out.append(_validate(sym, source, raw_ts, cols, all_rows, ohlc_from_close))
+        frame = _validate(sym, source, raw_ts, cols, all_rows, ohlc_from_close, times)
+        times = (frame.index, frame.tz)  # one time column for every symbol: parsed once
+        out.append(frame)
     return out
 
 
 def _symbol_codes(syms: pd.Series, source: str) -> tuple[np.ndarray, list[str]]:
     """Integer code per row and the symbol names in order of first appearance."""
+    blocks = _symbol_blocks(syms)
+    if blocks is not None:
+        return blocks
     if isinstance(syms.dtype, pd.CategoricalDtype):
         raw_codes = syms.cat.codes.to_numpy()
         missing = raw_codes < 0
@@ -286,6 +296,35 @@ def _symbol_codes(syms: pd.Series, source: str) -> tuple[np.ndarray, list[str]]:
     return np.asarray(codes, dtype=np.int32), names
 
 
+def _symbol_blocks(syms: pd.Series) -> tuple[np.ndarray, list[str]] | None:
+    """``(bounds, names)`` of an Arrow string column grouped by symbol (each symbol one
+    block of rows ``bounds[k]:bounds[k + 1]``, the usual long file), from the run boundaries:
+    one vectorised comparison of neighbours instead of hashing every row. ``None`` (the
+    general path, :func:`_symbol_codes`, decides) when the column is not Arrow-backed, has
+    a missing value, or a symbol spans several blocks or differs from another only by
+    surrounding spaces."""
+    arr = getattr(syms.array, "_pa_array", None)
+    n = len(syms)
+    if arr is None or n < 2 or arr.null_count:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+    change = pc.not_equal(arr.slice(1), arr.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(change)
+    if 2 * (starts.size + 1) > n:  # interleaved rows: hashing is the faster path
+        return None
+    starts = np.concatenate(([0], starts + 1))
+    names = [str(x).strip() for x in arr.take(pa.array(starts)).to_pylist()]
+    if len(set(names)) != len(names):
+        return None
+    return np.append(starts, n), names
+
+
 def _parse_long(
     raw_ts: pd.Series,
     cols: dict[str, pd.Series],
@@ -293,22 +332,29 @@ def _parse_long(
     source: str,
     ohlc_from_close: bool,
 ) -> list[SymbolFrame]:
-    codes, names = _symbol_codes(syms, source)
-    labels = np.asarray(names, dtype=object)
-    row_sym = RowSymbols(labels, codes)
+    blocks = _symbol_blocks(syms)
+    if blocks is not None:  # grouped by symbol: no codes, no sort
+        bounds, names = blocks
+        row_sym = RowSymbols(np.asarray(names, dtype=object), bounds=bounds)
+        grouped = True
+    else:
+        codes, names = _symbol_codes(syms, source)
+        row_sym = RowSymbols(np.asarray(names, dtype=object), codes)
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(names)))])
+        grouped = bool(np.all(codes[1:] >= codes[:-1]))  # one block per symbol: no sort
     missing = _missing_ohlc(cols, _where(source, names[0]), ohlc_from_close)
     idx, tz = _parse_timestamps(raw_ts.reset_index(drop=True), source, row_sym)
-    rows = np.arange(1, len(idx) + 1, dtype=np.int32 if len(idx) < 2**31 - 1 else np.int64)
+    rows = _OneBased()  # row numbers are only needed to name a bad row
     data = {
         f: _numeric(cols[f].reset_index(drop=True), f, source, row_sym, rows, idx)
         for f in FIELDS
         if f in cols
     }
     _derive_and_check(data, missing, source, row_sym, rows, idx, names)
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(names)))])
-    grouped = bool(np.all(np.diff(codes) >= 0))  # one block per symbol: no sort needed
     order = np.arange(0) if grouped else np.argsort(codes, kind="stable")
     t_all = idx.asi8
+    in_order = _all_increasing(t_all if grouped else t_all[order], bounds)
+    all_rows = None if in_order else np.arange(1, len(idx) + 1)
     out = []
     for k, sym in enumerate(names):
         take: np.ndarray | slice = slice(int(bounds[k]), int(bounds[k + 1]))
@@ -318,20 +364,37 @@ def _parse_long(
             if b - a == len(take):  # the symbol's rows are one block: views, no copies
                 take = slice(a, b)
         sub_idx = pd.DatetimeIndex(t_all[take].view("datetime64[ns]"))
-        _check_order(sub_idx, source, sym, rows[take])
+        if all_rows is not None:
+            _check_order(sub_idx, source, sym, all_rows[take])
         out.append(SymbolFrame(sym, source, sub_idx, {f: data[f][take] for f in FIELDS}, tz=tz))
     return out
 
 
-class RowSymbols:
-    """The symbol of each row of a long table (labels + codes), looked up only for the row
-    an error names."""
+def _all_increasing(t: np.ndarray, bounds: np.ndarray) -> bool:
+    """Times strictly increasing within every block ``t[bounds[k]:bounds[k + 1]]`` (one
+    pass over the whole column; the per-symbol check then only runs to name a bad row)."""
+    if t.size < 2:
+        return True
+    ok = np.less(t[:-1], t[1:])
+    ok[bounds[1:-1] - 1] = True  # a block's first row follows another symbol's last
+    return bool(ok.all())
 
-    def __init__(self, labels: np.ndarray, codes: np.ndarray) -> None:
+
+class RowSymbols:
+    """The symbol of each row of a long table (labels + a code per row, or the block
+    bounds of a table grouped by symbol), looked up only for the row an error names."""
+
+    def __init__(
+        self, labels: np.ndarray, codes: np.ndarray | None = None, bounds: np.ndarray | None = None
+    ) -> None:
         self.labels = labels
         self.codes = codes
+        self.bounds = bounds
 
     def __getitem__(self, i: int) -> str:
+        if self.codes is None:
+            assert self.bounds is not None
+            return str(self.labels[int(np.searchsorted(self.bounds, i, side="right")) - 1])
         return str(self.labels[self.codes[i]])
 
 
@@ -347,18 +410,17 @@ def _numeric(
     name: str,
     source: str,
     symbol: SymbolRef,
-    rows: np.ndarray,
+    rows: Rows,
     idx: pd.DatetimeIndex,
 ) -> np.ndarray:
     if isinstance(s.dtype, pd.CategoricalDtype):
         s = s.astype(object)
     if pd.api.types.is_float_dtype(s.dtype) or pd.api.types.is_integer_dtype(s.dtype):
-        arr = np.asarray(s, dtype=np.float64)
+        arr = np.ascontiguousarray(s, dtype=np.float64)  # a wide table's column: strided
     else:
         arr = np.asarray(pd.to_numeric(s, errors="coerce"), dtype=np.float64)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+    if arr.size and not (np.isfinite(arr.min()) and np.isfinite(arr.max())):  # no temporary
+        i = int(np.flatnonzero(~np.isfinite(arr))[0])
         sym = _sym_at(symbol, i)
         val = s.iloc[i]
         if np.isinf(arr[i]):
@@ -394,7 +456,7 @@ def _derive_and_check(
     missing: list[str],
     source: str,
     symbol: SymbolRef,
-    rows: np.ndarray,
+    rows: Rows,
     idx: pd.DatetimeIndex,
     names: list[str],
 ) -> None:
@@ -412,25 +474,27 @@ def _derive_and_check(
         data.setdefault("low", np.minimum(data["open"], close))
     if "volume" not in data:
         data["volume"] = np.zeros(len(idx))
+    # each check is a reduction first (no temporary); the row is looked for only if it fails
+    # (values are finite here: _numeric rejected NaN and infinities)
     for f in PRICE_FIELDS:
-        bad = np.flatnonzero(data[f] <= 0.0)
-        if bad.size:
-            i = int(bad[0])
+        if data[f].size and not data[f].min() > 0.0:
+            i = int(np.flatnonzero(data[f] <= 0.0)[0])
             raise DataError(f"{where(i)}: {f} is not positive ({data[f][i]})")
-    bad = np.flatnonzero(data["volume"] < 0.0)
-    if bad.size:
-        i = int(bad[0])
+    if data["volume"].size and not data["volume"].min() >= 0.0:
+        i = int(np.flatnonzero(data["volume"] < 0.0)[0])
         raise DataError(f"{where(i)}: volume is negative ({data['volume'][i]})")
     hi, lo = data["high"], data["low"]
-    bad = np.flatnonzero(hi < lo)
-    if bad.size:
-        i = int(bad[0])
+    if np.less(hi, lo).any():
+        i = int(np.flatnonzero(hi < lo)[0])
         raise DataError(f"{where(i)}: high < low ({hi[i]} < {lo[i]})")
     for f in ("open", "close"):
         x = data[f]
-        bad = np.flatnonzero((x > hi * (1 + RANGE_TOL)) | (x < lo * (1 - RANGE_TOL)))
-        if bad.size:
-            i = int(bad[0])
+        # low <= x <= high implies the check with the tolerance (prices are positive here)
+        if np.greater(x, hi).any() or np.less(x, lo).any():
+            bad = (x > hi * (1 + RANGE_TOL)) | (x < lo * (1 - RANGE_TOL))
+            if not bad.any():
+                continue
+            i = int(np.flatnonzero(bad)[0])
             raise DataError(f"{where(i)}: {f} {x[i]} outside [low, high] = [{lo[i]}, {hi[i]}]")
 
 
@@ -454,10 +518,16 @@ def _validate(
     cols: dict[str, pd.Series],
     rows: np.ndarray,
     ohlc_from_close: bool,
+    times: tuple[pd.DatetimeIndex, str | None] | None = None,
 ) -> SymbolFrame:
+    """One symbol's frame; ``times``: the time column already parsed and checked (for an
+    earlier symbol of the same wide table: same values, so the same verdict)."""
     missing = _missing_ohlc(cols, _where(source, symbol), ohlc_from_close)
-    idx, tz = _parse_timestamps(raw_ts.reset_index(drop=True), source, symbol)
-    _check_order(idx, source, symbol, rows)
+    if times is None:
+        idx, tz = _parse_timestamps(raw_ts.reset_index(drop=True), source, symbol)
+        _check_order(idx, source, symbol, rows)
+    else:
+        idx, tz = times
     data: dict[str, np.ndarray] = {}
     for f in FIELDS:
         if f in cols:

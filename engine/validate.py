@@ -37,6 +37,7 @@ from engine.analysis.cv import Candidate, choose, cv_scores
 from engine.analysis.metrics import risk_free_returns
 from engine.analysis.montecarlo import fit_return_hmm, mc_quantiles, monte_carlo
 from engine.analysis.walkforward import (
+    FitMemo,
     Fold,
     ScheduledDetector,
     fold_table,
@@ -464,8 +465,12 @@ def run_validation(
     panel: BarPanel | None = None,
     mc_paths: int | None = None,
     log: Any = None,
+    fit_memo: FitMemo | None = None,
 ) -> ValidationResult:
-    """Walk-forward + CV + significance + cost sensitivity (+ Monte Carlo) for ``cfg``."""
+    """Walk-forward + CV + significance + cost sensitivity (+ Monte Carlo) for ``cfg``.
+
+    ``fit_memo``: walk-forward fits reused across calls that share data, detector and
+    folds (:class:`~engine.analysis.walkforward.FitMemo`; the same results)."""
     from engine.assemble import assemble
 
     v = v or parse_validation(cfg)
@@ -491,7 +496,7 @@ def run_validation(
         )
     # 1. walk-forward: one continuous run per strategy, detector refits at fold starts only
     t = time.perf_counter()
-    prep = run.prepare(ScheduledDetector(run.detector, folds))
+    prep = run.prepare(ScheduledDetector(run.detector, folds, memo=fit_memo))
     timings["walkforward_fits_s"] = time.perf_counter() - t
     strategies = {s.name: s for s in run.strategies if isinstance(s, CompiledStrategy)}
     for name in (cand_name, bench_name):

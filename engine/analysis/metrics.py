@@ -45,7 +45,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from engine.analysis._common import COST_COLUMNS, simple_returns, strategy_fills
 from engine.analysis.metric_params import make_params, output_keys
@@ -94,6 +93,8 @@ def _moments(r: np.ndarray) -> tuple[float, float]:
     """Bias-corrected sample skewness and excess kurtosis (pandas' convention)."""
     if r.size < 4 or np.ptp(r) == 0:
         return float("nan"), float("nan")
+    from scipy import stats  # on demand: scipy.stats costs ~0.5 s to import
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return float(stats.skew(r, bias=False)), float(stats.kurtosis(r, bias=False))
@@ -231,6 +232,8 @@ def var_cvar_gaussian(returns: pd.Series | np.ndarray, level: float = 0.95) -> t
     r = _arr(returns)
     if r.size < 2:
         return float("nan"), float("nan")
+    from scipy import stats
+
     mu, sd = float(np.mean(r)), float(np.std(r, ddof=1))
     z = float(stats.norm.ppf(1.0 - level))
     var = -(mu + sd * z)
@@ -259,6 +262,8 @@ def var_cvar_cornish_fisher(
     sk, ku = _moments(r)
     if not (np.isfinite(sk) and np.isfinite(ku)):
         return var_cvar_gaussian(r, level)
+    from scipy import stats
+
     alpha = 1.0 - level
     z = float(stats.norm.ppf(alpha))
     zc = cornish_fisher_z(z, sk, ku)

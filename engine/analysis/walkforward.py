@@ -113,12 +113,19 @@ class ScheduledDetector:
     first test span) lets the online filter warm up on training data.
     """
 
-    def __init__(self, inner: Detector, folds: list[Fold], warmup_fit: bool = True) -> None:
+    def __init__(
+        self,
+        inner: Detector,
+        folds: list[Fold],
+        warmup_fit: bool = True,
+        memo: FitMemo | None = None,
+    ) -> None:
         if not folds:
             raise ValueError("ScheduledDetector needs at least one fold")
         self.inner = inner
         self.folds = list(folds)
         self.warmup_fit = warmup_fit
+        self.memo = memo
         self._starts = {f.test_start: f.train_start for f in self.folds}
 
     @property
@@ -147,10 +154,69 @@ class ScheduledDetector:
     def fit(
         self, features: np.ndarray, exog: np.ndarray, previous: np.ndarray | None
     ) -> np.ndarray:
-        """Fit on the training rows of the fold starting at ``len(features)``."""
+        """Fit on the training rows of the fold starting at ``len(features)`` (through the
+        memo, when one is given)."""
         b = features.shape[0]
         lo = self._starts.get(b, 0)
-        return self.inner.fit(features[lo:b], exog[lo:b], previous)
+        if self.memo is None:
+            return self.inner.fit(features[lo:b], exog[lo:b], previous)
+        return self.memo.fit(self.inner, features[lo:b], exog[lo:b], previous)
+
+
+class FitMemo:
+    """Detector fits reused where the training window is the same: the same detector
+    settings, training rows, exogenous rows and previous parameters (the warm start) give
+    the same fit, so a second walk-forward over the same data and folds (another cost
+    level, another strategy set) fits nothing again.
+
+    Keyed on a digest of the pickled detector and the bytes of its inputs; only the
+    engine's own detectors (seeded, deterministic) are memoised, a user's detector is
+    fitted every time. Pass one memo to :func:`engine.validate.run_validation` calls that
+    share data and folds (``benchmarks.validate_modern``); ``hits`` / ``misses`` count."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._fits: dict[str, np.ndarray] = {}
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(
+        detector: Detector, features: np.ndarray, exog: np.ndarray, previous: np.ndarray | None
+    ) -> str | None:
+        """The memo key, or ``None`` for a detector that is not memoised."""
+        if not type(detector).__module__.startswith("engine.regimes."):
+            return None
+        import hashlib
+        import pickle
+
+        try:
+            h = hashlib.sha256(pickle.dumps(detector, protocol=5))
+        except (pickle.PicklingError, TypeError, AttributeError):
+            return None
+        for a in (features, exog, np.empty(0) if previous is None else previous):
+            arr = np.ascontiguousarray(a)
+            h.update(f"{arr.dtype.str}{arr.shape}".encode())
+            h.update(arr.tobytes())
+        return h.hexdigest()
+
+    def fit(
+        self,
+        detector: Detector,
+        features: np.ndarray,
+        exog: np.ndarray,
+        previous: np.ndarray | None,
+    ) -> np.ndarray:
+        """``detector.fit(features, exog, previous)``, or the same fit done before."""
+        key = self.key(detector, features, exog, previous)
+        if key is not None and key in self._fits:
+            self.hits += 1
+            return self._fits[key].copy()
+        out = np.asarray(detector.fit(features, exog, previous), dtype=np.float64)
+        self.misses += 1
+        if key is not None and len(self._fits) < self.max_entries:
+            self._fits[key] = out.copy()
+        return out
 
 
 def oos_returns(equity: pd.DataFrame | pd.Series, folds: list[Fold]) -> pd.DataFrame:

@@ -255,6 +255,64 @@ def detect_pass_nb(
         post[i] = o_post[b_end - 1, i]
 
 
+@nb.njit(cache=True)
+def regime_pass_nb(
+    rows: np.ndarray,
+    exog: np.ndarray,
+    t0: int,
+    dparams: np.ndarray,
+    fit_bar: np.ndarray,
+    dstate: np.ndarray,
+    post: np.ndarray,
+    smooth: np.ndarray,
+    rstate: np.ndarray,
+) -> tuple[Any, ...]:
+    """Phase 2 over a whole run (bars ``t0 ..``, feature rows ``rows``), ahead of any
+    strategy: the ``regimes`` argument of :func:`run_builtin_nb` / :func:`run_nb`, i.e.
+    ``(post, raw, smoothed, changed, dstate, rstate)`` after the last bar. It reads no
+    portfolio and no strategy, so one pass serves every strategy and cost model run with
+    the same detector fits, features and smoothing (a sweep), with the drivers' bits:
+    :func:`detect_pass_nb` over all bars, as a driver given the feature rows runs it.
+    ``dstate``, ``post`` and ``rstate`` (the run's initial states) are advanced in place."""
+    t_len = rows.shape[0]
+    o_post = np.empty((t_len, post.shape[0]))
+    o_raw = np.empty(t_len, dtype=np.int64)
+    o_smoothed = np.empty(t_len, dtype=np.int64)
+    o_changed = np.empty(t_len, dtype=np.bool_)
+    detect_pass_nb(
+        rows, exog, 0, t_len, t0, dparams, fit_bar, dstate, post, smooth, rstate, o_post,
+        o_raw, o_smoothed, o_changed,
+    )  # fmt: skip
+    return o_post, o_raw, o_smoothed, o_changed, dstate.copy(), rstate.copy()
+
+
+@nb.njit(cache=True)
+def copy_regimes_nb(
+    regimes: tuple[Any, ...],
+    o_post: np.ndarray,
+    o_raw: np.ndarray,
+    o_smoothed: np.ndarray,
+    o_changed: np.ndarray,
+    dstate: np.ndarray,
+    rstate: np.ndarray,
+    post: np.ndarray,
+) -> bool:
+    """Copy a :func:`regime_pass_nb` result into a driver's outputs and states; ``False``
+    (nothing copied) when it does not cover the run (an empty ``regimes``: none given)."""
+    r_post, r_raw, r_smoothed, r_changed, r_dstate, r_rstate = regimes
+    t_len = o_post.shape[0]
+    if t_len == 0 or r_post.shape[0] != t_len:
+        return False
+    o_post[:, :] = r_post
+    o_raw[:] = r_raw
+    o_smoothed[:] = r_smoothed
+    o_changed[:] = r_changed
+    dstate[:] = r_dstate
+    rstate[:] = r_rstate
+    post[:] = r_post[t_len - 1]
+    return True
+
+
 @nb.njit(cache=True, inline="always")
 def context_nb(
     close: np.ndarray,
@@ -673,6 +731,7 @@ def run_nb(
     record_features: bool,
     t0: int,
     feat_rows: np.ndarray,
+    regimes: tuple[Any, ...],
 ) -> tuple[Any, ...]:
     """The compiled driver: the step over every bar of a ``(T, N)`` history whose first
     bar is bar ``t0`` of the run (a later chunk continues ``state``).
@@ -680,6 +739,9 @@ def run_nb(
     ``feat_rows``: the ``(T, F)`` feature rows this run's feature kernel produces (the
     history computed for the detector's fits, same parameters), read instead of
     recomputed; ``(0, F)`` to compute them (the feature state then advances).
+    ``regimes``: this run's phase 2 computed ahead (:func:`regime_pass_nb`, shared by the
+    runs of a sweep with the same fits, features and smoothing), copied instead of
+    recomputed; arrays of length 0 to compute it.
 
     Features and regimes read no portfolio: they are computed ahead, a block of bars at a
     time (all bars when the rows are given; :func:`detect_pass_nb`, or bar by bar for a
@@ -709,6 +771,7 @@ def run_nb(
     any_features = any_features_nb(fparams, n)
     a_fast, a_slow = feature_alphas_nb(fparams)
     user = any_user_rows_nb(dparams)
+    shared = copy_regimes_nb(regimes, o_post, o_raw, o_smoothed, o_changed, dstate, rstate, post)
     k_n = post.shape[0]
     pending = any_pending_nb(port, n)  # orders waiting to fill (a continued run may have some)
     borrow = any_borrow_nb(costs)  # shorts pay borrow every bar: execution runs every bar
@@ -723,12 +786,12 @@ def run_nb(
             if any_features and not given:
                 block_features_nb(close, b0, b_end, fparams, a_fast, a_slow, fstate, rows)
             blk = rows[b0 - r0 : b_end - r0]
-            if user:
+            if user and not shared:
                 detect_user_block_nb(
                     ufilter, blk, exog, b0, b_end, t0, dparams, fit_bar, dstate, post, smooth,
                     rstate, o_post, o_raw, o_smoothed, o_changed,
                 )  # fmt: skip
-            else:
+            elif not shared:  # (shared: phase 2 given, copied before the loop)
                 detect_pass_nb(
                     blk, exog, b0, b_end, t0, dparams, fit_bar, dstate, post, smooth, rstate,
                     o_post, o_raw, o_smoothed, o_changed,
@@ -786,6 +849,7 @@ def run_builtin_nb(
     record_features: bool,
     t0: int,
     feat_rows: np.ndarray,
+    regimes: tuple[Any, ...],
 ) -> tuple[Any, ...]:
     """:func:`run_nb` with the built-in policy (disk-cached). The policy's context is
     built only on bars where it may act (:func:`policy_may_act_nb`) and reads the feature
@@ -807,6 +871,7 @@ def run_builtin_nb(
     rows, b_len, given = feature_block_nb(feat_rows, t_len, n_features)
     any_features = any_features_nb(fparams, n)
     a_fast, a_slow = feature_alphas_nb(fparams)
+    shared = copy_regimes_nb(regimes, o_post, o_raw, o_smoothed, o_changed, dstate, rstate, post)
     pending = any_pending_nb(port, n)  # orders waiting to fill (a continued run may have some)
     borrow = any_borrow_nb(costs)  # shorts pay borrow every bar: execution runs every bar
     r0 = 0  # rows[t - r0] is bar t's feature row
@@ -819,10 +884,11 @@ def run_builtin_nb(
             r0 = 0 if given else b0
             if any_features and not given:
                 block_features_nb(close, b0, b_end, fparams, a_fast, a_slow, fstate, rows)
-            detect_pass_nb(
-                rows[b0 - r0 : b_end - r0], exog, b0, b_end, t0, dparams, fit_bar, dstate,
-                post, smooth, rstate, o_post, o_raw, o_smoothed, o_changed,
-            )  # fmt: skip
+            if not shared:
+                detect_pass_nb(
+                    rows[b0 - r0 : b_end - r0], exog, b0, b_end, t0, dparams, fit_bar, dstate,
+                    post, smooth, rstate, o_post, o_raw, o_smoothed, o_changed,
+                )  # fmt: skip
         if nd == dbars.shape[0]:
             dbars, dtargets, dorders = grow_decisions_nb(dbars, dtargets, dorders)
         if n_fills + n > fills.shape[0]:

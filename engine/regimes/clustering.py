@@ -24,6 +24,7 @@ from engine.regimes.inputs import (
     state_order,
     training_design,
 )
+from engine.regimes.threads import fit_threads
 
 
 @dataclass(frozen=True)
@@ -55,12 +56,12 @@ class GMMDetector:
     def fit(
         self, features: np.ndarray, exog: np.ndarray, previous: np.ndarray | None
     ) -> np.ndarray:
-        from sklearn.mixture import GaussianMixture
+        from sklearn.mixture import GaussianMixture  # before the limit: its pools counted
 
         z, mean, scale = training_design(self.inputs, self.schedule, features, exog)
         k = self.n_states
         try:
-            with warnings.catch_warnings():
+            with fit_threads(1), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 g = GaussianMixture(
                     k,
@@ -132,7 +133,7 @@ class KMeansDetector:
 
         z, mean, scale = training_design(self.inputs, self.schedule, features, exog)
         k, d = self.n_states, self.inputs.d
-        with warnings.catch_warnings():
+        with fit_threads(1), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             km = KMeans(k, n_init=self.n_init, random_state=self.seed).fit(z)
         cent = np.asarray(km.cluster_centers_)

@@ -13,7 +13,6 @@ numba, the online filter must live in the step anyway, and it saves a dependency
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numba as nb
@@ -30,6 +29,7 @@ from engine.regimes.inputs import (
     state_order,
     training_design,
 )
+from engine.regimes.threads import fit_threads
 
 
 @nb.njit(cache=True)
@@ -76,15 +76,15 @@ def jump_path_nb(z: np.ndarray, cent: np.ndarray, lam: float) -> tuple[np.ndarra
 def fit_jump(
     z: np.ndarray, k: int, lam: float, n_init: int, seed: int, max_iter: int = 50
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Coordinate descent from ``n_init`` k-means++ starts: ``(centroids, path, objective)``."""
-    from sklearn.cluster import kmeans_plusplus
+    """Coordinate descent from ``n_init`` k-means++ starts: ``(centroids, path, objective)``.
+
+    The starts are ``sklearn.cluster.kmeans_plusplus(z, k, random_state=seed + i)``'s, bit
+    for bit, drawn by :func:`engine.regimes.hmm._kmeans_plusplus` (no scikit-learn import)."""
+    from engine.regimes.hmm import _kmeans_plusplus
 
     best: tuple[np.ndarray, np.ndarray, float] | None = None
     for i in range(n_init):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            cent, _ = kmeans_plusplus(z, k, random_state=seed + i)
-        cent = np.ascontiguousarray(cent)
+        cent = np.ascontiguousarray(_kmeans_plusplus(z, k, seed + i))
         path = np.full(z.shape[0], -1)
         obj = np.inf
         for _ in range(max_iter):
@@ -131,7 +131,10 @@ class JumpModelDetector:
     ) -> np.ndarray:
         z, mean, scale = training_design(self.inputs, self.schedule, features, exog)
         k = self.n_states
-        cent, path, _ = fit_jump(np.ascontiguousarray(z), k, self.penalty, self.n_init, self.seed)
+        with fit_threads(1):
+            cent, path, _ = fit_jump(
+                np.ascontiguousarray(z), k, self.penalty, self.n_init, self.seed
+            )
         means, var = labelled_stats(z, path, k)
         # an empty state keeps its centroid; order it as the most volatile (never seen)
         perm = state_order(np.where(np.isfinite(var), means, cent), var, self.inputs)

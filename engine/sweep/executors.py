@@ -1,5 +1,7 @@
 """Executors: run ``fn(shared, item)`` over items, serially, on all local cores, or on Dask.
 
+Each task runs with BLAS / OpenMP thread pools limited to one thread (:func:`limited`).
+
 ``shared`` is read-only data every task needs (the panel, fits, parameter tables). It is
 shipped once per worker, never once per task: local worker processes inherit it by
 ``fork`` (copy-on-write, no pickling; ``spawn`` elsewhere pickles it once per worker), and
@@ -36,6 +38,20 @@ class Executor(Protocol):
         ...
 
 
+def limited(fn: Callable[[S, T], R], shared: S, item: T) -> R:
+    """``fn(shared, item)`` with BLAS / OpenMP pools at one thread (restored after).
+
+    Every executor runs its tasks through this: a sweep's fits and runs work on small
+    matrices, and several worker processes each spinning a thread per core slow the
+    whole machine (issue 24). The limit is taken per task, not only at worker start, so
+    a library loaded by an earlier task (scikit-learn's OpenMP, torch) is limited too; the
+    detectors import theirs before taking their own limit."""
+    from engine.regimes.threads import fit_threads
+
+    with fit_threads(1):
+        return fn(shared, item)
+
+
 def _progress(total: int, desc: str, show: bool | None) -> tqdm:
     on = sys.stderr.isatty() if show is None else show
     return tqdm(total=total, desc=desc, disable=not on, leave=False)
@@ -55,7 +71,7 @@ class SerialExecutor:
         bar = _progress(len(items), desc, self.progress)
         out = []
         for it in items:
-            out.append(fn(shared, it))
+            out.append(limited(fn, shared, it))
             bar.update(1)
         bar.close()
         return out
@@ -81,7 +97,7 @@ def _limit_blas(n: int) -> None:
 
 
 def _call(fn: Callable[[Any, Any], Any], token: int, item: Any) -> Any:
-    return fn(_SHARED[token], item)
+    return limited(fn, _SHARED[token], item)
 
 
 class LocalExecutor:
@@ -150,7 +166,7 @@ class DaskExecutor:
         if not items:
             return []
         shared_f = self.client.scatter(shared, broadcast=True, hash=False)
-        futs = [self.client.submit(fn, shared_f, it, pure=False) for it in items]
+        futs = [self.client.submit(limited, fn, shared_f, it, pure=False) for it in items]
         bar = _progress(len(items), desc, self.progress)
         for _ in as_completed(futs):
             bar.update(1)

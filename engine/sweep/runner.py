@@ -24,7 +24,15 @@ from engine.sweep.config import Plan, build_plan
 from engine.sweep.executors import Executor, SerialExecutor
 from engine.sweep.fitcache import FitCache, fit_key, panel_digest
 from engine.sweep.metrics_nb import METRIC_NAMES
-from engine.sweep.tasks import Fit, FitJob, SweepData, fit_task, run_chunk, run_one
+from engine.sweep.tasks import (
+    Fit,
+    FitJob,
+    SweepData,
+    fit_task,
+    run_chunk,
+    run_one,
+    shared_passes,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -122,19 +130,24 @@ def fit_all(
     return [f for f in fits if f is not None], fit_idx, time.perf_counter() - t0
 
 
-def build_data(plan: Plan, run: Run, fits: list[Fit], fit_idx: np.ndarray) -> SweepData:
+def build_data(
+    plan: Plan, run: Run, fits: list[Fit], fit_idx: np.ndarray, share: bool = True
+) -> SweepData:
     """The arrays every combination shares, and each combination's row of indices (every
-    section resolved by ``run``, as the backtest of that combination would)."""
+    section resolved by ``run``, as the backtest of that combination would); with
+    ``share``, the features and regime pass of each (fit, features, smoothing) done once
+    for all the strategies and cost models run with it (:func:`shared_passes`: the same
+    results bit for bit, the work of one run instead of one per combination)."""
     panel = run.inputs
     pairs: dict[tuple[int, int], int] = {}
     n = plan.n_combos
-    combos = np.empty((n, 6), dtype=np.int64)
+    combos = np.empty((n, 7), dtype=np.int64)
     for i in range(n):
         d_i, x_i, s_i, c_i, e_i = (int(v) for v in plan.combos[i])
         sp = (s_i, int(fit_idx[i]))
         if sp not in pairs:
             pairs[sp] = len(pairs)
-        combos[i] = (fit_idx[i], x_i, pairs[sp], c_i, e_i, d_i)
+        combos[i] = (fit_idx[i], x_i, pairs[sp], c_i, e_i, d_i, -1)
     sparams, ssize, flags, policies = _strategy_rows(plan, fits, list(pairs), panel)
     costs = []
     for c_i, cc in enumerate(plan.costs):
@@ -142,7 +155,7 @@ def build_data(plan: Plan, run: Run, fits: list[Fit], fit_idx: np.ndarray) -> Sw
             costs.append(run.costs_variant(cc))
         except ValueError as exc:
             raise ConfigError(f"sweep.costs (combination set {c_i}): {exc}") from None
-    return SweepData(
+    data = SweepData(
         open=panel.open,
         close=panel.close,
         volume=panel.volume,
@@ -160,6 +173,7 @@ def build_data(plan: Plan, run: Run, fits: list[Fit], fit_idx: np.ndarray) -> Sw
         combos=combos,
         periods_per_year=run.periods_per_year,
     )
+    return shared_passes(data, panel) if share else data
 
 
 def chunks(n: int, workers: int, size: int = 0) -> list[np.ndarray]:
@@ -178,8 +192,12 @@ def run_sweep(
     executor: Executor | None = None,
     cache: FitCache | None = None,
     source: str = "<config>",
+    share_passes: bool = True,
 ) -> SweepResult:
-    """Expand ``run.sweep`` and run every combination; see :mod:`engine.sweep`."""
+    """Expand ``run.sweep`` and run every combination; see :mod:`engine.sweep`.
+
+    ``share_passes=False`` runs the features and the regime pass inside every
+    combination (the same results; for tests and benchmarks)."""
     from engine.assemble import assemble
 
     t_start = time.perf_counter()
@@ -191,7 +209,7 @@ def run_sweep(
     cache = cache if cache is not None else FitCache(plan.sweep.fit_cache)
     t_plan = time.perf_counter()
     fits, fit_idx, fit_s = fit_all(plan, base, executor, cache)
-    data = build_data(plan, base, fits, fit_idx)
+    data = build_data(plan, base, fits, fit_idx, share_passes)
     t_data = time.perf_counter()
     run_one(data, 0)  # compile (or load from numba's cache) once, before workers start
     t_compile = time.perf_counter()

@@ -11,13 +11,13 @@ local processes, Dask) can ship them; the results do not depend on where they ru
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from engine.core.backtest import feature_history
-from engine.core.driver import run_driver
+from engine.core.driver import Regimes, run_driver
 from engine.core.state import initial_state
 from engine.core.step_nb import Setup
 from engine.ground.bars import BarPanel
@@ -68,9 +68,14 @@ def fit_task(panel: BarPanel, job: FitJob) -> Fit:
 class SweepData:
     """Everything the combinations share, as arrays (shipped once per worker).
 
-    ``combos`` rows are ``(fit, features, strategy, costs, execution, smoothing)``
+    ``combos`` rows are ``(fit, features, strategy, costs, execution, smoothing, pass)``
     indices into the lists below (``strategy`` indexes ``sparams``, ``sstate_size``,
-    ``flags`` and ``policies``).
+    ``flags`` and ``policies``; ``pass`` indexes ``regimes``, -1: none).
+
+    ``feat_rows`` (per features setting) and ``regimes`` (per distinct fit, features and
+    smoothing: :func:`engine.core.driver.regime_pass`) are the work every combination
+    of those settings shares, done once (:func:`shared_passes`); ``None`` / empty: each
+    combination computes its own (the same bits).
     """
 
     open: np.ndarray
@@ -87,13 +92,57 @@ class SweepData:
     costs: list[np.ndarray]
     eparams: list[np.ndarray]
     smooth: list[np.ndarray]
-    combos: np.ndarray  # (n, 6) int64
+    combos: np.ndarray  # (n, 7) int64
     periods_per_year: float  # of the data (annualises the metrics)
+    feat_rows: list[np.ndarray | None] = field(default_factory=list)
+    regimes: list[Regimes] = field(default_factory=list)
+
+
+SHARED_FEATURES_BYTES = 256 * 2**20
+"""Feature histories kept for a sweep (all features settings together) at most; above,
+each combination computes its features a block at a time (the regime pass is shared)."""
+
+
+def shared_passes(data: SweepData, panel: BarPanel) -> SweepData:
+    """``data`` with the shared work done: the feature history of each features setting
+    (the driver's own kernel; kept when they fit :data:`SHARED_FEATURES_BYTES`) and one
+    regime pass per distinct (fit, features, smoothing) of the combinations, each
+    combination pointing at its pass (column 6 of ``combos``)."""
+    from engine.core.driver import regime_pass
+
+    n_bars, n = panel.close.shape
+    used_x = sorted({int(x) for x in data.combos[:, 1]})
+    keep = len(used_x) * n_bars * data.n_features * 8 <= SHARED_FEATURES_BYTES
+    rows: dict[int, np.ndarray] = {}
+    groups: dict[tuple[int, int, int], int] = {}
+    regimes: list[Regimes] = []
+    combos = data.combos.copy()
+    for i in range(len(combos)):
+        f_i, x_i, s_i, c_i, e_i, m_i = (int(v) for v in combos[i, :6])
+        key = (f_i, x_i, m_i)
+        if key not in groups:
+            if x_i not in rows:
+                rows[x_i] = np.ascontiguousarray(feature_history(panel, data.fparams[x_i]))
+            fit = data.fits[f_i]
+            state = initial_state(
+                n, fit.n_states, data.eparams[e_i], data.fparams[x_i], fit.state_size, 1
+            )
+            setup = Setup(
+                data.costs[c_i], data.eparams[e_i], data.fparams[x_i], fit.dparams,
+                fit.fit_bars, data.smooth[m_i], data.sparams[s_i],
+            )  # fmt: skip
+            groups[key] = len(regimes)
+            regimes.append(regime_pass(rows[x_i], panel.exog, setup, state))
+        combos[i, 6] = groups[key]
+    feat_rows: list[np.ndarray | None] = [
+        rows.get(x) if keep else None for x in range(len(data.fparams))
+    ]
+    return replace(data, combos=combos, feat_rows=feat_rows, regimes=regimes)
 
 
 def run_one(data: SweepData, i: int) -> tuple[Any, ...]:
     """Combination ``i`` through the compiled driver; the raw output tuple."""
-    f_i, x_i, s_i, c_i, e_i, m_i = (int(v) for v in data.combos[i])
+    f_i, x_i, s_i, c_i, e_i, m_i, g_i = (int(v) for v in data.combos[i])
     fit = data.fits[f_i]
     eparams = data.eparams[e_i]
     fparams = data.fparams[x_i]
@@ -119,6 +168,8 @@ def run_one(data: SweepData, i: int) -> tuple[Any, ...]:
         state,
         data.n_features,
         False,
+        feat_rows=data.feat_rows[x_i] if data.feat_rows else None,
+        regimes=data.regimes[g_i] if g_i >= 0 else None,
     )
 
 

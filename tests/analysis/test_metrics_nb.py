@@ -297,3 +297,17 @@ def test_one_compiled_signature_whatever_the_inputs():
     M.raw_fill_totals(rec)
     assert len(summary_nb.signatures) == 1
     assert len(fill_totals_nb.signatures) == 1
+
+
+def test_stored_normal_constants_are_scipys_bit_for_bit():
+    """The tabled ``norm.ppf`` / ``norm.pdf`` values (no scipy.stats import in a backtest)
+    are scipy's own, bit for bit; other levels go to scipy."""
+    from scipy import stats
+
+    from engine.analysis.metric_params import NORMAL_CONSTANTS, normal_constants
+
+    for level, (z, phi) in NORMAL_CONSTANTS.items():
+        zs = float(stats.norm.ppf(1.0 - level))
+        assert z == zs and phi == float(stats.norm.pdf(zs)), level
+    z, phi = normal_constants(0.8)
+    assert z == float(stats.norm.ppf(1.0 - 0.8)) and phi == float(stats.norm.pdf(z))

@@ -183,3 +183,38 @@ def test_gaussian_rows_equal_one_bar_updates(name: str) -> None:
     assert score_rows_nb(dp, feats, exog, size, k) == ref_sum
     assert np.array_equal(filter_rows_nb(dp, feats, exog, size, k), post_bar)
     assert gaussian_rows_nb(dp, np.zeros(size), feats, exog, 5, 5, post_rows) == (-1, 0.0)
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+@pytest.mark.parametrize("user_policy", [False, True])
+def test_regimes_given_ahead_equal_the_run_that_computes_them(name: str, user_policy: bool) -> None:
+    """One phase-2 pass (``regime_pass``, what a sweep shares between strategies and cost
+    models) given to the driver: the same run, the same end states, bit for bit."""
+    from engine.core.driver import regime_pass
+
+    prep, strat = _prepared(name, user_policy)
+    panel = prep.panel
+    fparams = prep.fparams_for(strat)
+    ref, s_ref = _run(prep, strat, True)
+    for given_rows in (True, False):
+        state = fresh_state(prep, strat.state_size(), fparams)
+        setup = setup_for(prep, strategy_params(strat, prep.names), fparams)
+        regimes = regime_pass(prep.features, panel.exog, setup, state)
+        raw = run_driver(
+            strat.policy,
+            panel.open,
+            panel.close,
+            panel.volume,
+            panel.exog,
+            period_flags(panel.index, strat.rebalance),
+            setup,
+            state,
+            prep.n_features,
+            False,
+            feat_rows=np.ascontiguousarray(prep.features) if given_rows else None,
+            regimes=regimes,
+        )
+        _assert_same_run(raw, ref, f"{name}: regimes given (rows given: {given_rows})")
+        for field in ("port", "dstate", "rstate", "sstate", "post"):
+            x, y = getattr(state, field), getattr(s_ref, field)
+            assert np.array_equal(x, y, equal_nan=True), f"{name}: state.{field} differs"

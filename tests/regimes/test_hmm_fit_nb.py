@@ -223,8 +223,14 @@ def test_kmeans_plusplus_seeding_is_sklearns() -> None:
     from sklearn.cluster import kmeans_plusplus
 
     rng = np.random.default_rng(3)
-    for d in (1, 2):
-        z = rng.standard_normal((500, d))
-        for seed, k in ((0, 2), (1, 3), (7, 4)):
-            want = kmeans_plusplus(z, k, random_state=seed)[0]
-            assert np.array_equal(_kmeans_plusplus(z, k, seed), want)
+    for d in (1, 2, 3, 5):
+        for n in (40, 500, 2521):
+            z = rng.standard_normal((n, d)) * rng.uniform(0.01, 100.0, d)
+            z[: n // 10] += 3.0  # a cluster, and ties in the potential
+            for seed, k in ((0, 2), (1, 3), (7, 4), (11, 6), (12345, 8)):
+                want = kmeans_plusplus(z, k, random_state=seed)[0]
+                assert np.array_equal(_kmeans_plusplus(z, k, seed), want), (d, n, seed, k)
+    z = np.repeat(rng.standard_normal((3, 2)), 50, axis=0)  # duplicated points
+    for seed in range(20):
+        want = kmeans_plusplus(z, 3, random_state=seed)[0]
+        assert np.array_equal(_kmeans_plusplus(z, 3, seed), want)

@@ -102,3 +102,34 @@ def test_oos_results_ignore_the_future(panel, strategies, k, mode, kind, window,
     pd.testing.assert_frame_equal(fold_table(eq2, folds2[: k + 1]), fold_table(eq, folds[: k + 1]))
     if mode == "noise":  # the perturbation did reach the later folds
         assert not np.allclose(eq2.to_numpy()[end + 5 :], eq.to_numpy()[end + 5 :])
+
+
+@pytest.mark.parametrize("kind", ["kmeans", "hmm"])
+def test_fit_memo_reuses_same_window_fits_with_the_same_result(panel: BarPanel, kind: str):
+    """A FitMemo shared by two walk-forwards over the same data and folds: the second
+    fits nothing and gets the same parameters; other data or another detector refit."""
+    from engine.analysis.walkforward import FitMemo
+    from engine.regimes.config import HMMDetectorConfig
+
+    folds = make_folds(panel.n_bars, TRAIN, TEST, "expanding")
+    cfg = (
+        KMeansDetectorConfig(n_init=1, min_train=252, seed=0)
+        if kind == "kmeans"
+        else HMMDetectorConfig(market="SPX", min_train=252, n_restarts=1, n_iter=30)
+    )
+    costs = cost_table(panel.symbols, CostModel(commission_bps=5.0))
+    plain = prepare(panel, ScheduledDetector(cfg.build(panel), folds), costs)
+    memo = FitMemo()
+    first = prepare(panel, ScheduledDetector(cfg.build(panel), folds, memo=memo), costs)
+    n_fits = memo.misses
+    assert n_fits == len(plain.fit_bars) and memo.hits == 0
+    again = prepare(panel, ScheduledDetector(cfg.build(panel), folds, memo=memo), costs)
+    assert memo.misses == n_fits and memo.hits == n_fits
+    for prep in (first, again):
+        assert prep.dparams.tobytes() == plain.dparams.tobytes()
+    other = cfg.model_copy(update={"seed": 1})
+    prepare(panel, ScheduledDetector(other.build(panel), folds, memo=memo), costs)
+    assert memo.misses == 2 * n_fits
+    noisy = perturb(panel, 300, "noise", 0)
+    prepare(noisy, ScheduledDetector(cfg.build(noisy), folds, memo=memo), costs)
+    assert memo.misses > 2 * n_fits
