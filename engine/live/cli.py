@@ -5,7 +5,9 @@ it by ``paper.broker``): this package never imports a venue.
 
 Exit codes: 0 done (summary printed), 2 bad input (config, checkpoint, keys, live guard),
 3 venue unavailable (at start within ``start_timeout_s``, or an outage longer than
-``outage_limit_s``; state checkpointed), 130 interrupted, 1 anything unexpected (one line).
+``outage_limit_s``; state checkpointed) or the account stopped being allowed to trade mid-run
+(state checkpointed; an account that may not trade at start is 2), 130 interrupted,
+1 anything unexpected (one line).
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from engine.bus.zmq_bus import Publisher
 from engine.config import ConfigError, RunConfig
 from engine.live.config import PaperConfig, parse_paper
 from engine.live.node import EXIT_UNAVAILABLE, Node
-from engine.live.ports import BrokerError, BrokerUnavailable, Venue, VenueRequest
+from engine.live.ports import (
+    BrokerError,
+    BrokerUnavailable,
+    TradingHalted,
+    Venue,
+    VenueRequest,
+)
 from engine.live.sessions import PanelWarmup
 from engine.live.trader import Trader
 
@@ -89,7 +97,7 @@ def cmd_paper(args: argparse.Namespace, open_venue: OpenVenue) -> int:
     try:
         cfg = load_config(args.config)
         summary = build_node(cfg, paper_config(cfg, args), open_venue).run()
-    except BrokerUnavailable as exc:
+    except (BrokerUnavailable, TradingHalted) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except (BrokerError, ConfigError, CheckpointError, BusSecurityError) as exc:

@@ -28,7 +28,14 @@ from engine.live.config import PaperConfig
 from engine.live.execution import Decision, Executor
 from engine.live.journal import Journal
 from engine.live.planning import client_order_id
-from engine.live.ports import Bar, BrokerUnavailable, TradeUpdate, Venue
+from engine.live.ports import (
+    AccountBlocked,
+    Bar,
+    BrokerUnavailable,
+    TradeUpdate,
+    TradingHalted,
+    Venue,
+)
 from engine.live.sessions import Sessions, day_of
 from engine.live.telemetry import Summary, Telemetry
 from engine.live.trader import Trader
@@ -125,6 +132,11 @@ class Node:
         """The venue (its account within ``start_timeout_s``), trade updates, bars, events."""
         v = self.venue = self.open_venue()
         acct = v.broker.connect(self.p.start_timeout_s)
+        if acct.trading_blocked:  # before any stream, bar or order: nothing is sent
+            raise AccountBlocked(
+                f"account {acct.account_number} at {v.broker.url} may not trade "
+                f"({acct.blocked_reason}); no order sent"
+            )
         log.warning(  # the first log line names where the orders go
             "paper.start",
             endpoint=v.broker.endpoint,
@@ -179,6 +191,9 @@ class Node:
             try:
                 n = self.poll()
                 outage_since, delay = None, p.poll_s
+            except TradingHalted:
+                self.commit()  # the unfinished decision is redone on restart
+                raise
             except BrokerUnavailable as exc:
                 now = timer.monotonic()
                 outage_since = outage_since or now
