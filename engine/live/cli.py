@@ -74,7 +74,34 @@ def build_node(cfg: RunConfig, pcfg: PaperConfig | None, open_venue: OpenVenue) 
         curve = curve_from_dir(p.curve_dir, "server")
         return Publisher(p.events, allow_remote=p.allow_remote, curve=curve)
 
-    return Node(cfg.name, trader, p, venue, events, panel=run.panel)
+    return Node(
+        cfg.name,
+        trader,
+        p,
+        venue,
+        events,
+        panel=run.panel,
+        fingerprint=fingerprint(cfg, scfg, trader.symbols + exog),
+    )
+
+
+def fingerprint(cfg: RunConfig, scfg: Any, series: tuple[str, ...]) -> str:
+    """What a checkpoint's arrays depend on: symbols, exogenous inputs, features, detector
+    and the strategy (a checkpoint of another configuration is refused)."""
+    import hashlib
+    import json
+
+    def dump(x: Any) -> Any:
+        return x.model_dump(mode="json") if hasattr(x, "model_dump") else x
+
+    parts = {
+        "series": list(series),
+        "features": dump(cfg.features),
+        "detector": dump(cfg.detector),
+        "strategy": dump(scfg),
+    }
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
 
 
 def paper_config(cfg: RunConfig, args: argparse.Namespace) -> PaperConfig:

@@ -23,6 +23,7 @@ import structlog
 
 from engine.bus.zmq_bus import Publisher
 from engine.config import ConfigError
+from engine.core.checkpoint import CheckpointError
 from engine.live.book import LiveBook
 from engine.live.config import PaperConfig
 from engine.live.execution import Decision, Executor
@@ -59,9 +60,11 @@ class Node:
         open_venue: Callable[[], Venue],
         open_events: Callable[[], Publisher | None] = lambda: None,
         panel: Any = None,
+        fingerprint: str = "",
     ) -> None:
         self.config_name, self.trader, self.p = config_name, trader, pcfg
         self.panel = panel  # the run's panel (a simulated venue replays it)
+        self.fingerprint = fingerprint  # of the run's structure (a checkpoint must match)
         self.name, self.symbols = trader.name, trader.symbols
         self.open_venue, self.open_events = open_venue, open_events
         self.journal = Journal(Path(pcfg.state_dir) / self.name)
@@ -107,15 +110,27 @@ class Node:
 
     def resume(self) -> bool:
         """Load the checkpoint if there is one (before any venue is contacted)."""
-        ck = self.journal.load(self.name, self.symbols)
-        if ck is None:
-            return False
         path = self.journal.checkpoint_path
         try:
-            self.trader.resume(ck)
-            self.trade_from = datetime.fromisoformat(ck["trade_from"])
-            self.k_eq = None if ck["k_eq"] is None else float(ck["k_eq"])
-        except (KeyError, TypeError, ValueError) as exc:
+            ck = self.journal.load(self.name, self.symbols)
+            if ck is None:
+                return False
+            if ck.get("fingerprint") != self.fingerprint:
+                raise ConfigError(
+                    f"{path}: checkpoint written for another configuration of this strategy "
+                    "(symbols, features, detector or strategy changed); use another "
+                    "paper.state_dir"
+                )
+            trade_from = datetime.fromisoformat(ck["trade_from"])
+            k_eq = ck["k_eq"]
+            if k_eq is not None and not (isinstance(k_eq, float | int) and 0 < k_eq < 1e12):
+                raise ValueError(f"k_eq {k_eq!r} out of range")
+            self.trader.resume(ck)  # checked against this run before the driver sees it
+            self.trade_from = trade_from
+            self.k_eq = None if k_eq is None else float(k_eq)
+        except (ConfigError, CheckpointError):
+            raise
+        except Exception as exc:  # whatever a file holds: one line, never a crash
             raise ConfigError(f"{path}: checkpoint field missing or bad ({exc})") from None
         self.resumed = True
         last = self.trader.last_ts
@@ -172,6 +187,7 @@ class Node:
             **(trader if trader is not None else self.trader.checkpoint()),
             "trade_from": self.trade_from.isoformat() if self.trade_from else None,
             "k_eq": self.k_eq,
+            "fingerprint": self.fingerprint,
         }
 
     def commit(self) -> None:
