@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from engine.live.planning import client_order_id
 from engine.live.ports import (
     AccountBlocked,
     Bar,
+    BrokerError,
     BrokerUnavailable,
     TradeUpdate,
     TradingHalted,
@@ -43,6 +44,7 @@ from engine.live.trader import Trader
 
 log = structlog.get_logger("regime-engine.paper")
 EXIT_UNAVAILABLE = 3
+INPUT_WINDOW_DAYS = 14  # a series with no daily bar in this many days is not served
 
 
 class Stop(Exception):
@@ -152,6 +154,7 @@ class Node:
                 f"account {acct.account_number} at {v.broker.url} may not trade "
                 f"({acct.blocked_reason}); no order sent"
             )
+        self.check_inputs(v)  # before the first log line: a refusal is one line
         log.warning(  # the first log line names where the orders go
             "paper.start",
             endpoint=v.broker.endpoint,
@@ -166,6 +169,23 @@ class Node:
         self.ex.load_rules(self.symbols)
         v.broker.stream_trade_updates(self._on_trade)
         v.bars.start()  # subscribe first, backfill after: no bar lost in between
+
+    def check_inputs(self, v: Venue) -> None:
+        """Every series the strategy and detector read is served live, or the run stops here
+        (before warm-up, exit 2) naming it: else each session would be a ``bar.gap``."""
+        check = getattr(v.bars, "unserved", None)
+        if check is None:
+            return
+        today = v.clock.clock().timestamp.date()
+        missing = check(today - timedelta(days=INPUT_WINDOW_DAYS), today)
+        if missing:
+            raise BrokerError(
+                f"input series {', '.join(missing)} not served by {v.broker.url} (no daily bar "
+                f"in the {INPUT_WINDOW_DAYS} days to {today}); the strategy/detector reads it. "
+                "Provide it as a symbol the broker serves (a tradable proxy: e.g. IEF/TLT for "
+                "Treasury yields, VIXY for the VIX; Alpaca has no index, yield or VIX series) "
+                "or remove it from the config's inputs"
+            )
 
     def _on_trade(self, u: TradeUpdate) -> None:
         """Trade updates (the venue's thread): the live book, then the operator."""
