@@ -62,6 +62,7 @@ class ExchangeSettings(_Frozen):
     """
 
     host: str = "127.0.0.1"
+    allow_remote: bool = False  # bind a host that is not loopback (resolved): off by default
     port: int = Field(8765, ge=0, le=65535)
     ws_port: int = Field(8766, ge=0, le=65535)
     mode: Literal["realtime", "stepped"] = "realtime"
