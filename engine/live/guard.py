@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from engine.core.checkpoint import CheckpointError
+from engine.core.state import check_state_slots, smoothed_regime
 from engine.ground import layout as L
 
 MAX_ROWS = 1 << 22  # bars of feature history, parameter rows, fit bars
@@ -106,7 +107,7 @@ def check_checkpoint(ck: Any, ref: dict[str, Any], detector: Any, n_assets: int)
         raise _fail("driver.last_ts", "differs from last_ts")
     _opt_int(d["last_key"], "driver.last_key")
     regime = _opt_int(ck["regime"], "regime", 0, k - 1)
-    smoothed = float(st["rstate"][L.G_SMOOTHED])
+    smoothed = smoothed_regime(st)
     if (regime is None) != (smoothed < 0) or (regime is not None and regime != smoothed):
         raise _fail("regime", f"{regime!r} differs from the state's ({smoothed:g})")
 
@@ -138,20 +139,11 @@ def check_checkpoint(ck: Any, ref: dict[str, Any], detector: Any, n_assets: int)
     if not r["fit_rows"] and fit_bar.size and fit_bar[-1] > t:
         raise _fail("driver.fit_bar", f"a fit at bar {int(fit_bar[-1])} after bar {t}")
 
-    # the regime slots the step uses as indices
-    rs = st["rstate"]
-    for slot, name in ((L.G_RAW, "raw"), (L.G_SMOOTHED, "smoothed"), (L.G_CAND, "candidate")):
-        _index(float(rs[slot]), f"driver.state.rstate[{name}]", -1, k)
-    _index(float(rs[L.G_FIT]), "driver.state.rstate[fit]", -1, max(len(rows), 1))
-    for slot, name in ((L.G_DWELL, "dwell"), (L.G_CAND_COUNT, "candidate count")):
-        _index(float(rs[slot]), f"driver.state.rstate[{name}]", 0, MAX_ROWS)
-    if float(rs[L.G_CHANGED]) not in (0.0, 1.0):
-        raise _fail("driver.state.rstate[changed]", "not 0 or 1")
-    port = st["port"]
-    _index(float(port[L.P_BARS]), "driver.state.port[bars]", 0, MAX_ROWS)
-    _index(float(port[L.P_LAST_DECISION]), "driver.state.port[last decision]", -1, MAX_ROWS)
-    if kind_is_rule(rows):  # the rule's ring buffer: [count, ring]
-        _index(float(st["dstate"][0]), "driver.state.dstate[0]", 0, MAX_ROWS)
+    # the state slots the step uses as indices and counts (engine.core.state knows them)
+    try:
+        check_state_slots(st, k, len(rows), kind_is_rule(rows), MAX_ROWS)
+    except ValueError as exc:
+        raise _fail("driver.state", str(exc)) from None
 
     # the trailing history the online refits read
     fh = _array(d["feat_hist"], "driver.feat_hist", "float64", 2)
