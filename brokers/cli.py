@@ -101,6 +101,8 @@ def exchange_settings(cfg: Any, args: argparse.Namespace | None) -> Any:
         value = getattr(args, key, None)
         if value is not None:
             data[key] = value
+    if getattr(args, "allow_remote", False):
+        data["allow_remote"] = True
     if getattr(args, "interval", None) is not None:
         data["interval_s"] = getattr(args, "interval", None)
     return validate_exchange(data)
@@ -187,7 +189,12 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=cmd_paper)
     e = sub.add_parser("paper-exchange", help="run the local Alpaca-like paper exchange")
     e.add_argument("config", nargs="?", default=None, help="TOML config (data, costs, [paper])")
-    e.add_argument("--host", default=None)
+    e.add_argument("--host", default=None, help="bind address (loopback unless --allow-remote)")
+    e.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a host that is not loopback (the exchange accepts any key)",
+    )
     e.add_argument("--port", type=int, default=None, help="REST port (0: any free port)")
     e.add_argument("--ws-port", type=int, default=None, help="websocket port")
     e.add_argument("--mode", choices=["realtime", "stepped"], default=None)

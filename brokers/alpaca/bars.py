@@ -125,6 +125,13 @@ class AlpacaBars:
             for b in bars
         ]
 
+    def unserved(self, start: date, end: date) -> list[str]:
+        """The series (traded symbols and data-only inputs) with no daily bar between
+        ``start`` and ``end``: Alpaca answers 200 without the symbols it lacks (no index,
+        yield or VIX series), which would otherwise be a ``bar.gap`` on every session."""
+        have = {s for _, s, *_ in self.fetch(start, end)}
+        return [s for s in self.symbols + self.exog_names if s not in have]
+
     def history(self, after_ns: int | None, last: date, first: date | None = None) -> list[Bar]:
         """Whole bars of the sessions after ``after_ns`` up to ``last`` (oldest first),
         de-duplicated by session; a session missing a symbol is skipped (logged)."""

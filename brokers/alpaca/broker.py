@@ -81,6 +81,7 @@ class AlpacaBroker(Retrying):
         self._sim_status = f"{url}/_sim/status" if sim_status and url else None
         self._stream: TradingStream | None = None
         self._thread: threading.Thread | None = None
+        self.unreadable = 0  # trade updates that could not be read (learnt by polling)
 
     # ------------------------------------------------------------------ account
     def connect(self, budget_s: float) -> Account:
@@ -196,10 +197,21 @@ class AlpacaBroker(Retrying):
     def stream_trade_updates(self, handler: Callable[[TradeUpdate], None]) -> None:
         """Run the trade-updates stream in a daemon thread, calling ``handler``."""
 
-        async def on_update(update: Any) -> None:
-            handler(tr.update_of(update))
+        async def on_update(msg: Any) -> None:
+            # raw: alpaca-py's TradeUpdate model fails on events its enum lacks (done_for_day,
+            # calculated, stopped, suspended, order_*_rejected) and the stream then drops the
+            # connection; parsed here instead (notes/alpaca-protocol.md, "More facts")
+            try:
+                u = tr.update_of_raw(msg.get("data") or {})
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("broker.trade_update_unreadable", error=str(exc)[:200])
+                self.unreadable += 1
+                return
+            if u.event.value == "other":
+                log.info("broker.trade_update_other", event=str(msg["data"].get("event")))
+            handler(u)
 
-        stream = TradingStream(**self._stream_args)
+        stream = TradingStream(**self._stream_args, raw_data=True)
         stream._reconnect_min_backoff = 0.1  # first reconnect quickly after a drop
         stream._reconnect_max_backoff = 5.0
         stream.subscribe_trade_updates(on_update)

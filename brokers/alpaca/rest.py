@@ -8,12 +8,21 @@ fills in ``timeout``) replaces it. Calls are retried with exponential back-off o
 seconds (alpaca-py's own fixed 3 s retry is switched off); a retried ``submit_order`` sends
 the same request, hence the same ``client_order_id``. When the budget is spent
 :class:`~engine.live.ports.BrokerUnavailable` is raised (the loop decides: exit or wait).
+
+Rate limits (docs "Rate limit": ``X-RateLimit-Limit``, ``-Remaining``, ``-Reset`` as a Unix
+time; ``Retry-After``, RFC 9110, in seconds or as an HTTP date, where a 429 carries one;
+notes/alpaca-protocol.md): the session reads them on every response. After a 429 no request
+is sent before ``Retry-After`` (or, without it, before ``X-RateLimit-Reset``); after a
+response saying ``X-RateLimit-Remaining: 0`` none before ``X-RateLimit-Reset``. alpaca-py's
+own retry reads neither (``common/rest.py``: 3 tries, 3 s apart).
 """
 
 from __future__ import annotations
 
+import email.utils
 import os
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -69,17 +78,82 @@ def endpoint_kind(url: str | None, live: bool) -> str:
     return kind
 
 
+MAX_SERVER_WAIT_S = 120.0  # a rate-limit wait asked by the server is honoured up to this
+
+
+def server_wait_s(headers: Any, status: int, now: float | None = None) -> float:
+    """Seconds the server asks the client to wait before its next request (0: none).
+
+    A 429's ``Retry-After`` (delta seconds or an HTTP date), else its ``X-RateLimit-Reset``;
+    any response's ``X-RateLimit-Remaining: 0`` with ``X-RateLimit-Reset`` (Unix seconds).
+    """
+    if headers is None:
+        return 0.0
+    now = time.time() if now is None else now
+    wait = 0.0
+    reset = _float(headers.get("X-RateLimit-Reset"))
+    remaining = _float(headers.get("X-RateLimit-Remaining"))
+    if status == 429:
+        ra = headers.get("Retry-After")
+        if ra is not None:
+            secs = _float(ra)
+            if secs is None:
+                try:
+                    when = email.utils.parsedate_to_datetime(str(ra))
+                    secs = when.timestamp() - now
+                except (TypeError, ValueError, IndexError):
+                    secs = None
+            wait = max(wait, secs or 0.0)
+        elif reset is not None:
+            wait = max(wait, reset - now)
+    if remaining is not None and remaining <= 0 and reset is not None:
+        wait = max(wait, reset - now)
+    return min(max(wait, 0.0), MAX_SERVER_WAIT_S)
+
+
+def _float(x: Any) -> float | None:
+    try:
+        return None if x is None else float(x)
+    except (TypeError, ValueError):
+        return None
+
+
 class TimeoutSession(requests.Session):
-    """A ``requests.Session`` that applies ``timeout`` to every request without one."""
+    """A ``requests.Session`` that applies ``timeout`` to every request without one and
+    honours the server's rate-limit headers: no request before :attr:`not_before`."""
 
     def __init__(self, timeout: float | tuple[float, float]) -> None:
         super().__init__()
         self.timeout = timeout
+        self.not_before = 0.0  # time.monotonic() before which nothing is sent
+        self.waited_s = 0.0  # total time spent honouring rate-limit headers
+        self._lock = threading.Lock()
 
     def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
-        return super().request(method, url, *args, **kwargs)
+        self.hold()
+        response = super().request(method, url, *args, **kwargs)
+        self.observe(response.headers, response.status_code)
+        return response
+
+    def observe(self, headers: Any, status: int) -> float:
+        """Note what the server asks of the next request; returns the wait in seconds."""
+        wait = server_wait_s(headers, status)
+        if wait > 0:
+            with self._lock:
+                self.not_before = max(self.not_before, time.monotonic() + wait)
+            log.info("broker.rate_limit_wait", status=status, wait_s=round(wait, 3))
+        return wait
+
+    def remaining_wait(self) -> float:
+        return max(self.not_before - time.monotonic(), 0.0)
+
+    def hold(self) -> None:
+        wait = self.remaining_wait()
+        if wait > 0:
+            self.waited_s += wait
+            time.sleep(wait)
 
 
 def bound_client(client: Any, timeout_s: float) -> Any:
@@ -160,10 +234,15 @@ class Retrying:
                 if status not in RETRY_STATUS:
                     raise
                 err = f"HTTP {status}"
+                asked = server_wait_s(getattr(exc.response, "headers", None), status or 0)
             except requests.RequestException as exc:
                 err = type(exc).__name__
+                asked = 0.0
             delay = min(self.max_backoff_s, self.backoff_s * 2**attempt)
             delay *= 0.5 + random.random() / 2
+            if asked > 0:  # wait at least what the server asks (Retry-After / reset)
+                delay = max(delay, asked)
+                err += f", server asks {asked:.1f} s"
             # give up when another wait + a whole (timed-out) attempt would pass the budget
             if attempt == self.retries or time.monotonic() - t0 + delay + self.timeout_s > budget:
                 raise BrokerUnavailable(
@@ -186,6 +265,7 @@ __all__ = [
     "endpoint_kind",
     "message_of",
     "refused",
+    "server_wait_s",
     "set_timeout",
     "status_of",
 ]

@@ -3,7 +3,13 @@
 Statuses and events are read by their wire names (alpaca-py's enums are compared as
 members, never ``str()`` of them: ``.value``); a status or event the engine does not know
 becomes ``OTHER`` rather than an error (alpaca-py fails to parse some events the service
-sends, e.g. ``done_for_day``: those never reach the handler and are learnt by polling).
+sends, e.g. ``done_for_day``, ``calculated``: the trade-updates stream is therefore read raw
+and parsed here by :func:`update_of_raw`, which knows every event and status by name).
+
+The account may trade only when its ``status`` is ``ACTIVE`` and none of ``trading_blocked``,
+``account_blocked``, ``trade_suspended_by_user`` is set (alpaca-py ``trading/models.py::
+TradeAccount``, ``trading/enums.py::AccountStatus``; docs "Account": "If true, the account
+is not allowed to place orders").
 """
 
 from __future__ import annotations
@@ -63,14 +69,43 @@ def update_of(u: Any) -> TradeUpdate:
 
 def account_of(a: Any) -> Account:
     status = _value(a.status)
+    why = [k for k in BLOCKED if bool(getattr(a, k, False))]
+    if status.upper() != "ACTIVE":
+        why.append(f"status={status.upper()}")
     return Account(
         account_number=str(a.account_number),
         status=status,
         cash=float(a.cash or 0.0),
         buying_power=float(a.buying_power or 0.0),
         equity=float(a.equity or 0.0),
-        trading_blocked=any(bool(getattr(a, k, False)) for k in BLOCKED)
-        or status.upper() in ("ACCOUNT_CLOSED", "DISABLED"),
+        trading_blocked=bool(why),
+        blocked_reason=", ".join(why),
+    )
+
+
+def order_of_raw(d: dict[str, Any]) -> Order:
+    """An order from its wire JSON (a trade-updates message), every status by name."""
+    return Order(
+        id=str(d["id"]),
+        client_order_id=str(d.get("client_order_id") or ""),
+        symbol=str(d.get("symbol") or ""),
+        sign=-1.0 if str(d.get("side")) == "sell" else 1.0,
+        qty=float(d.get("qty") or 0.0),
+        filled_qty=float(d.get("filled_qty") or 0.0),
+        status=OrderStatus.of(d.get("status")),
+    )
+
+
+def update_of_raw(data: dict[str, Any]) -> TradeUpdate:
+    """A trade update from the stream's raw ``data`` (events alpaca-py cannot parse too)."""
+    ts = data.get("timestamp")
+    return TradeUpdate(
+        event=TradeEvent.of(data.get("event")),
+        order=order_of_raw(data["order"]),
+        timestamp_ns=int(pd.Timestamp(ts).value) if ts else 0,
+        qty=_num(data.get("qty")),
+        price=_num(data.get("price")),
+        position_qty=_num(data.get("position_qty")),
     )
 
 
@@ -100,7 +135,9 @@ __all__ = [
     "asset_of",
     "clock_of",
     "order_of",
+    "order_of_raw",
     "positions_of",
     "session_of",
     "update_of",
+    "update_of_raw",
 ]

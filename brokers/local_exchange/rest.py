@@ -26,7 +26,7 @@ from brokers.local_exchange.bars import (
 )
 from brokers.local_exchange.calendar import Calendar, iso, parse_time
 from brokers.local_exchange.matching import OrderError, SimBroker
-from brokers.local_exchange.streams import StreamServer
+from brokers.local_exchange.streams import StreamServer, alias_statuses
 from brokers.local_exchange.wire import account_json, asset_json, order_json, position_json
 from engine.config import first_error
 from engine.ground.bars import BarPanel
@@ -112,7 +112,7 @@ class RestServer(StreamServer):
             ):
                 raise HttpError(401, "request is not authorized", 40110000)
             status, out = self._route(method, path, query, body)
-            return status, out, {}
+            return status, alias_statuses(out, self.faults.s.status_alias), {}
         except HttpError as exc:
             return exc.status, {"code": exc.code, "message": str(exc)}, {}
         except (OrderError, BarQueryError) as exc:
@@ -215,7 +215,15 @@ class RestServer(StreamServer):
             }
         with b.lock:
             if res == ["account"] and method == "GET":
-                return 200, account_json(b, int(self.cal.open_ns[0]), self._last_equity)
+                acct = account_json(b, int(self.cal.open_ns[0]), self._last_equity)
+                fs = self.faults.s
+                acct.update(
+                    status=fs.account_status,
+                    trading_blocked=fs.trading_blocked,
+                    account_blocked=fs.account_blocked,
+                    trade_suspended_by_user=fs.trade_suspended_by_user,
+                )
+                return 200, acct
             if res == ["assets"] and method == "GET":
                 return 200, [self._asset(s) for s in self.data_symbols]
             if len(res) == 2 and res[0] == "assets" and method == "GET":
@@ -223,6 +231,14 @@ class RestServer(StreamServer):
                     raise HttpError(404, f"asset not found for {res[1]}", 40410000)
                 return 200, self._asset(res[1])
             if res == ["orders"] and method == "POST":
+                fs = self.faults.s
+                if (
+                    fs.trading_blocked
+                    or fs.account_blocked
+                    or fs.trade_suspended_by_user
+                    or fs.account_status != "ACTIVE"
+                ):  # message assumed (brokers/README.md)
+                    raise HttpError(403, "account is not allowed to trade", 40310000)
                 if not isinstance(body, dict):
                     raise HttpError(422, "request body must be a JSON object", 40010000)
                 return 200, self._submit(body)

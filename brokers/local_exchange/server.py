@@ -30,6 +30,8 @@ from brokers.local_exchange.faults import Faults
 from brokers.local_exchange.matching import SimBroker
 from brokers.local_exchange.rest import HttpError, HttpServer, RestServer, handler_for
 from brokers.local_exchange.settings import ExchangeSettings
+from engine.bus.security import host_is_loopback
+from engine.config import ConfigError
 from engine.ground.bars import BarPanel
 
 log = structlog.get_logger(__name__)
@@ -62,6 +64,12 @@ class LocalExchange(RestServer):
         self.faults = Faults(s.faults, s.seed)
         broker.draw = self.faults.draw_order
         broker.partial_fraction = s.faults.partial_fill_fraction
+        if not s.allow_remote and not host_is_loopback(s.host):
+            raise ConfigError(
+                f"paper.exchange.host = {s.host!r} does not resolve to loopback only; the "
+                "local exchange serves a simulated account with any key: set "
+                "paper.exchange.allow_remote = true to expose it"
+            )
         self.host = s.host
         self._keys = (api_key, api_secret)
         self.data_symbols = self.minutes.symbols

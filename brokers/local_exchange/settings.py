@@ -39,6 +39,16 @@ class FaultSettings(_Frozen):
     partial_fill_fraction: float = Field(0.5, gt=0, lt=1)
     retry_after_s: int = Field(0, ge=0)  # 0: no Retry-After header (assumed Alpaca default)
     requests_per_minute: int = Field(0, ge=0)  # Alpaca's 200/min limit when set; 0: off
+    # the account's state (``/v2/account``); an account that may not trade refuses orders
+    account_status: str = "ACTIVE"  # alpaca-py AccountStatus: ACTIVE, ACCOUNT_CLOSED, ...
+    trading_blocked: bool = False
+    account_blocked: bool = False
+    trade_suspended_by_user: bool = False
+    # orders' statuses and trade events as reported (e.g. {"filled": "calculated"},
+    # {"new": "stopped"}; event names: {"fill": "calculated"} also sends that event after
+    # the fill): statuses and events Alpaca uses that alpaca-py cannot always parse
+    status_alias: dict[str, str] = Field(default_factory=dict)
+    extra_events: dict[str, str] = Field(default_factory=dict)
 
 
 class ExchangeSettings(_Frozen):
@@ -52,6 +62,7 @@ class ExchangeSettings(_Frozen):
     """
 
     host: str = "127.0.0.1"
+    allow_remote: bool = False  # bind a host that is not loopback (resolved): off by default
     port: int = Field(8765, ge=0, le=65535)
     ws_port: int = Field(8766, ge=0, le=65535)
     mode: Literal["realtime", "stepped"] = "realtime"

@@ -14,31 +14,56 @@ holds ``server.key_secret``, ``server.key`` (public), ``client.key_secret``,
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
-
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
 class BusSecurityError(ValueError):
     """An address or key set the bus refuses (one line)."""
 
 
+def host_is_loopback(host: str) -> bool:
+    """Whether ``host`` (an IP literal or a name) is loopback *once resolved*: every address
+    it resolves to must be a loopback address (``127.0.0.0/8``, ``::1``). A name is resolved
+    as the socket would resolve it (libzmq and ``bind`` resolve names): "127.evil.example"
+    is a name, not an address. Wildcards (``*``, ``0.0.0.0``, ``::``, "") and names that do
+    not resolve are not loopback."""
+    host = host.strip().strip("[]")
+    if host in ("", "*"):
+        return False
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    addrs = {str(info[4][0]).split("%", 1)[0] for info in infos}
+    return bool(addrs) and all(ipaddress.ip_address(a).is_loopback for a in addrs)
+
+
 def is_loopback(address: str) -> bool:
-    """Whether a ZeroMQ address stays on this machine."""
+    """Whether a ZeroMQ address stays on this machine (its host resolved)."""
     scheme, _, rest = address.partition("://")
     if scheme in ("ipc", "inproc"):
         return True
     if scheme != "tcp":
         return False
-    host = urlsplit(f"tcp://{rest}").hostname or rest.rsplit(":", 1)[0]
-    return host in LOOPBACK or host.startswith("127.")
+    if rest.startswith("["):
+        host = rest[1:].split("]", 1)[0]
+    else:
+        host = rest.rsplit(":", 1)[0]
+    if ";" in host:  # tcp://source;destination: both ends must stay here
+        return all(host_is_loopback(h.rsplit(":", 1)[0]) for h in host.split(";"))
+    return host_is_loopback(host)
 
 
 @dataclass(frozen=True)
@@ -109,4 +134,11 @@ def secure(
         sock.curve_serverkey = curve.server_public
 
 
-__all__ = ["BusSecurityError", "Curve", "curve_from_dir", "is_loopback", "secure"]
+__all__ = [
+    "BusSecurityError",
+    "Curve",
+    "curve_from_dir",
+    "host_is_loopback",
+    "is_loopback",
+    "secure",
+]

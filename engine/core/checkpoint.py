@@ -9,12 +9,18 @@ A checkpoint file is one JSON object::
 with the dtype limited to float64, int64 and bool. The checksum covers the canonical
 JSON of ``payload`` (sorted keys, no spaces), so a truncated or edited file is refused.
 Loading only parses JSON and base64: a crafted file cannot run code.
+
+With a ``key`` (the paper loop's per-install secret, :mod:`engine.live.journal`) the file
+also carries ``"hmac"``: HMAC-SHA256 of the same canonical JSON under that key. A SHA-256
+anyone can recompute; the HMAC only the holder of the key can, so a file written by anyone
+else (or edited and re-hashed) is refused when it is loaded with the key.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 from pathlib import Path
 from typing import Any
@@ -76,16 +82,25 @@ def _canonical(payload: Any) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=True).encode()
 
 
-def dumps(payload: dict[str, Any]) -> bytes:
-    """The checkpoint bytes of ``payload`` (dicts, lists, scalars, NumPy arrays)."""
+def _mac(key: bytes, canonical: bytes) -> str:
+    return hmac.new(key, canonical, hashlib.sha256).hexdigest()
+
+
+def dumps(payload: dict[str, Any], key: bytes | None = None) -> bytes:
+    """The checkpoint bytes of ``payload`` (dicts, lists, scalars, NumPy arrays), signed
+    with ``key`` when given."""
     enc = _encode(payload)
-    digest = hashlib.sha256(_canonical(enc)).hexdigest()
+    canonical = _canonical(enc)
+    digest = hashlib.sha256(canonical).hexdigest()
     doc = {"format": FORMAT, "schema": SCHEMA_VERSION, "sha256": digest, "payload": enc}
+    if key is not None:
+        doc["hmac"] = _mac(key, canonical)
     return json.dumps(doc, separators=(",", ":"), allow_nan=True).encode()
 
 
-def loads(data: bytes, source: str = "checkpoint") -> dict[str, Any]:
-    """Parse and verify checkpoint bytes; :class:`CheckpointError` names ``source``."""
+def loads(data: bytes, source: str = "checkpoint", key: bytes | None = None) -> dict[str, Any]:
+    """Parse and verify checkpoint bytes (and their HMAC under ``key`` when given);
+    :class:`CheckpointError` names ``source``."""
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -100,8 +115,16 @@ def loads(data: bytes, source: str = "checkpoint") -> dict[str, Any]:
     payload = doc.get("payload")
     if not isinstance(payload, dict):
         raise CheckpointError(f"{source}: checkpoint has no payload")
-    if hashlib.sha256(_canonical(payload)).hexdigest() != doc.get("sha256"):
+    canonical = _canonical(payload)
+    if hashlib.sha256(canonical).hexdigest() != doc.get("sha256"):
         raise CheckpointError(f"{source}: checksum mismatch (corrupted or edited checkpoint)")
+    if key is not None:
+        mac = doc.get("hmac")
+        if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(key, canonical)):
+            raise CheckpointError(
+                f"{source}: not signed with this install's key (written or edited by "
+                "someone else); refused"
+            )
     try:
         out = _decode(payload)
     except CheckpointError as exc:
@@ -111,14 +134,14 @@ def loads(data: bytes, source: str = "checkpoint") -> dict[str, Any]:
     return out  # type: ignore[no-any-return]
 
 
-def load(path: str | Path) -> dict[str, Any]:
-    """Read and verify the checkpoint at ``path``."""
+def load(path: str | Path, key: bytes | None = None) -> dict[str, Any]:
+    """Read and verify the checkpoint at ``path`` (signed with ``key`` when given)."""
     p = Path(path)
     try:
         data = p.read_bytes()
     except OSError as exc:
         raise CheckpointError(f"{p}: cannot read checkpoint ({exc.strerror})") from None
-    return loads(data, str(p))
+    return loads(data, str(p), key)
 
 
 __all__ = ["SCHEMA_VERSION", "CheckpointError", "dumps", "load", "loads"]

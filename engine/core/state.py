@@ -43,6 +43,35 @@ def snapshot(state: State) -> dict[str, np.ndarray]:
     return {name: np.array(arr, copy=True) for name, arr in zip(State._fields, state)}
 
 
+def smoothed_regime(arrays: dict[str, np.ndarray]) -> float:
+    """The smoothed regime slot of a :func:`snapshot` (-1: none yet)."""
+    return float(arrays["rstate"][L.G_SMOOTHED])
+
+
+def check_state_slots(
+    arrays: dict[str, np.ndarray], n_states: int, n_fits: int, rule: bool, max_count: int
+) -> None:
+    """The slots the step uses as indices and counts hold in-range integers (a checkpoint
+    check, before any kernel reads them): ``ValueError`` naming the slot."""
+
+    def index(v: float, name: str, lo: int, hi: int) -> None:
+        if v != np.floor(v) or not lo <= v < hi:
+            raise ValueError(f"{name} = {v!r} is not an index in [{lo}, {hi})")
+
+    rs, port = arrays["rstate"], arrays["port"]
+    for slot, name in ((L.G_RAW, "raw"), (L.G_SMOOTHED, "smoothed"), (L.G_CAND, "candidate")):
+        index(float(rs[slot]), f"rstate[{name}]", -1, n_states)
+    index(float(rs[L.G_FIT]), "rstate[fit]", -1, max(n_fits, 1))
+    for slot, name in ((L.G_DWELL, "dwell"), (L.G_CAND_COUNT, "candidate count")):
+        index(float(rs[slot]), f"rstate[{name}]", 0, max_count)
+    if float(rs[L.G_CHANGED]) not in (0.0, 1.0):
+        raise ValueError("rstate[changed] is not 0 or 1")
+    index(float(port[L.P_BARS]), "port[bars]", 0, max_count)
+    index(float(port[L.P_LAST_DECISION]), "port[last decision]", -1, max_count)
+    if rule:  # the rule detector's ring buffer: [count, ring]
+        index(float(arrays["dstate"][0]), "dstate[0]", 0, max_count)
+
+
 def restore(arrays: dict[str, np.ndarray]) -> State:
     """Rebuild a state from :func:`snapshot` output."""
     missing = [f for f in State._fields if f not in arrays]

@@ -32,7 +32,12 @@ class LiveBook:
             self.orders = {k: v for k, v in self.orders.items() if v.final} | fresh
 
     def track(self, o: Order) -> Order:
+        """Keep the venue's view of ``o``; a final view already here (a stream event that
+        overtook the submit's or poll's answer) is never replaced by an older open one."""
         with self._lock:
+            cur = self.orders.get(o.id)
+            if cur is not None and cur.final and not o.final:
+                return cur
             self.orders[o.id] = o
         return o
 

@@ -5,7 +5,9 @@ it by ``paper.broker``): this package never imports a venue.
 
 Exit codes: 0 done (summary printed), 2 bad input (config, checkpoint, keys, live guard),
 3 venue unavailable (at start within ``start_timeout_s``, or an outage longer than
-``outage_limit_s``; state checkpointed), 130 interrupted, 1 anything unexpected (one line).
+``outage_limit_s``; state checkpointed) or the account stopped being allowed to trade mid-run
+(state checkpointed; an account that may not trade at start is 2), 130 interrupted,
+1 anything unexpected (one line).
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from engine.bus.zmq_bus import Publisher
 from engine.config import ConfigError, RunConfig
 from engine.live.config import PaperConfig, parse_paper
 from engine.live.node import EXIT_UNAVAILABLE, Node
-from engine.live.ports import BrokerError, BrokerUnavailable, Venue, VenueRequest
+from engine.live.ports import (
+    BrokerError,
+    BrokerUnavailable,
+    TradingHalted,
+    Venue,
+    VenueRequest,
+)
 from engine.live.sessions import PanelWarmup
 from engine.live.trader import Trader
 
@@ -66,7 +74,34 @@ def build_node(cfg: RunConfig, pcfg: PaperConfig | None, open_venue: OpenVenue) 
         curve = curve_from_dir(p.curve_dir, "server")
         return Publisher(p.events, allow_remote=p.allow_remote, curve=curve)
 
-    return Node(cfg.name, trader, p, venue, events, panel=run.panel)
+    return Node(
+        cfg.name,
+        trader,
+        p,
+        venue,
+        events,
+        panel=run.panel,
+        fingerprint=fingerprint(cfg, scfg, trader.symbols + exog),
+    )
+
+
+def fingerprint(cfg: RunConfig, scfg: Any, series: tuple[str, ...]) -> str:
+    """What a checkpoint's arrays depend on: symbols, exogenous inputs, features, detector
+    and the strategy (a checkpoint of another configuration is refused)."""
+    import hashlib
+    import json
+
+    def dump(x: Any) -> Any:
+        return x.model_dump(mode="json") if hasattr(x, "model_dump") else x
+
+    parts = {
+        "series": list(series),
+        "features": dump(cfg.features),
+        "detector": dump(cfg.detector),
+        "strategy": dump(scfg),
+    }
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
 
 
 def paper_config(cfg: RunConfig, args: argparse.Namespace) -> PaperConfig:
@@ -89,7 +124,7 @@ def cmd_paper(args: argparse.Namespace, open_venue: OpenVenue) -> int:
     try:
         cfg = load_config(args.config)
         summary = build_node(cfg, paper_config(cfg, args), open_venue).run()
-    except BrokerUnavailable as exc:
+    except (BrokerUnavailable, TradingHalted) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except (BrokerError, ConfigError, CheckpointError, BusSecurityError) as exc:

@@ -32,6 +32,7 @@ from engine.live.ports import (
     OrderRefused,
     OrderStatus,
     Timer,
+    TradingHalted,
 )
 from engine.live.reconcile import reconcile, sync
 from engine.live.telemetry import Telemetry
@@ -104,10 +105,11 @@ class Executor:
             d.rescaled = True
         scale = k_eq * (1.0 - p.cash_buffer)
         d.desired = {s: scale * q for s, q in d.shares.items()}
-        if acct.trading_blocked:  # the venue would refuse every order: send none
-            log.warning("paper.trading_blocked", account=acct.account_number, bar=out.bar)
-            d.account = acct
-            return k_eq
+        if acct.trading_blocked:  # the venue would refuse every order: send none, stop
+            raise TradingHalted(
+                f"account {acct.account_number} may no longer trade ({acct.blocked_reason}); "
+                f"no order sent for bar {out.bar} (state checkpointed; restart to resume)"
+            )
         ts = out.timestamp_ns
         mine = {self.ids(ts, s, leg) for s in d.shares for leg in ("s", "a", "b")}
         sync(self.book, self.broker)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +23,28 @@ import structlog
 
 from engine.bus.zmq_bus import Publisher
 from engine.config import ConfigError
+from engine.core.checkpoint import CheckpointError
 from engine.live.book import LiveBook
 from engine.live.config import PaperConfig
 from engine.live.execution import Decision, Executor
 from engine.live.journal import Journal
 from engine.live.planning import client_order_id
-from engine.live.ports import Bar, BrokerUnavailable, TradeUpdate, Venue
+from engine.live.ports import (
+    AccountBlocked,
+    Bar,
+    BrokerError,
+    BrokerUnavailable,
+    TradeUpdate,
+    TradingHalted,
+    Venue,
+)
 from engine.live.sessions import Sessions, day_of
 from engine.live.telemetry import Summary, Telemetry
 from engine.live.trader import Trader
 
 log = structlog.get_logger("regime-engine.paper")
 EXIT_UNAVAILABLE = 3
+INPUT_WINDOW_DAYS = 14  # a series with no daily bar in this many days is not served
 
 
 class Stop(Exception):
@@ -52,9 +62,11 @@ class Node:
         open_venue: Callable[[], Venue],
         open_events: Callable[[], Publisher | None] = lambda: None,
         panel: Any = None,
+        fingerprint: str = "",
     ) -> None:
         self.config_name, self.trader, self.p = config_name, trader, pcfg
         self.panel = panel  # the run's panel (a simulated venue replays it)
+        self.fingerprint = fingerprint  # of the run's structure (a checkpoint must match)
         self.name, self.symbols = trader.name, trader.symbols
         self.open_venue, self.open_events = open_venue, open_events
         self.journal = Journal(Path(pcfg.state_dir) / self.name)
@@ -100,15 +112,27 @@ class Node:
 
     def resume(self) -> bool:
         """Load the checkpoint if there is one (before any venue is contacted)."""
-        ck = self.journal.load(self.name, self.symbols)
-        if ck is None:
-            return False
         path = self.journal.checkpoint_path
         try:
-            self.trader.resume(ck)
-            self.trade_from = datetime.fromisoformat(ck["trade_from"])
-            self.k_eq = None if ck["k_eq"] is None else float(ck["k_eq"])
-        except (KeyError, TypeError, ValueError) as exc:
+            ck = self.journal.load(self.name, self.symbols)
+            if ck is None:
+                return False
+            if ck.get("fingerprint") != self.fingerprint:
+                raise ConfigError(
+                    f"{path}: checkpoint written for another configuration of this strategy "
+                    "(symbols, features, detector or strategy changed); use another "
+                    "paper.state_dir"
+                )
+            trade_from = datetime.fromisoformat(ck["trade_from"])
+            k_eq = ck["k_eq"]
+            if k_eq is not None and not (isinstance(k_eq, float | int) and 0 < k_eq < 1e12):
+                raise ValueError(f"k_eq {k_eq!r} out of range")
+            self.trader.resume(ck)  # checked against this run before the driver sees it
+            self.trade_from = trade_from
+            self.k_eq = None if k_eq is None else float(k_eq)
+        except (ConfigError, CheckpointError):
+            raise
+        except Exception as exc:  # whatever a file holds: one line, never a crash
             raise ConfigError(f"{path}: checkpoint field missing or bad ({exc})") from None
         self.resumed = True
         last = self.trader.last_ts
@@ -125,6 +149,12 @@ class Node:
         """The venue (its account within ``start_timeout_s``), trade updates, bars, events."""
         v = self.venue = self.open_venue()
         acct = v.broker.connect(self.p.start_timeout_s)
+        if acct.trading_blocked:  # before any stream, bar or order: nothing is sent
+            raise AccountBlocked(
+                f"account {acct.account_number} at {v.broker.url} may not trade "
+                f"({acct.blocked_reason}); no order sent"
+            )
+        self.check_inputs(v)  # before the first log line: a refusal is one line
         log.warning(  # the first log line names where the orders go
             "paper.start",
             endpoint=v.broker.endpoint,
@@ -139,6 +169,23 @@ class Node:
         self.ex.load_rules(self.symbols)
         v.broker.stream_trade_updates(self._on_trade)
         v.bars.start()  # subscribe first, backfill after: no bar lost in between
+
+    def check_inputs(self, v: Venue) -> None:
+        """Every series the strategy and detector read is served live, or the run stops here
+        (before warm-up, exit 2) naming it: else each session would be a ``bar.gap``."""
+        check = getattr(v.bars, "unserved", None)
+        if check is None:
+            return
+        today = v.clock.clock().timestamp.date()
+        missing = check(today - timedelta(days=INPUT_WINDOW_DAYS), today)
+        if missing:
+            raise BrokerError(
+                f"input series {', '.join(missing)} not served by {v.broker.url} (no daily bar "
+                f"in the {INPUT_WINDOW_DAYS} days to {today}); the strategy/detector reads it. "
+                "Provide it as a symbol the broker serves (a tradable proxy: e.g. IEF/TLT for "
+                "Treasury yields, VIXY for the VIX; Alpaca has no index, yield or VIX series) "
+                "or remove it from the config's inputs"
+            )
 
     def _on_trade(self, u: TradeUpdate) -> None:
         """Trade updates (the venue's thread): the live book, then the operator."""
@@ -160,6 +207,7 @@ class Node:
             **(trader if trader is not None else self.trader.checkpoint()),
             "trade_from": self.trade_from.isoformat() if self.trade_from else None,
             "k_eq": self.k_eq,
+            "fingerprint": self.fingerprint,
         }
 
     def commit(self) -> None:
@@ -179,6 +227,9 @@ class Node:
             try:
                 n = self.poll()
                 outage_since, delay = None, p.poll_s
+            except TradingHalted:
+                self.commit()  # the unfinished decision is redone on restart
+                raise
             except BrokerUnavailable as exc:
                 now = timer.monotonic()
                 outage_since = outage_since or now

@@ -32,6 +32,16 @@ class BrokerUnavailable(BrokerError):
     """The venue did not answer (connection refused, timeout, 5xx) within its budget."""
 
 
+class AccountBlocked(BrokerError):
+    """The account may not place orders (blocked, trading suspended, not ACTIVE). At start
+    it is bad input (exit 2, no order sent); mid-run the loop checkpoints and exits 3."""
+
+
+class TradingHalted(AccountBlocked):
+    """The account stopped being allowed to trade mid-run: no order is sent, the state is
+    checkpointed (the decision is redone on restart) and the run exits with code 3."""
+
+
 class OrderRefused(BrokerError):
     """The venue refused one order (``status``: its HTTP status, ``code``: its error code)."""
 
@@ -101,6 +111,18 @@ class TradeEvent(StrEnum):
     PENDING_CANCEL = "pending_cancel"
     REPLACED = "replaced"
     DONE_FOR_DAY = "done_for_day"
+    # sent by Alpaca but not parsed by alpaca-py 0.44 (``TradeEvent`` lacks them): the venue
+    # reads them raw (notes/alpaca-protocol.md, "More facts")
+    CALCULATED = "calculated"
+    STOPPED = "stopped"
+    SUSPENDED = "suspended"
+    HELD = "held"
+    ORDER_REPLACE_REJECTED = "order_replace_rejected"
+    ORDER_CANCEL_REJECTED = "order_cancel_rejected"
+    ACCEPTED = "accepted"
+    PENDING_NEW = "pending_new"
+    PENDING_REPLACE = "pending_replace"
+    RESTATED = "restated"
     OTHER = "other"
 
     @classmethod
@@ -121,6 +143,10 @@ EVENT_STATUS = {
     TradeEvent.PENDING_CANCEL: OrderStatus.PENDING_CANCEL,
     TradeEvent.REPLACED: OrderStatus.REPLACED,
     TradeEvent.DONE_FOR_DAY: OrderStatus.DONE_FOR_DAY,
+    TradeEvent.CALCULATED: OrderStatus.CALCULATED,
+    TradeEvent.SUSPENDED: OrderStatus.SUSPENDED,
+    # stopped/held/accepted/pending_*: still working (the order's own status is kept);
+    # order_cancel_rejected/order_replace_rejected: the order's status says what it is
 }
 
 
@@ -169,6 +195,7 @@ class Account:
     buying_power: float
     equity: float
     trading_blocked: bool = False  # the venue will refuse every order
+    blocked_reason: str = ""  # why (``trading_blocked``, ``status=ACCOUNT_CLOSED``, ...)
 
 
 @dataclass(frozen=True)
@@ -296,6 +323,7 @@ class Venue:
 __all__ = [
     "FINAL",
     "Account",
+    "AccountBlocked",
     "Asset",
     "Bar",
     "BarSource",
@@ -312,6 +340,7 @@ __all__ = [
     "Timer",
     "TradeEvent",
     "TradeUpdate",
+    "TradingHalted",
     "Venue",
     "VenueRequest",
 ]

@@ -85,6 +85,10 @@ class PanelWarmup:
     def start(self) -> None:
         self.inner.start()
 
+    def unserved(self, start: date, end: date) -> list[str]:
+        check = getattr(self.inner, "unserved", None)
+        return list(check(start, end)) if check is not None else []
+
     def history(self, after_ns: int | None, last: date, first: date | None = None) -> list[Bar]:
         if after_ns is not None:
             return self.inner.history(after_ns, last, first)

@@ -127,7 +127,11 @@ class FakeBars:
         return out
 
     def wait(self, timeout_s: float) -> None:
-        pass
+        """The loop waits for a new bar: the market moves on to its next open or close
+        (so ``Node.run`` drives a whole replay; unit tests calling ``poll`` step it)."""
+        marks = [m for s in self.clock.sessions for m in (s.open, s.close) if m > self.clock.now]
+        if marks:
+            self.clock.advance_to(min(marks))
 
     def close(self) -> None:
         pass
@@ -150,6 +154,7 @@ class FakeBroker:
         self.partial: dict[str, float] = {}  # symbol -> fraction filled at the open
         self.min_position: dict[str, float] = {}
         self.retried = 0
+        self.blocked = ""  # why the account may not trade ("" : it may)
         self._handler: Callable[[TradeUpdate], None] = lambda u: None
         clock.listeners.append(self._on_market)
 
@@ -167,7 +172,8 @@ class FakeBroker:
 
     def account(self, budget_s: float | None = None) -> Account:
         equity = self.cash + sum(q * self.price(s) for s, q in self.held.items())
-        return Account("FAKE-1", "ACTIVE", self.cash, self.cash - self._open_buys(), equity)
+        bp = self.cash - self._open_buys()
+        return Account("FAKE-1", "ACTIVE", self.cash, bp, equity, bool(self.blocked), self.blocked)
 
     def asset(self, symbol: str) -> Asset | None:
         return Asset(symbol, True, True)
@@ -188,7 +194,7 @@ class FakeBroker:
         known = self.order_by_client_id(client_order_id)
         if known is not None:
             return known
-        why = self._refusal(symbol, qty)
+        why = "account is not allowed to trade" if self.blocked else self._refusal(symbol, qty)
         if why is not None:
             self.refusals.append((client_order_id, why))
             raise OrderRefused(why, 403 if "wash" not in why else 422)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.core.streaming import BarOutput, StreamingDriver
+from engine.live.guard import check_checkpoint
 from engine.live.ports import Bar
 
 
@@ -23,6 +24,7 @@ class Trader:
         self.last: BarOutput | None = None
         self.regime: int | None = None  # the smoothed regime after the last bar
         self.prev_regime: int | None = None  # ... and before it (None on the first bar)
+        self.reference = self.checkpoint()  # a fresh trader's: what a checkpoint must fit
 
     def step(self, bar: Bar) -> BarOutput:
         """Run one bar through the step; the previous regime stays in :attr:`prev_regime`."""
@@ -46,7 +48,9 @@ class Trader:
         }
 
     def resume(self, ck: dict[str, Any]) -> None:
-        """Continue from :meth:`checkpoint` (KeyError/TypeError/ValueError when malformed)."""
+        """Continue from :meth:`checkpoint`; every array and index is checked against this
+        run first (:func:`~engine.live.guard.check_checkpoint`: a CheckpointError)."""
+        check_checkpoint(ck, self.reference, self.driver.detector, len(self.symbols))
         self.driver.resume(ck["driver"])
         self.last_ts = None if ck["last_ts"] is None else int(ck["last_ts"])
         self.bars = int(ck["bars"])
