@@ -7,7 +7,7 @@ import dataclasses
 import threading
 from dataclasses import dataclass, field
 
-from engine.live.ports import EVENT_STATUS, FINAL, Order, TradeEvent, TradeUpdate
+from engine.live.types import EVENT_STATUS, FINAL, Order, TradeEvent, TradeUpdate
 
 FILL_EVENTS = (TradeEvent.FILL, TradeEvent.PARTIAL_FILL)
 
