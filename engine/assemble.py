@@ -35,6 +35,7 @@ from engine.frequency import Frequency, infer_frequency
 from engine.ground.bars import BarPanel, DataError
 from engine.plugins.features import UserFeature
 from engine.plugins.strategy import CompiledStrategy, PythonStrategy
+from engine.regimes.inputs import ConstantInput
 
 log = structlog.get_logger(__name__)
 
@@ -113,7 +114,17 @@ def load_files(files: Sequence[str]) -> tuple[BarPanel, str]:
 
 
 def build_strategy(scfg: StrategyConfig) -> Strategy:
-    """A strategy object from its config section."""
+    """A strategy object from its config section; a section no strategy can be built from
+    (e.g. ``normalize = true`` on all-zero weights) is a one-line :class:`ConfigError`."""
+    try:
+        return _build_strategy(scfg)
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"strategies.{scfg.name}: {exc}") from None
+
+
+def _build_strategy(scfg: StrategyConfig) -> Strategy:
     from engine.weights import normalized
     from strategies.regime_switching import RegimeSwitching
     from strategies.static import StaticAllocation
@@ -139,6 +150,19 @@ def build_strategy(scfg: StrategyConfig) -> Strategy:
 
         return from_config(scfg)
     return load_custom(scfg)
+
+
+def check_strategy_data(strategies: Sequence[Strategy], panel: BarPanel) -> None:
+    """Refuse, before the run, strategies that cannot give a right number on this data
+    (their optional ``check_data(panel)``, e.g. inverse-vol on an asset whose price never
+    moves): a one-line :class:`ConfigError` naming the strategy."""
+    for strat in strategies:
+        check = getattr(strat, "check_data", None)
+        if callable(check):
+            try:
+                check(panel)
+            except ValueError as exc:
+                raise ConfigError(f"strategies.{strat.name}: {exc}") from None
 
 
 def check_strategies(strategies: Sequence[Strategy], symbols: Sequence[str]) -> None:
@@ -301,6 +325,8 @@ class Run:
                 user_features=self.user_features,
                 feature_assets=self.feature_assets,
             )
+        except ConstantInput as exc:  # a constant market price: nothing to fit
+            raise ConfigError(f"detector: {exc.dated(self.panel.index)}") from None
         except ValueError as exc:  # e.g. history too short for the detector's first fit
             raise ConfigError(f"detector: {exc}") from None
 
@@ -380,6 +406,7 @@ def assemble(
         else tuple(build_strategy(s) for s in cfg.strategies)
     )
     check_strategies(strats, panel.symbols)
+    check_strategy_data(strats, panel)
     try:
         costs = costs_for(cfg, panel.symbols)
     except ValueError as exc:
@@ -413,6 +440,7 @@ __all__ = [
     "assemble",
     "build_strategy",
     "check_strategies",
+    "check_strategy_data",
     "check_targets",
     "costs_for",
     "load_chunks",

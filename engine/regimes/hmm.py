@@ -23,6 +23,7 @@ from engine.regimes.inputs import (
     Inputs,
     Schedule,
     body_offset,
+    check_varies,
     default_labels,
     design,
     header,
@@ -249,6 +250,7 @@ class GaussianHMMDetector:
         n = features.shape[0]
         rows = self.schedule.rows(n)
         x = design(self.inputs, features[rows], exog[rows])
+        check_varies(self.inputs, x, rows)
         z, mean, scale = standardize(x)
         warm = None
         if previous is not None:

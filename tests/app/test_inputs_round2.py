@@ -1,0 +1,326 @@
+"""No silent wrong answer, round 2 (issue 23): each bad input is a one-line error saying
+what to change, or documented handling giving the hand-computed right number."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from structlog.testing import capture_logs
+
+from engine.api import run_backtest
+from engine.cli import main
+from engine.config import ConfigError, parse_config
+from engine.features.exog import asof_join, read_series
+from engine.ground.bars import BarPanel, DataError
+from tests.conftest import random_panel
+
+
+def _cfg(strategies: list[dict], **over: object) -> dict:
+    return {
+        "detector": {"kind": "none"},
+        "costs": {"commission_bps": 0.0},
+        "strategies": strategies,
+        **over,
+    }
+
+
+def _static(weights: object, **kw: object) -> dict:
+    return {"kind": "static", "name": "s", "weights": weights, **kw}
+
+
+def _panel(close: np.ndarray, start: str = "2001-01-01", symbols=None) -> BarPanel:
+    close = np.asarray(close, dtype=float)
+    if close.ndim == 1:
+        close = close[:, None]
+    syms = symbols or tuple(f"A{j}" for j in range(close.shape[1]))
+    idx = pd.bdate_range(start, periods=close.shape[0])
+    return BarPanel(idx, tuple(syms), close, close, close, close, np.full_like(close, 1e9))
+
+
+# ------------------------------------------------------------------ costs
+
+
+def test_slippage_of_a_whole_price_or_more_is_refused():
+    with pytest.raises(ConfigError) as err:
+        parse_config(_cfg([_static({"A0": 1.0})], costs={"slippage_bps": 20000}))
+    assert str(err.value) == (
+        "<config>: costs.slippage_bps: 20000 bps is 200% of the price; a cost per trade must "
+        "be below 10,000 bps (100%): 5 means 0.05%"
+    )
+    cfg = parse_config(
+        _cfg([_static({"A0": 1.0})], costs={"symbols": {"A0": {"half_spread_bps": 1e4}}})
+    )
+    with pytest.raises(ConfigError, match=r"costs.symbols.A0: half_spread_bps: 10000 bps is 100%"):
+        cfg.costs.per_symbol()
+    parse_config(_cfg([_static({"A0": 1.0})], costs={"slippage_bps": 9999}))  # allowed
+
+
+# ------------------------------------------------------------------ never traded
+
+
+@pytest.mark.parametrize(
+    ("over", "key"),
+    [
+        ({"costs": {"lot_size": 100000}}, "lot_size = 100000"),
+        (
+            {"execution": {"initial_cash": 0.01}, "costs": {"commission_min": 1.0}},
+            "initial_cash = 0.01",
+        ),
+    ],
+)
+def test_a_strategy_that_never_trades_is_flagged_and_said(over, key):
+    cfg = _cfg([_static({"A0": 1.0})], **over)
+    cfg["costs"] = {"commission_bps": 0.0, **over.get("costs", {})}
+    with capture_logs() as logs:
+        res = run_backtest(cfg, panel=random_panel(60, 2))
+    m = res.metrics["s"]
+    assert m["n_trades"] == 0 and m["total_return"] == 0.0
+    assert m["never_traded"] == 1.0
+    warn = [e for e in logs if e["event"] == "strategy.never_traded"]
+    assert len(warn) == 1 and warn[0]["strategy"] == "s" and key in warn[0]["note"]
+
+
+def test_an_all_cash_strategy_is_not_flagged():
+    res = run_backtest(_cfg([_static({"A0": 0.0})]), panel=random_panel(60, 2))
+    assert "never_traded" not in res.metrics["s"]
+
+
+# ------------------------------------------------------------------ Sharpe of float noise
+
+
+def test_all_cash_sharpe_against_a_constant_rate_cash_index_is_nan():
+    t = np.arange(300)
+    cash = 100.0 * (1.0 + 0.02 / 252) ** t  # a constant-rate cash index
+    rng = np.random.default_rng(1)
+    a0 = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, 300)))
+    panel = _panel(np.column_stack([a0, cash]), symbols=("A0", "CASH"))
+    res = run_backtest(_cfg([_static({"A0": 0.0}), _static({"A0": 1.0}, name="eq")]), panel=panel)
+    m = res.metrics["s"]
+    assert np.isnan(m["sharpe"]) and np.isnan(m["sharpe_rf0"])  # was -2.53e13
+    # a strategy that moves keeps its Sharpe over the CASH returns (hand formula)
+    r = res.runs["eq"].equity.pct_change().dropna()
+    ex = r - pd.Series(cash, index=panel.index).pct_change().dropna()
+    want = ex.mean() / ex.std(ddof=1) * np.sqrt(252)
+    assert res.metrics["eq"]["sharpe"] == pytest.approx(want, rel=1e-9)
+
+
+# ------------------------------------------------------------------ rate files
+
+
+def _rates(tmp_path: Path, text: str) -> str:
+    f = tmp_path / "rates.csv"
+    f.write_text(text)
+    return f"file:{f}"
+
+
+def test_a_rate_file_in_percent_is_refused_with_the_hint(tmp_path):
+    spec = _rates(tmp_path, "timestamp,rate\n2000-12-29,2.5\n2001-02-01,2.75\n")
+    with pytest.raises(ConfigError) as err:
+        run_backtest(
+            _cfg([_static({"A0": 1.0})], metrics={"risk_free": spec}), panel=random_panel(60, 2)
+        )
+    assert str(err.value) == (
+        f"metrics.risk_free: {spec[5:]}: rate 2.5 on 2000-12-29 is out of range (-0.5, 1); "
+        "it looks like a percentage: divide the column by 100 (2.5% is 0.025)"
+    )
+
+
+def test_a_rate_file_starting_after_the_run_is_refused(tmp_path):
+    spec = _rates(tmp_path, "timestamp,rate\n2001-02-01,0.02\n")
+    with pytest.raises(ConfigError) as err:
+        run_backtest(
+            _cfg([_static({"A0": 1.0})], metrics={"risk_free": spec}), panel=random_panel(60, 2)
+        )
+    assert str(err.value) == (
+        f"metrics.risk_free: {spec[5:]}: the first rate is on 2001-02-01, after the run starts "
+        "(2001-01-01); give rates from the start (or set data.start = 2001-02-01)"
+    )
+
+
+def test_a_rate_file_in_fractions_gives_the_hand_computed_sharpe(tmp_path):
+    spec = _rates(tmp_path, "timestamp,rate\n2001-01-01,0.02\n")
+    panel = random_panel(60, 2)
+    res = run_backtest(_cfg([_static({"A0": 1.0})], metrics={"risk_free": spec}), panel=panel)
+    r = res.runs["s"].equity.pct_change().dropna()
+    ex = r - (1.02 ** (1 / 252) - 1)
+    assert res.metrics["s"]["sharpe"] == pytest.approx(ex.mean() / ex.std(ddof=1) * np.sqrt(252))
+
+
+# ------------------------------------------------------------------ strategies
+
+
+def test_inverse_vol_with_a_zero_vol_asset_is_refused():
+    rng = np.random.default_rng(2)
+    a0 = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, 80)))
+    panel = _panel(np.column_stack([a0, np.full(80, 50.0)]))
+    cfg = _cfg([{"kind": "inverse_vol", "name": "iv", "weights": "equal"}])
+    with pytest.raises(ConfigError) as err:
+        run_backtest(cfg, panel=panel)
+    assert str(err.value) == (
+        f"strategies.iv: inverse_vol: A1 has zero volatility (close 50 on every bar from "
+        f"2001-01-01 to {panel.index[-1].date()}), so 1/vol is undefined; leave A1 out of "
+        'weights or use kind = "static" for it'
+    )
+
+
+def test_all_zero_weights_with_normalize_exit_2(tmp_path, capsys):
+    with pytest.raises(ConfigError) as err:
+        run_backtest(
+            _cfg([_static({"A0": 0.0, "A1": 0.0}, normalize=True)]), panel=random_panel(40, 2)
+        )
+    assert str(err.value) == (
+        "strategies.s: normalize = true: every weight is 0, nothing to rescale to a sum of 1 "
+        "(give a non-zero weight, or normalize = false to hold cash)"
+    )
+    p = tmp_path / "z.toml"
+    p.write_text(
+        '[detector]\nkind = "none"\n[[strategies]]\nkind = "static"\nname = "s"\n'
+        "normalize = true\nweights = { SPX = 0.0 }\n"
+    )
+    assert main(["backtest", str(p), "--out", str(tmp_path / "o"), "--no-report"]) == 2
+    err_lines = capsys.readouterr().err.strip().splitlines()
+    assert err_lines[-1].startswith("error: strategies.s: normalize = true: every weight is 0")
+
+
+# ------------------------------------------------------------------ exogenous lags
+
+
+def _monthly(tmp_path: Path) -> pd.DataFrame:
+    f = tmp_path / "macro.csv"
+    f.write_text("date,CPI\n2020-01-31,1.0\n2020-02-29,2.0\n2020-03-31,3.0\n")
+    return read_series(f)
+
+
+@pytest.mark.parametrize(
+    ("lag", "msg"),
+    [
+        ("1m", "exogenous lag '1m' is ambiguous: write '1min' for minutes or '1mo' for months"),
+        ("1M", "exogenous lag '1M' is ambiguous: write '1min' for minutes or '1mo' for months"),
+        (
+            30,
+            "exogenous lag 30: a number has no unit; write it in time, e.g. '1d', '1mo' "
+            "(units: y, q, mo (months), w, d, h, min, s)",
+        ),
+    ],
+)
+def test_ambiguous_or_unitless_lags_are_refused(tmp_path, lag, msg):
+    idx = pd.date_range("2020-01-30", "2020-05-20", freq="D")
+    with pytest.raises(DataError) as err:
+        asof_join(idx, _monthly(tmp_path), lag=lag)
+    assert str(err.value) == msg
+
+
+def test_a_one_month_lag_is_a_calendar_month(tmp_path):
+    idx = pd.date_range("2020-01-30", "2020-05-20", freq="D")
+    s = pd.Series(asof_join(idx, _monthly(tmp_path), lag="1mo")[:, 0], index=idx)
+    assert np.isnan(s["2020-02-28"]) and s["2020-02-29"] == 1.0  # Jan 31 + 1 month
+    assert s["2020-03-28"] == 1.0 and s["2020-03-29"] == 2.0  # Feb 29 + 1 month
+    assert s["2020-04-29"] == 2.0 and s["2020-04-30"] == 3.0  # Mar 31 + 1 month
+
+
+# ------------------------------------------------------------------ detector inputs
+
+
+def test_a_constant_market_price_is_refused_at_fit():
+    rng = np.random.default_rng(3)
+    a1 = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, 200)))
+    panel = _panel(np.column_stack([np.full(200, 100.0), a1]))
+    cfg = _cfg(
+        [_static({"A0": 0.5})],
+        detector={"kind": "hmm", "market": "A0", "min_train": 60, "skip": 5},
+    )
+    with pytest.raises(ConfigError) as err:
+        run_backtest(cfg, panel=panel)
+    idx = panel.index
+    assert str(err.value) == (
+        f"detector: input 'logret' is constant from {idx[5].date()} to {idx[59].date()} "
+        "(the training window, bars 5 to 59): nothing to fit; use a market whose price "
+        "moves (detector.market) or other detector.features"
+    )
+
+
+# ------------------------------------------------------------------ leverage financing
+
+
+def test_leverage_needs_a_financing_rate():
+    with pytest.raises(ConfigError) as err:
+        parse_config(
+            _cfg([_static({"A0": 2.0})], execution={"allow_leverage": True, "max_gross": 2.0})
+        )
+    assert str(err.value) == (
+        "<config>: execution: financing_rate: leverage borrows cash; set the annual rate it "
+        "pays (e.g. financing_rate = 0.05, or 0 to borrow for free)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("rate", "spread", "annual"), [(0.05, 0.0, 0.05), (0.04, 100.0, 0.05), (0.0, 0.0, 0.0)]
+)
+def test_negative_cash_pays_the_financing_rate(rate, spread, annual):
+    t_len = 60
+    panel = _panel(np.full(t_len, 100.0))  # a constant price: only financing moves equity
+    cfg = _cfg(
+        [_static({"A0": 2.0}, rebalance=None)],
+        execution={
+            "allow_leverage": True,
+            "max_gross": 2.0,
+            "financing_rate": rate,
+            "financing_spread_bps": spread,
+        },
+    )
+    run = run_backtest(cfg, panel=panel).runs["s"]
+    # bar 0 decides 20,000 shares (2 x 1,000,000 / 100), bar 1 fills them: cash -1,000,000;
+    # every later bar the loan grows by annual / 252
+    cash = -1_000_000.0 * (1.0 + annual / 252) ** (t_len - 2)
+    assert run.cash.iloc[-1] == pytest.approx(cash, rel=1e-12)
+    assert run.equity.iloc[-1] == pytest.approx(2_000_000.0 + cash, rel=1e-12)
+
+
+# ------------------------------------------------------------------ compiled policies
+
+
+class ReadsVolFlagOff:
+    """A compiled policy resolving a built-in feature while saying it reads none."""
+
+    rebalance = "M"
+    uses_builtin_features = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @property
+    def policy(self):
+        from strategies.static import StaticAllocation
+
+        return StaticAllocation("x").policy
+
+    def params(self, symbols, labels, names):
+        names.feature("A0", "vol_slow")
+        return StaticAllocation_params(symbols)
+
+    def state_size(self) -> int:
+        from engine.core.policy_nb import N_POLICY_STATE
+
+        return N_POLICY_STATE
+
+
+def StaticAllocation_params(symbols):
+    from strategies.static import StaticAllocation
+
+    return StaticAllocation("x", {"A0": 1.0}).params(symbols, ())
+
+
+def test_a_compiled_policy_reading_builtins_with_the_flag_off_is_refused():
+    cfg = _cfg(
+        [{"kind": "custom", "name": "f", "target": "tests.app.test_inputs_round2:ReadsVolFlagOff"}]
+    )
+    with pytest.raises(ConfigError) as err:
+        run_backtest(cfg, panel=random_panel(60, 2))
+    assert str(err.value) == (
+        "strategies.f: strategy 'f' reads the built-in feature A0.vol_slow but says "
+        "uses_builtin_features = False, so the engine does not compute it (the policy would "
+        "read values that are not the feature); set uses_builtin_features = True"
+    )
