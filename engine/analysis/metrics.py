@@ -687,7 +687,8 @@ def _rate_file(panel: Any, path: Path) -> pd.Series:
     ppy = infer_frequency(panel.index).periods_per_year
     # the last rate stamped at or before each bar (a rate dated on the first bar's day
     # but stamped after its time is taken for it)
-    pos = np.searchsorted(rates.index.as_unit("ns").asi8, local.as_unit("ns").asi8, "right") - 1
+    at = pd.DatetimeIndex(rates.index).as_unit("ns").asi8
+    pos = np.searchsorted(at, local.as_unit("ns").asi8, "right") - 1
     annual = pd.Series(rates.to_numpy()[np.maximum(pos, 0)], index=panel.index)
     return ((1.0 + annual) ** (1.0 / ppy) - 1.0).iloc[1:]
 
