@@ -70,6 +70,7 @@ def load_panel(cfg: RunConfig) -> BarPanel:
         ohlc_from_close=d.ohlc_from_close,
         timezone=d.timezone,
         calendar=d.calendar,
+        max_jump=d.max_jump if np.isfinite(d.max_jump) else None,
     )
 
 
@@ -419,6 +420,14 @@ def assemble(
     except (DataError, ValueError) as exc:
         raise ConfigError(f"detector: {exc}") from None
     freq = infer_frequency(panel.index, cfg.data.periods_per_year)
+    if freq.sparse:
+        log.warning(
+            "data.sessions_missing",
+            periods_per_year=round(freq.periods_per_year, 1),
+            note=f"daily bars cover {freq.periods_per_year / freq.days_per_year:.0%} of the "
+            f"{freq.days_per_year:.0f} sessions a year: years and annualisation use the data's "
+            "calendar span (set data.periods_per_year to override)",
+        )
     return Run(
         cfg=cfg,
         panel=panel,

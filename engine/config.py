@@ -77,7 +77,9 @@ class DataConfig(Section):
     bar frequency inferred from the timestamps. ``calendar`` (an exchange code such as
     ``"XNYS"``) reports sessions missing from the data; ``timezone`` is the zone the bar
     times are shown and grouped in (sessions, days, months): time-zone-aware timestamps are
-    converted to it, naive ones are taken to be in it.
+    converted to it, naive ones are taken to be in it. ``max_jump``: a close moving by this
+    factor or more in one bar (x1.9 up, /1.9 down: a 2:1 split is /2) is refused as an
+    unadjusted split, naming the symbol and the dates (``inf`` turns the check off).
     """
 
     source: str | list[str] = "bundled"
@@ -91,6 +93,7 @@ class DataConfig(Section):
     calendar: str | None = None
     timezone: str | None = None
     chunk_bars: int | None = Field(None, ge=1)  # Parquet only: engine.api_chunked
+    max_jump: float = Field(1.9, gt=1)  # a one-bar close factor refused (unadjusted splits)
 
     @field_validator("start", "end", mode="before")
     @classmethod

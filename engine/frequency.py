@@ -10,7 +10,10 @@ turnover. Rules (documented in the README, "Data format"):
   year``, where bars per active day is the median count of bars per calendar date and active
   days per year is 252 when the data skip weekends (exchange sessions), 365 when they trade
   every day (crypto). Overnight and weekend gaps are therefore not bars;
-* about a day: 252 (weekdays only) or 365 (weekends present);
+* about a day: 252 (weekdays only) or 365 (weekends present); when more than 15 % of those
+  sessions are missing over a span of at least a quarter, the bars per year actually
+  observed, ``(bars - 1) / span in years`` (``sparse``): years and annualisation then follow
+  the data's real calendar span (30 % of sessions missing: ~176/yr, not 252);
 * about a week: 52; a month: 12; a quarter: 4; a year: 1.
 
 ``periods_per_year`` in the config (``[data] periods_per_year``) overrides the inference.
@@ -56,6 +59,7 @@ class Frequency:
     bar_seconds: float
     bars_per_day: float = 1.0
     days_per_year: float = TRADING_DAYS
+    sparse: bool = False  # daily bars missing sessions: periods_per_year counted on the span
 
     @property
     def intraday(self) -> bool:
@@ -99,6 +103,11 @@ def _median(x: np.ndarray) -> float:
 
 #: id(index) -> (weak reference to that index, its inferred Frequency). A pandas Index is
 #: immutable, so the frequency of one index object never changes; entries die with it.
+SPARSE_SHARE = 0.85
+"""Daily bars covering less than this share of the sessions a year holds are ``sparse``."""
+SPARSE_MIN_YEARS = 0.25
+"""... over a span of at least this many years (shorter spans: too few bars to tell)."""
+
 _CACHE: dict[int, tuple[weakref.ref[pd.DatetimeIndex], Frequency]] = {}
 
 
@@ -149,6 +158,11 @@ def _infer(index: pd.DatetimeIndex | pd.Index) -> Frequency:
         return Frequency(name, float(per_day * days), gap_s, per_day, days)
     if gap_days < 4.5:
         days = _daily_calendar_days(local)
+        span_years = (ns[-1] - ns[0]) / NS_PER_DAY / 365.25
+        if span_years >= SPARSE_MIN_YEARS:
+            observed = (len(ns) - 1) / span_years
+            if observed < SPARSE_SHARE * days:  # sessions missing: the calendar's own count
+                return Frequency("daily", float(observed), gap_s, 1.0, days, sparse=True)
         return Frequency("daily", float(days), gap_s, 1.0, days)
     for name, bound, ppy in _COARSE:
         if gap_days < bound:

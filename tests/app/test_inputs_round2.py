@@ -324,3 +324,86 @@ def test_a_compiled_policy_reading_builtins_with_the_flag_off_is_refused():
         "uses_builtin_features = False, so the engine does not compute it (the policy would "
         "read values that are not the feature); set uses_builtin_features = True"
     )
+
+
+# ------------------------------------------------------------------ data
+
+
+def _split_csv(tmp_path: Path, adj: bool) -> Path:
+    idx = pd.bdate_range("2020-08-24", periods=10)
+    close = np.array([480.0, 490, 495, 500, 499.23, 129.04, 130, 131, 129, 128])
+    df = pd.DataFrame({"date": idx.strftime("%Y-%m-%d"), "open": close, "high": close * 1.01})
+    df["low"], df["close"] = close * 0.99, close
+    if adj:
+        df["Adj Close"] = np.where(np.arange(10) < 5, close / 4.0, close)
+    f = tmp_path / "AAPL.csv"
+    df.to_csv(f, index=False)
+    return f
+
+
+def test_an_unadjusted_split_is_refused_with_the_symbol_and_dates(tmp_path, capsys):
+    f = _split_csv(tmp_path, adj=False)
+    toml = tmp_path / "run.toml"
+    toml.write_text(
+        f'[data]\nsource = "{f}"\n[detector]\nkind = "none"\n'
+        '[[strategies]]\nkind = "static"\nname = "s"\nweights = "equal"\n'
+    )
+    assert main(["backtest", str(toml), "--out", str(tmp_path / "o"), "--no-report"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (
+        f"error: {f}: symbol AAPL: close moves -74.2% from 2020-08-28 (499.23) to 2020-08-31 "
+        "(129.04), a factor beyond data.max_jump = 1.9: usually an unadjusted split; give "
+        "split-adjusted prices (an 'Adj Close' column is used when present) or raise "
+        "data.max_jump"
+    )
+
+
+def test_adj_close_is_used_when_present_and_said(tmp_path):
+    import data_feeds
+
+    f = _split_csv(tmp_path, adj=True)
+    with capture_logs() as logs:
+        p = data_feeds.load_csv(f, max_jump=1.9)
+    close = np.array([480.0, 490, 495, 500, 499.23, 129.04, 130, 131, 129, 128])
+    adj = np.where(np.arange(10) < 5, close / 4.0, close)
+    np.testing.assert_allclose(p.close[:, 0], adj)
+    np.testing.assert_allclose(p.open[:, 0], adj)  # open = close here, scaled alike
+    np.testing.assert_allclose(p.high[:, 0], adj * 1.01)
+    assert any(e["event"] == "data.adjusted_prices" and e["column"] == "Adj Close" for e in logs)
+
+
+def test_daily_bars_with_a_utc_offset_are_their_local_dates(tmp_path):
+    import data_feeds
+    from engine.frequency import infer_frequency
+
+    idx = pd.bdate_range("2020-01-06", periods=300)
+    close = 100 * np.exp(np.cumsum(np.random.default_rng(4).normal(0, 0.01, 300)))
+    f = tmp_path / "x.csv"
+    pd.DataFrame(
+        {"timestamp": [d.strftime("%Y-%m-%dT00:00:00+01:00") for d in idx], "close": close}
+    ).to_csv(f, index=False)
+    p = data_feeds.load_csv(f, ohlc_from_close=True)
+    assert list(p.index) == list(idx)  # Mondays stay Mondays
+    assert p.tz is None
+    assert infer_frequency(p.index).periods_per_year == 252.0
+
+
+def test_missing_sessions_annualise_on_the_real_calendar_span():
+    rng = np.random.default_rng(5)
+    full = pd.bdate_range("2010-01-01", periods=3 * 261)
+    keep = np.sort(rng.choice(len(full), size=int(0.7 * len(full)), replace=False))
+    keep[0], keep[-1] = 0, len(full) - 1
+    keep = np.unique(keep)
+    idx = full[keep]
+    close = 100 * np.exp(np.cumsum(rng.normal(-0.0003, 0.01, len(idx))))
+    c = close[:, None]
+    panel = BarPanel(idx, ("A0",), c, c, c, c, np.full_like(c, 1e9))
+    with capture_logs() as logs:
+        res = run_backtest(_cfg([_static({"A0": 1.0}, rebalance=None)]), panel=panel)
+    eq = res.runs["s"].equity
+    years = (idx[-1] - idx[0]).days / 365.25
+    assert res.metrics["s"]["cagr"] == pytest.approx((eq.iloc[-1] / eq.iloc[0]) ** (1 / years) - 1)
+    ppy = (len(idx) - 1) / years
+    r = eq.pct_change().dropna()
+    assert res.metrics["s"]["volatility"] == pytest.approx(r.std(ddof=1) * np.sqrt(ppy))
+    assert any(e["event"] == "data.sessions_missing" for e in logs)
