@@ -15,7 +15,9 @@ accepted for ``timestamp``, ``ticker`` for ``symbol``; a ``DatetimeIndex`` works
   constant ``symbol`` column or the file stem);
 * **long**: ``timestamp, symbol, open, high, low, close[, volume]``;
 * **wide**: ``timestamp, SPX_open, SPX_close, ...`` or MultiIndex columns
-  ``(symbol, field)`` / ``(field, symbol)``.
+  ``(symbol, field)`` / ``(field, symbol)``;
+* **wide closes**: ``timestamp, AAPL, JPM, ...`` (numbers only): each column a symbol's
+  close (open/high/low then come from ``ohlc_from_close``).
 
 Missing ``volume`` becomes ``0.0`` (meaning "unknown" throughout the engine). Missing
 ``open``/``high``/``low`` are an error unless ``ohlc_from_close=True``: then
@@ -259,6 +261,21 @@ def _local_midnights(raw: pd.Series, idx: pd.DatetimeIndex) -> pd.DatetimeIndex 
     return wall
 
 
+def _wide_closes(df: pd.DataFrame, ts_col: object) -> dict[str, dict[str, pd.Series]]:
+    """A wide close-only table (``date, AAPL, JPM, ...``): each numeric column is a symbol's
+    close; empty when a column is not numbers (then it is not this layout)."""
+    out: dict[str, dict[str, pd.Series]] = {}
+    for c in df.columns:
+        if c == ts_col:
+            continue
+        col = df[c]
+        num = pd.to_numeric(col, errors="coerce")
+        if not (pd.api.types.is_numeric_dtype(col) or num.notna().mean() > 0.9):
+            return {}
+        out[str(c).strip()] = {"close": col}
+    return out
+
+
 def _split_layout(
     df: pd.DataFrame, source: str, default_symbol: str | None
 ) -> tuple[pd.Series, dict[str, dict[str, pd.Series]], pd.Series | None]:
@@ -303,6 +320,8 @@ def _split_layout(
         m = _WIDE_RE.match(str(c).strip())
         if m:
             wide.setdefault(m.group("sym"), {})[m.group("field").lower()] = df[c]
+    if not wide and ts_col is not None:
+        wide = _wide_closes(df, ts_col)
     if not wide:
         raise DataError(
             f"{source}: missing column 'close' (no OHLCV columns found, neither long "

@@ -407,3 +407,115 @@ def test_missing_sessions_annualise_on_the_real_calendar_span():
     r = eq.pct_change().dropna()
     assert res.metrics["s"]["volatility"] == pytest.approx(r.std(ddof=1) * np.sqrt(ppy))
     assert any(e["event"] == "data.sessions_missing" for e in logs)
+
+
+# ------------------------------------------------------------------ run folders
+
+
+def _run_toml(tmp_path: Path, weights: str = '"equal"') -> str:
+    panel = random_panel(80, 2, seed=7)
+    df = pd.DataFrame({"date": panel.index.strftime("%Y-%m-%d")})
+    for j, s in enumerate(panel.symbols):
+        df[s] = panel.close[:, j]
+    f = tmp_path / "wide.csv"
+    df.to_csv(f, index=False)
+    toml = tmp_path / "run.toml"
+    toml.write_text(
+        f'[data]\nsource = "{f}"\nohlc_from_close = true\n[detector]\nkind = "none"\n'
+        f'[[strategies]]\nkind = "static"\nname = "a"\nweights = {weights}\n'
+        '[[strategies]]\nkind = "static"\nname = "b"\nweights = { A0 = 1.0 }\n'
+    )
+    return str(toml)
+
+
+def _backtest(toml: str, out: Path, *extra: str) -> int:
+    return main(["backtest", toml, "--out", str(out), *extra])
+
+
+def _snapshot(d: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.is_file()}
+
+
+def test_a_sigint_during_save_leaves_the_previous_run_intact(tmp_path, capsys, monkeypatch):
+    import os
+    import signal
+
+    from engine.core.result import BacktestResult
+
+    out = tmp_path / "run"
+    assert _backtest(_run_toml(tmp_path), out, "--no-report") == 0
+    before = _snapshot(out)
+    original = BacktestResult.save
+
+    def save_then_sigint(self, where):
+        original(self, where)  # every new file written (into the temporary folder) ...
+        os.kill(os.getpid(), signal.SIGINT)  # ... and the user presses Ctrl-C
+
+    monkeypatch.setattr(BacktestResult, "save", save_then_sigint)
+    toml2 = _run_toml(tmp_path, weights="{ A1 = 1.0 }")
+    assert _backtest(toml2, out, "--no-report") == 130
+    assert _snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".run")) == []
+
+
+def test_a_new_run_removes_the_stale_report(tmp_path, capsys):
+    out = tmp_path / "run"
+    toml = _run_toml(tmp_path)
+    assert _backtest(toml, out) == 0 and (out / "report.html").is_file()
+    (out / "notes.txt").write_text("mine")
+    assert _backtest(toml, out, "--no-report") == 0
+    assert not (out / "report.html").exists()  # not left beside results it doesn't show
+    assert (out / "notes.txt").read_text() == "mine"  # files the engine didn't write: kept
+
+
+def _report_error(out: Path, capsys) -> tuple[int, list[str]]:
+    code = main(["report", str(out)])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_report_refuses_a_truncated_or_mixed_run_folder(tmp_path, capsys):
+    toml = _run_toml(tmp_path)
+    out, other = tmp_path / "run", tmp_path / "other"
+    assert _backtest(toml, out, "--no-report") == 0
+    assert _backtest(_run_toml(tmp_path, weights="{ A1 = 0.5 }"), other, "--no-report") == 0
+    capsys.readouterr()
+    eq = (out / "equity.csv").read_bytes()
+    (out / "equity.csv").write_bytes(eq[: len(eq) // 2])  # cut mid-number
+    code, err = _report_error(out, capsys)
+    assert code == 2 and len(err) == 1
+    assert err[0] == (
+        f"error: {out}: equity.csv is {len(eq) // 2:,} bytes, the run wrote {len(eq):,} "
+        "(cut short or from another run); rerun the backtest"
+    )
+    (out / "equity.csv").write_bytes(eq)
+    (out / "manifest.json").unlink()  # a folder from before manifests: the tables checked
+    (out / "equity.csv").write_bytes(eq[: len(eq) // 2])
+    code, err = _report_error(out, capsys)
+    assert code == 2 and len(err) == 1 and "rerun the backtest" in err[0]
+    (out / "equity.csv").write_bytes(eq)
+    w = pd.read_csv(other / "weights.csv")
+    w["strategy"] = w["strategy"].replace({"a": "c"})
+    w.to_csv(out / "weights.csv", index=False)
+    code, err = _report_error(out, capsys)
+    assert code == 2 and err == [
+        f"error: {out}: weights.csv is not from the run of equity.csv (strategies b, c vs a, "
+        "b, 80 vs 80 bars); rerun the backtest"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "what"),
+    [
+        ("meta.json", "{not json", "meta.json: unreadable (JSONDecodeError"),
+        ("fills.csv", "", "fills.csv: unreadable (EmptyDataError"),
+        ("regimes.csv", "timestamp,regime\n", "regimes.csv has 0 bars, equity.csv 80"),
+    ],
+)
+def test_report_on_a_damaged_folder_is_exit_2(tmp_path, capsys, name, text, what):
+    out = tmp_path / "run"
+    assert _backtest(_run_toml(tmp_path), out, "--no-report") == 0
+    capsys.readouterr()
+    (out / "manifest.json").unlink()
+    (out / name).write_text(text)
+    code, err = _report_error(out, capsys)
+    assert code == 2 and len(err) == 1 and what in err[0], err
