@@ -519,3 +519,54 @@ def test_report_on_a_damaged_folder_is_exit_2(tmp_path, capsys, name, text, what
     (out / name).write_text(text)
     code, err = _report_error(out, capsys)
     assert code == 2 and len(err) == 1 and what in err[0], err
+
+
+# ------------------------------------------------------------------ advise
+
+
+def _advise_config(tmp_path: Path) -> str:
+    t = np.arange(400)
+    rng = np.random.default_rng(8)
+    a0 = 100 * np.exp(np.cumsum(rng.normal(0.0003, 0.01, 400)))
+    cash = 10.0 * (1 + 0.02 / 252) ** t
+    idx = pd.bdate_range("2020-01-01", periods=400)
+    f = tmp_path / "px.csv"
+    pd.DataFrame({"date": idx.strftime("%Y-%m-%d"), "A0": a0, "CASH": cash}).to_csv(f, index=False)
+    toml = tmp_path / "adv.toml"
+    toml.write_text(
+        f'[data]\nsource = "{f}"\nohlc_from_close = true\n[detector]\nkind = "none"\n'
+        '[[strategies]]\nkind = "static"\nname = "s"\nweights = { A0 = 0.5 }\n'
+    )
+    return str(toml)
+
+
+def test_advise_cash_rows_duplicates_and_the_assumed_portfolio(tmp_path, capsys):
+    toml = _advise_config(tmp_path)
+    pos = tmp_path / "pos.csv"
+    pos.write_text("symbol,qty\nA0,10\nCASH,5000\n")
+    args = ["advise", toml, "--as-of", "2021-07-01", "--positions", str(pos)]
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: positions: the CSV row CASH,5000 is ambiguous: the data has a symbol CASH (a "
+        "CSV 'cash' row is currency, a TOML [positions] CASH is units of it); write currency "
+        "as the row currency,5000 (or --cash 5000), units of CASH in a TOML file: "
+        "[positions] CASH = 5000"
+    )
+    pos.write_text("symbol,qty\nA0,10\nA0,5\n")
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: {pos}: row 3: A0 is listed twice (also row 2); give one row per symbol"
+    )
+    pos.write_text("symbol,qty\nA0,10\ncurrency,5000\n")
+    assert main([*args, "--json"]) in (0, 3)
+    import json
+
+    a = json.loads(capsys.readouterr().out)
+    assert a["cash"] == 5000.0 and a["portfolio_assumed"] is False
+    assert a["portfolio_value"] == pytest.approx(5000.0 + 10 * a["prices"]["A0"])
+    assert main(["advise", toml, "--as-of", "2021-07-01"]) in (0, 3)
+    out = capsys.readouterr().out
+    assert (
+        "portfolio value 1,000,000.00 (uninvested cash 1,000,000.00) - ASSUMED: all cash at execution.initial_cash; give --positions or --cash"
+        in out
+    )
