@@ -100,8 +100,10 @@ def load_chunks(cfg: RunConfig) -> Any:
     )
 
 
-def load_files(files: Sequence[str]) -> tuple[BarPanel, str]:
-    """The user's files as a panel, and the ``format`` to put in a config (``init``)."""
+def load_files(files: Sequence[str]) -> tuple[BarPanel, str, bool]:
+    """The user's files as a panel, the ``format`` to put in a config and whether open/high/
+    low had to come from the close (close-only files: ``date,close``, ``date,AAPL,JPM``)
+    (``init``)."""
     import data_feeds
 
     if not files:
@@ -111,7 +113,12 @@ def load_files(files: Sequence[str]) -> tuple[BarPanel, str]:
         raise DataError("init: mix of CSV and Parquet files; convert them to one format")
     fmt = "parquet" if all(parquet) else "csv"
     loader = data_feeds.load_parquet if fmt == "parquet" else data_feeds.load_csv
-    return loader(list(files)), fmt
+    try:
+        return loader(list(files), max_jump=1.9), fmt, False
+    except DataError as exc:
+        if "ohlc_from_close" not in str(exc):
+            raise
+    return loader(list(files), ohlc_from_close=True, max_jump=1.9), fmt, True
 
 
 def build_strategy(scfg: StrategyConfig) -> Strategy:

@@ -570,3 +570,51 @@ def test_advise_cash_rows_duplicates_and_the_assumed_portfolio(tmp_path, capsys)
         "portfolio value 1,000,000.00 (uninvested cash 1,000,000.00) - ASSUMED: all cash at execution.initial_cash; give --positions or --cash"
         in out
     )
+
+
+# ------------------------------------------------------------------ init on your own files
+
+
+def test_init_on_a_wide_close_only_csv_then_backtest_equals_a_pandas_replica(tmp_path, capsys):
+    rng = np.random.default_rng(9)
+    idx = pd.bdate_range("2018-01-01", periods=700)
+    syms = ["AAPL", "JPM", "XOM"]
+    px = 100 * np.exp(np.cumsum(rng.normal(0.0003, 0.015, (700, 3)), axis=0))
+    f = tmp_path / "stocks.csv"
+    pd.DataFrame(px, columns=syms).assign(date=idx.strftime("%Y-%m-%d"))[["date", *syms]].to_csv(
+        f, index=False
+    )
+    toml = tmp_path / "cfg.toml"
+    assert main(["init", str(f), "--out", str(toml)]) == 0
+    out = tmp_path / "run"
+    assert main(["backtest", str(toml), "--out", str(out), "--no-report"]) == 0
+    equity = pd.read_csv(out / "equity.csv", index_col=0, parse_dates=True)["equal_weight"]
+    # replica: equal weights decided at a month's first close (and the first bar), filled at
+    # the next bar's open (= close here), the default 5 bps commission, sells first, buys
+    # scaled down to the cash left (no leverage)
+    close = pd.DataFrame(px, index=idx, columns=syms).to_numpy()
+    c = 5e-4
+    cash, qty = 1_000_000.0, np.zeros(3)
+    pending = None
+    values = []
+    month = None
+    for t in range(len(idx)):
+        p = close[t]
+        if pending is not None:
+            trade = pending - qty
+            sells = np.minimum(trade, 0.0)
+            cash += -(sells @ p) * (1 - c)
+            qty = qty + sells
+            buys = np.maximum(trade, 0.0)
+            need = (buys @ p) * (1 + c)
+            if need > cash:
+                buys = buys * (cash / need * (1 - 1e-9))
+            cash -= (buys @ p) * (1 + c)
+            qty = qty + buys
+            pending = None
+        value = cash + qty @ p
+        values.append(value)
+        if month != idx[t].month:
+            month = idx[t].month
+            pending = value / 3 / p
+    np.testing.assert_allclose(equity.to_numpy(), np.array(values), rtol=1e-9)
