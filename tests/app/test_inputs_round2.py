@@ -567,9 +567,9 @@ def test_advise_cash_rows_duplicates_and_the_assumed_portfolio(tmp_path, capsys)
     assert main(["advise", toml, "--as-of", "2021-07-01"]) in (0, 3)
     out = capsys.readouterr().out
     assert (
-        "portfolio value 1,000,000.00 (uninvested cash 1,000,000.00) - ASSUMED: all cash at execution.initial_cash; give --positions or --cash"
-        in out
-    )
+        "portfolio value 1,000,000.00 (uninvested cash 1,000,000.00) - ASSUMED: all cash at "
+        "execution.initial_cash; give --positions or --cash"
+    ) in out
 
 
 # ------------------------------------------------------------------ init on your own files
