@@ -149,6 +149,31 @@ def align(
     return cal, out
 
 
+def check_jumps(frames: Sequence[SymbolFrame], max_jump: float) -> None:
+    """Refuse a one-bar close move by a factor of ``max_jump`` or more (up, or down to
+    ``1 / max_jump``): usually an unadjusted split (2:1 is a false -50 % day). The error
+    names the symbol, the two bars and the prices."""
+    for f in frames:
+        c = f.data["close"]
+        if c.size < 2:
+            continue
+        ratio = c[1:] / c[:-1]
+        bad = np.flatnonzero((ratio >= max_jump) | (ratio <= 1.0 / max_jump))
+        if bad.size:
+            i = int(bad[0])
+            raise DataError(
+                f"{f.source}: symbol {f.symbol}: close moves {ratio[i] - 1:+.1%} from "
+                f"{_day(f.index[i])} ({c[i]:g}) to {_day(f.index[i + 1])} ({c[i + 1]:g}), "
+                f"a factor beyond data.max_jump = {max_jump:g}: usually an unadjusted split; "
+                "give split-adjusted prices (an 'Adj Close' column is used when present) or "
+                "raise data.max_jump"
+            )
+
+
+def _day(ts: pd.Timestamp) -> str:
+    return str(ts.date()) if ts == ts.normalize() else str(ts)
+
+
 def _same_calendar(indexes: Sequence[pd.DatetimeIndex]) -> bool:
     """Every index holds the same timestamps (then the intersection is the first one)."""
     first = indexes[0].asi8
@@ -236,6 +261,7 @@ def _build(
     asset_classes: Mapping[str, str] | None,
     timezone: str | None = None,
     calendar: str | None = None,
+    max_jump: float | None = None,
 ) -> BarPanel:
     seen: dict[str, str] = {}
     for f in frames:
@@ -257,6 +283,8 @@ def _build(
         frames = [by_sym[s] for s in symbols]
     frames, zone = _to_zone(frames, timezone, calendar)
     frames = _window(frames, start, end)
+    if max_jump is not None:
+        check_jumps(frames, max_jump)
     if calendar:
         report_sessions(frames, calendar)
     index, arrays = align(frames, fill)
@@ -333,7 +361,9 @@ def read_csv_arrow(path: Path) -> pd.DataFrame:
     columns: dict[str, object] = {}
     for name in names:
         arr = cols.pop(name, np.empty(0))[:n]
-        if name in aware:  # UTC instants: keep them aware for validation to convert
+        if name in aware and _maybe_local_midnights(arr):  # the offsets as written matter
+            columns[name] = _text_column(path, name)
+        elif name in aware:  # UTC instants: keep them aware for validation to convert
             columns[name] = pd.Series(pd.DatetimeIndex(arr).tz_localize("UTC"))
         elif cats.get(name):
             labels = pd.Index(list(cats[name]), dtype=object)
@@ -341,6 +371,29 @@ def read_csv_arrow(path: Path) -> pd.DataFrame:
         else:
             columns[name] = arr
     return pd.DataFrame(columns, copy=False)
+
+
+def _maybe_local_midnights(utc: np.ndarray) -> bool:
+    """Could these UTC instants be local midnights of daily bars (one or two times of day,
+    daylight saving, none of them midnight UTC)? Then the column is read again as written
+    (:func:`data_feeds.validation._local_midnights` reads them as their local dates)."""
+    if utc.size == 0:
+        return False
+    tod = np.unique(utc.astype("datetime64[ns]").view(np.int64) % 86_400_000_000_000)
+    return tod.size <= 2 and tod[0] != 0
+
+
+def _text_column(path: Path, name: str) -> pd.Series:
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    table = pacsv.read_csv(
+        str(path),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=[name], column_types={name: pa.string()}
+        ),
+    )
+    return pd.Series(table.column(name).to_numpy(zero_copy_only=False), dtype=object)
 
 
 PROGRESS_MIN_BYTES = 32 << 20
@@ -548,6 +601,7 @@ def load_csv(
     asset_classes: Mapping[str, str] | None = None,
     timezone: str | None = None,
     calendar: str | None = None,
+    max_jump: float | None = None,
 ) -> BarPanel:
     """Load one or more CSV files (single-symbol, long or wide; ``.gz`` fine) into a panel.
 
@@ -564,6 +618,7 @@ def load_csv(
         asset_classes=asset_classes,
         timezone=timezone,
         calendar=calendar,
+        max_jump=max_jump,
     )
 
 
@@ -578,6 +633,7 @@ def load_parquet(
     asset_classes: Mapping[str, str] | None = None,
     timezone: str | None = None,
     calendar: str | None = None,
+    max_jump: float | None = None,
 ) -> BarPanel:
     """Load one or more Parquet files (same layouts and rules as :func:`load_csv`)."""
     frames = _load_files(paths, "parquet", ohlc_from_close)
@@ -590,6 +646,7 @@ def load_parquet(
         asset_classes=asset_classes,
         timezone=timezone,
         calendar=calendar,
+        max_jump=max_jump,
     )
 
 
@@ -606,6 +663,7 @@ def from_dataframe(
     asset_classes: Mapping[str, str] | None = None,
     timezone: str | None = None,
     calendar: str | None = None,
+    max_jump: float | None = None,
 ) -> BarPanel:
     """Build a panel from a DataFrame in any accepted layout.
 
@@ -624,4 +682,5 @@ def from_dataframe(
         asset_classes=asset_classes,
         timezone=timezone,
         calendar=calendar,
+        max_jump=max_jump,
     )

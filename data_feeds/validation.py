@@ -15,13 +15,18 @@ accepted for ``timestamp``, ``ticker`` for ``symbol``; a ``DatetimeIndex`` works
   constant ``symbol`` column or the file stem);
 * **long**: ``timestamp, symbol, open, high, low, close[, volume]``;
 * **wide**: ``timestamp, SPX_open, SPX_close, ...`` or MultiIndex columns
-  ``(symbol, field)`` / ``(field, symbol)``.
+  ``(symbol, field)`` / ``(field, symbol)``;
+* **wide closes**: ``timestamp, AAPL, JPM, ...`` (numbers only): each column a symbol's
+  close (open/high/low then come from ``ohlc_from_close``).
 
 Missing ``volume`` becomes ``0.0`` (meaning "unknown" throughout the engine). Missing
 ``open``/``high``/``low`` are an error unless ``ohlc_from_close=True``: then
 ``open = close``, ``high = max(open, close)``, ``low = min(open, close)``.
-Time-zone-aware timestamps are converted to UTC and made naive. Other columns
-(``adj close``, ...) are ignored.
+An ``adj close`` column (``adj_close``, ``adjusted close``) is used as the close, open/high/
+low scaled by the same factor (logged): unadjusted splits would be false -50 % days.
+Time-zone-aware timestamps are converted to UTC and made naive, except daily bars stamped
+at local midnight (``2020-01-06 00:00+01:00``): those are their local dates. Other columns
+are ignored.
 """
 
 from __future__ import annotations
@@ -182,6 +187,15 @@ def _parse_timestamps(
                 idx = idx2
     tz = None
     if idx.tz is not None:
+        wall = _local_midnights(raw, idx)
+        if wall is not None:  # daily bars stamped at local midnight: their local dates
+            log.info(
+                "timestamps.local_dates",
+                source=source,
+                note="daily bars stamped at local midnight with a UTC offset: read as their "
+                "local dates (in UTC they fall on the previous day)",
+            )
+            return wall.as_unit("ns"), None
         idx = idx.tz_convert("UTC").tz_localize(None)
         tz = "UTC"
     bad = np.flatnonzero(pd.isna(idx))
@@ -192,6 +206,74 @@ def _parse_timestamps(
         sym = _sym_at(symbol, i)
         raise DataError(f"{_where(source, sym, int(rows[i]))}: {what}")
     return idx.as_unit("ns"), tz
+
+
+ADJ_CLOSE_ALIASES: tuple[str, ...] = (
+    "adj close",
+    "adj_close",
+    "adjclose",
+    "adjusted close",
+    "adjusted_close",
+)
+
+
+def _adjusted(
+    cols: dict[str, pd.Series], adj: pd.Series, source: str, name: str
+) -> dict[str, pd.Series]:
+    """Split- and dividend-adjusted bars: ``close`` is the adjusted close and open/high/low
+    are scaled by the same factor ``adj / close`` (said in the log)."""
+    out = dict(cols)
+    adj_num = pd.to_numeric(adj, errors="coerce")
+    if "close" in cols:
+        factor = adj_num / pd.to_numeric(cols["close"], errors="coerce")
+        for f in ("open", "high", "low"):
+            if f in cols:
+                out[f] = pd.to_numeric(cols[f], errors="coerce") * factor
+    out["close"] = adj_num.where(adj_num.notna(), adj)  # a bad cell keeps its text (row named)
+    log.warning(
+        "data.adjusted_prices",
+        source=source,
+        column=name,
+        note=f"'{name}' used as close (open/high/low scaled by it): split- and "
+        "dividend-adjusted returns",
+    )
+    return out
+
+
+def _local_midnights(raw: pd.Series, idx: pd.DatetimeIndex) -> pd.DatetimeIndex | None:
+    """The wall-clock times of aware timestamps when every one is a local midnight (daily
+    bars: ``2020-01-06 00:00+01:00`` is Monday the 6th, not Sunday 23:00 UTC) and some fall
+    on another date in UTC; else None (times are converted to UTC as before)."""
+    if pd.isna(idx).any():
+        return None
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        wall = pd.DatetimeIndex(raw).tz_localize(None)
+    elif raw.dtype == object or pd.api.types.is_string_dtype(raw):
+        text = raw.astype("string").str.strip().str.replace(_OFFSET_RE, "", regex=True)
+        wall = pd.DatetimeIndex(pd.to_datetime(text, errors="coerce", format="ISO8601"))
+    else:
+        return None
+    if pd.isna(wall).any() or not (wall == wall.normalize()).all():
+        return None
+    utc_dates = idx.tz_convert("UTC").tz_localize(None).normalize()
+    if (utc_dates == wall).all():
+        return None
+    return wall
+
+
+def _wide_closes(df: pd.DataFrame, ts_col: object) -> dict[str, dict[str, pd.Series]]:
+    """A wide close-only table (``date, AAPL, JPM, ...``): each numeric column is a symbol's
+    close; empty when a column is not numbers (then it is not this layout)."""
+    out: dict[str, dict[str, pd.Series]] = {}
+    for c in df.columns:
+        if c == ts_col:
+            continue
+        col = df[c]
+        num = pd.to_numeric(col, errors="coerce")
+        if not (pd.api.types.is_numeric_dtype(col) or num.notna().mean() > 0.9):
+            return {}
+        out[str(c).strip()] = {"close": col}
+    return out
 
 
 def _split_layout(
@@ -223,6 +305,9 @@ def _split_layout(
     field_cols = {f: lower[f] for f in FIELDS if f in lower}
     if sym_col is not None or field_cols:
         cols = {f: df[c] for f, c in field_cols.items()}
+        adj = _find(lower, ADJ_CLOSE_ALIASES)
+        if adj is not None:
+            cols = _adjusted(cols, df[adj], source, str(adj))
         syms = df[sym_col] if sym_col is not None else None
         if syms is None and default_symbol is None:
             raise DataError(
@@ -235,6 +320,8 @@ def _split_layout(
         m = _WIDE_RE.match(str(c).strip())
         if m:
             wide.setdefault(m.group("sym"), {})[m.group("field").lower()] = df[c]
+    if not wide and ts_col is not None:
+        wide = _wide_closes(df, ts_col)
     if not wide:
         raise DataError(
             f"{source}: missing column 'close' (no OHLCV columns found, neither long "

@@ -87,6 +87,7 @@ class Holdings:
 
     qty: dict[str, float]
     cash: float
+    cash_row: str | None = None  # a CSV row giving currency cash (its symbol as written)
 
 
 # ---------------------------------------------------------------- inputs
@@ -115,7 +116,9 @@ def split_config(path: str | Path | None) -> tuple[RunConfig, AdviseConfig]:
 
 def load_positions(path: str | Path, default_cash: float = 0.0) -> Holdings:
     """Positions from TOML (``cash = 1000.0`` and a ``[positions]`` table of quantities) or
-    CSV (columns ``symbol,qty``; a row ``cash,AMOUNT`` for currency cash)."""
+    CSV (columns ``symbol,qty``, one row per symbol; a row ``currency,AMOUNT`` for currency
+    cash; ``cash,AMOUNT`` too, refused by :func:`advise` when the data hold a symbol named
+    cash: TOML ``[positions] CASH`` is units of that asset, so the row reads two ways)."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: positions file not found")
@@ -138,14 +141,26 @@ def load_positions(path: str | Path, default_cash: float = 0.0) -> Holdings:
         if reader.fieldnames is None or not {"symbol", "qty"} <= set(reader.fieldnames):
             raise DataError(f"{p}: CSV needs the columns symbol,qty")
         cash = 0.0
+        seen: dict[str, int] = {}
+        cash_row = None
         for i, row in enumerate(reader, start=2):
             sym = (row["symbol"] or "").strip()
             q = _number(row["qty"], p, f"row {i} qty")
-            if sym.lower() == "cash":
-                cash += q
-            elif sym:
-                qty[sym] = qty.get(sym, 0.0) + q
-    return Holdings(qty, cash)
+            if not sym:
+                continue
+            if sym.lower() in seen:
+                raise DataError(
+                    f"{p}: row {i}: {sym} is listed twice (also row {seen[sym.lower()]}); "
+                    "give one row per symbol"
+                )
+            seen[sym.lower()] = i
+            if sym.lower() == "currency":  # currency cash, never a symbol's units
+                cash = q
+            elif sym.lower() == "cash":
+                cash, cash_row = q, sym
+            else:
+                qty[sym] = q
+    return Holdings(qty, cash, cash_row)
 
 
 def check_holdings(h: Holdings, allow_short: bool, where: str = "positions") -> None:
@@ -400,8 +415,18 @@ def advise(
     why = cfg.execution.weight_rules().problem(np.asarray(w, dtype=float), symbols)
     if why:
         raise ConfigError(f"strategies.{scfg.name}: target at {panel.index[-1]}: {why}")
+    assumed = holdings is None
     h = holdings or Holdings({}, cfg.execution.initial_cash)
     check_holdings(h, cfg.execution.allow_short)
+    clash = [s for s in symbols if h.cash_row is not None and s.lower() == h.cash_row.lower()]
+    if clash:
+        raise DataError(
+            f"positions: the CSV row {h.cash_row},{h.cash:g} is ambiguous: the data has a "
+            f"symbol {clash[0]} (a CSV 'cash' row is currency, a TOML [positions] {clash[0]} "
+            f"is units of it); write currency as the row currency,{h.cash:g} (or --cash "
+            f"{h.cash:g}), units of {clash[0]} in a TOML file: [positions] {clash[0]} = "
+            f"{h.cash:g}"
+        )
     unknown = [s for s in h.qty if s not in symbols]
     if unknown:
         raise DataError(
@@ -457,6 +482,7 @@ def advise(
             "since": str(since.date()),
         },
         "portfolio_value": value,
+        "portfolio_assumed": assumed,
         "cash": h.cash,
         "holdings": {s: float(q) for s, q in zip(symbols, held)},
         "target_weights": {s: float(x) for s, x in zip(symbols, w)},
@@ -495,7 +521,12 @@ def format_advice(a: dict[str, Any]) -> str:
         "probabilities: " + "  ".join(f"{k}={v:.3f}" for k, v in r["probabilities"].items()),
         "",
         f"portfolio value {fmt.money(a['portfolio_value'], 2)} "
-        f"(uninvested cash {fmt.money(a['cash'], 2)})",
+        f"(uninvested cash {fmt.money(a['cash'], 2)})"
+        + (
+            " - ASSUMED: all cash at execution.initial_cash; give --positions or --cash"
+            if a.get("portfolio_assumed")
+            else ""
+        ),
         f"{'symbol':<22}{'price':>12}{'held qty':>14}{'target w':>10}{'trade qty':>14}"
         f"{'trade value':>16}",
     ]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import structlog
 from tqdm import tqdm
 
@@ -183,4 +184,31 @@ def compute_metrics(result: BacktestResult) -> dict[str, dict[str, float]]:
         raise ConfigError(str(exc)) from None
     for name in out:
         out[name]["final_equity"] = float(result.runs[name].equity.iloc[-1])
+        flag_untraded(name, result.runs[name], out[name], result.config or {})
     return out
+
+
+def flag_untraded(name: str, run: StrategyRun, metrics: dict[str, float], cfg: dict) -> None:
+    """A strategy whose targets held a position but that never traded (a ``lot_size``
+    above what the cash buys, ``initial_cash`` below the minimum commission...) is not a
+    normal 0 % result: a warning naming the likely key and ``never_traded = 1`` in its
+    metrics (metrics.json, the tables)."""
+    if metrics.get("n_trades", 0.0) != 0.0:
+        return
+    targets = run.targets.to_numpy(dtype=float)
+    if not (np.nan_to_num(np.abs(targets)) > 0.0).any():
+        return  # an all-cash strategy: no trade is the right answer
+    metrics["never_traded"] = 1.0
+    costs, ex = cfg.get("costs") or {}, cfg.get("execution") or {}
+    why = [
+        f"{k} = {costs[k]:g}"
+        for k in ("lot_size", "commission_min", "commission_per_share")
+        if costs.get(k)
+    ]
+    why += [f"{k} = {ex[k]:g}" for k in ("initial_cash", "min_trade_value") if k in ex]
+    log.warning(
+        "strategy.never_traded",
+        strategy=name,
+        note="its targets held positions but no order ever filled: the result is cash, "
+        "not the strategy; check " + ", ".join(why),
+    )

@@ -35,6 +35,7 @@ from engine.frequency import Frequency, infer_frequency
 from engine.ground.bars import BarPanel, DataError
 from engine.plugins.features import UserFeature
 from engine.plugins.strategy import CompiledStrategy, PythonStrategy
+from engine.regimes.inputs import ConstantInput
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +70,7 @@ def load_panel(cfg: RunConfig) -> BarPanel:
         ohlc_from_close=d.ohlc_from_close,
         timezone=d.timezone,
         calendar=d.calendar,
+        max_jump=d.max_jump if np.isfinite(d.max_jump) else None,
     )
 
 
@@ -98,8 +100,10 @@ def load_chunks(cfg: RunConfig) -> Any:
     )
 
 
-def load_files(files: Sequence[str]) -> tuple[BarPanel, str]:
-    """The user's files as a panel, and the ``format`` to put in a config (``init``)."""
+def load_files(files: Sequence[str]) -> tuple[BarPanel, str, bool]:
+    """The user's files as a panel, the ``format`` to put in a config and whether open/high/
+    low had to come from the close (close-only files: ``date,close``, ``date,AAPL,JPM``)
+    (``init``)."""
     import data_feeds
 
     if not files:
@@ -109,11 +113,26 @@ def load_files(files: Sequence[str]) -> tuple[BarPanel, str]:
         raise DataError("init: mix of CSV and Parquet files; convert them to one format")
     fmt = "parquet" if all(parquet) else "csv"
     loader = data_feeds.load_parquet if fmt == "parquet" else data_feeds.load_csv
-    return loader(list(files)), fmt
+    try:
+        return loader(list(files), max_jump=1.9), fmt, False
+    except DataError as exc:
+        if "ohlc_from_close" not in str(exc):
+            raise
+    return loader(list(files), ohlc_from_close=True, max_jump=1.9), fmt, True
 
 
 def build_strategy(scfg: StrategyConfig) -> Strategy:
-    """A strategy object from its config section."""
+    """A strategy object from its config section; a section no strategy can be built from
+    (e.g. ``normalize = true`` on all-zero weights) is a one-line :class:`ConfigError`."""
+    try:
+        return _build_strategy(scfg)
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"strategies.{scfg.name}: {exc}") from None
+
+
+def _build_strategy(scfg: StrategyConfig) -> Strategy:
     from engine.weights import normalized
     from strategies.regime_switching import RegimeSwitching
     from strategies.static import StaticAllocation
@@ -139,6 +158,19 @@ def build_strategy(scfg: StrategyConfig) -> Strategy:
 
         return from_config(scfg)
     return load_custom(scfg)
+
+
+def check_strategy_data(strategies: Sequence[Strategy], panel: BarPanel) -> None:
+    """Refuse, before the run, strategies that cannot give a right number on this data
+    (their optional ``check_data(panel)``, e.g. inverse-vol on an asset whose price never
+    moves): a one-line :class:`ConfigError` naming the strategy."""
+    for strat in strategies:
+        check = getattr(strat, "check_data", None)
+        if callable(check):
+            try:
+                check(panel)
+            except ValueError as exc:
+                raise ConfigError(f"strategies.{strat.name}: {exc}") from None
 
 
 def check_strategies(strategies: Sequence[Strategy], symbols: Sequence[str]) -> None:
@@ -301,6 +333,8 @@ class Run:
                 user_features=self.user_features,
                 feature_assets=self.feature_assets,
             )
+        except ConstantInput as exc:  # a constant market price: nothing to fit
+            raise ConfigError(f"detector: {exc.dated(self.panel.index)}") from None
         except ValueError as exc:  # e.g. history too short for the detector's first fit
             raise ConfigError(f"detector: {exc}") from None
 
@@ -380,6 +414,7 @@ def assemble(
         else tuple(build_strategy(s) for s in cfg.strategies)
     )
     check_strategies(strats, panel.symbols)
+    check_strategy_data(strats, panel)
     try:
         costs = costs_for(cfg, panel.symbols)
     except ValueError as exc:
@@ -392,6 +427,14 @@ def assemble(
     except (DataError, ValueError) as exc:
         raise ConfigError(f"detector: {exc}") from None
     freq = infer_frequency(panel.index, cfg.data.periods_per_year)
+    if freq.sparse:
+        log.warning(
+            "data.sessions_missing",
+            periods_per_year=round(freq.periods_per_year, 1),
+            note=f"daily bars cover {freq.periods_per_year / freq.days_per_year:.0%} of the "
+            f"{freq.days_per_year:.0f} sessions a year: years and annualisation use the data's "
+            "calendar span (set data.periods_per_year to override)",
+        )
     return Run(
         cfg=cfg,
         panel=panel,
@@ -413,6 +456,7 @@ __all__ = [
     "assemble",
     "build_strategy",
     "check_strategies",
+    "check_strategy_data",
     "check_targets",
     "costs_for",
     "load_chunks",

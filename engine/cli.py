@@ -106,8 +106,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     out = run_folder(cfg.name, args.out)
     if cfg.data.chunk_bars is not None:
         return backtest_chunked(cfg, out)
+    from engine.core.run_folder import writing
+
     result = run_backtest(cfg)
-    result.save(out)
+    html = result.config.get("report", {}).get("html", True) and not args.no_report
+    with writing(out) as tmp:  # the previous run stays whole until this one is complete
+        result.save(tmp)
+        if html:
+            write_html_report(result, tmp / "report.html")
     table = summary_table(result)
     print(run_header(result.panel, cfg.data.periods_per_year))
     view = after_warmup(result)
@@ -119,8 +125,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         print(text_table(post, ["total_return", *DEFAULT_COLUMNS]))
         print("whole period, warm-up included:")
     print(text_table(table, ["total_return", *DEFAULT_COLUMNS]))
-    if result.config.get("report", {}).get("html", True) and not args.no_report:
-        print(f"report: {write_html_report(result, out / 'report.html')}")
+    if html:
+        print(f"report: {out / 'report.html'}")
     print(f"results: {out}/ (equity.csv, fills.csv, weights.csv, regimes.csv, metrics.json)")
     return 0
 
@@ -132,10 +138,12 @@ def backtest_chunked(cfg: Any, out: Path) -> int:
 
     from engine.analysis.metrics import DEFAULT_COLUMNS
     from engine.api_chunked import run_backtest_chunked
+    from engine.core.run_folder import writing
     from engine.fmt import text_table
 
     result = run_backtest_chunked(cfg)
-    result.save(out)
+    with writing(out) as tmp:
+        result.save(tmp)
     idx = result.index
     fmt = "%Y-%m-%d" if (idx == idx.normalize()).all() else "%Y-%m-%d %H:%M"
     print(

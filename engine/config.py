@@ -77,7 +77,9 @@ class DataConfig(Section):
     bar frequency inferred from the timestamps. ``calendar`` (an exchange code such as
     ``"XNYS"``) reports sessions missing from the data; ``timezone`` is the zone the bar
     times are shown and grouped in (sessions, days, months): time-zone-aware timestamps are
-    converted to it, naive ones are taken to be in it.
+    converted to it, naive ones are taken to be in it. ``max_jump``: a close moving by this
+    factor or more in one bar (x1.9 up, /1.9 down: a 2:1 split is /2) is refused as an
+    unadjusted split, naming the symbol and the dates (``inf`` turns the check off).
     """
 
     source: str | list[str] = "bundled"
@@ -91,6 +93,7 @@ class DataConfig(Section):
     calendar: str | None = None
     timezone: str | None = None
     chunk_bars: int | None = Field(None, ge=1)  # Parquet only: engine.api_chunked
+    max_jump: float = Field(1.9, gt=1)  # a one-bar close factor refused (unadjusted splits)
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -146,7 +149,12 @@ class DataConfig(Section):
 class ExecutionConfig(Section):
     """Order sizing. Target weights mean what they say: a negative weight is an error unless
     ``allow_short``; weights summing above 1 are an error unless ``allow_leverage`` (then up
-    to ``max_gross``); a sum below 1 leaves the rest in cash."""
+    to ``max_gross``); a sum below 1 leaves the rest in cash.
+
+    Leverage borrows cash, and borrowed cash is not free: with ``allow_leverage`` the
+    annual ``financing_rate`` (a fraction: 0.05 is 5 %; 0 to borrow for free, said in the
+    config) is required, and negative cash pays ``financing_rate + financing_spread_bps``
+    every bar (``rate / periods_per_year`` of the loan, like ``costs.borrow_bps``)."""
 
     initial_cash: float = Field(1_000_000.0, gt=0)
     fill_at: Literal["next_open", "next_close"] = "next_open"
@@ -155,11 +163,26 @@ class ExecutionConfig(Section):
     max_gross: float = Field(1.0, gt=0)
     trade_band: float = Field(0.0, ge=0)
     min_trade_value: float = Field(0.0, ge=0)
+    financing_rate: float | None = Field(None, gt=-0.5, lt=1.0)
+    financing_spread_bps: float = Field(0.0, ge=0, lt=10_000)
+
+    @model_validator(mode="after")
+    def _leverage_is_financed(self) -> ExecutionConfig:
+        if self.allow_leverage and self.financing_rate is None:
+            raise ValueError(
+                "financing_rate: leverage borrows cash; set the annual rate it pays "
+                "(e.g. financing_rate = 0.05, or 0 to borrow for free)"
+            )
+        return self
 
     def build(self, periods_per_year: float = 252.0) -> Execution:
-        """Kernel settings; ``periods_per_year`` (the data's) accrues borrow fees per bar."""
+        """Kernel settings; ``periods_per_year`` (the data's) accrues borrow fees and
+        financing per bar."""
+        rate = (self.financing_rate or 0.0) + self.financing_spread_bps / 10_000.0
         return Execution(
-            **self.model_dump(exclude={"allow_short"}), periods_per_year=periods_per_year
+            **self.model_dump(exclude={"allow_short", "financing_rate", "financing_spread_bps"}),
+            periods_per_year=periods_per_year,
+            financing_rate=rate if self.allow_leverage else 0.0,
         )
 
     def weight_rules(self) -> WeightRules:
@@ -172,6 +195,11 @@ class ExecutionConfig(Section):
         )
 
 
+MAX_PRICE_BPS = 10_000
+"""A per-trade cost in bps of the price must stay below this (100%): at 20,000 bps a sell
+would be priced below zero and never happen (issue 23)."""
+
+
 class CostConfig(Section):
     commission_bps: float = Field(0.0, ge=0)
     commission_per_share: float = Field(0.0, ge=0)
@@ -182,6 +210,16 @@ class CostConfig(Section):
     participation: float = Field(0.0, ge=0, le=1)
     lot_size: float = Field(0.0, ge=0)
     borrow_bps: float = Field(0.0, ge=0)
+
+    @field_validator("commission_bps", "half_spread_bps", "slippage_bps")
+    @classmethod
+    def _below_whole_price(cls, v: float) -> float:
+        if v >= MAX_PRICE_BPS:
+            raise ValueError(
+                f"{v:g} bps is {v / 100:g}% of the price; a cost per trade must be below "
+                f"{MAX_PRICE_BPS:,} bps (100%): 5 means 0.05%"
+            )
+        return v
 
     def build(self) -> CostModel:
         return CostModel(**self.model_dump())

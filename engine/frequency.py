@@ -10,7 +10,10 @@ turnover. Rules (documented in the README, "Data format"):
   year``, where bars per active day is the median count of bars per calendar date and active
   days per year is 252 when the data skip weekends (exchange sessions), 365 when they trade
   every day (crypto). Overnight and weekend gaps are therefore not bars;
-* about a day: 252 (weekdays only) or 365 (weekends present);
+* about a day: 252 (weekdays only) or 365 (weekends present); when more than 15 % of those
+  sessions are missing over a span of at least a quarter, the bars per year actually
+  observed, ``(bars - 1) / span in years`` (``sparse``): years and annualisation then follow
+  the data's real calendar span (30 % of sessions missing: ~176/yr, not 252);
 * about a week: 52; a month: 12; a quarter: 4; a year: 1.
 
 ``periods_per_year`` in the config (``[data] periods_per_year``) overrides the inference.
@@ -56,6 +59,7 @@ class Frequency:
     bar_seconds: float
     bars_per_day: float = 1.0
     days_per_year: float = TRADING_DAYS
+    sparse: bool = False  # daily bars missing sessions: periods_per_year counted on the span
 
     @property
     def intraday(self) -> bool:
@@ -99,6 +103,11 @@ def _median(x: np.ndarray) -> float:
 
 #: id(index) -> (weak reference to that index, its inferred Frequency). A pandas Index is
 #: immutable, so the frequency of one index object never changes; entries die with it.
+SPARSE_SHARE = 0.85
+"""Daily bars covering less than this share of the sessions a year holds are ``sparse``."""
+SPARSE_MIN_YEARS = 0.25
+"""... over a span of at least this many years (shorter spans: too few bars to tell)."""
+
 _CACHE: dict[int, tuple[weakref.ref[pd.DatetimeIndex], Frequency]] = {}
 
 
@@ -149,6 +158,11 @@ def _infer(index: pd.DatetimeIndex | pd.Index) -> Frequency:
         return Frequency(name, float(per_day * days), gap_s, per_day, days)
     if gap_days < 4.5:
         days = _daily_calendar_days(local)
+        span_years = (ns[-1] - ns[0]) / NS_PER_DAY / 365.25
+        if span_years >= SPARSE_MIN_YEARS:
+            observed = (len(ns) - 1) / span_years
+            if observed < SPARSE_SHARE * days:  # sessions missing: the calendar's own count
+                return Frequency("daily", float(observed), gap_s, 1.0, days, sparse=True)
         return Frequency("daily", float(days), gap_s, 1.0, days)
     for name, bound, ppy in _COARSE:
         if gap_days < bound:
@@ -157,8 +171,57 @@ def _infer(index: pd.DatetimeIndex | pd.Index) -> Frequency:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-_WINDOW_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(y|q|m|w|d|h|min|bars?)\s*$", re.IGNORECASE)
-_UNIT_DAYS = {"y": 365.25, "q": 365.25 / 4, "m": 365.25 / 12, "w": 7.0, "d": 1.0}
+_WINDOW_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(y|q|mo|m|w|d|h|min|bars?)\s*$", re.IGNORECASE)
+_UNIT_DAYS = {"y": 365.25, "q": 365.25 / 4, "m": 365.25 / 12, "mo": 365.25 / 12, "w": 7.0, "d": 1.0}
+
+_LAG_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*$")
+_LAG_FIXED = {"w": 7 * 86400.0, "d": 86400.0, "h": 3600.0, "min": 60.0, "s": 1.0}
+_LAG_MONTHS = {"mo": 1, "q": 3, "y": 12}
+LAG_UNITS = "y, q, mo (months), w, d, h, min, s"
+
+
+def parse_lag(lag: object) -> pd.Timedelta | pd.DateOffset:
+    """A publication lag in time: ``"1d"``, ``"2w"``, ``"4h"``, ``"30min"``, ``"1mo"``,
+    ``"1q"``, ``"1y"`` (the units of feature windows; months, quarters and years are
+    calendar offsets: a value dated Jan 31 with ``"1mo"`` is known on Feb 29), or a
+    ``Timedelta``/``DateOffset``. ``ValueError`` for what could be read two ways or not at
+    all: ``"1m"`` / ``"1M"`` (a minute or a month? write ``"1min"`` or ``"1mo"``), a bare
+    number (no unit: ``30`` would be 30 nanoseconds), a negative lag."""
+    import datetime as dt
+
+    if isinstance(lag, pd.DateOffset):
+        return lag
+    if isinstance(lag, dt.timedelta | np.timedelta64):
+        delta = pd.Timedelta(lag)
+        if delta < pd.Timedelta(0):
+            raise ValueError(f"lag must be >= 0, got {lag!r}")
+        return delta
+    if isinstance(lag, bool) or not isinstance(lag, str):
+        raise ValueError(
+            f"lag {lag!r}: a number has no unit; write it in time, e.g. '1d', '1mo' "
+            f"(units: {LAG_UNITS})"
+        )
+    text = lag.strip()
+    if text.startswith("-"):
+        raise ValueError(f"lag must be >= 0, got {lag!r}")
+    m = _LAG_RE.match(text)
+    if m is None:
+        raise ValueError(f"lag {lag!r}: expected a number and a unit ({LAG_UNITS}), e.g. '1d'")
+    x, raw_unit = float(m.group(1)), m.group(2)
+    unit = raw_unit.lower()
+    if unit == "m":
+        raise ValueError(
+            f"lag {lag!r} is ambiguous: write '{m.group(1)}min' for minutes or "
+            f"'{m.group(1)}mo' for months"
+        )
+    if unit in _LAG_FIXED:
+        return pd.Timedelta(seconds=x * _LAG_FIXED[unit])
+    if unit in _LAG_MONTHS:
+        months = x * _LAG_MONTHS[unit]
+        if months != int(months):
+            raise ValueError(f"lag {lag!r}: months, quarters and years must be whole months")
+        return pd.DateOffset(months=int(months))
+    raise ValueError(f"lag {lag!r}: unknown unit {raw_unit!r} (units: {LAG_UNITS})")
 
 
 def parse_window(window: str) -> tuple[float, str]:
@@ -166,7 +229,7 @@ def parse_window(window: str) -> tuple[float, str]:
     m = _WINDOW_RE.match(str(window))
     if m is None:
         raise ValueError(
-            f"window {window!r}: expected a number and a unit (y, q, m, w, d, h, min, bars)"
+            f"window {window!r}: expected a number and a unit (y, q, m or mo, w, d, h, min, bars)"
         )
     return float(m.group(1)), m.group(2).lower()
 
@@ -196,4 +259,4 @@ def annualisation_label(freq: Frequency) -> str:
     return f"{freq.name} bars, {freq.periods_per_year:,.0f}/yr"
 
 
-__all__ = ["Frequency", "annualisation_label", "infer_frequency", "window_bars"]
+__all__ = ["Frequency", "annualisation_label", "infer_frequency", "parse_lag", "window_bars"]

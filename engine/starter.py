@@ -28,7 +28,7 @@ def starter_config(files: Sequence[str], name: str | None = None) -> str:
     from engine.config import equity_like_symbol, parse_config
     from engine.frequency import infer_frequency
 
-    panel, fmt = load_files(files)
+    panel, fmt, close_only = load_files(files)
     syms = list(panel.symbols)
     market = equity_like_symbol(panel.symbols, panel.asset_classes)
     freq = infer_frequency(panel.index)
@@ -37,6 +37,12 @@ def starter_config(files: Sequence[str], name: str | None = None) -> str:
     calm = {s: round(eq, 6) for s in syms}
     volatile = {s: round(eq * 0.6, 6) for s in syms}
     crisis = {s: round(eq * 0.2, 6) for s in syms}
+    derived = "ohlc_from_close = true   # close-only files: open = high = low = close\n"
+    derived = derived if close_only else ""
+    train = ""
+    if panel.n_bars < 3 * 504:  # the default first fit (504 bars) would take most of it
+        min_train = max(60, panel.n_bars // 3)
+        train = f"min_train = {min_train}                 # first fit after this many bars\n"
     src = ", ".join(_toml_str(str(Path(f))) for f in files)
     text = f"""# Starter config written by `regime-engine init` for {len(files)} file(s):
 # {len(syms)} symbol(s), {panel.n_bars} bars of {freq.name} data
@@ -48,14 +54,14 @@ name = {_toml_str(run_name)}
 source = [{src}]
 format = "{fmt}"
 symbols = [{", ".join(_toml_str(s) for s in syms)}]
-# start = 2015-01-01              # TOML dates or "YYYY-MM-DD" strings
+{derived}# start = 2015-01-01              # TOML dates or "YYYY-MM-DD" strings
 # periods_per_year = {freq.periods_per_year:g}       # inferred from the timestamps
 # fill = "ffill"                  # keep every timestamp; forward-fill gaps instead
 
 [detector]
 kind = "hmm"
 market = {_toml_str(market)}      # the series whose regimes are detected
-
+{train}
 [metrics]
 risk_free = "auto"                # your cash asset if any (class cash / named CASH), else 0
 

@@ -135,5 +135,8 @@ def normalized(spec: WeightSpec, normalize: bool) -> WeightSpec:
         return spec
     gross = sum(abs(float(v)) for v in spec.values())
     if gross == 0.0:
-        raise ValueError("normalize = true needs a non-zero weight")
+        raise ValueError(
+            "normalize = true: every weight is 0, nothing to rescale to a sum of 1 "
+            "(give a non-zero weight, or normalize = false to hold cash)"
+        )
     return {k: float(v) / gross for k, v in spec.items()}

@@ -38,6 +38,23 @@ class StaticAllocation:
         """Only inverse-vol reads the feature row (lazy features skip it otherwise)."""
         return self.inverse_vol
 
+    def check_data(self, panel: Any) -> None:
+        """Inverse-vol: refuse an asset with a positive weight whose close never moves (its
+        volatility is 0, so 1/vol has no value; the kernel would give it weight 0 and the
+        rest of the budget to the others)."""
+        if not self.inverse_vol:
+            return
+        w = weight_vector(self.weights, panel.symbols, f"strategy {self.name!r}")
+        for j, sym in enumerate(panel.symbols):
+            col = panel.close[:, j]
+            col = col[np.isfinite(col)]
+            if w[j] > 0.0 and col.size and np.ptp(col) == 0.0:
+                raise ValueError(
+                    f"inverse_vol: {sym} has zero volatility (close {col[0]:g} on every bar "
+                    f"from {panel.index[0].date()} to {panel.index[-1].date()}), so 1/vol is "
+                    f'undefined; leave {sym} out of weights or use kind = "static" for it'
+                )
+
     def params(self, symbols: tuple[str, ...], labels: tuple[str, ...]) -> np.ndarray:
         w = weight_vector(self.weights, symbols, f"strategy {self.name!r}")
         p = np.zeros(L.SP_HEADER + len(symbols))

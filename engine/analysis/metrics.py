@@ -7,7 +7,9 @@ Conventions (all from simple per-bar returns ``r_t = E_t / E_{t-1} - 1``):
   12 monthly, bars-per-session x 252 intraday ...); plain arrays default to 252.
 * ``years = n_returns / periods_per_year``; ``cagr = (E_T / E_0) ** (1 / years) - 1``.
 * ``volatility = std(r, ddof=1) * sqrt(ppy)``.
-* ``sharpe = mean(r - rf) / std(r - rf, ddof=1) * sqrt(ppy)``; ``rf`` is a *per-bar* rate
+* ``sharpe = mean(r - rf) / std(r - rf, ddof=1) * sqrt(ppy)``, NaN when that std is float
+  noise (at most ``SD_FLOOR`` = 1e-12 per bar: an all-cash strategy against a constant-rate
+  cash index; the same for Sortino's downside deviation); ``rf`` is a *per-bar* rate
   (scalar or Series aligned on the returns), 0 by default. :func:`summary` reports both the
   excess-return figures (``sharpe``, ``sortino``: over the run's risk-free series, see
   :func:`risk_free_returns`) and the rf = 0 ones (``sharpe_rf0``, ``sortino_rf0``); tables
@@ -48,7 +50,7 @@ import pandas as pd
 
 from engine.analysis._common import COST_COLUMNS, simple_returns, strategy_fills
 from engine.analysis.metric_params import make_params, output_keys
-from engine.analysis.metrics_nb import fill_totals_nb, summary_nb
+from engine.analysis.metrics_nb import SD_FLOOR, fill_totals_nb, summary_nb
 from engine.frequency import infer_frequency
 
 PERIODS_PER_YEAR = 252
@@ -165,7 +167,7 @@ def sharpe(
     if ex.size < 2:
         return float("nan")
     sd = np.std(ex, ddof=1)
-    if sd == 0:
+    if sd <= SD_FLOOR:  # constant excess returns (float noise): no ratio
         return float("nan")
     return float(np.mean(ex) / sd * np.sqrt(periods_per_year))
 
@@ -185,7 +187,7 @@ def sortino(
     if ex.size < 1:
         return float("nan")
     dd = np.sqrt(np.mean(np.minimum(ex, 0.0) ** 2))
-    if dd == 0:
+    if dd <= SD_FLOOR:
         return float("nan")
     return float(np.mean(ex) / dd * np.sqrt(periods_per_year))
 
@@ -661,8 +663,33 @@ def _rate_file(panel: Any, path: Path) -> pd.Series:
     ).sort_index()
     if rates.isna().any() or rates.index.isna().any():
         raise ValueError(f"metrics.risk_free: {path}: a rate or timestamp is not readable")
+    if rates.empty:
+        raise ValueError(f"metrics.risk_free: {path}: no rates")
+    bad = rates[~((rates > -0.5) & (rates < 1.0))]
+    if len(bad):
+        when, val = bad.index[0].date(), float(bad.iloc[0])
+        hint = (
+            f"it looks like a percentage: divide the column by 100 ({val:g}% is {val / 100:g})"
+            if (rates.abs() < 100).all() and (rates.abs() >= 1).any()
+            else "annual rates are fractions, e.g. 0.02"
+        )
+        raise ValueError(
+            f"metrics.risk_free: {path}: rate {val:g} on {when} is out of range (-0.5, 1); {hint}"
+        )
+    bars = pd.DatetimeIndex(panel.index)
+    local = bars.tz_localize(None) if bars.tz is not None else bars
+    if rates.index[0].normalize() > local[0].normalize():
+        raise ValueError(
+            f"metrics.risk_free: {path}: the first rate is on {rates.index[0].date()}, after "
+            f"the run starts ({local[0].date()}); give rates from the start (or set "
+            f"data.start = {rates.index[0].date()})"
+        )
     ppy = infer_frequency(panel.index).periods_per_year
-    annual = rates.reindex(panel.index, method="ffill").fillna(0.0)
+    # the last rate stamped at or before each bar (a rate dated on the first bar's day
+    # but stamped after its time is taken for it)
+    at = pd.DatetimeIndex(rates.index).as_unit("ns").asi8
+    pos = np.searchsorted(at, local.as_unit("ns").asi8, "right") - 1
+    annual = pd.Series(rates.to_numpy()[np.maximum(pos, 0)], index=panel.index)
     return ((1.0 + annual) ** (1.0 / ppy) - 1.0).iloc[1:]
 
 

@@ -31,6 +31,10 @@ import numpy as np
 from engine.ground import layout as L
 
 PW_BLOCK = 128  # numpy's PW_BLOCKSIZE
+SD_FLOOR = 1e-12
+"""Per-bar standard deviations (and downside deviations) at or below this are float noise
+(an all-cash strategy against a constant-rate cash index: ~1e-19): the ratio dividing by
+them is NaN ("n/a"), never a Sharpe of -2.5e13 (issue 23)."""
 
 # ---------------------------------------------------------------- params vector slots
 S_PPY = 0  # bars per year
@@ -186,9 +190,9 @@ def _ratios(
         m = min(x[i], 0.0)
         neg[i] = m * m
     sd = math.sqrt(pairwise_sum_nb(sq, 0, n) / (n - 1)) if n >= 2 else np.nan
-    sharpe = mu / sd * math.sqrt(ppy) if n >= 2 and sd != 0 else np.nan
+    sharpe = mu / sd * math.sqrt(ppy) if n >= 2 and sd > SD_FLOOR else np.nan
     dd = math.sqrt(pairwise_sum_nb(neg, 0, n) / n)
-    sortino = mu / dd * math.sqrt(ppy) if dd != 0 else np.nan
+    sortino = mu / dd * math.sqrt(ppy) if dd > SD_FLOOR else np.nan
     return mu, sd, sharpe, sortino
 
 
@@ -362,10 +366,10 @@ def summary_nb(equity: np.ndarray, rf: np.ndarray, params: np.ndarray) -> np.nda
         if n >= 2:
             sd = math.sqrt(s2 / (n - 1))
             out[O_VOL] = sd * math.sqrt(ppy)
-            if sd != 0:
+            if sd > SD_FLOOR:
                 out[O_SHARPE0] = mu / sd * math.sqrt(ppy)
         dd = math.sqrt(pairwise_sum_nb(b4, 0, n) / n)
-        if dd != 0:
+        if dd > SD_FLOOR:
             out[O_SORTINO0] = mu / dd * math.sqrt(ppy)
         if n >= 4 and hi - lo != 0:
             m3 = pairwise_sum_nb(b2, 0, n) / n

@@ -22,6 +22,7 @@ from engine.ground.layout import (
     C_PARTICIPATION,
     C_SLIPPAGE_BPS,
     E_ALLOW_LEVERAGE,
+    E_FINANCING_RATE,
     E_MAX_GROSS,
     E_MIN_TRADE_VALUE,
     E_PERIODS_PER_YEAR,
@@ -167,6 +168,8 @@ def execute_pending_nb(
             borrow -= port[P_HEADER + j] * ref[j] * costs[j, C_BORROW_BPS] * BPS
     if borrow > 0.0:
         port[P_CASH] -= borrow / eparams[E_PERIODS_PER_YEAR]
+    if port[P_CASH] < 0.0 and eparams[E_FINANCING_RATE] != 0.0:  # leverage pays its loan
+        port[P_CASH] += port[P_CASH] * eparams[E_FINANCING_RATE] / eparams[E_PERIODS_PER_YEAR]
     if not any_pending:  # most bars: nothing to fill, nothing to allocate
         return 0
     no_leverage = eparams[E_ALLOW_LEVERAGE] == 0.0

@@ -47,6 +47,7 @@ from engine.ground.layout import (
     DET_NONE,
     DET_USER,
     E_FILL_AT_CLOSE,
+    E_FINANCING_RATE,
     FP_MASKED,
     G_CHANGED,
     G_FIT,
@@ -774,7 +775,8 @@ def run_nb(
     shared = copy_regimes_nb(regimes, o_post, o_raw, o_smoothed, o_changed, dstate, rstate, post)
     k_n = post.shape[0]
     pending = any_pending_nb(port, n)  # orders waiting to fill (a continued run may have some)
-    borrow = any_borrow_nb(costs)  # shorts pay borrow every bar: execution runs every bar
+    # shorts pay borrow and negative cash its financing every bar: execution runs every bar
+    borrow = any_borrow_nb(costs) or eparams[E_FINANCING_RATE] != 0.0
     r0 = 0  # rows[t - r0] is bar t's feature row
     b_end = 0
     t_next = 0
@@ -873,7 +875,8 @@ def run_builtin_nb(
     a_fast, a_slow = feature_alphas_nb(fparams)
     shared = copy_regimes_nb(regimes, o_post, o_raw, o_smoothed, o_changed, dstate, rstate, post)
     pending = any_pending_nb(port, n)  # orders waiting to fill (a continued run may have some)
-    borrow = any_borrow_nb(costs)  # shorts pay borrow every bar: execution runs every bar
+    # shorts pay borrow and negative cash its financing every bar: execution runs every bar
+    borrow = any_borrow_nb(costs) or eparams[E_FINANCING_RATE] != 0.0
     r0 = 0  # rows[t - r0] is bar t's feature row
     b_end = 0
     t_next = 0

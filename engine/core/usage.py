@@ -7,6 +7,7 @@ features when a detector input or a strategy names them.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Iterable, Sequence
@@ -43,9 +44,18 @@ def strategy_params(strategy: Any, names: Names) -> np.ndarray:
     """A compiled strategy's parameter vector; ``params(symbols, labels, names)`` when
     its ``params`` takes the :class:`Names` too."""
     fn = strategy.params
-    if params_arity(fn) >= 3:
-        return np.asarray(fn(names.symbols, names.labels, names), dtype=np.float64)
-    return np.asarray(fn(names.symbols, names.labels), dtype=np.float64)
+    if params_arity(fn) < 3:
+        return np.asarray(fn(names.symbols, names.labels), dtype=np.float64)
+    names = dataclasses.replace(names)  # its own record of the built-ins resolved
+    out = np.asarray(fn(names.symbols, names.labels, names), dtype=np.float64)
+    if names.builtin_read and not getattr(strategy, "uses_builtin_features", True):
+        raise DataError(
+            f"strategy {strategy.name!r} reads the built-in feature {names.builtin_read[0]} "
+            "but says uses_builtin_features = False, so the engine does not compute it (the "
+            "policy would read values that are not the feature); set "
+            "uses_builtin_features = True"
+        )
+    return out
 
 
 def as_features(items: Iterable[Any], where: str) -> list[UserFeature]:

@@ -2,7 +2,9 @@
 
 A file holds a timestamp column and one or more numeric columns (CSV or Parquet). Each
 value becomes known ``lag`` after its timestamp (a monthly figure published two weeks
-after month end: ``lag="14D"``); bar ``t`` sees the last value known at its close time,
+after month end: ``lag="14d"``; one month later: ``lag="1mo"``; the units are those of
+feature windows, :func:`engine.frequency.parse_lag`: ``"1m"`` is refused as ambiguous and a
+bare number as unitless); bar ``t`` sees the last value known at its close time,
 so the joined series never reads the future. Blank cells mean "no release that day"
 (the previous value carries on); before the first release the series is NaN (detectors
 and strategies must treat NaN as unknown). Errors are one line naming file, field, row.
@@ -77,12 +79,18 @@ def asof_join(
 ) -> np.ndarray:
     """``(T, k)`` values known at each bar time: the last release with ``time + lag <=``
     the bar's time (NaN before the first)."""
-    delta = pd.Timedelta(lag)
-    if delta < pd.Timedelta(0):
-        raise DataError(f"exogenous lag must be >= 0, got {lag!r}")
+    from engine.frequency import parse_lag
+
+    try:
+        delta = parse_lag(lag)
+    except ValueError as exc:
+        raise DataError(f"exogenous {exc}") from None
     bars = np.asarray(pd.DatetimeIndex(index).as_unit("ns").asi8, dtype=np.int64)
-    known = np.asarray(pd.DatetimeIndex(series.index).as_unit("ns").asi8, dtype=np.int64)
-    known = known + delta.value
+    stamps = pd.DatetimeIndex(series.index).as_unit("ns")
+    if isinstance(delta, pd.DateOffset):  # calendar months: Jan 31 + 1mo = Feb 28/29
+        known = np.asarray((stamps + delta).as_unit("ns").asi8, dtype=np.int64)
+    else:
+        known = np.asarray(stamps.asi8, dtype=np.int64) + delta.value
     out = np.full((len(bars), series.shape[1]), np.nan)
     for k, c in enumerate(series.columns):
         vals = series[c].to_numpy(dtype=np.float64)

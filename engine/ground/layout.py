@@ -27,7 +27,8 @@ E_ALLOW_LEVERAGE = 3  # 0: cash can't go negative
 E_TRADE_BAND = 4  # no-trade band in weight units: skip assets with |dw| <= band
 E_MIN_TRADE_VALUE = 5  # skip orders below this notional (currency)
 E_PERIODS_PER_YEAR = 6  # bars per year (borrow fees accrue per bar)
-N_EXEC = 7
+E_FINANCING_RATE = 7  # annual rate negative cash pays (leverage), accrued per bar
+N_EXEC = 8
 
 # ---------------------------------------------------------------- portfolio state vector
 # [cash, equity, n_bars_seen, last_decision_bar, pos(N), pending(N)]

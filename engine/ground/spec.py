@@ -70,6 +70,7 @@ class Execution:
     trade_band: float = 0.0
     min_trade_value: float = 0.0
     periods_per_year: float = 252.0
+    financing_rate: float = 0.0  # annual, paid on negative cash (leverage) every bar
 
     def array(self) -> np.ndarray:
         if self.fill_at not in ("next_open", "next_close"):
@@ -86,6 +87,7 @@ class Execution:
         e[L.E_TRADE_BAND] = self.trade_band
         e[L.E_MIN_TRADE_VALUE] = self.min_trade_value
         e[L.E_PERIODS_PER_YEAR] = self.periods_per_year
+        e[L.E_FINANCING_RATE] = self.financing_rate
         return e
 
 

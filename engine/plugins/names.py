@@ -7,7 +7,7 @@ of the inputs row, encoded ``-(i + 1)``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from engine.ground import layout as L
 from engine.ground.bars import DataError
@@ -29,6 +29,10 @@ class Names:
     symbols: tuple[str, ...]
     labels: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()
+    builtin_read: list[str] = field(default_factory=list, init=False, compare=False, repr=False)
+    """Built-in features resolved through :meth:`feature` (``"SPX.vol_slow"``): the engine
+    computes them for a strategy that says ``uses_builtin_features = False`` only if told,
+    so resolving one is checked against that flag (:func:`engine.core.usage.strategy_params`)."""
 
     def asset(self, symbol: str) -> int:
         try:
@@ -59,7 +63,9 @@ class Names:
         (column ``"SYMBOL.name"``), or (``symbol`` None / ``"exog"``) an exogenous series or
         cross-asset user feature."""
         if name in BUILTIN_FEATURES and symbol not in (None, "exog"):
-            return self.asset(symbol) * L.N_FEAT_ASSET + BUILTIN_FEATURES[name]
+            col = self.asset(symbol) * L.N_FEAT_ASSET + BUILTIN_FEATURES[name]
+            self.builtin_read.append(f"{symbol}.{name}")
+            return col
         key = name if symbol in (None, "exog") else f"{symbol}.{name}"
         if key not in self.inputs and symbol not in (None, "exog"):
             self.asset(symbol)  # a clear error for an unknown symbol first

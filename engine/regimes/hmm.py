@@ -20,9 +20,11 @@ import numpy as np
 
 from engine.ground import layout as L
 from engine.regimes.inputs import (
+    ConstantInput,
     Inputs,
     Schedule,
     body_offset,
+    check_varies,
     default_labels,
     design,
     header,
@@ -249,6 +251,12 @@ class GaussianHMMDetector:
         n = features.shape[0]
         rows = self.schedule.rows(n)
         x = design(self.inputs, features[rows], exog[rows])
+        try:
+            check_varies(self.inputs, x, rows)
+        except ConstantInput:
+            if previous is None:  # a first fit on nothing: refused (posterior 1/K otherwise)
+                raise
+            return previous  # a refit on a window that stood still: the model so far
         z, mean, scale = standardize(x)
         warm = None
         if previous is not None:

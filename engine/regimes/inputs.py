@@ -15,6 +15,7 @@ takes the log (``"log_vol_fast"``, ``"exog.log_VIX"``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -206,6 +207,41 @@ def default_labels(k: int) -> tuple[str, ...]:
         5: ("calm", "normal", "elevated", "volatile", "crisis"),
     }
     return names.get(k, tuple(f"state{i}" for i in range(k)))
+
+
+class ConstantInput(ValueError):
+    """A detector input that never moves over a training window (a constant market price:
+    its log-returns are all 0): nothing to fit, and the fit's posterior would be uniform
+    (1/K each, the last state every bar). ``first``/``last``: the window's rows."""
+
+    def __init__(self, name: str, first: int, last: int) -> None:
+        self.name, self.first, self.last = name, first, last
+        super().__init__(
+            f"input {name!r} is constant over the training window (bars {first} to {last}): "
+            "nothing to fit; use a market whose price moves (detector.market) or other "
+            "detector.features"
+        )
+
+    def dated(self, index: Any) -> str:
+        """The message with the window's dates, given the bars' ``index``."""
+        if not 0 <= self.first <= self.last < len(index):
+            return str(self)
+        a, b = index[self.first], index[self.last]
+        return (
+            f"input {self.name!r} is constant from {a.date()} to {b.date()} (the training "
+            f"window, bars {self.first} to {self.last}): nothing to fit; use a market whose "
+            "price moves (detector.market) or other detector.features"
+        )
+
+
+def check_varies(inputs: Inputs, x: np.ndarray, rows: slice) -> None:
+    """Refuse (:class:`ConstantInput`) a design column whose finite values are all equal."""
+    for i in range(x.shape[1]):
+        col = x[:, i]
+        col = col[np.isfinite(col)]
+        if col.size >= 2 and col.max() == col.min():
+            name = inputs.names[i] if i < len(inputs.names) else f"#{i}"
+            raise ConstantInput(name, int(rows.start or 0), int(rows.stop) - 1)
 
 
 def training_design(

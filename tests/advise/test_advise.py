@@ -60,7 +60,7 @@ def test_no_warning_on_a_calm_2006_date() -> None:
 
 def test_json_output_parses(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     pos = tmp_path / "pos.csv"
-    pos.write_text("symbol,qty\nSPX,300\nRUT,1000\ncash,50000\n")
+    pos.write_text("symbol,qty\nSPX,300\nRUT,1000\ncurrency,50000\n")
     code = main(
         ["advise", str(_config()), "--as-of", "2008-10-15", "--json", "--positions", str(pos)]
     )

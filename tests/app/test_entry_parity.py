@@ -80,7 +80,12 @@ def _hourly_config(folder: Path) -> dict[str, Any]:
         "data": {"source": str(_hourly_csv(folder)), "ohlc_from_close": True},
         "features": {"hl_fast": "3d", "hl_slow": "2w"},
         "costs": {"commission_bps": 2.0, "borrow_bps": 50.0},
-        "execution": {"allow_short": True, "allow_leverage": True, "max_gross": 2.0},
+        "execution": {
+            "allow_short": True,
+            "allow_leverage": True,
+            "max_gross": 2.0,
+            "financing_rate": 0.0,
+        },
         "detector": {
             "kind": "hmm",
             "features": ["logret", "ewm_mom"],

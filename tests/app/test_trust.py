@@ -39,7 +39,12 @@ def test_short_without_allow_short_is_refused_and_allowed_with_it():
     # allowed with shorting and leverage (gross 1.4)
     cfg = _cfg(
         [_static({"A0": 1.2, "A1": -0.2})],
-        execution={"allow_short": True, "allow_leverage": True, "max_gross": 1.5},
+        execution={
+            "allow_short": True,
+            "allow_leverage": True,
+            "max_gross": 1.5,
+            "financing_rate": 0.0,
+        },
     )
     res = run_backtest(cfg, panel=random_panel(60, 2))
     w = res.runs["s"].weights.iloc[-1]

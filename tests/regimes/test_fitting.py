@@ -12,7 +12,7 @@ from engine.core.spec import Features
 from engine.ground import layout as L
 from engine.regimes.config import DetectorConfig, HMMDetectorConfig
 from engine.regimes.hmm import EMFit, GaussianHMMDetector, unpack_gaussian
-from engine.regimes.inputs import Inputs, Schedule, resolve_inputs
+from engine.regimes.inputs import ConstantInput, Inputs, Schedule, resolve_inputs
 from engine.regimes.supervised import SupervisedDetector, forward_vol_labels
 
 ADAPTER: TypeAdapter[object] = TypeAdapter(DetectorConfig)
@@ -94,12 +94,24 @@ def test_keep_previous_model_when_refit_is_worse(monkeypatch: pytest.MonkeyPatch
     assert np.all(np.isfinite(first)) and int(first[L.D_KIND]) == L.DET_HMM
 
 
-def test_constant_inputs_do_not_crash_the_fit() -> None:
+def test_constant_inputs_are_refused_at_the_first_fit_and_keep_the_model_at_a_refit() -> None:
+    """Issue 23: a first fit on inputs that never move would give a uniform posterior (the
+    last state on every bar); it is a clear error naming the input and the window. A refit
+    on a window that stood still keeps the model so far."""
     feats = np.zeros((600, L.N_FEAT_ASSET))
     feats[:, L.F_VOL_FAST] = 0.01
-    det = GaussianHMMDetector(Inputs((L.F_LOGRET, L.F_VOL_FAST), (False, True)))
-    p = det.fit(feats, np.zeros((600, 0)), None)
-    assert np.all(np.isfinite(p))
+    det = GaussianHMMDetector(
+        Inputs((L.F_LOGRET, L.F_VOL_FAST), (False, True), ("logret", "log_vol_fast"))
+    )
+    with pytest.raises(ConstantInput, match=r"input 'logret' is constant .*bars 21 to 599"):
+        det.fit(feats, np.zeros((600, 0)), None)
+    rng = np.random.default_rng(0)
+    moving = feats.copy()
+    moving[:, L.F_LOGRET] = rng.normal(0, 0.01, 600)
+    moving[:, L.F_VOL_FAST] = np.abs(rng.normal(0.01, 0.002, 600))
+    first = det.fit(moving, np.zeros((600, 0)), None)
+    assert np.all(np.isfinite(first))
+    np.testing.assert_array_equal(det.fit(feats, np.zeros((600, 0)), first), first)
 
 
 def test_supervised_labels_stop_a_horizon_before_the_fit_bar() -> None:
