@@ -35,3 +35,16 @@ def bundled():
     import data_feeds
 
     return data_feeds.load_bundled(["SPX", "UST10", "WTI", "CASH"], panel="classic")
+
+
+@pytest.fixture(autouse=True)
+def _no_cold_cache_notice_in_process():  # type: ignore[no-untyped-def]
+    """The CLI's one-time "compiling kernels" notice listens to numba globally; called
+    in-process by one test, it would print into a later test's stderr whenever numba
+    compiles there (a cold cache in CI) and break that test's one-line checks. Tests of
+    the notice itself reset it (``logs._compile_listener = None``)."""
+    from engine import logs
+
+    if logs._compile_listener is None:
+        logs._compile_listener = "not in the test process"
+    yield
