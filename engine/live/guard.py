@@ -13,10 +13,12 @@ out what this install's code would never have written for this run (another conf
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
+from engine.config import ConfigError
 from engine.core.checkpoint import CheckpointError
 from engine.core.state import check_state_slots, smoothed_regime
 from engine.ground import layout as L
@@ -194,3 +196,32 @@ def _check_row(
 
 
 __all__ = ["check_checkpoint"]
+
+
+def read_checkpoint(
+    journal: Any, name: str, symbols: Any, fingerprint: Any, trader: Any
+) -> tuple[datetime, float | None] | None:
+    """The checkpoint's ``(trade_from, k_eq)`` after the trader took its state back (every
+    field checked against this run first), or None when there is none. A bad file is one
+    line (:class:`ConfigError` / :class:`CheckpointError`), never a crash."""
+    path = journal.checkpoint_path
+    try:
+        ck = journal.load(name, symbols)
+        if ck is None:
+            return None
+        if ck.get("fingerprint") != fingerprint:
+            raise ConfigError(
+                f"{path}: checkpoint written for another configuration of this strategy "
+                "(symbols, features, detector or strategy changed); use another "
+                "paper.state_dir"
+            )
+        trade_from = datetime.fromisoformat(ck["trade_from"])
+        k_eq = ck["k_eq"]
+        if k_eq is not None and not (isinstance(k_eq, float | int) and 0 < k_eq < 1e12):
+            raise ValueError(f"k_eq {k_eq!r} out of range")
+        trader.resume(ck)  # checked against this run before the driver sees it
+    except (ConfigError, CheckpointError):
+        raise
+    except Exception as exc:  # whatever a file holds: one line, never a crash
+        raise ConfigError(f"{path}: checkpoint field missing or bad ({exc})") from None
+    return trade_from, None if k_eq is None else float(k_eq)

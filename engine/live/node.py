@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +22,21 @@ import pandas as pd
 import structlog
 
 from engine.bus.zmq_bus import Publisher
-from engine.config import ConfigError
-from engine.core.checkpoint import CheckpointError
 from engine.live.book import LiveBook
 from engine.live.config import PaperConfig
 from engine.live.execution import Decision, Executor
+from engine.live.guard import read_checkpoint
 from engine.live.journal import Journal
 from engine.live.planning import client_order_id
 from engine.live.ports import (
     AccountBlocked,
     Bar,
-    BrokerError,
     BrokerUnavailable,
     TradeUpdate,
     TradingHalted,
     Venue,
 )
-from engine.live.sessions import Sessions, day_of
+from engine.live.sessions import Sessions, check_inputs_served, day_of
 from engine.live.telemetry import Summary, Telemetry
 from engine.live.trader import Trader
 
@@ -112,28 +110,10 @@ class Node:
 
     def resume(self) -> bool:
         """Load the checkpoint if there is one (before any venue is contacted)."""
-        path = self.journal.checkpoint_path
-        try:
-            ck = self.journal.load(self.name, self.symbols)
-            if ck is None:
-                return False
-            if ck.get("fingerprint") != self.fingerprint:
-                raise ConfigError(
-                    f"{path}: checkpoint written for another configuration of this strategy "
-                    "(symbols, features, detector or strategy changed); use another "
-                    "paper.state_dir"
-                )
-            trade_from = datetime.fromisoformat(ck["trade_from"])
-            k_eq = ck["k_eq"]
-            if k_eq is not None and not (isinstance(k_eq, float | int) and 0 < k_eq < 1e12):
-                raise ValueError(f"k_eq {k_eq!r} out of range")
-            self.trader.resume(ck)  # checked against this run before the driver sees it
-            self.trade_from = trade_from
-            self.k_eq = None if k_eq is None else float(k_eq)
-        except (ConfigError, CheckpointError):
-            raise
-        except Exception as exc:  # whatever a file holds: one line, never a crash
-            raise ConfigError(f"{path}: checkpoint field missing or bad ({exc})") from None
+        got = read_checkpoint(self.journal, self.name, self.symbols, self.fingerprint, self.trader)
+        if got is None:
+            return False
+        self.trade_from, self.k_eq = got
         self.resumed = True
         last = self.trader.last_ts
         log.info(
@@ -154,7 +134,7 @@ class Node:
                 f"account {acct.account_number} at {v.broker.url} may not trade "
                 f"({acct.blocked_reason}); no order sent"
             )
-        self.check_inputs(v)  # before the first log line: a refusal is one line
+        check_inputs_served(v, INPUT_WINDOW_DAYS)  # before the first log line: one line
         log.warning(  # the first log line names where the orders go
             "paper.start",
             endpoint=v.broker.endpoint,
@@ -169,23 +149,6 @@ class Node:
         self.ex.load_rules(self.symbols)
         v.broker.stream_trade_updates(self._on_trade)
         v.bars.start()  # subscribe first, backfill after: no bar lost in between
-
-    def check_inputs(self, v: Venue) -> None:
-        """Every series the strategy and detector read is served live, or the run stops here
-        (before warm-up, exit 2) naming it: else each session would be a ``bar.gap``."""
-        check = getattr(v.bars, "unserved", None)
-        if check is None:
-            return
-        today = v.clock.clock().timestamp.date()
-        missing = check(today - timedelta(days=INPUT_WINDOW_DAYS), today)
-        if missing:
-            raise BrokerError(
-                f"input series {', '.join(missing)} not served by {v.broker.url} (no daily bar "
-                f"in the {INPUT_WINDOW_DAYS} days to {today}); the strategy/detector reads it. "
-                "Provide it as a symbol the broker serves (a tradable proxy: e.g. IEF/TLT for "
-                "Treasury yields, VIXY for the VIX; Alpaca has no index, yield or VIX series) "
-                "or remove it from the config's inputs"
-            )
 
     def _on_trade(self, u: TradeUpdate) -> None:
         """Trade updates (the venue's thread): the live book, then the operator."""

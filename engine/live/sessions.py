@@ -20,6 +20,7 @@ import structlog
 
 from engine.ground.bars import BarPanel
 from engine.live.ports import Bar, BarSource, MarketClock, Session
+from engine.live.types import BrokerError
 
 log = structlog.get_logger("regime-engine.paper")
 
@@ -137,3 +138,21 @@ class StreamBars:
 
 
 __all__ = ["PanelWarmup", "Sessions", "StreamBars", "day_of"]
+
+
+def check_inputs_served(v: Any, days: int) -> None:
+    """Every series the strategy and detector read is served live, or the run stops here
+    (before warm-up, exit 2) naming it: else each session would be a ``bar.gap``."""
+    check = getattr(v.bars, "unserved", None)
+    if check is None:
+        return
+    today = v.clock.clock().timestamp.date()
+    missing = check(today - timedelta(days=days), today)
+    if missing:
+        raise BrokerError(
+            f"input series {', '.join(missing)} not served by {v.broker.url} (no daily bar "
+            f"in the {days} days to {today}); the strategy/detector reads it. "
+            "Provide it as a symbol the broker serves (a tradable proxy: e.g. IEF/TLT for "
+            "Treasury yields, VIXY for the VIX; Alpaca has no index, yield or VIX series) "
+            "or remove it from the config's inputs"
+        )
