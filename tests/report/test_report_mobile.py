@@ -85,15 +85,38 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp / "run" / "report.html"
 
 
-def test_report_fits_a_390px_phone_and_zoom_rescales_y(report: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def validate_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.report.test_report_browser import VALIDATE
+
+    tmp = tmp_path_factory.mktemp("mobile-validate")
+    cfg = tmp / "short.toml"
+    cfg.write_text(VALIDATE)
+    assert main(["validate", str(cfg), "--out", str(tmp / "val")]) == 0
+    return tmp / "val" / "report.html"
+
+
+def _probe(page: Path, tmp_path: Path) -> dict:
     probe = tmp_path / "probe.html"
-    probe.write_text(report.read_text().replace("</body>", PROBE))
+    probe.write_text(page.read_text().replace("</body>", PROBE))
     url = _phone(probe, tmp_path / "phone.html", 844)
     dom = _chromium(tmp_path, "probe", "--window-size=500,900", "--dump-dom", url).stdout
     m = re.search(r'data-probe="([^"]*)"', dom)
     assert m, "the probe script did not run"
-    got = json.loads(html.unescape(m.group(1)))
+    got: dict = json.loads(html.unescape(m.group(1)))
     assert got["width"] == 390
+    return got
+
+
+def test_validate_report_fits_a_390px_phone(validate_report: Path, tmp_path: Path) -> None:
+    got = _probe(validate_report, tmp_path)
+    assert got["scroll"] <= got["width"], got
+    assert got["wide"] == [], got["wide"]
+    assert got["cut"] == [], got["cut"]
+
+
+def test_report_fits_a_390px_phone_and_zoom_rescales_y(report: Path, tmp_path: Path) -> None:
+    got = _probe(report, tmp_path)
     assert got["scroll"] <= got["width"], got  # no horizontal overflow
     assert got["wide"] == [], got["wide"]  # no element sticks out of the page
     assert got["cut"] == [], got["cut"]  # no chart wider than its box
