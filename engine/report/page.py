@@ -35,7 +35,10 @@ tbody tr:hover td{background:#f0f6ff}td.neg{color:#b42318}
 .meta{color:#5b6570;font-size:13px}.note{color:#5b6570;font-size:13px;max-width:1100px}
 .verdict{background:#fff7e6;border-left:5px solid #e69500;padding:10px 14px;margin:12px 0;
 font-size:15px}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:6px 28px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(520px,100%),1fr));
+gap:6px 28px}.grid>*{min-width:0}
+.verdict,p,.note,.meta{overflow-wrap:anywhere}
+@media (max-width:640px){body{padding:0 10px 30px}h1{font-size:20px}nav a{white-space:normal}}
 .guide p{max-width:1100px;margin:6px 0}
 details summary{cursor:pointer;color:#1f5fa8;margin:6px 0}
 """

@@ -224,7 +224,9 @@ LOADER = """
 (function(){
   var ok = typeof window.Plotly !== 'undefined';
   var cfg = {responsive: true, displaylogo: false, showLink: false, showSendToCloud: false,
-             modeBarButtonsToRemove: ['lasso2d', 'select2d']};
+             modeBarButtonsToRemove: ['lasso2d', 'select2d'],
+             // on a phone the modebar would cover the legend (drag/pinch still zoom)
+             displayModeBar: window.innerWidth < 640 ? false : 'hover'};
   document.body.setAttribute('data-plotly', ok ? Plotly.version : 'missing');
   var timeCharts = [];
   REPORT_SPECS.forEach(function(s){
@@ -237,24 +239,65 @@ LOADER = """
       if (typeof t[k] === 'string' && t[k].charAt(0) === '@') {
         dated = dated || k === 'x'; t[k] = REPORT_AXES[t[k].slice(1)]; }
     }); });
+    var fixed = {};  // y-axes the spec gives a range (Plotly writes autoranges back)
+    Object.keys(s.layout).forEach(function(k){
+      if (k.slice(0, 5) === 'yaxis' && s.layout[k] && s.layout[k].range) fixed[k] = true; });
+    el._reportFixed = fixed;
     try { Plotly.newPlot(el, s.data, s.layout, cfg); if (dated) timeCharts.push(el); }
     catch (e) { reportError(); console.error('chart ' + s.id + ': ' + e); }
   });
-  // zooming one time-series chart zooms them all (double-click resets them all)
+  // y-ranges fitted to the bars in view: {'yaxis.range': [lo, hi], ...} for the x-range
+  // [a, b] (date strings; null = autorange). Axes with a fixed range or stacked traces
+  // keep theirs; filled areas and bars keep 0 in view.
+  function iso(v){
+    return typeof v === 'number' ? new Date(v).toISOString().replace('T', ' ') : String(v); }
+  function fitY(el, a, b){
+    var out = {}, ext = {}, spec = el._reportFixed || {};
+    el.data.forEach(function(t){
+      if (t.visible === 'legendonly' || t.visible === false || !t.x || !t.y) return;
+      var ax = 'yaxis' + (t.yaxis && t.yaxis !== 'y' ? t.yaxis.slice(1) : '');
+      if (spec[ax] || t.stackgroup || ext[ax] === false) { ext[ax] = false; return; }
+      var e = ext[ax] || [Infinity, -Infinity];
+      if (t.fill === 'tozeroy' || t.type === 'bar') {
+        e[0] = Math.min(e[0], 0); e[1] = Math.max(e[1], 0); }
+      for (var i = 0; i < t.x.length; i++) {
+        var x = t.x[i], y = t.y[i];
+        if (y === null || y === undefined || !isFinite(y)) continue;
+        if (a !== null && (String(x) < a || String(x) > b)) continue;
+        if (y < e[0]) e[0] = y; if (y > e[1]) e[1] = y;
+      }
+      ext[ax] = e;
+    });
+    Object.keys(ext).forEach(function(ax){
+      var e = ext[ax], lay = el._fullLayout[ax];
+      if (!e || !lay) return;
+      if (a === null || !(e[1] >= e[0])) { out[ax + '.autorange'] = true; return; }
+      var log = lay.type === 'log';
+      var lo = log ? Math.log10(Math.max(e[0], 1e-12)) : e[0];
+      var hi = log ? Math.log10(Math.max(e[1], 1e-12)) : e[1];
+      var pad = (hi - lo) * 0.05 || Math.abs(hi) * 0.05 || 1;
+      out[ax + '.range'] = [lo - pad, hi + pad];
+    });
+    return out;
+  }
+  // zooming one time-series chart zooms them all (double-click resets them all), and
+  // every zoomed chart's y-axes fit the bars in view
   var syncing = false;
   timeCharts.forEach(function(el){
     el.on('plotly_relayout', function(ev){
       if (syncing) return;
-      var upd = null;
-      if (ev['xaxis.range[0]'] !== undefined)
-        upd = {'xaxis.range': [ev['xaxis.range[0]'], ev['xaxis.range[1]']]};
-      else if (ev['xaxis.range'] !== undefined) upd = {'xaxis.range': ev['xaxis.range']};
-      else if (ev['xaxis.autorange']) upd = {'xaxis.autorange': true};
-      if (!upd) return;
+      var upd = null, a = null, b = null;
+      if (ev['xaxis.range[0]'] !== undefined) {
+        a = iso(ev['xaxis.range[0]']); b = iso(ev['xaxis.range[1]']);
+      } else if (ev['xaxis.range'] !== undefined) {
+        a = iso(ev['xaxis.range'][0]); b = iso(ev['xaxis.range'][1]);
+      } else if (!ev['xaxis.autorange']) return;
+      upd = a === null ? {'xaxis.autorange': true} : {'xaxis.range': [a, b]};
       syncing = true;
-      Promise.all(timeCharts.filter(function(o){ return o !== el; })
-        .map(function(o){ return Plotly.relayout(o, upd); }))
-        .then(function(){ syncing = false; }, function(){ syncing = false; });
+      Promise.all(timeCharts.map(function(o){
+        var u = Object.assign(o === el ? {} : Object.assign({}, upd), fitY(o, a, b));
+        return Object.keys(u).length ? Plotly.relayout(o, u) : null;
+      })).then(function(){ syncing = false; }, function(){ syncing = false; });
     });
   });
   document.documentElement.setAttribute('data-js-errors', window.REPORT_ERRORS || 0);
