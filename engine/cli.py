@@ -234,7 +234,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise UsageError(f"{out}: already exists (pass --force to overwrite)")
     if out.is_dir():
         raise UsageError(f"{out}: is a folder, expected a .toml file path")
-    text = starter_config(args.files, name=args.name)
+    text = starter_config(args.files, name=args.name, folder=out.parent)
     prepare_out_file(out)
     out.write_text(text)
     print(f"wrote {out}; run it with: regime-engine backtest {out}")
