@@ -542,9 +542,10 @@ class PluginsConfig(Section):
     @classmethod
     def _module_names(cls, v: list[str]) -> list[str]:
         for i, m in enumerate(v):
+            if m.endswith(".py"):
+                raise ValueError(f"{i}: {m!r} is not a module name (drop '.py': {m[:-3]!r})")
             if not _MODULE_RE.match(m):
-                hint = " (a module name, not a file: drop '.py')" if m.endswith(".py") else ""
-                raise ValueError(f"{i}: {m!r} is not a module name{hint}")
+                raise ValueError(f"{i}: {m!r} is not a module name (e.g. 'my_plugins')")
         return v
 
 
