@@ -301,3 +301,32 @@ def test_a_missing_plugin_module_names_the_key_and_the_folder(tmp_path):
         import_plugins(load_config(toml))
     with pytest.raises(ConfigError, match=r"plugins.modules: 0: 'my.py' is not a module name"):
         parse_config({"plugins": {"modules": ["my.py"]}})
+
+
+# ------------------------------------------------------------------ --log-level anywhere
+
+
+def test_log_level_is_accepted_after_the_subcommand(tmp_path, capsys):
+    from engine.cli import hoist_global_options, main
+
+    assert hoist_global_options(["backtest", "c.toml", "--log-level", "info", "--out", "x"]) == [
+        "--log-level",
+        "info",
+        "backtest",
+        "c.toml",
+        "--out",
+        "x",
+    ]
+    assert hoist_global_options(["init", "a.csv", "--log-level=ERROR", "--json-logs"]) == [
+        "--log-level=ERROR",
+        "--json-logs",
+        "init",
+        "a.csv",
+    ]
+    toml = tmp_path / "c.toml"
+    toml.write_text('[data]\nsource = "missing.csv"\n')
+    assert main(["backtest", str(toml), "--log-level", "ERROR"]) == 2
+    err = capsys.readouterr().err
+    assert "missing.csv" in err and "unrecognized arguments" not in err
+    assert main(["backtest", str(toml), "--log-level", "LOUD"]) == 2
+    assert "invalid log level 'LOUD'" in capsys.readouterr().err
