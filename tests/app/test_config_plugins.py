@@ -325,7 +325,8 @@ def test_log_level_is_accepted_after_the_subcommand(tmp_path, capsys):
     ]
     toml = tmp_path / "c.toml"
     toml.write_text('[data]\nsource = "missing.csv"\n')
-    assert main(["backtest", str(toml), "--log-level", "ERROR"]) == 2
+    # WARNING: the default level (a global setting that stays for later tests in the process)
+    assert main(["backtest", str(toml), "--log-level", "warning"]) == 2
     err = capsys.readouterr().err
     assert "missing.csv" in err and "unrecognized arguments" not in err
     assert main(["backtest", str(toml), "--log-level", "LOUD"]) == 2
