@@ -111,7 +111,7 @@ def split_config(path: str | Path | None) -> tuple[RunConfig, AdviseConfig]:
         adv = AdviseConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{p}: advise.{first_error(exc)}") from None
-    return parse_config(data, str(p)), adv
+    return parse_config(data, str(p), folder=p.parent), adv
 
 
 def load_positions(path: str | Path, default_cash: float = 0.0) -> Holdings:

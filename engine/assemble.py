@@ -17,6 +17,7 @@ This is the only module of ``engine`` that imports ``data_feeds`` and ``strategi
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -30,7 +31,7 @@ from engine.core.backtest import Prepared, detector_fparams, prepare
 from engine.core.spec import Execution, Features, Smoothing, cost_table
 from engine.core.streaming import StreamingDriver
 from engine.core.usage import features_named_by, strategy_features
-from engine.features.user import with_inputs
+from engine.features.user import with_columns, with_inputs
 from engine.frequency import Frequency, infer_frequency
 from engine.ground.bars import BarPanel, DataError
 from engine.plugins.features import UserFeature
@@ -43,8 +44,78 @@ Strategy = CompiledStrategy | PythonStrategy
 
 
 # ------------------------------------------------------------------ data and plug-ins
+def import_plugins(cfg: RunConfig) -> None:
+    """Import the config's ``[plugins] modules`` (registering their features and
+    detectors), after putting the config file's folder on the import path (so plug-in
+    modules and ``custom`` targets beside the config are found). Idempotent; an import
+    that fails is a one-line :class:`ConfigError` naming ``plugins.modules.N``."""
+    folder = cfg.folder
+    if folder is not None and str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+        importlib.invalidate_caches()
+    for i, name in enumerate(cfg.plugins.modules):
+        key = f"plugins.modules.{i}"
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and name.startswith(exc.name):
+                where = f"{folder} (the config's folder)" if folder is not None else "."
+                raise ConfigError(
+                    f"{key}: no module {name!r}: put {name.split('.')[0]}.py (or a package "
+                    f"folder) in {where} or install it"
+                ) from None
+            raise ConfigError(f"{key}: importing {name!r} failed: {exc}") from None
+        except Exception as exc:  # the user's module raised while importing
+            msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            raise ConfigError(f"{key}: importing {name!r} failed: {msg}") from None
+
+
+def add_exog_files(cfg: RunConfig, panel: BarPanel) -> BarPanel:
+    """``panel`` with the config's ``[[data.exog]]`` series joined as-of (each value known
+    ``lag`` after its timestamp); errors name the table's key (``data.exog.0.path: ...``)."""
+    from engine.features.exog import asof_join, read_series
+
+    for i, ex in enumerate(cfg.data.exog):
+        key = f"data.exog.{i}"
+        try:
+            series = read_series(ex.path)
+        except DataError as exc:
+            raise ConfigError(f"{key}.path: {exc}") from None
+        if ex.columns is not None:
+            missing = [c for c in ex.columns if c not in series.columns]
+            if missing:
+                raise ConfigError(
+                    f"{key}.columns: {missing[0]!r} is not a column of {ex.path} "
+                    f"(has {', '.join(map(str, series.columns))})"
+                )
+            series = series[list(ex.columns)]
+        names = tuple(ex.names) if ex.names is not None else tuple(map(str, series.columns))
+        clash = sorted(set(names) & set(panel.exog_names))
+        if clash:
+            where = "names" if ex.names is not None else "columns"
+            raise ConfigError(
+                f"{key}.{where}: series {clash[0]!r} is already in the data (an earlier "
+                "file or the bars' own); rename it with names = [...]"
+            )
+        try:
+            values = asof_join(panel.index, series, ex.lag)
+        except DataError as exc:
+            raise ConfigError(f"{key}.lag: {exc}") from None
+        panel = with_columns(panel, values, names)
+        known = np.isfinite(values).any(axis=1)
+        if not known.any():
+            log.warning("data.exog", file=ex.path, note="no value known within the bars' dates")
+    return panel
+
+
 def load_panel(cfg: RunConfig) -> BarPanel:
-    """Bars for a config: the bundled panel or the user's CSV/Parquet files."""
+    """Bars for a config (the bundled panel or the user's CSV/Parquet files) with its
+    exogenous files joined; the config's plug-in modules are imported first."""
+    import_plugins(cfg)
+    return add_exog_files(cfg, _load_bars(cfg))
+
+
+def _load_bars(cfg: RunConfig) -> BarPanel:
     import data_feeds
     from data_feeds.bundled_panel import PANEL_DEFAULT_SYMBOLS, bundled_panel_name
 
@@ -406,7 +477,9 @@ def assemble(
     strategies: Sequence[Strategy] | None = None,
 ) -> Run:
     """The run of ``cfg`` over ``panel`` (loaded from ``cfg.data`` when None) with
-    ``strategies`` (built from ``cfg.strategies`` when None). Errors name the config key."""
+    ``strategies`` (built from ``cfg.strategies`` when None). Errors name the config key.
+    The config's plug-in modules are imported first."""
+    import_plugins(cfg)
     panel = panel if panel is not None else load_panel(cfg)
     strats = (
         tuple(strategies)
@@ -459,6 +532,7 @@ __all__ = [
     "check_strategy_data",
     "check_targets",
     "costs_for",
+    "import_plugins",
     "load_chunks",
     "load_custom",
     "load_files",

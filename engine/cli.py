@@ -234,7 +234,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise UsageError(f"{out}: already exists (pass --force to overwrite)")
     if out.is_dir():
         raise UsageError(f"{out}: is a folder, expected a .toml file path")
-    text = starter_config(args.files, name=args.name)
+    text = starter_config(args.files, name=args.name, folder=out.parent)
     prepare_out_file(out)
     out.write_text(text)
     print(f"wrote {out}; run it with: regime-engine backtest {out}")
@@ -313,9 +313,39 @@ def _one_line(exc: object) -> str:
     return text
 
 
+GLOBAL_FLAGS = ("--json-logs",)
+GLOBAL_OPTIONS = ("--log-level",)
+
+
+def hoist_global_options(argv: Sequence[str]) -> list[str]:
+    """``argv`` with ``--log-level X`` / ``--log-level=X`` / ``--json-logs`` given after the
+    subcommand moved before it (``regime-engine backtest cfg.toml --log-level INFO``)."""
+    out = list(argv)
+    cmd = next((i for i, tok in enumerate(out) if _chosen_command([tok])), None)
+    if cmd is None:
+        return out
+    front: list[str] = []
+    rest: list[str] = []
+    i = cmd + 1
+    while i < len(out):
+        tok = out[i]
+        if tok == "--":
+            rest.extend(out[i:])
+            break
+        if tok in GLOBAL_FLAGS or (tok.partition("=")[0] in GLOBAL_OPTIONS and "=" in tok):
+            front.append(tok)
+        elif tok in GLOBAL_OPTIONS and i + 1 < len(out):
+            front.extend(out[i : i + 2])
+            i += 1
+        else:
+            rest.append(tok)
+        i += 1
+    return out[:cmd] + front + [out[cmd]] + rest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = hoist_global_options(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -70,6 +71,50 @@ def _one_parquet(source: str | list[str], fmt: str) -> bool:
     return len(paths) == 1 and (fmt == "parquet" or (fmt == "auto" and ext))
 
 
+class ExogConfig(Section):
+    """One ``[[data.exog]]`` table: an exogenous series file joined as-of onto the bars
+    (:mod:`engine.features.exog`). ``path``: a CSV/Parquet file with a timestamp column
+    (relative paths are read from the config file's folder); ``columns``: the value
+    columns to use (default: all); ``names``: what to call them (default: the column
+    names; detector inputs read them as ``exog.NAME``); ``lag``: when a value becomes known
+    after its timestamp, in time (``"0d"``, ``"1d"``, ``"14d"``, ``"1mo"``; ``"1m"`` is
+    refused as ambiguous and a bare number as unitless). ``lag`` is required: a monthly
+    figure dated at month start but published weeks later would otherwise be seen early."""
+
+    path: str = Field(min_length=1)
+    columns: list[str] | None = None
+    names: list[str] | None = None
+    lag: str
+
+    @field_validator("lag", mode="before")
+    @classmethod
+    def _lag(cls, v: Any) -> str:
+        from engine.frequency import parse_lag
+
+        parse_lag(v)  # a ValueError saying what to write
+        return str(v)
+
+    @field_validator("columns", "names")
+    @classmethod
+    def _nonempty(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and not v:
+            raise ValueError("an empty list; leave it out to use every column of the file")
+        if v is not None:
+            dup = sorted({c for c in v if v.count(c) > 1})
+            if dup:
+                raise ValueError(f"{dup[0]!r} is listed twice")
+        return v
+
+    @model_validator(mode="after")
+    def _names_fit(self) -> ExogConfig:
+        if self.names is not None and self.columns is None:
+            raise ValueError("names: give columns too (one name per column, in order)")
+        if self.names is not None and self.columns is not None:
+            if len(self.names) != len(self.columns):
+                raise ValueError(f"names: {len(self.names)} names for {len(self.columns)} columns")
+        return self
+
+
 class DataConfig(Section):
     """Where bars come from. ``source = "bundled"`` is the shipped real panel.
 
@@ -80,6 +125,7 @@ class DataConfig(Section):
     converted to it, naive ones are taken to be in it. ``max_jump``: a close moving by this
     factor or more in one bar (x1.9 up, /1.9 down: a 2:1 split is /2) is refused as an
     unadjusted split, naming the symbol and the dates (``inf`` turns the check off).
+    ``exog``: ``[[data.exog]]`` tables of exogenous series files (:class:`ExogConfig`).
     """
 
     source: str | list[str] = "bundled"
@@ -94,6 +140,7 @@ class DataConfig(Section):
     timezone: str | None = None
     chunk_bars: int | None = Field(None, ge=1)  # Parquet only: engine.api_chunked
     max_jump: float = Field(1.9, gt=1)  # a one-bar close factor refused (unadjusted splits)
+    exog: list[ExogConfig] = []
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -143,6 +190,8 @@ class DataConfig(Section):
             raise ValueError(f"start {self.start} is after end {self.end}")
         if self.chunk_bars is not None and not _one_parquet(self.source, self.format):
             raise ValueError(f"chunk_bars needs one Parquet file as source, got {self.source!r}")
+        if self.chunk_bars is not None and self.exog:
+            raise ValueError("exog: exogenous files are not read in chunks; drop chunk_bars")
         return self
 
 
@@ -479,6 +528,27 @@ class MetricsConfig(Section):
         return v
 
 
+_MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+class PluginsConfig(Section):
+    """``[plugins] modules = ["my_plugins"]``: Python modules imported before the run is
+    built, so the features and detectors they register can be named in the config. They
+    are looked up in the config file's folder first, then on the Python path."""
+
+    modules: list[str] = []
+
+    @field_validator("modules")
+    @classmethod
+    def _module_names(cls, v: list[str]) -> list[str]:
+        for i, m in enumerate(v):
+            if m.endswith(".py"):
+                raise ValueError(f"{i}: {m!r} is not a module name (drop '.py': {m[:-3]!r})")
+            if not _MODULE_RE.match(m):
+                raise ValueError(f"{i}: {m!r} is not a module name (e.g. 'my_plugins')")
+        return v
+
+
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -498,6 +568,15 @@ class RunConfig(Section):
     paper: dict[str, Any] = {}  # validated by the paper-trading command's own model
     validation: dict[str, Any] = {}  # validated by the validate command's own model
     advise: dict[str, Any] = {}  # validated by the advise command's own model
+    plugins: PluginsConfig = PluginsConfig()
+    _folder: Path | None = PrivateAttr(None)  # the config file's folder (load_config)
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder of the TOML file this config was read from (None when built in
+        Python): plug-in modules are imported from it; relative data paths were resolved
+        against it when the file was read."""
+        return self._folder
 
     @model_validator(mode="before")
     @classmethod
@@ -572,12 +651,56 @@ def first_error(exc: ValidationError) -> str:
     return f"{loc}: {msg}" if loc else msg
 
 
-def parse_config(data: dict[str, Any], source: str = "<config>") -> RunConfig:
-    """Validate a config mapping; raises :class:`ConfigError` naming the key."""
+def parse_config(
+    data: dict[str, Any], source: str = "<config>", folder: str | Path | None = None
+) -> RunConfig:
+    """Validate a config mapping; raises :class:`ConfigError` naming the key. With
+    ``folder`` (the config file's), relative paths (``data.source``, ``data.exog`` paths,
+    ``metrics.risk_free = "file:..."``) are read from it and the config remembers it
+    (:attr:`RunConfig.folder`: plug-in modules are imported from there)."""
+    if folder is not None:
+        data = anchored(data, Path(folder))
     try:
-        return RunConfig.model_validate(data)
+        cfg = RunConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {first_error(exc)}") from None
+    if folder is not None:
+        cfg._folder = Path(folder).resolve()
+    return cfg
+
+
+def _anchor(path: Any, folder: Path) -> Any:
+    if not isinstance(path, str) or not path.strip():
+        return path
+    p = Path(path).expanduser()
+    return path if p.is_absolute() else str(folder / p)
+
+
+def anchored(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``data`` with its relative file paths read from ``folder`` (left as they are when
+    they are not strings: validation then names the key)."""
+    folder = folder.resolve()
+    out = dict(data)
+    d = out.get("data")
+    if isinstance(d, dict):
+        d = dict(d)
+        src = d.get("source")
+        if isinstance(src, str) and src.partition(":")[0] != "bundled":
+            d["source"] = _anchor(src, folder)
+        elif isinstance(src, list):
+            d["source"] = [_anchor(s, folder) for s in src]
+        if isinstance(d.get("exog"), list):
+            d["exog"] = [
+                {**e, "path": _anchor(e.get("path"), folder)} if isinstance(e, dict) else e
+                for e in d["exog"]
+            ]
+        out["data"] = d
+    m = out.get("metrics")
+    if isinstance(m, dict) and isinstance(m.get("risk_free"), str):
+        rf = m["risk_free"]
+        if rf.lower().startswith("file:") and len(rf) > 5:
+            out["metrics"] = {**m, "risk_free": "file:" + _anchor(rf[5:], folder)}
+    return out
 
 
 def load_config(path: str | Path | None = None) -> RunConfig:
@@ -595,13 +718,14 @@ def load_config(path: str | Path | None = None) -> RunConfig:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: cannot read config: {exc}") from None
-    cfg = parse_config(data, str(p))
-    return cfg
+    return parse_config(data, str(p), folder=p.parent)
 
 
 __all__ = [
     "CALENDAR_FREQS",
     "ConfigError",
+    "ExogConfig",
+    "PluginsConfig",
     "RunConfig",
     "load_config",
     "parse_config",

@@ -10,6 +10,7 @@ in cash).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,8 +23,22 @@ def _table(weights: dict[str, float]) -> str:
     return "{ " + ", ".join(f"{_toml_str(k)} = {v:.4g}" for k, v in weights.items()) + " }"
 
 
-def starter_config(files: Sequence[str], name: str | None = None) -> str:
-    """TOML text of a starter config for ``files`` (see the module doc)."""
+def _from_folder(file: str, folder: Path | None) -> str:
+    """``file`` as a path read from ``folder`` (the config's: relative data paths are
+    resolved against it); as given when no folder is known."""
+    if folder is None:
+        return str(Path(file))
+    try:
+        return os.path.relpath(Path(file).resolve(), folder.resolve())
+    except ValueError:  # another drive
+        return str(Path(file).resolve())
+
+
+def starter_config(
+    files: Sequence[str], name: str | None = None, folder: str | Path | None = None
+) -> str:
+    """TOML text of a starter config for ``files`` (see the module doc); ``folder``: where
+    the config will be written (its data paths are written relative to it)."""
     from engine.assemble import load_files
     from engine.config import equity_like_symbol, parse_config
     from engine.frequency import infer_frequency
@@ -43,7 +58,8 @@ def starter_config(files: Sequence[str], name: str | None = None) -> str:
     if panel.n_bars < 3 * 504:  # the default first fit (504 bars) would take most of it
         min_train = max(60, panel.n_bars // 3)
         train = f"min_train = {min_train}                 # first fit after this many bars\n"
-    src = ", ".join(_toml_str(str(Path(f))) for f in files)
+    base = Path(folder) if folder is not None else None
+    src = ", ".join(_toml_str(_from_folder(f, base)) for f in files)
     text = f"""# Starter config written by `regime-engine init` for {len(files)} file(s):
 # {len(syms)} symbol(s), {panel.n_bars} bars of {freq.name} data
 # ({panel.index[0]} -> {panel.index[-1]}, {freq.periods_per_year:,.0f} bars per year).
