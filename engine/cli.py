@@ -160,11 +160,12 @@ def run_header(panel: Any, periods_per_year: float | None = None) -> str:
     fmt = "%Y-%m-%d %H:%M" if freq.intraday else "%Y-%m-%d"
     tz = f" ({panel.tz})" if getattr(panel, "tz", None) else ""
     syms = ", ".join(panel.symbols[:8]) + (", ..." if panel.n_assets > 8 else "")
-    return (
+    head = (
         f"regime-engine backtest: {panel.n_bars} {freq.name} bars "
         f"({freq.periods_per_year:,.0f}/yr) x {panel.n_assets} assets ({syms}), "
         f"{panel.index[0].strftime(fmt)} -> {panel.index[-1].strftime(fmt)}{tz}"
     )
+    return "\n".join([head, *(f"  {p}" for p in getattr(panel, "provenance", ()))])
 
 
 def write_html_report(result: Any, path: Path) -> Path:

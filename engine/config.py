@@ -64,6 +64,9 @@ def parse_date(value: Any) -> str | None:
     return text
 
 
+BROKER_SOURCES = ("alpaca",)  # [data] source names served by a broker's history
+
+
 def _one_parquet(source: str | list[str], fmt: str) -> bool:
     paths = [source] if isinstance(source, str) else source
     ext = str(paths[0]).lower().endswith((".parquet", ".pq")) if len(paths) == 1 else False
@@ -91,6 +94,16 @@ class DataConfig(Section):
     calendar: str | None = None
     timezone: str | None = None
     chunk_bars: int | None = Field(None, ge=1)  # Parquet only: engine.api_chunked
+    # source = "alpaca": the broker's history (brokers.history), cached as Parquet under
+    # cache_dir and extended incrementally (data_feeds.broker_cache); keys from the
+    # environment; url (else $APCA_API_DATA_URL, else Alpaca's) e.g. a local exchange
+    timeframe: str = "1Day"
+    feed: Literal["iex", "sip"] = "iex"
+    adjustment: Literal["raw", "split", "dividend", "all"] = "all"
+    url: str | None = None
+    cache_dir: str = "data/cache"
+    proxies: dict[str, str] = {}  # SYMBOL = "bundled:SPX": spliced before its first bar
+    asset_classes: dict[str, str] = {}  # SYMBOL = "equity" | "bond" | "cash" | ...
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -140,6 +153,14 @@ class DataConfig(Section):
             raise ValueError(f"start {self.start} is after end {self.end}")
         if self.chunk_bars is not None and not _one_parquet(self.source, self.format):
             raise ValueError(f"chunk_bars needs one Parquet file as source, got {self.source!r}")
+        if self.source in BROKER_SOURCES:
+            if not self.symbols:
+                raise ValueError(f"source = {self.source!r} needs symbols (what to download)")
+            extra = sorted(set(self.proxies) - set(self.symbols))
+            if extra:
+                raise ValueError(f"proxies.{extra[0]}: not one of the symbols")
+        elif self.proxies:
+            raise ValueError('proxies: only with a broker source (source = "alpaca")')
         return self
 
 
