@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import structlog
 
@@ -146,48 +147,78 @@ def load_cached(
     today_last: dt.date | None = None,
 ) -> tuple[pd.DataFrame, CacheStats]:
     """Bars of ``symbols`` over ``[start, end]`` from the cache, fetching (through the
-    client ``client()`` opens, only if needed) what it lacks; the long table and the stats."""
+    client ``client()`` opens, only if needed) what it lacks; the long table and the stats.
+
+    A fetch past a cover's end starts on the last cached bar (one bar of overlap): when the
+    server's bar differs from the cached one, the broker has re-adjusted the history since
+    (a split or dividend with ``adjustment`` other than ``raw``), and the symbol's whole
+    cover is fetched again rather than joining two adjustments at a seam (logged).
+    """
     last = today_last or last_whole_day()
     s = _date(start, EARLIEST)
     e = min(_date(end, last), last)
     stats = CacheStats()
-    held: dict[str, tuple[pd.DataFrame, tuple[dt.date, dt.date] | None]] = {
-        sym: cache.read(sym) for sym in symbols
-    }
-    wants: dict[tuple[dt.date, dt.date], list[str]] = {}
-    for sym in symbols:
-        for rng in missing_ranges(held[sym][1], s, e):
-            wants.setdefault(rng, []).append(sym)
-    opened: HistoryClient | None = None
-    fetched: dict[str, list[pd.DataFrame]] = {}
-    for (a, b), syms in sorted(wants.items()):
-        if opened is None:
-            opened = client()
-        before = opened.pages
-        got = opened.fetch(syms, a, b)
-        stats.fetches.append((tuple(syms), a, b))
-        stats.pages += opened.pages - before
-        stats.new_bars += len(got)
-        for key, part in got.groupby("symbol", sort=False):
-            fetched.setdefault(str(key), []).append(part)
-    frames = []
+    held = {sym: cache.read(sym) for sym in symbols}
+    plans: dict[str, list[tuple[dt.date, dt.date]]] = {}
+    overlap: dict[str, pd.Series] = {}  # the last cached bar of a symbol extended forward
     for sym in symbols:
         old, cover = held[sym]
         rngs = missing_ranges(cover, s, e)
-        if rngs:
-            parts = [old, *fetched.get(sym, [])]
-            df = (
-                pd.concat([p for p in parts if len(p)], ignore_index=True)
-                if any(len(p) for p in parts)
-                else pd.DataFrame(columns=COLUMNS)
-            )
+        if rngs and cover is not None and rngs[-1][0] > cover[1] and len(old):
+            row = old.iloc[int(np.argmax(pd.to_datetime(old["timestamp"]).to_numpy()))]
+            overlap[sym] = row
+            rngs[-1] = (pd.Timestamp(row["timestamp"]).date(), rngs[-1][1])
+        plans[sym] = rngs
+    opened: list[HistoryClient] = []
+
+    def fetch(syms: list[str], a: dt.date, b: dt.date) -> dict[str, pd.DataFrame]:
+        if not opened:
+            opened.append(client())
+        c = opened[0]
+        before = c.pages
+        got = c.fetch(syms, a, b)
+        stats.fetches.append((tuple(syms), a, b))
+        stats.pages += c.pages - before
+        stats.new_bars += len(got)
+        return {str(k): part for k, part in got.groupby("symbol", sort=False)}
+
+    wants: dict[tuple[dt.date, dt.date], list[str]] = {}
+    for sym, rngs in plans.items():
+        for rng in rngs:
+            wants.setdefault(rng, []).append(sym)
+    fetched: dict[str, list[pd.DataFrame]] = {}
+    for (a, b), syms in sorted(wants.items()):
+        for sym, part in fetch(syms, a, b).items():
+            fetched.setdefault(sym, []).append(part)
+    for sym, row in overlap.items():
+        parts = fetched.get(sym, [])
+        new = pd.concat(parts) if parts else pd.DataFrame(columns=COLUMNS)
+        same = new[pd.to_datetime(new["timestamp"]) == pd.Timestamp(row["timestamp"])]
+        if len(same) and all(
+            np.isclose(float(same[f].iloc[0]), float(row[f]), rtol=1e-9, atol=0.0)
+            for f in ("open", "high", "low", "close")
+        ):
+            continue
+        cover = held[sym][1]
+        assert cover is not None
+        a, b = min(s, cover[0]), max(e, cover[1])
+        log.warning("data.cache_readjusted", symbol=sym, refetch=f"{a}..{b}")
+        held[sym] = (pd.DataFrame(columns=COLUMNS), None)
+        fetched[sym] = [fetch([sym], a, b).get(sym, pd.DataFrame(columns=COLUMNS))]
+        plans[sym] = [(a, b)]
+    frames = []
+    for sym in symbols:
+        old, cover = held[sym]
+        if plans[sym]:
+            parts = [p for p in [old, *fetched.get(sym, [])] if len(p)]
+            df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
             if len(df):
                 df["timestamp"] = pd.to_datetime(df["timestamp"]).astype("datetime64[ns]")
                 df = df.sort_values("timestamp", kind="stable").drop_duplicates(
                     "timestamp", keep="last"
                 )
-            lo = min([s] + ([cover[0]] if cover else []))
-            hi = max([e] + ([cover[1]] if cover else []))
+            lo = min([s, *([cover[0]] if cover else []), *(a for a, _ in plans[sym])])
+            hi = max([e, *([cover[1]] if cover else [])])
             cache.write(sym, df, (lo, hi))
             old = df
         frames.append(old)

@@ -85,10 +85,11 @@ def test_first_run_pages_second_run_no_request_later_end_new_bars_only(
     assert ex.rest_calls == calls
     np.testing.assert_array_equal(p2.close, p1.close)
 
-    # a later end date: only the bars after the cover are fetched
+    # a later end date: only the bars after the cover are fetched (+ the last cached bar,
+    # compared with the server's to catch a re-adjusted history)
     p3 = load_panel(config(ex, tmp_path, end="2020-03-31"))
     new = int(((panel.index > "2019-12-31") & (panel.index <= "2020-03-31")).sum())
-    assert ex.bar_requests - pages == math.ceil(new * len(SYMBOLS) / 300)
+    assert ex.bar_requests - pages == math.ceil((new + 1) * len(SYMBOLS) / 300)
     assert p3.n_bars == in_2019 + new
     np.testing.assert_allclose(p3.close, panel.close[: in_2019 + new], rtol=1e-12)
     # ... and offline now: no keys, no server
@@ -200,3 +201,30 @@ def test_proxies_lengthen_history_and_the_header_names_the_splice(
     head = run_header(p)
     assert "proxy: SPY before 2019-01-02 = bundled:SPX x" in head
     assert "proxy: BIL before 2019-01-02 = bundled:CASH x" in head
+
+
+def test_a_readjusted_history_is_fetched_again_not_joined(
+    env: None, exchange: Any, tmp_path: Path
+) -> None:
+    """The broker back-adjusted a symbol's bars since they were cached (a dividend with
+    adjustment = "all"): the overlapping bar differs, so that symbol's whole cover is
+    fetched again; the others are only extended."""
+    import pyarrow.parquet as pq
+
+    ex, panel = exchange
+    load_panel(config(ex, tmp_path))
+    f = next(tmp_path.rglob("GLD.parquet"))
+    t = pq.read_table(f)
+    df = t.to_pandas()
+    df[["open", "high", "low", "close"]] *= 0.98  # as adjusted before a later dividend
+    pq.write_table(pa_table(df).replace_schema_metadata(t.schema.metadata), f)
+    p = load_panel(config(ex, tmp_path, end="2020-03-31"))
+    n = p.n_bars
+    np.testing.assert_allclose(p.close, panel.close[:n], rtol=1e-12)  # GLD included
+    assert n == int((panel.index <= "2020-03-31").sum())
+
+
+def pa_table(df: pd.DataFrame) -> Any:
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(df, preserve_index=False)
