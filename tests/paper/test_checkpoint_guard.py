@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as hs
 
 from brokers.local_exchange import build_exchange
@@ -207,6 +207,7 @@ JUNK = hs.one_of(
     signed=hs.booleans(),
     seed=hs.integers(0, 2**32 - 1),
 )
+@example(target=("scalar", ("k_eq",), True), signed=True, seed=0)  # JSON true is no scale
 def test_fuzzed_checkpoint_is_exit_2_one_line_no_order(  # type: ignore[no-untyped-def]
     saved, tmp_path, panel, capsys, target, signed, seed
 ) -> None:
