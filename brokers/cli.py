@@ -182,6 +182,11 @@ def register(sub: Any) -> None:
         "--max-bars", type=int, default=None, help="stop after N live bars (after warm-up)"
     )
     p.add_argument("--url", default=None, help="broker REST base URL (overrides paper.url)")
+    p.add_argument(
+        "--stream-url",
+        default=None,
+        help="broker websocket base URL (overrides paper.stream_url)",
+    )
     p.add_argument("--idle-exit-s", type=float, default=None, help="stop after S s without a bar")
     p.add_argument(
         "--live", action="store_true", help="Alpaca LIVE endpoint (real money; needs paper.url)"

@@ -50,7 +50,7 @@ def run_backtest_chunked(
     """
     from engine.api import strategy_error
     from engine.assemble import assemble, check_targets, load_chunks
-    from engine.frequency import Frequency
+    from engine.ground.frequency import Frequency
 
     cfg = _config(config)
     d = cfg.data

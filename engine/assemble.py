@@ -11,7 +11,9 @@ fold and the Monte Carlo paths), sweeps, advise, paper trading and the local exc
 build their run here and nowhere else, so a config that backtests behaves the same in every
 command (``tests/app/test_entry_parity.py`` holds them to it).
 
-This is the only module of ``engine`` that imports ``data_feeds`` and ``strategies``.
+This is the only module of ``engine`` that imports ``data_feeds`` and ``strategies``, and,
+besides the CLI (which picks the paper venue), the only one that imports ``brokers``: the
+registry of history sources ``brokers.history`` (``[data] source = "alpaca"``), by name.
 """
 
 from __future__ import annotations
@@ -26,14 +28,20 @@ from typing import Any
 import numpy as np
 import structlog
 
-from engine.config import ConfigError, CustomConfig, RunConfig, StrategyConfig
+from engine.config import (
+    BROKER_SOURCES,
+    ConfigError,
+    CustomConfig,
+    RunConfig,
+    StrategyConfig,
+)
 from engine.core.backtest import Prepared, detector_fparams, prepare
 from engine.core.spec import Execution, Features, Smoothing, cost_table
 from engine.core.streaming import StreamingDriver
 from engine.core.usage import features_named_by, strategy_features
 from engine.features.user import with_columns, with_inputs
-from engine.frequency import Frequency, infer_frequency
 from engine.ground.bars import BarPanel, DataError
+from engine.ground.frequency import Frequency, infer_frequency
 from engine.plugins.features import UserFeature
 from engine.plugins.strategy import CompiledStrategy, PythonStrategy
 from engine.regimes.inputs import ConstantInput
@@ -120,6 +128,8 @@ def _load_bars(cfg: RunConfig) -> BarPanel:
     from data_feeds.bundled_panel import PANEL_DEFAULT_SYMBOLS, bundled_panel_name
 
     d = cfg.data
+    if isinstance(d.source, str) and d.source in BROKER_SOURCES:
+        return load_broker_history(cfg)
     if isinstance(d.source, str) and d.source.partition(":")[0] == "bundled":
         if d.calendar:
             log.warning("data.calendar", calendar=d.calendar, note="checked on your own files only")
@@ -143,6 +153,19 @@ def _load_bars(cfg: RunConfig) -> BarPanel:
         calendar=d.calendar,
         max_jump=d.max_jump if np.isfinite(d.max_jump) else None,
     )
+
+
+def load_broker_history(cfg: RunConfig) -> BarPanel:
+    """``[data] source = "alpaca"``: the broker's bars from the local Parquet cache, the
+    missing days fetched first (``data_feeds.broker_cache``). The history client is picked
+    by name in ``brokers.history`` (as the paper venue is in ``brokers.cli``) and opened only
+    when a fetch is needed, so a covered run needs no keys and no network; the venue's SDK
+    stays inside ``brokers/alpaca``."""
+    from brokers.history import open_history
+    from data_feeds.broker_cache import load_broker_panel
+
+    d = cfg.data
+    return load_broker_panel(d, lambda: open_history(d))
 
 
 def load_chunks(cfg: RunConfig) -> Any:

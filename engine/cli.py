@@ -162,17 +162,18 @@ def backtest_chunked(cfg: Any, out: Path) -> int:
 
 def run_header(panel: Any, periods_per_year: float | None = None) -> str:
     """``regime-engine backtest: 4589 daily bars (252/yr) x 4 assets (...), A -> B [tz]``."""
-    from engine.frequency import infer_frequency
+    from engine.ground.frequency import infer_frequency
 
     freq = infer_frequency(panel.index, periods_per_year)
     fmt = "%Y-%m-%d %H:%M" if freq.intraday else "%Y-%m-%d"
     tz = f" ({panel.tz})" if getattr(panel, "tz", None) else ""
     syms = ", ".join(panel.symbols[:8]) + (", ..." if panel.n_assets > 8 else "")
-    return (
+    head = (
         f"regime-engine backtest: {panel.n_bars} {freq.name} bars "
         f"({freq.periods_per_year:,.0f}/yr) x {panel.n_assets} assets ({syms}), "
         f"{panel.index[0].strftime(fmt)} -> {panel.index[-1].strftime(fmt)}{tz}"
     )
+    return "\n".join([head, *(f"  {p}" for p in getattr(panel, "provenance", ()))])
 
 
 def write_html_report(result: Any, path: Path) -> Path:
@@ -204,7 +205,7 @@ def write_html_report(result: Any, path: Path) -> Path:
 def report_ppy(result: Any) -> float:
     """Bars per year of a run (config override, else inferred from its equity index): the
     report's annualisation and its rolling-1y window."""
-    from engine.frequency import infer_frequency
+    from engine.ground.frequency import infer_frequency
 
     cfg = getattr(result, "config", None) or {}
     given = (cfg.get("data") or {}).get("periods_per_year")

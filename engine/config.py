@@ -27,7 +27,7 @@ from engine.core.spec import CALENDAR_FREQS, CostModel, Execution, Features
 from engine.regimes.config import DetectorConfig, HMMDetectorConfig
 
 if TYPE_CHECKING:
-    from engine.frequency import Frequency
+    from engine.ground.frequency import Frequency
     from engine.weights import WeightRules
 
 
@@ -65,6 +65,9 @@ def parse_date(value: Any) -> str | None:
     return text
 
 
+BROKER_SOURCES = ("alpaca",)  # [data] source names served by a broker's history
+
+
 def _one_parquet(source: str | list[str], fmt: str) -> bool:
     paths = [source] if isinstance(source, str) else source
     ext = str(paths[0]).lower().endswith((".parquet", ".pq")) if len(paths) == 1 else False
@@ -89,7 +92,7 @@ class ExogConfig(Section):
     @field_validator("lag", mode="before")
     @classmethod
     def _lag(cls, v: Any) -> str:
-        from engine.frequency import parse_lag
+        from engine.ground.frequency import parse_lag
 
         parse_lag(v)  # a ValueError saying what to write
         return str(v)
@@ -141,6 +144,16 @@ class DataConfig(Section):
     chunk_bars: int | None = Field(None, ge=1)  # Parquet only: engine.api_chunked
     max_jump: float = Field(1.9, gt=1)  # a one-bar close factor refused (unadjusted splits)
     exog: list[ExogConfig] = []
+    # source = "alpaca": the broker's history (brokers.history), cached as Parquet under
+    # cache_dir and extended incrementally (data_feeds.broker_cache); keys from the
+    # environment; url (else $APCA_API_DATA_URL, else Alpaca's) e.g. a local exchange
+    timeframe: str = "1Day"
+    feed: Literal["iex", "sip"] = "iex"
+    adjustment: Literal["raw", "split", "dividend", "all"] = "all"
+    url: str | None = None
+    cache_dir: str = "data/cache"
+    proxies: dict[str, str] = {}  # SYMBOL = "bundled:SPX": spliced before its first bar
+    asset_classes: dict[str, str] = {}  # SYMBOL = "equity" | "bond" | "cash" | ...
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -192,6 +205,14 @@ class DataConfig(Section):
             raise ValueError(f"chunk_bars needs one Parquet file as source, got {self.source!r}")
         if self.chunk_bars is not None and self.exog:
             raise ValueError("exog: exogenous files are not read in chunks; drop chunk_bars")
+        if self.source in BROKER_SOURCES:
+            if not self.symbols:
+                raise ValueError(f"source = {self.source!r} needs symbols (what to download)")
+            extra = sorted(set(self.proxies) - set(self.symbols))
+            if extra:
+                raise ValueError(f"proxies.{extra[0]}: not one of the symbols")
+        elif self.proxies:
+            raise ValueError('proxies: only with a broker source (source = "alpaca")')
         return self
 
 
@@ -313,7 +334,7 @@ class FeaturesConfig(Section):
     @classmethod
     def _positive_or_time(cls, v: float | str) -> float | str:
         if isinstance(v, str):
-            from engine.frequency import parse_window
+            from engine.ground.frequency import parse_window
 
             parse_window(v)
         elif not v > 0:
@@ -322,7 +343,7 @@ class FeaturesConfig(Section):
 
     def build(self, freq: Frequency | None = None) -> Features:
         """The kernel's feature settings; time strings need the data's ``freq``."""
-        from engine.frequency import window_bars
+        from engine.ground.frequency import window_bars
 
         vals: dict[str, float] = {}
         for k, v in self.model_dump().items():

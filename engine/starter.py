@@ -41,7 +41,7 @@ def starter_config(
     the config will be written (its data paths are written relative to it)."""
     from engine.assemble import load_files
     from engine.config import equity_like_symbol, parse_config
-    from engine.frequency import infer_frequency
+    from engine.ground.frequency import infer_frequency
 
     panel, fmt, close_only = load_files(files)
     syms = list(panel.symbols)

@@ -139,6 +139,19 @@ def test_only_the_alpaca_venue_imports_alpaca() -> None:
             assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
+def test_history_sources_are_reached_by_name() -> None:
+    """``[data] source = "alpaca"``: the composition root reaches a venue's history client
+    only through the registry ``brokers.history`` (by name, lazily); the data layer (the
+    Parquet cache) imports no venue; the registry itself no SDK."""
+    root = {m for m in modules(ROOT / "engine" / "assemble.py") if m.split(".")[0] == "brokers"}
+    assert root <= {"brokers.history"}, root
+    for path in files("data_feeds"):
+        bad = {m for m in modules(path) if m.split(".")[0] in ("brokers", "alpaca")}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+    reg = modules(ROOT / "brokers" / "history.py")
+    assert not {m for m in reg if m.split(".")[0] in ("alpaca", "data_feeds")}, reg
+
+
 def test_a_venue_imports_no_other_venue() -> None:
     venues = ("brokers.alpaca", "brokers.local_exchange")
     for venue in venues:

@@ -64,6 +64,7 @@ class RestServer(StreamServer):
     data_symbols: tuple[str, ...]
     submissions: list[tuple[str, int]]
     rest_calls: int
+    bar_requests: int  # GET .../bars answered (pages)
     now_ns: int
     cur: int
     emitted: int
@@ -167,6 +168,7 @@ class RestServer(StreamServer):
             "open_orders": open_orders,
             "cash": cash,
             "rest_calls": self.rest_calls,
+            "bar_requests": self.bar_requests,
             "submissions": len(self.submissions),
         }
 
@@ -442,6 +444,9 @@ class RestServer(StreamServer):
         if feed == "sip" and not self.settings.sip_allowed and end > now - SIP_RECENT_NS:
             raise BarQueryError(403, "subscription does not permit querying recent SIP data", 0)
         offset = decode_token(q["page_token"]) if q.get("page_token") else 0
+        limit = min(limit, self.settings.bars_page_limit)
+        with self._lock:
+            self.bar_requests += 1
         rows: list[tuple[str, dict[str, Any]]] = []
         for s in sorted(set(syms)):
             if s not in self.minutes.col:

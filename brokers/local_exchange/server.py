@@ -75,6 +75,7 @@ class LocalExchange(RestServer):
         self.data_symbols = self.minutes.symbols
         self.submissions: list[tuple[str, int]] = []  # (client_order_id, HTTP status)
         self.rest_calls = 0
+        self.bar_requests = 0
         self._lock = threading.RLock()  # market time
         self._pending: collections.deque[tuple[int, str, int]] = collections.deque()
         h = s.history_bars

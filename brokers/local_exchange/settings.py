@@ -75,6 +75,9 @@ class ExchangeSettings(_Frozen):
     non_fractionable: list[str] = Field(default_factory=list)
     min_notional: float = Field(1.0, ge=0)
     sip_allowed: bool = False
+    # most bars in one page of GET /v2/stocks/bars whatever ``limit`` asks (Alpaca: 10,000);
+    # smaller to exercise a client's paging
+    bars_page_limit: int = Field(10_000, ge=1, le=10_000)
     md_connection_limit: int = Field(0, ge=0)  # free plan: 1 (406 beyond it); 0: no limit
     shorting: bool = (
         False  # a cash account: short sells are rejected (Alpaca's default paper: margin)

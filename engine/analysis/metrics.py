@@ -3,7 +3,7 @@
 Conventions (all from simple per-bar returns ``r_t = E_t / E_{t-1} - 1``):
 
 * ``periods_per_year`` (``ppy``) is inferred from the equity curve's ``DatetimeIndex`` when
-  not given (:func:`engine.frequency.infer_frequency`: 252 for daily sessions, 52 weekly,
+  not given (:func:`engine.ground.frequency.infer_frequency`: 252 for daily sessions, 52 weekly,
   12 monthly, bars-per-session x 252 intraday ...); plain arrays default to 252.
 * ``years = n_returns / periods_per_year``; ``cagr = (E_T / E_0) ** (1 / years) - 1``.
 * ``volatility = std(r, ddof=1) * sqrt(ppy)``.
@@ -51,7 +51,7 @@ import pandas as pd
 from engine.analysis._common import COST_COLUMNS, simple_returns, strategy_fills
 from engine.analysis.metric_params import make_params, output_keys
 from engine.analysis.metrics_nb import SD_FLOOR, fill_totals_nb, summary_nb
-from engine.frequency import infer_frequency
+from engine.ground.frequency import infer_frequency
 
 PERIODS_PER_YEAR = 252
 """Bars per year assumed for plain arrays (daily sessions); indexed series infer theirs."""
@@ -620,7 +620,7 @@ def risk_free_returns(
     * ``"file:PATH"``: a CSV with ``timestamp`` and ``rate`` (annual, a fraction) columns,
       the last known rate applied to each bar.
     """
-    from engine.frequency import infer_frequency
+    from engine.ground.frequency import infer_frequency
 
     if spec is None or (isinstance(spec, int | float) and not isinstance(spec, bool)):
         rate = float(spec or 0.0)
@@ -648,7 +648,7 @@ def risk_free_returns(
 
 
 def _rate_file(panel: Any, path: Path) -> pd.Series:
-    from engine.frequency import infer_frequency
+    from engine.ground.frequency import infer_frequency
 
     if not path.is_file():
         raise ValueError(f"metrics.risk_free: {path}: file not found")

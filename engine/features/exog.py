@@ -3,7 +3,7 @@
 A file holds a timestamp column and one or more numeric columns (CSV or Parquet). Each
 value becomes known ``lag`` after its timestamp (a monthly figure published two weeks
 after month end: ``lag="14d"``; one month later: ``lag="1mo"``; the units are those of
-feature windows, :func:`engine.frequency.parse_lag`: ``"1m"`` is refused as ambiguous and a
+feature windows, :func:`engine.ground.frequency.parse_lag`: ``"1m"`` is refused as ambiguous and a
 bare number as unitless); bar ``t`` sees the last value known at its close time,
 so the joined series never reads the future. Blank cells mean "no release that day"
 (the previous value carries on); before the first release the series is NaN (detectors
@@ -79,7 +79,7 @@ def asof_join(
 ) -> np.ndarray:
     """``(T, k)`` values known at each bar time: the last release with ``time + lag <=``
     the bar's time (NaN before the first)."""
-    from engine.frequency import parse_lag
+    from engine.ground.frequency import parse_lag
 
     try:
         delta = parse_lag(lag)

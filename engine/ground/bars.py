@@ -45,6 +45,9 @@ class BarPanel:
     exog_names: tuple[str, ...] = ()
     asset_classes: tuple[str, ...] = ()
     tz: str | None = None
+    #: where the bars came from when it matters to a reader (e.g. proxy splices), one line
+    #: each; shown in the run header and kept by ``select``/``slice``/``take``
+    provenance: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         idx = pd.DatetimeIndex(self.index)
@@ -119,6 +122,7 @@ class BarPanel:
             exog_names=self.exog_names,
             asset_classes=tuple(self.asset_classes[c] for c in cols),
             tz=self.tz,
+            provenance=self.provenance,
         )
 
     def slice(self, start: object = None, end: object = None) -> BarPanel:
@@ -149,6 +153,7 @@ class BarPanel:
             exog_names=self.exog_names,
             asset_classes=self.asset_classes,
             tz=self.tz,
+            provenance=self.provenance,
         )
 
     def field_frame(self, name: str) -> pd.DataFrame:

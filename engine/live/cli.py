@@ -34,7 +34,7 @@ from engine.live.sessions import PanelWarmup
 from engine.live.trader import Trader
 
 EXIT_BAD_INPUT = 2
-OVERRIDES = ("strategy", "state_dir", "max_bars", "url", "idle_exit_s")
+OVERRIDES = ("strategy", "state_dir", "max_bars", "url", "stream_url", "idle_exit_s")
 OpenVenue = Callable[[VenueRequest], Venue]
 
 

@@ -217,7 +217,8 @@ def read_checkpoint(
             )
         trade_from = datetime.fromisoformat(ck["trade_from"])
         k_eq = ck["k_eq"]
-        if k_eq is not None and not (isinstance(k_eq, float | int) and 0 < k_eq < 1e12):
+        number = isinstance(k_eq, float | int) and not isinstance(k_eq, bool)
+        if k_eq is not None and not (number and 0 < k_eq < 1e12):
             raise ValueError(f"k_eq {k_eq!r} out of range")
         trader.resume(ck)  # checked against this run before the driver sees it
     except (ConfigError, CheckpointError):

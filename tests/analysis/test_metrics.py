@@ -142,7 +142,7 @@ def _minute_index(days: int = 5, per_day: int = 390) -> pd.DatetimeIndex:
 
 def test_minute_bars_are_annualised_with_the_right_periods_per_year():
     """Five days of minute bars losing 3.56%: CAGR and volatility by hand with 390 x 252."""
-    from engine.frequency import infer_frequency
+    from engine.ground.frequency import infer_frequency
 
     idx = _minute_index()
     f = infer_frequency(idx)
@@ -172,14 +172,14 @@ def test_minute_bars_are_annualised_with_the_right_periods_per_year():
     ],
 )
 def test_frequency_inference(idx, name, ppy):
-    from engine.frequency import infer_frequency
+    from engine.ground.frequency import infer_frequency
 
     f = infer_frequency(idx)
     assert (f.name, f.periods_per_year) == (name, ppy)
 
 
 def test_hourly_bars_and_time_named_windows():
-    from engine.frequency import infer_frequency, window_bars
+    from engine.ground.frequency import infer_frequency, window_bars
 
     days = pd.bdate_range("2024-01-01", periods=30)
     idx = pd.DatetimeIndex(

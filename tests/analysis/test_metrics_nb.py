@@ -21,7 +21,7 @@ from engine.analysis.metrics_nb import (
     select_smallest_nb,
     summary_nb,
 )
-from engine.frequency import infer_frequency
+from engine.ground.frequency import infer_frequency
 
 REL = 1e-12
 
@@ -242,7 +242,7 @@ def test_infer_frequency_is_cached_per_index_object_and_never_stale():
 def test_weekday_rule_matches_pandas_day_of_week():
     """The weekend share is computed from raw nanoseconds: same answer as pandas' calendar
     on dates before and after 1970 and on tz-aware bars."""
-    from engine.frequency import _daily_calendar_days
+    from engine.ground.frequency import _daily_calendar_days
 
     for idx in (
         pd.date_range("1950-01-01", periods=4000, freq="D"),
@@ -275,7 +275,7 @@ def test_reference_raises_nothing_the_kernel_hides():
     )
 )
 def test_gap_median_equals_numpy_median(values):
-    from engine.frequency import _median
+    from engine.ground.frequency import _median
 
     x = np.asarray(values, dtype=np.int64)
     assert _median(x) == float(np.median(x))

@@ -374,7 +374,7 @@ def test_adj_close_is_used_when_present_and_said(tmp_path):
 
 def test_daily_bars_with_a_utc_offset_are_their_local_dates(tmp_path):
     import data_feeds
-    from engine.frequency import infer_frequency
+    from engine.ground.frequency import infer_frequency
 
     idx = pd.bdate_range("2020-01-06", periods=300)
     close = 100 * np.exp(np.cumsum(np.random.default_rng(4).normal(0, 0.01, 300)))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as hs
 
 from brokers.local_exchange import build_exchange
@@ -59,6 +59,9 @@ def write(state: Path, doc: dict[str, Any], key: bytes | None) -> None:
 
 def run_in_process(panel: Any, state: Path, capsys: Any) -> tuple[int, list[str], Any]:
     """``paper`` (the CLI's handler) on a fresh in-memory venue: (rc, stderr lines, broker)."""
+    import structlog
+
+    structlog.reset_defaults()  # log lines on stdout whatever an earlier test configured
     v = fake_venue(panel, HISTORY + 5)
     cfg = state / "c.toml"
     cfg.write_text(toml_of({**BASE, "paper": {"state_dir": str(state), "max_bars": 2}}))
@@ -207,6 +210,7 @@ JUNK = hs.one_of(
     signed=hs.booleans(),
     seed=hs.integers(0, 2**32 - 1),
 )
+@example(target=("scalar", ("k_eq",), True), signed=True, seed=0)  # JSON true is no scale
 def test_fuzzed_checkpoint_is_exit_2_one_line_no_order(  # type: ignore[no-untyped-def]
     saved, tmp_path, panel, capsys, target, signed, seed
 ) -> None:

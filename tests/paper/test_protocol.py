@@ -263,9 +263,12 @@ def test_blocked_mid_run_stops_checkpointed_without_orders(tmp_path: Path, panel
 def test_blocked_mid_run_cli_exit_3_one_line(tmp_path: Path, panel, capsys) -> None:  # type: ignore[no-untyped-def]
     """``paper`` (the CLI's handler) on the in-memory venue: blocked after the first
     decision -> exit 3, one line on stderr, checkpoint written."""
+    import structlog
+
     from engine.live.cli import cmd_paper
     from engine.live.testing import fake_venue
 
+    structlog.reset_defaults()  # log lines on stdout whatever an earlier test configured
     v = fake_venue(panel, HISTORY)
     clock, broker = v.clock, v.broker
 
