@@ -27,20 +27,7 @@ ALLOWED = {
 
 def engine_imports(path: Path) -> set[str]:
     """Second-level engine packages imported by a module (``engine.X``)."""
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        mods = []
-        if isinstance(node, ast.Import):
-            mods = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            mods = [node.module]
-            if node.module == "engine":
-                mods = [f"engine.{a.name}" for a in node.names]
-        for m in mods:
-            parts = m.split(".")
-            if parts[0] == "engine" and len(parts) > 1:
-                out.add(parts[1].removesuffix(".py"))
-    return out
+    return {m.split(".")[1] for m in modules(path) if m.startswith("engine.")}
 
 
 @pytest.mark.parametrize("layer", list(ALLOWED))
@@ -60,13 +47,7 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
 
 def top_imports(path: Path) -> set[str]:
     """Top-level packages a module imports anywhere in it (lazy imports included)."""
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            out |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            out.add(node.module.split(".")[0])
-    return out
+    return {m.split(".")[0] for m in modules(path)}
 
 
 def test_only_the_composition_root_imports_plugins_and_data() -> None:
@@ -114,6 +95,8 @@ def modules(path: Path) -> set[str]:
             out |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             out.add(node.module)
+            if node.module == "engine":  # from engine import fmt -> engine.fmt
+                out |= {f"engine.{a.name}" for a in node.names}
     return out
 
 

@@ -27,7 +27,7 @@ from alpaca.data.live.stock import StockDataStream
 from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame
 
-from brokers.alpaca.rest import bound_client, message_of, status_of
+from brokers.alpaca.rest import bound_client, message_of, status_of, stop_stream
 from engine.live.ports import Bar, BrokerError
 
 log = structlog.get_logger(__name__)
@@ -168,13 +168,7 @@ class AlpacaBars:
         return out
 
     def close(self) -> None:
-        if self._stream._loop is not None:
-            try:
-                self._stream.stop()
-            except Exception:  # best effort at shutdown
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        stop_stream(self._stream, self._thread)
 
 
 __all__ = ["AlpacaBars", "date_ns", "session_date"]

@@ -34,6 +34,7 @@ from brokers.alpaca.rest import (
     refused,
     set_timeout,
     status_of,
+    stop_stream,
 )
 from engine.live.ports import Account, Asset, Clock, Order, Session, TradeUpdate
 
@@ -228,13 +229,7 @@ class AlpacaBroker(Retrying):
 
     def close(self) -> None:
         """Stop the trade-updates stream."""
-        if self._stream is not None and self._stream._loop is not None:
-            try:
-                self._stream.stop()
-            except Exception:  # best effort at shutdown
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        stop_stream(self._stream, self._thread)
 
 
 __all__ = ["AlpacaBroker"]

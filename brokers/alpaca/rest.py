@@ -43,6 +43,18 @@ LIVE_HOSTS = frozenset({"api.alpaca.markets"})
 PAPER_HOSTS = frozenset({"paper-api.alpaca.markets"})
 
 
+def stop_stream(stream: Any, thread: Any) -> None:
+    """Stop an alpaca-py websocket stream (if it started) and join its thread: best effort,
+    at shutdown."""
+    if stream is not None and stream._loop is not None:
+        try:
+            stream.stop()
+        except Exception:  # best effort at shutdown
+            pass
+    if thread is not None:
+        thread.join(timeout=5)
+
+
 def credentials() -> tuple[str, str]:
     """The API key pair from the environment; a one-line error naming what is missing."""
     key, secret = os.environ.get(KEY_ENV, ""), os.environ.get(SECRET_ENV, "")
