@@ -706,7 +706,7 @@ def anchored(data: dict[str, Any], folder: Path) -> dict[str, Any]:
     if isinstance(d, dict):
         d = dict(d)
         src = d.get("source")
-        if isinstance(src, str) and src.partition(":")[0] != "bundled":
+        if isinstance(src, str) and src.partition(":")[0] not in ("bundled", *BROKER_SOURCES):
             d["source"] = _anchor(src, folder)
         elif isinstance(src, list):
             d["source"] = [_anchor(s, folder) for s in src]

@@ -331,3 +331,16 @@ def test_log_level_is_accepted_after_the_subcommand(tmp_path, capsys):
     assert "missing.csv" in err and "unrecognized arguments" not in err
     assert main(["backtest", str(toml), "--log-level", "LOUD"]) == 2
     assert "invalid log level 'LOUD'" in capsys.readouterr().err
+
+
+def test_named_sources_are_not_read_as_paths_from_the_config_folder(tmp_path: Path) -> None:
+    """``bundled:*`` and broker sources (``alpaca``) are names, not files beside the config."""
+    from engine.config import load_config
+
+    for src in ("bundled:classic", "alpaca"):
+        cfg = tmp_path / "c.toml"
+        extra = '\nsymbols = ["SPY"]' if src == "alpaca" else ""
+        cfg.write_text(f'[data]\nsource = "{src}"{extra}\n')
+        assert load_config(cfg).data.source == src
+    cfg.write_text('[data]\nsource = "bars.csv"\n')
+    assert load_config(cfg).data.source == str(tmp_path.resolve() / "bars.csv")
