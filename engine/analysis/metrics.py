@@ -766,6 +766,8 @@ def format_table(df: pd.DataFrame, columns: Iterable[str] | None = None) -> str:
     cols = [c for c in (columns or DEFAULT_COLUMNS) if c in df.columns]
     if not cols:
         cols = list(df.columns)
+    if df.attrs.get("rf_label") == "0":  # the rf = 0 twins would repeat their columns
+        cols = [c for c in cols if not (c.endswith("_rf0") and c[:-4] in cols)]
     txt = format_frame(df[cols])
     headers = [str(df.index.name or ""), *(metric_label(c, df.attrs.get("rf_label")) for c in cols)]
     body = [[str(i), *list(txt.loc[i])] for i in txt.index]

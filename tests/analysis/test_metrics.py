@@ -262,3 +262,16 @@ def test_risk_free_from_a_rates_file(tmp_path):
     assert rf.loc["2020-01-07"] == pytest.approx(per(0.02))
     assert rf.loc["2020-01-08"] == pytest.approx(per(0.04))
     assert panel.tz is None
+
+
+def test_console_table_shows_one_sharpe_when_rf_is_zero():
+    """At rf = 0 the rf = 0 twins would repeat their columns: one ``sharpe (rf = 0)``; with a
+    risk-free series both are shown, each labelled."""
+    eq = pd.DataFrame({"a": 100 * np.cumprod(1 + np.linspace(-0.01, 0.012, 300))})
+    t = M.summary_table(eq)
+    t.attrs["rf_label"] = "0"
+    head = M.format_table(t).splitlines()[0]
+    assert head.count("sharpe (rf = 0)") == 1 and head.count("sortino (rf = 0)") == 1
+    t.attrs["rf_label"] = "CASH"
+    head = M.format_table(t).splitlines()[0]
+    assert "sharpe (rf = CASH)" in head and "sharpe (rf = 0)" in head
