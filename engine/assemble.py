@@ -254,29 +254,19 @@ def _build_strategy(scfg: StrategyConfig) -> Strategy:
     return load_custom(scfg)
 
 
-def check_strategy_data(strategies: Sequence[Strategy], panel: BarPanel) -> None:
-    """Refuse, before the run, strategies that cannot give a right number on this data
-    (their optional ``check_data(panel)``, e.g. inverse-vol on an asset whose price never
-    moves): a one-line :class:`ConfigError` naming the strategy."""
-    for strat in strategies:
-        check = getattr(strat, "check_data", None)
-        if callable(check):
-            try:
-                check(panel)
-            except ValueError as exc:
-                raise ConfigError(f"strategies.{strat.name}: {exc}") from None
-
-
-def check_strategies(strategies: Sequence[Strategy], symbols: Sequence[str]) -> None:
-    """Refuse, before the run, strategies whose settings no weights can meet on these
-    symbols (e.g. bounds summing above the budget): a one-line :class:`ConfigError`."""
-    for strat in strategies:
-        check = getattr(strat, "check", None)
-        if callable(check):
-            try:
-                check(symbols)
-            except ValueError as exc:
-                raise ConfigError(f"strategies.{strat.name}: {exc}") from None
+def check_strategies(strategies: Sequence[Strategy], panel: BarPanel) -> None:
+    """Refuse, before the run, strategies that cannot give a right number here: their
+    optional ``check(symbols)`` (settings no weights can meet, e.g. bounds summing above
+    the budget) and ``check_data(panel)`` (e.g. inverse-vol on an asset whose price never
+    moves). A one-line :class:`ConfigError` naming the strategy."""
+    for hook, arg in (("check", panel.symbols), ("check_data", panel)):
+        for strat in strategies:
+            check = getattr(strat, hook, None)
+            if callable(check):
+                try:
+                    check(arg)
+                except ValueError as exc:
+                    raise ConfigError(f"strategies.{strat.name}: {exc}") from None
 
 
 def load_custom(scfg: CustomConfig) -> Strategy:
@@ -509,8 +499,7 @@ def assemble(
         if strategies is not None
         else tuple(build_strategy(s) for s in cfg.strategies)
     )
-    check_strategies(strats, panel.symbols)
-    check_strategy_data(strats, panel)
+    check_strategies(strats, panel)
     try:
         costs = costs_for(cfg, panel.symbols)
     except ValueError as exc:
@@ -552,7 +541,6 @@ __all__ = [
     "assemble",
     "build_strategy",
     "check_strategies",
-    "check_strategy_data",
     "check_targets",
     "costs_for",
     "import_plugins",
