@@ -6,7 +6,8 @@ it by ``paper.broker``): this package never imports a venue.
 Exit codes: 0 done (summary printed), 2 bad input (config, checkpoint, keys, live guard),
 3 venue unavailable (at start within ``start_timeout_s``, or an outage longer than
 ``outage_limit_s``; state checkpointed) or the account stopped being allowed to trade mid-run
-(state checkpointed; an account that may not trade at start is 2), 130 interrupted,
+(state checkpointed; an account that may not trade at start is 2) or an exogenous input file
+went stale or malformed (state checkpointed, no order on it), 130 interrupted,
 1 anything unexpected (one line).
 """
 
@@ -22,10 +23,12 @@ from typing import Any
 from engine.bus.zmq_bus import Publisher
 from engine.config import ConfigError, RunConfig
 from engine.live.config import PaperConfig, parse_paper
+from engine.live.exog_inputs import ExogFileBars, exog_files, streamed_names
 from engine.live.node import EXIT_UNAVAILABLE, Node
 from engine.live.ports import (
     BrokerError,
     BrokerUnavailable,
+    InputHalted,
     TradingHalted,
     Venue,
     VenueRequest,
@@ -58,12 +61,16 @@ def build_node(cfg: RunConfig, pcfg: PaperConfig | None, open_venue: OpenVenue) 
         run.streaming_driver(strategy), scfg.name, tuple(getattr(run.detector, "labels", ()))
     )
     exog = tuple(run.panel.exog_names)
-    req = VenueRequest(p, trader.symbols, exog if p.exog_from_stream else (), cfg, run.panel)
+    files = exog_files(cfg.data.exog)  # [[data.exog]]: served from the files, not the venue
+    streamed = streamed_names(files, exog)
+    req = VenueRequest(p, trader.symbols, streamed if p.exog_from_stream else (), cfg, run.panel)
 
     def venue() -> Venue:
         v = open_venue(req)
         if p.history == "data":
             v.bars = PanelWarmup(run.panel, v.bars)
+        if files:
+            v.bars = ExogFileBars(v.bars, files, streamed, p.exog_grace)
         return v
 
     def events() -> Publisher | None:
@@ -124,7 +131,7 @@ def cmd_paper(args: argparse.Namespace, open_venue: OpenVenue) -> int:
     try:
         cfg = load_config(args.config)
         summary = build_node(cfg, paper_config(cfg, args), open_venue).run()
-    except (BrokerUnavailable, TradingHalted) as exc:
+    except (BrokerUnavailable, TradingHalted, InputHalted) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except (BrokerError, ConfigError, CheckpointError, BusSecurityError) as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine.bus.zmq_bus import DEFAULT_BARS
 from engine.config import ConfigError, first_error
@@ -48,8 +48,18 @@ class PaperConfig(BaseModel):
     max_bars: int | None = Field(None, ge=1)  # stop after this many new bars
     idle_exit_s: float | None = Field(None, gt=0)  # stop when no new bar for this long
     exog_from_stream: bool = True  # exogenous series arrive as data-only symbols
+    # [[data.exog]] files: stale when a bar is after the used release + cadence + lag + this
+    exog_grace: str = "7d"
     start_exchange: bool = True  # broker = "local": start one in-process if none listens
     exchange: dict[str, Any] = Field(default_factory=dict)  # the local exchange's settings
+
+    @field_validator("exog_grace", mode="before")
+    @classmethod
+    def _grace(cls, v: Any) -> str:
+        from engine.ground.frequency import parse_lag
+
+        parse_lag(v)  # a ValueError saying what to write (units as data.exog lag)
+        return str(v)
 
 
 def parse_paper(data: dict[str, Any]) -> PaperConfig:

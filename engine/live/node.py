@@ -7,7 +7,8 @@ strategy (:mod:`.trader`), a decision's orders (:mod:`.execution`, :mod:`.planni
 Failure is a state: every venue call has a timeout; the venue down at start is one line and
 exit code 3 within ``start_timeout_s``; a mid-run outage is retried with back-off for
 ``outage_limit_s``, then the loop checkpoints (an unfinished decision is redone on restart,
-with the same client order ids) and exits with code 3.
+with the same client order ids) and exits with code 3; so does an input that stops being
+trustworthy (an exogenous file stale or malformed, :mod:`.exog_inputs`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from engine.live.ports import (
     AccountBlocked,
     Bar,
     BrokerUnavailable,
+    InputHalted,
     TradeUpdate,
     TradingHalted,
     Venue,
@@ -190,7 +192,7 @@ class Node:
             try:
                 n = self.poll()
                 outage_since, delay = None, p.poll_s
-            except TradingHalted:
+            except (TradingHalted, InputHalted):
                 self.commit()  # the unfinished decision is redone on restart
                 raise
             except BrokerUnavailable as exc:

@@ -35,6 +35,12 @@ class TradingHalted(AccountBlocked):
     checkpointed (the decision is redone on restart) and the run exits with code 3."""
 
 
+class InputHalted(BrokerError):
+    """An input the strategy reads can no longer be trusted mid-run (an exogenous file
+    stale beyond its cadence and lag, or no longer readable): no order is sent, the state
+    is checkpointed (the bar is redone on restart) and the run exits with code 3."""
+
+
 class OrderRefused(BrokerError):
     """The venue refused one order (``status``: its HTTP status, ``code``: its error code)."""
 
