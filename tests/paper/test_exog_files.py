@@ -247,7 +247,15 @@ def test_cli_exit_3_one_line_on_a_stale_file(tmp_path: Path, capsys: Any) -> Non
     v = fake_venue(load_panel(parse_config(cfg)), HISTORY)
     path = tmp_path / "c.toml"
     path.write_text(toml_of({**cfg, "paper": {"state_dir": str(tmp_path / "s")}}))
-    rc = cmd_paper(argparse.Namespace(config=str(path)), lambda req: v)
+    asked: list[Any] = []
+
+    def open_venue(req: Any) -> Any:
+        asked.append(req)
+        return v
+
+    rc = cmd_paper(argparse.Namespace(config=str(path)), open_venue)
+    # the venue streams the bars' own series; the file's is never asked of it
+    assert asked[0].data_symbols == ("UST10Y_YIELD", "UST3M_YIELD", "SLOPE_10Y_3M")
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 3, err
     assert len(err) == 1 and "is stale" in err[0] and "bar 2004-04-12" in err[0], err
