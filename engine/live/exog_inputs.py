@@ -92,7 +92,10 @@ class ExogFile:
             if fh.read(1) not in (b"\n", b"\r"):
                 fh.seek(0)
                 rows = fh.read().count(b"\n") + 1
-                raise DataError(f"{self.path}: row {rows}: cut off (no line end): truncated")
+                raise DataError(
+                    f"{self.path}: row {rows}: cut off (no line end: truncated or still "
+                    "being written)"
+                )
 
     def _halt(self, what: str, named: bool = False) -> str:
         text = what if named else f"{self.path}: {what}"

@@ -226,7 +226,7 @@ def test_stale_rule_boundary_and_cut_off_file(tmp_path: Path) -> None:
         f.check_fresh(pd.Timestamp("2002-11-29").value, "7d")  # 10-31 known 11-30
     text = path.read_text()
     path.write_text(text[:-4])  # the last row cut in its value
-    with pytest.raises(InputHalted, match=r"m\.csv: row 17: cut off \(no line end\)"):
+    with pytest.raises(InputHalted, match=r"m\.csv: row 17: cut off \(no line end: truncated"):
         f.refresh()
     assert f.series is None
     path.unlink()
