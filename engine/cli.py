@@ -27,6 +27,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "advise": ("engine.advise", "current regime, target weights, trades, conditional risk"),
     "paper": ("brokers.cli", "paper-trade a strategy (local exchange or Alpaca)"),
     "paper-exchange": ("brokers.cli", "run the local Alpaca-compatible paper exchange"),
+    "paper-report": ("engine.live.paper_report", "how paper tracked the backtest (gap split)"),
     "sweep": ("engine.sweep.cli", "run a parameter sweep (grid or random)"),
     "monitor": ("engine.bus.cli", "print the engine's events from the ZeroMQ bus"),
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.live.types import EVENT_STATUS, FINAL, Order, TradeEvent, TradeUpdate
 
@@ -21,6 +22,8 @@ class LiveBook:
     fills: int = 0
     events: int = 0
     changed: threading.Event = field(default_factory=threading.Event)
+    fill_log: list[dict[str, Any]] = field(default_factory=list)  # not yet journalled
+    _seen: set[tuple[str, float]] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def sync(self, positions: dict[str, float], open_orders: list[Order]) -> None:
@@ -54,8 +57,36 @@ class LiveBook:
             self.events += 1
             if u.event in FILL_EVENTS:
                 self.fills += 1
+                self._log_fill(u)
         self.changed.set()
         return o
+
+    def _log_fill(self, u: TradeUpdate) -> None:
+        """Keep a fill for the journal (once: a redelivered event has the same order id and
+        cumulative filled quantity)."""
+        o = u.order
+        key = (o.id, float(o.filled_qty))
+        if key in self._seen or u.qty is None or u.price is None:
+            return
+        self._seen.add(key)
+        self.fill_log.append(
+            {
+                "ts": u.timestamp_ns,
+                "order_id": o.id,
+                "client_order_id": o.client_order_id,
+                "symbol": o.symbol,
+                "side": "buy" if o.sign > 0 else "sell",
+                "qty": float(u.qty),
+                "price": float(u.price),
+                "commission": u.commission,
+            }
+        )
+
+    def take_fills(self) -> list[dict[str, Any]]:
+        """The fills logged since the last call (the loop journals them)."""
+        with self._lock:
+            out, self.fill_log = self.fill_log, []
+        return out
 
     def open_qty(self) -> dict[str, float]:
         """Signed remaining quantity of open orders by symbol."""

@@ -89,6 +89,11 @@ def build_node(cfg: RunConfig, pcfg: PaperConfig | None, open_venue: OpenVenue) 
         events,
         panel=run.panel,
         fingerprint=fingerprint(cfg, scfg, trader.symbols + exog),
+        meta={
+            "config": cfg.model_dump(mode="json"),
+            "folder": None if cfg.folder is None else str(cfg.folder),
+            "strategy": scfg.name,
+        },
     )
 
 

@@ -38,6 +38,7 @@ from engine.live.reconcile import reconcile, sync
 from engine.live.telemetry import Telemetry
 
 log = structlog.get_logger("regime-engine.paper")
+TRACKING_VERSION = 2  # decision lines with prices, scale, book and orders (paper-report)
 
 
 @dataclass
@@ -53,6 +54,19 @@ class Decision:
     sent: list[dict[str, Any]] = field(default_factory=list)
     gap: dict[str, float] | None = None
     account: Account | None = None
+    scale: float = 0.0  # broker shares per engine share (k_eq x (1 - cash_buffer))
+    book: dict[str, Any] | None = None  # the broker's book the orders were planned on
+    orders: list[dict[str, Any]] = field(default_factory=list)  # every planned order
+
+    def tracking(self) -> dict[str, Any]:
+        """What the journal keeps for ``paper-report`` (:mod:`engine.live.tracking`)."""
+        return {
+            "v": TRACKING_VERSION,
+            "prices": self.prices,
+            "scale": self.scale,
+            "book": self.book,
+            "orders": self.orders,
+        }
 
     @classmethod
     def of(cls, out: BarOutput, bar: Bar, symbols: tuple[str, ...]) -> Decision:
@@ -84,6 +98,7 @@ class Executor:
         self.rules: dict[str, AssetRule] = {}
         self.waiting = False  # inside a wait for fills/cancels (tests step the market then)
         self.on_sent: Callable[[], None] = lambda: None  # after each accepted order
+        self.planned: list[dict[str, Any]] = []  # the current decision's orders and outcomes
 
     def load_rules(self, symbols: tuple[str, ...]) -> None:
         """How each asset may be traded (whole shares unless the broker says fractionable);
@@ -103,7 +118,8 @@ class Executor:
             # rebalance (then fixed until the next: no daily churn from equity drift)
             k_eq = acct.equity / out.equity if out.equity > 0 else 0.0
             d.rescaled = True
-        scale = k_eq * (1.0 - p.cash_buffer)
+        scale = d.scale = k_eq * (1.0 - p.cash_buffer)
+        self.planned = d.orders = []
         d.desired = {s: scale * q for s, q in d.shares.items()}
         if acct.trading_blocked:  # the venue would refuse every order: send none, stop
             raise TradingHalted(
@@ -122,6 +138,8 @@ class Executor:
         if stale:
             self.cancel_and_wait(stale)
             sync(self.book, self.broker)
+        positions = {s: float(q) for s, q in self.book.positions.items()}
+        d.book = {"cash": acct.cash, "equity": acct.equity, "positions": positions}
         d.gap = reconcile(
             self.book,
             {s: scale * q for s, q in d.held.items()},
@@ -162,29 +180,47 @@ class Executor:
     def _submit(self, out: BarOutput, o: Planned, leg: str) -> Order | None:
         cid = self.ids(out.timestamp_ns, o.symbol, leg)
         fields = {"symbol": o.symbol, "qty": o.qty, "client_order_id": cid, "bar": out.bar}
+        planned = {"symbol": o.symbol, "qty": o.qty, "client_order_id": cid, "leg": leg}
+        self.planned.append(planned)
+        return self._send(out, o, cid, fields, planned, leg)
+
+    def _send(
+        self,
+        out: BarOutput,
+        o: Planned,
+        cid: str,
+        fields: dict[str, Any],
+        planned: dict[str, Any],
+        leg: str,
+    ) -> Order | None:
         # the broker may have it from before a crash/restart: never send an id twice
         existing = self.broker.order_by_client_id(cid)
         if existing is not None:
             self.tm.summary.skipped += 1
             log.info("order.skip_known", **fields)
             self.tm.order(out, o.symbol, o.qty, cid, "skipped", None)
+            planned["status"] = "known"  # sent before a restart: its fills count
             return self.book.track(existing)
         # Alpaca's wash-trade guard: never while an opposite-side order is open
         if any(v.symbol == o.symbol and v.sign * o.qty < 0 for v in self.book.open_orders()):
             log.warning("order.skip_opposite_open", **fields)
             self.tm.order(out, o.symbol, o.qty, cid, "skipped", "opposite-side order open")
+            planned["status"] = "skipped"
             return None
         try:
             order = self.book.track(self.broker.submit(o.symbol, o.qty, cid))
         except OrderRefused as exc:
             self.tm.order(out, o.symbol, o.qty, cid, "rejected", exc.reason)
+            planned["status"] = "refused"
             return None
         if order.status == OrderStatus.REJECTED:
             self.tm.order(out, o.symbol, o.qty, cid, "rejected", "rejected by the broker")
+            planned["status"] = "rejected"
             return order
         self.tm.summary.sent += 1
         log.info("order.submitted", **fields, leg=leg)
         self.tm.order(out, o.symbol, o.qty, cid, "submitted", None)
+        planned["status"] = "submitted"
         self.on_sent()
         return order
 

@@ -10,6 +10,17 @@ to ``journal.bytes`` and appends the tail again, so whatever moment a kill strik
 a decision and its commit, during the append) the journal holds every committed decision
 once and nothing else: a decision not committed is redone, with the same client order ids.
 
+A live decision's line (``"v": 2``) also keeps what ``regime-engine paper-report``
+(:mod:`engine.live.paper_report`) replays and compares: ``prices`` (the bar's closes),
+``scale`` (broker shares per engine share), ``book`` (the broker's ``cash``, ``equity`` and
+``positions`` the orders were planned on), ``orders`` (each planned order: ``symbol``,
+signed ``qty``, ``client_order_id``, ``leg``, ``status``: submitted, known, refused,
+rejected or skipped) and, on each process's first decision, ``start`` (the run's config,
+its folder and the strategy). The broker's fills (``ts``, ``order_id``, ``client_order_id``,
+``symbol``, ``side``, ``qty``, ``price``, ``commission``) ride on the next committed line
+(``fills``). Lines without them (version 1) are still read by the loop; paper-report refuses
+them with one line.
+
 The checkpoint is signed (HMAC-SHA256) with a per-install secret, ``checkpoint.key`` beside
 it: 32 random bytes (hex), created on the first run with mode 0600 and refused when anyone
 else may read or write it or it belongs to another user. A checkpoint without its key, or

@@ -63,10 +63,12 @@ class Node:
         open_events: Callable[[], Publisher | None] = lambda: None,
         panel: Any = None,
         fingerprint: str = "",
+        meta: dict[str, Any] | None = None,
     ) -> None:
         self.config_name, self.trader, self.p = config_name, trader, pcfg
         self.panel = panel  # the run's panel (a simulated venue replays it)
         self.fingerprint = fingerprint  # of the run's structure (a checkpoint must match)
+        self.meta = meta  # the run's config, journalled at this process's first decision
         self.name, self.symbols = trader.name, trader.symbols
         self.open_venue, self.open_events = open_venue, open_events
         self.journal = Journal(Path(pcfg.state_dir) / self.name)
@@ -179,6 +181,9 @@ class Node:
         """Checkpoint + the decisions since the last commit (one atomic write). With a
         decision unfinished, the state before its bar: a restart redoes it."""
         pre = self._pre_bar if self._pending is not None else None
+        if self.journal.pending and (fills := self.book.take_fills()):
+            # the broker's fills so far ride on the last line (paper-report reads them)
+            self.journal.pending[-1].setdefault("fills", []).extend(fills)
         self.journal.commit(self.state(pre))
 
     # ------------------------------------------------------------------ the loop
@@ -309,7 +314,10 @@ class Node:
         s.decisions += 1
         s.engine_equity, s.broker_equity = out.equity * self.k_eq, acct.equity
         s.last_bar = str(day_of(out.timestamp_ns))
-        self.journal.record(self.tm.decision(out, "live", d.desired, d.sent, d.gap))
+        line = self.tm.decision(out, "live", d.desired, d.sent, d.gap) | d.tracking()
+        if self.meta is not None:  # once per process: what paper-report replays
+            line["start"], self.meta = self.meta, None
+        self.journal.record(line)
         self._status(out, "LIVE", sent=len(d.sent), gap=d.gap, broker_eq=acct.equity)
         self.commit()
 

@@ -182,6 +182,7 @@ class TradeUpdate:
     qty: float | None = None
     price: float | None = None
     position_qty: float | None = None
+    commission: float | None = None  # when the venue reports one (Alpaca does not)
 
 
 @dataclass(frozen=True)
