@@ -59,7 +59,16 @@ from strategies.optimized_nb import (
 
 log = structlog.get_logger(__name__)
 
-OBJECTIVES = ("min_variance", "max_sharpe", "max_utility", "risk_parity", "min_cvar")
+OBJECTIVES = (
+    "min_variance",
+    "max_sharpe",
+    "max_utility",
+    "risk_parity",
+    "min_cvar",
+    "hierarchical_risk_parity",
+)
+#: objectives whose weights sum to 1 by construction: scaled to the budget afterwards
+SCALE_FREE = ("risk_parity", "hierarchical_risk_parity")
 #: objectives whose objective has a return term (transaction costs enter it)
 WITH_RETURN = ("max_sharpe", "max_utility", "min_cvar")
 #: objectives that take a total-turnover constraint (not homogeneous: not in the ratio)
@@ -309,6 +318,8 @@ def skfolio_model(m: Moments, s: Settings, r: Resolved, prev: np.ndarray | None)
         kw["add_objective"] = lambda w: cost * cp.norm1(w - p1)
     if s.objective == "risk_parity":
         return RiskBudgeting(risk_measure=RiskMeasure.VARIANCE, **kw)
+    if s.objective == "hierarchical_risk_parity":
+        return hrp_model(m, r, s.budget)
     kw["budget"] = s.budget
     if s.objective == "min_variance":
         return MeanRisk(risk_measure=RiskMeasure.VARIANCE, **kw)
@@ -330,6 +341,24 @@ def skfolio_model(m: Moments, s: Settings, r: Resolved, prev: np.ndarray | None)
     raise ValueError(f"objective: unknown {s.objective!r} (one of {', '.join(OBJECTIVES)})")
 
 
+def hrp_model(m: Moments, r: Resolved, budget: float) -> Any:
+    """skfolio's hierarchical risk parity on these moments: the clustering distance and
+    the bisection's cluster variances both from the (conditional) covariance ``m.cov``;
+    bounds divided by ``budget`` (its weights sum to 1, scaled to the budget after). No
+    groups, turnover or costs (refused in the config)."""
+    from skfolio import RiskMeasure
+    from skfolio.distance import CovarianceDistance
+    from skfolio.optimization import HierarchicalRiskParity
+
+    return HierarchicalRiskParity(
+        risk_measure=RiskMeasure.VARIANCE,
+        prior_estimator=_fixed_prior(m),
+        distance_estimator=CovarianceDistance(covariance_estimator="precomputed"),
+        min_weights=r.lo / budget,
+        max_weights=np.minimum(r.hi / budget, 1.0),
+    )
+
+
 def solve(m: Moments, s: Settings, r: Resolved, prev: np.ndarray | None) -> np.ndarray:
     """Optimal weights of the optimised assets (M,), cleaned to the bounds; raises on a
     failed solve (the caller keeps its previous targets)."""
@@ -343,7 +372,7 @@ def solve(m: Moments, s: Settings, r: Resolved, prev: np.ndarray | None) -> np.n
     w = np.asarray(model.weights_, dtype=np.float64)
     if w.shape != r.lo.shape or not np.isfinite(w).all():
         raise ValueError("the solver returned no finite weights")
-    if s.objective == "risk_parity" and s.budget != 1.0:
+    if s.objective in SCALE_FREE and s.budget != 1.0:
         w = w * s.budget  # risk budgets are scale-free: the rest stays in cash
     w = np.minimum(np.maximum(w, r.lo), r.hi)  # solver tolerance
     w[np.abs(w) < 1e-10] = 0.0
@@ -524,8 +553,8 @@ class OptimizedStrategy:
     def params(self, symbols: tuple[str, ...], labels: tuple[str, ...]) -> np.ndarray:
         raise ValueError(
             f"strategy {self.name!r} (kind optimized) decides its targets from the whole "
-            "prepared run: it runs in backtest, validate, advise and paper, not in sweeps "
-            "or chunked backtests"
+            "prepared run: it runs bound to one (bind), in backtest, validate, sweep, "
+            "advise and paper, not in chunked backtests"
         )
 
     def state_size(self) -> int:
@@ -554,25 +583,32 @@ class OptimizedStrategy:
 
     def bind(self, prep: Any) -> BoundTable:
         """The decisions over a prepared run, as a table the compiled policy reads."""
-        from engine.core.backtest import period_flags, run_strategy_raw
+        from engine.core.backtest import run_strategy_raw
         from strategies.static import StaticAllocation
 
-        panel = prep.panel
-        symbols = tuple(panel.symbols)
-        r = resolve(self.settings, symbols)
-        warm = self.warmup_vector(symbols)
         # the regime pass: a strategy-free run (it never trades) gives the filtered
         # posterior and raw states the step computes, bit for bit
         hold = StaticAllocation(f"{self.name}:regimes", {}, None)
         pass_ = run_strategy_raw(prep, hold)
-        post = np.ascontiguousarray(pass_.post)
+        return self.bind_regimes(prep.panel, pass_.post, pass_.raw)
+
+    def bind_regimes(self, panel: Any, post: np.ndarray, raw: np.ndarray) -> BoundTable:
+        """:meth:`bind` from a regime pass computed elsewhere (a sweep shares one pass
+        per detector fit, features and smoothing): ``post`` (T, K) filtered posteriors,
+        ``raw`` (T,) raw states of ``panel``'s bars."""
+        from engine.core.backtest import period_flags
+
+        symbols = tuple(panel.symbols)
+        r = resolve(self.settings, symbols)
+        warm = self.warmup_vector(symbols)
+        post = np.ascontiguousarray(post)
         flags = period_flags(panel.index, self.rebalance)
         key: tuple[Any, ...] = (self.name, repr(self.settings), repr(self.warmup))
-        key += (self.rebalance, symbols, _digest(panel.close, post, pass_.raw, flags))
+        key += (self.rebalance, symbols, _digest(panel.close, post, raw, flags))
         hit = _CACHE.get(key)
         if hit is not None:
             return hit
-        go, table, tr = decisions(panel.close, post, pass_.raw, flags, self.settings, r, warm)
+        go, table, tr = decisions(panel.close, post, raw, flags, self.settings, r, warm)
         if tr.failures:
             log.warning(
                 "optimized.failures",
