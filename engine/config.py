@@ -420,9 +420,14 @@ class OptimizedConfig(Section):
 
     kind: Literal["optimized"]
     name: str
-    objective: Literal["min_variance", "max_sharpe", "max_utility", "risk_parity", "min_cvar"] = (
-        "min_variance"
-    )
+    objective: Literal[
+        "min_variance",
+        "max_sharpe",
+        "max_utility",
+        "risk_parity",
+        "min_cvar",
+        "hierarchical_risk_parity",
+    ] = "min_variance"
     assets: list[str] | None = None  # default: every symbol except one named CASH
     conditional: bool = True
     compare_unconditional: bool = True  # validate: the unconditional twin runs beside it
@@ -475,6 +480,11 @@ class OptimizedConfig(Section):
             raise ValueError(
                 f"turnover: not available with {self.objective} (one of "
                 f"{', '.join(OPT_WITH_TURNOVER)})"
+            )
+        if self.groups and self.objective == "hierarchical_risk_parity":
+            raise ValueError(
+                "groups: not available with hierarchical_risk_parity (its bisection takes "
+                "per-asset bounds only)"
             )
         return self
 

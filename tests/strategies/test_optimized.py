@@ -109,6 +109,17 @@ def _direct(objective: str, X: np.ndarray, **kw):
     if objective == "risk_parity":
         kw.pop("budget", None)
         model = RiskBudgeting(risk_measure=RiskMeasure.VARIANCE, prior_estimator=prior, **kw)
+    elif objective == "hierarchical_risk_parity":
+        from skfolio.distance import CovarianceDistance
+        from skfolio.optimization import HierarchicalRiskParity
+
+        kw.pop("budget", None)
+        kw.pop("solver_params")
+        # the distance from skfolio's own empirical covariance of the scenarios
+        dist = CovarianceDistance(covariance_estimator=EmpiricalCovariance(ddof=0))
+        model = HierarchicalRiskParity(
+            risk_measure=RiskMeasure.VARIANCE, prior_estimator=prior, distance_estimator=dist, **kw
+        )
     elif objective == "min_variance":
         model = MeanRisk(risk_measure=RiskMeasure.VARIANCE, prior_estimator=prior, **kw)
     elif objective == "max_sharpe":
@@ -134,6 +145,8 @@ def _direct(objective: str, X: np.ndarray, **kw):
 @pytest.mark.parametrize("objective", OBJECTIVES)
 @pytest.mark.parametrize("grouped", [False, True])
 def test_fixed_moments_weights_equal_skfolio_direct(objective, grouped):
+    if grouped and objective == "hierarchical_risk_parity":
+        pytest.skip("groups are refused with hierarchical_risk_parity (config test)")
     rng = np.random.default_rng(5)
     n, m = 500, 4
     X = rng.multivariate_normal([4e-4, 2e-4, 3e-4, 1e-4], np.diag([1.5, 1.0, 2.0, 0.3]) * 1e-4, n)
@@ -244,6 +257,10 @@ def test_infeasible_constraints_are_one_line_config_errors(extra, words):
         ({"objective": "max_sharpe", "turnover": 0.2}, "turnover"),
         ({"budget": 1.5}, "budget"),
         ({"min_weight": -0.1}, "min_weight"),
+        (
+            {"objective": "hierarchical_risk_parity", "groups": {"eq": {"assets": ["SPX"]}}},
+            "groups: not available with hierarchical_risk_parity",
+        ),
     ],
 )
 def test_bad_optimizer_keys_name_the_key(extra, key):
