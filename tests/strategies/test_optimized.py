@@ -420,3 +420,69 @@ def test_validate_runs_the_unconditional_baseline_beside(small_panel):
     assert "uncond_sharpe_diff" in res.significance
     assert any("opt_unconditional" in line for line in res.verdict_lines)
     assert isinstance(res.oos_returns.index, pd.DatetimeIndex)
+
+
+def test_validate_shows_failed_solves_per_fold(small_panel, monkeypatch, tmp_path):
+    """Two injected solver failures of the candidate (none of its unconditional twin):
+    counted in the fold whose test span holds their bar, in the console and the report."""
+    from engine.validate import (
+        ValidationConfig,
+        run_validation,
+        verdict_table,
+        write_validation_report,
+    )
+
+    real = opt.solve
+    calls = {"n": 0}
+
+    def flaky(m, s, r, prev):
+        if s.conditional:
+            calls["n"] += 1
+            if calls["n"] in (40, 55):
+                raise RuntimeError("solver exploded")
+        return real(m, s, r, prev)
+
+    real_at, failed = opt.targets_at, []
+
+    def spy(t, close, post, s, r, tr):
+        out = real_at(t, close, post, s, r, tr)
+        if out is None:
+            failed.append(t)
+        return out
+
+    monkeypatch.setattr(opt, "solve", flaky)
+    monkeypatch.setattr(opt, "targets_at", spy)
+    opt._CACHE.clear()
+    cfg = parse_config(
+        {
+            "data": {"source": "bundled:modern", "symbols": ["SPX", "RUT", "UST10", "CASH"]},
+            "detector": {"kind": "rule"},
+            "strategies": [
+                {**BASE, "assets": ["SPX", "RUT", "UST10"], "window": 252, "min_history": 126},
+                {"kind": "static", "name": "static_60_40", "weights": {"SPX": 0.6, "UST10": 0.4}},
+            ],
+        }
+    )
+    v = ValidationConfig(
+        train_years=2.0, test_years=1.0, bootstrap_reps=20, cost_bps=[0.0], cv={"enabled": False}
+    )
+    res = run_validation(cfg, v, panel=small_panel)
+    opt._CACHE.clear()
+    assert len(failed) == 2
+    folds = res.folds
+    # each failure counted in the fold whose test dates hold its bar's date
+    dates = small_panel.index[failed]
+    want = [
+        int(((dates >= f.test_start) & (dates <= f.test_end)).sum()) for _, f in folds.iterrows()
+    ]
+    assert sum(want) == 2
+    assert folds["failed_solve_count:opt"].tolist() == want
+    assert folds["failed_solve_count:opt_unconditional"].sum() == 0
+    text = verdict_table(res)
+    line = next(x for x in text.splitlines() if x.startswith("Optimizer solves:"))
+    assert "opt 58 solves, 2 failed (fold " in line and "targets kept" in line
+    assert "opt_unconditional" in line and "0 failed" in line
+    for k in folds.index[folds["failed_solve_count:opt"] > 0]:
+        assert f"fold {k}: " in line
+    html = write_validation_report(res, tmp_path / "r.html").read_text()
+    assert "failed solve count:opt" in html  # the folds table's column, as a count
