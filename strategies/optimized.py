@@ -67,6 +67,8 @@ OBJECTIVES = (
     "min_cvar",
     "hierarchical_risk_parity",
 )
+#: objectives that take negative lower bounds (shorts, total bounded by max_short)
+WITH_SHORTS = ("min_variance", "max_sharpe", "max_utility", "min_cvar")
 #: objectives whose weights sum to 1 by construction: scaled to the budget afterwards
 SCALE_FREE = ("risk_parity", "hierarchical_risk_parity")
 #: objectives whose objective has a return term (transaction costs enter it)
@@ -102,9 +104,10 @@ class Settings:
     transition: str = "empirical"  # "empirical" (soft counts) or "none" (pi = p_t)
     transition_prior: float = 1.0
     min_state_obs: float = 20.0  # effective observations below which a state is pooled
-    min_weight: float | Mapping[str, float] = 0.0
+    min_weight: float | Mapping[str, float] = 0.0  # < 0: a short, with max_short > 0
     max_weight: float | Mapping[str, float] = 1.0
-    budget: float = 1.0
+    budget: float = 1.0  # the net sum of the weights
+    max_short: float = 0.0  # total short weight (sum of |w| over w < 0)
     groups: Mapping[str, Group] = field(default_factory=dict)
     turnover: float | None = None  # total one-way sum |w - w_prev|
     cost_bps: float = 0.0
@@ -150,6 +153,16 @@ def resolve(s: Settings, symbols: Sequence[str]) -> Resolved:
         raise InfeasibleError("assets: nothing to optimise")
     lo = _bound(s.min_weight, assets, "min_weight")
     hi = _bound(s.max_weight, assets, "max_weight")
+    if (lo < 0.0).any():
+        if s.objective in SCALE_FREE:
+            raise InfeasibleError(
+                f"min_weight: {s.objective} takes long-only weights (no negative lower bound)"
+            )
+        if s.max_short <= 0.0:
+            raise InfeasibleError(
+                "min_weight: a negative lower bound (a short) needs max_short > 0 (the total "
+                "short weight)"
+            )
     for a, x, y in zip(assets, lo, hi):
         if x > y:
             raise InfeasibleError(f"min_weight {x:g} of {a} is above its max_weight {y:g}")
@@ -294,6 +307,8 @@ def skfolio_model(m: Moments, s: Settings, r: Resolved, prev: np.ndarray | None)
         "solver": "CLARABEL",
         "solver_params": dict(SOLVER_PARAMS),
     }
+    if (r.lo < 0.0).any():  # shorts: their total bounded (gross <= budget + 2 max_short)
+        kw["max_short"] = float(s.max_short)
     if r.groups:
         kw["groups"] = np.array([np.where(g[1], g[0], f"not_{g[0]}") for g in r.groups])
         lin = []
@@ -376,7 +391,7 @@ def solve(m: Moments, s: Settings, r: Resolved, prev: np.ndarray | None) -> np.n
         w = w * s.budget  # risk budgets are scale-free: the rest stays in cash
     w = np.minimum(np.maximum(w, r.lo), r.hi)  # solver tolerance
     w[np.abs(w) < 1e-10] = 0.0
-    total = float(np.abs(w).sum())
+    total = float(w.sum())  # the net sum (shorts: longs - shorts = budget)
     if total > s.budget:
         w = w * (s.budget / total)
     return w
@@ -565,6 +580,26 @@ class OptimizedStrategy:
         resolve(self.settings, symbols)
         self.warmup_vector(tuple(symbols))
 
+    def check_rules(self, rules: Any) -> None:
+        """Refuse shorts the execution's weight rules (:class:`engine.weights.WeightRules`)
+        would refuse at the first short target: shorts need ``allow_short``, and the gross
+        exposure ``budget + 2 max_short`` must fit ``max_gross`` (``allow_leverage``)."""
+        s = self.settings
+        if s.max_short <= 0.0:
+            return
+        if not rules.allow_short:
+            raise InfeasibleError(
+                "max_short: shorts need execution.allow_short = true (short positions pay "
+                "costs.borrow_bps)"
+            )
+        gross = s.budget + 2.0 * s.max_short
+        if gross > rules.max_gross + WEIGHT_TOL:
+            raise InfeasibleError(
+                f"max_short: the gross exposure can reach budget + 2 max_short = {gross:g}, "
+                f"above the execution's max_gross {rules.max_gross:g} (set "
+                f"execution.allow_leverage = true and max_gross >= {gross:g})"
+            )
+
     def warmup_vector(self, symbols: tuple[str, ...]) -> np.ndarray:
         if self.warmup == "equal":
             r = resolve(self.settings, symbols)
@@ -712,6 +747,7 @@ def from_config(scfg: Any) -> OptimizedStrategy:
         min_weight=scfg.min_weight,
         max_weight=scfg.max_weight,
         budget=scfg.budget,
+        max_short=scfg.max_short,
         groups=groups,
         turnover=scfg.turnover,
         cost_bps=scfg.cost_bps,
