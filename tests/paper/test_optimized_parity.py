@@ -42,7 +42,8 @@ def test_paper_targets_equal_compiled_and_streaming(tmp_path: Path, panel) -> No
     # the streaming driver over the same prepared run
     run = assemble(parse_config(CFG), panel)
     prep = run.prepare()
-    outs = replay(StreamingDriver.from_prepared(prep, run.strategies[0].streaming()), prep.panel)
+    strat: Any = run.strategies[0]
+    outs = replay(StreamingDriver.from_prepared(prep, strat.streaming()), prep.panel)
     st_targets = np.full_like(bt_targets, np.nan)
     for o in outs:
         if o.rebalanced:
