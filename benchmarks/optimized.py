@@ -41,7 +41,7 @@ def main() -> None:
     )
     print(f"regime table (kind = regime): {t_table * 1e3:.1f} ms per run")
     print(
-        f"{'objective':<14}{'solves':>8}{'failed':>8}{'solves/s':>10}{'run (s)':>10}"
+        f"{'objective':<26}{'solves':>8}{'failed':>8}{'solves/s':>10}{'run (s)':>10}"
         f"{'cached run (ms)':>17}{'x table':>10}"
     )
     assets = ("SPX", "RUT", "DAX", "N225", "UST10")
@@ -61,7 +61,7 @@ def main() -> None:
         cached = time.perf_counter() - t
         assert np.isfinite(out.equity).all()
         print(
-            f"{obj:<14}{bound.solves:>8}{bound.failures:>8}"
+            f"{obj:<26}{bound.solves:>8}{bound.failures:>8}"
             f"{(bound.solves + bound.failures) / wall:>10.1f}{wall:>10.2f}"
             f"{cached * 1e3:>17.1f}{wall / t_table:>10.0f}"
         )

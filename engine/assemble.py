@@ -45,6 +45,7 @@ from engine.ground.frequency import Frequency, infer_frequency
 from engine.plugins.features import UserFeature
 from engine.plugins.strategy import CompiledStrategy, PythonStrategy
 from engine.regimes.inputs import ConstantInput
+from engine.weights import WeightRules
 
 log = structlog.get_logger(__name__)
 
@@ -254,12 +255,18 @@ def _build_strategy(scfg: StrategyConfig) -> Strategy:
     return load_custom(scfg)
 
 
-def check_strategies(strategies: Sequence[Strategy], panel: BarPanel) -> None:
+def check_strategies(
+    strategies: Sequence[Strategy], panel: BarPanel, rules: WeightRules | None = None
+) -> None:
     """Refuse, before the run, strategies that cannot give a right number here: their
     optional ``check(symbols)`` (settings no weights can meet, e.g. bounds summing above
-    the budget) and ``check_data(panel)`` (e.g. inverse-vol on an asset whose price never
-    moves). A one-line :class:`ConfigError` naming the strategy."""
-    for hook, arg in (("check", panel.symbols), ("check_data", panel)):
+    the budget), ``check_data(panel)`` (e.g. inverse-vol on an asset whose price never
+    moves) and ``check_rules(rules)`` (e.g. an optimiser's shorts without
+    ``execution.allow_short``). A one-line :class:`ConfigError` naming the strategy."""
+    hooks: list[tuple[str, Any]] = [("check", panel.symbols), ("check_data", panel)]
+    if rules is not None:
+        hooks.append(("check_rules", rules))
+    for hook, arg in hooks:
         for strat in strategies:
             check = getattr(strat, hook, None)
             if callable(check):
@@ -499,7 +506,7 @@ def assemble(
         if strategies is not None
         else tuple(build_strategy(s) for s in cfg.strategies)
     )
-    check_strategies(strats, panel)
+    check_strategies(strats, panel, cfg.execution.weight_rules())
     try:
         costs = costs_for(cfg, panel.symbols)
     except ValueError as exc:

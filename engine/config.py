@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -407,6 +408,7 @@ class GroupLimit(Section):
 _GROUP_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 OPT_WITH_RETURN = ("max_sharpe", "max_utility", "min_cvar")
 OPT_WITH_TURNOVER = ("min_variance", "max_utility", "min_cvar")
+OPT_WITH_SHORTS = ("min_variance", "max_sharpe", "max_utility", "min_cvar")
 
 
 class OptimizedConfig(Section):
@@ -420,9 +422,14 @@ class OptimizedConfig(Section):
 
     kind: Literal["optimized"]
     name: str
-    objective: Literal["min_variance", "max_sharpe", "max_utility", "risk_parity", "min_cvar"] = (
-        "min_variance"
-    )
+    objective: Literal[
+        "min_variance",
+        "max_sharpe",
+        "max_utility",
+        "risk_parity",
+        "min_cvar",
+        "hierarchical_risk_parity",
+    ] = "min_variance"
     assets: list[str] | None = None  # default: every symbol except one named CASH
     conditional: bool = True
     compare_unconditional: bool = True  # validate: the unconditional twin runs beside it
@@ -433,9 +440,10 @@ class OptimizedConfig(Section):
     transition: Literal["empirical", "none"] = "empirical"
     transition_prior: float = Field(1.0, ge=0)
     min_state_obs: float = Field(20.0, ge=1)
-    min_weight: Annotated[float, Field(ge=0, le=1)] | dict[str, float] = 0.0
+    min_weight: Annotated[float, Field(ge=-1, le=1)] | dict[str, float] = 0.0
     max_weight: Annotated[float, Field(gt=0, le=1)] | dict[str, float] = 1.0
     budget: float = Field(1.0, gt=0, le=1)
+    max_short: float = Field(0.0, ge=0, le=1)  # total short weight (negative min_weight)
     groups: dict[str, GroupLimit] = {}
     turnover: float | None = Field(None, gt=0)
     cost_bps: float = Field(0.0, ge=0)
@@ -447,11 +455,12 @@ class OptimizedConfig(Section):
 
     @field_validator("min_weight", "max_weight")
     @classmethod
-    def _bounds(cls, v: float | dict[str, float]) -> float | dict[str, float]:
+    def _bounds(cls, v: float | dict[str, float], info: ValidationInfo) -> float | dict[str, float]:
+        lo = -1.0 if info.field_name == "min_weight" else 0.0
         if isinstance(v, dict):
             for k, x in v.items():
-                if not 0.0 <= x <= 1.0:
-                    raise ValueError(f"{k}: {x} is outside [0, 1] (long-only weights)")
+                if not lo <= x <= 1.0:
+                    raise ValueError(f"{k}: {x} is outside [{lo:g}, 1]")
         return v
 
     @field_validator("groups")
@@ -475,6 +484,23 @@ class OptimizedConfig(Section):
             raise ValueError(
                 f"turnover: not available with {self.objective} (one of "
                 f"{', '.join(OPT_WITH_TURNOVER)})"
+            )
+        lows = self.min_weight.values() if isinstance(self.min_weight, dict) else [self.min_weight]
+        shorts = any(x < 0 for x in lows)
+        if shorts and self.objective not in OPT_WITH_SHORTS:
+            raise ValueError(
+                f"min_weight: {self.objective} takes long-only weights (shorts with "
+                f"{', '.join(OPT_WITH_SHORTS)})"
+            )
+        if shorts != (self.max_short > 0):
+            raise ValueError(
+                "max_short: shorts need both a negative min_weight and max_short > 0 (the "
+                "total short weight)"
+            )
+        if self.groups and self.objective == "hierarchical_risk_parity":
+            raise ValueError(
+                "groups: not available with hierarchical_risk_parity (its bisection takes "
+                "per-asset bounds only)"
             )
         return self
 

@@ -36,6 +36,7 @@ from engine.analysis.costs import DEFAULT_BPS, break_even_cost, cost_sensitivity
 from engine.analysis.cv import Candidate, choose, cv_scores
 from engine.analysis.metrics import risk_free_returns
 from engine.analysis.montecarlo import fit_return_hmm, mc_quantiles, monte_carlo
+from engine.analysis.solve_failures import bound_counts, failures_line, with_fold_failures
 from engine.analysis.walkforward import (
     FitMemo,
     Fold,
@@ -511,6 +512,7 @@ def run_validation(
     except ValueError as exc:
         raise ConfigError(f"strategies: {exc}") from None
     timings["walkforward_runs_s"] = time.perf_counter() - t
+    bound = bound_counts(prep, strategies.values())  # optimisers: solves, failed bars
     say(f"walk-forward: {len(folds)} folds, {len(strategies)} strategies")
     # the static baselines, run on the same prepared bars and costs
     t = time.perf_counter()
@@ -771,7 +773,7 @@ def run_validation(
     return ValidationResult(
         candidate=cand_name,
         benchmark=bench_name,
-        folds=folds_frame(folds, panel.index),
+        folds=with_fold_failures(folds_frame(folds, panel.index), folds, bound),
         oos_returns=rets,
         summary=summary,
         fold_results=per_fold,
@@ -856,6 +858,9 @@ def verdict_table(res: ValidationResult) -> str:
             f"({lvl} CI [{g['uncond_sharpe_diff_lower']:+.3f}, "
             f"{g['uncond_sharpe_diff_upper']:+.3f}], p = {g['uncond_p_sharpe_diff_le_0']:.3f})"
         )
+    solves = failures_line(res.folds)
+    if solves:
+        lines.append(solves)
     lines.append("")
     verdict = res.verdict_lines or [res.verdict]
     lines.append("VERDICT: " + verdict[0])

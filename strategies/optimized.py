@@ -59,7 +59,18 @@ from strategies.optimized_nb import (
 
 log = structlog.get_logger(__name__)
 
-OBJECTIVES = ("min_variance", "max_sharpe", "max_utility", "risk_parity", "min_cvar")
+OBJECTIVES = (
+    "min_variance",
+    "max_sharpe",
+    "max_utility",
+    "risk_parity",
+    "min_cvar",
+    "hierarchical_risk_parity",
+)
+#: objectives that take negative lower bounds (shorts, total bounded by max_short)
+WITH_SHORTS = ("min_variance", "max_sharpe", "max_utility", "min_cvar")
+#: objectives whose weights sum to 1 by construction: scaled to the budget afterwards
+SCALE_FREE = ("risk_parity", "hierarchical_risk_parity")
 #: objectives whose objective has a return term (transaction costs enter it)
 WITH_RETURN = ("max_sharpe", "max_utility", "min_cvar")
 #: objectives that take a total-turnover constraint (not homogeneous: not in the ratio)
@@ -93,9 +104,10 @@ class Settings:
     transition: str = "empirical"  # "empirical" (soft counts) or "none" (pi = p_t)
     transition_prior: float = 1.0
     min_state_obs: float = 20.0  # effective observations below which a state is pooled
-    min_weight: float | Mapping[str, float] = 0.0
+    min_weight: float | Mapping[str, float] = 0.0  # < 0: a short, with max_short > 0
     max_weight: float | Mapping[str, float] = 1.0
-    budget: float = 1.0
+    budget: float = 1.0  # the net sum of the weights
+    max_short: float = 0.0  # total short weight (sum of |w| over w < 0)
     groups: Mapping[str, Group] = field(default_factory=dict)
     turnover: float | None = None  # total one-way sum |w - w_prev|
     cost_bps: float = 0.0
@@ -141,6 +153,16 @@ def resolve(s: Settings, symbols: Sequence[str]) -> Resolved:
         raise InfeasibleError("assets: nothing to optimise")
     lo = _bound(s.min_weight, assets, "min_weight")
     hi = _bound(s.max_weight, assets, "max_weight")
+    if (lo < 0.0).any():
+        if s.objective in SCALE_FREE:
+            raise InfeasibleError(
+                f"min_weight: {s.objective} takes long-only weights (no negative lower bound)"
+            )
+        if s.max_short <= 0.0:
+            raise InfeasibleError(
+                "min_weight: a negative lower bound (a short) needs max_short > 0 (the total "
+                "short weight)"
+            )
     for a, x, y in zip(assets, lo, hi):
         if x > y:
             raise InfeasibleError(f"min_weight {x:g} of {a} is above its max_weight {y:g}")
@@ -285,6 +307,8 @@ def skfolio_model(m: Moments, s: Settings, r: Resolved, prev: np.ndarray | None)
         "solver": "CLARABEL",
         "solver_params": dict(SOLVER_PARAMS),
     }
+    if (r.lo < 0.0).any():  # shorts: their total bounded (gross <= budget + 2 max_short)
+        kw["max_short"] = float(s.max_short)
     if r.groups:
         kw["groups"] = np.array([np.where(g[1], g[0], f"not_{g[0]}") for g in r.groups])
         lin = []
@@ -309,6 +333,8 @@ def skfolio_model(m: Moments, s: Settings, r: Resolved, prev: np.ndarray | None)
         kw["add_objective"] = lambda w: cost * cp.norm1(w - p1)
     if s.objective == "risk_parity":
         return RiskBudgeting(risk_measure=RiskMeasure.VARIANCE, **kw)
+    if s.objective == "hierarchical_risk_parity":
+        return hrp_model(m, r, s.budget)
     kw["budget"] = s.budget
     if s.objective == "min_variance":
         return MeanRisk(risk_measure=RiskMeasure.VARIANCE, **kw)
@@ -330,6 +356,24 @@ def skfolio_model(m: Moments, s: Settings, r: Resolved, prev: np.ndarray | None)
     raise ValueError(f"objective: unknown {s.objective!r} (one of {', '.join(OBJECTIVES)})")
 
 
+def hrp_model(m: Moments, r: Resolved, budget: float) -> Any:
+    """skfolio's hierarchical risk parity on these moments: the clustering distance and
+    the bisection's cluster variances both from the (conditional) covariance ``m.cov``;
+    bounds divided by ``budget`` (its weights sum to 1, scaled to the budget after). No
+    groups, turnover or costs (refused in the config)."""
+    from skfolio import RiskMeasure
+    from skfolio.distance import CovarianceDistance
+    from skfolio.optimization import HierarchicalRiskParity
+
+    return HierarchicalRiskParity(
+        risk_measure=RiskMeasure.VARIANCE,
+        prior_estimator=_fixed_prior(m),
+        distance_estimator=CovarianceDistance(covariance_estimator="precomputed"),
+        min_weights=r.lo / budget,
+        max_weights=np.minimum(r.hi / budget, 1.0),
+    )
+
+
 def solve(m: Moments, s: Settings, r: Resolved, prev: np.ndarray | None) -> np.ndarray:
     """Optimal weights of the optimised assets (M,), cleaned to the bounds; raises on a
     failed solve (the caller keeps its previous targets)."""
@@ -343,11 +387,11 @@ def solve(m: Moments, s: Settings, r: Resolved, prev: np.ndarray | None) -> np.n
     w = np.asarray(model.weights_, dtype=np.float64)
     if w.shape != r.lo.shape or not np.isfinite(w).all():
         raise ValueError("the solver returned no finite weights")
-    if s.objective == "risk_parity" and s.budget != 1.0:
+    if s.objective in SCALE_FREE and s.budget != 1.0:
         w = w * s.budget  # risk budgets are scale-free: the rest stays in cash
     w = np.minimum(np.maximum(w, r.lo), r.hi)  # solver tolerance
     w[np.abs(w) < 1e-10] = 0.0
-    total = float(np.abs(w).sum())
+    total = float(w.sum())  # the net sum (shorts: longs - shorts = budget)
     if total > s.budget:
         w = w * (s.budget / total)
     return w
@@ -524,8 +568,8 @@ class OptimizedStrategy:
     def params(self, symbols: tuple[str, ...], labels: tuple[str, ...]) -> np.ndarray:
         raise ValueError(
             f"strategy {self.name!r} (kind optimized) decides its targets from the whole "
-            "prepared run: it runs in backtest, validate, advise and paper, not in sweeps "
-            "or chunked backtests"
+            "prepared run: it runs bound to one (bind), in backtest, validate, sweep, "
+            "advise and paper, not in chunked backtests"
         )
 
     def state_size(self) -> int:
@@ -535,6 +579,26 @@ class OptimizedStrategy:
         """Refuse infeasible constraints on these symbols (:class:`InfeasibleError`)."""
         resolve(self.settings, symbols)
         self.warmup_vector(tuple(symbols))
+
+    def check_rules(self, rules: Any) -> None:
+        """Refuse shorts the execution's weight rules (:class:`engine.weights.WeightRules`)
+        would refuse at the first short target: shorts need ``allow_short``, and the gross
+        exposure ``budget + 2 max_short`` must fit ``max_gross`` (``allow_leverage``)."""
+        s = self.settings
+        if s.max_short <= 0.0:
+            return
+        if not rules.allow_short:
+            raise InfeasibleError(
+                "max_short: shorts need execution.allow_short = true (short positions pay "
+                "costs.borrow_bps)"
+            )
+        gross = s.budget + 2.0 * s.max_short
+        if gross > rules.max_gross + WEIGHT_TOL:
+            raise InfeasibleError(
+                f"max_short: the gross exposure can reach budget + 2 max_short = {gross:g}, "
+                f"above the execution's max_gross {rules.max_gross:g} (set "
+                f"execution.allow_leverage = true and max_gross >= {gross:g})"
+            )
 
     def warmup_vector(self, symbols: tuple[str, ...]) -> np.ndarray:
         if self.warmup == "equal":
@@ -554,25 +618,32 @@ class OptimizedStrategy:
 
     def bind(self, prep: Any) -> BoundTable:
         """The decisions over a prepared run, as a table the compiled policy reads."""
-        from engine.core.backtest import period_flags, run_strategy_raw
+        from engine.core.backtest import run_strategy_raw
         from strategies.static import StaticAllocation
 
-        panel = prep.panel
-        symbols = tuple(panel.symbols)
-        r = resolve(self.settings, symbols)
-        warm = self.warmup_vector(symbols)
         # the regime pass: a strategy-free run (it never trades) gives the filtered
         # posterior and raw states the step computes, bit for bit
         hold = StaticAllocation(f"{self.name}:regimes", {}, None)
         pass_ = run_strategy_raw(prep, hold)
-        post = np.ascontiguousarray(pass_.post)
+        return self.bind_regimes(prep.panel, pass_.post, pass_.raw)
+
+    def bind_regimes(self, panel: Any, post: np.ndarray, raw: np.ndarray) -> BoundTable:
+        """:meth:`bind` from a regime pass computed elsewhere (a sweep shares one pass
+        per detector fit, features and smoothing): ``post`` (T, K) filtered posteriors,
+        ``raw`` (T,) raw states of ``panel``'s bars."""
+        from engine.core.backtest import period_flags
+
+        symbols = tuple(panel.symbols)
+        r = resolve(self.settings, symbols)
+        warm = self.warmup_vector(symbols)
+        post = np.ascontiguousarray(post)
         flags = period_flags(panel.index, self.rebalance)
         key: tuple[Any, ...] = (self.name, repr(self.settings), repr(self.warmup))
-        key += (self.rebalance, symbols, _digest(panel.close, post, pass_.raw, flags))
+        key += (self.rebalance, symbols, _digest(panel.close, post, raw, flags))
         hit = _CACHE.get(key)
         if hit is not None:
             return hit
-        go, table, tr = decisions(panel.close, post, pass_.raw, flags, self.settings, r, warm)
+        go, table, tr = decisions(panel.close, post, raw, flags, self.settings, r, warm)
         if tr.failures:
             log.warning(
                 "optimized.failures",
@@ -676,6 +747,7 @@ def from_config(scfg: Any) -> OptimizedStrategy:
         min_weight=scfg.min_weight,
         max_weight=scfg.max_weight,
         budget=scfg.budget,
+        max_short=scfg.max_short,
         groups=groups,
         turnover=scfg.turnover,
         cost_bps=scfg.cost_bps,

@@ -71,6 +71,12 @@ def check_chunkable(
                 f"strategy {getattr(strat, 'name', strat)!r} is a Python strategy: a chunked "
                 "run takes compiled strategies only"
             )
+        if callable(getattr(strat, "bind", None)):
+            raise ValueError(
+                f"strategy {strat.name!r} decides its targets ahead of the loop from the whole "
+                "history (kind optimized: trailing windows of closes and posteriors), which a "
+                "chunked run does not keep; run it without chunk_bars"
+            )
         if strat.policy is not builtin_policy_nb and getattr(strat, "reads_history", True):
             raise ValueError(
                 f"strategy {strat.name!r}: a user policy may read ctx.hist, which in a chunked "

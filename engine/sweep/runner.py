@@ -14,6 +14,7 @@ import structlog
 
 from engine.assemble import Run
 from engine.config import ConfigError, RunConfig
+from engine.core.backtest import feature_history
 from engine.core.spec import new_period_flags
 from engine.core.usage import strategy_params
 from engine.ground import layout as L
@@ -29,6 +30,7 @@ from engine.sweep.tasks import (
     FitJob,
     SweepData,
     fit_task,
+    regimes_of,
     run_chunk,
     run_one,
     shared_passes,
@@ -59,15 +61,24 @@ class SweepResult:
         return folder
 
 
+StrategyKey = tuple[int, int, int, int]
+"""``(strategy config, fit, features, detector)`` of one strategy params row; features and
+detector are -1 unless the strategy binds to a regime pass (its rows differ by them)."""
+
+
 def _strategy_rows(
-    plan: Plan, fits: list[Fit], pairs: list[tuple[int, int]], panel: BarPanel
+    plan: Plan, run: Run, fits: list[Fit], keys: list[StrategyKey], panel: BarPanel
 ) -> tuple[list[np.ndarray], list[int], list[np.ndarray], list[Any]]:
-    """Policy parameters per distinct (strategy config, fit labels) pair."""
+    """Policy parameters per distinct strategy key. A strategy that decides its targets
+    ahead of the loop (``bind_regimes``, e.g. ``kind = "optimized"``) is bound to the
+    regime pass of its combination's fit, features and smoothing, as a backtest binds
+    it to its prepared run."""
     from engine.assemble import build_strategy
 
     sparams, ssize, flags, policies = [], [], [], []
     flag_cache: dict[str | None, np.ndarray] = {}
-    for s_i, f_i in pairs:
+    rows: dict[int, np.ndarray] = {}
+    for s_i, f_i, x_i, d_i in keys:
         scfg = plan.strategies[s_i]
         strat = build_strategy(scfg)
         if not isinstance(strat, CompiledStrategy):
@@ -76,6 +87,21 @@ def _strategy_rows(
                 "strategies only"
             )
         try:
+            if x_i >= 0:
+                if x_i not in rows:
+                    rows[x_i] = feature_history(
+                        panel, run.features_variant(plan.features[x_i]).array()
+                    )
+                post, raw = regimes_of(
+                    panel,
+                    rows[x_i],
+                    fits[f_i],
+                    run.features_variant(plan.features[x_i]).array(),
+                    plan.detectors[d_i].smoothing.build().array(),
+                    run.execution_variant(plan.executions[0]).array(),
+                    run.costs_variant(plan.costs[0]),
+                )[:2]
+                strat = strat.bind_regimes(panel, post, raw)  # type: ignore[attr-defined]
             sparams.append(
                 strategy_params(strat, Names(panel.symbols, fits[f_i].labels, panel.exog_names))
             )
@@ -88,6 +114,13 @@ def _strategy_rows(
         flags.append(flag_cache[freq])
         policies.append(strat.policy)
     return sparams, ssize, flags, policies
+
+
+def _binds(plan: Plan) -> list[bool]:
+    """Per strategy config: whether its strategy binds to a regime pass."""
+    from engine.assemble import build_strategy
+
+    return [callable(getattr(build_strategy(s), "bind_regimes", None)) for s in plan.strategies]
 
 
 def fit_all(
@@ -139,16 +172,17 @@ def build_data(
     for all the strategies and cost models run with it (:func:`shared_passes`: the same
     results bit for bit, the work of one run instead of one per combination)."""
     panel = run.inputs
-    pairs: dict[tuple[int, int], int] = {}
+    pairs: dict[StrategyKey, int] = {}
     n = plan.n_combos
     combos = np.empty((n, 7), dtype=np.int64)
+    binds = _binds(plan)
     for i in range(n):
         d_i, x_i, s_i, c_i, e_i = (int(v) for v in plan.combos[i])
-        sp = (s_i, int(fit_idx[i]))
+        sp = (s_i, int(fit_idx[i]), x_i, d_i) if binds[s_i] else (s_i, int(fit_idx[i]), -1, -1)
         if sp not in pairs:
             pairs[sp] = len(pairs)
         combos[i] = (fit_idx[i], x_i, pairs[sp], c_i, e_i, d_i, -1)
-    sparams, ssize, flags, policies = _strategy_rows(plan, fits, list(pairs), panel)
+    sparams, ssize, flags, policies = _strategy_rows(plan, run, fits, list(pairs), panel)
     costs = []
     for c_i, cc in enumerate(plan.costs):
         try:

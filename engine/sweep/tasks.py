@@ -103,14 +103,31 @@ SHARED_FEATURES_BYTES = 256 * 2**20
 each combination computes its features a block at a time (the regime pass is shared)."""
 
 
+def regimes_of(
+    panel: BarPanel,
+    rows: np.ndarray,
+    fit: Fit,
+    fparams: np.ndarray,
+    smooth: np.ndarray,
+    eparams: np.ndarray,
+    costs: np.ndarray,
+) -> Regimes:
+    """The regime pass (:func:`engine.core.driver.regime_pass`) of one fit, features
+    setting (``rows``: its feature history) and smoothing over ``panel``: what every run
+    with them computes, whatever its strategy, costs or execution."""
+    from engine.core.driver import regime_pass
+
+    state = initial_state(panel.n_assets, fit.n_states, eparams, fparams, fit.state_size, 1)
+    setup = Setup(costs, eparams, fparams, fit.dparams, fit.fit_bars, smooth, np.zeros(1))
+    return regime_pass(rows, panel.exog, setup, state)
+
+
 def shared_passes(data: SweepData, panel: BarPanel) -> SweepData:
     """``data`` with the shared work done: the feature history of each features setting
     (the driver's own kernel; kept when they fit :data:`SHARED_FEATURES_BYTES`) and one
     regime pass per distinct (fit, features, smoothing) of the combinations, each
     combination pointing at its pass (column 6 of ``combos``)."""
-    from engine.core.driver import regime_pass
-
-    n_bars, n = panel.close.shape
+    n_bars = panel.close.shape[0]
     used_x = sorted({int(x) for x in data.combos[:, 1]})
     keep = len(used_x) * n_bars * data.n_features * 8 <= SHARED_FEATURES_BYTES
     rows: dict[int, np.ndarray] = {}
@@ -118,21 +135,23 @@ def shared_passes(data: SweepData, panel: BarPanel) -> SweepData:
     regimes: list[Regimes] = []
     combos = data.combos.copy()
     for i in range(len(combos)):
-        f_i, x_i, s_i, c_i, e_i, m_i = (int(v) for v in combos[i, :6])
+        f_i, x_i, _, c_i, e_i, m_i = (int(v) for v in combos[i, :6])
         key = (f_i, x_i, m_i)
         if key not in groups:
             if x_i not in rows:
                 rows[x_i] = np.ascontiguousarray(feature_history(panel, data.fparams[x_i]))
-            fit = data.fits[f_i]
-            state = initial_state(
-                n, fit.n_states, data.eparams[e_i], data.fparams[x_i], fit.state_size, 1
-            )
-            setup = Setup(
-                data.costs[c_i], data.eparams[e_i], data.fparams[x_i], fit.dparams,
-                fit.fit_bars, data.smooth[m_i], data.sparams[s_i],
-            )  # fmt: skip
             groups[key] = len(regimes)
-            regimes.append(regime_pass(rows[x_i], panel.exog, setup, state))
+            regimes.append(
+                regimes_of(
+                    panel,
+                    rows[x_i],
+                    data.fits[f_i],
+                    data.fparams[x_i],
+                    data.smooth[m_i],
+                    data.eparams[e_i],
+                    data.costs[c_i],
+                )
+            )
         combos[i, 6] = groups[key]
     feat_rows: list[np.ndarray | None] = [
         rows.get(x) if keep else None for x in range(len(data.fparams))

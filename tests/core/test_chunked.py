@@ -348,6 +348,21 @@ def test_api_chunked_hmm_equals_run_backtest(parquet_file, fits):
     assert res.regimes["state"].iloc[150:].nunique() == 2
 
 
+def test_optimized_strategy_is_refused_in_a_chunked_run(parquet_file):
+    """kind = optimized decides from trailing windows of the whole history: api_chunked
+    refuses it with one line before reading past the first chunk."""
+    from engine.api_chunked import run_backtest_chunked
+    from engine.config import ConfigError
+
+    c = api_config(parquet_file, 50)
+    c["strategies"].append({"kind": "optimized", "name": "opt", "assets": ["A0", "A1", "A2"]})
+    with pytest.raises(ConfigError) as err:
+        run_backtest_chunked(c)
+    msg = str(err.value)
+    assert msg.startswith("data.chunk_bars: strategy 'opt' decides its targets ahead of the loop")
+    assert "run it without chunk_bars" in msg and "\n" not in msg
+
+
 def test_user_policy_reading_history_is_refused():
     from strategies.momentum import CompiledTrend
 

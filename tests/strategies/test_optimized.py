@@ -109,6 +109,17 @@ def _direct(objective: str, X: np.ndarray, **kw):
     if objective == "risk_parity":
         kw.pop("budget", None)
         model = RiskBudgeting(risk_measure=RiskMeasure.VARIANCE, prior_estimator=prior, **kw)
+    elif objective == "hierarchical_risk_parity":
+        from skfolio.distance import CovarianceDistance
+        from skfolio.optimization import HierarchicalRiskParity
+
+        kw.pop("budget", None)
+        kw.pop("solver_params")
+        # the distance from skfolio's own empirical covariance of the scenarios
+        dist = CovarianceDistance(covariance_estimator=EmpiricalCovariance(ddof=0))
+        model = HierarchicalRiskParity(
+            risk_measure=RiskMeasure.VARIANCE, prior_estimator=prior, distance_estimator=dist, **kw
+        )
     elif objective == "min_variance":
         model = MeanRisk(risk_measure=RiskMeasure.VARIANCE, prior_estimator=prior, **kw)
     elif objective == "max_sharpe":
@@ -134,6 +145,8 @@ def _direct(objective: str, X: np.ndarray, **kw):
 @pytest.mark.parametrize("objective", OBJECTIVES)
 @pytest.mark.parametrize("grouped", [False, True])
 def test_fixed_moments_weights_equal_skfolio_direct(objective, grouped):
+    if grouped and objective == "hierarchical_risk_parity":
+        pytest.skip("groups are refused with hierarchical_risk_parity (config test)")
     rng = np.random.default_rng(5)
     n, m = 500, 4
     X = rng.multivariate_normal([4e-4, 2e-4, 3e-4, 1e-4], np.diag([1.5, 1.0, 2.0, 0.3]) * 1e-4, n)
@@ -193,6 +206,36 @@ def test_two_asset_min_variance_closed_form():
     np.testing.assert_allclose(w, [0.5 * w1, 0.5 * (1 - w1)], atol=1e-8)
 
 
+@pytest.mark.parametrize("objective", opt.WITH_SHORTS)
+def test_shorts_equal_skfolio_direct(objective):
+    """Negative lower bounds and a total short limit (skfolio's min_weights and max_short):
+    the weights equal skfolio called directly to 1e-8, sum to the budget, and short."""
+    rng = np.random.default_rng(5)
+    n, syms = 500, ("A", "B", "C")
+    cov = np.array([[1.0, 0.9, 0.2], [0.9, 1.0, 0.1], [0.2, 0.1, 0.5]]) * 1e-4
+    X = rng.multivariate_normal([4e-4, 1e-4, 2e-4], cov, n)
+    close = 100 * np.vstack([np.ones(3), np.cumprod(1 + X, axis=0)])
+    s = opt.Settings(
+        objective=objective,
+        assets=syms,
+        conditional=False,
+        half_life=0.0,
+        shrinkage="none",
+        min_weight=-0.5,
+        max_short=0.2,
+        risk_aversion=3.0,
+        cvar_beta=0.9,
+    )
+    mom = opt.moments(close, np.ones((n, 1)), s)
+    mine = opt.solve(mom, s, opt.resolve(s, syms), None)
+    c = opt.scaled(mom).scale
+    kw = {"min_weights": -0.5, "max_weights": 1.0, "max_short": 0.2, "budget": 1.0}
+    ref = _direct(objective, mom.returns * c, **kw)
+    np.testing.assert_allclose(mine, ref, atol=1e-8)
+    assert mine.sum() == pytest.approx(1.0, abs=1e-8)
+    assert -0.2 - 1e-8 <= mine[mine < 0].sum() < -0.05  # it shorts, within max_short
+
+
 def test_turnover_limit_binds_from_the_previous_targets():
     rng = np.random.default_rng(6)
     X = rng.multivariate_normal(np.zeros(3), np.diag([4.0, 1.0, 0.25]) * 1e-4, 400)
@@ -214,7 +257,9 @@ BASE = {"kind": "optimized", "name": "opt", "assets": ["SPX", "RUT", "DAX", "N22
 def _assemble(extra: dict):
     from engine.assemble import assemble
 
-    cfg = parse_config({"strategies": [{**BASE, **extra}]})
+    extra = dict(extra)
+    execution = extra.pop("execution", {})
+    cfg = parse_config({"strategies": [{**BASE, **extra}], "execution": execution})
     return assemble(cfg)
 
 
@@ -228,6 +273,15 @@ def _assemble(extra: dict):
             "groups.eq: min 0.5 is above its members' max_weight sum 0.4",
         ),
         ({"max_weight": {"XYZ": 0.5}}, "'XYZ' is not an optimised asset"),
+        (
+            {"min_weight": {"SPX": -0.2}, "max_short": 0.2},
+            "max_short: shorts need execution.allow_short = true",
+        ),
+        (
+            {"min_weight": {"SPX": -0.2}, "max_short": 0.2, "execution": {"allow_short": True}},
+            "gross exposure can reach budget + 2 max_short = 1.4, above the execution's "
+            "max_gross 1",
+        ),
     ],
 )
 def test_infeasible_constraints_are_one_line_config_errors(extra, words):
@@ -244,6 +298,13 @@ def test_infeasible_constraints_are_one_line_config_errors(extra, words):
         ({"objective": "max_sharpe", "turnover": 0.2}, "turnover"),
         ({"budget": 1.5}, "budget"),
         ({"min_weight": -0.1}, "min_weight"),
+        (
+            {"objective": "hierarchical_risk_parity", "groups": {"eq": {"assets": ["SPX"]}}},
+            "groups: not available with hierarchical_risk_parity",
+        ),
+        ({"objective": "risk_parity", "min_weight": -0.1, "max_short": 0.1}, "long-only"),
+        ({"min_weight": {"SPX": -0.1}}, "max_short: shorts need both"),
+        ({"max_short": 0.2}, "max_short: shorts need both"),
     ],
 )
 def test_bad_optimizer_keys_name_the_key(extra, key):
@@ -403,3 +464,124 @@ def test_validate_runs_the_unconditional_baseline_beside(small_panel):
     assert "uncond_sharpe_diff" in res.significance
     assert any("opt_unconditional" in line for line in res.verdict_lines)
     assert isinstance(res.oos_returns.index, pd.DatetimeIndex)
+
+
+def test_validate_shows_failed_solves_per_fold(small_panel, monkeypatch, tmp_path):
+    """Two injected solver failures of the candidate (none of its unconditional twin):
+    counted in the fold whose test span holds their bar, in the console and the report."""
+    from engine.validate import (
+        ValidationConfig,
+        run_validation,
+        verdict_table,
+        write_validation_report,
+    )
+
+    real = opt.solve
+    calls = {"n": 0}
+
+    def flaky(m, s, r, prev):
+        if s.conditional:
+            calls["n"] += 1
+            if calls["n"] in (40, 55):
+                raise RuntimeError("solver exploded")
+        return real(m, s, r, prev)
+
+    real_at, failed = opt.targets_at, []
+
+    def spy(t, close, post, s, r, tr):
+        out = real_at(t, close, post, s, r, tr)
+        if out is None:
+            failed.append(t)
+        return out
+
+    monkeypatch.setattr(opt, "solve", flaky)
+    monkeypatch.setattr(opt, "targets_at", spy)
+    opt._CACHE.clear()
+    cfg = parse_config(
+        {
+            "data": {"source": "bundled:modern", "symbols": ["SPX", "RUT", "UST10", "CASH"]},
+            "detector": {"kind": "rule"},
+            "strategies": [
+                {**BASE, "assets": ["SPX", "RUT", "UST10"], "window": 252, "min_history": 126},
+                {"kind": "static", "name": "static_60_40", "weights": {"SPX": 0.6, "UST10": 0.4}},
+            ],
+        }
+    )
+    v = ValidationConfig(
+        train_years=2.0, test_years=1.0, bootstrap_reps=20, cost_bps=[0.0], cv={"enabled": False}
+    )
+    res = run_validation(cfg, v, panel=small_panel)
+    opt._CACHE.clear()
+    assert len(failed) == 2
+    folds = res.folds
+    # each failure counted in the fold whose test dates hold its bar's date
+    dates = small_panel.index[failed]
+    want = [
+        int(((dates >= f.test_start) & (dates <= f.test_end)).sum()) for _, f in folds.iterrows()
+    ]
+    assert sum(want) == 2
+    assert folds["failed_solve_count:opt"].tolist() == want
+    assert folds["failed_solve_count:opt_unconditional"].sum() == 0
+    text = verdict_table(res)
+    line = next(x for x in text.splitlines() if x.startswith("Optimizer solves:"))
+    assert "opt 58 solves, 2 failed (fold " in line and "targets kept" in line
+    assert "opt_unconditional" in line and "0 failed" in line
+    for k in folds.index[folds["failed_solve_count:opt"] > 0]:
+        assert f"fold {k}: " in line
+    html = write_validation_report(res, tmp_path / "r.html").read_text()
+    assert "failed solve count:opt" in html  # the folds table's column, as a count
+
+
+def test_shorts_run_financed_by_their_proceeds(small_panel):
+    """A shorting optimiser in the engine: the short-sale proceeds fund the longs (cash
+    stays near 1 - budget = 0 after each rebalance: nothing borrowed, so financing charges
+    nothing), the held weights follow the targets' signs, and the shorts pay borrow_bps."""
+    from engine.api import run_backtest
+
+    def run(borrow_bps: float):
+        cfg = parse_config(
+            {
+                "data": {
+                    "source": "bundled:modern",
+                    "symbols": ["SPX", "RUT", "UST10", "CASH"],
+                    "start": "2003-01-01",
+                    "end": "2008-12-31",
+                },
+                "detector": {"kind": "rule"},
+                "costs": {"commission_bps": 5.0, "borrow_bps": borrow_bps},
+                "execution": {
+                    "allow_short": True,
+                    "allow_leverage": True,
+                    "max_gross": 1.6,
+                    "financing_rate": 0.05,
+                },
+                "strategies": [
+                    {
+                        **BASE,
+                        "assets": ["SPX", "RUT", "UST10"],
+                        "window": 252,
+                        "min_history": 126,
+                        "min_weight": {"*": 0.0, "RUT": -0.3},
+                        "max_short": 0.3,
+                    }
+                ],
+            }
+        )
+        return run_backtest(cfg, panel=small_panel, progress=False)
+
+    res = run(100.0)
+    r = res.runs["opt"]
+    tg = r.targets.to_numpy()
+    bars = np.flatnonzero(np.isfinite(tg).all(axis=1))
+    short = [t for t in bars if tg[t, 1] < -0.01]
+    assert len(short) > 10
+    assert (np.abs(tg[bars]).sum(axis=1) <= 1.6 + 1e-9).all()
+    w = r.weights.to_numpy()
+    cash = (r.cash / r.equity).to_numpy()
+    for t in short:
+        assert w[t + 1, 1] < 0  # the short is held after its fill
+        np.testing.assert_allclose(w[t + 1, :3], tg[t, :3], atol=0.03)
+        assert abs(cash[t + 1]) < 0.03  # the proceeds fund the longs: no borrowed cash
+    assert res.metrics["opt"]["optimizer_failures"] == 0
+    free = run(0.0).runs["opt"].equity.iloc[-1]
+    assert r.equity.iloc[-1] < free  # the shorts paid their borrow fee

@@ -220,3 +220,58 @@ def test_shared_passes_equal_unshared_bit_for_bit(kind, panel):
                 continue
             x, y = np.asarray(getattr(a, field)), np.asarray(getattr(b, field))
             assert x.shape == y.shape and np.array_equal(x, y, equal_nan=True), (i, field)
+
+
+def test_optimizer_axes_equal_individual_backtests():
+    """kind = "optimized": objective x half_life as sweep axes (2 x 2); each combination's
+    metrics equal the backtest of the same settings run alone (the optimiser bound to the
+    sweep's shared regime pass = bound to the backtest's prepared run)."""
+    from engine.api import run_backtest
+
+    strat = {
+        "kind": "optimized",
+        "name": "opt",
+        "assets": ["SPX", "RUT", "UST10"],
+        "window": 252,
+        "min_history": 126,
+        "max_weight": 0.7,
+    }
+    raw = {
+        "data": {
+            "source": "bundled:modern",
+            "symbols": ["SPX", "RUT", "UST10", "CASH"],
+            "start": "2003-01-01",
+            "end": "2007-12-31",
+        },
+        "detector": {"kind": "rule"},
+        "costs": {"commission_bps": 5.0},
+        "strategies": [strat],
+        "sweep": {
+            "strategy_name": "opt",
+            "strategy": {"objective": ["min_variance", "risk_parity"], "half_life": [0.0, 63.0]},
+        },
+    }
+    cfg = parse_config(raw)
+    res = run_sweep(cfg, executor=SerialExecutor())
+    assert len(res.table) == 4
+    assert len({tuple(r) for r in res.table[["final_equity", "sharpe"]].to_numpy()}) == 4
+    for i, params in enumerate(res.plan.params):
+        alone = {k: v for k, v in raw.items() if k != "sweep"}
+        alone["strategies"] = [
+            {
+                **strat,
+                "objective": params["strategy.objective"],
+                "half_life": params["strategy.half_life"],
+            }
+        ]
+        bt = run_backtest(parse_config(alone))
+        run = bt.runs["opt"]
+        row = res.table.iloc[i]
+        assert row["final_equity"] == run.equity.iloc[-1], params
+        assert bt.metrics["opt"]["optimizer_solves"] > 30
+        ref = summary(run.equity, run.fills)
+        for name in METRIC_NAMES:
+            assert row[name] == pytest.approx(ref[name], rel=1e-9, abs=1e-12, nan_ok=True), (
+                params,
+                name,
+            )
