@@ -31,6 +31,7 @@ from engine.analysis.tearsheet import (
     yearly_returns,
 )
 from engine.config import ConfigError
+from engine.ground.frequency import infer_frequency
 from engine.report import plot
 from engine.report.common import (
     WithSeries,
@@ -43,6 +44,7 @@ from engine.report.common import (
 )
 from engine.report.page import Report
 from engine.report.plot import BENCH_COLOR, line, stacked, strategy_color
+from engine.report.quant_sections import quant_section
 from engine.report.regime_sections import by_regime_section, regime_names, regimes_section
 from engine.report.significance import bootstrap_section
 from engine.report.tables import table
@@ -102,7 +104,8 @@ def _summary(
     body += (
         '<p class="note">Rates in percent per year unless marked; drawdown, VaR and CVaR are '
         "losses and print negative, as the charts draw them; CVaR 95% is the mean of the worst "
-        "5% of daily returns; turnover is one-sided per year; costs in account currency.</p>"
+        f"5% of per-{rep.unit} returns; turnover is one-sided per year; costs in account "
+        "currency.</p>"
     )
     other = [c for c in metrics.columns if c not in cols]
     body += "<details><summary>all metrics</summary>" + table(metrics[other]) + "</details>"
@@ -114,10 +117,11 @@ def _summary(
             f"Relative to the benchmark: {bench[0]}",
             note=(
                 "On total returns (rf = 0). Alpha = annualized intercept and beta = slope of "
-                "the daily returns regressed on the benchmark's; tracking error = volatility "
-                "of the daily difference; "
+                f"the per-{rep.unit} returns regressed on the benchmark's; tracking error = "
+                f"volatility of the per-{rep.unit} difference; "
                 "information ratio = mean difference / tracking error (annualized); up/down "
-                "capture = mean return on the benchmark's up/down days over the benchmark's "
+                f"capture = mean return on the benchmark's up/down {rep.unit}s over the "
+                "benchmark's "
                 "(down capture below 100% = smaller losses); excess CAGR = CAGR minus the "
                 "benchmark's. "
                 + (
@@ -257,7 +261,7 @@ def _drawdowns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] |
     rep.add(
         "Drawdowns",
         '<p class="note">The five deepest drawdowns of each curve: peak, lowest point, the '
-        "first bar back at the peak; lengths in bars (trading days).</p>"
+        f"first bar back at the peak; lengths in bars (one bar = one {rep.unit}).</p>"
         f'<div class="grid">{body}</div>',
     )
 
@@ -286,6 +290,7 @@ def _dropdown(
 
 def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | None) -> None:
     pg = rep.page
+    unit_adj = rep.unit_adj
     curves = {str(c): equity[c].astype(float) for c in equity.columns}
     if bench is not None and bench[0] not in curves:
         curves[bench[0]] = bench[1]
@@ -377,7 +382,7 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
                 "y": plot.numbers(counts),
                 "name": n,
                 "marker": {"color": col},
-                "hovertemplate": "%{x:.2%}: %{y} days<extra></extra>",
+                "hovertemplate": f"%{{x:.2%}}: %{{y}} {rep.unit}s<extra></extra>",
                 "visible": i == 0,
                 "showlegend": False,
             }
@@ -407,30 +412,30 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
             )
     hl = {
         "updatemenus": [_dropdown(names, 5)],
-        "xaxis": {"tickformat": ".1%", "title": {"text": "daily return"}},
-        "yaxis": {"title": {"text": "days"}},
+        "xaxis": {"tickformat": ".1%", "title": {"text": f"{unit_adj} return"}},
+        "yaxis": {"title": {"text": f"{rep.unit}s"}},
         "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False},
         "bargap": 0.02,
         "hovermode": "closest",
         "legend": {"x": 1.0, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
         "margin": {"t": 50},
     }
-    body += "<h3>Distribution of daily returns, with VaR and CVaR</h3>" + pg.chart(
+    body += f"<h3>Distribution of {unit_adj} returns, with VaR and CVaR</h3>" + pg.chart(
         htr, hl, height=340
     )
     body += table(
         pd.DataFrame.from_dict(stats_rows, orient="index").rename_axis("strategy"),
-        note="Bars: the middle 99.8% of days (the 0.1% most extreme on each side are left "
-        "out of the picture, not of the figures). Historical VaR = the 5% (1%) quantile of "
-        "daily returns; CVaR = the mean of the returns at or below it; both are losses and "
-        "print negative.",
+        note=f"Bars: the middle 99.8% of {rep.unit}s (the 0.1% most extreme on each side are "
+        "left out of the picture, not of the figures). Historical VaR = the 5% (1%) quantile "
+        f"of {unit_adj} returns; CVaR = the mean of the returns at or below it; both are losses "
+        "and print negative.",
     )
     body += "<h3>Return quantiles by horizon</h3>" + _quantile_boxes(rep, curves, colors)
     rep.add("Returns", body)
 
 
 HORIZONS: tuple[tuple[str, str | None], ...] = (
-    ("day", None),
+    ("bar", None),
     ("week", "W-FRI"),
     ("month", "ME"),
     ("quarter", "QE"),
@@ -449,7 +454,7 @@ def _quantile_boxes(rep: Report, curves: Mapping[str, pd.Series], colors: Mappin
             if len(r) < 3:
                 continue
             q = np.quantile(r.to_numpy(), [0.05, 0.25, 0.5, 0.75, 0.95])
-            labels.append(lab)
+            labels.append(rep.unit if freq is None else lab)
             for k, v in zip(("lo", "q1", "median", "q3", "hi"), q):
                 stats[k].append(float(v))
         if not labels:
@@ -554,8 +559,8 @@ def _rolling(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
     rep.add(
         f"Rolling Sharpe (rf = {rep.rf_label}), volatility and beta",
         pg.chart(traces, layout, height=180 * len(panels) + 60)
-        + '<p class="note">Trailing one-year windows of daily returns (shown once half a '
-        "year is available).</p>",
+        + f'<p class="note">Trailing one-year windows of {rep.unit_adj} returns (shown once '
+        "half a year is available).</p>",
     )
 
 
@@ -695,6 +700,7 @@ def add_tearsheet(
     (e.g. walk-forward fold starts)."""
     equity: pd.DataFrame = result.equity.astype(float)
     rep.rf, rep.rf_label = result_risk_free(result)
+    rep.unit = infer_frequency(equity.index).unit
     regimes: pd.DataFrame | None = getattr(result, "regimes", None)
     states = None
     names: dict[int, str] = {}
@@ -727,6 +733,7 @@ def add_tearsheet(
     _equity(rep, equity_all, bench_all, states_all, names, n_states, log_equity, markers)
     _drawdowns(rep, equity, bench)
     _returns(rep, equity, bench)
+    quant_section(rep, equity, bench, rep.unit)
     _rolling(rep, equity, bench)
     _exposure(rep, result, equity)
     _weights(rep, result, equity)
