@@ -157,14 +157,14 @@ def _equity(
     for i, c in enumerate(equity.columns):
         e = equity[c].to_numpy(dtype=float)
         col = strategy_color(i)
-        traces.append(line(x, e[rows], str(c), col, hover=",.0f"))
+        traces.append(line(x, e[rows], str(c), col, hover=",.0f", digits=6))
         dd = -drawdown(equity[c]).to_numpy()
         traces.append(
             line(x, dd[rows], f"{c} drawdown", col, yaxis="y2", showlegend=False, group=str(c))
         )
     if bench is not None and bench[0] not in equity.columns:
         b = bench[1].to_numpy(dtype=float)
-        traces.append(line(x, b[rows], bench[0], BENCH_COLOR, dash="dot", hover=",.0f"))
+        traces.append(line(x, b[rows], bench[0], BENCH_COLOR, dash="dot", hover=",.0f", digits=6))
         dd = -drawdown(bench[1]).to_numpy()
         traces.append(
             line(

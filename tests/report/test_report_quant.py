@@ -16,7 +16,7 @@ from tests.analysis.conftest import FakeResult, make_result
 
 def _visible_text(page: str) -> str:
     """The page's markup without scripts (plotly.js and the chart specs) and tags."""
-    no_js = re.sub(r"<script>.*?</script>", "", page, flags=re.S)
+    no_js = re.sub(r"<script[^>]*>.*?</script>", "", page, flags=re.S)
     return html.unescape(re.sub(r"<[^>]+>", " ", no_js))
 
 
