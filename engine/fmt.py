@@ -50,6 +50,9 @@ KINDS: dict[str, Kind] = {
     "notional": "money",
     "value": "money",
     "n_trades": "count",
+    "periods_per_year": "text",
+    "max_consecutive_wins": "count",
+    "max_consecutive_losses": "count",
     "n_bars": "count",
     "bars": "count",
     "recovery_bars": "count",
@@ -122,7 +125,20 @@ LABELS: dict[str, str] = {
     "lag_top_bars": "Lag to top state (bars)",
     "share_in_top": "Share in top state",
     "state_at_start": "State at start",
+    "hit_rate": "Hit rate",
+    "skew": "Skew",
+    "kurtosis": "Excess kurtosis",
+    "periods_per_year": "Bars per year",
+    "recovery": "Recovered on",
+    "start_to_recovery_bars": "Start to recovery (bars)",
+    "trough_to_recovery": "Trough to recovery (bars)",
+    "pnl": "P&L",
+    "qty": "Quantity",
 }
+for _lvl in ("95", "99"):
+    for _k, _name in (("var", "VaR"), ("cvar", "CVaR")):
+        for _m, _how in (("gaussian", "Gaussian"), ("cf", "Cornish-Fisher")):
+            LABELS[f"{_k}{_lvl}_{_m}"] = f"{_name} {_lvl}% {_how} (1d)"
 
 
 def kind_of(key: Any) -> Kind:
@@ -147,7 +163,10 @@ def label(key: Any, rf_label: str | None = None, readable: bool = True) -> str:
     k = str(key)
 
     def name(x: str) -> str:
-        return LABELS.get(x, x.replace("_", " ")) if readable else x
+        if not readable:
+            return x
+        text = LABELS.get(x, x.replace("_", " "))
+        return text[:1].upper() + text[1:]
 
     if k in RF_KEYS and rf_label is not None:
         return f"{name(k)} (rf = {rf_label})"

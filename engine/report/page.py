@@ -104,7 +104,7 @@ class Report:
         parts.append(f"<nav>{nav}</nav>")
         for sid, t, body in self.sections:
             if self.unit != "day":  # the one-bar VaR/CVaR headers of engine.fmt.LABELS
-                body = body.replace("% (1d)", f"% (1 {self.unit})")
+                body = body.replace(" (1d)<", f" (1 {self.unit})<")
             parts.append(f"<section id='{sid}'><h2>{html.escape(t)}</h2>\n{body}\n</section>")
         if self.page.thinned:
             parts.append(

@@ -45,23 +45,26 @@ DIVERGING = [
     [1.0, "#13803b"],
 ]
 WARMUP_COLOR = "#b0b0b0"
+#: Regime hues, calm to crisis (olive green, mustard, salmon, magenta, purple): none is a
+#: strategy line's colour, so a line never vanishes into the shading behind it.
+_REGIME_HUES = ("#66a61e", "#e6ab02", "#fc8d62", "#e7298a", "#7b3294", "#a6761d", "#1b9e77")
 _REGIME_PALETTES = {
-    1: ("#2ca02c",),
-    2: ("#2ca02c", "#d62728"),
-    3: ("#2ca02c", "#ff9f1c", "#d62728"),
-    4: ("#2ca02c", "#9acd32", "#ff9f1c", "#d62728"),
-    5: ("#2ca02c", "#9acd32", "#e6c300", "#ff9f1c", "#d62728"),
+    1: (0,),
+    2: (0, 3),
+    3: (0, 1, 3),
+    4: (0, 1, 2, 3),
+    5: (0, 1, 2, 3, 4),
 }
+REGIME_ALPHA = 0.2
+"""Opacity of the regime shading behind time charts (the warm-up's grey too)."""
 
 
 def regime_color(k: int, n: int) -> str:
-    """Calm green to crisis red for state ``k`` of ``n`` (states are ordered by risk)."""
+    """Calm green to crisis magenta for state ``k`` of ``n`` (states are ordered by risk)."""
     if k < 0:
         return WARMUP_COLOR
-    pal = _REGIME_PALETTES.get(n)
-    if pal is None:
-        pal = ("#2ca02c", "#9acd32", "#e6c300", "#ff9f1c", "#d62728", "#8b0000", "#4b0082")
-    return pal[k % len(pal)]
+    pal = _REGIME_PALETTES.get(n, tuple(range(len(_REGIME_HUES))))
+    return _REGIME_HUES[pal[k % len(pal)]]
 
 
 ASSET_COLORS = (
@@ -386,7 +389,7 @@ def regime_shapes(states: pd.Series, n_states: int) -> list[dict[str, Any]]:
                 "x1": f"{x1:%Y-%m-%d}",
                 "y0": 0,
                 "y1": 1,
-                "fillcolor": _rgba(regime_color(k, n_states), 0.10 if k >= 0 else 0.18),
+                "fillcolor": _rgba(regime_color(k, n_states), REGIME_ALPHA),
                 "line": {"width": 0},
                 "layer": "below",
             }

@@ -78,11 +78,19 @@ def quant_section(
         for s in names[1:]:
             t = eoy_table(equity[s], equity[base])
             t["partial"] = ["partial" if p else "" for p in t["partial"]]
-            t = t.rename(columns={"strategy": s, "benchmark": base, "ratio": "multiplier"})
+            t = t.rename(
+                columns={
+                    "strategy": s,
+                    "benchmark": base,
+                    "difference": "Difference",
+                    "ratio": "Multiplier",
+                    "partial": "Partial",
+                }
+            )
             body += table(
                 t,
                 f"End-of-year returns: {s} vs {base}",
-                kinds={s: "pct", base: "pct", "difference": "pct", "multiplier": "ratio"},
+                kinds={s: "pct", base: "pct", "Difference": "pct", "Multiplier": "ratio"},
                 labels=False,
                 cls="scroll",
             )

@@ -163,8 +163,9 @@ def by_regime_section(
         perf,
         index_names=names,
         note=f"Per-{rep.unit} returns grouped by the filtered regime at the previous close (the "
-        "one the strategy acted on); share of time = of the non-warm-up bars; return and "
-        "volatility annualized; max drawdown of the returns compounded within the regime; hit "
+        "one the strategy acted on); share of time = of the non-warm-up bars; return "
+        "compounded over the regime's bars and annualized like the CAGR, volatility "
+        "annualized; max drawdown of the returns compounded within the regime; hit "
         f"rate = share of up {rep.unit}s.",
     )
     rr = strategy_regime_risk(equity, regimes, rep.periods_per_year, rf=rep.rf)

@@ -23,6 +23,7 @@ from engine.analysis.metrics import (
     summary_table,
     var_cvar_historical,
 )
+from engine.analysis.quant_stats import partial_periods
 from engine.analysis.tearsheet import (
     exposure,
     monthly_returns,
@@ -35,6 +36,7 @@ from engine.ground.frequency import infer_frequency
 from engine.report import plot
 from engine.report.common import (
     WithSeries,
+    candidate_name,
     cash_symbols,
     config_benchmark,
     dates_as_text,
@@ -256,19 +258,24 @@ def _drawdowns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] |
         w = worst_drawdowns(e, 5)
         w = dates_as_text(w, ["start", "trough"], "n/a")
         w = dates_as_text(w, ["recovery"], "not yet")
-        w = w.rename(columns={"start": "start (peak)"})
+        w = w.rename(columns={"start": "Start (peak)", "to_recover": "trough_to_recovery"})
         body += "<div>" + table(w, name, kinds={"depth": "loss"}, labels=True) + "</div>"
     rep.add(
         "Drawdowns",
         '<p class="note">The five deepest drawdowns of each curve: peak, lowest point, the '
-        f"first bar back at the peak; lengths in bars (one bar = one {rep.unit}).</p>"
+        "recovery (the first bar back at the peak); lengths in bars "
+        f"(one bar = one {rep.unit}).</p>"
         f'<div class="grid">{body}</div>',
     )
 
 
 def _dropdown(
-    labels: list[str], per: int, extra_layout: list[dict[str, Any]] | None = None
+    labels: list[str],
+    per: int,
+    extra_layout: list[dict[str, Any]] | None = None,
+    active: int = 0,
 ) -> dict[str, Any]:
+    """A menu showing one series' ``per`` traces at a time (``active`` shown first)."""
     n = len(labels)
     buttons = []
     for i, lab in enumerate(labels):
@@ -285,6 +292,7 @@ def _dropdown(
         "y": 1.0,
         "yanchor": "bottom",
         "showactive": True,
+        "active": active,
     }
 
 
@@ -296,7 +304,10 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
         curves[bench[0]] = bench[1]
     names = list(curves)
     colors = series_colors(list(map(str, equity.columns)), bench)
-    # monthly heat-map, one strategy at a time
+    first = names.index(candidate_name(list(map(str, equity.columns))))
+    part_m = partial_periods(pd.DatetimeIndex(equity.index), "ME")
+    part_y = partial_periods(pd.DatetimeIndex(equity.index), "YE")
+    # monthly heat-map, one strategy at a time (the candidate first), titled by its series
     tabs = {n: monthly_returns(e) for n, e in curves.items()}
     n_years = max((len(t) for t in tabs.values()), default=0)
     months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -312,11 +323,25 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
         # colour: months as they are, the year at its monthly equivalent (/ sqrt 12)
         z = vals.copy()
         z[:, -1] /= np.sqrt(12.0)
+        star = np.zeros(vals.shape, dtype=bool)  # partial month / year: marked "*"
+        years = list(t.index)
+        for p in part_m:
+            if p.year in years:
+                star[years.index(p.year), p.month - 1] = True
+        for p in part_y:
+            if p.year in years:
+                star[years.index(p.year), -1] = True
         traces.append(
             {
                 "type": "heatmap",
                 "z": [plot.numbers(r) for r in z],
-                "text": [[fmt.pct(v, 1) if np.isfinite(v) else "" for v in r] for r in vals],
+                "text": [
+                    [
+                        fmt.pct(v, 1) + ("*" if s else "") if np.isfinite(v) else ""
+                        for v, s in zip(r, srow)
+                    ]
+                    for r, srow in zip(vals, star)
+                ],
                 "x": [*months, "Year"],
                 "y": [str(y) for y in t.index],
                 "colorscale": plot.DIVERGING,
@@ -329,21 +354,24 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
                 "showscale": False,
                 "xgap": 1,
                 "ygap": 1,
-                "visible": i == 0,
+                "visible": i == first,
             }
         )
+    titles = [{"title.text": f"Monthly returns: {n}"} for n in names]
     layout = {
-        "updatemenus": [_dropdown(names, 1)],
+        "title": {"text": titles[first]["title.text"], "x": 0.5, "y": 0.99, "yanchor": "top"},
+        "updatemenus": [_dropdown(names, 1, titles, first)],
         "yaxis": {"autorange": "reversed", "type": "category", "showgrid": False},
         "xaxis": {"showgrid": False, "type": "category"},
-        "margin": {"t": 40, "l": 60},
+        "margin": {"t": 60, "l": 60},
         "hovermode": "closest",
     }
     body = (
         "<h3>Monthly returns (last column: the calendar year)</h3>"
         '<p class="note">Compounded within each month from month-end equity; colour saturates '
         f"at ±{fmt.pct(zmax, 1)} a month (the year column is coloured at its monthly "
-        "equivalent, return / √12). Pick the series in the menu.</p>"
+        "equivalent, return / √12). Pick the series in the menu; * = a month or year the "
+        "data cover only in part (first or last).</p>"
     )
     body += pg.chart(traces, layout, height=110 + 24 * n_years)
     # yearly bars
@@ -351,7 +379,7 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
     ytr = [
         {
             "type": "bar",
-            "x": [str(y) for y in yearly.index],
+            "x": [_year_label(y, part_y) for y in yearly.index],
             "y": plot.numbers(yearly[n].to_numpy()),
             "name": n,
             "marker": {"color": colors[n]},
@@ -364,6 +392,8 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
         {"yaxis": pct_axis(), "barmode": "group", "xaxis": {"type": "category"}},
         height=330,
     )
+    if part_y:
+        body += '<p class="note">* = a year the data cover only in part.</p>'
     # distribution with VaR / CVaR marks
     htr: list[dict[str, Any]] = []
     stats_rows = {}
@@ -383,7 +413,7 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
                 "name": n,
                 "marker": {"color": col},
                 "hovertemplate": f"%{{x:.2%}}: %{{y}} {rep.unit}s<extra></extra>",
-                "visible": i == 0,
+                "visible": i == first,
                 "showlegend": False,
             }
         )
@@ -406,19 +436,21 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
                     "name": f"{lab} {fmt.pct(-val)}",
                     "line": {"color": "#b42318", "dash": dash, "width": 1.5},
                     "hovertemplate": f"{lab}: %{{x:.2%}}<extra></extra>",
-                    "visible": i == 0,
+                    "visible": i == first,
                     "legendgroup": lab,
                 }
             )
+    dist_titles = [{"title.text": f"{unit_adj.capitalize()} returns: {n}"} for n in names]
     hl = {
-        "updatemenus": [_dropdown(names, 5)],
+        "title": {"text": dist_titles[first]["title.text"], "x": 0.5, "y": 0.99, "yanchor": "top"},
+        "updatemenus": [_dropdown(names, 5, dist_titles, first)],
         "xaxis": {"tickformat": ".1%", "title": {"text": f"{unit_adj} return"}},
         "yaxis": {"title": {"text": f"{rep.unit}s"}},
         "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False},
         "bargap": 0.02,
         "hovermode": "closest",
         "legend": {"x": 1.0, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
-        "margin": {"t": 50},
+        "margin": {"t": 70},
     }
     body += f"<h3>Distribution of {unit_adj} returns, with VaR and CVaR</h3>" + pg.chart(
         htr, hl, height=340
@@ -441,6 +473,11 @@ HORIZONS: tuple[tuple[str, str | None], ...] = (
     ("quarter", "QE"),
     ("year", "YE"),
 )
+
+
+def _year_label(year: int, partial: set[pd.Timestamp]) -> str:
+    """``"2022"``, or ``"2022*"`` when the data cover that year only in part."""
+    return f"{year}*" if any(p.year == year for p in partial) else str(year)
 
 
 def _quantile_boxes(rep: Report, curves: Mapping[str, pd.Series], colors: Mapping[str, str]) -> str:

@@ -19,6 +19,12 @@ def _header_label(c: Any, labels: bool, rf_label: str | None) -> str:
     return fmt.label(c, rf_label, readable=labels)
 
 
+def _index_name(n: Any) -> str:
+    """An index name as a header: ``"strategy"`` -> ``"Strategy"``, ``"#"`` as it is."""
+    text = "" if n is None else str(n).replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
 def _index_label(k: Any) -> str:
     if isinstance(k, int | np.integer) and not isinstance(k, bool):
         return str(int(k))
@@ -49,7 +55,7 @@ def table(
         return '<p class="note">No data.</p>'
     cells = fmt.frame(df, kinds=kinds, kind=kind, by_row=by_row)
     nlev = df.index.nlevels
-    names = [str(n) if n is not None else "" for n in df.index.names]
+    names = [_index_name(n) for n in df.index.names]
     head = "".join(f'<th class="ix">{html.escape(n)}</th>' for n in names)
     rf = df.attrs.get("rf_label")
     head += "".join(f"<th>{html.escape(_header_label(c, labels, rf))}</th>" for c in df.columns)
