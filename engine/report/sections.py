@@ -766,6 +766,7 @@ def add_tearsheet(
         if regimes is not None and states is not None:
             regimes, states = regimes.loc[regimes.index >= start], states.loc[states.index >= start]
         markers = [(start, "first fit"), *markers]
+    first_section = len(rep.sections)
     _summary(rep, result, equity, bench, benchmark is None, whole)
     _equity(rep, equity_all, bench_all, states_all, names, n_states, log_equity, markers)
     _drawdowns(rep, equity, bench)
@@ -780,10 +781,33 @@ def add_tearsheet(
     attribution_section(rep, result, equity, regimes, names)
     trades_section(rep, result, equity)
     stress_section(rep, result, equity, shock_date)
+    _say_returns_only(rep, first_section, getattr(result, "returns_only", ()))
     if bootstrap is not None and len(bootstrap):
         cand, bm = bootstrap_pair or ("candidate", "benchmark")
         rep.add("Bootstrap: is the difference luck?", bootstrap_section(bootstrap, cand, bm))
     return equity, bench[0] if bench else None
+
+
+HOLDINGS_SECTIONS = ("Exposure, cash and turnover", "Weights over time", "Attribution and costs",
+                     "Trades", "Stress tests")  # fmt: skip
+"""Sections drawn from holdings and fills: a returns-only series is named there as absent."""
+
+
+def _say_returns_only(rep: Report, first: int, names: Sequence[str]) -> None:
+    """Name the returns-only series (e.g. the CV-selected one) in each holdings section
+    from ``first`` on, so every section accounts for every series."""
+    if not names:
+        return
+    who = html.escape(", ".join(names))
+    note = (
+        f'<p class="note">{who}: returns only (stitched test-year returns of the parameter '
+        "sets chosen by cross-validation); no holdings or fills are recorded for it, so it "
+        "has no row or line here.</p>"
+    )
+    for i in range(first, len(rep.sections)):
+        sid, title, body = rep.sections[i]
+        if title in HOLDINGS_SECTIONS:
+            rep.sections[i] = (sid, title, body + note)
 
 
 def _series_line(col: str, i: int, colors: Mapping[str, str]) -> dict[str, Any]:

@@ -267,7 +267,7 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
         ),
     )
     starts = [(f["test_start"], f"fold {k}") for k, f in res.folds.iterrows()]
-    equity, bname = add_tearsheet(rep, view, benchmark=b, markers=starts[1:])
+    equity, bname = add_tearsheet(rep, view, benchmark=b, markers=starts)
     colors = {str(n): strategy_color(i) for i, n in enumerate(equity.columns)}
     # one bootstrap section: both pairs and every series' own interval
     body = ""
@@ -384,7 +384,9 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
                 kind="bps",
                 labels=False,
                 note=f"Commission at which the OOS edge of {html.escape(c)} over "
-                f"{html.escape(b)} vanishes (∞ = never within the range searched).",
+                f"{html.escape(b)} vanishes (∞ = never within the range searched). "
+                f"{html.escape(cv)} is not rerun at other costs: its parameter sets were "
+                "chosen at the configured cost, and it records returns only.",
             ),
         )
     if len(res.mc_quantiles):
@@ -401,4 +403,5 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
         + "</details>",
     )
     lines = res.verdict_lines or [res.verdict]
-    return rep.write(path, meta_line(equity, bname), ["VERDICT: " + lines[0], *lines[1:]], None)
+    meta = meta_line(equity.iloc[1:], bname)  # the test bars: not the rebase bar before them
+    return rep.write(path, meta, ["VERDICT: " + lines[0], *lines[1:]], None)
