@@ -146,6 +146,7 @@ def _equity(
     n_states: int,
     log: bool = True,
     markers: Sequence[tuple[Any, str]] = (),
+    worst: tuple[str, pd.Series] | None = None,
 ) -> None:
     pg = rep.page
     curves = [equity[c] for c in equity.columns] + ([bench[1]] if bench is not None else [])
@@ -236,6 +237,14 @@ def _equity(
         )
     layout["shapes"] = shapes
     layout["annotations"] = annotations
+    if worst is not None:
+        dd_shapes, dd_notes = worst_drawdown_shapes(worst[1])
+        shapes += dd_shapes
+        annotations += dd_notes
+        note += (
+            f"Outlined on the drawdown panel: the five deepest drawdowns of {worst[0]} "
+            "(peak to recovery, as in the Drawdowns table). "
+        )
     if states is not None:
         layout["shapes"] = plot.regime_shapes(states, n_states) + shapes
         traces += plot.regime_legend(names, n_states, set(int(s) for s in np.unique(states)))
@@ -247,6 +256,47 @@ def _equity(
             else "."
         )
     rep.add("Equity curves", pg.chart(traces, layout, height=560) + f'<p class="note">{note}</p>')
+
+
+def worst_drawdown_shapes(
+    equity: pd.Series, n: int = 5
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Outlines of the ``n`` deepest drawdowns (peak to recovery, or to the last bar) on the
+    drawdown panel (``y2``), each labelled with its rank, and the labels."""
+    shapes, notes = [], []
+    last = equity.index[-1]
+    for rank, row in worst_drawdowns(equity, n).iterrows():
+        end = row["recovery"] if pd.notna(row["recovery"]) else last
+        x0, x1 = fmt.date(row["start"]), fmt.date(end)
+        shapes.append(
+            {
+                "type": "rect",
+                "name": f"drawdown {rank}",
+                "xref": "x",
+                "yref": "y2 domain",
+                "x0": x0,
+                "x1": x1,
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": "rgba(60,60,60,0.06)",
+                "line": {"color": "#555", "width": 1, "dash": "dot"},
+                "layer": "above",
+            }
+        )
+        notes.append(
+            {
+                "x": x0,
+                "xref": "x",
+                "y": 0,
+                "yref": "y2 domain",
+                "text": f"DD{rank}",
+                "showarrow": False,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "font": {"size": 9, "color": "#555"},
+            }
+        )
+    return shapes, notes
 
 
 def _drawdowns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | None) -> None:
@@ -768,7 +818,18 @@ def add_tearsheet(
         markers = [(start, "first fit"), *markers]
     first_section = len(rep.sections)
     _summary(rep, result, equity, bench, benchmark is None, whole)
-    _equity(rep, equity_all, bench_all, states_all, names, n_states, log_equity, markers)
+    cand = candidate_name(list(map(str, equity.columns)))
+    _equity(
+        rep,
+        equity_all,
+        bench_all,
+        states_all,
+        names,
+        n_states,
+        log_equity,
+        markers,
+        worst=(cand, equity[cand]),
+    )
     _drawdowns(rep, equity, bench)
     _returns(rep, equity, bench)
     quant_section(rep, equity, bench, rep.unit)

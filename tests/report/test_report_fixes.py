@@ -51,7 +51,11 @@ def test_regime_shading_visible_and_not_a_strategy_colour(page: str) -> None:
             assert regime_color(k, n) not in STRATEGY_COLORS
     assert 0.18 <= REGIME_ALPHA <= 0.25
     eq = _specs(page)[0]
-    fills = [s["fillcolor"] for s in eq["layout"]["shapes"] if s["type"] == "rect"]
+    fills = [  # the regime shading: full-height rectangles
+        s["fillcolor"]
+        for s in eq["layout"]["shapes"]
+        if s["type"] == "rect" and s["yref"] == "paper"
+    ]
     assert fills
     for f in fills:
         alpha = float(re.fullmatch(r"rgba\(\d+,\d+,\d+,([\d.]+)\)", f).group(1))  # type: ignore[union-attr]
@@ -116,3 +120,25 @@ def test_shock_definitions_name_unheld_classes(page: str) -> None:
         {"SPX": "equity", "UST10": "bond"},
     )
     assert d.loc["stagflation", "Definition"] == "equity -15%, bond -10%, commodity +20% (not held)"
+
+
+def test_worst_five_drawdowns_outlined_on_the_equity_chart(page: str) -> None:
+    from engine import fmt
+    from engine.analysis.baselines import evaluation_start
+    from engine.analysis.drawdowns import worst_drawdowns
+
+    res = make_result(n=700)
+    e = res.equity["aware"].loc[evaluation_start(res.regimes) :]
+    ref = worst_drawdowns(e, 5)
+    eq = _specs(page)[0]
+    got = [s for s in eq["layout"]["shapes"] if str(s.get("name", "")).startswith("drawdown")]
+    assert [(s["x0"], s["x1"]) for s in got] == [
+        (
+            fmt.date(r["start"]),
+            fmt.date(r["recovery"] if r["recovery"] == r["recovery"] else e.index[-1]),
+        )
+        for _, r in ref.iterrows()
+    ]
+    assert all(s["yref"] == "y2 domain" for s in got)
+    labels = [a["text"] for a in eq["layout"]["annotations"]]
+    assert [f"DD{k}" for k in range(1, 6)] == [t for t in labels if t.startswith("DD")]
