@@ -131,7 +131,7 @@ LABELS: dict[str, str] = {
     "periods_per_year": "Bars per year",
     "recovery": "Recovered on",
     "start_to_recovery_bars": "Start to recovery (bars)",
-    "trough_to_recovery": "Trough to recovery (bars)",
+    "trough_to_recovery": "To recovery",
     "pnl": "P&L",
     "qty": "Quantity",
 }

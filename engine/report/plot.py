@@ -45,9 +45,10 @@ DIVERGING = [
     [1.0, "#13803b"],
 ]
 WARMUP_COLOR = "#b0b0b0"
-#: Regime hues, calm to crisis (olive green, mustard, salmon, magenta, purple): none is a
-#: strategy line's colour, so a line never vanishes into the shading behind it.
-_REGIME_HUES = ("#66a61e", "#e6ab02", "#fc8d62", "#e7298a", "#7b3294", "#a6761d", "#1b9e77")
+#: Regime hues, calm to crisis (teal, yellow, pink, magenta, violet, ...): away from the
+#: blue / orange / green / purple / red of the first strategy lines, so a line never
+#: vanishes into the shading behind it.
+_REGIME_HUES = ("#2bb5b0", "#f2c80f", "#e78ac3", "#c2185b", "#6a3d9a", "#a6761d", "#66a61e")
 _REGIME_PALETTES = {
     1: (0,),
     2: (0, 3),
@@ -60,7 +61,7 @@ REGIME_ALPHA = 0.2
 
 
 def regime_color(k: int, n: int) -> str:
-    """Calm green to crisis magenta for state ``k`` of ``n`` (states are ordered by risk)."""
+    """Calm teal to crisis magenta for state ``k`` of ``n`` (states are ordered by risk)."""
     if k < 0:
         return WARMUP_COLOR
     pal = _REGIME_PALETTES.get(n, tuple(range(len(_REGIME_HUES))))

@@ -70,11 +70,13 @@ def quant_section(
         "Win rate = winning periods / periods with a non-zero return. Drawdown durations: "
         "calendar days from the first bar under the peak to the last one. Recovery factor = "
         "total return / max drawdown (quantstats uses the sum of returns; we compound). "
-        "Ulcer index = root-mean-square drawdown. As quantstats defines them.",
+        "Ulcer index = root-mean-square drawdown. Best/worst month and year include a "
+        "partial first or last one. As quantstats defines them.",
     )
     names = list(map(str, equity.columns))
     if len(names) >= 2:
         base = names[0]
+        grid = ""
         for s in names[1:]:
             t = eoy_table(equity[s], equity[base])
             t["partial"] = ["partial" if p else "" for p in t["partial"]]
@@ -87,13 +89,17 @@ def quant_section(
                     "partial": "Partial",
                 }
             )
-            body += table(
-                t,
-                f"End-of-year returns: {s} vs {base}",
-                kinds={s: "pct", base: "pct", "Difference": "pct", "Multiplier": "ratio"},
-                labels=False,
-                cls="scroll",
+            grid += (
+                "<div>"
+                + table(
+                    t,
+                    f"End-of-year returns: {s} vs {base}",
+                    kinds={s: "pct", base: "pct", "Difference": "pct", "Multiplier": "ratio"},
+                    labels=False,
+                )
+                + "</div>"
             )
+        body += f'<div class="grid">{grid}</div>'
         rel = relative_table(equity[names[1:]], equity[base], rep.periods_per_year)
         body += table(
             rel,

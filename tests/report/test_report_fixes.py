@@ -96,7 +96,7 @@ def test_recovery_has_one_meaning_and_headers_are_human(page: str) -> None:
     tabs = _tables(page)
     heads = {h for hs, _ in tabs.values() for h in hs}
     dd = tabs["static"][0]
-    assert "Recovered on" in dd and "Trough to recovery (bars)" in dd
+    assert "Recovered on" in dd and "To recovery" in dd
     hist = tabs["Historical windows"][0]
     assert "Recovered on" in hist and "Start to recovery (bars)" in hist
     assert not [h for h in heads if h.lower() == "recovery" or h == "Recovery (bars)"]
