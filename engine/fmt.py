@@ -61,6 +61,7 @@ KINDS: dict[str, Kind] = {
     "length": "count",
     "to_trough": "count",
     "to_recover": "count",
+    "trough_to_recovery": "count",
     "lag_bars": "count",
     "fold": "count",
     "break_even_bps": "bps",

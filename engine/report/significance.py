@@ -77,6 +77,7 @@ def bootstrap_section(
     if "p_sharpe_diff_le_0" in boot.index:
         p = float(boot.loc["p_sharpe_diff_le_0"].to_numpy()[0])
     plain = bootstrap_plain(boot, candidate, benchmark, p)
+    plain = plain.rename(columns=lambda c: str(c)[:1].upper() + str(c)[1:])
     return table(
         plain,
         kinds=bootstrap_kinds(plain),

@@ -97,6 +97,10 @@ def test_recovery_has_one_meaning_and_headers_are_human(page: str) -> None:
     heads = {h for hs, _ in tabs.values() for h in hs}
     dd = tabs["static"][0]
     assert "Recovered on" in dd and "To recovery" in dd
+    heads_dd, rows_dd = tabs["static"]
+    for col in ("Length", "To trough", "To recovery"):  # counts print as integers
+        j = heads_dd.index(col)
+        assert all(re.fullmatch(r"[\d,]+|n/a", r[j]) for r in rows_dd), col
     hist = tabs["Historical windows"][0]
     assert "Recovered on" in hist and "Start to recovery (bars)" in hist
     assert not [h for h in heads if h.lower() == "recovery" or h == "Recovery (bars)"]
