@@ -845,7 +845,10 @@ def add_tearsheet(
     _say_returns_only(rep, first_section, getattr(result, "returns_only", ()))
     if bootstrap is not None and len(bootstrap):
         cand, bm = bootstrap_pair or ("candidate", "benchmark")
-        rep.add("Bootstrap: is the difference luck?", bootstrap_section(bootstrap, cand, bm))
+        rep.add(
+            "Bootstrap: is the difference luck?",
+            bootstrap_section(bootstrap, cand, bm, unit=rep.unit),
+        )
     return equity, bench[0] if bench else None
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from engine import fmt
 from engine.analysis.walkforward import oos_summary
+from engine.ground.frequency import infer_frequency
 from engine.report import plot
 from engine.report.page import Report, meta_line
 from engine.report.plot import strategy_color
@@ -93,6 +94,7 @@ def _per_fold(res: ValidationResult, ppy: int) -> pd.DataFrame:
 
 def _guide(res: ValidationResult) -> str:
     c, b, cv = res.candidate, res.benchmark, f"{res.candidate}_cv"
+    unit = infer_frequency(pd.DatetimeIndex(res.oos_returns.index)).unit
     g = res.significance
     lvl = f"{g['level']:.0%}"
     paras = [
@@ -104,7 +106,7 @@ def _guide(res: ValidationResult) -> str:
         ),
         (
             f"Sharpe difference (rf = {res.rf_label}), {c} minus {b} (paired bootstrap)",
-            f"Tests the edge over the benchmark: resamples blocks of days for both strategies "
+            f"Tests the edge over the benchmark: resamples blocks of {unit}s for both strategies "
             f"together. If the {lvl} interval excludes 0 the edge is unlikely to be luck; the "
             f"p-value is the chance of an edge this large if the true difference were 0 or "
             f"less. Here: {g['sharpe_diff']:+.3f} [{g['sharpe_diff_lower']:+.3f}, "

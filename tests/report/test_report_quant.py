@@ -66,9 +66,18 @@ def _hourly(res: FakeResult) -> FakeResult:
 
 def test_hourly_run_never_says_daily(tmp_path):
     res = _hourly(make_result(n=900))
-    page = write_report(res, tmp_path / "h.html", periods_per_year=24 * 365).read_text()
+    boot = pd.DataFrame(  # a bootstrap table, for its section's note
+        {"estimate": [0.3], "lower": [0.1], "upper": [0.5], "std": [0.1]}, index=["sharpe_diff"]
+    )
+    page = write_report(
+        res,
+        tmp_path / "h.html",
+        periods_per_year=24 * 365,
+        bootstrap=boot,
+        bootstrap_pair=("aware", "static"),
+    ).read_text()
     text = _visible_text(page)
-    assert "Distribution of hourly returns" in text
+    assert "Distribution of hourly returns" in text and "blocks of hours" in text
     assert "Best hour" in text and "Win rate (hours)" in text
     assert "VaR 95% (1 hour)" in text and "(1d)" not in text
     assert not re.search(r"\bdaily\b", text, re.I), re.findall(r".{60}daily.{20}", text)
