@@ -499,11 +499,12 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
         "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False},
         "bargap": 0.02,
         "hovermode": "closest",
-        "legend": {"x": 1.0, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
-        "margin": {"t": 70},
+        # the VaR/CVaR legend under the axis: at the top it would meet the series menu
+        "legend": {"x": 0, "xanchor": "left", "y": -0.22, "yanchor": "top"},
+        "margin": {"t": 70, "b": 90},
     }
     body += f"<h3>Distribution of {unit_adj} returns, with VaR and CVaR</h3>" + pg.chart(
-        htr, hl, height=340
+        htr, hl, height=400
     )
     body += table(
         pd.DataFrame.from_dict(stats_rows, orient="index").rename_axis("strategy"),
