@@ -142,6 +142,21 @@ for _lvl in ("95", "99"):
             LABELS[f"{_k}{_lvl}_{_m}"] = f"{_name} {_lvl}% {_how} (1d)"
 
 
+#: Generic column words, capitalised even in tables whose other headers are names
+#: (``labels=False``: strategies, symbols) and so print as they are.
+HEADER_WORDS: dict[str, str] = {
+    "estimate": "Estimate",
+    "lower": "Lower",
+    "upper": "Upper",
+    "std": "Std",
+    "what": "What",
+    "scale": "Scale",
+    "weights": "Weights",
+    "value": "Value",
+    "mean": "Mean",
+}
+
+
 def kind_of(key: Any) -> Kind:
     """The display kind of a metric key (tuples: their last element)."""
     k = str(key[-1] if isinstance(key, tuple) else key).strip().lower()

@@ -99,7 +99,13 @@ def quant_section(
                 )
                 + "</div>"
             )
-        body += f'<div class="grid">{grid}</div>'
+        body += (
+            f'<div class="grid">{grid}</div><p class="note">Compounded calendar-year returns; '
+            "partial = a first or last year the data cover only in part; multiplier = the "
+            "strategy's return / the benchmark's (quantstats' \"Multiplier\").</p>"
+        )
+    if len(names) >= 2 and (bench is None or bench[0] != names[0]):  # else: in the summary
+        base = names[0]
         rel = relative_table(equity[names[1:]], equity[base], rep.periods_per_year)
         body += table(
             rel,
@@ -107,7 +113,6 @@ def quant_section(
             note=f"Per-{html.escape(unit)} returns against {html.escape(base)} (the first "
             "strategy of the run), rf = 0: alpha and beta from the regression, tracking error "
             "= volatility of the difference, information ratio = annualised mean difference "
-            "/ tracking error (quantstats does not annualise it). Years marked partial are "
-            "covered only in part.",
+            "/ tracking error (quantstats does not annualise it).",
         )
     rep.add("Returns in detail", body)

@@ -16,6 +16,8 @@ from engine import fmt
 def _header_label(c: Any, labels: bool, rf_label: str | None) -> str:
     if isinstance(c, tuple):
         return " / ".join(str(x) for x in c)
+    if not labels and str(c) in fmt.HEADER_WORDS:
+        return fmt.HEADER_WORDS[str(c)]
     return fmt.label(c, rf_label, readable=labels)
 
 

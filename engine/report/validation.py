@@ -401,7 +401,7 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
     rep.add(
         "All significance numbers",
         "<details><summary>raw values (as in verdict.json)</summary>"
-        + table(raw, kind="ratio", labels=False)
+        + table(raw, kind="text", labels=False)
         + "</details>",
     )
     lines = res.verdict_lines or [res.verdict]

@@ -81,6 +81,8 @@ def test_validate_smoke(tmp_path, capsys):
     n_axis = len(axes(html)[curves[0]["x"][1:]])
     assert f", {n_axis - 1:,} bars;" in html
     assert "fold 0" in [a["text"] for a in eq["layout"]["annotations"]]
+    assert html.count("<h3>Relative to the") == 1  # the benchmark is the first strategy
+    assert ">Estimate</th>" in html and ">estimate</th>" not in html
     # the CV-selected series is accounted for in every section about the strategies
     import re
 
