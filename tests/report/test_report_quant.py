@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 
+import numpy as np
 import pandas as pd
 
 from engine import fmt
@@ -42,9 +43,13 @@ def test_quant_section_numbers_and_eoy_table(tmp_path):
     last = _row(text, str(year))
     assert last[-1] == "partial"
     assert last[0] == fmt.pct(e["aware"].iloc[-1] / e["aware"][str(year - 1)].iloc[-1] - 1)
-    assert "Relative to the run&#x27;s benchmark strategy: static" in text or (
-        "Relative to the run's benchmark strategy: static" in text
-    )
+    rel = text[text.index("benchmark strategy: static") :]
+    cells = _row(rel, "aware")  # Excess CAGR, Alpha, Beta, Correlation, Tracking error, IR
+    ra, rs = r["aware"].to_numpy(), r["static"].to_numpy()
+    beta = np.cov(ra, rs, ddof=1)[0, 1] / np.var(rs, ddof=1)
+    assert cells[2] == fmt.ratio(beta, 3)
+    assert cells[3] == fmt.ratio(np.corrcoef(ra, rs)[0, 1], 3)
+    assert cells[4] == fmt.pct(np.std(ra - rs, ddof=1) * np.sqrt(252))
 
 
 def _hourly(res: FakeResult) -> FakeResult:
