@@ -9,8 +9,10 @@ The default config is run once (``backtest --no-report --out``, into a temporary
 each tree then writes the report of that same run folder (``python -m engine.cli report``,
 the baseline from ``git archive REV``). Every page is loaded ``--reps`` times, alternating,
 each in a fresh headless Chromium (Chrome DevTools protocol over ``websockets``); the median
-is printed. "charts" is the ``performance.mark('report-charts')`` the loader sets after its
-last ``Plotly.newPlot`` (a page without it gets the same mark appended after its scripts).
+is printed. "all charts" is the ``performance.mark('report-charts')`` the loader sets after
+its last ``Plotly.newPlot`` (a page without it gets the same mark appended after its
+scripts), "first chart" its ``'report-first-chart'`` mark (a page without it: the same as all
+charts, which it draws in one go).
 Bytes are split into the plotly.js library, the chart data (axes + specs) and the rest.
 """
 
@@ -102,9 +104,10 @@ async def _load_once(url: str, profile: Path) -> dict[str, float]:
             await call("Page.navigate", url=url)
             expr = """new Promise(function(ok){ (function wait(){
               var t = performance.timing, m = performance.getEntriesByName('report-charts');
+              var f = performance.getEntriesByName('report-first-chart');
               if (t.loadEventEnd > 0 && m.length)
                 ok(JSON.stringify({load: t.loadEventStart - t.navigationStart,
-                  charts: m[0].startTime,
+                  charts: m[0].startTime, first: (f.length ? f[0] : m[0]).startTime,
                   errors: +document.documentElement.getAttribute('data-js-errors') || 0}));
               else setTimeout(wait, 20); })(); })"""
             deadline = time.monotonic() + 120
@@ -165,8 +168,10 @@ def main(argv: list[str] | None = None) -> int:
             if times[k]:
                 load = statistics.median(t["load"] for t in times[k])
                 charts = statistics.median(t["charts"] for t in times[k])
+                first = statistics.median(t["first"] for t in times[k])
                 errs = max(t["errors"] for t in times[k])
-                line += f"; load event {load:.0f} ms, charts drawn {charts:.0f} ms"
+                line += f"; load event {load:.0f} ms, first chart {first:.0f} ms, "
+                line += f"all charts {charts:.0f} ms"
                 line += f" (median of {len(times[k])}, {errs:.0f} script errors)"
             print(line)
     return 0

@@ -260,7 +260,7 @@ function reportDraw(){
              displayModeBar: window.innerWidth < 640 ? false : 'hover'};
   document.body.setAttribute('data-plotly', ok ? Plotly.version : 'missing');
   var timeCharts = [];
-  REPORT_SPECS.forEach(function(s){
+  function drawOne(s){
     var el = document.getElementById(s.id);
     if (!ok) { el.style.height = 'auto';
       el.innerHTML = '<p class="note">Interactive chart unavailable: plotly.js did not load.</p>';
@@ -276,7 +276,20 @@ function reportDraw(){
     el._reportFixed = fixed;
     try { Plotly.newPlot(el, s.data, s.layout, cfg); if (dated) timeCharts.push(el); }
     catch (e) { reportError(); console.error('chart ' + s.id + ': ' + e); }
-  });
+  }
+  // charts in page order, yielding to the browser every ~50 ms (the page scrolls while
+  // the lower charts draw); the zoom sync is wired once all are drawn
+  var next = 0;
+  (function drawSome(){
+    var t0 = Date.now();
+    while (next < REPORT_SPECS.length) {
+      drawOne(REPORT_SPECS[next++]);
+      if (next === 1 && window.performance && performance.mark)
+        performance.mark('report-first-chart');
+      if (Date.now() - t0 > 50) { setTimeout(drawSome, 0); return; }
+    }
+    finish();
+  })();
   // y-ranges fitted to the bars in view: {'yaxis.range': [lo, hi], ...} for the x-range
   // [a, b] (date strings; null = autorange). Axes with a fixed range or stacked traces
   // keep theirs; filled areas and bars keep 0 in view.
@@ -313,6 +326,7 @@ function reportDraw(){
   }
   // zooming one time-series chart zooms them all (double-click resets them all), and
   // every zoomed chart's y-axes fit the bars in view
+  function finish(){
   var syncing = false;
   timeCharts.forEach(function(el){
     el.on('plotly_relayout', function(ev){
@@ -334,6 +348,7 @@ function reportDraw(){
   document.documentElement.setAttribute('data-js-errors', window.REPORT_ERRORS || 0);
   document.documentElement.setAttribute('data-charts', REPORT_SPECS.length);
   if (window.performance && performance.mark) performance.mark('report-charts');
+  }
 }
 """
 
