@@ -182,13 +182,14 @@ def write_html_report(result: Any, path: Path) -> Path:
     from engine.analysis.baselines import after_warmup
     from engine.analysis.bootstrap import bootstrap_report
     from engine.analysis.metrics import price_panel, risk_free_returns
+    from engine.report.common import candidate_name
     from engine.report.html import write_report
 
     names = list(result.equity.columns)
     boot = None
     if len(names) >= 2:
         benchmark = names[0]
-        candidate = next((n for n in names if "regime" in n), names[-1])
+        candidate = candidate_name(names)
         spec = (getattr(result, "config", None) or {}).get("metrics", {}).get("risk_free")
         rf, label = risk_free_returns(price_panel(result), "auto" if spec is None else spec)
         view = after_warmup(result)  # the bootstrap resamples post-warm-up bars only

@@ -50,6 +50,9 @@ KINDS: dict[str, Kind] = {
     "notional": "money",
     "value": "money",
     "n_trades": "count",
+    "periods_per_year": "text",
+    "max_consecutive_wins": "count",
+    "max_consecutive_losses": "count",
     "n_bars": "count",
     "bars": "count",
     "recovery_bars": "count",
@@ -58,6 +61,7 @@ KINDS: dict[str, Kind] = {
     "length": "count",
     "to_trough": "count",
     "to_recover": "count",
+    "trough_to_recovery": "count",
     "lag_bars": "count",
     "fold": "count",
     "break_even_bps": "bps",
@@ -122,6 +126,34 @@ LABELS: dict[str, str] = {
     "lag_top_bars": "Lag to top state (bars)",
     "share_in_top": "Share in top state",
     "state_at_start": "State at start",
+    "hit_rate": "Hit rate",
+    "skew": "Skew",
+    "kurtosis": "Excess kurtosis",
+    "periods_per_year": "Bars per year",
+    "recovery": "Recovered on",
+    "start_to_recovery_bars": "Start to recovery (bars)",
+    "trough_to_recovery": "To recovery",
+    "pnl": "P&L",
+    "qty": "Quantity",
+}
+for _lvl in ("95", "99"):
+    for _k, _name in (("var", "VaR"), ("cvar", "CVaR")):
+        for _m, _how in (("gaussian", "Gaussian"), ("cf", "Cornish-Fisher")):
+            LABELS[f"{_k}{_lvl}_{_m}"] = f"{_name} {_lvl}% {_how} (1d)"
+
+
+#: Generic column words, capitalised even in tables whose other headers are names
+#: (``labels=False``: strategies, symbols) and so print as they are.
+HEADER_WORDS: dict[str, str] = {
+    "estimate": "Estimate",
+    "lower": "Lower",
+    "upper": "Upper",
+    "std": "Std",
+    "what": "What",
+    "scale": "Scale",
+    "weights": "Weights",
+    "value": "Value",
+    "mean": "Mean",
 }
 
 
@@ -147,7 +179,10 @@ def label(key: Any, rf_label: str | None = None, readable: bool = True) -> str:
     k = str(key)
 
     def name(x: str) -> str:
-        return LABELS.get(x, x.replace("_", " ")) if readable else x
+        if not readable:
+            return x
+        text = LABELS.get(x, x.replace("_", " "))
+        return text[:1].upper() + text[1:]
 
     if k in RF_KEYS and rf_label is not None:
         return f"{name(k)} (rf = {rf_label})"

@@ -50,6 +50,8 @@ def conditional_stats(
         Rows = states, columns: n_bars, frac_time, ann_return, volatility, sharpe, skew,
         kurtosis, var/cvar 95/99 (historical, ``_gaussian``, ``_cf``) and max_drawdown
         (of the equity compounded over that state's bars only, in time order).
+        ``ann_return`` is compounded like every CAGR: ``prod(1 + r) ** (ppy / n) - 1``
+        over the state's ``n`` bars.
     """
     s = states.reindex(returns.index)
     valid = s >= 0
@@ -58,6 +60,9 @@ def conditional_stats(
     for k in sorted(int(x) for x in pd.unique(s[valid])):
         rk = returns[s == k].dropna()
         d = return_stats(rk, periods_per_year)
+        if len(rk):
+            growth = float(np.prod(1.0 + rk.to_numpy()))
+            d["ann_return"] = growth ** (periods_per_year / len(rk)) - 1.0 if growth > 0 else -1.0
         if not (isinstance(rf, float | int) and rf == 0):
             d["sharpe"] = sharpe(rk, rf, periods_per_year)
         d["frac_time"] = float(len(rk) / n_valid) if n_valid else float("nan")

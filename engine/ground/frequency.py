@@ -43,6 +43,16 @@ _COARSE: tuple[tuple[str, float, float], ...] = (
     ("yearly", float("inf"), 1.0),
 )
 
+_UNITS = {
+    "minute": "minute",
+    "hourly": "hour",
+    "daily": "day",
+    "weekly": "week",
+    "monthly": "month",
+    "quarterly": "quarter",
+    "yearly": "year",
+}
+
 
 @dataclass(frozen=True)
 class Frequency:
@@ -64,6 +74,12 @@ class Frequency:
     @property
     def intraday(self) -> bool:
         return self.bar_seconds < 20 * 3600
+
+    @property
+    def unit(self) -> str:
+        """One bar in words, for labels: ``"day"``, ``"hour"``, ``"week"``, ... (``"bar"``
+        for intraday bars of another spacing)."""
+        return _UNITS.get(self.name, "bar")
 
     def describe_bars(self, n_bars: float) -> str:
         """``n_bars`` in bars and in time, e.g. ``"63 bars (~3.0 months)"``."""

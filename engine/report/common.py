@@ -48,6 +48,12 @@ def config_benchmark(result: Any) -> str | None:
     return None
 
 
+def candidate_name(names: Sequence[str]) -> str:
+    """The strategy a report shows first where it shows one series: the first whose name
+    says "regime", else the last (the CLI's bootstrap candidate, the same rule)."""
+    return next((n for n in names if "regime" in n), names[-1])
+
+
 def strategy_weights(weights: pd.DataFrame, s: str) -> pd.DataFrame:
     """One strategy's held weights (symbols as columns, NaN as 0)."""
     if isinstance(weights.columns, pd.MultiIndex):

@@ -54,6 +54,13 @@ class Report:
     sections: list[tuple[str, str, str]] = field(default_factory=list)
     rf: Any = 0.0  # per-bar risk-free returns (float or Series) of every Sharpe on the page
     rf_label: str = "0"
+    unit: str = "day"  # one bar in words (engine.ground.frequency.Frequency.unit)
+
+    @property
+    def unit_adj(self) -> str:
+        """The bar frequency as an adjective: ``"daily"``, ``"hourly"``, ... ``"per-bar"``."""
+        adj = {"day": "daily", "hour": "hourly", "week": "weekly", "month": "monthly"}
+        return adj.get(self.unit, f"per-{self.unit}")
 
     def add(self, title: str, body: str) -> None:
         """Append a section (its anchor is derived from the title)."""
@@ -96,6 +103,8 @@ class Report:
             )
         parts.append(f"<nav>{nav}</nav>")
         for sid, t, body in self.sections:
+            if self.unit != "day":  # the one-bar VaR/CVaR headers of engine.fmt.LABELS
+                body = body.replace(" (1d)<", f" (1 {self.unit})<")
             parts.append(f"<section id='{sid}'><h2>{html.escape(t)}</h2>\n{body}\n</section>")
         if self.page.thinned:
             parts.append(

@@ -8,8 +8,12 @@ x-axes (dates) are stored once per page and referenced by the traces (``"@name"`
 
 from __future__ import annotations
 
+import base64
+import functools
+import gzip
 import json
 import math
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,23 +45,27 @@ DIVERGING = [
     [1.0, "#13803b"],
 ]
 WARMUP_COLOR = "#b0b0b0"
+#: Regime hues, calm to crisis (teal, yellow, pink, magenta, violet, ...): away from the
+#: blue / orange / green / purple / red of the first strategy lines, so a line never
+#: vanishes into the shading behind it.
+_REGIME_HUES = ("#2bb5b0", "#f2c80f", "#e78ac3", "#c2185b", "#6a3d9a", "#a6761d", "#66a61e")
 _REGIME_PALETTES = {
-    1: ("#2ca02c",),
-    2: ("#2ca02c", "#d62728"),
-    3: ("#2ca02c", "#ff9f1c", "#d62728"),
-    4: ("#2ca02c", "#9acd32", "#ff9f1c", "#d62728"),
-    5: ("#2ca02c", "#9acd32", "#e6c300", "#ff9f1c", "#d62728"),
+    1: (0,),
+    2: (0, 3),
+    3: (0, 1, 3),
+    4: (0, 1, 2, 3),
+    5: (0, 1, 2, 3, 4),
 }
+REGIME_ALPHA = 0.2
+"""Opacity of the regime shading behind time charts (the warm-up's grey too)."""
 
 
 def regime_color(k: int, n: int) -> str:
-    """Calm green to crisis red for state ``k`` of ``n`` (states are ordered by risk)."""
+    """Calm teal to crisis magenta for state ``k`` of ``n`` (states are ordered by risk)."""
     if k < 0:
         return WARMUP_COLOR
-    pal = _REGIME_PALETTES.get(n)
-    if pal is None:
-        pal = ("#2ca02c", "#9acd32", "#e6c300", "#ff9f1c", "#d62728", "#8b0000", "#4b0082")
-    return pal[k % len(pal)]
+    pal = _REGIME_PALETTES.get(n, tuple(range(len(_REGIME_HUES))))
+    return _REGIME_HUES[pal[k % len(pal)]]
 
 
 ASSET_COLORS = (
@@ -94,7 +102,7 @@ class Raw(str):
     """Pre-serialized JSON text (an array of numbers)."""
 
 
-def numbers(a: Any, digits: int = 6) -> Raw:
+def numbers(a: Any, digits: int = 5) -> Raw:
     """A float array as compact JSON (``digits`` significant digits, NaN/inf -> null)."""
     v = np.asarray(a, dtype=float).ravel()
     return Raw("[" + ",".join(f"{x:.{digits}g}" if math.isfinite(x) else "null" for x in v) + "]")
@@ -197,8 +205,14 @@ class Page:
         )
 
     def script(self, plotly_js: str | None) -> str:
-        """The page's scripts: plotly.js (once), the shared axes, the specs and a loader."""
-        lib = f"<script>{plotly_js}</script>" if plotly_js else ""
+        """The page's scripts: plotly.js (once, gzip-compressed: :func:`packed_js`), the
+        shared axes, the specs, the loader (``reportDraw``) and the unpacker that runs it."""
+        lib = (
+            f'<script id="{PACKED_ID}" type="application/gzip;base64">{packed_js(plotly_js)}'
+            "</script>"
+            if plotly_js
+            else ""
+        )
         axes = "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in self.axes.items()) + "}"
         return (
             lib
@@ -208,8 +222,25 @@ class Page:
             + ",\n".join(self.specs)
             + "];\n"
             + LOADER
+            + UNPACK
             + "</script>"
         )
+
+
+PACKED_ID = "plotly-gz"
+
+
+@functools.lru_cache(maxsize=2)
+def packed_js(js: str) -> str:
+    """``js`` gzip-compressed and base64-encoded (plotly.js: 4.8 MB -> 2.0 MB), inflated in
+    the browser by ``DecompressionStream`` (no network, no library)."""
+    return base64.b64encode(gzip.compress(js.encode("utf-8"), 9, mtime=0)).decode("ascii")
+
+
+def unpacked_js(page: str) -> str | None:
+    """The plotly.js embedded in a report page (None when the page has none)."""
+    m = re.search(rf'<script id="{PACKED_ID}"[^>]*>([^<]*)</script>', page)
+    return gzip.decompress(base64.b64decode(m.group(1))).decode("utf-8") if m else None
 
 
 #: Counts script errors into ``<html data-js-errors>`` (read by the browser test).
@@ -221,7 +252,7 @@ ERROR_HOOK = (
 )
 
 LOADER = """
-(function(){
+function reportDraw(){
   var ok = typeof window.Plotly !== 'undefined';
   var cfg = {responsive: true, displaylogo: false, showLink: false, showSendToCloud: false,
              modeBarButtonsToRemove: ['lasso2d', 'select2d'],
@@ -229,7 +260,7 @@ LOADER = """
              displayModeBar: window.innerWidth < 640 ? false : 'hover'};
   document.body.setAttribute('data-plotly', ok ? Plotly.version : 'missing');
   var timeCharts = [];
-  REPORT_SPECS.forEach(function(s){
+  function drawOne(s){
     var el = document.getElementById(s.id);
     if (!ok) { el.style.height = 'auto';
       el.innerHTML = '<p class="note">Interactive chart unavailable: plotly.js did not load.</p>';
@@ -245,7 +276,20 @@ LOADER = """
     el._reportFixed = fixed;
     try { Plotly.newPlot(el, s.data, s.layout, cfg); if (dated) timeCharts.push(el); }
     catch (e) { reportError(); console.error('chart ' + s.id + ': ' + e); }
-  });
+  }
+  // charts in page order, yielding to the browser every ~50 ms (the page scrolls while
+  // the lower charts draw); the zoom sync is wired once all are drawn
+  var next = 0;
+  (function drawSome(){
+    var t0 = Date.now();
+    while (next < REPORT_SPECS.length) {
+      drawOne(REPORT_SPECS[next++]);
+      if (next === 1 && window.performance && performance.mark)
+        performance.mark('report-first-chart');
+      if (Date.now() - t0 > 50) { setTimeout(drawSome, 0); return; }
+    }
+    finish();
+  })();
   // y-ranges fitted to the bars in view: {'yaxis.range': [lo, hi], ...} for the x-range
   // [a, b] (date strings; null = autorange). Axes with a fixed range or stacked traces
   // keep theirs; filled areas and bars keep 0 in view.
@@ -282,6 +326,7 @@ LOADER = """
   }
   // zooming one time-series chart zooms them all (double-click resets them all), and
   // every zoomed chart's y-axes fit the bars in view
+  function finish(){
   var syncing = false;
   timeCharts.forEach(function(el){
     el.on('plotly_relayout', function(ev){
@@ -302,6 +347,29 @@ LOADER = """
   });
   document.documentElement.setAttribute('data-js-errors', window.REPORT_ERRORS || 0);
   document.documentElement.setAttribute('data-charts', REPORT_SPECS.length);
+  if (window.performance && performance.mark) performance.mark('report-charts');
+  }
+}
+"""
+
+#: Inflates the packed plotly.js, runs it, then draws the charts (``reportDraw``); without
+#: a packed library (or a browser without ``DecompressionStream``) the charts say why.
+UNPACK = """
+(function(){
+  var el = document.getElementById('plotly-gz');
+  if (!el || typeof DecompressionStream === 'undefined') { reportDraw(); return; }
+  function fail(e){ reportError(); console.error('plotly.js: ' + e); reportDraw(); }
+  try {
+    var bin = atob(el.textContent), a = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) a[i] = bin.charCodeAt(i);
+    var gz = new Blob([a]).stream().pipeThrough(new DecompressionStream('gzip'));
+    new Response(gz).text().then(function(src){
+      var s = document.createElement('script');
+      s.textContent = src;
+      document.head.appendChild(s);
+      reportDraw();
+    }, fail);
+  } catch (e) { fail(e); }
 })();
 """
 
@@ -337,7 +405,7 @@ def regime_shapes(states: pd.Series, n_states: int) -> list[dict[str, Any]]:
                 "x1": f"{x1:%Y-%m-%d}",
                 "y0": 0,
                 "y1": 1,
-                "fillcolor": _rgba(regime_color(k, n_states), 0.10 if k >= 0 else 0.18),
+                "fillcolor": _rgba(regime_color(k, n_states), REGIME_ALPHA),
                 "line": {"width": 0},
                 "layer": "below",
             }
@@ -377,13 +445,15 @@ def line(
     showlegend: bool = True,
     fill: str | None = None,
     group: str | None = None,
+    digits: int = 5,
 ) -> dict[str, Any]:
-    """A time-series trace (``hover``: d3 format of the value in the tooltip)."""
+    """A time-series trace (``hover``: d3 format of the value in the tooltip; ``digits``
+    significant digits kept, 5 by default: exact for a ``.2%`` or ``.2f`` hover)."""
     t: dict[str, Any] = {
         "type": "scatter",
         "mode": "lines",
         "x": x,
-        "y": numbers(y),
+        "y": numbers(y, digits),
         "name": name,
         "yaxis": yaxis,
         "line": {"color": color, "width": width, **({"dash": dash} if dash else {})},

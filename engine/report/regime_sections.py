@@ -122,7 +122,7 @@ def regimes_section(
             "<div>"
             + table(
                 tm,
-                "Transition matrix (row = from, column = to, daily probability)",
+                f"Transition matrix (row = from, column = to, probability per {rep.unit})",
                 kind="pct",
                 index_names=names,
                 labels=False,
@@ -162,15 +162,16 @@ def by_regime_section(
     body = table(
         perf,
         index_names=names,
-        note="Daily returns grouped by the filtered regime at the previous close (the one the "
-        "strategy acted on); share of time = of the non-warm-up bars; return and volatility "
-        "annualized; max drawdown of the returns compounded within the regime; hit rate = "
-        "share of up days.",
+        note=f"Per-{rep.unit} returns grouped by the filtered regime at the previous close (the "
+        "one the strategy acted on); share of time = of the non-warm-up bars; return "
+        "compounded over the regime's bars and annualized like the CAGR, volatility "
+        "annualized; max drawdown of the returns compounded within the regime; hit "
+        f"rate = share of up {rep.unit}s.",
     )
     rr = strategy_regime_risk(equity, regimes, rep.periods_per_year, rf=rep.rf)
     rr.attrs["rf_label"] = rep.rf_label
     body += (
-        "<details><summary>all risk metrics by regime (VaR/CVaR per day: historical, "
+        f"<details><summary>all risk metrics by regime (VaR/CVaR per {rep.unit}: historical, "
         "Gaussian, Cornish-Fisher)</summary>" + table(rr, index_names=names) + "</details>"
     )
     rep.add("Performance and risk by regime", body)

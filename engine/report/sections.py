@@ -23,6 +23,7 @@ from engine.analysis.metrics import (
     summary_table,
     var_cvar_historical,
 )
+from engine.analysis.quant_stats import partial_periods
 from engine.analysis.tearsheet import (
     exposure,
     monthly_returns,
@@ -31,9 +32,11 @@ from engine.analysis.tearsheet import (
     yearly_returns,
 )
 from engine.config import ConfigError
+from engine.ground.frequency import infer_frequency
 from engine.report import plot
 from engine.report.common import (
     WithSeries,
+    candidate_name,
     cash_symbols,
     config_benchmark,
     dates_as_text,
@@ -43,6 +46,7 @@ from engine.report.common import (
 )
 from engine.report.page import Report
 from engine.report.plot import BENCH_COLOR, line, stacked, strategy_color
+from engine.report.quant_sections import quant_section
 from engine.report.regime_sections import by_regime_section, regime_names, regimes_section
 from engine.report.significance import bootstrap_section
 from engine.report.tables import table
@@ -102,7 +106,8 @@ def _summary(
     body += (
         '<p class="note">Rates in percent per year unless marked; drawdown, VaR and CVaR are '
         "losses and print negative, as the charts draw them; CVaR 95% is the mean of the worst "
-        "5% of daily returns; turnover is one-sided per year; costs in account currency.</p>"
+        f"5% of per-{rep.unit} returns; turnover is one-sided per year; costs in account "
+        "currency.</p>"
     )
     other = [c for c in metrics.columns if c not in cols]
     body += "<details><summary>all metrics</summary>" + table(metrics[other]) + "</details>"
@@ -114,10 +119,11 @@ def _summary(
             f"Relative to the benchmark: {bench[0]}",
             note=(
                 "On total returns (rf = 0). Alpha = annualized intercept and beta = slope of "
-                "the daily returns regressed on the benchmark's; tracking error = volatility "
-                "of the daily difference; "
+                f"the per-{rep.unit} returns regressed on the benchmark's; tracking error = "
+                f"volatility of the per-{rep.unit} difference; "
                 "information ratio = mean difference / tracking error (annualized); up/down "
-                "capture = mean return on the benchmark's up/down days over the benchmark's "
+                f"capture = mean return on the benchmark's up/down {rep.unit}s over the "
+                "benchmark's "
                 "(down capture below 100% = smaller losses); excess CAGR = CAGR minus the "
                 "benchmark's. "
                 + (
@@ -140,6 +146,7 @@ def _equity(
     n_states: int,
     log: bool = True,
     markers: Sequence[tuple[Any, str]] = (),
+    worst: tuple[str, pd.Series] | None = None,
 ) -> None:
     pg = rep.page
     curves = [equity[c] for c in equity.columns] + ([bench[1]] if bench is not None else [])
@@ -153,14 +160,14 @@ def _equity(
     for i, c in enumerate(equity.columns):
         e = equity[c].to_numpy(dtype=float)
         col = strategy_color(i)
-        traces.append(line(x, e[rows], str(c), col, hover=",.0f"))
+        traces.append(line(x, e[rows], str(c), col, hover=",.0f", digits=6))
         dd = -drawdown(equity[c]).to_numpy()
         traces.append(
             line(x, dd[rows], f"{c} drawdown", col, yaxis="y2", showlegend=False, group=str(c))
         )
     if bench is not None and bench[0] not in equity.columns:
         b = bench[1].to_numpy(dtype=float)
-        traces.append(line(x, b[rows], bench[0], BENCH_COLOR, dash="dot", hover=",.0f"))
+        traces.append(line(x, b[rows], bench[0], BENCH_COLOR, dash="dot", hover=",.0f", digits=6))
         dd = -drawdown(bench[1]).to_numpy()
         traces.append(
             line(
@@ -230,6 +237,14 @@ def _equity(
         )
     layout["shapes"] = shapes
     layout["annotations"] = annotations
+    if worst is not None:
+        dd_shapes, dd_notes = worst_drawdown_shapes(worst[1])
+        shapes += dd_shapes
+        annotations += dd_notes
+        note += (
+            f"Outlined on the drawdown panel: the five deepest drawdowns of {worst[0]} "
+            "(peak to recovery, as in the Drawdowns table). "
+        )
     if states is not None:
         layout["shapes"] = plot.regime_shapes(states, n_states) + shapes
         traces += plot.regime_legend(names, n_states, set(int(s) for s in np.unique(states)))
@@ -243,6 +258,47 @@ def _equity(
     rep.add("Equity curves", pg.chart(traces, layout, height=560) + f'<p class="note">{note}</p>')
 
 
+def worst_drawdown_shapes(
+    equity: pd.Series, n: int = 5
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Outlines of the ``n`` deepest drawdowns (peak to recovery, or to the last bar) on the
+    drawdown panel (``y2``), each labelled with its rank, and the labels."""
+    shapes, notes = [], []
+    last = equity.index[-1]
+    for rank, row in worst_drawdowns(equity, n).iterrows():
+        end = row["recovery"] if pd.notna(row["recovery"]) else last
+        x0, x1 = fmt.date(row["start"]), fmt.date(end)
+        shapes.append(
+            {
+                "type": "rect",
+                "name": f"drawdown {rank}",
+                "xref": "x",
+                "yref": "y2 domain",
+                "x0": x0,
+                "x1": x1,
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": "rgba(60,60,60,0.06)",
+                "line": {"color": "#555", "width": 1, "dash": "dot"},
+                "layer": "above",
+            }
+        )
+        notes.append(
+            {
+                "x": x0,
+                "xref": "x",
+                "y": 0,
+                "yref": "y2 domain",
+                "text": f"DD{rank}",
+                "showarrow": False,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "font": {"size": 9, "color": "#555"},
+            }
+        )
+    return shapes, notes
+
+
 def _drawdowns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | None) -> None:
     series = {str(c): equity[c] for c in equity.columns}
     if bench is not None and bench[0] not in series:
@@ -252,19 +308,24 @@ def _drawdowns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] |
         w = worst_drawdowns(e, 5)
         w = dates_as_text(w, ["start", "trough"], "n/a")
         w = dates_as_text(w, ["recovery"], "not yet")
-        w = w.rename(columns={"start": "start (peak)"})
+        w = w.rename(columns={"start": "Start (peak)", "to_recover": "trough_to_recovery"})
         body += "<div>" + table(w, name, kinds={"depth": "loss"}, labels=True) + "</div>"
     rep.add(
         "Drawdowns",
         '<p class="note">The five deepest drawdowns of each curve: peak, lowest point, the '
-        "first bar back at the peak; lengths in bars (trading days).</p>"
+        "recovery (the first bar back at the peak); lengths in bars "
+        f"(one bar = one {rep.unit}).</p>"
         f'<div class="grid">{body}</div>',
     )
 
 
 def _dropdown(
-    labels: list[str], per: int, extra_layout: list[dict[str, Any]] | None = None
+    labels: list[str],
+    per: int,
+    extra_layout: list[dict[str, Any]] | None = None,
+    active: int = 0,
 ) -> dict[str, Any]:
+    """A menu showing one series' ``per`` traces at a time (``active`` shown first)."""
     n = len(labels)
     buttons = []
     for i, lab in enumerate(labels):
@@ -281,17 +342,22 @@ def _dropdown(
         "y": 1.0,
         "yanchor": "bottom",
         "showactive": True,
+        "active": active,
     }
 
 
 def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | None) -> None:
     pg = rep.page
+    unit_adj = rep.unit_adj
     curves = {str(c): equity[c].astype(float) for c in equity.columns}
     if bench is not None and bench[0] not in curves:
         curves[bench[0]] = bench[1]
     names = list(curves)
     colors = series_colors(list(map(str, equity.columns)), bench)
-    # monthly heat-map, one strategy at a time
+    first = names.index(candidate_name(list(map(str, equity.columns))))
+    part_m = partial_periods(pd.DatetimeIndex(equity.index), "ME")
+    part_y = partial_periods(pd.DatetimeIndex(equity.index), "YE")
+    # monthly heat-map, one strategy at a time (the candidate first), titled by its series
     tabs = {n: monthly_returns(e) for n, e in curves.items()}
     n_years = max((len(t) for t in tabs.values()), default=0)
     months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -307,11 +373,25 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
         # colour: months as they are, the year at its monthly equivalent (/ sqrt 12)
         z = vals.copy()
         z[:, -1] /= np.sqrt(12.0)
+        star = np.zeros(vals.shape, dtype=bool)  # partial month / year: marked "*"
+        years = list(t.index)
+        for p in part_m:
+            if p.year in years:
+                star[years.index(p.year), p.month - 1] = True
+        for p in part_y:
+            if p.year in years:
+                star[years.index(p.year), -1] = True
         traces.append(
             {
                 "type": "heatmap",
                 "z": [plot.numbers(r) for r in z],
-                "text": [[fmt.pct(v, 1) if np.isfinite(v) else "" for v in r] for r in vals],
+                "text": [
+                    [
+                        fmt.pct(v, 1) + ("*" if s else "") if np.isfinite(v) else ""
+                        for v, s in zip(r, srow)
+                    ]
+                    for r, srow in zip(vals, star)
+                ],
                 "x": [*months, "Year"],
                 "y": [str(y) for y in t.index],
                 "colorscale": plot.DIVERGING,
@@ -324,21 +404,24 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
                 "showscale": False,
                 "xgap": 1,
                 "ygap": 1,
-                "visible": i == 0,
+                "visible": i == first,
             }
         )
+    titles = [{"title.text": f"Monthly returns: {n}"} for n in names]
     layout = {
-        "updatemenus": [_dropdown(names, 1)],
+        "title": {"text": titles[first]["title.text"], "x": 0.5, "y": 0.99, "yanchor": "top"},
+        "updatemenus": [_dropdown(names, 1, titles, first)],
         "yaxis": {"autorange": "reversed", "type": "category", "showgrid": False},
         "xaxis": {"showgrid": False, "type": "category"},
-        "margin": {"t": 40, "l": 60},
+        "margin": {"t": 60, "l": 60},
         "hovermode": "closest",
     }
     body = (
         "<h3>Monthly returns (last column: the calendar year)</h3>"
         '<p class="note">Compounded within each month from month-end equity; colour saturates '
         f"at ±{fmt.pct(zmax, 1)} a month (the year column is coloured at its monthly "
-        "equivalent, return / √12). Pick the series in the menu.</p>"
+        "equivalent, return / √12). Pick the series in the menu; * = a month or year the "
+        "data cover only in part (first or last).</p>"
     )
     body += pg.chart(traces, layout, height=110 + 24 * n_years)
     # yearly bars
@@ -346,7 +429,7 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
     ytr = [
         {
             "type": "bar",
-            "x": [str(y) for y in yearly.index],
+            "x": [_year_label(y, part_y) for y in yearly.index],
             "y": plot.numbers(yearly[n].to_numpy()),
             "name": n,
             "marker": {"color": colors[n]},
@@ -359,6 +442,8 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
         {"yaxis": pct_axis(), "barmode": "group", "xaxis": {"type": "category"}},
         height=330,
     )
+    if part_y:
+        body += '<p class="note">* = a year the data cover only in part.</p>'
     # distribution with VaR / CVaR marks
     htr: list[dict[str, Any]] = []
     stats_rows = {}
@@ -377,8 +462,8 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
                 "y": plot.numbers(counts),
                 "name": n,
                 "marker": {"color": col},
-                "hovertemplate": "%{x:.2%}: %{y} days<extra></extra>",
-                "visible": i == 0,
+                "hovertemplate": f"%{{x:.2%}}: %{{y}} {rep.unit}s<extra></extra>",
+                "visible": i == first,
                 "showlegend": False,
             }
         )
@@ -401,41 +486,49 @@ def _returns(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
                     "name": f"{lab} {fmt.pct(-val)}",
                     "line": {"color": "#b42318", "dash": dash, "width": 1.5},
                     "hovertemplate": f"{lab}: %{{x:.2%}}<extra></extra>",
-                    "visible": i == 0,
+                    "visible": i == first,
                     "legendgroup": lab,
                 }
             )
+    dist_titles = [{"title.text": f"{unit_adj.capitalize()} returns: {n}"} for n in names]
     hl = {
-        "updatemenus": [_dropdown(names, 5)],
-        "xaxis": {"tickformat": ".1%", "title": {"text": "daily return"}},
-        "yaxis": {"title": {"text": "days"}},
+        "title": {"text": dist_titles[first]["title.text"], "x": 0.5, "y": 0.99, "yanchor": "top"},
+        "updatemenus": [_dropdown(names, 5, dist_titles, first)],
+        "xaxis": {"tickformat": ".1%", "title": {"text": f"{unit_adj} return"}},
+        "yaxis": {"title": {"text": f"{rep.unit}s"}},
         "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False},
         "bargap": 0.02,
         "hovermode": "closest",
-        "legend": {"x": 1.0, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
-        "margin": {"t": 50},
+        # the VaR/CVaR legend under the axis: at the top it would meet the series menu
+        "legend": {"x": 0, "xanchor": "left", "y": -0.22, "yanchor": "top"},
+        "margin": {"t": 70, "b": 90},
     }
-    body += "<h3>Distribution of daily returns, with VaR and CVaR</h3>" + pg.chart(
-        htr, hl, height=340
+    body += f"<h3>Distribution of {unit_adj} returns, with VaR and CVaR</h3>" + pg.chart(
+        htr, hl, height=400
     )
     body += table(
         pd.DataFrame.from_dict(stats_rows, orient="index").rename_axis("strategy"),
-        note="Bars: the middle 99.8% of days (the 0.1% most extreme on each side are left "
-        "out of the picture, not of the figures). Historical VaR = the 5% (1%) quantile of "
-        "daily returns; CVaR = the mean of the returns at or below it; both are losses and "
-        "print negative.",
+        note=f"Bars: the middle 99.8% of {rep.unit}s (the 0.1% most extreme on each side are "
+        "left out of the picture, not of the figures). Historical VaR = the 5% (1%) quantile "
+        f"of {unit_adj} returns; CVaR = the mean of the returns at or below it; both are losses "
+        "and print negative.",
     )
     body += "<h3>Return quantiles by horizon</h3>" + _quantile_boxes(rep, curves, colors)
     rep.add("Returns", body)
 
 
 HORIZONS: tuple[tuple[str, str | None], ...] = (
-    ("day", None),
+    ("bar", None),
     ("week", "W-FRI"),
     ("month", "ME"),
     ("quarter", "QE"),
     ("year", "YE"),
 )
+
+
+def _year_label(year: int, partial: set[pd.Timestamp]) -> str:
+    """``"2022"``, or ``"2022*"`` when the data cover that year only in part."""
+    return f"{year}*" if any(p.year == year for p in partial) else str(year)
 
 
 def _quantile_boxes(rep: Report, curves: Mapping[str, pd.Series], colors: Mapping[str, str]) -> str:
@@ -449,7 +542,7 @@ def _quantile_boxes(rep: Report, curves: Mapping[str, pd.Series], colors: Mappin
             if len(r) < 3:
                 continue
             q = np.quantile(r.to_numpy(), [0.05, 0.25, 0.5, 0.75, 0.95])
-            labels.append(lab)
+            labels.append(rep.unit if freq is None else lab)
             for k, v in zip(("lo", "q1", "median", "q3", "hi"), q):
                 stats[k].append(float(v))
         if not labels:
@@ -554,8 +647,8 @@ def _rolling(rep: Report, equity: pd.DataFrame, bench: tuple[str, pd.Series] | N
     rep.add(
         f"Rolling Sharpe (rf = {rep.rf_label}), volatility and beta",
         pg.chart(traces, layout, height=180 * len(panels) + 60)
-        + '<p class="note">Trailing one-year windows of daily returns (shown once half a '
-        "year is available).</p>",
+        + f'<p class="note">Trailing one-year windows of {rep.unit_adj} returns (shown once '
+        "half a year is available).</p>",
     )
 
 
@@ -695,6 +788,7 @@ def add_tearsheet(
     (e.g. walk-forward fold starts)."""
     equity: pd.DataFrame = result.equity.astype(float)
     rep.rf, rep.rf_label = result_risk_free(result)
+    rep.unit = infer_frequency(equity.index).unit
     regimes: pd.DataFrame | None = getattr(result, "regimes", None)
     states = None
     names: dict[int, str] = {}
@@ -723,10 +817,23 @@ def add_tearsheet(
         if regimes is not None and states is not None:
             regimes, states = regimes.loc[regimes.index >= start], states.loc[states.index >= start]
         markers = [(start, "first fit"), *markers]
+    first_section = len(rep.sections)
     _summary(rep, result, equity, bench, benchmark is None, whole)
-    _equity(rep, equity_all, bench_all, states_all, names, n_states, log_equity, markers)
+    cand = candidate_name(list(map(str, equity.columns)))
+    _equity(
+        rep,
+        equity_all,
+        bench_all,
+        states_all,
+        names,
+        n_states,
+        log_equity,
+        markers,
+        worst=(cand, equity[cand]),
+    )
     _drawdowns(rep, equity, bench)
     _returns(rep, equity, bench)
+    quant_section(rep, equity, bench, rep.unit)
     _rolling(rep, equity, bench)
     _exposure(rep, result, equity)
     _weights(rep, result, equity)
@@ -736,10 +843,36 @@ def add_tearsheet(
     attribution_section(rep, result, equity, regimes, names)
     trades_section(rep, result, equity)
     stress_section(rep, result, equity, shock_date)
+    _say_returns_only(rep, first_section, getattr(result, "returns_only", ()))
     if bootstrap is not None and len(bootstrap):
         cand, bm = bootstrap_pair or ("candidate", "benchmark")
-        rep.add("Bootstrap: is the difference luck?", bootstrap_section(bootstrap, cand, bm))
+        rep.add(
+            "Bootstrap: is the difference luck?",
+            bootstrap_section(bootstrap, cand, bm, unit=rep.unit),
+        )
     return equity, bench[0] if bench else None
+
+
+HOLDINGS_SECTIONS = ("Exposure, cash and turnover", "Weights over time", "Attribution and costs",
+                     "Trades", "Stress tests")  # fmt: skip
+"""Sections drawn from holdings and fills: a returns-only series is named there as absent."""
+
+
+def _say_returns_only(rep: Report, first: int, names: Sequence[str]) -> None:
+    """Name the returns-only series (e.g. the CV-selected one) in each holdings section
+    from ``first`` on, so every section accounts for every series."""
+    if not names:
+        return
+    who = html.escape(", ".join(names))
+    note = (
+        f'<p class="note">{who}: returns only (stitched test-year returns of the parameter '
+        "sets chosen by cross-validation); no holdings or fills are recorded for it, so it "
+        "has no row or line here.</p>"
+    )
+    for i in range(first, len(rep.sections)):
+        sid, title, body = rep.sections[i]
+        if title in HOLDINGS_SECTIONS:
+            rep.sections[i] = (sid, title, body + note)
 
 
 def _series_line(col: str, i: int, colors: Mapping[str, str]) -> dict[str, Any]:

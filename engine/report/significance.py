@@ -70,19 +70,21 @@ def bootstrap_kinds(df: pd.DataFrame) -> dict[Any, fmt.Kind]:
 
 
 def bootstrap_section(
-    boot: pd.DataFrame, candidate: str, benchmark: str, level: float = 0.95
+    boot: pd.DataFrame, candidate: str, benchmark: str, level: float = 0.95, unit: str = "day"
 ) -> str:
-    """The bootstrap table with plain labels and a reading guide."""
+    """The bootstrap table with plain labels and a reading guide (``unit``: one bar in
+    words)."""
     p = None
     if "p_sharpe_diff_le_0" in boot.index:
         p = float(boot.loc["p_sharpe_diff_le_0"].to_numpy()[0])
     plain = bootstrap_plain(boot, candidate, benchmark, p)
+    plain = plain.rename(columns=lambda c: str(c)[:1].upper() + str(c)[1:])
     return table(
         plain,
         kinds=bootstrap_kinds(plain),
         by_row=True,
         labels=False,
-        note=f"Paired stationary bootstrap (blocks of days resampled together for both "
+        note=f"Paired stationary bootstrap (blocks of {unit}s resampled together for both "
         f"strategies): estimate and {level:.0%} interval. An interval for "
         f"'{html.escape(candidate)} minus {html.escape(benchmark)}' that excludes 0 is a "
         "difference unlikely to be luck; the p-value is the chance of an edge this large if "

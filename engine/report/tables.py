@@ -16,7 +16,15 @@ from engine import fmt
 def _header_label(c: Any, labels: bool, rf_label: str | None) -> str:
     if isinstance(c, tuple):
         return " / ".join(str(x) for x in c)
+    if not labels and str(c) in fmt.HEADER_WORDS:
+        return fmt.HEADER_WORDS[str(c)]
     return fmt.label(c, rf_label, readable=labels)
+
+
+def _index_name(n: Any) -> str:
+    """An index name as a header: ``"strategy"`` -> ``"Strategy"``, ``"#"`` as it is."""
+    text = "" if n is None else str(n).replace("_", " ")
+    return text[:1].upper() + text[1:]
 
 
 def _index_label(k: Any) -> str:
@@ -49,7 +57,7 @@ def table(
         return '<p class="note">No data.</p>'
     cells = fmt.frame(df, kinds=kinds, kind=kind, by_row=by_row)
     nlev = df.index.nlevels
-    names = [str(n) if n is not None else "" for n in df.index.names]
+    names = [_index_name(n) for n in df.index.names]
     head = "".join(f'<th class="ix">{html.escape(n)}</th>' for n in names)
     rf = df.attrs.get("rf_label")
     head += "".join(f"<th>{html.escape(_header_label(c, labels, rf))}</th>" for c in df.columns)

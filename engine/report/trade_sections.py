@@ -9,8 +9,9 @@ from typing import Any
 import pandas as pd
 
 from engine import fmt
+from engine.analysis._common import COST_COLUMNS
 from engine.analysis.attribution import attribute_result, attribution_by_regime, link
-from engine.analysis.stress import historical_stress, shock_table
+from engine.analysis.stress import HYPOTHETICAL_SHOCKS, historical_stress, shock_table
 from engine.analysis.tearsheet import (
     cost_attribution,
     trade_list,
@@ -22,6 +23,46 @@ from engine.report.common import (
 )
 from engine.report.page import Report
 from engine.report.tables import table
+
+ATTRIBUTION_NAMES = {
+    "execution": "Execution",
+    "cost_commission": "Commission",
+    "cost_spread": "Spread",
+    "cost_slippage": "Slippage",
+    "cost_impact": "Impact",
+    "residual": "Residual",
+    "total": "Total",
+}
+"""Display names of the attribution's non-asset columns (asset columns keep their symbol)."""
+
+
+def _left_out(cols: list[str]) -> str:
+    names = [ATTRIBUTION_NAMES.get(c, c).lower() for c in cols]
+    return f": {html.escape(', '.join(names))}" if names else ""
+
+
+def shock_definitions(
+    scenarios: dict[str, dict[str, float]], classes: dict[str, str] | None
+) -> pd.DataFrame:
+    """One row per scenario: its moves in words; a class or symbol the panel does not hold
+    is marked ``(not held)``."""
+    held_classes = {c.lower() for c in (classes or {}).values()}
+    held = set(classes or {})
+    rows = {}
+    for name, moves in scenarios.items():
+        parts = []
+        for key, r in moves.items():
+            mark = (
+                ""
+                if classes is None or key.lower() in held_classes or key in held
+                else (" (not held)")
+            )
+            parts.append(f"{key} {r * 100:+.0f}%{mark}")
+        rows[name] = {"Definition": ", ".join(parts)}
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.index.name = "scenario"
+    return df
+
 
 TRADES_SHOWN = 20
 """Trades shown per strategy (the largest by notional)."""
@@ -47,6 +88,8 @@ def attribution_section(
     else:
         att = pd.DataFrame({k: link(v, "carino") for k, v in per.items()}).T
         att.index.name = "strategy"
+        zero = [c for c in att.columns if c != "total" and bool((att[c].abs() < 5e-5).all())]
+        att = att.drop(columns=zero).rename(columns=ATTRIBUTION_NAMES)
         body += table(
             att,
             "Return attribution",
@@ -54,7 +97,8 @@ def attribution_section(
             labels=False,
             note="Carino-linked contributions to the total compounded return: assets, costs "
             "(negative), execution = filling at the reference (e.g. next-open) price instead "
-            "of the close; residual = anything unexplained (about 0).",
+            "of the close; residual = anything unexplained (about 0). Columns that are zero "
+            f"for every strategy are left out{_left_out(zero)}.",
         )
         if regimes is not None:
             grid = ""
@@ -62,7 +106,9 @@ def attribution_section(
                 grid += (
                     "<div>"
                     + table(
-                        attribution_by_regime(pb, regimes),
+                        attribution_by_regime(pb, regimes)
+                        .drop(columns=zero, errors="ignore")
+                        .rename(columns=ATTRIBUTION_NAMES),
                         f"{s}: by regime",
                         kind="pct",
                         labels=False,
@@ -75,13 +121,16 @@ def attribution_section(
                 f'</summary><div class="grid">{grid}</div></details>'
             )
     ca = cost_attribution(getattr(result, "fills", None), equity, rep.periods_per_year)
+    kinds_zero = [c for c in COST_COLUMNS if c in ca.columns and bool((ca[c] == 0).all())]
+    ca = ca.drop(columns=kinds_zero)
     body += table(
         ca,
         "Cost attribution",
         kinds={"cost_bps": "bps", "cost_drag": "pct"},
         labels=True,
-        note="Costs by kind in account currency; cost_bps = total costs / traded notional; "
-        "cost_drag = total costs / mean equity per year.",
+        note="Costs by kind in account currency (kinds zero for every strategy left out"
+        f"{_left_out(kinds_zero)}); cost in bps = total costs / traded notional; cost drag = "
+        "total costs / mean equity per year.",
     )
     rep.add("Attribution and costs", body)
 
@@ -125,7 +174,14 @@ def stress_section(rep: Report, result: Any, equity: pd.DataFrame, shock_date: A
         hist = dates_as_text(hist, ["start", "end", "trough"], "n/a")
         hist = dates_as_text(hist, ["recovery_date"], "not yet")
         hist = hist.drop(columns=["recovered"], errors="ignore")
-        body = table(hist, "Historical windows", labels=True)
+        hist = hist.rename(columns={"recovery_bars": "start_to_recovery_bars"})
+        body = table(
+            hist,
+            "Historical windows",
+            labels=True,
+            note="Recovery = the first bar back at the equity peak before the window (as in "
+            "the drawdown tables: back at the peak); bars counted from the window's start.",
+        )
     else:
         body = '<p class="note">No labelled stress window inside the data.</p>'
     weights = getattr(result, "weights", None)
@@ -144,5 +200,12 @@ def stress_section(rep: Report, result: Any, equity: pd.DataFrame, shock_date: A
             f"Hypothetical shocks to the holdings of {fmt.date(date)}",
             kinds={"return": "pct", "pnl": "money", "equity": "money"},
             labels=True,
+        )
+        body += table(
+            shock_definitions(HYPOTHETICAL_SHOCKS, asset_classes(result)),
+            "Shock definitions",
+            labels=False,
+            note="Each scenario moves every held symbol of the named asset class (or the named "
+            "symbol) by the return shown, at once; symbols it does not name are unchanged.",
         )
     rep.add("Stress tests", body)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from engine import fmt
 from engine.analysis.walkforward import oos_summary
+from engine.ground.frequency import infer_frequency
 from engine.report import plot
 from engine.report.page import Report, meta_line
 from engine.report.plot import strategy_color
@@ -93,6 +94,7 @@ def _per_fold(res: ValidationResult, ppy: int) -> pd.DataFrame:
 
 def _guide(res: ValidationResult) -> str:
     c, b, cv = res.candidate, res.benchmark, f"{res.candidate}_cv"
+    unit = infer_frequency(pd.DatetimeIndex(res.oos_returns.index)).unit
     g = res.significance
     lvl = f"{g['level']:.0%}"
     paras = [
@@ -104,7 +106,7 @@ def _guide(res: ValidationResult) -> str:
         ),
         (
             f"Sharpe difference (rf = {res.rf_label}), {c} minus {b} (paired bootstrap)",
-            f"Tests the edge over the benchmark: resamples blocks of days for both strategies "
+            f"Tests the edge over the benchmark: resamples blocks of {unit}s for both strategies "
             f"together. If the {lvl} interval excludes 0 the edge is unlikely to be luck; the "
             f"p-value is the chance of an edge this large if the true difference were 0 or "
             f"less. Here: {g['sharpe_diff']:+.3f} [{g['sharpe_diff_lower']:+.3f}, "
@@ -267,7 +269,7 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
         ),
     )
     starts = [(f["test_start"], f"fold {k}") for k, f in res.folds.iterrows()]
-    equity, bname = add_tearsheet(rep, view, benchmark=b, markers=starts[1:])
+    equity, bname = add_tearsheet(rep, view, benchmark=b, markers=starts)
     colors = {str(n): strategy_color(i) for i, n in enumerate(equity.columns)}
     # one bootstrap section: both pairs and every series' own interval
     body = ""
@@ -384,7 +386,9 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
                 kind="bps",
                 labels=False,
                 note=f"Commission at which the OOS edge of {html.escape(c)} over "
-                f"{html.escape(b)} vanishes (∞ = never within the range searched).",
+                f"{html.escape(b)} vanishes (∞ = never within the range searched). "
+                f"{html.escape(cv)} is not rerun at other costs: its parameter sets were "
+                "chosen at the configured cost, and it records returns only.",
             ),
         )
     if len(res.mc_quantiles):
@@ -397,8 +401,9 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
     rep.add(
         "All significance numbers",
         "<details><summary>raw values (as in verdict.json)</summary>"
-        + table(raw, kind="ratio", labels=False)
+        + table(raw, kind="text", labels=False)
         + "</details>",
     )
     lines = res.verdict_lines or [res.verdict]
-    return rep.write(path, meta_line(equity, bname), ["VERDICT: " + lines[0], *lines[1:]], None)
+    meta = meta_line(equity.iloc[1:], bname)  # the test bars: not the rebase bar before them
+    return rep.write(path, meta, ["VERDICT: " + lines[0], *lines[1:]], None)

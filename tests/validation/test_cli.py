@@ -77,6 +77,27 @@ def test_validate_smoke(tmp_path, capsys):
         assert f">regime_aware[{c}]</td>" in html
     assert (out / "candidate_oos_returns.csv").stat().st_size > 0
     assert_sharpes_name_their_rf(html)
+    # the header counts the test bars, not the rebase bar before them; fold 0 is labelled
+    n_axis = len(axes(html)[curves[0]["x"][1:]])
+    assert f", {n_axis - 1:,} bars;" in html
+    assert "fold 0" in [a["text"] for a in eq["layout"]["annotations"]]
+    assert html.count("<h3>Relative to the") == 1  # the benchmark is the first strategy
+    assert ">Estimate</th>" in html and ">estimate</th>" not in html
+    # the CV-selected series is accounted for in every section about the strategies
+    import re
+
+    charts = {sp["id"]: json.dumps(sp) for sp in specs(html)}
+    not_per_series = (  # about the detector, the baselines' definitions, raw numbers
+        "Regimes",
+        "Monte Carlo of regime paths",
+        "Baselines: timing or de-risking?",
+        "All significance numbers",
+    )
+    for title, body in re.findall(
+        r"<section id='[^']*'><h2>([^<]*)</h2>(.*?)</section>", html, re.S
+    ):
+        shown = body + "".join(charts.get(i, "") for i in re.findall(r'id="(chart\d+)"', body))
+        assert title in not_per_series or "regime_aware_cv" in shown, title
 
 
 def assert_sharpes_name_their_rf(html: str) -> None:
