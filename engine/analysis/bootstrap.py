@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -115,6 +116,20 @@ def bootstrap_ci(
     return _ci_frame(_metric_vector(x[:, 0], ppy, x[:, 1]), boots, list(METRICS), level)
 
 
+def _metric_matrix(r: np.ndarray, ppy: float, rf: np.ndarray) -> np.ndarray:
+    """:func:`_metric_vector` of every column of ``r`` (bars x series): ``(3, series)``."""
+    x = r - rf[:, None]
+    sd = np.std(x, axis=0, ddof=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sharpe = np.where(sd > 0, np.mean(x, axis=0) / sd * np.sqrt(ppy), np.nan)
+    g = np.prod(1.0 + r, axis=0)
+    with np.errstate(invalid="ignore"):
+        cagr = np.where(g > 0, np.abs(g) ** (ppy / r.shape[0]) - 1.0, -1.0)
+    e = np.vstack([np.ones((1, r.shape[1])), np.cumprod(1.0 + r, axis=0)])
+    mdd = np.max(1.0 - e / np.maximum.accumulate(e, axis=0), axis=0)
+    return np.vstack([sharpe, cagr, mdd])
+
+
 def paired_bootstrap(
     candidate: pd.Series,
     benchmark: pd.Series,
@@ -137,8 +152,42 @@ def paired_bootstrap(
         CIs (rows ``<metric>_candidate``, ``<metric>_benchmark``, ``<metric>_diff`` for
         sharpe, cagr, max_drawdown) and the p-value of ``H0: sharpe_diff <= 0``.
     """
+    out = paired_bootstraps(
+        candidate,
+        {"benchmark": benchmark},
+        reps,
+        level,
+        block_size,
+        seed,
+        periods_per_year,
+        rf,
+    )
+    return out["benchmark"]
+
+
+def paired_bootstraps(
+    candidate: pd.Series,
+    others: Mapping[str, pd.Series],
+    reps: int = 1000,
+    level: float = 0.95,
+    block_size: int | None = None,
+    seed: int = 12345,
+    periods_per_year: float | None = None,
+    rf: pd.Series | float | None = None,
+) -> dict[str, tuple[pd.DataFrame, float]]:
+    """:func:`paired_bootstrap` of ``candidate`` against each of ``others`` in one pass.
+
+    Every series (and ``rf``) is resampled with the **same** indices, so the rows of one
+    table (e.g. the strategy against its benchmark and its static baselines) are draws of
+    one experiment. The block size defaults to :func:`default_block_size` of the candidate
+    and the *first* other series: the first pair's table is exactly what
+    :func:`paired_bootstrap` of that pair gives. Bars missing in any series are left out.
+    """
+    if not others:
+        return {}
     ppy = periods_per_year_of(candidate, periods_per_year)
-    df = pd.concat([candidate, benchmark], axis=1, join="inner").dropna()
+    names = list(others)
+    df = pd.concat([candidate, *(others[k] for k in names)], axis=1, join="inner").dropna()
     if isinstance(rf, pd.Series):
         rf_col = rf.reindex(df.index).fillna(0.0).to_numpy(dtype=float)
     else:
@@ -147,20 +196,24 @@ def paired_bootstrap(
     b = block_size or default_block_size(x[:, 0], x[:, 1])
 
     def f(data: np.ndarray) -> np.ndarray:
-        m1 = _metric_vector(data[:, 0], ppy, data[:, 2])
-        m2 = _metric_vector(data[:, 1], ppy, data[:, 2])
-        return np.concatenate([m1, m2, m1 - m2])
+        m = _metric_matrix(data[:, :-1], ppy, data[:, -1])  # (3, 1 + others)
+        c = m[:, :1]
+        return np.vstack([np.broadcast_to(c, m[:, 1:].shape), m[:, 1:], c - m[:, 1:]]).T.ravel()
 
-    bs = StationaryBootstrap(b, x, seed=seed)
-    boots = bs.apply(f, reps)
+    boots = StationaryBootstrap(b, x, seed=seed).apply(f, reps)
     est = f(x)
-    names = [f"{m}_{tag}" for tag in ("candidate", "benchmark", "diff") for m in METRICS]
-    table = _ci_frame(est, boots, names, level)
-    d_hat = est[6]
-    d_star = boots[:, 6]
-    d_star = d_star[np.isfinite(d_star)]
-    p = float((1 + np.sum(d_star - d_hat >= d_hat)) / (d_star.size + 1))
-    return table, p
+    rows = [f"{m}_{tag}" for tag in ("candidate", "benchmark", "diff") for m in METRICS]
+    width = len(rows)
+    out: dict[str, tuple[pd.DataFrame, float]] = {}
+    for i, name in enumerate(names):
+        sl = slice(i * width, (i + 1) * width)
+        table = _ci_frame(est[sl], boots[:, sl], rows, level)
+        d_hat = est[sl][6]
+        d_star = boots[:, sl][:, 6]
+        d_star = d_star[np.isfinite(d_star)]
+        p = float((1 + np.sum(d_star - d_hat >= d_hat)) / (d_star.size + 1))
+        out[name] = (table, p)
+    return out
 
 
 def probabilistic_sharpe_ratio(returns: pd.Series | np.ndarray, sr_benchmark: float = 0.0) -> float:
