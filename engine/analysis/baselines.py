@@ -351,6 +351,8 @@ def build_baselines(
 def diff_text(boot: pd.DataFrame, p: float, level: float, key: str = "sharpe") -> str:
     """``+0.123 (95% CI [+0.010, +0.240], p=0.020)``: a paired-bootstrap difference."""
     d = boot.loc[f"{key}_diff"]
+    if not np.isfinite(d["lower"]):  # estimates only (no resampling)
+        return f"{d['estimate']:+.3f}"
     return (
         f"{d['estimate']:+.3f} ({level:.0%} CI [{d['lower']:+.3f}, {d['upper']:+.3f}], p={p:.3f})"
     )
@@ -364,8 +366,14 @@ def derisking_verdict(
     at the strategy's risk) and :data:`AVG_MIX` (its own average mix): it does when both
     Sharpe-difference intervals exclude 0, it is not shown when neither does."""
     names = [n for n in (VOL_MIX, AVG_MIX) if n in rows]
-    wins = {n: float(rows[n][0]["lower"].to_dict()["sharpe_diff"]) > 0 for n in names}
+    lows = {n: float(rows[n][0]["lower"].to_dict()["sharpe_diff"]) for n in names}
+    wins = {n: lo > 0 for n, lo in lows.items()}
     nums = "; ".join(f"vs {n} {diff_text(*rows[n], level)}" for n in names)
+    if not all(np.isfinite(x) for x in lows.values()):
+        return (
+            f"{candidate}: Sharpe (rf = {rf}) difference {nums} (point estimates: no "
+            "bootstrap was run, so no verdict on the detector vs de-risking)."
+        )
     if names and all(wins.values()):
         word = "ADDS value beyond de-risking"
     elif wins.get(VOL_MIX):
