@@ -203,6 +203,7 @@ def run_baselines(run: Run, prep: Prepared, result: BacktestResult, reps: int) -
         reps=reps,
         level=v.level,
         seed=v.seed,
+        segment_years=v.test_years,
     )
     if out is not None:
         for key, row in out.table.iterrows():

@@ -13,7 +13,8 @@ warm-up):
 * the **volatility-matched mix** (:data:`VOL_MIX`, :func:`training_scales`): the
   benchmark's mix scaled by ``k`` with the rest in the cash asset (``k < 1`` de-levers),
   ``k`` re-chosen at the start of every segment (``validate``: each walk-forward test
-  fold; ``backtest``: each detector refit) from **bars before the segment only**, so the
+  fold; ``backtest``: each year from the evaluation start, ``validation.test_years``)
+  from **bars before the segment only**, so the
   baseline is itself out of sample. ``k`` makes the mix's volatility over those bars equal
   the strategy's *realised* volatility over them: the bars from the evaluation start (the
   detector's first fit) to the segment start, i.e. the strategy's own earlier out-of-sample
@@ -416,11 +417,13 @@ def backtest_baselines(
     reps: int = 1000,
     level: float = 0.95,
     seed: int = 12345,
+    segment_years: float = 1.0,
 ) -> BacktestBaselines | None:
     """The three baselines of each of ``candidates`` (regime strategies of ``result``) on
     the backtest's bars and costs, from the detector's first fit on: the average-weight
-    mix, the volatility-matched mix (``k`` re-chosen at each detector refit from earlier
-    bars, :func:`training_scales`) and the benchmark ``bench``; the paired bootstrap
+    mix, the volatility-matched mix (``k`` re-chosen every ``segment_years`` from the
+    evaluation start, from earlier bars, :func:`training_scales`) and the benchmark
+    ``bench``; the paired bootstrap
     (Sharpe over the run's risk-free rate) of each candidate against each, and the
     one-sentence verdict. ``None`` when the detector never fits."""
     from engine.analysis.bootstrap import paired_bootstraps
@@ -432,7 +435,8 @@ def backtest_baselines(
         return None
     panel = prep.panel
     e0 = int(panel.index.get_indexer([start])[0])
-    starts = [e0, *(int(b) for b in np.asarray(prep.fit_bars) if int(b) > e0)]
+    step = max(round(periods_per_year * segment_years), 1)
+    starts = list(range(e0, panel.n_bars, step))
     eval_rows = np.arange(panel.n_bars) >= e0
     rf, rf_label = result_risk_free(result)
     scfgs = {s.name: s for s in cfg.strategies}
