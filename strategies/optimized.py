@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 import structlog
 
-from engine.core.policy_nb import TargetTable, table_policy_nb
+from engine.core.policy_nb import table_policy_nb
+from engine.core.target_table import TargetTable
 from engine.plugins.strategy import Context
 from engine.weights import WeightSpec, weight_vector
 from strategies.optimized_nb import (

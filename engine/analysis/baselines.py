@@ -44,7 +44,8 @@ import numpy as np
 import pandas as pd
 
 from engine.analysis._common import filtered_state
-from engine.core.policy_nb import TargetTable, table_policy_nb
+from engine.core.policy_nb import table_policy_nb
+from engine.core.target_table import TargetTable
 
 AVG_MIX = "static_avg_weights"
 VOL_MIX = "static_vol_matched"

@@ -13,9 +13,6 @@ turns the targets into orders filled at the next bar.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import numba as nb
 import numpy as np
 
@@ -145,26 +142,3 @@ def table_policy_nb(
     for j in range(n):
         target[j] = sparams[base + j]
     return True
-
-
-@dataclass(frozen=True)
-class TargetTable:
-    """A compiled strategy whose targets were decided ahead of the loop: rebalance to row
-    ``t`` of ``table`` where ``go[t]`` (:func:`~engine.core.policy_nb.table_policy_nb`)."""
-
-    name: str
-    go: np.ndarray  # (T,) bool
-    table: np.ndarray  # (T, N)
-    rebalance: str | None
-    uses_builtin_features: bool = False
-
-    @property
-    def policy(self) -> Any:
-        return table_policy_nb
-
-    def params(self, symbols: tuple[str, ...], labels: tuple[str, ...]) -> np.ndarray:
-        T = self.go.shape[0]
-        return np.concatenate(([float(T)], self.go.astype(np.float64), self.table.ravel()))
-
-    def state_size(self) -> int:
-        return 1
