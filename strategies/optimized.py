@@ -38,11 +38,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numba as nb
 import numpy as np
 import structlog
 
-from engine.core.policy_nb import table_policy_nb
-from engine.core.target_table import TargetTable
+from engine.plugins.context_nb import BarContext
 from engine.plugins.strategy import Context
 from engine.weights import WeightSpec, weight_vector
 from strategies.optimized_nb import (
@@ -400,13 +400,45 @@ def ready(t: int, raw_seen: bool, s: Settings) -> bool:
 
 
 # ------------------------------------------------------------------ the compiled form
+@nb.njit(cache=True)
+def table_policy_nb(
+    t: int, ctx: BarContext, sparams: np.ndarray, sstate: np.ndarray, target: np.ndarray
+) -> bool:
+    """Targets decided ahead of the loop: ``sparams = [T, go (T), table (T * N)]``;
+    rebalance to row ``t`` where ``go[t]``."""
+    T = int(sparams[0])
+    if t >= T or sparams[1 + t] == 0.0:
+        return False
+    n = target.shape[0]
+    base = 1 + T + t * n
+    for j in range(n):
+        target[j] = sparams[base + j]
+    return True
+
+
 @dataclass(frozen=True)
-class BoundTable(TargetTable):
+class BoundTable:
     """An optimised strategy bound to one prepared run: its decisions as a table."""
 
+    name: str
+    go: np.ndarray  # (T,) bool
+    table: np.ndarray  # (T, N)
+    rebalance: str | None
     failures: int = 0
     solves: int = 0
     failed_bars: tuple[int, ...] = ()
+    uses_builtin_features: bool = False
+
+    @property
+    def policy(self) -> Any:
+        return table_policy_nb
+
+    def params(self, symbols: tuple[str, ...], labels: tuple[str, ...]) -> np.ndarray:
+        T = self.go.shape[0]
+        return np.concatenate(([float(T)], self.go.astype(np.float64), self.table.ravel()))
+
+    def state_size(self) -> int:
+        return 1
 
 
 def decisions(
@@ -550,13 +582,7 @@ class OptimizedStrategy:
                 first_bar=tr.failed_bars[0],
             )
         bound = BoundTable(
-            self.name,
-            go,
-            table,
-            self.rebalance,
-            failures=tr.failures,
-            solves=tr.solves,
-            failed_bars=tuple(tr.failed_bars),
+            self.name, go, table, self.rebalance, tr.failures, tr.solves, tuple(tr.failed_bars)
         )
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.pop(next(iter(_CACHE)))

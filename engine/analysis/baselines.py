@@ -29,9 +29,10 @@ warm-up):
 * the **benchmark** the user names (``validation.benchmark``; ``backtest``: the first
   static strategy).
 
-The baselines are compiled target tables (:class:`ScheduledMix`): one run each, whatever
-the number of segments. :func:`evaluation_start` gives the first bar a regime strategy acts
-on its own (the detector's first fit; before it the strategy holds its warm-up weights).
+The baselines are built-in-policy schedules (:class:`ScheduledMix`): one run each of the
+disk-cached loop, whatever the number of segments. :func:`evaluation_start` gives the first
+bar a regime strategy acts on its own (the detector's first fit; before it the strategy
+holds its warm-up weights).
 """
 
 from __future__ import annotations
@@ -44,8 +45,7 @@ import numpy as np
 import pandas as pd
 
 from engine.analysis._common import filtered_state
-from engine.core.policy_nb import table_policy_nb
-from engine.core.target_table import TargetTable
+from engine.core.policy_nb import N_POLICY_STATE, builtin_policy_nb
 
 AVG_MIX = "static_avg_weights"
 VOL_MIX = "static_vol_matched"
@@ -215,8 +215,10 @@ def training_scales(
 @dataclass(frozen=True)
 class ScheduledMix:
     """Fixed mixes that change at given bars: ``mixes[i]`` from bar ``starts[i]`` on
-    (``starts[0]`` is taken as bar 0), rebalanced on the ``rebalance`` calendar and when
-    the mix changes. One mix is a static allocation."""
+    (``starts[0]`` is taken as bar 0). The built-in policy (disk-cached loop) runs it: the
+    mix in force is rebalanced to on the ``rebalance`` calendar, so a new mix takes effect
+    at the first scheduled rebalance on or after its start bar. One mix is a static
+    allocation."""
 
     name: str
     starts: tuple[int, ...]
@@ -226,33 +228,23 @@ class ScheduledMix:
 
     @property
     def policy(self) -> Any:
-        return table_policy_nb
+        return builtin_policy_nb
 
     def params(self, symbols: tuple[str, ...], labels: tuple[str, ...]) -> np.ndarray:
-        raise ValueError(f"baseline {self.name!r}: a schedule over bars, run it bound")
-
-    def state_size(self) -> int:
-        return 1
-
-    def bind(self, prep: Any) -> TargetTable:
-        """The schedule over a prepared run's bars, as a target table."""
-        from engine.core.backtest import period_flags
+        from engine.ground import layout as L
         from engine.weights import weight_vector
 
-        panel = prep.panel
-        T, symbols = panel.n_bars, tuple(panel.symbols)
-        go = np.asarray(period_flags(panel.index, self.rebalance), dtype=bool).copy()
-        if not self.rebalance:
-            go[:] = False
-        table = np.zeros((T, len(symbols)))
-        starts = [0, *self.starts[1:]]
-        for i, (s, mix) in enumerate(zip(starts, self.mixes, strict=True)):
-            if s >= T:
-                break
-            end = starts[i + 1] if i + 1 < len(starts) else T
-            table[s:end] = weight_vector(dict(mix), symbols, f"baseline {self.name!r}")
-            go[s] = True
-        return TargetTable(self.name, go, table, self.rebalance)
+        rows = [weight_vector(dict(m), symbols, f"baseline {self.name!r}") for m in self.mixes]
+        p = np.zeros(L.SP_HEADER + len(rows) * len(symbols) + len(rows))
+        p[L.SP_KIND] = L.POLICY_SCHEDULE
+        p[L.SP_ON_SCHEDULE] = 1.0 if self.rebalance else 0.0
+        p[L.SP_N_STATES] = len(rows)
+        p[L.SP_HEADER : L.SP_HEADER + len(rows) * len(symbols)] = np.concatenate(rows)
+        p[L.SP_HEADER + len(rows) * len(symbols) :] = [0, *self.starts[1:]]
+        return p
+
+    def state_size(self) -> int:
+        return N_POLICY_STATE
 
 
 def benchmark_mix(scfg: Any, symbols: Sequence[str], held: pd.DataFrame) -> dict[str, float]:
@@ -296,7 +288,8 @@ def build_baselines(
     ``weights`` / ``equity``: the candidate's held weights and equity over all bars;
     ``eval_rows``: bool per bar, the evaluation window (average weights); ``starts``: the
     segments' first bars (the first one is the evaluation start); ``rebalance``: the
-    candidate's and the benchmark's calendars (average and volatility-matched mix).
+    candidate's and the benchmark's calendars (average and volatility-matched mix; monthly
+    when one has none, so that a new ``k`` is applied).
     """
     from engine.analysis.metrics import cash_symbol
     from engine.core.backtest import run_strategy_raw
@@ -304,7 +297,8 @@ def build_baselines(
     panel = prep.panel
     avg = average_weights(weights, panel.index[eval_rows])
     cash = cash_symbol(panel)
-    unit = ScheduledMix(VOL_MIX, (0,), (dict(bench_mix_),), rebalance[1])
+    reb_avg, reb_vol = rebalance[0] or "M", rebalance[1] or "M"  # a calendar to re-apply k
+    unit = ScheduledMix(VOL_MIX, (0,), (dict(bench_mix_),), reb_vol)
     eq_mix = np.asarray(run_strategy_raw(prep, unit)[0], dtype=float)
     mix_r = np.concatenate([[0.0], eq_mix[1:] / eq_mix[:-1] - 1.0])
     e = equity.to_numpy(dtype=float)
@@ -317,10 +311,8 @@ def build_baselines(
     ks = training_scales(cand_r, mix_r, cash_r, st, int(st[0]))
     mixes = [scaled_mix(bench_mix_, k, cash, max_gross) for k in ks]
     ks = np.array([k for _, k in mixes])
-    vol_s = ScheduledMix(
-        VOL_MIX, tuple(int(x) for x in st), tuple(w for w, _ in mixes), rebalance[1]
-    )
-    avg_s = ScheduledMix(AVG_MIX, (0,), (avg,), rebalance[0])
+    vol_s = ScheduledMix(VOL_MIX, tuple(int(x) for x in st), tuple(w for w, _ in mixes), reb_vol)
+    avg_s = ScheduledMix(AVG_MIX, (0,), (avg,), reb_avg)
     lens = np.diff(np.append(st, panel.n_bars))
     k_mean = float(np.average(ks, weights=lens)) if lens.sum() > 0 else float(ks[0])
     k_txt = (

@@ -212,11 +212,18 @@ def test_scale_for_volatility_and_training_scales_hand_computed():
 
 def test_scheduled_mix_changes_its_mix_at_the_segment_starts():
     from engine.analysis.baselines import ScheduledMix
+    from engine.core.policy_nb import schedule_targets_nb
+    from engine.ground import layout as L
 
-    panel = _panel(n=10)
-    prep = SimpleNamespace(panel=panel)
     m = ScheduledMix("x", (0, 4), ({"SPX": 1.0}, {"SPX": 0.25, "CASH": 0.75}), None)
-    t = m.bind(prep)
-    assert list(np.flatnonzero(t.go)) == [0, 4]  # no calendar: the first bar and the change
-    np.testing.assert_allclose(t.table[:4], [[1.0, 0.0, 0.0]] * 4)
-    np.testing.assert_allclose(t.table[4:], [[0.25, 0.0, 0.75]] * 6)
+    p = m.params(("SPX", "UST10", "CASH"), ())
+    assert p[L.SP_KIND] == L.POLICY_SCHEDULE and p[L.SP_N_STATES] == 2
+    target = np.zeros(3)
+    for t, want in (
+        (0, [1.0, 0, 0]),
+        (3, [1.0, 0, 0]),
+        (4, [0.25, 0, 0.75]),
+        (99, [0.25, 0, 0.75]),
+    ):
+        schedule_targets_nb(t, p, target)
+        np.testing.assert_allclose(target, want)
