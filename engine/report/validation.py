@@ -119,7 +119,7 @@ def _guide(res: ValidationResult) -> str:
                 f"{g[f'sharpe_diff_vs_{k}_upper']:+.3f}], "
                 f"p = {g[f'p_sharpe_diff_vs_{k}_le_0']:.3f}.",
             )
-            for k, row in res.baselines.iterrows()
+            for k, row in res.baselines.drop(b, errors="ignore").iterrows()
         ],
         (
             f"{cv}: parameters chosen by cross-validation",
@@ -166,8 +166,9 @@ def _base_why(name: str) -> str:
             "strategy earns beyond it comes from timing, not from its average mix."
         )
     return (
-        "the benchmark's mix with part of it in cash, at the strategy's volatility; what "
-        "the strategy earns beyond it is not explained by holding less risk."
+        "the benchmark's mix with part of it in cash, at the strategy's volatility as known "
+        "before each fold; what the strategy earns beyond it is not explained by holding "
+        "less risk."
     )
 
 
@@ -199,7 +200,7 @@ def _glance(res: ValidationResult) -> pd.DataFrame:
                 g[f"sharpe_diff_vs_{k}_upper"],
                 g[f"p_sharpe_diff_vs_{k}_le_0"],
             )
-            for k in res.baselines.index
+            for k in res.baselines.index.drop(b, errors="ignore")
         ],
         *(
             [
@@ -276,6 +277,7 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
         *[
             (c, k, bb, res.significance[f"p_sharpe_diff_vs_{k}_le_0"])
             for k, bb in res.bootstrap_baselines.items()
+            if k != b  # the benchmark's pair is the first
         ],
         (cv, b, res.bootstrap_cv, res.significance["cv_p_sharpe_diff_le_0"]),
     ]
@@ -323,9 +325,10 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
             table(
                 res.baselines,
                 labels=False,
-                note="Static mixes run on the same bars, costs and rebalancing calendar. "
-                "Both use the test years' own figures (the average weights, the realised "
-                "volatility), which favours them: an edge that survives them is conservative. "
+                note="Static mixes run on the same bars, costs and rebalancing calendar, and "
+                "the benchmark. The average-weight mix uses the test years' own mean weights "
+                "(which favours it); the volatility-matched mix's scale is chosen at each "
+                "fold from earlier bars only (out of sample; the folds table lists it). "
                 f"Every Sharpe on this page is over rf = {html.escape(res.rf_label)}.",
             ),
         )
