@@ -258,7 +258,7 @@ def _slice_result(result: BacktestResult, lo: int, hi: int) -> BacktestResult:
     )
 
 
-AVG_MIX, VOL_MIX = bl.AVG_MIX, bl.VOL_MIX
+AVG_MIX, VOL_MIX, VOL_MIX_IS = bl.AVG_MIX, bl.VOL_MIX, bl.VOL_MIX_IS
 
 
 def _baselines(
@@ -285,6 +285,7 @@ def _baselines(
         (getattr(scfgs[cand], "rebalance", None), getattr(scfgs[bench], "rebalance", None)),
         ex.max_gross if ex.allow_leverage else 1.0,
         "OOS",
+        in_sample=True,
     )
 
 
@@ -414,7 +415,14 @@ def _bottom_line(
         else:
             text += ": timing adds nothing over holding the average mix"
         parts.append(text + ".")
-    rows = {n: (boot_base[n], p_base[n]) for n in (VOL_MIX, AVG_MIX) if n in boot_base}
+    if VOL_MIX_IS in boot_base:
+        parts.append(
+            f"With k fitted on the OOS bars themselves ({VOL_MIX_IS}, x"
+            f"{_cell(desc, VOL_MIX_IS, 'scale'):.2f}, conservative: it keeps {bench}'s Sharpe) "
+            f"the difference is {_diff_text(boot_base[VOL_MIX_IS], p_base[VOL_MIX_IS], level)}."
+        )
+    names = (VOL_MIX, VOL_MIX_IS, AVG_MIX)
+    rows = {n: (boot_base[n], p_base[n]) for n in names if n in boot_base}
     parts.append("Verdict: " + bl.derisking_verdict(cand, rows, level, rf))
     return " ".join(x for x in parts if x)
 

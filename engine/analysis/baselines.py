@@ -49,6 +49,7 @@ from engine.core.policy_nb import N_POLICY_STATE, builtin_policy_nb
 
 AVG_MIX = "static_avg_weights"
 VOL_MIX = "static_vol_matched"
+VOL_MIX_IS = "static_vol_matched_is"  # k from the evaluation window itself (conservative)
 MIN_BARS = 63  # realised bars (a quarter of daily bars) before a segment to match volatility
 
 
@@ -264,7 +265,7 @@ def benchmark_mix(scfg: Any, symbols: Sequence[str], held: pd.DataFrame) -> dict
 class BaselineSet:
     """A regime strategy's two static baselines and their description."""
 
-    strategies: tuple[ScheduledMix, ScheduledMix]  # AVG_MIX, VOL_MIX
+    strategies: tuple[ScheduledMix, ...]  # AVG_MIX, VOL_MIX (, VOL_MIX_IS)
     table: pd.DataFrame  # rows AVG_MIX, VOL_MIX: what, scale, weights
     scales: np.ndarray  # VOL_MIX's k per segment
     starts: np.ndarray  # the segments' first bars
@@ -282,8 +283,12 @@ def build_baselines(
     rebalance: tuple[str | None, str | None],
     max_gross: float = 1.0,
     where: str = "evaluation",
+    in_sample: bool = False,
 ) -> BaselineSet:
-    """The average-weight and volatility-matched baselines of ``candidate``.
+    """The average-weight and volatility-matched baselines of ``candidate`` (with
+    ``in_sample`` also :data:`VOL_MIX_IS`: one ``k`` matching the volatility over the
+    evaluation bars themselves, as if known in advance; it keeps the benchmark's Sharpe,
+    so it is the conservative variant).
 
     ``weights`` / ``equity``: the candidate's held weights and equity over all bars;
     ``eval_rows``: bool per bar, the evaluation window (average weights); ``starts``: the
@@ -320,25 +325,45 @@ def build_baselines(
         if len(ks) == 1
         else f"x {ks.min():.3f}..{ks.max():.3f} (mean {k_mean:.3f})"
     )
+    names, strategies = [AVG_MIX, VOL_MIX], [avg_s, vol_s]
+    what = [
+        f"static mix at {candidate}'s average held weights over the {where} bars",
+        f"{bench}'s mix {k_txt}, rest in {cash or 'account cash'}: {candidate}'s realised "
+        f"volatility before each of {len(ks)} segments (out of sample)",
+    ]
+    scales = [np.nan, k_mean]
+    if in_sample:
+        rows = np.asarray(eval_rows, dtype=bool).copy()
+        rows[0] = False
+        k_is = scale_for_volatility(
+            float(np.std(cand_r[rows], ddof=1)),
+            mix_r[rows],
+            None if cash_r is None else cash_r[rows],
+        )
+        w_is, k_is = scaled_mix(bench_mix_, k_is, cash, max_gross)
+        names.append(VOL_MIX_IS)
+        strategies.append(ScheduledMix(VOL_MIX_IS, (0,), (w_is,), reb_vol))
+        what.append(
+            f"{bench}'s mix x {k_is:.3f}, rest in {cash or 'account cash'}: {candidate}'s "
+            f"volatility over the {where} bars themselves (in sample, conservative)"
+        )
+        scales.append(k_is)
     table = pd.DataFrame(
         {
-            "what": [
-                f"static mix at {candidate}'s average held weights over the {where} bars",
-                f"{bench}'s mix {k_txt}, rest in {cash or 'account cash'}: {candidate}'s "
-                f"realised volatility before each of {len(ks)} segments",
-            ],
-            "scale": [np.nan, k_mean],
+            "what": what,
+            "scale": scales,
             "weights": [
-                ", ".join(f"{a} {w:.3f}" for a, w in avg.items()),
                 ", ".join(
-                    f"{a} {w:.3f}"
-                    for a, w in scaled_mix(bench_mix_, k_mean, cash, max_gross)[0].items()
-                ),
+                    f"{a} {w:.3f}" for a, w in scaled_mix(bench_mix_, k, cash, max_gross)[0].items()
+                )
+                if np.isfinite(k)
+                else ", ".join(f"{a} {w:.3f}" for a, w in avg.items())
+                for k in scales
             ],
         },
-        index=pd.Index([AVG_MIX, VOL_MIX], name="baseline"),
+        index=pd.Index(names, name="baseline"),
     )
-    return BaselineSet((avg_s, vol_s), table, ks, st)
+    return BaselineSet(tuple(strategies), table, ks, st)
 
 
 # ------------------------------------------------------------------ verdicts
@@ -357,9 +382,10 @@ def derisking_verdict(
 ) -> str:
     """One sentence: does the detector add value beyond de-risking? From the paired
     bootstraps (``rows``: baseline -> (table, p)) against :data:`VOL_MIX` (the benchmark
-    at the strategy's risk) and :data:`AVG_MIX` (its own average mix): it does when both
-    Sharpe-difference intervals exclude 0, it is not shown when neither does."""
-    names = [n for n in (VOL_MIX, AVG_MIX) if n in rows]
+    at the strategy's risk; :data:`VOL_MIX_IS` too when given) and :data:`AVG_MIX` (its
+    own average mix): it does when every such Sharpe-difference interval excludes 0, it is
+    not shown when none does."""
+    names = [n for n in (VOL_MIX, VOL_MIX_IS, AVG_MIX) if n in rows]
     lows = {n: float(rows[n][0]["lower"].to_dict()["sharpe_diff"]) for n in names}
     wins = {n: lo > 0 for n, lo in lows.items()}
     nums = "; ".join(f"vs {n} {diff_text(*rows[n], level)}" for n in names)
@@ -370,15 +396,16 @@ def derisking_verdict(
         )
     if names and all(wins.values()):
         word = "ADDS value beyond de-risking"
-    elif wins.get(VOL_MIX):
+    elif all(wins[n] for n in (VOL_MIX, VOL_MIX_IS) if n in wins) and not wins.get(AVG_MIX, False):
         word = (
             "adds value beyond holding less risk, but NOT significantly beyond holding its "
             "own average mix"
         )
-    elif wins.get(AVG_MIX):
+    elif any(wins.values()):
+        only = ", ".join(n for n, w in wins.items() if w)
         word = (
-            "times its mix better than its average, but does NOT significantly beat the "
-            "benchmark de-risked to its volatility"
+            f"beats only {only} significantly, so value beyond de-risking is NOT shown "
+            "against every static baseline"
         )
     else:
         word = (

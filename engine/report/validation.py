@@ -160,6 +160,12 @@ def _guide(res: ValidationResult) -> str:
 
 
 def _base_why(name: str) -> str:
+    if name.endswith("_is"):
+        return (
+            "the benchmark's mix with part of it in cash, scaled once to the strategy's "
+            "volatility over the test years themselves (known only afterwards: it keeps "
+            "the benchmark's Sharpe, the conservative comparison)."
+        )
     if "avg" in name:
         return (
             "the same assets held at the strategy's average weights all along; what the "

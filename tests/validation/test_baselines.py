@@ -20,7 +20,7 @@ from engine.analysis.metrics import summary_table
 from engine.api import run_backtest
 from engine.config import RunConfig
 from engine.ground.bars import BarPanel
-from engine.validate import AVG_MIX, VOL_MIX, ValidationConfig, run_validation
+from engine.validate import AVG_MIX, VOL_MIX, VOL_MIX_IS, ValidationConfig, run_validation
 
 
 def test_scaled_mix_hand_computed():
@@ -132,7 +132,9 @@ def test_vol_matched_mix_hand_computed(no_timing):
     )
     assert res.rf_label == "CASH"
     # (c) the benchmark is the third row of the baselines' table, with its bootstrap
-    assert list(res.baselines.index) == [AVG_MIX, VOL_MIX, "static_60_40"]
+    assert list(res.baselines.index) == [AVG_MIX, VOL_MIX, VOL_MIX_IS, "static_60_40"]
+    # the in-sample variant: one k from the OOS bars themselves (0.5: half-size 60/40)
+    assert res.baselines.loc[VOL_MIX_IS, "scale"] == pytest.approx(0.5, rel=1e-3)
     assert res.significance["sharpe_diff_vs_static_60_40"] == res.significance["sharpe_diff"]
     # the cost table carries both baselines, at the page's rf
     assert {f"sharpe_diff_vs_{AVG_MIX}", f"sharpe_diff_vs_{VOL_MIX}"} <= set(res.costs.columns)

@@ -47,11 +47,13 @@ def test_validate_smoke(tmp_path, capsys):
         "regime_aware",
         "static_avg_weights",
         "static_vol_matched",
+        "static_vol_matched_is",
         "regime_aware_cv",
     }
     assert v["rf"] == "CASH" and set(v["baselines"]) == {
         "static_avg_weights",
         "static_vol_matched",
+        "static_vol_matched_is",
         "static_60_40",
     }
     sig = v["significance"]
