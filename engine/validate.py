@@ -299,7 +299,7 @@ def _with_benchmark_row(
         {
             "what": [f"the benchmark you named ({bench}, validation.benchmark)"],
             "scale": [np.nan],
-            "weights": [", ".join(f"{a} {w:.3f}" for a, w in mix.items())],
+            "weights": [bl.mix_text(mix)],
         },
         index=pd.Index([bench], name="baseline"),
     )

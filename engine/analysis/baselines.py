@@ -248,6 +248,11 @@ class ScheduledMix:
         return N_POLICY_STATE
 
 
+def mix_text(mix: Mapping[str, float]) -> str:
+    """``SPX 0.600, UST10 0.400``: a mix for tables."""
+    return ", ".join(f"{a} {w:.3f}" for a, w in mix.items())
+
+
 def benchmark_mix(scfg: Any, symbols: Sequence[str], held: pd.DataFrame) -> dict[str, float]:
     """A benchmark's target mix: its configured static weights (``kind = "static"``), else
     its average held weights ``held`` (its weights over the evaluation bars)."""
@@ -353,11 +358,7 @@ def build_baselines(
             "what": what,
             "scale": scales,
             "weights": [
-                ", ".join(
-                    f"{a} {w:.3f}" for a, w in scaled_mix(bench_mix_, k, cash, max_gross)[0].items()
-                )
-                if np.isfinite(k)
-                else ", ".join(f"{a} {w:.3f}" for a, w in avg.items())
+                mix_text(scaled_mix(bench_mix_, k, cash, max_gross)[0] if np.isfinite(k) else avg)
                 for k in scales
             ],
         },
@@ -498,7 +499,7 @@ def backtest_baselines(
         verdicts[cand] = derisking_verdict(cand, boots, level, rf_label)
         what = {**bset.table["what"].to_dict(), bench: "the benchmark"}
         weights = {**bset.table["weights"].to_dict()}
-        weights[bench] = ", ".join(f"{a} {w:.3f}" for a, w in mix.items())
+        weights[bench] = mix_text(mix)
         for name in (AVG_MIX, VOL_MIX, bench):
             t, p = boots[name]
             cell = t.to_dict(orient="index")
