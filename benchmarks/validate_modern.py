@@ -9,7 +9,9 @@ purged-CV candidates and the Monte Carlo, and prints:
 * OOS Sharpe over the T-bill CASH index (validate's rf) and at rf = 0, CAGR, volatility and
   max drawdown of static 60/40, equal weight, regime-aware and, per detector, its two static
   baselines (``static_avg_weights``: the regime-aware strategy's average held weights;
-  ``static_vol_matched``: the 60/40 mix de-levered with CASH to its OOS volatility);
+  ``static_vol_matched``: the 60/40 mix de-levered with CASH to its volatility, ``k``
+  re-chosen at each fold from earlier bars only; ``static_vol_matched_is``: one ``k`` from
+  the OOS bars themselves, the conservative variant);
 * the paired stationary-bootstrap 95 % CI and p-value of the Sharpe difference (rf = CASH)
   of regime-aware minus static 60/40 and minus each baseline, and the max-drawdown
   difference's CI against 60/40;
@@ -45,7 +47,7 @@ DETECTORS: dict[str, dict[str, Any]] = {
     },
 }
 STRATS = ("static_60_40", "equal_weight", "regime_aware")
-BASELINES = ("static_avg_weights", "static_vol_matched")
+BASELINES = ("static_avg_weights", "static_vol_matched", "static_vol_matched_is")
 
 
 def config(det: dict[str, Any], bps: float) -> RunConfig:
@@ -123,6 +125,9 @@ def main() -> None:
                     }
                 )
             print(res.verdict_lines[0], flush=True)
+            for b, row in res.baselines.iterrows():
+                print(f"  {b}: {row['what']} ({row['weights']})", flush=True)
+            print(f"  k by fold: {np.round(res.folds['vol_matched_scale'].to_numpy(), 3)}")
             equity = (1.0 + r[list(names)]).cumprod()
             e = episode_table(equity, weights=w, asset_classes=classes)
             e = e.reset_index().assign(bps=bps, detector=dname)

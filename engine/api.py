@@ -101,12 +101,16 @@ def run_backtest(
     *,
     panel: BarPanel | None = None,
     progress: bool | None = None,
+    baseline_reps: int = 0,
 ) -> BacktestResult:
     """Run every strategy of ``config`` over the same bars, costs and detector.
 
     ``config`` is a :class:`RunConfig`, a path to a TOML file, a mapping, or ``None`` for
     the defaults (bundled data, 60/40 vs equal weight vs regime-aware). Returns a
-    :class:`BacktestResult` with equity, weights, fills, regimes and metrics tables.
+    :class:`BacktestResult` with equity, weights, fills, regimes and metrics tables, and
+    ``baselines`` (:func:`engine.analysis.baselines.backtest_baselines`: each regime
+    strategy against its static baselines and benchmark after the warm-up; the paired
+    bootstrap with ``baseline_reps`` replications, point estimates only with 0).
     """
     from engine.config import parse_config
 
@@ -160,6 +164,7 @@ def run_backtest(
             bound = bind(prep)  # cached: the table this run used
             result.metrics[strat.name]["optimizer_solves"] = float(bound.solves)
             result.metrics[strat.name]["optimizer_failures"] = float(bound.failures)
+    result.baselines = run_baselines(run, prep, result, baseline_reps)
     if info_enabled():
         log.info(
             "backtest.done",
@@ -170,6 +175,46 @@ def run_backtest(
             end=str(panel.index[-1].date()),
         )
     return result
+
+
+def run_baselines(run: Run, prep: Prepared, result: BacktestResult, reps: int) -> Any:
+    """The static baselines of the run's regime strategies (``kind = "regime"`` or
+    ``"optimized"``) against the benchmark (``validation.benchmark``, else the first static
+    strategy), or None (``validation.baselines = false``, no such strategies, no fit).
+    Their Sharpe differences go into the candidates' metrics (``sharpe_diff_vs_NAME``)."""
+    from engine.analysis.baselines import backtest_baselines
+    from engine.validate import parse_validation
+
+    cfg = run.cfg
+    v = parse_validation(cfg)
+    compiled = {s.name for s in run.strategies if isinstance(s, CompiledStrategy)}
+    cands = [s.name for s in cfg.strategies if s.kind in ("regime", "optimized")]
+    cands = [c for c in cands if c in compiled]
+    bench = v.benchmark or next((s.name for s in cfg.strategies if s.kind == "static"), None)
+    if not v.baselines or not cands or bench is None or bench not in result.runs:
+        return None
+    out = backtest_baselines(
+        cfg,
+        prep,
+        result,
+        [c for c in cands if c != bench],
+        bench,
+        periods_per_year=run.periods_per_year,
+        reps=reps,
+        level=v.level,
+        seed=v.seed,
+        segment_years=v.test_years,
+    )
+    if out is not None:
+        for key, row in out.table.iterrows():
+            cand, name = key if isinstance(key, tuple) else (key, "")
+            m = result.metrics[str(cand)]
+            m[f"sharpe_diff_vs_{name}"] = float(row["sharpe_diff"])
+            if np.isfinite(row["sharpe_diff_lower"]):
+                m[f"sharpe_diff_vs_{name}_lower"] = float(row["sharpe_diff_lower"])
+                m[f"sharpe_diff_vs_{name}_upper"] = float(row["sharpe_diff_upper"])
+                m[f"p_sharpe_diff_vs_{name}_le_0"] = float(row["p_sharpe_diff_le_0"])
+    return out
 
 
 def compute_metrics(result: BacktestResult) -> dict[str, dict[str, float]]:

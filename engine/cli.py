@@ -109,8 +109,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         return backtest_chunked(cfg, out)
     from engine.core.run_folder import writing
 
-    result = run_backtest(cfg)
-    html = result.config.get("report", {}).get("html", True) and not args.no_report
+    html = cfg.report.html and not args.no_report
+    reps = 0  # --no-report: the baselines' point estimates (no bootstrap, no arch import)
+    if html:  # the report's bootstrap settings: [validation] bootstrap_reps
+        from engine.validate import parse_validation
+
+        reps = parse_validation(cfg, str(args.config or "<defaults>")).bootstrap_reps
+    result = run_backtest(cfg, baseline_reps=reps)
     with writing(out) as tmp:  # the previous run stays whole until this one is complete
         result.save(tmp)
         if html:
@@ -126,10 +131,44 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         print(text_table(post, ["total_return", *DEFAULT_COLUMNS]))
         print("whole period, warm-up included:")
     print(text_table(table, ["total_return", *DEFAULT_COLUMNS]))
+    if result.baselines is not None:
+        print(baselines_text(result.baselines))
     if html:
         print(f"report: {out / 'report.html'}")
     print(f"results: {out}/ (equity.csv, fills.csv, weights.csv, regimes.csv, metrics.json)")
     return 0
+
+
+BASELINE_COLUMNS = ["sharpe", "cagr", "volatility", "max_drawdown", "sharpe_diff"]
+BASELINE_CI = ["sharpe_diff_lower", "sharpe_diff_upper", "p_sharpe_diff_le_0"]
+
+
+def baselines_table(b: Any) -> Any:
+    """The baselines' table for the console and the report: one row per (strategy,
+    baseline), the baseline's figures and the strategy's Sharpe difference against it."""
+    t = b.table
+    cols = BASELINE_COLUMNS + (BASELINE_CI if t["sharpe_diff_lower"].notna().any() else [])
+    out = t[cols].copy()
+    out.index = [f"{c} - {n}" for c, n in t.index]
+    out.index.name = "strategy - baseline"
+    out.attrs["rf_label"] = b.rf_label
+    return out
+
+
+def baselines_text(b: Any) -> str:
+    """The console block: the baselines, what each is, and the verdict of each strategy."""
+    from engine.fmt import text_table
+
+    t = b.table
+    lines = [
+        "",
+        f"baselines after the detector's warm-up (from {b.start.date()}; Sharpe over "
+        f"rf = {b.rf_label}; sharpe_diff = strategy minus baseline):",
+        text_table(baselines_table(b)),
+    ]
+    lines += [f"  {n}: {row['what']} ({row['weights']})" for (_, n), row in t.iterrows()]
+    lines += [f"VERDICT: {v}" for v in b.verdicts.values()]
+    return "\n".join(lines)
 
 
 def backtest_chunked(cfg: Any, out: Path) -> int:
@@ -179,6 +218,8 @@ def run_header(panel: Any, periods_per_year: float | None = None) -> str:
 
 def write_html_report(result: Any, path: Path) -> Path:
     """The HTML report, with bootstrap CIs of each strategy vs the first static one."""
+    import pandas as pd
+
     from engine.analysis.baselines import after_warmup
     from engine.analysis.bootstrap import bootstrap_report
     from engine.analysis.metrics import price_panel, risk_free_returns
@@ -195,9 +236,19 @@ def write_html_report(result: Any, path: Path) -> Path:
         view = after_warmup(result)  # the bootstrap resamples post-warm-up bars only
         equity = result.equity if view is None else view.equity
         boot = bootstrap_report(equity, candidate, benchmark, rf=rf, rf_label=label)
+    extra = {}
+    b = getattr(result, "baselines", None)
+    if b is not None:  # the verdict and the baselines' table (after the warm-up)
+        verdict = pd.DataFrame({"verdict": list(b.verdicts.values())}, index=list(b.verdicts))
+        verdict.index.name = "strategy"
+        extra = {
+            "Does the detector add value beyond de-risking?": verdict,
+            f"Baselines after the warm-up (Sharpe over rf = {b.rf_label})": baselines_table(b),
+        }
     return write_report(
         result,
         path,
+        extra=extra,
         bootstrap=boot,
         bootstrap_pair=(candidate, benchmark) if boot is not None else None,
         periods_per_year=round(report_ppy(result)),

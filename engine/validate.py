@@ -259,97 +259,62 @@ def _slice_result(result: BacktestResult, lo: int, hi: int) -> BacktestResult:
     )
 
 
-AVG_MIX = "static_avg_weights"
-VOL_MIX = "static_vol_matched"
-
-
-def _static(name: str, weights: dict[str, float], rebalance: str | None) -> CompiledStrategy:
-    from engine.assemble import build_strategy
-    from engine.config import StaticConfig
-
-    strat = build_strategy(
-        StaticConfig(kind="static", name=name, weights=weights, rebalance=rebalance or "M")
-    )
-    assert isinstance(strat, CompiledStrategy)
-    return strat
-
-
-def _mix_of(cfg: RunConfig, bench: str, panel: BarPanel, held: pd.DataFrame) -> dict[str, float]:
-    """The benchmark's target mix: its configured static weights, else its average held
-    weights (``held``: its weights over the evaluation bars)."""
-    from engine.weights import normalized
-
-    scfg = next(s for s in cfg.strategies if s.name == bench)
-    if scfg.kind == "static":
-        spec = normalized(scfg.weights, scfg.normalize)
-        if isinstance(spec, str):  # "equal"
-            return {sym: 1.0 / panel.n_assets for sym in panel.symbols}
-        return {str(k): float(v) for k, v in spec.items()}
-    return bl.average_weights(held)
+AVG_MIX, VOL_MIX, VOL_MIX_IS = bl.AVG_MIX, bl.VOL_MIX, bl.VOL_MIX_IS
 
 
 def _baselines(
-    cfg: RunConfig,
-    prep: Prepared,
-    result: BacktestResult,
-    folds: list[Fold],
-    cand: str,
-    bench: str,
-    ppy: float,
-) -> tuple[list[CompiledStrategy], pd.DataFrame]:
-    """The two static baselines of ``cand`` (module :mod:`engine.analysis.baselines`): its
-    average held weights over the OOS bars, and ``bench``'s mix scaled with the cash asset to
-    ``cand``'s OOS volatility (same bars, costs and rebalancing calendar)."""
-    from engine.analysis.metrics import cash_symbol
-
+    cfg: RunConfig, prep: Prepared, result: BacktestResult, folds: list[Fold], cand: str, bench: str
+) -> bl.BaselineSet:
+    """The static baselines of ``cand`` (module :mod:`engine.analysis.baselines`): its
+    average held weights over the OOS bars, and ``bench``'s mix scaled with the cash asset
+    to ``cand``'s volatility, ``k`` re-chosen at each fold's test start from earlier bars
+    only (same bars, costs and rebalancing calendars)."""
     panel = prep.panel
-    oos_index = panel.index[oos_mask(folds, panel.n_bars)]
+    oos = oos_mask(folds, panel.n_bars)
     scfgs = {s.name: s for s in cfg.strategies}
-    cand_reb = getattr(scfgs[cand], "rebalance", None)
-    bench_reb = getattr(scfgs[bench], "rebalance", None)
-    avg = bl.average_weights(result.runs[cand].weights, oos_index)
-    avg_s = _static(AVG_MIX, avg, cand_reb)
-    cand_r = oos_returns(result.runs[cand].equity.to_frame(), folds).iloc[:, 0]
-    target = float(np.std(cand_r.to_numpy(dtype=float), ddof=1) * np.sqrt(ppy))
-    base = _mix_of(cfg, bench, panel, result.runs[bench].weights.loc[oos_index])
-    cash = cash_symbol(panel)
+    base = bl.benchmark_mix(scfgs[bench], panel.symbols, result.runs[bench].weights.loc[oos])
     ex = cfg.execution
-    max_gross = ex.max_gross if ex.allow_leverage else 1.0
+    return bl.build_baselines(
+        prep,
+        cand,
+        result.runs[cand].weights,
+        result.runs[cand].equity,
+        bench,
+        base,
+        oos,
+        [f.test_start for f in folds],
+        (getattr(scfgs[cand], "rebalance", None), getattr(scfgs[bench], "rebalance", None)),
+        ex.max_gross if ex.allow_leverage else 1.0,
+        "OOS",
+        in_sample=True,
+    )
 
-    def vol_at(k: float) -> float:
-        w, _ = bl.scaled_mix(base, k, cash, max_gross)
-        eq = np.asarray(run_strategy_raw(prep, _static(VOL_MIX, w, bench_reb))[0])
-        r = oos_returns(pd.DataFrame({"x": eq}, index=panel.index), folds)["x"]
-        return float(np.std(r.to_numpy(dtype=float), ddof=1) * np.sqrt(ppy))
 
-    v1 = vol_at(1.0)
-    _, k_max = bl.scaled_mix(base, np.inf if v1 > 0 else 1.0, cash, max_gross)
-    k = bl.match_scale(vol_at, target, target / v1 if v1 > 0 else 1.0, k_max=k_max)
-    vol_w, k = bl.scaled_mix(base, k, cash, max_gross)
-    vol_s = _static(VOL_MIX, vol_w, bench_reb)
-    desc = pd.DataFrame(
+def _with_benchmark_row(
+    desc: pd.DataFrame, cfg: RunConfig, panel: BarPanel, bench: str, result: BacktestResult
+) -> pd.DataFrame:
+    """``desc`` with the benchmark's row (baseline (c): the strategy the user named)."""
+    scfg = next(s for s in cfg.strategies if s.name == bench)
+    mix = bl.benchmark_mix(scfg, panel.symbols, result.runs[bench].weights)
+    row = pd.DataFrame(
         {
-            "what": [
-                f"static mix at {cand}'s average held weights over the OOS bars",
-                f"{bench}'s mix x {k:.3f}, rest in {cash or 'account cash'}: "
-                f"{cand}'s OOS volatility {target:.2%}",
-            ],
-            "scale": [np.nan, k],
-            "weights": [
-                ", ".join(f"{a} {w:.3f}" for a, w in avg.items()),
-                ", ".join(f"{a} {w:.3f}" for a, w in vol_w.items()),
-            ],
+            "what": [f"the benchmark you named ({bench}, validation.benchmark)"],
+            "scale": [np.nan],
+            "weights": [bl.mix_text(mix)],
         },
-        index=pd.Index([AVG_MIX, VOL_MIX], name="baseline"),
+        index=pd.Index([bench], name="baseline"),
     )
-    return [avg_s, vol_s], desc
+    return pd.concat([desc, row])
 
 
-def _diff_text(boot: pd.DataFrame, p: float, level: float, key: str = "sharpe") -> str:
-    d = boot.loc[f"{key}_diff"]
-    return (
-        f"{d['estimate']:+.3f} ({level:.0%} CI [{d['lower']:+.3f}, {d['upper']:+.3f}], p={p:.3f})"
-    )
+def _folds_with_scales(folds: pd.DataFrame, scales: np.ndarray | None) -> pd.DataFrame:
+    """The folds table with the volatility-matched baseline's ``k`` of each fold."""
+    if scales is None:
+        return folds
+    return folds.assign(vol_matched_scale=scales)
+
+
+_diff_text = bl.diff_text
 
 
 def _verdict(
@@ -421,8 +386,9 @@ def _bottom_line(
         dv = vol.loc["sharpe_diff"]
         sig_v = dv["lower"] > 0
         text = (
-            f"Against {bench}'s mix de-risked to the same volatility ({VOL_MIX}, x{k:.2f} "
-            f"with cash) the difference is {_diff_text(vol, p_base[VOL_MIX], level)}"
+            f"Against {bench}'s mix de-risked to its volatility ({VOL_MIX}, x{k:.2f} with "
+            "cash on average, k chosen before each fold from earlier bars) the difference "
+            f"is {_diff_text(vol, p_base[VOL_MIX], level)}"
         )
         if sig_v:
             text += ": the edge is NOT explained by holding less risk (significant)"
@@ -450,12 +416,15 @@ def _bottom_line(
         else:
             text += ": timing adds nothing over holding the average mix"
         parts.append(text + ".")
-    lows = [_cell(x, "sharpe_diff", "lower") for x in (vol, avg) if x is not None]
-    if lows and max(lows) <= 0:
+    if VOL_MIX_IS in boot_base:
         parts.append(
-            "Not shown: that the detector adds value beyond de-risking (no baseline's "
-            "interval excludes 0)."
+            f"With k fitted on the OOS bars themselves ({VOL_MIX_IS}, x"
+            f"{_cell(desc, VOL_MIX_IS, 'scale'):.2f}, conservative: it keeps {bench}'s Sharpe) "
+            f"the difference is {_diff_text(boot_base[VOL_MIX_IS], p_base[VOL_MIX_IS], level)}."
         )
+    names = (VOL_MIX, VOL_MIX_IS, AVG_MIX)
+    rows = {n: (boot_base[n], p_base[n]) for n in names if n in boot_base}
+    parts.append("Verdict: " + bl.derisking_verdict(cand, rows, level, rf))
     return " ".join(x for x in parts if x)
 
 
@@ -516,10 +485,12 @@ def run_validation(
     say(f"walk-forward: {len(folds)} folds, {len(strategies)} strategies")
     # the static baselines, run on the same prepared bars and costs
     t = time.perf_counter()
-    base_s: list[CompiledStrategy] = []
+    base_s: list[bl.ScheduledMix] = []
     base_desc = pd.DataFrame()
+    fold_scales = None
     if v.baselines:
-        base_s, base_desc = _baselines(cfg, prep, result, folds, cand_name, bench_name, ppy)
+        bset = _baselines(cfg, prep, result, folds, cand_name, bench_name)
+        base_s, base_desc, fold_scales = list(bset.strategies), bset.table, bset.scales
         for s in base_s:
             if s.name in result.runs:
                 raise ConfigError(f"strategies: the name {s.name!r} is reserved by validate")
@@ -589,15 +560,15 @@ def run_validation(
     rf, rf_label = risk_free_returns(panel, cfg.metrics.risk_free)  # every Sharpe over rf
     summary = oos_summary(rets, ppy, rf, rf_label)
     summary.attrs.update(diff_rf_label=rf_label)
-    boot, p = bs.paired_bootstrap(
-        rets[cand_name],
-        rets[bench_name],
-        v.bootstrap_reps,
-        v.level,
-        seed=v.seed,
-        periods_per_year=ppy,
-        rf=rf,
+    # one resampling for the candidate against its benchmark, its static baselines and
+    # its unconditional twin: the rows of one table are draws of one experiment
+    others = {bench_name: rets[bench_name], **{x.name: rets[x.name] for x in base_s}}
+    if baseline is not None:
+        others[baseline.name] = rets[baseline.name]
+    pairs = bs.paired_bootstraps(
+        rets[cand_name], others, v.bootstrap_reps, v.level, seed=v.seed, periods_per_year=ppy, rf=rf
     )
+    boot, p = pairs[bench_name]
     boot_cv, p_cv = bs.paired_bootstrap(
         rets[cv_name],
         rets[bench_name],
@@ -607,19 +578,10 @@ def run_validation(
         periods_per_year=ppy,
         rf=rf,
     )
-    boot_base: dict[str, pd.DataFrame] = {}
-    p_base: dict[str, float] = {}
-    for s in base_s:
-        boot_base[s.name], p_base[s.name] = bs.paired_bootstrap(
-            rets[cand_name],
-            rets[s.name],
-            v.bootstrap_reps,
-            v.level,
-            seed=v.seed,
-            periods_per_year=ppy,
-            rf=rf,
-        )
-        boot_base[s.name].attrs["rf_label"] = rf_label
+    boot_base = {x.name: pairs[x.name][0] for x in base_s}
+    p_base = {x.name: pairs[x.name][1] for x in base_s}
+    for bb in boot_base.values():
+        bb.attrs["rf_label"] = rf_label
     boot.attrs["rf_label"] = boot_cv.attrs["rf_label"] = rf_label
     ci = pd.concat(
         {
@@ -631,18 +593,7 @@ def run_validation(
         names=["strategy"],
     )
     ci.attrs["rf_label"] = rf_label
-    boot_unc: pd.DataFrame | None = None
-    p_unc = float("nan")
-    if baseline is not None:  # conditional vs unconditional moments, paired
-        boot_unc, p_unc = bs.paired_bootstrap(
-            rets[cand_name],
-            rets[baseline.name],
-            v.bootstrap_reps,
-            v.level,
-            seed=v.seed,
-            periods_per_year=ppy,
-            rf=rf,
-        )
+    boot_unc, p_unc = pairs[baseline.name] if baseline is not None else (None, float("nan"))
     cand_sharpes = oos_summary(cand_rets, ppy)["sharpe"]
     n_trials = len(cands)
     dsr = bs.deflated_sharpe_ratio(
@@ -666,6 +617,10 @@ def run_validation(
     }
     timings["costs_s"] = time.perf_counter() - t
     say("cost sensitivity done")
+    if base_s:  # (c) the benchmark the user named: the third row of the baselines' table
+        base_desc = _with_benchmark_row(base_desc, cfg, panel, bench_name, result)
+        boot_base[bench_name], p_base[bench_name] = boot, p
+        be_base[bench_name] = be_sharpe
 
     # 5. Monte Carlo
     t = time.perf_counter()
@@ -718,12 +673,11 @@ def run_validation(
     for key in ("cagr", "max_drawdown"):
         for col, tag in (("estimate", ""), ("lower", "_lower"), ("upper", "_upper")):
             significance[f"{key}_diff{tag}"] = _cell(boot, f"{key}_diff", col)
-    for s in base_s:
-        b = boot_base[s.name]
-        significance[f"sharpe_diff_vs_{s.name}"] = _cell(b, "sharpe_diff", "estimate")
-        significance[f"sharpe_diff_vs_{s.name}_lower"] = _cell(b, "sharpe_diff", "lower")
-        significance[f"sharpe_diff_vs_{s.name}_upper"] = _cell(b, "sharpe_diff", "upper")
-        significance[f"p_sharpe_diff_vs_{s.name}_le_0"] = p_base[s.name]
+    for name, b in boot_base.items():
+        significance[f"sharpe_diff_vs_{name}"] = _cell(b, "sharpe_diff", "estimate")
+        significance[f"sharpe_diff_vs_{name}_lower"] = _cell(b, "sharpe_diff", "lower")
+        significance[f"sharpe_diff_vs_{name}_upper"] = _cell(b, "sharpe_diff", "upper")
+        significance[f"p_sharpe_diff_vs_{name}_le_0"] = p_base[name]
     verdict_lines = [
         _verdict(cand_name, bench_name, boot, p, v.level, be_sharpe, rf=rf_label),
         *[
@@ -773,7 +727,10 @@ def run_validation(
     return ValidationResult(
         candidate=cand_name,
         benchmark=bench_name,
-        folds=with_fold_failures(folds_frame(folds, panel.index), folds, bound),
+        periods_per_year=round(ppy),
+        folds=with_fold_failures(
+            _folds_with_scales(folds_frame(folds, panel.index), fold_scales), folds, bound
+        ),
         oos_returns=rets,
         summary=summary,
         fold_results=per_fold,
@@ -839,7 +796,7 @@ def verdict_table(res: ValidationResult) -> str:
         f"Break-even commission (OOS Sharpe edge = 0): {_bps(be['sharpe'])}; "
         f"(CAGR edge = 0): {_bps(be['cagr'])}"
     )
-    for k in res.baselines.index:
+    for k in res.baselines.index.drop(res.benchmark, errors="ignore"):
         lines.append(
             f"Sharpe difference (rf = {rf_lab}) {res.candidate} - {k}: "
             f"{g[f'sharpe_diff_vs_{k}']:+.3f} ({lvl} CI [{g[f'sharpe_diff_vs_{k}_lower']:+.3f}, "

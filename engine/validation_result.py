@@ -53,6 +53,7 @@ class ValidationResult:
     bootstrap_baselines: dict[str, pd.DataFrame] = field(default_factory=dict)
     rf_label: str = "0"  # the risk-free series of every Sharpe in the result
     rf: pd.Series | float = 0.0  # its per-bar returns
+    periods_per_year: int = 252  # the run's bars per year (annualises every figure)
 
     def save(self, out: Path) -> Path:
         """Write the tables (CSV) and ``verdict.json``."""

@@ -19,11 +19,11 @@
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from arch.bootstrap import SPA, StationaryBootstrap, optimal_block_length
-from scipy import stats
 
 from engine.analysis.metrics import PERIODS_PER_YEAR, periods_per_year_of
 
@@ -54,6 +54,8 @@ METRICS: tuple[str, ...] = ("sharpe", "cagr", "max_drawdown")
 
 def default_block_size(*series: np.ndarray | pd.Series) -> int:
     """Politis-White optimal stationary block length (max over series, at least 1)."""
+    from arch.bootstrap import optimal_block_length  # arch imports in ~2 s: only when used
+
     b = 1.0
     for s in series:
         x = np.asarray(s, dtype=float)
@@ -66,10 +68,13 @@ def default_block_size(*series: np.ndarray | pd.Series) -> int:
 
 def _ci_frame(est: np.ndarray, boots: np.ndarray, names: list[str], level: float) -> pd.DataFrame:
     a = (1.0 - level) / 2.0
-    lo = np.nanquantile(boots, a, axis=0)
-    hi = np.nanquantile(boots, 1.0 - a, axis=0)
+    with warnings.catch_warnings():  # no finite draw (or none at all): NaN intervals
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo = np.nanquantile(boots, a, axis=0)
+        hi = np.nanquantile(boots, 1.0 - a, axis=0)
+        sd = np.nanstd(boots, axis=0, ddof=1)
     return pd.DataFrame(
-        {"estimate": est, "lower": lo, "upper": hi, "std": np.nanstd(boots, axis=0, ddof=1)},
+        {"estimate": est, "lower": lo, "upper": hi, "std": sd},
         index=pd.Index(names, name="metric"),
     )
 
@@ -101,6 +106,8 @@ def bootstrap_ci(
     DataFrame
         Rows sharpe, cagr, max_drawdown; columns estimate, lower, upper, std.
     """
+    from arch.bootstrap import StationaryBootstrap
+
     ppy = periods_per_year_of(returns, periods_per_year)
     r = np.asarray(returns, dtype=float)
     if isinstance(rf, pd.Series) and isinstance(returns, pd.Series):
@@ -113,6 +120,20 @@ def bootstrap_ci(
     bs = StationaryBootstrap(b, x, seed=seed)
     boots = bs.apply(lambda d: _metric_vector(d[:, 0], ppy, d[:, 1]), reps)
     return _ci_frame(_metric_vector(x[:, 0], ppy, x[:, 1]), boots, list(METRICS), level)
+
+
+def _metric_matrix(r: np.ndarray, ppy: float, rf: np.ndarray) -> np.ndarray:
+    """:func:`_metric_vector` of every column of ``r`` (bars x series): ``(3, series)``."""
+    x = r - rf[:, None]
+    sd = np.std(x, axis=0, ddof=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sharpe = np.where(sd > 0, np.mean(x, axis=0) / sd * np.sqrt(ppy), np.nan)
+    g = np.prod(1.0 + r, axis=0)
+    with np.errstate(invalid="ignore"):
+        cagr = np.where(g > 0, np.abs(g) ** (ppy / r.shape[0]) - 1.0, -1.0)
+    e = np.vstack([np.ones((1, r.shape[1])), np.cumprod(1.0 + r, axis=0)])
+    mdd = np.max(1.0 - e / np.maximum.accumulate(e, axis=0), axis=0)
+    return np.vstack([sharpe, cagr, mdd])
 
 
 def paired_bootstrap(
@@ -137,30 +158,75 @@ def paired_bootstrap(
         CIs (rows ``<metric>_candidate``, ``<metric>_benchmark``, ``<metric>_diff`` for
         sharpe, cagr, max_drawdown) and the p-value of ``H0: sharpe_diff <= 0``.
     """
+    out = paired_bootstraps(
+        candidate,
+        {"benchmark": benchmark},
+        reps,
+        level,
+        block_size,
+        seed,
+        periods_per_year,
+        rf,
+    )
+    return out["benchmark"]
+
+
+def paired_bootstraps(
+    candidate: pd.Series,
+    others: Mapping[str, pd.Series],
+    reps: int = 1000,
+    level: float = 0.95,
+    block_size: int | None = None,
+    seed: int = 12345,
+    periods_per_year: float | None = None,
+    rf: pd.Series | float | None = None,
+) -> dict[str, tuple[pd.DataFrame, float]]:
+    """:func:`paired_bootstrap` of ``candidate`` against each of ``others`` in one pass.
+
+    Every series (and ``rf``) is resampled with the **same** indices, so the rows of one
+    table (e.g. the strategy against its benchmark and its static baselines) are draws of
+    one experiment. The block size defaults to :func:`default_block_size` of the candidate
+    and the *first* other series: the first pair's table is exactly what
+    :func:`paired_bootstrap` of that pair gives. Bars missing in any series are left out.
+    ``reps = 0``: the estimates only (intervals and p-values NaN; no resampling).
+    """
+    if not others:
+        return {}
     ppy = periods_per_year_of(candidate, periods_per_year)
-    df = pd.concat([candidate, benchmark], axis=1, join="inner").dropna()
+    names = list(others)
+    df = pd.concat([candidate, *(others[k] for k in names)], axis=1, join="inner").dropna()
     if isinstance(rf, pd.Series):
         rf_col = rf.reindex(df.index).fillna(0.0).to_numpy(dtype=float)
     else:
         rf_col = np.full(len(df), float(rf or 0.0))
     x = np.column_stack([df.to_numpy(dtype=float), rf_col])
-    b = block_size or default_block_size(x[:, 0], x[:, 1])
 
     def f(data: np.ndarray) -> np.ndarray:
-        m1 = _metric_vector(data[:, 0], ppy, data[:, 2])
-        m2 = _metric_vector(data[:, 1], ppy, data[:, 2])
-        return np.concatenate([m1, m2, m1 - m2])
+        m = _metric_matrix(data[:, :-1], ppy, data[:, -1])  # (3, 1 + others)
+        c = m[:, :1]
+        return np.vstack([np.broadcast_to(c, m[:, 1:].shape), m[:, 1:], c - m[:, 1:]]).T.ravel()
 
-    bs = StationaryBootstrap(b, x, seed=seed)
-    boots = bs.apply(f, reps)
     est = f(x)
-    names = [f"{m}_{tag}" for tag in ("candidate", "benchmark", "diff") for m in METRICS]
-    table = _ci_frame(est, boots, names, level)
-    d_hat = est[6]
-    d_star = boots[:, 6]
-    d_star = d_star[np.isfinite(d_star)]
-    p = float((1 + np.sum(d_star - d_hat >= d_hat)) / (d_star.size + 1))
-    return table, p
+    boots: np.ndarray
+    if reps <= 0:
+        boots = np.full((1, est.size), np.nan)
+    else:
+        from arch.bootstrap import StationaryBootstrap
+
+        b = block_size or default_block_size(x[:, 0], x[:, 1])
+        boots = StationaryBootstrap(b, x, seed=seed).apply(f, reps)
+    rows = [f"{m}_{tag}" for tag in ("candidate", "benchmark", "diff") for m in METRICS]
+    width = len(rows)
+    out: dict[str, tuple[pd.DataFrame, float]] = {}
+    for i, name in enumerate(names):
+        sl = slice(i * width, (i + 1) * width)
+        table = _ci_frame(est[sl], boots[:, sl], rows, level)
+        d_hat = est[sl][6]
+        d_star = boots[:, sl][:, 6]
+        d_star = d_star[np.isfinite(d_star)]
+        p = float((1 + np.sum(d_star - d_hat >= d_hat)) / (d_star.size + 1)) if reps > 0 else np.nan
+        out[name] = (table, p)
+    return out
 
 
 def probabilistic_sharpe_ratio(returns: pd.Series | np.ndarray, sr_benchmark: float = 0.0) -> float:
@@ -169,6 +235,8 @@ def probabilistic_sharpe_ratio(returns: pd.Series | np.ndarray, sr_benchmark: fl
     ``Phi((SR - SR*) sqrt(T - 1) / sqrt(1 - g3 SR + (g4 - 1) / 4 SR^2))`` with sample
     skewness ``g3`` and (non-excess) kurtosis ``g4``.
     """
+    from scipy import stats
+
     r = np.asarray(returns, dtype=float)
     r = r[np.isfinite(r)]
     sd = np.std(r, ddof=1)
@@ -188,6 +256,8 @@ def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
 
     ``sqrt(V) * ((1 - g) Phi^-1(1 - 1/N) + g Phi^-1(1 - 1/(N e)))``, ``g`` Euler's constant.
     """
+    from scipy import stats
+
     if n_trials < 2:
         return 0.0
     n = float(n_trials)
@@ -253,6 +323,8 @@ def spa_test(
     Series
         p-values ``lower``, ``consistent``, ``upper``.
     """
+    from arch.bootstrap import SPA
+
     df = pd.concat([benchmark.rename("__bench__"), variants], axis=1, join="inner").dropna()
     bench = -df["__bench__"].to_numpy(dtype=float)
     models = -df.drop(columns=["__bench__"]).to_numpy(dtype=float)

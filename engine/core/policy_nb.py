@@ -20,6 +20,7 @@ from engine.ground.layout import (
     F_VOL_SLOW,
     N_FEAT_ASSET,
     POLICY_INVERSE_VOL,
+    POLICY_SCHEDULE,
     SP_BLEND,
     SP_DRIFT,
     SP_HEADER,
@@ -56,6 +57,21 @@ def table_targets_nb(ctx: BarContext, sparams: np.ndarray, target: np.ndarray) -
         row = base + s * n
         for j in range(n):  # element loops: array slice assignment costs compile time
             target[j] = sparams[row + j]
+
+
+@nb.njit(cache=True, inline="always")
+def schedule_targets_nb(t: int, sparams: np.ndarray, target: np.ndarray) -> None:
+    """Targets of a schedule of fixed mixes: ``SP_N_STATES`` rows after the header, then
+    the first bar of each row; the row of the last one starting at or before bar ``t``."""
+    n = target.shape[0]
+    k = int(sparams[SP_N_STATES])
+    starts = SP_HEADER + k * n
+    i = 0
+    while i + 1 < k and sparams[starts + i + 1] <= t:
+        i += 1
+    row = SP_HEADER + i * n
+    for j in range(n):
+        target[j] = sparams[row + j]
 
 
 @nb.njit(cache=True, inline="always")
@@ -108,14 +124,17 @@ def policy_may_act_nb(
 def builtin_policy_nb(
     t: int, ctx: BarContext, sparams: np.ndarray, sstate: np.ndarray, target: np.ndarray
 ) -> bool:
-    """Static / regime-table / inverse-vol allocation with calendar, regime-change and
-    drift triggers (see ``SP_*`` slots). Targets are computed only on bars that may
-    rebalance (a trigger fired, or a drift band to check)."""
+    """Static / regime-table / inverse-vol / scheduled allocation with calendar,
+    regime-change and drift triggers (see ``SP_*`` slots). Targets are computed only on
+    bars that may rebalance (a trigger fired, or a drift band to check)."""
     go = policy_triggered_nb(sparams, sstate, ctx.changed, ctx.new_period)
     if not go and sparams[SP_DRIFT] <= 0.0:
         return False
-    if int(sparams[SP_KIND]) == POLICY_INVERSE_VOL:
+    kind = int(sparams[SP_KIND])
+    if kind == POLICY_INVERSE_VOL:
         inverse_vol_targets_nb(ctx, sparams, target)
+    elif kind == POLICY_SCHEDULE:
+        schedule_targets_nb(t, sparams, target)
     else:
         table_targets_nb(ctx, sparams, target)
     if not go and sparams[SP_DRIFT] > 0.0:

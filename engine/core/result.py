@@ -192,6 +192,9 @@ class BacktestResult:
     features: np.ndarray | None = None
     config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    # each regime strategy against its static baselines and benchmark, after the warm-up
+    # (engine.analysis.baselines.BacktestBaselines; None when not computed)
+    baselines: Any = None
 
     @property
     def equity(self) -> pd.DataFrame:
@@ -237,4 +240,8 @@ class BacktestResult:
         (out / "meta.json").write_text(json.dumps(meta, indent=2))
         (out / "metrics.json").write_text(json.dumps(self.metrics, indent=2, default=float))
         (out / "config.json").write_text(json.dumps(self.config, indent=2, default=str))
+        if self.baselines is not None:
+            b = self.baselines
+            table = b.table.assign(verdict=[b.verdicts[c] for c, _ in b.table.index])
+            table.to_csv(out / "baselines.csv")
         return out

@@ -170,3 +170,4 @@ SP_HEADER = 8
 
 POLICY_TABLE = 0  # static (one row) or regime table
 POLICY_INVERSE_VOL = 1  # inverse trailing volatility over the warm-up weights' support
+POLICY_SCHEDULE = 2  # fixed mixes by bar: SP_N_STATES rows, then each row's first bar

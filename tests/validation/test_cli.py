@@ -47,9 +47,15 @@ def test_validate_smoke(tmp_path, capsys):
         "regime_aware",
         "static_avg_weights",
         "static_vol_matched",
+        "static_vol_matched_is",
         "regime_aware_cv",
     }
-    assert v["rf"] == "CASH" and set(v["baselines"]) == {"static_avg_weights", "static_vol_matched"}
+    assert v["rf"] == "CASH" and set(v["baselines"]) == {
+        "static_avg_weights",
+        "static_vol_matched",
+        "static_vol_matched_is",
+        "static_60_40",
+    }
     sig = v["significance"]
     assert sig["sharpe_diff_lower"] <= sig["sharpe_diff"] <= sig["sharpe_diff_upper"]
     assert 0.0 < sig["p_sharpe_diff_le_0"] <= 1.0
