@@ -235,9 +235,12 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise UsageError(f"{out}: already exists (pass --force to overwrite)")
     if out.is_dir():
         raise UsageError(f"{out}: is a folder, expected a .toml file path")
-    text = starter_config(args.files, name=args.name, folder=out.parent)
+    notes: list[str] = []
+    text = starter_config(args.files, name=args.name, folder=out.parent, notes=notes)
     prepare_out_file(out)
     out.write_text(text)
+    for note in notes:
+        print(f"note: {note}")
     print(f"wrote {out}; run it with: regime-engine backtest {out}")
     return 0
 

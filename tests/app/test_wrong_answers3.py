@@ -1,0 +1,155 @@
+"""No silent wrong answer, round 2, remaining items (issue 23): detector schedules in time,
+``init`` sized to the data, ``list``, leading blanks, the normalize hint, constant inputs,
+buy-and-hold and the streaming driver. Each a hand-computed number or the exact line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.assemble import assemble
+from engine.cli import main
+from engine.config import ConfigError, parse_config
+from engine.ground.bars import BarPanel
+from tests.conftest import random_panel
+
+
+def _hmm(**det: object) -> dict:
+    return {
+        "detector": {"kind": "hmm", "market": "A0", **det},
+        "strategies": [{"kind": "static", "name": "s", "weights": "equal"}],
+    }
+
+
+def _weekly(n: int) -> BarPanel:
+    p = random_panel(n, 2)
+    idx = pd.date_range("2000-01-07", periods=n, freq="W-FRI")
+    return BarPanel(idx, ("A0", "A1"), p.open, p.high, p.low, p.close, p.volume)
+
+
+def _daily(n: int) -> BarPanel:
+    p = random_panel(n, 2)
+    idx = pd.bdate_range("2000-01-03", periods=n)
+    return BarPanel(idx, ("A0", "A1"), p.open, p.high, p.low, p.close, p.volume)
+
+
+# ------------------------------------------------------------------ 1. schedules in time
+@pytest.mark.parametrize(
+    ("value", "panel", "bars"),
+    [
+        ("2y", _daily(1200), 504),  # 2 x 252
+        ("18m", _daily(1200), 378),  # 18/12 x 252
+        ("26w", _daily(1200), 126),  # 26 x 7 / 365.25 x 252 = 125.6
+        ("4w", _daily(1200), 19),  # 4 x 7 / 365.25 x 252 = 19.3
+        ("2y", _weekly(300), 104),  # 2 x 52
+        ("26w", _weekly(300), 26),
+        ("63bars", _daily(1200), 63),
+        (200, _daily(1200), 200),  # unitless: bars
+    ],
+)
+def test_min_train_in_time_is_bars_of_the_data_frequency(value, panel, bars):
+    run = assemble(parse_config(_hmm(min_train=value, refit_every=0, skip=5)), panel)
+    assert run.detector_config.min_train == bars
+    assert run.detector.fit_bars(panel.n_bars).tolist() == [bars]
+
+
+def test_refit_every_in_time():
+    run = assemble(parse_config(_hmm(min_train="1y", refit_every="26w")), _daily(1000))
+    assert run.detector.fit_bars(1000).tolist() == [252, 378, 504, 630, 756, 882]
+
+
+def test_bocpd_min_train_in_time():
+    cfg = parse_config(_hmm() | {"detector": {"kind": "bocpd", "market": "A0", "min_train": "1y"}})
+    run = assemble(cfg, _weekly(300))
+    assert run.detector.fit_bars(300).tolist() == [52]
+
+
+@pytest.mark.parametrize(
+    ("det", "panel", "line"),
+    [
+        (
+            {"min_train": "1h"},
+            _daily(600),
+            "detector.min_train: '1h' is 0 bar(s) of daily data (252/yr); it needs at least 10",
+        ),
+        (
+            {"min_train": "2w"},
+            _weekly(300),
+            "detector.min_train: '2w' is 2 bar(s) of weekly data (52/yr); it needs at least 10",
+        ),
+        (
+            {"refit_every": "1d"},
+            _weekly(300),
+            "detector.refit_every: '1d' is 0 bar(s) of weekly data (52/yr); it needs at least 1",
+        ),
+    ],
+)
+def test_schedule_in_time_below_its_minimum_is_refused(det, panel, line):
+    with pytest.raises(ConfigError) as err:
+        assemble(parse_config(_hmm(**det)), panel)
+    assert str(err.value) == line
+
+
+@pytest.mark.parametrize("bad", ["18x", "2 years", "y"])
+def test_malformed_time_string_names_the_key(bad):
+    with pytest.raises(ConfigError) as err:
+        parse_config(_hmm(min_train=bad))
+    assert str(err.value) == (
+        f"<config>: detector.hmm.min_train: {bad!r}: expected bars (an int) or a number and "
+        "a unit (y, q, m or mo, w, d, h, min, bars), e.g. '2y' or '26w'"
+    )
+
+
+def test_min_train_beyond_the_data_names_counts_and_key():
+    run = assemble(parse_config(_hmm(min_train="2y")), _daily(418))
+    with pytest.raises(ConfigError) as err:
+        run.prepare()
+    assert str(err.value) == (
+        "detector.min_train: the first fit needs 504 bars (~2.0 years) (min_train = '2y') "
+        "and the data has 418 bars; set detector.min_train below 418 (e.g. 139) or give "
+        "more history"
+    )
+    run = assemble(parse_config(_hmm(min_train=500)), _daily(418))
+    with pytest.raises(ConfigError, match=r"^detector.min_train: the first fit needs 500 bars"):
+        run.prepare()
+
+
+# ------------------------------------------------------------------ 2. init sized to the data
+def _close_csv(path: Path, n: int) -> Path:
+    rng = np.random.default_rng(3)
+    idx = pd.bdate_range("2020-01-01", periods=n)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (n, 2)), axis=0))
+    pd.DataFrame({"date": idx.strftime("%Y-%m-%d"), "AAA": close[:, 0], "BBB": close[:, 1]}).to_csv(
+        path, index=False
+    )
+    return path
+
+
+def test_init_on_418_bars_writes_a_min_train_that_fits_and_says_so(tmp_path, capsys):
+    data = _close_csv(tmp_path / "short.csv", 418)
+    toml = tmp_path / "short.toml"
+    assert main(["init", str(data), "--out", str(toml)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "note: detector.min_train = 139: the first fit after 139 bars (~6.6 months) of your "
+        "418 bars (the default, 504, is more than the data has)"
+    ) in out
+    assert "\nmin_train = 139  # sized to the data" in toml.read_text()
+    assert main(["backtest", str(toml), "--out", str(tmp_path / "run"), "--no-report"]) == 0
+
+
+def test_backtest_too_short_for_min_train_is_one_line(tmp_path, capsys):
+    data = _close_csv(tmp_path / "short.csv", 418)
+    toml = tmp_path / "short.toml"
+    assert main(["init", str(data), "--out", str(toml)]) == 0
+    toml.write_text(toml.read_text().replace("\nmin_train = 139 ", "\nmin_train = 504 "))
+    capsys.readouterr()
+    rc = main(["backtest", str(toml), "--out", str(tmp_path / "run"), "--no-report"])
+    assert rc == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: detector.min_train: the first fit needs 504 bars (~2.0 years) and the data "
+        "has 418 bars; set detector.min_train below 418 (e.g. 139) or give more history"
+    )
