@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -39,7 +40,15 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Freq = Literal["D", "W", "M", "Q", "Y"] | None
+def _no_calendar(value: Any) -> Any:
+    """``rebalance = "none"`` (TOML has no null): no calendar rebalancing."""
+    return None if isinstance(value, str) and value.strip().lower() == "none" else value
+
+
+Freq = Annotated[Literal["D", "W", "M", "Q", "Y"] | None, BeforeValidator(_no_calendar)]
+"""A rebalancing calendar, or ``"none"``: static weights are bought once and held (they
+drift with prices; a ``drift`` band still rebalances), a regime table trades only when
+the regime changes."""
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 
@@ -383,6 +392,16 @@ class InverseVolConfig(Section):
     drift: float = Field(0.0, ge=0)
     normalize: bool = False
 
+    @model_validator(mode="after")
+    def _resizes(self) -> InverseVolConfig:
+        if self.rebalance is None and self.drift == 0.0:
+            raise ValueError(
+                'rebalance: "none" would fix the inverse-vol weights on the first bar, before '
+                'any volatility is measured; use kind = "static" for buy-and-hold, or a '
+                "calendar (D, W, M, Q, Y) or a drift band"
+            )
+        return self
+
 
 class RegimeConfig(Section):
     kind: Literal["regime"]
@@ -394,6 +413,15 @@ class RegimeConfig(Section):
     blend: bool = False
     drift: float = Field(0.0, ge=0)
     normalize: bool = False
+
+    @model_validator(mode="after")
+    def _leaves_warmup(self) -> RegimeConfig:
+        if self.rebalance is None and not self.on_change and self.drift == 0.0:
+            raise ValueError(
+                'rebalance: "none" with on_change = false never trades after the warm-up '
+                "weights; set on_change = true or a calendar (D, W, M, Q, Y)"
+            )
+        return self
 
 
 class GroupLimit(Section):
@@ -444,6 +472,17 @@ class OptimizedConfig(Section):
     cvar_beta: float = Field(0.95, gt=0, lt=1)
     warmup: Weights = "equal"
     rebalance: Literal["D", "W", "M", "Q", "Y"] = "M"
+
+    @field_validator("rebalance", mode="before")
+    @classmethod
+    def _calendar(cls, v: Any) -> Any:
+        if _no_calendar(v) is None:
+            raise ValueError(
+                '"none" is not available for kind optimized (its weights are '
+                "solved again on a calendar: D, W, M, Q or Y; for buy-and-hold use kind = "
+                '"static")'
+            )
+        return v
 
     @field_validator("min_weight", "max_weight")
     @classmethod

@@ -4,6 +4,7 @@ buy-and-hold and the streaming driver. Each a hand-computed number or the exact 
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +154,85 @@ def test_backtest_too_short_for_min_train_is_one_line(tmp_path, capsys):
         "error: detector.min_train: the first fit needs 504 bars (~2.0 years) and the data "
         "has 418 bars; set detector.min_train below 418 (e.g. 139) or give more history"
     )
+
+
+# ------------------------------------------------------------------ 7. buy-and-hold in TOML
+def _two_assets(n: int = 120) -> BarPanel:
+    """A0 flat at 100 for 5 bars then rising linearly to 200; A1 flat at 100."""
+    a0 = np.concatenate([np.full(5, 100.0), np.linspace(100.0, 200.0, n - 5)])
+    close = np.column_stack([a0, np.full(n, 100.0)])
+    idx = pd.bdate_range("2001-01-01", periods=n)
+    return BarPanel(idx, ("A0", "A1"), close, close, close, close, np.full_like(close, 1e9))
+
+
+def _bh_cfg(**strategy: object) -> dict:
+    return {
+        "detector": {"kind": "none"},
+        "costs": {"commission_bps": 0.0},
+        "strategies": [{"kind": "static", "name": "bh", "weights": "equal", **strategy}],
+    }
+
+
+def test_buy_and_hold_from_toml_lets_weights_drift():
+    from engine.api import run_backtest
+
+    toml = tomllib.loads('kind = "static"\nname = "bh"\nweights = "equal"\nrebalance = "none"\n')
+    cfg = parse_config(_bh_cfg() | {"strategies": [toml]})
+    res = run_backtest(cfg, panel=_two_assets())
+    run = res.runs["bh"]
+    # bought once at 100/100 with half each: A0 doubles, A1 stays: 0.5 x 2 + 0.5 x 1 = 1.5
+    assert run.equity.iloc[-1] / run.equity.iloc[0] == pytest.approx(1.5, rel=1e-9)
+    assert res.metrics["bh"]["n_trades"] == 2  # one buy per asset, never again
+    assert run.weights["A0"].iloc[-1] == pytest.approx(2 / 3, rel=1e-9)  # 1.0 / 1.5
+    monthly = run_backtest(parse_config(_bh_cfg(rebalance="M")), panel=_two_assets())
+    assert monthly.metrics["bh"]["n_trades"] > 2  # the calendar one trades back to 50/50
+    assert monthly.runs["bh"].weights["A0"].iloc[-1] < 0.6
+
+
+@pytest.mark.parametrize(
+    ("strategy", "line"),
+    [
+        (
+            {"kind": "inverse_vol", "name": "iv", "rebalance": "none"},
+            '<config>: strategies.0.inverse_vol: rebalance: "none" would fix the inverse-vol '
+            "weights on the first bar, before any volatility is measured; use kind = "
+            '"static" for buy-and-hold, or a calendar (D, W, M, Q, Y) or a drift band',
+        ),
+        (
+            {"kind": "optimized", "name": "o", "rebalance": "none"},
+            '<config>: strategies.0.optimized.rebalance: "none" is not available for kind '
+            "optimized (its weights are solved again on a calendar: D, W, M, Q or Y; for "
+            'buy-and-hold use kind = "static")',
+        ),
+        (
+            {
+                "kind": "regime",
+                "name": "r",
+                "rebalance": "none",
+                "on_change": False,
+                "warmup": "equal",
+                "table": {"calm": "equal"},
+            },
+            '<config>: strategies.0.regime: rebalance: "none" with on_change = false never '
+            "trades after the warm-up weights; set on_change = true or a calendar (D, W, M, "
+            "Q, Y)",
+        ),
+    ],
+)
+def test_buy_and_hold_refused_where_it_means_nothing(strategy, line):
+    with pytest.raises(ConfigError) as err:
+        parse_config({"detector": {"kind": "none"}, "strategies": [strategy]})
+    assert str(err.value) == line
+
+
+def test_regime_rebalance_none_trades_on_regime_changes_only():
+    cfg = parse_config(
+        {
+            "detector": {"kind": "none"},
+            "strategies": [
+                {"kind": "regime", "name": "r", "rebalance": "none", "warmup": "equal",
+                 "table": {"all": "equal"}},
+            ],
+        }
+    )  # fmt: skip
+    assert cfg.strategies[0].rebalance is None  # the default: no calendar
