@@ -412,7 +412,7 @@ def advise(
     symbols = panel.symbols
     close = panel.close[-1]
     w = target_weights(strat, out, panel.close, symbols, labels, state, post)
-    why = cfg.execution.weight_rules().problem(np.asarray(w, dtype=float), symbols)
+    why = cfg.execution.weight_rules().problem(np.asarray(w, dtype=float), symbols, scfg.kind)
     if why:
         raise ConfigError(f"strategies.{scfg.name}: target at {panel.index[-1]}: {why}")
     assumed = holdings is None

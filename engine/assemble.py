@@ -298,10 +298,13 @@ def check_targets(
     strategy: str,
     decision_bars: np.ndarray | None = None,
 ) -> None:
-    """Refuse targets the execution's weight rules forbid (a ValueError naming the bar)."""
+    """Refuse targets the execution's weight rules forbid (a ValueError naming the bar and
+    the fix for the strategy's kind)."""
     from engine.weights import check_targets as check
 
-    check(targets, tuple(symbols), index, cfg.execution.weight_rules(), strategy, decision_bars)
+    kind = next((s.kind for s in cfg.strategies if s.name == strategy), None)
+    rules = cfg.execution.weight_rules()
+    check(targets, tuple(symbols), index, rules, strategy, decision_bars, kind)
 
 
 # ------------------------------------------------------------------ config sections

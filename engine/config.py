@@ -671,7 +671,7 @@ class RunConfig(Section):
                 specs = [("warmup", s.warmup)]
             for where, spec in specs:
                 if not getattr(s, "normalize", False):
-                    check_weight_spec(spec, rules, f"strategies.{i}.{where} ({s.name})")
+                    check_weight_spec(spec, rules, f"strategies.{i}.{where} ({s.name})", s.kind)
         return self
 
     @field_validator("strategies")

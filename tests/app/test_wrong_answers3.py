@@ -236,3 +236,57 @@ def test_regime_rebalance_none_trades_on_regime_changes_only():
         }
     )  # fmt: skip
     assert cfg.strategies[0].rebalance is None  # the default: no calendar
+
+
+# ------------------------------------------------------------------ 5. the normalize hint
+def test_custom_strategy_above_gross_one_is_not_told_to_normalize():
+    from engine.api import run_backtest
+
+    p = random_panel(120, 2)
+    panel = BarPanel(p.index, ("SPX", "UST10"), p.open, p.high, p.low, p.close, p.volume)
+    cfg = parse_config(
+        {
+            "detector": {"kind": "none"},
+            "execution": {"allow_short": True},
+            "strategies": [
+                {
+                    "kind": "custom",
+                    "name": "lev",
+                    "target": "strategies.example:PythonTilt",
+                    "params": {"calm_equity": 1.5, "other_equity": 1.5},  # SPX 1.5, UST10 -0.5
+                }
+            ],
+        }
+    )
+    with pytest.raises(ConfigError) as err:
+        run_backtest(cfg, panel=panel)
+    assert str(err.value) == (
+        "strategies.lev: strategy 'lev', bar 0 (2001-01-01 00:00:00): target weights sum to 2 "
+        "(gross) > 1; enable execution.allow_leverage (with max_gross) or scale the "
+        "strategy's targets to a gross of at most 1 (a custom strategy's targets are "
+        "fractions of equity; it takes no normalize key)"
+    )
+    with pytest.raises(ConfigError, match="normalize"):  # and the key it names is refused
+        parse_config(
+            {"strategies": [{"kind": "custom", "name": "c", "target": "m:C", "normalize": True}]}
+        )
+
+
+@pytest.mark.parametrize(
+    ("strategy", "fix"),
+    [
+        (
+            {"kind": "static", "name": "s", "weights": {"A0": 0.9, "A1": 0.6}},
+            "enable execution.allow_leverage (with max_gross) or set normalize = true",
+        ),
+        (
+            {"kind": "optimized", "name": "s", "warmup": {"A0": 0.9, "A1": 0.6}},
+            "enable execution.allow_leverage (with max_gross) or give warmup weights summing "
+            "to at most 1",
+        ),
+    ],
+)
+def test_gross_hint_fits_the_kind(strategy, fix):
+    with pytest.raises(ConfigError) as err:
+        parse_config({"detector": {"kind": "none"}, "strategies": [strategy]})
+    assert str(err.value).endswith(f"weights sum to 1.5 (gross) > 1; {fix}")
