@@ -379,8 +379,9 @@ class GRUDetectorConfig(FittedConfig):
 
 
 class CustomDetectorConfig(Strict):
-    """A plug-in detector: ``target = "module:factory"`` called as ``factory(panel,
-    **params)``; it returns a compiled detector (e.g. a user njit filter), a
+    """A plug-in detector built by ``factory(panel, **params)`` (``target = "module:factory"``).
+
+    The factory returns a compiled detector (e.g. a user njit filter), a
     scikit-learn-style one (:class:`~engine.regimes.estimator.SklearnDetector`) or a
     Python one. ``market`` names the asset whose features reports read."""
 
