@@ -29,6 +29,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "paper-exchange": ("brokers.cli", "run the local Alpaca-compatible paper exchange"),
     "sweep": ("engine.sweep.cli", "run a parameter sweep (grid or random)"),
     "monitor": ("engine.bus.cli", "print the engine's events from the ZeroMQ bus"),
+    "list": ("engine.catalog", "list strategy kinds, detector kinds and features (yours too)"),
 }
 """Subcommand -> (module with ``register(subparsers)``, one-line help); imported lazily."""
 

@@ -376,6 +376,8 @@ Weights = dict[str, float] | Literal["equal"]
 
 
 class StaticConfig(Section):
+    """Fixed weights (a table or "equal") rebalanced on a calendar, a drift band, or held."""
+
     kind: Literal["static"]
     name: str
     weights: Weights
@@ -385,6 +387,8 @@ class StaticConfig(Section):
 
 
 class InverseVolConfig(Section):
+    """Naive risk parity: weights proportional to 1/EWMA volatility over the weights' support."""
+
     kind: Literal["inverse_vol"]
     name: str
     weights: Weights = "equal"
@@ -404,6 +408,8 @@ class InverseVolConfig(Section):
 
 
 class RegimeConfig(Section):
+    """A weight table per regime label, switched when the smoothed regime changes."""
+
     kind: Literal["regime"]
     name: str
     table: dict[str, Weights]
