@@ -290,3 +290,249 @@ def test_gross_hint_fits_the_kind(strategy, fix):
     with pytest.raises(ConfigError) as err:
         parse_config({"detector": {"kind": "none"}, "strategies": [strategy]})
     assert str(err.value).endswith(f"weights sum to 1.5 (gross) > 1; {fix}")
+
+
+# ------------------------------------------------------------------ 6. constant inputs
+def _constant_market(n: int = 300) -> BarPanel:
+    rng = np.random.default_rng(3)
+    a1 = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    close = np.column_stack([np.full(n, 100.0), a1])
+    idx = pd.bdate_range("2001-01-01", periods=n)
+    return BarPanel(idx, ("A0", "A1"), close, close, close, close, np.full_like(close, 1e9))
+
+
+FITTED_KINDS = ["hmm", "gmm", "kmeans", "jump", "supervised", "bocpd", "gru"]
+
+
+@pytest.mark.parametrize("kind", FITTED_KINDS)
+def test_a_constant_input_is_refused_by_every_fitted_detector(kind):
+    from engine.api import run_backtest
+
+    if kind == "gru":
+        pytest.importorskip("torch")
+    det: dict = {"kind": kind, "market": "A0", "min_train": 60, "skip": 5}
+    if kind not in ("bocpd", "hmm"):
+        det["refit_every"] = 100
+    cfg = parse_config(
+        {
+            "detector": det,
+            "costs": {"commission_bps": 0.0},
+            "strategies": [{"kind": "static", "name": "s", "weights": {"A1": 0.5}}],
+        }
+    )
+    panel = _constant_market()
+    with pytest.raises(ConfigError) as err:
+        run_backtest(cfg, panel=panel)
+    idx = panel.index
+    assert str(err.value) == (
+        f"detector: input 'logret' is constant from {idx[5].date()} to {idx[59].date()} "
+        "(the training window, bars 5 to 59): nothing to fit; use a market whose price "
+        "moves (detector.market) or other detector.features"
+    )
+
+
+def test_a_constant_input_is_refused_by_a_scikit_learn_detector():
+    from engine.api import run_backtest
+
+    cfg = parse_config(
+        {
+            "detector": {
+                "kind": "custom",
+                "target": "strategies.sklearn_detector:random_forest_detector",
+                "params": {"market": "A0", "n_estimators": 5},
+            },
+            "strategies": [{"kind": "static", "name": "s", "weights": {"A1": 0.5}}],
+        }
+    )
+    panel = _constant_market(600)
+    with pytest.raises(ConfigError) as err:
+        run_backtest(cfg, panel=panel)
+    idx = panel.index
+    assert str(err.value) == (
+        f"detector: input 'logret' is constant from {idx[21].date()} to {idx[503].date()} "
+        "(the training window, bars 21 to 503): nothing to fit; use a market whose price "
+        "moves (detector.market) or other detector.features"
+    )
+
+
+@pytest.mark.parametrize("kind", ["gmm", "kmeans", "jump", "supervised"])
+def test_a_rolling_window_that_stands_still_keeps_the_model_so_far(kind):
+    """A price that moves, then stands still for longer than the rolling window: the refit
+    on the still window keeps the previous model (as the HMM does) instead of failing."""
+    from engine.regimes.inputs import Schedule
+
+    rng = np.random.default_rng(5)
+    moving = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, 200)))
+    a0 = np.concatenate([moving, np.full(200, moving[-1])])
+    close = np.column_stack([a0, a0])
+    idx = pd.bdate_range("2001-01-01", periods=400)
+    panel = BarPanel(idx, ("A0", "A1"), close, close, close, close, np.full_like(close, 1e9))
+    cfg = parse_config(
+        {
+            "detector": {
+                "kind": kind,
+                "market": "A0",
+                "min_train": 150,
+                "refit_every": 100,
+                "window": "rolling",
+                "window_length": 80,
+                "skip": 5,
+            },
+            "strategies": [{"kind": "static", "name": "s", "weights": {"A1": 0.5}}],
+        }
+    )
+    prep = assemble(cfg, panel).prepare()
+    params = prep.dparams
+    assert prep.fit_bars.tolist() == [150, 250, 350]
+    np.testing.assert_array_equal(params[2], params[1])  # bars 270-349: still, model kept
+    assert Schedule(150, 100, 80, 5).rows(350) == slice(270, 350)
+
+
+# ------------------------------------------------------------------ 3. regime-engine list
+LIST_PLUGIN = '''
+"""A user plug-in: one feature, one detector factory, one strategy."""
+import numpy as np
+
+from engine.plugins.features import WindowFeature, register
+
+
+def _trend(window):
+    """Log change over the window (user doc line)."""
+    return float(np.log(window[-1] / window[0]))
+
+
+register(WindowFeature(name="listed_trend", fn=_trend, window=10))
+
+
+def my_detector(panel, market="A0"):
+    """Two states from the user's own rule."""
+    raise NotImplementedError
+
+
+class MyStrategy:
+    """Holds what the user says."""
+'''
+
+
+def test_list_shows_builtins_and_the_configs_plugins(tmp_path, capsys):
+    (tmp_path / "listplug.py").write_text(LIST_PLUGIN)
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(
+        '[plugins]\nmodules = ["listplug"]\n\n[detector]\nkind = "custom"\n'
+        'target = "listplug:my_detector"\n\n[[strategies]]\nkind = "custom"\nname = "mine"\n'
+        'target = "listplug:MyStrategy"\n'
+    )
+    assert main(["list", "--config", str(cfg)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {" ".join(line.split()) for line in lines if line.startswith("  ")}
+    for row in (
+        'static Fixed weights (a table or "equal") rebalanced on a calendar, a drift band, '
+        "or held.",
+        "hmm Gaussian HMM (EM fit) + numba forward filter: the default regime detector.",
+        "logret built-in: log return of the close over one bar",
+        "listed_trend user WindowFeature (per asset, 10 bars, from listplug): Log change over "
+        "the window (user doc line).",
+        "custom listplug:my_detector Two states from the user's own rule.",
+        "custom listplug:MyStrategy (mine) Holds what the user says.",
+    ):
+        assert row in rows, row
+    assert lines.index("detectors ([detector] kind = ...):") < lines.index(
+        "features ([detector] features, SYMBOL.name; strategies by name):"
+    )
+
+
+def test_list_is_a_lazy_subcommand(capsys):
+    from engine.cli import LAZY_COMMANDS
+
+    assert LAZY_COMMANDS["list"][0] == "engine.catalog"
+    assert main(["list", "detectors"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "detectors ([detector] kind = ...):"
+    kinds = [line.split()[0] for line in out[1:]]
+    assert kinds == [
+        "none",
+        "rule",
+        "hmm",
+        "gmm",
+        "kmeans",
+        "jump",
+        "supervised",
+        "bocpd",
+        "gru",
+        "custom",
+    ]
+    assert main(["list", "--config", "/nonexistent.toml"]) == 2
+    assert capsys.readouterr().err.strip() == "error: /nonexistent.toml: config file not found"
+
+
+# ------------------------------------------------------------------ 4. blanks before a listing
+def _listing_csv(path: Path) -> Path:
+    """AAA from 2020-01-01; BBB blank until 2020-01-06 (listed then) and blank on 01-13."""
+    idx = pd.bdate_range("2020-01-01", periods=20)
+    aaa = np.concatenate([np.full(5, 100.0), np.linspace(100.0, 120.0, 15)])
+    bbb = np.concatenate([np.full(3, np.nan), np.full(2, 50.0), np.linspace(50.0, 70.0, 15)])
+    bbb[8] = np.nan  # 2020-01-13: an interior blank, carried forward
+    df = pd.DataFrame({"date": idx.strftime("%Y-%m-%d"), "AAA": aaa, "BBB": bbb})
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_blank_cells_before_a_listing_start_the_run_at_the_common_start(tmp_path):
+    from structlog.testing import capture_logs
+
+    from engine.api import run_backtest
+
+    src = _listing_csv(tmp_path / "wide.csv")
+    raw = {
+        "data": {"source": str(src), "ohlc_from_close": True, "fill": "ffill"},
+        "detector": {"kind": "none"},
+        "costs": {"commission_bps": 0.0},
+        "strategies": [{"kind": "static", "name": "ew", "weights": "equal", "rebalance": "none"}],
+    }
+    with capture_logs() as logs:
+        res = run_backtest(parse_config(raw), progress=False)
+    listed = [e for e in logs if e["event"] == "data.not_listed_yet"]
+    assert [(e["symbol"], e["first_price"], e["blank_rows"]) for e in listed] == [
+        ("BBB", "2020-01-06", 3)
+    ]
+    gaps = [e for e in logs if e["event"] == "data.blank_cells"]
+    assert [(e["symbol"], e["first_blank"]) for e in gaps] == [("BBB", "2020-01-13")]
+    run = res.runs["ew"]
+    assert run.equity.index[0] == pd.Timestamp("2020-01-06")  # the common start
+    assert len(run.equity) == 17  # 20 dates less the 3 before BBB's listing
+    # equal weight bought at 100 / 50 (flat for the first two bars), held: 0.5 x 120/100
+    # + 0.5 x 70/50 = 1.3
+    assert run.equity.iloc[-1] / run.equity.iloc[0] == pytest.approx(1.3, rel=1e-12)
+    import data_feeds
+
+    panel = data_feeds.load_csv(src, ohlc_from_close=True, fill="ffill")
+    bbb = pd.Series(panel.close[:, 1], index=panel.index)
+    assert bbb["2020-01-13"] == bbb["2020-01-10"]  # the interior blank: the previous close
+
+
+def test_a_symbol_blank_throughout_is_one_line(tmp_path):
+    import data_feeds
+    from engine.ground.bars import DataError
+
+    p = tmp_path / "wide.csv"
+    p.write_text("date,AAA,BBB\n2020-01-01,1.0,\n2020-01-02,1.1,\n2020-01-03,1.2,\n")
+    with pytest.raises(DataError) as err:
+        data_feeds.load_csv(p, ohlc_from_close=True, fill="ffill")
+    assert str(err.value) == f"{p}: symbol BBB: every cell is blank (no price at all)"
+
+
+# ------------------------------------------------------------------ 8. the streaming driver
+def test_the_readmes_streaming_driver_snippet_runs_as_written():
+    """Run in a fresh process, as a reader would (its assert: bit-identical equity)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    section = (root / "README.md").read_text().split("## Which driver runs: compiled or", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    printed = section.split("```", 2)[2].split("prints `", 1)[1].split("`", 1)[0]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines()[0] == printed  # (structlog info lines follow it)
