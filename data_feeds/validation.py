@@ -353,10 +353,59 @@ def parse_table(
     all_rows = np.arange(1, len(raw_ts) + 1)
     times: tuple[pd.DatetimeIndex, str | None] | None = None
     for sym, cols in groups.items():
-        frame = _validate(sym, source, raw_ts, cols, all_rows, ohlc_from_close, times)
-        times = (frame.index, frame.tz)  # one time column for every symbol: parsed once
+        if times is None:  # one time column for every symbol: parsed once
+            times = _parse_timestamps(raw_ts.reset_index(drop=True), source, sym)
+            _check_order(times[0], source, sym, all_rows)
+        priced = _priced_rows(sym, source, cols, times[0])
+        if priced is None:
+            frame = _validate(sym, source, raw_ts, cols, all_rows, ohlc_from_close, times)
+        else:
+            sub_cols = {f: c.reset_index(drop=True)[priced] for f, c in cols.items()}
+            sub_times = (times[0][priced], times[1])
+            raw = raw_ts.reset_index(drop=True)[priced]
+            rows = all_rows[priced]
+            frame = _validate(sym, source, raw, sub_cols, rows, ohlc_from_close, sub_times)
         out.append(frame)
     return out
+
+
+def _priced_rows(
+    symbol: str, source: str, cols: Mapping[str, pd.Series], idx: pd.DatetimeIndex
+) -> np.ndarray | None:
+    """In a wide table, the rows where ``symbol`` has a bar: a row whose cells of this
+    symbol are all blank is no bar (before its first price: not listed yet; later: a gap),
+    as a missing row of a long file, and the calendar policy treats it alike (``fill =
+    "ffill"``: the run starts when every symbol has a price and later gaps carry the previous
+    close; the default: only the times every symbol has). Logged with the symbol and its
+    first date. ``None`` when no row is blank; a column blank throughout is an error."""
+    blank = np.logical_and.reduce([c.isna().to_numpy() for c in cols.values()])
+    if not blank.any():
+        return None
+    if blank.all():
+        raise DataError(f"{_where(source, symbol)}: every cell is blank (no price at all)")
+    first = int(np.argmin(blank))
+    interior = int(blank[first:].sum())
+    if first:
+        log.warning(
+            "data.not_listed_yet",
+            symbol=symbol,
+            source=source,
+            first_price=_fmt_ts(idx[first]),
+            blank_rows=first,
+            note="no bar before its first price: the run starts when every symbol has one",
+        )
+    if interior:
+        gap = first + int(np.argmax(blank[first:]))
+        log.warning(
+            "data.blank_cells",
+            symbol=symbol,
+            source=source,
+            blank_rows=interior,
+            first_blank=_fmt_ts(idx[gap]),
+            note='no bar there: fill = "ffill" carries the previous close forward, the '
+            "default keeps only the times every symbol has",
+        )
+    return ~blank
 
 
 def _symbol_codes(syms: pd.Series, source: str) -> tuple[np.ndarray, list[str]]:

@@ -321,9 +321,10 @@ def changepoint_prob(
     market: str, adv: AdviseConfig, panel: BarPanel, feats: np.ndarray
 ) -> float | None:
     """P(change in the last ``bocpd_window`` bars) at the last bar (BOCPD on ``market``,
-    causal)."""
+    causal); None when the history is too short or the market never moves."""
     from engine.regimes.base import fit_schedule
     from engine.regimes.config import BOCPDDetectorConfig
+    from engine.regimes.inputs import ConstantInput
     from engine.regimes.online_nb import online_run_nb
 
     det = BOCPDDetectorConfig(
@@ -332,7 +333,10 @@ def changepoint_prob(
     exog = panel.exog if panel.exog.shape[1] else np.zeros((panel.n_bars, 1))
     if len(det.fit_bars(panel.n_bars)) == 0:
         return None
-    params, bars = fit_schedule(det, feats, exog)
+    try:
+        params, bars = fit_schedule(det, feats, exog)
+    except ConstantInput:  # a market that never moves (a cash index): no change to detect
+        return None
     post = np.zeros((panel.n_bars, det.n_states))
     dstate = np.zeros(max(1, det.state_size(feats.shape[1])))
     online_run_nb(params, bars, feats, exog, dstate, post)
@@ -412,7 +416,7 @@ def advise(
     symbols = panel.symbols
     close = panel.close[-1]
     w = target_weights(strat, out, panel.close, symbols, labels, state, post)
-    why = cfg.execution.weight_rules().problem(np.asarray(w, dtype=float), symbols)
+    why = cfg.execution.weight_rules().problem(np.asarray(w, dtype=float), symbols, scfg.kind)
     if why:
         raise ConfigError(f"strategies.{scfg.name}: target at {panel.index[-1]}: {why}")
     assumed = holdings is None

@@ -305,10 +305,13 @@ def check_targets(
     strategy: str,
     decision_bars: np.ndarray | None = None,
 ) -> None:
-    """Refuse targets the execution's weight rules forbid (a ValueError naming the bar)."""
+    """Refuse targets the execution's weight rules forbid (a ValueError naming the bar and
+    the fix for the strategy's kind)."""
     from engine.weights import check_targets as check
 
-    check(targets, tuple(symbols), index, cfg.execution.weight_rules(), strategy, decision_bars)
+    kind = next((s.kind for s in cfg.strategies if s.name == strategy), None)
+    rules = cfg.execution.weight_rules()
+    check(targets, tuple(symbols), index, rules, strategy, decision_bars, kind)
 
 
 # ------------------------------------------------------------------ config sections
@@ -340,6 +343,46 @@ def market_for(cfg: RunConfig, panel: BarPanel, detector: Any = None) -> Any:
     if sym != det.market:
         log.warning("detector.market", market=sym, reason="not set: first equity-like symbol")
     return det.model_copy(update={"market": sym})
+
+
+def in_bars(detector_cfg: Any, freq: Frequency) -> Any:
+    """The detector section with ``min_train`` / ``refit_every`` given in time (``"2y"``,
+    ``"26w"``) turned into bars of the data's frequency (unitless ints are bars already);
+    one that resolves below its key's minimum is a :class:`ConfigError` naming the key."""
+    sized = getattr(detector_cfg, "in_bars", None)
+    if not callable(sized):
+        return detector_cfg
+    try:
+        return sized(freq)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def check_history(
+    detector_cfg: Any, detector: Any, n_bars: int, freq: Frequency, given: object = None
+) -> None:
+    """Refuse a history too short for the detector's first fit with the counts and the
+    key to change (``detector.min_train: the first fit needs 504 bars ..., the data has
+    418``; ``given``: the key's value as written, when a time string); nothing for
+    detectors without a fit schedule."""
+    fit_bars = getattr(detector, "fit_bars", None)
+    if not callable(fit_bars) or len(fit_bars(n_bars)) > 0:
+        return
+    from engine.regimes.config import fitting_min_train
+
+    need = int(getattr(detector_cfg, "min_train", 0) or 0)
+    skip = int(getattr(detector_cfg, "skip", 0) or 0)
+    first = max(need, skip + 2)
+    if not need:
+        raise ConfigError(
+            f"detector: the data has {n_bars} bars, too few for the detector's first fit"
+        )
+    written = f" (min_train = {given!r})" if isinstance(given, str) else ""
+    raise ConfigError(
+        f"detector.min_train: the first fit needs {freq.describe_bars(first)}{written} and "
+        f"the data has {n_bars} bars; set detector.min_train below {n_bars} (e.g. "
+        f"{fitting_min_train(n_bars)}) or give more history"
+    )
 
 
 def wanted_features(
@@ -413,6 +456,14 @@ class Run:
     def prepare(self, detector: Any = None) -> Prepared:
         """Features and detector fits over the data (``detector`` replaces the run's, e.g.
         a fold schedule around it)."""
+        if detector is None:
+            check_history(
+                self.detector_config,
+                self.detector,
+                self.inputs.n_bars,
+                self.frequency,
+                getattr(self.cfg.detector, "min_train", None),
+            )
         try:
             return prepare(
                 self.inputs,
@@ -464,7 +515,7 @@ class Run:
             and self.market is not None
         ):
             detector_cfg = detector_cfg.model_copy(update={"market": self.market})
-        det_cfg = market_for(self.cfg, self.panel, detector_cfg)
+        det_cfg = in_bars(market_for(self.cfg, self.panel, detector_cfg), self.frequency)
         try:
             return det_cfg, det_cfg.build(self.inputs)
         except (DataError, ValueError) as exc:
@@ -511,14 +562,14 @@ def assemble(
         costs = costs_for(cfg, panel.symbols)
     except ValueError as exc:
         raise ConfigError(f"costs: {exc}") from None
+    freq = infer_frequency(panel.index, cfg.data.periods_per_year)
+    det_cfg = in_bars(market_for(cfg, panel), freq)
     try:
         wanted = wanted_features(cfg.detector, panel, strats)
         inputs = with_inputs(panel, wanted)
-        det_cfg = market_for(cfg, panel)
         detector = det_cfg.build(inputs)
     except (DataError, ValueError) as exc:
         raise ConfigError(f"detector: {exc}") from None
-    freq = infer_frequency(panel.index, cfg.data.periods_per_year)
     if freq.sparse:
         log.warning(
             "data.sessions_missing",
@@ -547,10 +598,12 @@ __all__ = [
     "Run",
     "assemble",
     "build_strategy",
+    "check_history",
     "check_strategies",
     "check_targets",
     "costs_for",
     "import_plugins",
+    "in_bars",
     "load_chunks",
     "load_custom",
     "load_files",

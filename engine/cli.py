@@ -30,6 +30,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "paper-report": ("engine.live.paper_report", "how paper tracked the backtest (gap split)"),
     "sweep": ("engine.sweep.cli", "run a parameter sweep (grid or random)"),
     "monitor": ("engine.bus.cli", "print the engine's events from the ZeroMQ bus"),
+    "list": ("engine.catalog", "list strategy kinds, detector kinds and features (yours too)"),
 }
 """Subcommand -> (module with ``register(subparsers)``, one-line help); imported lazily."""
 
@@ -288,9 +289,12 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise UsageError(f"{out}: already exists (pass --force to overwrite)")
     if out.is_dir():
         raise UsageError(f"{out}: is a folder, expected a .toml file path")
-    text = starter_config(args.files, name=args.name, folder=out.parent)
+    notes: list[str] = []
+    text = starter_config(args.files, name=args.name, folder=out.parent, notes=notes)
     prepare_out_file(out)
     out.write_text(text)
+    for note in notes:
+        print(f"note: {note}")
     print(f"wrote {out}; run it with: regime-engine backtest {out}")
     return 0
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -40,7 +41,15 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Freq = Literal["D", "W", "M", "Q", "Y"] | None
+def _no_calendar(value: Any) -> Any:
+    """``rebalance = "none"`` (TOML has no null): no calendar rebalancing."""
+    return None if isinstance(value, str) and value.strip().lower() == "none" else value
+
+
+Freq = Annotated[Literal["D", "W", "M", "Q", "Y"] | None, BeforeValidator(_no_calendar)]
+"""A rebalancing calendar, or ``"none"``: static weights are bought once and held (they
+drift with prices; a ``drift`` band still rebalances), a regime table trades only when
+the regime changes."""
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 
@@ -368,6 +377,8 @@ Weights = dict[str, float] | Literal["equal"]
 
 
 class StaticConfig(Section):
+    """Fixed weights (a table or "equal") rebalanced on a calendar, a drift band, or held."""
+
     kind: Literal["static"]
     name: str
     weights: Weights
@@ -377,6 +388,8 @@ class StaticConfig(Section):
 
 
 class InverseVolConfig(Section):
+    """Naive risk parity: weights proportional to 1/EWMA volatility over the weights' support."""
+
     kind: Literal["inverse_vol"]
     name: str
     weights: Weights = "equal"
@@ -384,8 +397,20 @@ class InverseVolConfig(Section):
     drift: float = Field(0.0, ge=0)
     normalize: bool = False
 
+    @model_validator(mode="after")
+    def _resizes(self) -> InverseVolConfig:
+        if self.rebalance is None and self.drift == 0.0:
+            raise ValueError(
+                'rebalance: "none" would fix the inverse-vol weights on the first bar, before '
+                'any volatility is measured; use kind = "static" for buy-and-hold, or a '
+                "calendar (D, W, M, Q, Y) or a drift band"
+            )
+        return self
+
 
 class RegimeConfig(Section):
+    """A weight table per regime label, switched when the smoothed regime changes."""
+
     kind: Literal["regime"]
     name: str
     table: dict[str, Weights]
@@ -395,6 +420,15 @@ class RegimeConfig(Section):
     blend: bool = False
     drift: float = Field(0.0, ge=0)
     normalize: bool = False
+
+    @model_validator(mode="after")
+    def _leaves_warmup(self) -> RegimeConfig:
+        if self.rebalance is None and not self.on_change and self.drift == 0.0:
+            raise ValueError(
+                'rebalance: "none" with on_change = false never trades after the warm-up '
+                "weights; set on_change = true or a calendar (D, W, M, Q, Y)"
+            )
+        return self
 
 
 class GroupLimit(Section):
@@ -452,6 +486,17 @@ class OptimizedConfig(Section):
     cvar_beta: float = Field(0.95, gt=0, lt=1)
     warmup: Weights = "equal"
     rebalance: Literal["D", "W", "M", "Q", "Y"] = "M"
+
+    @field_validator("rebalance", mode="before")
+    @classmethod
+    def _calendar(cls, v: Any) -> Any:
+        if _no_calendar(v) is None:
+            raise ValueError(
+                '"none" is not available for kind optimized (its weights are '
+                "solved again on a calendar: D, W, M, Q or Y; for buy-and-hold use kind = "
+                '"static")'
+            )
+        return v
 
     @field_validator("min_weight", "max_weight")
     @classmethod
@@ -658,7 +703,7 @@ class RunConfig(Section):
                 specs = [("warmup", s.warmup)]
             for where, spec in specs:
                 if not getattr(s, "normalize", False):
-                    check_weight_spec(spec, rules, f"strategies.{i}.{where} ({s.name})")
+                    check_weight_spec(spec, rules, f"strategies.{i}.{where} ({s.name})", s.kind)
         return self
 
     @field_validator("strategies")

@@ -35,13 +35,18 @@ def _from_folder(file: str, folder: Path | None) -> str:
 
 
 def starter_config(
-    files: Sequence[str], name: str | None = None, folder: str | Path | None = None
+    files: Sequence[str],
+    name: str | None = None,
+    folder: str | Path | None = None,
+    notes: list[str] | None = None,
 ) -> str:
     """TOML text of a starter config for ``files`` (see the module doc); ``folder``: where
-    the config will be written (its data paths are written relative to it)."""
+    the config will be written (its data paths are written relative to it); ``notes``
+    receives a line for each setting sized to the data (e.g. ``detector.min_train``)."""
     from engine.assemble import load_files
     from engine.config import equity_like_symbol, parse_config
     from engine.ground.frequency import infer_frequency
+    from engine.regimes.config import HMMDetectorConfig, fitting_min_train
 
     panel, fmt, close_only = load_files(files)
     syms = list(panel.symbols)
@@ -55,9 +60,18 @@ def starter_config(
     derived = "ohlc_from_close = true   # close-only files: open = high = low = close\n"
     derived = derived if close_only else ""
     train = ""
-    if panel.n_bars < 3 * 504:  # the default first fit (504 bars) would take most of it
-        min_train = max(60, panel.n_bars // 3)
-        train = f"min_train = {min_train}                 # first fit after this many bars\n"
+    default = int(HMMDetectorConfig.model_fields["min_train"].default)
+    if panel.n_bars < 3 * default:  # the default first fit would take most of the data
+        min_train = fitting_min_train(panel.n_bars)
+        why = "is more than the data has" if default >= panel.n_bars else "would take most of it"
+        said = (
+            f"detector.min_train = {min_train}: the first fit after "
+            f"{freq.describe_bars(min_train)} of your {panel.n_bars} bars (the default, "
+            f"{default}, {why})"
+        )
+        train = f"min_train = {min_train}  # sized to the data: {said.partition(': ')[2]}\n"
+        if notes is not None:
+            notes.append(said)
     base = Path(folder) if folder is not None else None
     src = ", ".join(_toml_str(_from_folder(f, base)) for f in files)
     text = f"""# Starter config written by `regime-engine init` for {len(files)} file(s):

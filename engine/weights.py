@@ -27,6 +27,26 @@ WeightSpec = Mapping[str, float] | str
 GROSS_TOL = 1e-9
 
 
+#: strategy kinds whose weight tables take ``normalize = true``
+NORMALIZE_KINDS = ("static", "inverse_vol", "regime")
+
+
+def gross_fix(kind: str | None) -> str:
+    """What to change when a strategy of ``kind`` targets a gross above 1: leverage, or
+    ``normalize = true`` only where the kind has that key (custom strategies reject it)."""
+    lev = "enable execution.allow_leverage (with max_gross)"
+    if kind in NORMALIZE_KINDS:
+        return f"{lev} or set normalize = true"
+    if kind == "custom":
+        return (
+            f"{lev} or scale the strategy's targets to a gross of at most 1 (a custom "
+            "strategy's targets are fractions of equity; it takes no normalize key)"
+        )
+    if kind == "optimized":
+        return f"{lev} or give warmup weights summing to at most 1"
+    return lev
+
+
 @dataclass(frozen=True)
 class WeightRules:
     """What target weights may be: shorts allowed or not, the largest gross exposure."""
@@ -34,8 +54,11 @@ class WeightRules:
     allow_short: bool = False
     max_gross: float = 1.0
 
-    def problem(self, w: np.ndarray, symbols: tuple[str, ...] | list[str]) -> str | None:
-        """Why ``w`` breaks the rules (one phrase), or ``None``."""
+    def problem(
+        self, w: np.ndarray, symbols: tuple[str, ...] | list[str], kind: str | None = None
+    ) -> str | None:
+        """Why ``w`` breaks the rules (one phrase, its fix fit for a strategy of ``kind``:
+        :func:`gross_fix`), or ``None``."""
         if not np.isfinite(w).all():
             j = int(np.flatnonzero(~np.isfinite(w))[0])
             return f"weight of {symbols[j]} is {w[j]} (weights must be finite)"
@@ -48,20 +71,23 @@ class WeightRules:
         gross = float(np.abs(w).sum())
         if gross > self.max_gross + GROSS_TOL:
             if self.max_gross == 1.0:
-                fix = "enable execution.allow_leverage (with max_gross) or set normalize = true"
+                fix = gross_fix(kind)
             else:
                 fix = f"execution.max_gross is {self.max_gross:g}"
             return f"weights sum to {gross:g} (gross) > {self.max_gross:g}; {fix}"
         return None
 
 
-def check_weight_spec(spec: WeightSpec, rules: WeightRules, where: str) -> None:
-    """Raise ``ValueError`` naming ``where`` if a configured weight table breaks ``rules``."""
+def check_weight_spec(
+    spec: WeightSpec, rules: WeightRules, where: str, kind: str | None = None
+) -> None:
+    """Raise ``ValueError`` naming ``where`` if a configured weight table (of a strategy of
+    ``kind``) breaks ``rules``."""
     if isinstance(spec, str):
         return
     names = list(spec)
     w = np.array([float(spec[s]) for s in names])
-    why = rules.problem(w, names)
+    why = rules.problem(w, names, kind)
     if why:
         raise ValueError(f"{where}: {why}")
 
@@ -104,9 +130,10 @@ def check_targets(
     rules: WeightRules,
     strategy: str,
     bars: np.ndarray | None = None,
+    kind: str | None = None,
 ) -> None:
     """Check a run's target weights: ``(T, N)`` per bar (NaN rows = no decision), or the
-    rows at decision ``bars`` only.
+    rows at decision ``bars`` only (``kind``: the strategy's, for the hint).
 
     Raises ``ValueError`` naming the strategy, the first offending bar and why.
     """
@@ -123,7 +150,7 @@ def check_targets(
     if bad.any():
         r = int(np.flatnonzero(bad)[0])
         i = r if bars is None else int(bars[r])
-        why = rules.problem(tt[r], symbols)
+        why = rules.problem(tt[r], symbols, kind)
         raise ValueError(
             f"strategy {strategy!r}, bar {i} ({index[i]}): target {why or 'breaks the rules'}"
         )

@@ -17,7 +17,8 @@ turnover. Rules (documented in the README, "Data format"):
 * about a week: 52; a month: 12; a quarter: 4; a year: 1.
 
 ``periods_per_year`` in the config (``[data] periods_per_year``) overrides the inference.
-:func:`window_bars` turns a window named in time (``"1y"``, ``"6m"``, ``"20d"``, ``"4h"``)
+:func:`window_bars` (feature windows) and :func:`span_bars` (detector schedules) turn a
+span named in time (``"1y"``, ``"6m"``, ``"20d"``, ``"4h"``)
 into the right number of bars. This module is import-light (numpy and pandas only).
 """
 
@@ -250,16 +251,17 @@ def parse_window(window: str) -> tuple[float, str]:
     return float(m.group(1)), m.group(2).lower()
 
 
-def window_bars(window: str | int, freq: Frequency) -> int:
-    """Bars in a window named in time (``"1y"``, ``"6m"``, ``"2w"``, ``"20d"``, ``"4h"``,
-    ``"30min"``) or in bars (``"63bars"`` or an int), at least 2.
+def span_bars(span: str | int, freq: Frequency) -> int:
+    """Bars in a span named in time (``"2y"``, ``"18m"``, ``"26w"``, ``"20d"``, ``"4h"``,
+    ``"30min"``) or in bars (``"63bars"`` or an int), rounded to the nearest bar (0 for a
+    span under half a bar: callers bound it).
 
     Calendar units convert through ``periods_per_year`` (so ``"1y"`` is 252 daily bars,
     52 weekly bars, 98,280 one-minute bars of 390-minute sessions).
     """
-    if isinstance(window, int | np.integer):
-        return max(2, int(window))
-    x, unit = parse_window(str(window))
+    if isinstance(span, int | np.integer):
+        return int(span)
+    x, unit = parse_window(str(span))
     if unit.startswith("bar"):
         n = x
     elif unit in ("h", "min"):
@@ -267,7 +269,12 @@ def window_bars(window: str | int, freq: Frequency) -> int:
         n = seconds / freq.bar_seconds
     else:
         n = x * _UNIT_DAYS[unit] / 365.25 * freq.periods_per_year
-    return max(2, round(n))
+    return round(n)
+
+
+def window_bars(window: str | int, freq: Frequency) -> int:
+    """A feature window in bars (:func:`span_bars`), at least 2."""
+    return max(2, span_bars(window, freq))
 
 
 def annualisation_label(freq: Frequency) -> str:
@@ -275,4 +282,11 @@ def annualisation_label(freq: Frequency) -> str:
     return f"{freq.name} bars, {freq.periods_per_year:,.0f}/yr"
 
 
-__all__ = ["Frequency", "annualisation_label", "infer_frequency", "parse_lag", "window_bars"]
+__all__ = [
+    "Frequency",
+    "annualisation_label",
+    "infer_frequency",
+    "parse_lag",
+    "span_bars",
+    "window_bars",
+]

@@ -21,6 +21,16 @@ BUILTIN_FEATURES: dict[str, int] = {
     "rsi": L.F_RSI,
 }
 
+BUILTIN_FEATURE_DOCS: dict[str, str] = {
+    "logret": "log return of the close over one bar",
+    "vol_fast": "EWMA volatility of log returns, fast half-life (features.hl_fast)",
+    "vol_slow": "EWMA volatility of log returns, slow half-life (features.hl_slow)",
+    "ma_gap": "close / moving average (features.ma_window) - 1",
+    "drawdown": "close / running peak - 1 (<= 0)",
+    "rsi": "Wilder RSI in [0, 100] (features.rsi_window)",
+}
+"""One line per built-in feature (``regime-engine list``)."""
+
 
 @dataclass(frozen=True)
 class Names:

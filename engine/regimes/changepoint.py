@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.ground import layout as L
-from engine.regimes.inputs import Inputs, Schedule, design, header, standardize
+from engine.regimes.inputs import Inputs, Schedule, header, training_design
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,11 @@ class BOCPDDetector:
         self, features: np.ndarray, exog: np.ndarray, previous: np.ndarray | None
     ) -> np.ndarray:
         first = Inputs(self.inputs.src[:1], self.inputs.log[:1], self.inputs.names[:1])
-        rows = self.schedule.rows(features.shape[0])
-        _, mean, scale = standardize(design(first, features[rows], exog[rows]))
+        fitted = training_design(first, self.schedule, features, exog, previous)
+        if fitted is None:
+            assert previous is not None
+            return previous  # a refit on a window that stood still: the model so far
+        _, mean, scale = fitted
         h = header(L.DET_BOCPD, 2, first, mean, scale)
         h[L.DX_A] = 1.0 / self.expected_run
         h[L.DX_B] = self.max_run

@@ -58,7 +58,11 @@ class GMMDetector:
     ) -> np.ndarray:
         from sklearn.mixture import GaussianMixture  # before the limit: its pools counted
 
-        z, mean, scale = training_design(self.inputs, self.schedule, features, exog)
+        fitted = training_design(self.inputs, self.schedule, features, exog, previous)
+        if fitted is None:
+            assert previous is not None
+            return previous  # a refit on a window that stood still: the model so far
+        z, mean, scale = fitted
         k = self.n_states
         try:
             with fit_threads(1), warnings.catch_warnings():
@@ -131,7 +135,11 @@ class KMeansDetector:
     ) -> np.ndarray:
         from sklearn.cluster import KMeans
 
-        z, mean, scale = training_design(self.inputs, self.schedule, features, exog)
+        fitted = training_design(self.inputs, self.schedule, features, exog, previous)
+        if fitted is None:
+            assert previous is not None
+            return previous  # a refit on a window that stood still: the model so far
+        z, mean, scale = fitted
         k, d = self.n_states, self.inputs.d
         with fit_threads(1), warnings.catch_warnings():
             warnings.simplefilter("ignore")

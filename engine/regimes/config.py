@@ -9,9 +9,10 @@ from __future__ import annotations
 import importlib
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.ground.bars import BarPanel, DataError
+from engine.ground.frequency import Frequency, parse_window, span_bars
 from engine.ground.spec import Smoothing
 from engine.regimes.base import Detector
 from engine.regimes.changepoint import BOCPDDetector
@@ -25,6 +26,67 @@ from engine.regimes.supervised import SupervisedDetector
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+MinTrain = Annotated[int, Field(ge=10)] | str
+"""Bars before the first fit: an int (bars) or a time string (``"2y"``, ``"18m"``)."""
+RefitEvery = Annotated[int, Field(ge=0)] | str
+"""Bars between fits (0: fit once): an int (bars) or a time string (``"26w"``, ``"4w"``)."""
+
+#: The fewest bars each schedule key may resolve to (the ints' own lower bounds; a refit
+#: interval given in time must be at least one bar: 0, "fit once", is written as 0).
+SCHEDULE_MIN_BARS = {"min_train": 10, "refit_every": 1}
+
+
+def fitting_min_train(n_bars: int) -> int:
+    """A ``min_train`` that leaves most of ``n_bars`` to trade: a third of the history, at
+    least 60 bars, at most half of it (``init`` writes it, short-history errors suggest it)."""
+    return max(10, min(max(60, n_bars // 3), n_bars // 2))
+
+
+class TimedSchedule(Strict):
+    """``min_train`` / ``refit_every`` in bars (ints) or in time (strings in the feature
+    windows' units: ``"2y"``, ``"18m"``, ``"26w"``, ``"20d"``, ``"4h"``, ``"63bars"``),
+    turned into bars of the run's frequency by :meth:`in_bars`."""
+
+    @field_validator("min_train", "refit_every", check_fields=False)
+    @classmethod
+    def _time_string(cls, v: int | str) -> int | str:
+        if isinstance(v, str):
+            try:
+                parse_window(v)
+            except ValueError:
+                raise ValueError(
+                    f"{v!r}: expected bars (an int) or a number and a unit (y, q, m or mo, "
+                    "w, d, h, min, bars), e.g. '2y' or '26w'"
+                ) from None
+        return v
+
+    def in_bars(self, freq: Frequency) -> TimedSchedule:
+        """This section with its time strings as bars of ``freq``; a :class:`ValueError`
+        ``detector.KEY: ...`` when one resolves to fewer bars than the key allows."""
+        update: dict[str, int] = {}
+        for key, lo in SCHEDULE_MIN_BARS.items():
+            value = getattr(self, key, None)
+            if isinstance(value, str):
+                n = span_bars(value, freq)
+                if n < lo:
+                    raise ValueError(
+                        f"detector.{key}: {value!r} is {n} bar(s) of {freq.name} data "
+                        f"({freq.periods_per_year:,.0f}/yr); it needs at least {lo}"
+                    )
+                update[key] = n
+        return self.model_copy(update=update) if update else self
+
+    def bars(self, key: str) -> int:
+        """``key`` in bars (a time string must have gone through :meth:`in_bars`)."""
+        value = getattr(self, key)
+        if isinstance(value, str):
+            raise ValueError(
+                f"detector.{key} = {value!r}: a time string needs the data's frequency "
+                "(build the detector through engine.assemble, or give bars)"
+            )
+        return int(value)
 
 
 class SmoothingConfig(Strict):
@@ -71,7 +133,7 @@ class RuleDetectorConfig(Strict):
         )
 
 
-class FittedConfig(Strict):
+class FittedConfig(TimedSchedule):
     """Settings shared by the fitted detectors (trailing-window fits, online filter).
 
     ``features``: input names (see :mod:`engine.regimes.inputs`): ``logret``,
@@ -79,14 +141,15 @@ class FittedConfig(Strict):
     training window's statistics. The first fit is at bar ``min_train``, then every
     ``refit_every`` bars (0: once), on an ``expanding`` window or a ``rolling`` one of
     ``window_length`` bars, leaving out the first ``skip`` bars (feature warm-up).
+    ``min_train`` and ``refit_every`` may be time strings (:class:`TimedSchedule`).
     """
 
     market: str = "SPX"
     features: tuple[str, ...] = ("logret", "log_vol_fast")
     n_states: int = Field(3, ge=2, le=8)
     labels: tuple[str, ...] | None = None
-    min_train: int = Field(504, ge=10)
-    refit_every: int = Field(63, ge=0)
+    min_train: MinTrain = 504
+    refit_every: RefitEvery = 63
     window: Literal["expanding", "rolling"] = "expanding"
     window_length: int = Field(1260, ge=10)
     skip: int = Field(21, ge=0)
@@ -95,8 +158,8 @@ class FittedConfig(Strict):
 
     def schedule(self) -> Schedule:
         return Schedule(
-            min_train=self.min_train,
-            refit_every=self.refit_every,
+            min_train=self.bars("min_train"),
+            refit_every=self.bars("refit_every"),
             window=self.window_length if self.window == "rolling" else 0,
             skip=self.skip,
         )
@@ -122,7 +185,7 @@ class HMMDetectorConfig(FittedConfig):
 
     kind: Literal["hmm"] = "hmm"
     features: tuple[str, ...] = ("logret",)  # evidence: benchmarks/detector_lag.py
-    refit_every: int = Field(126, ge=0)
+    refit_every: RefitEvery = 126
     covariance: Literal["full", "diag"] = "full"
     n_restarts: int = Field(3, ge=1)
     refit_restarts: int = Field(1, ge=0)
@@ -233,7 +296,7 @@ class SupervisedDetectorConfig(FittedConfig):
         )
 
 
-class BOCPDDetectorConfig(Strict):
+class BOCPDDetectorConfig(TimedSchedule):
     """Bayesian online changepoint detection on one input; states (stable, change)."""
 
     kind: Literal["bocpd"] = "bocpd"
@@ -245,7 +308,7 @@ class BOCPDDetectorConfig(Strict):
     prior_kappa: float = Field(1.0, gt=0.0)
     prior_alpha: float = Field(2.0, gt=0.0)
     prior_beta: float = Field(1.0, gt=0.0)
-    min_train: int = Field(252, ge=10)
+    min_train: MinTrain = 252
     skip: int = Field(21, ge=0)
     smoothing: SmoothingConfig = SmoothingConfig()
 
@@ -258,7 +321,7 @@ class BOCPDDetectorConfig(Strict):
             prior_kappa=self.prior_kappa,
             prior_alpha=self.prior_alpha,
             prior_beta=self.prior_beta,
-            schedule=Schedule(self.min_train, 0, 0, self.skip),
+            schedule=Schedule(self.bars("min_train"), 0, 0, self.skip),
         )
 
 
@@ -271,8 +334,8 @@ class GRUDetectorConfig(FittedConfig):
     """
 
     kind: Literal["gru"] = "gru"
-    min_train: int = Field(756, ge=10)
-    refit_every: int = Field(252, ge=0)
+    min_train: MinTrain = 756
+    refit_every: RefitEvery = 252
     hidden: int = Field(8, ge=1, le=64)
     seq_len: int = Field(64, ge=4)
     burn_in: int = Field(24, ge=0)
@@ -316,8 +379,9 @@ class GRUDetectorConfig(FittedConfig):
 
 
 class CustomDetectorConfig(Strict):
-    """A plug-in detector: ``target = "module:factory"`` called as ``factory(panel,
-    **params)``; it returns a compiled detector (e.g. a user njit filter), a
+    """A plug-in detector built by ``factory(panel, **params)`` (``target = "module:factory"``).
+
+    The factory returns a compiled detector (e.g. a user njit filter), a
     scikit-learn-style one (:class:`~engine.regimes.estimator.SklearnDetector`) or a
     Python one. ``market`` names the asset whose features reports read."""
 

@@ -38,10 +38,10 @@ from engine.regimes.inputs import (
     Schedule,
     body_offset,
     default_labels,
-    design,
     header,
     standardize,
     state_order,
+    varying_design,
 )
 from engine.regimes.supervised import forward_vol_labels
 
@@ -223,7 +223,10 @@ class GRUDetector:
         n = features.shape[0]
         rows = self.schedule.rows(n)
         k, d, hd = self.n_states, self.inputs.d, self.hidden
-        x = design(self.inputs, features[rows], exog[rows])
+        x = varying_design(self.inputs, self.schedule, features, exog, previous)
+        if x is None:
+            assert previous is not None
+            return previous  # a refit on a window that stood still: the model so far
         z, mean, scale = standardize(x)
         ret = np.nan_to_num(np.asarray(features[rows, self.market_col], dtype=np.float64))
         lab = self.targets(z, ret)

@@ -28,12 +28,14 @@ import numpy as np
 from engine.ground import layout as L
 from engine.plugins.detector import EstimatorDetector
 from engine.regimes.inputs import (
+    ConstantInput,
     Inputs,
     Schedule,
     default_labels,
     design,
     labelled_stats,
     state_order,
+    varying_design,
 )
 from engine.regimes.supervised import forward_vol_labels
 
@@ -97,7 +99,8 @@ class SklearnDetector:
 
         rows = self.schedule.rows(features.shape[0])
         f, e = features[rows], inputs[rows]
-        raw = design(self.inputs, f, e)
+        raw = varying_design(self.inputs, self.schedule, features, inputs, None)
+        assert raw is not None  # a constant input raised
         fill = np.nan_to_num(np.nanmean(np.where(np.isfinite(raw), raw, np.nan), axis=0))
         x = np.where(np.isfinite(raw), raw, fill)
         est = clone(self.estimator)
@@ -167,7 +170,13 @@ class ExternalPosterior:
         self, features: np.ndarray, exog: np.ndarray, previous: np.ndarray | None
     ) -> np.ndarray:
         """Fit a model on these rows (kept in :attr:`models`); the kernel's row."""
-        self.models.append(self.inner.fit_model(features, exog))
+        try:
+            model = self.inner.fit_model(features, exog)
+        except ConstantInput:
+            if not self.models:  # a first fit on an input that never moves: refused
+                raise
+            model = self.models[-1]  # a refit on a window that stood still: the model so far
+        self.models.append(model)
         return self.row()
 
     def posterior_history(

@@ -20,18 +20,16 @@ import numpy as np
 
 from engine.ground import layout as L
 from engine.regimes.inputs import (
-    ConstantInput,
     Inputs,
     Schedule,
     body_offset,
-    check_varies,
     default_labels,
-    design,
     header,
     labelled_stats,
     standardize,
     state_order,
     stored_standardization,
+    varying_design,
 )
 from engine.regimes.online_nb import score_rows_nb
 from engine.regimes.threads import fit_threads
@@ -250,12 +248,9 @@ class GaussianHMMDetector:
     ) -> np.ndarray:
         n = features.shape[0]
         rows = self.schedule.rows(n)
-        x = design(self.inputs, features[rows], exog[rows])
-        try:
-            check_varies(self.inputs, x, rows)
-        except ConstantInput:
-            if previous is None:  # a first fit on nothing: refused (posterior 1/K otherwise)
-                raise
+        x = varying_design(self.inputs, self.schedule, features, exog, previous)
+        if x is None:
+            assert previous is not None
             return previous  # a refit on a window that stood still: the model so far
         z, mean, scale = standardize(x)
         warm = None

@@ -244,10 +244,37 @@ def check_varies(inputs: Inputs, x: np.ndarray, rows: slice) -> None:
             raise ConstantInput(name, int(rows.start or 0), int(rows.stop) - 1)
 
 
-def training_design(
-    inputs: Inputs, schedule: Schedule, features: np.ndarray, exog: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Standardized design matrix of a fit's training rows (the schedule's window of the
-    rows given, all before the fit bar), with the mean and scale used."""
+def varying_design(
+    inputs: Inputs,
+    schedule: Schedule,
+    features: np.ndarray,
+    exog: np.ndarray,
+    previous: np.ndarray | None,
+) -> np.ndarray | None:
+    """Design matrix of a fit's training rows (the schedule's window of the rows given, all
+    before the fit bar), every input checked to move: a constant one (a market price that
+    never moves: log-returns all 0) is :class:`ConstantInput` on a first fit (its posterior
+    would be uniform, or one arbitrary cluster), and ``None`` on a refit (``previous`` is
+    kept: a rolling window that stood still). Every fitted detector fits through it."""
     rows = schedule.rows(features.shape[0])
-    return standardize(design(inputs, features[rows], exog[rows]))
+    x = design(inputs, features[rows], exog[rows])
+    try:
+        check_varies(inputs, x, rows)
+    except ConstantInput:
+        if previous is None:
+            raise
+        return None
+    return x
+
+
+def training_design(
+    inputs: Inputs,
+    schedule: Schedule,
+    features: np.ndarray,
+    exog: np.ndarray,
+    previous: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`varying_design` standardized, with the mean and scale used (``None``: keep
+    ``previous``)."""
+    x = varying_design(inputs, schedule, features, exog, previous)
+    return None if x is None else standardize(x)

@@ -129,7 +129,11 @@ class JumpModelDetector:
     def fit(
         self, features: np.ndarray, exog: np.ndarray, previous: np.ndarray | None
     ) -> np.ndarray:
-        z, mean, scale = training_design(self.inputs, self.schedule, features, exog)
+        fitted = training_design(self.inputs, self.schedule, features, exog, previous)
+        if fitted is None:
+            assert previous is not None
+            return previous  # a refit on a window that stood still: the model so far
+        z, mean, scale = fitted
         k = self.n_states
         with fit_threads(1):
             cent, path, _ = fit_jump(

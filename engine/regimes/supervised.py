@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.ground import layout as L
-from engine.regimes.inputs import Inputs, Schedule, default_labels, design, header, standardize
+from engine.regimes.inputs import (
+    Inputs,
+    Schedule,
+    default_labels,
+    header,
+    standardize,
+    varying_design,
+)
 
 ABSENT_BIAS = -30.0
 
@@ -70,10 +77,13 @@ class SupervisedDetector:
         n = features.shape[0]
         rows = self.schedule.rows(n)
         k, d = self.n_states, self.inputs.d
+        x = varying_design(self.inputs, self.schedule, features, exog, previous)
+        if x is None:
+            assert previous is not None
+            return previous  # a refit on a window that stood still: the model so far
         # labels from returns inside the window only (the window's own rows)
         ret = features[rows, self.market_col]
         lab_rows, y = forward_vol_labels(ret, self.horizon, k, self.embargo)
-        x = design(self.inputs, features[rows], exog[rows])
         z_all, mean, scale = standardize(x[: lab_rows.shape[0]] if lab_rows.size else x)
         z = z_all[: lab_rows.shape[0]]
         w = np.zeros((k, d))

@@ -48,7 +48,8 @@ def write(tmp_path: Path, text: str) -> str:
         ("name = [\n", "invalid TOML"),
         (
             "[data]\nstart = '2008-01-01'\nend = '2008-06-30'\n",
-            "detector: detector 'hmm': history too short",
+            "detector.min_train: the first fit needs 504 bars (~2.0 years) and the data has "
+            "125 bars",
         ),
     ],
 )
