@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -593,6 +594,18 @@ def assemble(
         strategies=strats,
     )
 
+
+class _AssembleModule(types.ModuleType):
+    """This module, callable as :func:`assemble`. Importing ``engine.assemble`` (any command
+    does) makes the package attribute ``engine.assemble`` this module, shadowing the
+    façade's function of the same name; calling the module keeps ``engine.assemble(cfg)``
+    right either way."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Run:
+        return assemble(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _AssembleModule
 
 __all__ = [
     "Run",

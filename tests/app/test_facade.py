@@ -26,3 +26,15 @@ def test_import_engine_is_light() -> None:
     code = f"import sys, engine; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_engine_assemble_is_callable_after_the_submodule_is_imported() -> None:
+    """Importing ``engine.api`` imports the submodule ``engine.assemble``, which then shadows
+    the façade's function of that name; ``engine.assemble(cfg)`` must still build the run."""
+    code = (
+        "import engine.api, engine\n"
+        "run = engine.assemble(engine.load_config('configs/default.toml'))\n"
+        "print(type(run).__name__, run is not None)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "Run True"
