@@ -242,6 +242,10 @@ class BacktestResult:
         (out / "config.json").write_text(json.dumps(self.config, indent=2, default=str))
         if self.baselines is not None:
             b = self.baselines
-            table = b.table.assign(verdict=[b.verdicts[c] for c, _ in b.table.index])
+            table = b.table.assign(
+                verdict=[b.verdicts[c] for c, _ in b.table.index],
+                rf_label=b.rf_label,
+                evaluation_start=b.start.isoformat(),
+            )
             table.to_csv(out / "baselines.csv")
         return out

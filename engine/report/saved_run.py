@@ -33,6 +33,8 @@ class SavedRun:
     panel: PanelInfo
     regime_labels: tuple[str, ...]
     config: dict[str, Any] = field(default_factory=dict)
+    # the baselines of the run's regime strategies (baselines.csv; None when not saved)
+    baselines: Any = None
 
 
 def load_run(run_dir: str | Path) -> SavedRun:
@@ -110,7 +112,12 @@ def _read(d: Path, reading: list[str]) -> SavedRun:
     prices = pd.read_csv(d / "prices.csv", index_col=0, parse_dates=True)
     note("config.json")
     config = json.loads((d / "config.json").read_text()) if (d / "config.json").is_file() else {}
+    baselines = None
+    if (d / "baselines.csv").is_file():
+        note("baselines.csv")
+        baselines = _read_baselines(d / "baselines.csv")
     return SavedRun(
+        baselines=baselines,
         equity=equity,
         weights=weights,
         fills=fills,
@@ -120,3 +127,15 @@ def _read(d: Path, reading: list[str]) -> SavedRun:
         regime_labels=tuple(meta["regime_labels"]),
         config=config,
     )
+
+
+def _read_baselines(path: Path) -> Any:
+    """The :class:`~engine.analysis.baselines.BacktestBaselines` saved beside the run."""
+    from engine.analysis.baselines import BacktestBaselines
+
+    t = pd.read_csv(path, index_col=[0, 1], keep_default_na=False, na_values=[""])
+    verdicts = {str(c): str(v) for (c, _), v in t["verdict"].items()}
+    rf_label, start = str(t["rf_label"].iloc[0]), pd.Timestamp(t["evaluation_start"].iloc[0])
+    table = t.drop(columns=["verdict", "rf_label", "evaluation_start"])
+    table.attrs["rf_label"] = rf_label
+    return BacktestBaselines(table, verdicts, rf_label, start)

@@ -81,3 +81,16 @@ def test_backtest_cli_prints_the_baselines_and_writes_them(tmp_path, capsys):
     m = json.loads((out / "metrics.json").read_text())["regime_aware"]
     assert {f"sharpe_diff_vs_{n}" for n in (AVG_MIX, VOL_MIX, "static_60_40")} <= set(m)
     assert (out / "baselines.csv").read_text().count("regime_aware,") == 3
+    # `report RUN_DIR` reads them back: the same table, verdicts, rf and evaluation start
+    from engine.report.saved_run import load_run
+
+    saved = load_run(out).baselines
+    assert saved is not None and len(saved.table) == 3
+    assert f"rf = {saved.rf_label}" in text
+    assert set(saved.verdicts) == {"regime_aware"}
+    assert f"VERDICT: {saved.verdicts['regime_aware']}" in text
+    assert saved.start == saved.start.normalize() and str(saved.start.date()) in text
+    assert main(["report", str(out)]) == 0
+    html = (out / "report.html").read_text()
+    assert "Does the detector add value beyond de-risking?" in html
+    assert "regime_aware - static_vol_matched" in html
