@@ -32,19 +32,20 @@ def run_batch_nb(
     fit_bar: np.ndarray,
     smooth: np.ndarray,
     template: Any,
-    flags: Any,
-    costs: Any,
-    eparams: Any,
-    sparams: Any,
-    ports: Any,
+    flags: np.ndarray,
+    costs: np.ndarray,
+    eparams: np.ndarray,
+    sparams: np.ndarray,
+    ports: np.ndarray,
     sstate_sizes: np.ndarray,
     ppy: float,
     out: np.ndarray,
 ) -> None:
     """Metrics of combination ``k`` into ``out[k]``, for each ``k``: new-period ``flags[k]``,
-    ``costs[k]``, ``eparams[k]``, ``sparams[k]``, a fresh state from ``ports[k]`` (its
-    initial portfolio vector), a policy state of ``sstate_sizes[k]`` zeros and copies of
-    the ``template`` state's other arrays; the features, detector and smoothing shared."""
+    ``costs[k]``, ``eparams[k]``, ``sparams[k]`` (rows of stacked arrays), a fresh state
+    from ``ports[k]`` (its initial portfolio vector), a policy state of ``sstate_sizes[k]``
+    zeros and copies of the ``template`` state's other arrays; the features, detector and
+    smoothing shared."""
     _, fstate, dstate, rstate, _, post, work = template
     for k in range(out.shape[0]):
         setup = Setup(costs[k], eparams[k], fparams, dparams, fit_bar, smooth, sparams[k])

@@ -180,11 +180,11 @@ def run_chunk(data: SweepData, rows: np.ndarray) -> np.ndarray:
     from engine.core.step_nb import builtin_policy_nb
 
     out = np.empty((len(rows), len(METRIC_NAMES)))
-    batches: dict[int, list[int]] = {}
+    batches: dict[tuple[int, int], list[int]] = {}
     for k, i in enumerate(rows):
-        g_i = int(data.combos[i, 6])
-        if g_i >= 0 and data.policies[int(data.combos[i, 2])] is builtin_policy_nb:
-            batches.setdefault(g_i, []).append(k)
+        g_i, s_i = int(data.combos[i, 6]), int(data.combos[i, 2])
+        if g_i >= 0 and data.policies[s_i] is builtin_policy_nb:
+            batches.setdefault((g_i, data.sparams[s_i].shape[0]), []).append(k)
         else:
             raw = run_one(data, int(i))
             metrics_nb(raw[0], raw[9], data.periods_per_year, out[k])
@@ -194,11 +194,10 @@ def run_chunk(data: SweepData, rows: np.ndarray) -> np.ndarray:
 
 
 def run_batch(data: SweepData, rows: np.ndarray) -> np.ndarray:
-    """Metrics of combinations that share one regime pass and run the built-in policy,
-    in one compiled call (:func:`engine.sweep.batch_nb.run_batch_nb`): the same bits as
-    :func:`run_one` and ``metrics_nb`` for each."""
-    from numba.typed import List
-
+    """Metrics of combinations that share one regime pass and run the built-in policy
+    (policy parameters of one length), in one compiled call
+    (:func:`engine.sweep.batch_nb.run_batch_nb`): the same bits as :func:`run_one` and
+    ``metrics_nb`` for each."""
     from engine.sweep.batch_nb import run_batch_nb
 
     f_i, x_i, _, _, e_i, m_i, g_i = (int(v) for v in data.combos[rows[0]])
@@ -206,22 +205,17 @@ def run_batch(data: SweepData, rows: np.ndarray) -> np.ndarray:
     fparams = data.fparams[x_i]
     n = data.close.shape[1]
     template = initial_state(n, fit.n_states, data.eparams[e_i], fparams, fit.state_size, 1)
-    flags, costs, eparams, sparams, ports = List(), List(), List(), List(), List()
-    sizes = np.empty(len(rows), dtype=np.int64)
-    for k, i in enumerate(rows):
-        _, _, s_i, c_i, e_i, _, _ = (int(v) for v in data.combos[i])
-        flags.append(data.flags[s_i])
-        costs.append(data.costs[c_i])
-        eparams.append(data.eparams[e_i])
-        sparams.append(data.sparams[s_i])
-        ports.append(initial_state(n, 1, data.eparams[e_i], fparams, 1, 1).port)
-        sizes[k] = data.sstate_size[s_i]
+    s_i, c_i, e_i = (data.combos[rows, j] for j in (2, 3, 4))
+    ports = [initial_state(n, 1, data.eparams[e], fparams, 1, 1).port for e in e_i]
     feat_rows = data.feat_rows[x_i] if data.feat_rows else None
     out = np.empty((len(rows), len(METRIC_NAMES)))
     run_batch_nb(
         data.open, data.close, data.volume, data.exog, data.n_features,
         feat_rows if feat_rows is not None else np.zeros((0, data.n_features)),
         data.regimes[g_i], fparams, fit.dparams, fit.fit_bars, data.smooth[m_i], template,
-        flags, costs, eparams, sparams, ports, sizes, data.periods_per_year, out,
+        np.stack([data.flags[s] for s in s_i]), np.stack([data.costs[c] for c in c_i]),
+        np.stack([data.eparams[e] for e in e_i]), np.stack([data.sparams[s] for s in s_i]),
+        np.stack(ports), np.array([data.sstate_size[s] for s in s_i], dtype=np.int64),
+        data.periods_per_year, out,
     )  # fmt: skip
     return out
