@@ -38,8 +38,7 @@ from engine.core.step_nb import run_nb
 ENGINE = Path(__file__).resolve().parents[1]
 
 CACHE_ENV = "REGIME_ENGINE_DRIVER_CACHE"
-"""Environment variable naming the folder of the generated driver modules (default
-``~/.cache/regime-engine/drivers``)."""
+"""Environment variable naming the folder of the generated driver modules."""
 
 BOUND = (
     "detect_user_arrays_nb",
@@ -98,9 +97,15 @@ def bound_source() -> str:
 
 
 def cache_dir() -> Path:
-    """Where the generated driver modules live."""
+    """Where the generated driver modules live: ``$REGIME_ENGINE_DRIVER_CACHE``, else
+    beside numba's own cache when ``NUMBA_CACHE_DIR`` is set, else the user's cache."""
     env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path.home() / ".cache" / "regime-engine" / "drivers"
+    if env:
+        return Path(env)
+    numba_dir = os.environ.get("NUMBA_CACHE_DIR")
+    if numba_dir:
+        return Path(numba_dir) / "regime-engine-drivers"
+    return Path.home() / ".cache" / "regime-engine" / "drivers"
 
 
 def importable(fn: Any) -> tuple[str, str] | None:
