@@ -6,8 +6,10 @@
    usage functions patched to "everything"), side by side in this process.
 2. Compile cost, each in a fresh process: the built-in pipeline with an empty numba cache
    (first run on a fresh machine), the same with the cache warm, and a run with a user
-   njit detector (``strategies.vix_detector``) — twice, to show that the second process
-   compiles again (numba can't disk-cache a loop specialised on a dispatcher argument).
+   njit detector (``strategies.vix_detector``) — twice: the first process compiles the
+   driver bound to the user's filter (:mod:`engine.core.user_driver`), the second loads it
+   from the disk cache (numba can't disk-cache a loop taking a dispatcher argument, so
+   the generated driver binds it as a global).
 
     .venv/bin/python -m benchmarks.plugins [--reps 5] [--skip-compile]
 """
@@ -132,7 +134,12 @@ def lazy_rows(reps: int) -> list[dict[str, object]]:
 
 
 def run_fresh(code: str, cache_dir: str) -> list[float]:
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, PYTHONPATH=os.getcwd())
+    env = dict(
+        os.environ,
+        NUMBA_CACHE_DIR=cache_dir,
+        REGIME_ENGINE_DRIVER_CACHE=os.path.join(cache_dir, "drivers"),
+        PYTHONPATH=os.getcwd(),
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout.split()

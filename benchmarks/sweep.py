@@ -15,6 +15,13 @@ apart, best of ``--reps`` alternating; the two results tables compared bit for b
 
     .venv/bin/python -m benchmarks.sweep [--workers 2] [--detector rule|hmm] [--skip-memory]
     .venv/bin/python -m benchmarks.sweep --detector hmm --share --workers 1 --skip-memory
+
+E (``--baseline REV``): sweep B's runs (fits done once beforehand and excluded, compile
+excluded, best of ``--reps``) in a child process on this tree and one on ``git archive
+REV`` (see :mod:`benchmarks.startup`), one worker each, and the two results tables
+compared bit for bit:
+
+    .venv/bin/python -m benchmarks.sweep --detector hmm --baseline 5409b9e --skip-memory
 """
 
 from __future__ import annotations
@@ -78,7 +85,11 @@ def main(argv: list[str] | None = None) -> None:
         help="with --share: also the whole sweep as the issue found it (hmmlearn fits, "
         "nothing shared), in the same process",
     )
+    ap.add_argument("--baseline", default=None, help="E: git revision to compare runs with")
     args = ap.parse_args(argv)
+    if args.baseline:
+        compare_trees(args.detector, args.baseline, args.reps)
+        return
     ex = LocalExecutor(args.workers)
     if args.share:
         share_comparison(args.detector, ex, args.reps, args.vs_hmmlearn)
@@ -130,6 +141,68 @@ def main(argv: list[str] | None = None) -> None:
                 ".1f",
             )
         )
+
+
+_TREE_CHILD = """
+import hashlib, importlib.util, json, logging, sys, time
+logging.disable(logging.WARNING)
+spec = importlib.util.spec_from_file_location("_bench_sweep", sys.argv[3])
+mod = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mod)  # this file; engine from the tree measured
+from engine.sweep import FitCache, SerialExecutor, run_sweep
+cfg = mod.config(sys.argv[1], 10, False)
+cache = FitCache()
+first = run_sweep(cfg, executor=SerialExecutor(), cache=cache)  # fits, compilation
+best = float("inf")
+for _ in range(int(sys.argv[2])):
+    res = run_sweep(cfg, executor=SerialExecutor(), cache=cache)
+    t = res.timings
+    best = min(best, t["total_s"] - t["fits_s"] - t["compile_s"])
+digest = hashlib.sha256(res.table.to_csv(index=False).encode()).hexdigest()[:16]
+print(json.dumps({"runs": best, "fits": first.timings["fits_s"], "table": digest}))
+"""
+
+
+def compare_trees(detector: str, baseline: str, reps: int) -> None:
+    """E: sweep B's runs in a child on this tree and one on ``baseline`` (see above)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from benchmarks.startup import extract
+
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"baseline": extract(baseline, Path(tmp) / "baseline"), "this tree": root}
+        out = {}
+        for k, tree in trees.items():
+            res = subprocess.run(
+                [sys.executable, "-c", _TREE_CHILD, detector, str(reps), __file__],
+                cwd=tree,
+                env={**os.environ, "PYTHONPATH": str(tree)},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            out[k] = json.loads(res.stdout.strip().splitlines()[-1])
+    print(
+        f"E: 1,000 combinations, 10 {detector} settings, one worker, fits excluded, best of "
+        f"{reps} (load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)"
+    )
+    for k, r in out.items():
+        print(
+            f"{k:>10} ({baseline if k == 'baseline' else 'HEAD + work tree'}): runs "
+            f"{r['runs']:.2f} s (fits {r['fits']:.2f} s, done once)"
+        )
+    a, b = out["baseline"], out["this tree"]
+    print(
+        f"   runs {a['runs'] / b['runs']:.1f}x faster; with the fits "
+        f"{(a['fits'] + a['runs']) / (b['fits'] + b['runs']):.1f}x; "
+        f"tables identical: {a['table'] == b['table']}"
+    )
 
 
 def share_comparison(detector: str, ex: Any, reps: int, vs_hmmlearn: bool = False) -> None:

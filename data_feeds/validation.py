@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import structlog
 
+from data_feeds.checks_nb import bars_ok_nb, block_calendar_nb
 from engine.ground.bars import FIELDS, DataError
 
 log = structlog.get_logger(__name__)
@@ -481,16 +482,14 @@ def _parse_long(
     missing = _missing_ohlc(cols, _where(source, names[0]), ohlc_from_close)
     idx, tz = _parse_timestamps(raw_ts.reset_index(drop=True), source, row_sym)
     rows = _OneBased()  # row numbers are only needed to name a bad row
-    data = {
-        f: _numeric(cols[f].reset_index(drop=True), f, source, row_sym, rows, idx)
-        for f in FIELDS
-        if f in cols
-    }
-    _derive_and_check(data, missing, source, row_sym, rows, idx, names)
+    data = _checked_bars(cols, missing, source, row_sym, rows, idx, names)
     order = np.arange(0) if grouped else np.argsort(codes, kind="stable")
     t_all = idx.asi8
-    in_order = _all_increasing(t_all if grouped else t_all[order], bounds)
+    in_order, same = block_calendar_nb(
+        _readonly(t_all if grouped else t_all[order]), _readonly(bounds.astype(np.int64))
+    )
     all_rows = None if in_order else np.arange(1, len(idx) + 1)
+    shared: pd.DatetimeIndex | None = None  # every symbol on the same times: one index
     out = []
     for k, sym in enumerate(names):
         take: np.ndarray | slice = slice(int(bounds[k]), int(bounds[k + 1]))
@@ -499,21 +498,13 @@ def _parse_long(
             a, b = int(take[0]), int(take[-1]) + 1
             if b - a == len(take):  # the symbol's rows are one block: views, no copies
                 take = slice(a, b)
-        sub_idx = pd.DatetimeIndex(t_all[take].view("datetime64[ns]"))
+        sub_idx = shared if shared is not None else pd.DatetimeIndex(t_all[take].view("M8[ns]"))
         if all_rows is not None:
             _check_order(sub_idx, source, sym, all_rows[take])
+        elif same:
+            shared = sub_idx
         out.append(SymbolFrame(sym, source, sub_idx, {f: data[f][take] for f in FIELDS}, tz=tz))
     return out
-
-
-def _all_increasing(t: np.ndarray, bounds: np.ndarray) -> bool:
-    """Times strictly increasing within every block ``t[bounds[k]:bounds[k + 1]]`` (one
-    pass over the whole column; the per-symbol check then only runs to name a bad row)."""
-    if t.size < 2:
-        return True
-    ok = np.less(t[:-1], t[1:])
-    ok[bounds[1:-1] - 1] = True  # a block's first row follows another symbol's last
-    return bool(ok.all())
 
 
 class RowSymbols:
@@ -541,20 +532,27 @@ def _sym_at(symbol: SymbolRef, i: int) -> str | None:
     return symbol[i] if isinstance(symbol, RowSymbols) else symbol
 
 
-def _numeric(
+def _floats(s: pd.Series) -> np.ndarray:
+    """A column as contiguous float64 (text that is not a number becomes NaN)."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(object)
+    if pd.api.types.is_float_dtype(s.dtype) or pd.api.types.is_integer_dtype(s.dtype):
+        arr = s.to_numpy(dtype=np.float64, copy=False)
+    else:
+        arr = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, copy=False)
+    return np.ascontiguousarray(arr)  # a wide table's column is strided
+
+
+def _check_finite(
+    arr: np.ndarray,
     s: pd.Series,
     name: str,
     source: str,
     symbol: SymbolRef,
     rows: Rows,
     idx: pd.DatetimeIndex,
-) -> np.ndarray:
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        s = s.astype(object)
-    if pd.api.types.is_float_dtype(s.dtype) or pd.api.types.is_integer_dtype(s.dtype):
-        arr = np.ascontiguousarray(s, dtype=np.float64)  # a wide table's column: strided
-    else:
-        arr = np.asarray(pd.to_numeric(s, errors="coerce"), dtype=np.float64)
+) -> None:
+    """Refuse NaN, infinities and text that is not a number, naming the first such row."""
     if arr.size and not (np.isfinite(arr.min()) and np.isfinite(arr.max())):  # no temporary
         i = int(np.flatnonzero(~np.isfinite(arr))[0])
         sym = _sym_at(symbol, i)
@@ -564,7 +562,41 @@ def _numeric(
         else:
             what = f"{name} is NaN" if pd.isna(val) else f"{name} is not a number ({val!r})"
         raise DataError(f"{_where(source, sym, int(rows[i]), idx[i])}: {what}")  # type: ignore[arg-type]
-    return arr
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view (the compiled checks then see one array type, one signature)."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def _checked_bars(
+    cols: dict[str, pd.Series],
+    missing: list[str],
+    source: str,
+    symbol: SymbolRef,
+    rows: Rows,
+    idx: pd.DatetimeIndex,
+    names: list[str],
+) -> dict[str, np.ndarray]:
+    """The bar fields as float64 arrays, derived ones filled, every check passed.
+
+    With open/high/low/close given, one compiled pass (:func:`bars_ok_nb`) decides; only
+    when it fails do the per-field checks run, in their order, to name the first bad row.
+    """
+    raw = {f: cols[f].reset_index(drop=True) for f in FIELDS if f in cols}
+    data = {f: _floats(s) for f, s in raw.items()}
+    if not missing:
+        if "volume" not in data:
+            data["volume"] = np.zeros(len(idx))
+        o, h, lo, c, v = (_readonly(data[f]) for f in FIELDS)
+        if bars_ok_nb(o, h, lo, c, v, RANGE_TOL):
+            return data
+    for f, s in raw.items():
+        _check_finite(data[f], s, f, source, symbol, rows, idx)
+    _derive_and_check(data, missing, source, symbol, rows, idx, names)
+    return data
 
 
 def _check_order(idx: pd.DatetimeIndex, source: str, symbol: str, rows: np.ndarray) -> None:
@@ -664,9 +696,5 @@ def _validate(
         _check_order(idx, source, symbol, rows)
     else:
         idx, tz = times
-    data: dict[str, np.ndarray] = {}
-    for f in FIELDS:
-        if f in cols:
-            data[f] = _numeric(cols[f].reset_index(drop=True), f, source, symbol, rows, idx)
-    _derive_and_check(data, missing, source, symbol, rows, idx, [symbol])
+    data = _checked_bars(cols, missing, source, symbol, rows, idx, [symbol])
     return SymbolFrame(symbol=symbol, source=source, index=idx, data=data, tz=tz)

@@ -13,7 +13,6 @@ from engine.core.step_nb import (
     detector_update_nb,
     regime_pass_nb,
     run_builtin_nb,
-    run_nb,
 )
 
 Regimes = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -64,7 +63,8 @@ def run_driver(
     ``args`` as for :func:`run_builtin_nb` up to ``record_features``; ``t0`` is the run's
     bar index of the first row (chunked runs); ``feat_rows`` the precomputed feature rows
     and ``regimes`` the precomputed phase 2 (:func:`regime_pass`; not with a user
-    filter) (see :func:`run_nb`)."""
+    filter) (see :func:`run_nb`). A user policy or filter runs through the disk-cached
+    driver bound to it (:mod:`engine.core.user_driver`)."""
     if feat_rows is None:
         feat_rows = np.zeros((0, int(args[7])))
     if regimes is None:
@@ -74,4 +74,7 @@ def run_driver(
     full = (*args, t0, feat_rows, regimes)
     if policy is builtin_policy_nb and ufilter is None:
         return RawRun(*run_builtin_nb(*full))
-    return RawRun(*run_nb(policy, detector_update_nb if ufilter is None else ufilter, *full))
+    from engine.core.user_driver import bound_driver
+
+    run = bound_driver(policy, detector_update_nb if ufilter is None else ufilter)
+    return RawRun(*run(*full))

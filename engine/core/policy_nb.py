@@ -121,6 +121,35 @@ def policy_may_act_nb(
 
 
 @nb.njit(cache=True, inline="always")
+def within_drift_nb(
+    sparams: np.ndarray,
+    sstate: np.ndarray,
+    changed: bool,
+    new_period: bool,
+    weights: np.ndarray,
+    regime: int,
+) -> bool:
+    """Does :func:`builtin_policy_nb` certainly not rebalance on this bar: no trigger
+    fired, and a (not blended) regime-table allocation whose held ``weights`` are all
+    within the drift band of this bar's targets? Decided without its context (whose
+    arrays cost reference counting on every bar); ``False``: the policy decides."""
+    drift = sparams[SP_DRIFT]
+    if drift <= 0.0 or policy_triggered_nb(sparams, sstate, changed, new_period):
+        return False
+    if int(sparams[SP_KIND]) == POLICY_INVERSE_VOL or sparams[SP_BLEND] != 0.0:
+        return False
+    n = weights.shape[0]
+    k_states = int(sparams[SP_N_STATES])
+    row = SP_HEADER  # the warm-up row while the regime is unknown (table_targets_nb)
+    if not (k_states == 0 or regime < 0 or regime >= k_states):
+        row = SP_HEADER + n + regime * n
+    for j in range(n):
+        if abs(weights[j] - sparams[row + j]) > drift:
+            return False
+    return True
+
+
+@nb.njit(cache=True, inline="always")
 def builtin_policy_nb(
     t: int, ctx: BarContext, sparams: np.ndarray, sstate: np.ndarray, target: np.ndarray
 ) -> bool:

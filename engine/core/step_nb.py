@@ -36,7 +36,7 @@ from engine.core.execution_nb import (
     mark_to_market_nb,
     place_orders_nb,
 )
-from engine.core.policy_nb import builtin_policy_nb, policy_may_act_nb
+from engine.core.policy_nb import builtin_policy_nb, policy_may_act_nb, within_drift_nb
 from engine.features.causal_nb import feature_alphas_nb, features_update_with_nb
 from engine.ground.layout import (
     C_BORROW_BPS,
@@ -332,6 +332,15 @@ def context_nb(
 
 
 @nb.njit(cache=True, inline="always")
+def held_weights_nb(close: np.ndarray, port: np.ndarray, work: np.ndarray) -> float:
+    """The weights held at this close into ``work``; returns the equity."""
+    eq = port[P_EQUITY]
+    for j in range(close.shape[0]):
+        work[j] = port[P_HEADER + j] * close[j] / eq if eq != 0.0 else 0.0
+    return float(eq)
+
+
+@nb.njit(cache=True, inline="always")
 def context_with_nb(
     close: np.ndarray,
     feats: np.ndarray,
@@ -347,10 +356,8 @@ def context_with_nb(
 ) -> BarContext:
     """:func:`context_nb` from the portfolio vector, the scratch for held weights and
     this bar's regime output (as computed ahead by :func:`detect_pass_nb`)."""
-    eq = port[P_EQUITY]
+    eq = held_weights_nb(close, port, work)
     n = close.shape[0]
-    for j in range(n):
-        work[j] = port[P_HEADER + j] * close[j] / eq if eq != 0.0 else 0.0
     return BarContext(
         close,
         feats,
@@ -909,7 +916,13 @@ def run_builtin_nb(
                     pending = any_pending_nb(port, n)
             mark_to_market_nb(close[t], port)
             port[P_BARS] = tg + 1
-            if policy_may_act_nb(sparams, sstate, o_changed[t], new_period[t]):
+            act = policy_may_act_nb(sparams, sstate, o_changed[t], new_period[t])
+            if act:  # a drift band held (most bars of a drift strategy): no context needed
+                held_weights_nb(close[t], port, work)
+                act = not within_drift_nb(
+                    sparams, sstate, o_changed[t], new_period[t], work, o_smoothed[t]
+                )
+            if act:
                 ctx = context_with_nb(
                     close[t], rows[t - r0], exog[t], close[: t + 1], new_period[t], port, work,
                     o_post[t], o_raw[t], o_smoothed[t], o_changed[t],

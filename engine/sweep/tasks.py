@@ -193,9 +193,48 @@ def run_one(data: SweepData, i: int) -> tuple[Any, ...]:
 
 
 def run_chunk(data: SweepData, rows: np.ndarray) -> np.ndarray:
-    """Metrics (``len(rows)`` x ``len(METRIC_NAMES)``) of a chunk of combinations."""
+    """Metrics (``len(rows)`` x ``len(METRIC_NAMES)``) of a chunk of combinations: the
+    built-in policy's combinations of each shared regime pass in one compiled call
+    (:func:`run_batch`), the others one at a time."""
+    from engine.core.step_nb import builtin_policy_nb
+
     out = np.empty((len(rows), len(METRIC_NAMES)))
+    batches: dict[tuple[int, int], list[int]] = {}
     for k, i in enumerate(rows):
-        raw = run_one(data, int(i))
-        metrics_nb(raw[0], raw[9], data.periods_per_year, out[k])
+        g_i, s_i = int(data.combos[i, 6]), int(data.combos[i, 2])
+        if g_i >= 0 and data.policies[s_i] is builtin_policy_nb:
+            batches.setdefault((g_i, data.sparams[s_i].shape[0]), []).append(k)
+        else:
+            raw = run_one(data, int(i))
+            metrics_nb(raw[0], raw[9], data.periods_per_year, out[k])
+    for ks in batches.values():
+        out[ks] = run_batch(data, rows[ks])
+    return out
+
+
+def run_batch(data: SweepData, rows: np.ndarray) -> np.ndarray:
+    """Metrics of combinations that share one regime pass and run the built-in policy
+    (policy parameters of one length), in one compiled call
+    (:func:`engine.sweep.batch_nb.run_batch_nb`): the same bits as :func:`run_one` and
+    ``metrics_nb`` for each."""
+    from engine.sweep.batch_nb import run_batch_nb
+
+    f_i, x_i, _, _, e_i, m_i, g_i = (int(v) for v in data.combos[rows[0]])
+    fit = data.fits[f_i]
+    fparams = data.fparams[x_i]
+    n = data.close.shape[1]
+    template = initial_state(n, fit.n_states, data.eparams[e_i], fparams, fit.state_size, 1)
+    s_i, c_i, e_i = (data.combos[rows, j] for j in (2, 3, 4))
+    ports = [initial_state(n, 1, data.eparams[e], fparams, 1, 1).port for e in e_i]
+    feat_rows = data.feat_rows[x_i] if data.feat_rows else None
+    out = np.empty((len(rows), len(METRIC_NAMES)))
+    run_batch_nb(
+        data.open, data.close, data.volume, data.exog, data.n_features,
+        feat_rows if feat_rows is not None else np.zeros((0, data.n_features)),
+        data.regimes[g_i], fparams, fit.dparams, fit.fit_bars, data.smooth[m_i], template,
+        np.stack([data.flags[s] for s in s_i]), np.stack([data.costs[c] for c in c_i]),
+        np.stack([data.eparams[e] for e in e_i]), np.stack([data.sparams[s] for s in s_i]),
+        np.stack(ports), np.array([data.sstate_size[s] for s in s_i], dtype=np.int64),
+        data.periods_per_year, out,
+    )  # fmt: skip
     return out
