@@ -134,7 +134,7 @@ def _read_baselines(path: Path) -> Any:
     from engine.analysis.baselines import BacktestBaselines
 
     t = pd.read_csv(path, index_col=[0, 1], keep_default_na=False, na_values=[""])
-    verdicts = {str(c): str(v) for (c, _), v in t["verdict"].items()}
+    verdicts = {str(key[0]): str(v) for key, v in zip(t.index, t["verdict"], strict=True)}
     rf_label, start = str(t["rf_label"].iloc[0]), pd.Timestamp(t["evaluation_start"].iloc[0])
     table = t.drop(columns=["verdict", "rf_label", "evaluation_start"])
     table.attrs["rf_label"] = rf_label
