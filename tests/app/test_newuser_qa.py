@@ -1,0 +1,47 @@
+"""Regressions found by the new-user check of every entry point (issue-21..25 merge)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine import fmt
+from engine.analysis.metrics import summary_table
+from engine.cli import main
+from engine.report.tables import table
+
+
+def _no_cash_run(tmp_path: Path) -> Path:
+    """A two-symbol long CSV (no cash asset, so every Sharpe is at rf = 0) and a config."""
+    idx = pd.bdate_range("2020-01-01", periods=300)
+    rng = np.random.default_rng(1)
+    rows = []
+    for sym, vol in (("AAA", 0.01), ("BBB", 0.004)):
+        close = 100 * np.exp(np.cumsum(rng.normal(0.0003, vol, len(idx))))
+        rows.append(pd.DataFrame({"date": idx, "symbol": sym, "close": close}))
+    pd.concat(rows).sort_values(["date", "symbol"]).to_csv(tmp_path / "p.csv", index=False)
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(
+        '[data]\nsource = "p.csv"\nohlc_from_close = true\n[detector]\nkind = "none"\n'
+        '[[strategies]]\nkind = "static"\nname = "ew"\nweights = "equal"\nrebalance = "M"\n'
+    )
+    return cfg
+
+
+def test_rf0_sharpe_is_one_column_in_console_and_report(tmp_path, capsys):
+    """Without a cash asset the Sharpe is at rf = 0: the console table and the report's
+    tables showed "sharpe (rf = 0)" twice (the rf = 0 twin repeated the column)."""
+    cfg = _no_cash_run(tmp_path)
+    assert main(["backtest", str(cfg), "--out", str(tmp_path / "out"), "--no-report"]) == 0
+    head = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("strategy"))
+    assert head.count("sharpe (rf = 0)") == 1 and head.count("sortino (rf = 0)") == 1
+    eq = pd.read_csv(tmp_path / "out" / "equity.csv", index_col=0, parse_dates=True)
+    t = summary_table(eq)
+    assert t.attrs["rf_label"] == "0" and "sharpe_rf0" in t.columns
+    html = table(t)
+    assert html.count("Sharpe (rf = 0)") == 1 and html.count("Sortino (rf = 0)") == 1
+    t.attrs["rf_label"] = "CASH"  # with a risk-free series both stay, each labelled
+    head = fmt.text_table(t).splitlines()[0]
+    assert "sharpe (rf = CASH)" in head and head.count("sharpe (rf = 0)") == 1
