@@ -184,6 +184,9 @@ def label(key: Any, rf_label: str | None = None, readable: bool = True) -> str:
         text = LABELS.get(x, x.replace("_", " "))
         return text[:1].upper() + text[1:]
 
+    if readable and ":" in k:  # "failed_solve_count:my_strategy": the name stays as it is
+        metric, _, who = k.partition(":")
+        return f"{name(metric)}:{who}"
     if k in RF_KEYS and rf_label is not None:
         return f"{name(k)} (rf = {rf_label})"
     if k.endswith("_rf0") and k[:-4] in RF_KEYS:
