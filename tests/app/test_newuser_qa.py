@@ -6,11 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from engine import fmt
 from engine.analysis.metrics import summary_table
 from engine.cli import main
+from engine.config import ConfigError, parse_config
 from engine.report.tables import table
+
+OPT = {"kind": "optimized", "name": "o", "assets": ["SPX", "UST10"]}
 
 
 def _no_cash_run(tmp_path: Path) -> Path:
@@ -45,3 +49,41 @@ def test_rf0_sharpe_is_one_column_in_console_and_report(tmp_path, capsys):
     t.attrs["rf_label"] = "CASH"  # with a risk-free series both stay, each labelled
     head = fmt.text_table(t).splitlines()[0]
     assert "sharpe (rf = CASH)" in head and head.count("sharpe (rf = 0)") == 1
+
+
+@pytest.mark.parametrize(
+    ("section", "needle"),
+    [
+        # a number out of [0, 1]: the number member speaks, not "should be 'none' or ..."
+        (
+            {"strategies": [{**OPT, "shrinkage": 1.5}]},
+            "strategies.0.optimized.shrinkage: Input should be less than or equal to 1 (got 1.5)",
+        ),
+        (
+            {"strategies": [{**OPT, "shrinkage": "lw"}]},
+            "strategies.0.optimized.shrinkage: Input should be 'none' or 'ledoit_wolf' (got 'lw')",
+        ),
+        (
+            {"detector": {"kind": "hmm", "min_train": 0}},
+            "detector.hmm.min_train: Input should be greater than or equal to 10 (got 0)",
+        ),
+        (
+            {"strategies": [{"kind": "static", "name": "s", "weights": {"SPX": "x"}}]},
+            "strategies.0.static.weights.SPX: Input should be a valid number",
+        ),
+        (
+            {"strategies": [{**OPT, "max_weight": {"*": "a"}}]},
+            "strategies.0.optimized.max_weight.*: Input should be a valid number",
+        ),
+    ],
+)
+def test_union_errors_name_the_key_without_pydantic_member_tags(section, needle):
+    """A value failing a union (``shrinkage``: a name or a number; ``min_train``: bars or a
+    time string) read ``shrinkage.literal['none','ledoit_wolf']: ... (got 1.5)`` or
+    ``min_train.constrained-int``: pydantic's member tags in the key, and the wrong
+    member's complaint."""
+    with pytest.raises(ConfigError) as exc:
+        parse_config(section)
+    msg = str(exc.value)
+    assert needle in msg, msg
+    assert "constrained-" not in msg and "literal[" not in msg and "dict[" not in msg
