@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine import fmt
 from engine.config import ConfigError, RunConfig
 from engine.live.tracking import PARTS, Fill, Leg, decompose
 
@@ -330,7 +331,7 @@ def console(rep: PaperReport) -> str:
         f"paper-report {rep.strategy}: {d['sessions']} sessions {d['first']} .. {d['last']}, "
         f"{d['fills']} fills; max target difference {d['max_target_diff']:.3g} "
         f"(weights), {d['max_shares_diff']:.3g} (shares)",
-        rep.sessions.to_string(index=False, float_format=lambda v: f"{v:,.4f}"),
+        rep.sessions.to_string(index=False, float_format=lambda v: fmt.money(v, 4)),
     ]
     if len(rep.fills):
         lines.append(
@@ -338,10 +339,11 @@ def console(rep: PaperReport) -> str:
             f"max |.| {d['shortfall_bps_max']:.2f} bps; backtest's modelled cost mean "
             f"{rep.fills['model_cost_bps'].mean():.2f} bps"
         )
-    parts = ", ".join(f"{p} {rep.split[p]:+,.2f}" for p in PARTS)
+    parts = ", ".join(f"{p} {fmt.money(rep.split[p], 2, signed=True)}" for p in PARTS)
     lines.append(
-        f"equity gap: paper {rep.paper_equity:,.2f} - replay {rep.replay_equity:,.2f} = "
-        f"{rep.gap:+,.2f} = {parts} (residual {rep.residual:.2e})"
+        f"equity gap: paper {fmt.money(rep.paper_equity, 2)} - replay "
+        f"{fmt.money(rep.replay_equity, 2)} = {fmt.money(rep.gap, 2, signed=True)} = {parts} "
+        f"(residual {rep.residual:.2e})"
     )
     lines += [f"warning: {w}" for w in rep.warnings]
     return "\n".join(lines)

@@ -87,3 +87,19 @@ def test_union_errors_name_the_key_without_pydantic_member_tags(section, needle)
     msg = str(exc.value)
     assert needle in msg, msg
     assert "constrained-" not in msg and "literal[" not in msg and "dict[" not in msg
+
+
+def test_paper_report_console_shows_no_negative_zero():
+    """A gap of -1e-11 printed ``= -0.00`` and sessions ``-0.0000``: the project's numbers
+    carry no sign when they round to zero (engine.fmt)."""
+    from engine.live.paper_report import PaperReport, console
+    from engine.live.tracking import PARTS
+
+    sessions = pd.DataFrame(
+        {"date": ["2005-06-09"], "target_diff": [0.0], "shares_diff": [0.0], "gap": [-1e-11]}
+    )
+    split = dict.fromkeys(PARTS, 0.0) | {PARTS[0]: -1e-12, PARTS[1]: 1234.5}
+    rep = PaperReport("s", sessions, pd.DataFrame(), split, 1_000_000.0, 1_000_000.00001, 1e6, 0.0)
+    text = console(rep)
+    assert "-0.00" not in text, text
+    assert f"{PARTS[1]} +1,234.50" in text and "= 0.00 =" in text
