@@ -103,3 +103,18 @@ def test_paper_report_console_shows_no_negative_zero():
     text = console(rep)
     assert "-0.00" not in text, text
     assert f"{PARTS[1]} +1,234.50" in text and "= 0.00 =" in text
+
+
+def test_report_refuses_a_cut_baselines_csv_without_a_manifest(tmp_path, capsys):
+    """With manifest.json gone (copied folder, older tooling) a baselines.csv cut mid-row
+    was read as it stood: the report showed the cut row's blank cells and lost the rest."""
+    out = tmp_path / "run"
+    assert main(["backtest", "--no-report", "--out", str(out)]) == 0
+    (out / "manifest.json").unlink()
+    assert main(["report", str(out)]) == 0  # whole, it still reads
+    capsys.readouterr()
+    f = out / "baselines.csv"
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    assert main(["report", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "baselines.csv" in err[0] and "cut short" in err[0], err
