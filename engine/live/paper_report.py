@@ -93,7 +93,9 @@ def strategy_dir(path: Path, strategy: str | None = None) -> Path:
     if len(found) == 1:
         return found[0]
     if not found:
-        raise ConfigError(f"{path}: no decisions.jsonl here or in a strategy folder under it")
+        idle = (path / "checkpoint.json").is_file() or any(path.glob("*/checkpoint.json"))
+        why = " (a checkpoint but no live decision yet: nothing traded to compare)" if idle else ""
+        raise ConfigError(f"{path}: no decisions.jsonl here or in a strategy folder under it{why}")
     names = ", ".join(p.name for p in found)
     raise ConfigError(f"{path}: several strategies ({names}); pass --strategy NAME")
 

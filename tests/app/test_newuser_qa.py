@@ -118,3 +118,18 @@ def test_report_refuses_a_cut_baselines_csv_without_a_manifest(tmp_path, capsys)
     assert main(["report", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "baselines.csv" in err[0] and "cut short" in err[0], err
+
+
+def test_paper_report_on_a_state_folder_that_never_traded(tmp_path, capsys):
+    """A paper run stopped before its first live decision (a stale exog file, exit 3)
+    leaves a checkpoint and no journal: the error says so instead of only 'no
+    decisions.jsonl'; an empty folder keeps the plain message."""
+    (tmp_path / "s" / "regime_aware").mkdir(parents=True)
+    (tmp_path / "s" / "regime_aware" / "checkpoint.json").write_text("{}")
+    (tmp_path / "empty").mkdir()
+    assert main(["paper-report", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no live decision yet" in err[0], err
+    assert main(["paper-report", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no decisions.jsonl" in err[0] and "checkpoint" not in err[0]
