@@ -133,3 +133,11 @@ def test_paper_report_on_a_state_folder_that_never_traded(tmp_path, capsys):
     assert main(["paper-report", str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no decisions.jsonl" in err[0] and "checkpoint" not in err[0]
+
+
+def test_list_features_names_the_log_and_exog_forms(capsys):
+    """`list features` showed vol_fast but not log_vol_fast (the default HMM's old input,
+    in the README) nor the exog.NAME inputs: each form is one line."""
+    assert main(["list", "features"]) == 0
+    rows = {ln.split()[0] for ln in capsys.readouterr().out.splitlines()[1:]}
+    assert {"logret", "vol_fast", "log_NAME", "exog.NAME"} <= rows
