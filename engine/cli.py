@@ -445,4 +445,9 @@ def entry() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    entry()
+    # `python -m engine.cli`: run the imported module's main, not this `__main__` copy, so
+    # the UsageError a subcommand raises through `from engine.cli import ...` is the class
+    # main catches (else a bad --out/--html was "internal error", exit 1)
+    from engine.cli import entry as _entry
+
+    _entry()
