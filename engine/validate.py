@@ -842,9 +842,11 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Run the validation of a config, print the verdict, write tables and the report."""
+    from engine.cli import run_folder
     from engine.config import load_config
 
     cfg = load_config(args.config)
+    out = run_folder(f"{cfg.name}-validate", args.out)  # writable, before minutes of work
     v = parse_validation(cfg, str(args.config or "<defaults>"))
     if args.reps is not None:
         v = v.model_copy(update={"bootstrap_reps": max(10, args.reps)})
@@ -853,7 +855,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"  {msg}", file=sys.stderr)
 
     res = run_validation(cfg, v, mc_paths=args.mc_paths, log=say)
-    out = Path(args.out) if args.out else Path("runs") / f"{cfg.name}-validate"
     res.save(out)
     r = res.oos_returns
     print(

@@ -141,3 +141,65 @@ def test_list_features_names_the_log_and_exog_forms(capsys):
     assert main(["list", "features"]) == 0
     rows = {ln.split()[0] for ln in capsys.readouterr().out.splitlines()[1:]}
     assert {"logret", "vol_fast", "log_NAME", "exog.NAME"} <= rows
+
+
+def _unwritable(tmp_path: Path) -> str:
+    (tmp_path / "a_file").write_text("")
+    return str(tmp_path / "a_file" / "out")  # its parent is a file: nothing can be made there
+
+
+def test_validate_and_sweep_check_out_before_the_run(tmp_path, capsys, monkeypatch):
+    """validate and sweep wrote --out only after the run (minutes of work, then an error)."""
+    import engine.sweep.runner
+    import engine.validate
+
+    def never(*a, **k):
+        raise AssertionError("the run started before --out was checked")
+
+    monkeypatch.setattr(engine.validate, "run_validation", never)
+    monkeypatch.setattr(engine.sweep.runner, "run_sweep", never)
+    sweep_cfg = tmp_path / "sweep.toml"
+    sweep_cfg.write_text(
+        '[[strategies]]\nkind = "static"\nname = "s"\nweights = "equal"\n'
+        '[sweep]\nstrategy_name = "s"\n[sweep.strategy]\nrebalance = ["M", "Q"]\n'
+    )
+    for args in (["validate"], ["sweep", str(sweep_cfg)]):
+        assert main([*args, "--out", _unwritable(tmp_path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: --out ") and "cannot write" in err[0]
+
+
+def test_python_m_engine_cli_reports_a_bad_out_as_bad_input(tmp_path):
+    """Under `python -m engine.cli` (the README's way without the console script) the
+    module ran as __main__, so a UsageError raised via `from engine.cli import ...` (bad
+    --out of validate/sweep, --html of paper-report) was not main's class: 'internal
+    error', exit 1, instead of one line and exit 2."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "validate", "--out", _unwritable(tmp_path)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    err = p.stderr.strip().splitlines()
+    assert p.returncode == 2, p.stderr
+    assert len(err) == 1 and err[0].startswith("error: --out ") and "internal" not in err[0]
+
+
+def test_sweep_table_says_its_sharpe_is_at_rf_0(tmp_path, capsys):
+    """The sweep's metrics are at rf = 0 (metrics_nb) while backtest's headline is over the
+    cash asset: its console column read a bare "sharpe"."""
+    cfg = _no_cash_run(tmp_path)
+    cfg.write_text(
+        cfg.read_text()
+        + '[sweep]\nstrategy_name = "ew"\n[sweep.strategy]\nrebalance = ["M", "Q"]\n'
+    )
+    assert main(["sweep", str(cfg), "--out", str(tmp_path / "sw"), "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "top 5 by Sharpe (rf = 0):" in out
+    head = next(ln for ln in out.splitlines() if ln.startswith("combo"))
+    assert "sharpe (rf = 0)" in head
