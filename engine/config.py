@@ -42,8 +42,18 @@ class Section(BaseModel):
 
 
 def _no_calendar(value: Any) -> Any:
-    """``rebalance = "none"`` (TOML has no null): no calendar rebalancing."""
-    return None if isinstance(value, str) and value.strip().lower() == "none" else value
+    """``rebalance = "none"`` (TOML has no null): no calendar rebalancing; another string
+    must be a calendar (the error lists ``"none"`` with them)."""
+    if isinstance(value, str) and value.strip().lower() == "none":
+        return None
+    if isinstance(value, str) and value not in CALENDARS:
+        raise ValueError(
+            f"expected one of {', '.join(map(repr, CALENDARS))} or 'none' (got {value!r})"
+        )
+    return value
+
+
+CALENDARS = ("D", "W", "M", "Q", "Y")
 
 
 Freq = Annotated[Literal["D", "W", "M", "Q", "Y"] | None, BeforeValidator(_no_calendar)]

@@ -203,3 +203,16 @@ def test_sweep_table_says_its_sharpe_is_at_rf_0(tmp_path, capsys):
     assert "top 5 by Sharpe (rf = 0):" in out
     head = next(ln for ln in out.splitlines() if ln.startswith("combo"))
     assert "sharpe (rf = 0)" in head
+
+
+def test_a_bad_rebalance_lists_none_among_the_choices():
+    """rebalance = "X" answered "should be 'D', 'W', 'M', 'Q' or 'Y'" though "none" (bought
+    once and held, issue 23) is accepted too."""
+    bad = {"kind": "static", "name": "s", "weights": "equal", "rebalance": "X"}
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"strategies": [bad]})
+    assert "strategies.0.static.rebalance: expected one of 'D', 'W', 'M', 'Q', 'Y' or 'none'" in (
+        str(exc.value)
+    )
+    ok = parse_config({"strategies": [{**bad, "rebalance": "none"}]})
+    assert ok.strategies[0].rebalance is None
