@@ -93,6 +93,7 @@ def run_folder(name: str, out: str | None) -> Path:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run the config's strategies side by side, print metrics, write the run folder."""
+    from engine import fmt
     from engine.analysis.baselines import after_warmup
     from engine.analysis.metrics import (
         DEFAULT_COLUMNS,
@@ -128,7 +129,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         rf, label = result_risk_free(result)
         post = summary_table(view.equity, view.fills, _config_ppy(result), rf, label)
         n_warm = int((result.equity.index < view.start).sum())
-        print(f"after the detector's warm-up (from {view.start.date()}, {n_warm} bars left out):")
+        start = fmt.date(view.start, daily=False)  # an intraday start shows its time
+        print(f"after the detector's warm-up (from {start}, {n_warm} bars left out):")
         print(text_table(post, ["total_return", *DEFAULT_COLUMNS]))
         print("whole period, warm-up included:")
     print(text_table(table, ["total_return", *DEFAULT_COLUMNS]))
@@ -158,13 +160,14 @@ def baselines_table(b: Any) -> Any:
 
 def baselines_text(b: Any) -> str:
     """The console block: the baselines, what each is, and the verdict of each strategy."""
+    from engine import fmt
     from engine.fmt import text_table
 
     t = b.table
     lines = [
         "",
-        f"baselines after the detector's warm-up (from {b.start.date()}; Sharpe over "
-        f"rf = {b.rf_label}; sharpe_diff = strategy minus baseline):",
+        f"baselines after the detector's warm-up (from {fmt.date(b.start, daily=False)}; "
+        f"Sharpe over rf = {b.rf_label}; sharpe_diff = strategy minus baseline):",
         text_table(baselines_table(b)),
     ]
     lines += [f"  {n}: {row['what']} ({row['weights']})" for (_, n), row in t.iterrows()]

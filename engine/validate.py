@@ -842,6 +842,7 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Run the validation of a config, print the verdict, write tables and the report."""
+    from engine import fmt
     from engine.cli import run_folder
     from engine.config import load_config
 
@@ -859,7 +860,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     r = res.oos_returns
     print(
         f"regime-engine validate: {len(res.folds)} walk-forward folds, OOS "
-        f"{r.index[0].date()} -> {r.index[-1].date()} ({len(r)} bars)"
+        f"{fmt.date(r.index[0], daily=False)} -> {fmt.date(r.index[-1], daily=False)} "
+        f"({len(r)} bars)"
     )
     print(verdict_table(res))
     if not args.no_report and cfg.report.html:

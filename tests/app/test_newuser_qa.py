@@ -216,3 +216,31 @@ def test_a_bad_rebalance_lists_none_among_the_choices():
     )
     ok = parse_config({"strategies": [{**bad, "rebalance": "none"}]})
     assert ok.strategies[0].rebalance is None
+
+
+def test_an_intraday_warm_up_start_shows_its_time(tmp_path, capsys):
+    """On hourly bars the headline's "after the detector's warm-up (from 2023-04-12, ...)"
+    hid which bar of the day it starts at; dates stay bare for daily data."""
+    ts = [
+        d + pd.Timedelta(hours=14.5 + h)
+        for d in pd.bdate_range("2023-01-02", periods=60)
+        for h in range(7)
+    ]
+    rng = np.random.default_rng(0)
+    for sym, vol in (("AAA", 0.004), ("BBB", 0.001)):
+        close = 100 * np.exp(np.cumsum(rng.normal(0, vol, len(ts))))
+        pd.DataFrame({"timestamp": ts, "close": close}).to_csv(tmp_path / f"{sym}.csv", index=False)
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(
+        '[data]\nsource = ["AAA.csv", "BBB.csv"]\nohlc_from_close = true\n'
+        '[detector]\nkind = "hmm"\nmarket = "AAA"\nmin_train = 100\nrefit_every = 0\n'
+        '[[strategies]]\nkind = "static"\nname = "ew"\nweights = "equal"\n'
+        '[[strategies]]\nkind = "regime"\nname = "ra"\nwarmup = { AAA = 0.5, BBB = 0.5 }\n'
+        "[strategies.table]\ncalm = { AAA = 0.5, BBB = 0.5 }\nvolatile = { AAA = 0.3, BBB = 0.3 }\n"
+        "crisis = { AAA = 0.1, BBB = 0.1 }\n"
+    )
+    assert main(["backtest", str(cfg), "--out", str(tmp_path / "out"), "--no-report"]) == 0
+    out = capsys.readouterr().out
+    start = ts[100]  # the first fit's bar: min_train = 100
+    assert f"after the detector's warm-up (from {start:%Y-%m-%d %H:%M}, 100 bars left out)" in out
+    assert f"baselines after the detector's warm-up (from {start:%Y-%m-%d %H:%M};" in out
