@@ -92,6 +92,9 @@ def strategy_dir(path: Path, strategy: str | None = None) -> Path:
         found = [p for p in found if p.name == strategy]
     if len(found) == 1:
         return found[0]
+    if not found and strategy is not None and any(path.glob("*/decisions.jsonl")):
+        names = ", ".join(sorted(p.parent.name for p in path.glob("*/decisions.jsonl")))
+        raise ConfigError(f"{path}: no strategy {strategy!r} here (journals: {names})")
     if not found:
         idle = (path / "checkpoint.json").is_file() or any(path.glob("*/checkpoint.json"))
         why = " (a checkpoint but no live decision yet: nothing traded to compare)" if idle else ""
@@ -164,6 +167,13 @@ def build(state: Path, config: str | None = None, strategy: str | None = None) -
     scfg, strat = run.strategy(meta.get("strategy", folder.name))
     trader = Trader(run.streaming_driver(strat), scfg.name)
     symbols, panel = trader.symbols, run.panel
+    journalled = sorted(lines[window[-1]].get("prices") or {})
+    if sorted(symbols) != journalled:
+        raise ConfigError(
+            f"{config or path}: the config's strategy {scfg.name!r} trades "
+            f"{', '.join(symbols)}, the journal {', '.join(journalled)}: not the paper run's "
+            "config (leave out --config to replay the journalled one)"
+        )
     row_of = {int(t): i for i, t in enumerate(panel.timestamps_ns)}
     in_window = set(window)
     outs: dict[int, tuple[int, np.ndarray | None, np.ndarray]] = {}
