@@ -244,3 +244,29 @@ def test_an_intraday_warm_up_start_shows_its_time(tmp_path, capsys):
     start = ts[100]  # the first fit's bar: min_train = 100
     assert f"after the detector's warm-up (from {start:%Y-%m-%d %H:%M}, 100 bars left out)" in out
     assert f"baselines after the detector's warm-up (from {start:%Y-%m-%d %H:%M};" in out
+
+
+def test_a_sweep_axis_mixing_names_and_numbers_saves(tmp_path):
+    """[sweep.strategy] shrinkage = ["none", "ledoit_wolf", 0.5] (each a valid value) ended
+    in 'internal error (ArrowTypeError ...)' writing results.parquet: a column of text and
+    numbers is written as text; numbers alone stay numbers, "none" (None) stays null."""
+    from types import SimpleNamespace
+
+    from engine.sweep.metrics_nb import METRIC_NAMES
+    from engine.sweep.runner import SweepResult, results_table
+
+    params = [
+        {"strategy.shrinkage": v, "strategy.half_life": h, "strategy.rebalance": r}
+        for v, h, r in (("none", 63.0, None), ("ledoit_wolf", 126, "M"), (0.5, 63.0, "Q"))
+    ]
+    plan = SimpleNamespace(params=params, n_combos=3)
+    t = results_table(plan, np.zeros((3, len(METRIC_NAMES))), np.zeros(3, dtype=np.int64))  # type: ignore[arg-type]
+    assert t["strategy.shrinkage"].tolist() == ["none", "ledoit_wolf", "0.5"]
+    assert t["strategy.half_life"].tolist() == [63.0, 126.0, 63.0]
+    assert pd.isna(t["strategy.rebalance"][0]) and t["strategy.rebalance"][1:].tolist() == [
+        "M",
+        "Q",
+    ]
+    SweepResult(t, {}, plan).save(tmp_path)  # type: ignore[arg-type]
+    back = pd.read_parquet(tmp_path / "results.parquet")
+    assert back["strategy.shrinkage"].tolist() == ["none", "ledoit_wolf", "0.5"]
