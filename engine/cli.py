@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from engine.out_paths import UsageError, prepare_out_file, run_folder
+
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -39,10 +41,6 @@ COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(m for m, _ in LAZY_COMMAN
 Handler = Callable[[argparse.Namespace], int]
 
 
-class UsageError(ValueError):
-    """Bad command-line usage (an unwritable ``--out``, ...): one line, exit code 2."""
-
-
 class OneLineParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage errors are one ``error:`` line (exit code 2)."""
 
@@ -58,37 +56,6 @@ def log_level(value: str) -> str:
             f"invalid log level {value!r} (choose from {', '.join(LOG_LEVELS)})"
         )
     return up
-
-
-def prepare_out_dir(path: str | Path, what: str = "--out") -> Path:
-    """Create (or reuse) an output folder *before* any work; one-line error if impossible."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise UsageError(f"{what} {p}: exists and is not a folder")
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-        probe = p / ".regime-engine-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"{what} {p}: cannot write there ({exc.strerror or exc})") from None
-    return p
-
-
-def prepare_out_file(path: str | Path, what: str = "--out") -> Path:
-    """Check an output file's folder is writable and the path is not a folder."""
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"{what} {p}: is a folder, expected a file path")
-    prepare_out_dir(p.parent if str(p.parent) else Path("."), what)
-    return p
-
-
-def run_folder(name: str, out: str | None) -> Path:
-    """``--out`` or ``runs/NAME`` (names are checked by the config to stay inside runs/)."""
-    if out is not None and not out.strip():
-        raise UsageError("--out: empty path")
-    return prepare_out_dir(out) if out else prepare_out_dir(Path("runs") / name, "run folder")
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:

@@ -843,8 +843,8 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Run the validation of a config, print the verdict, write tables and the report."""
     from engine import fmt
-    from engine.cli import run_folder
     from engine.config import load_config
+    from engine.out_paths import run_folder
 
     cfg = load_config(args.config)
     out = run_folder(f"{cfg.name}-validate", args.out)  # writable, before minutes of work

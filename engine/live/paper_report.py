@@ -384,7 +384,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_paper_report(args: argparse.Namespace) -> int:
-    from engine.cli import prepare_out_file
+    from engine.out_paths import prepare_out_file
 
     html = prepare_out_file(args.html, "--html") if args.html else None
     state = Path(args.state_dir)

@@ -10,8 +10,8 @@ from engine.config import load_config
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run the config's [sweep] locally (all cores) or on a Dask cluster; write the table."""
-    from engine.cli import run_folder
     from engine.fmt import text_table
+    from engine.out_paths import run_folder
     from engine.sweep.executors import DaskExecutor, make_executor
     from engine.sweep.fitcache import FitCache
     from engine.sweep.runner import run_sweep
