@@ -74,7 +74,20 @@ def catalog(cfg: Any = None) -> list[tuple[str, str, str]]:
             rows.append(("feature", name, _user_feature(feature)))
         else:
             rows.append(("feature", name, f"built-in: {BUILTIN_FEATURE_DOCS.get(name, '')}"))
+    rows += FEATURE_FORMS
     return rows
+
+
+#: How detector inputs name more than the listed features (engine/regimes/inputs.py).
+FEATURE_FORMS: list[tuple[str, str, str]] = [
+    ("feature", "log_NAME", 'the log of a feature, e.g. "log_vol_fast" (also "SPX.log_vol_fast")'),
+    (
+        "feature",
+        "exog.NAME",
+        'an exogenous series: the bundled panel\'s ("exog.VIX", "exog.SLOPE_10Y_2Y", ...) '
+        'or a [[data.exog]] column; "exog.log_VIX" its log',
+    ),
+]
 
 
 def cmd_list(args: argparse.Namespace) -> int:

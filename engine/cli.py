@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from engine.out_paths import UsageError, prepare_out_file, run_folder
+
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -39,10 +41,6 @@ COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(m for m, _ in LAZY_COMMAN
 Handler = Callable[[argparse.Namespace], int]
 
 
-class UsageError(ValueError):
-    """Bad command-line usage (an unwritable ``--out``, ...): one line, exit code 2."""
-
-
 class OneLineParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage errors are one ``error:`` line (exit code 2)."""
 
@@ -60,39 +58,9 @@ def log_level(value: str) -> str:
     return up
 
 
-def prepare_out_dir(path: str | Path, what: str = "--out") -> Path:
-    """Create (or reuse) an output folder *before* any work; one-line error if impossible."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise UsageError(f"{what} {p}: exists and is not a folder")
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-        probe = p / ".regime-engine-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"{what} {p}: cannot write there ({exc.strerror or exc})") from None
-    return p
-
-
-def prepare_out_file(path: str | Path, what: str = "--out") -> Path:
-    """Check an output file's folder is writable and the path is not a folder."""
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"{what} {p}: is a folder, expected a file path")
-    prepare_out_dir(p.parent if str(p.parent) else Path("."), what)
-    return p
-
-
-def run_folder(name: str, out: str | None) -> Path:
-    """``--out`` or ``runs/NAME`` (names are checked by the config to stay inside runs/)."""
-    if out is not None and not out.strip():
-        raise UsageError("--out: empty path")
-    return prepare_out_dir(out) if out else prepare_out_dir(Path("runs") / name, "run folder")
-
-
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run the config's strategies side by side, print metrics, write the run folder."""
+    from engine import fmt
     from engine.analysis.baselines import after_warmup
     from engine.analysis.metrics import (
         DEFAULT_COLUMNS,
@@ -128,7 +96,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         rf, label = result_risk_free(result)
         post = summary_table(view.equity, view.fills, _config_ppy(result), rf, label)
         n_warm = int((result.equity.index < view.start).sum())
-        print(f"after the detector's warm-up (from {view.start.date()}, {n_warm} bars left out):")
+        start = fmt.date(view.start, daily=False)  # an intraday start shows its time
+        print(f"after the detector's warm-up (from {start}, {n_warm} bars left out):")
         print(text_table(post, ["total_return", *DEFAULT_COLUMNS]))
         print("whole period, warm-up included:")
     print(text_table(table, ["total_return", *DEFAULT_COLUMNS]))
@@ -158,13 +127,14 @@ def baselines_table(b: Any) -> Any:
 
 def baselines_text(b: Any) -> str:
     """The console block: the baselines, what each is, and the verdict of each strategy."""
+    from engine import fmt
     from engine.fmt import text_table
 
     t = b.table
     lines = [
         "",
-        f"baselines after the detector's warm-up (from {b.start.date()}; Sharpe over "
-        f"rf = {b.rf_label}; sharpe_diff = strategy minus baseline):",
+        f"baselines after the detector's warm-up (from {fmt.date(b.start, daily=False)}; "
+        f"Sharpe over rf = {b.rf_label}; sharpe_diff = strategy minus baseline):",
         text_table(baselines_table(b)),
     ]
     lines += [f"  {n}: {row['what']} ({row['weights']})" for (_, n), row in t.iterrows()]
@@ -445,4 +415,9 @@ def entry() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    entry()
+    # `python -m engine.cli`: run the imported module's main, not this `__main__` copy, so
+    # the UsageError a subcommand raises through `from engine.cli import ...` is the class
+    # main catches (else a bad --out/--html was "internal error", exit 1)
+    from engine.cli import entry as _entry
+
+    _entry()

@@ -42,8 +42,18 @@ class Section(BaseModel):
 
 
 def _no_calendar(value: Any) -> Any:
-    """``rebalance = "none"`` (TOML has no null): no calendar rebalancing."""
-    return None if isinstance(value, str) and value.strip().lower() == "none" else value
+    """``rebalance = "none"`` (TOML has no null): no calendar rebalancing; another string
+    must be a calendar (the error lists ``"none"`` with them)."""
+    if isinstance(value, str) and value.strip().lower() == "none":
+        return None
+    if isinstance(value, str) and value not in CALENDARS:
+        raise ValueError(
+            f"expected one of {', '.join(map(repr, CALENDARS))} or 'none' (got {value!r})"
+        )
+    return value
+
+
+CALENDARS = ("D", "W", "M", "Q", "Y")
 
 
 Freq = Annotated[Literal["D", "W", "M", "Q", "Y"] | None, BeforeValidator(_no_calendar)]
@@ -723,9 +733,57 @@ def default_detector_kind() -> str:
     return str(RunConfig.model_fields["detector"].default.kind)
 
 
+_MEMBER_TAG = re.compile(
+    r"(str|int|float|bool|bytes|none|constrained-[a-z]+|(literal|list|dict|tuple|set|"
+    r"frozenset|function-[a-z]+|tagged-union|nullable|is-instance|lax-or-strict|"
+    r"json-or-python|chain|union|default|model)\[.*\])"
+)
+
+
+def _member_tag(part: object) -> bool:
+    """Whether a ``loc`` part is pydantic's tag of a union member (``str``,
+    ``constrained-int``, ``literal['none','ledoit_wolf']``, ``dict[str,float]``), not a key."""
+    return isinstance(part, str) and _MEMBER_TAG.fullmatch(part) is not None
+
+
+def _union_member_error(errors: list[Any]) -> Any:
+    """The first error, its ``loc`` without pydantic's union-member tags. A value that fails
+    every member of a union is one error per member: the one that speaks is the member the
+    value's type was meant for (one that looked inside the value, else one whose failure
+    is not "wrong type")."""
+    first = errors[0]
+    raw = list(first["loc"])
+    at = next((k for k, p in enumerate(raw) if _member_tag(p)), None)
+    if at is None:
+        return first
+
+    def key(e: Any) -> tuple[Any, ...]:
+        return tuple(p for p in e["loc"] if not _member_tag(p))
+
+    base = tuple(raw[:at])
+    group = [e for e in errors if key(e)[: len(base)] == base]
+    got = first.get("input") if len(key(first)) == len(base) else None
+
+    def wrong_type(e: Any) -> bool:  # the member is for another type than the value's
+        t = str(e["type"])
+        if t == "literal_error":
+            return not isinstance(got, str)
+        return t.endswith(("_type", "_parsing"))
+
+    deeper = [e for e in group if len(key(e)) > len(base)]
+    chosen = (deeper or [e for e in group if not wrong_type(e)] or [first])[0]
+    return {**chosen, "loc": key(chosen)}
+
+
 def first_error(exc: ValidationError) -> str:
-    """One line for the first validation error: ``a.b.c: what is wrong``."""
-    err = exc.errors()[0]
+    """One line for the first validation error: ``a.b.c: what is wrong``.
+
+    A value that fails every member of a union (``shrinkage``: ``"none"``, ``"ledoit_wolf"``
+    or a number in [0, 1]; ``min_train``: an int or a time string) is one error per member,
+    each ``loc`` ending in pydantic's member tag (``constrained-float``, ``literal[...]``):
+    the tag is dropped and the member the value's type was meant for speaks."""
+    errors = exc.errors()
+    err = _union_member_error(errors)
     loc = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
         return f"{loc}: unknown key"

@@ -184,11 +184,27 @@ def label(key: Any, rf_label: str | None = None, readable: bool = True) -> str:
         text = LABELS.get(x, x.replace("_", " "))
         return text[:1].upper() + text[1:]
 
+    if readable and ":" in k:  # "failed_solve_count:my_strategy": the name stays as it is
+        metric, _, who = k.partition(":")
+        return f"{name(metric)}:{who}"
     if k in RF_KEYS and rf_label is not None:
         return f"{name(k)} (rf = {rf_label})"
     if k.endswith("_rf0") and k[:-4] in RF_KEYS:
         return f"{name(k[:-4])} (rf = 0)"
     return name(k)
+
+
+def rf0_twins_dropped(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` without its ``sharpe_rf0`` / ``sortino_rf0`` columns when its Sharpe is itself
+    at rf = 0 (``attrs["rf_label"] == "0"``): both would read "Sharpe (rf = 0)"."""
+    if df.attrs.get("rf_label") != "0":
+        return df
+    twins = [c for c in df.columns if str(c).endswith("_rf0") and str(c)[:-4] in df.columns]
+    if not twins:
+        return df
+    out = df.drop(columns=twins)
+    out.attrs = dict(df.attrs)
+    return out
 
 
 def _finite(x: Any) -> bool:
@@ -296,6 +312,7 @@ def text_table(
     kinds: Mapping[Any, Kind] | None = None,
 ) -> str:
     """A fixed-width console table (keys as headers, rows left-aligned)."""
+    df = rf0_twins_dropped(df)
     cols = [c for c in (columns or df.columns) if c in df.columns] or list(df.columns)
     txt = frame(df[cols], kinds=kinds)
     rf = df.attrs.get("rf_label")

@@ -842,9 +842,12 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Run the validation of a config, print the verdict, write tables and the report."""
+    from engine import fmt
     from engine.config import load_config
+    from engine.out_paths import run_folder
 
     cfg = load_config(args.config)
+    out = run_folder(f"{cfg.name}-validate", args.out)  # writable, before minutes of work
     v = parse_validation(cfg, str(args.config or "<defaults>"))
     if args.reps is not None:
         v = v.model_copy(update={"bootstrap_reps": max(10, args.reps)})
@@ -853,12 +856,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"  {msg}", file=sys.stderr)
 
     res = run_validation(cfg, v, mc_paths=args.mc_paths, log=say)
-    out = Path(args.out) if args.out else Path("runs") / f"{cfg.name}-validate"
     res.save(out)
     r = res.oos_returns
     print(
         f"regime-engine validate: {len(res.folds)} walk-forward folds, OOS "
-        f"{r.index[0].date()} -> {r.index[-1].date()} ({len(r)} bars)"
+        f"{fmt.date(r.index[0], daily=False)} -> {fmt.date(r.index[-1], daily=False)} "
+        f"({len(r)} bars)"
     )
     print(verdict_table(res))
     if not args.no_report and cfg.report.html:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine import fmt
 from engine.config import ConfigError, RunConfig
 from engine.live.tracking import PARTS, Fill, Leg, decompose
 
@@ -91,8 +92,13 @@ def strategy_dir(path: Path, strategy: str | None = None) -> Path:
         found = [p for p in found if p.name == strategy]
     if len(found) == 1:
         return found[0]
+    if not found and strategy is not None and any(path.glob("*/decisions.jsonl")):
+        names = ", ".join(sorted(p.parent.name for p in path.glob("*/decisions.jsonl")))
+        raise ConfigError(f"{path}: no strategy {strategy!r} here (journals: {names})")
     if not found:
-        raise ConfigError(f"{path}: no decisions.jsonl here or in a strategy folder under it")
+        idle = (path / "checkpoint.json").is_file() or any(path.glob("*/checkpoint.json"))
+        why = " (a checkpoint but no live decision yet: nothing traded to compare)" if idle else ""
+        raise ConfigError(f"{path}: no decisions.jsonl here or in a strategy folder under it{why}")
     names = ", ".join(p.name for p in found)
     raise ConfigError(f"{path}: several strategies ({names}); pass --strategy NAME")
 
@@ -161,6 +167,13 @@ def build(state: Path, config: str | None = None, strategy: str | None = None) -
     scfg, strat = run.strategy(meta.get("strategy", folder.name))
     trader = Trader(run.streaming_driver(strat), scfg.name)
     symbols, panel = trader.symbols, run.panel
+    journalled = sorted(lines[window[-1]].get("prices") or {})
+    if sorted(symbols) != journalled:
+        raise ConfigError(
+            f"{config or path}: the config's strategy {scfg.name!r} trades "
+            f"{', '.join(symbols)}, the journal {', '.join(journalled)}: not the paper run's "
+            "config (leave out --config to replay the journalled one)"
+        )
     row_of = {int(t): i for i, t in enumerate(panel.timestamps_ns)}
     in_window = set(window)
     outs: dict[int, tuple[int, np.ndarray | None, np.ndarray]] = {}
@@ -330,7 +343,7 @@ def console(rep: PaperReport) -> str:
         f"paper-report {rep.strategy}: {d['sessions']} sessions {d['first']} .. {d['last']}, "
         f"{d['fills']} fills; max target difference {d['max_target_diff']:.3g} "
         f"(weights), {d['max_shares_diff']:.3g} (shares)",
-        rep.sessions.to_string(index=False, float_format=lambda v: f"{v:,.4f}"),
+        rep.sessions.to_string(index=False, float_format=lambda v: fmt.money(v, 4)),
     ]
     if len(rep.fills):
         lines.append(
@@ -338,10 +351,11 @@ def console(rep: PaperReport) -> str:
             f"max |.| {d['shortfall_bps_max']:.2f} bps; backtest's modelled cost mean "
             f"{rep.fills['model_cost_bps'].mean():.2f} bps"
         )
-    parts = ", ".join(f"{p} {rep.split[p]:+,.2f}" for p in PARTS)
+    parts = ", ".join(f"{p} {fmt.money(rep.split[p], 2, signed=True)}" for p in PARTS)
     lines.append(
-        f"equity gap: paper {rep.paper_equity:,.2f} - replay {rep.replay_equity:,.2f} = "
-        f"{rep.gap:+,.2f} = {parts} (residual {rep.residual:.2e})"
+        f"equity gap: paper {fmt.money(rep.paper_equity, 2)} - replay "
+        f"{fmt.money(rep.replay_equity, 2)} = {fmt.money(rep.gap, 2, signed=True)} = {parts} "
+        f"(residual {rep.residual:.2e})"
     )
     lines += [f"warning: {w}" for w in rep.warnings]
     return "\n".join(lines)
@@ -370,7 +384,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_paper_report(args: argparse.Namespace) -> int:
-    from engine.cli import prepare_out_file
+    from engine.out_paths import prepare_out_file
 
     html = prepare_out_file(args.html, "--html") if args.html else None
     state = Path(args.state_dir)

@@ -134,6 +134,9 @@ def _read_baselines(path: Path) -> Any:
     from engine.analysis.baselines import BacktestBaselines
 
     t = pd.read_csv(path, index_col=[0, 1], keep_default_na=False, na_values=[""])
+    whole = ["what", "verdict", "rf_label", "evaluation_start"]  # text the run always writes
+    if len(t) == 0 or t[whole].isna().any().any():  # a row cut short (no manifest to say so)
+        raise ValueError("a row has blank cells where the run writes values: cut short")
     verdicts = {str(key[0]): str(v) for key, v in zip(t.index, t["verdict"], strict=True)}
     rf_label, start = str(t["rf_label"].iloc[0]), pd.Timestamp(t["evaluation_start"].iloc[0])
     table = t.drop(columns=["verdict", "rf_label", "evaluation_start"])

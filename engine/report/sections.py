@@ -87,7 +87,7 @@ def _summary(
         n_warm = int((whole[0].equity.index < start).sum())
         body = table(
             metrics[cols],
-            f"After the detector's warm-up: from {fmt.date(start)} (the headline)",
+            f"After the detector's warm-up: from {fmt.date(start, daily=False)} (the headline)",
             note=f"The first {n_warm} bars, before the detector's first fit, are left out: "
             "the regime strategy held its fixed warm-up weights there. Drawdowns, calendar "
             "returns, rolling figures, regimes, stress tests and the bootstrap below use "

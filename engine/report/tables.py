@@ -55,6 +55,7 @@ def table(
     """
     if df is None or len(df) == 0 or df.shape[1] == 0:
         return '<p class="note">No data.</p>'
+    df = fmt.rf0_twins_dropped(df)
     cells = fmt.frame(df, kinds=kinds, kind=kind, by_row=by_row)
     nlev = df.index.nlevels
     names = [_index_name(n) for n in df.index.names]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from engine.config import load_config
@@ -12,11 +11,13 @@ from engine.config import load_config
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run the config's [sweep] locally (all cores) or on a Dask cluster; write the table."""
     from engine.fmt import text_table
+    from engine.out_paths import run_folder
     from engine.sweep.executors import DaskExecutor, make_executor
     from engine.sweep.fitcache import FitCache
     from engine.sweep.runner import run_sweep
 
     cfg = load_config(args.config)
+    out = run_folder(f"{cfg.name}-sweep", args.out)  # writable, before the sweep runs
     workers = args.workers if args.workers is not None else int(cfg.sweep.get("workers", 0) or 0)
     executor = make_executor(args.scheduler, workers)
     cache = FitCache(args.fit_cache) if args.fit_cache else None
@@ -25,7 +26,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     finally:
         if isinstance(executor, DaskExecutor):
             executor.close()
-    out = Path(args.out) if args.out else Path("runs") / f"{cfg.name}-sweep"
     result.save(out)
     t = result.timings
     where = args.scheduler or f"{int(t['workers'])} local worker(s)"
@@ -40,8 +40,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     cols = [c for c in result.table.columns if "." in c]
     best = result.table.sort_values("sharpe", ascending=False).head(5)
     show = ["combo", *cols, "cagr", "sharpe", "max_drawdown", "total_costs"]
-    print("top 5 by Sharpe:")
-    print(text_table(best[show].set_index("combo"), kinds=dict.fromkeys(cols, "text")))
+    top = best[show].set_index("combo")
+    top.attrs["rf_label"] = "0"  # the sweep's metrics (metrics_nb) are at rf = 0
+    print("top 5 by Sharpe (rf = 0):")
+    print(text_table(top, kinds=dict.fromkeys(cols, "text")))
     print(f"results: {out}/ (results.parquet, results.csv, heatmap.png)")
     return 0
 

@@ -269,12 +269,27 @@ def run_sweep(
     return SweepResult(table=table, timings=timings, plan=plan, fits=fits)
 
 
+def _null(v: object) -> bool:
+    """An unset value (``rebalance = "none"`` is None; pandas may hold it as NaN)."""
+    return v is None or (isinstance(v, float) and v != v)
+
+
+def _value_kind(v: object) -> str:
+    """A swept value's column type: numbers together, text, or a table/list."""
+    if isinstance(v, dict | list):
+        return "dict/list"
+    if isinstance(v, int | float | np.number) and not isinstance(v, bool):
+        return "number"
+    return type(v).__name__
+
+
 def results_table(plan: Plan, metrics: np.ndarray, fit_idx: np.ndarray) -> pd.DataFrame:
     """Tidy table: combination id, swept values, fit id, then the metrics."""
     params = pd.DataFrame(plan.params, index=range(plan.n_combos))
-    for col in params.columns:  # lists/dicts (e.g. weights) as canonical text
-        if params[col].map(lambda v: isinstance(v, dict | list)).any():
-            params[col] = params[col].map(lambda v: str(v))
+    for col in params.columns:  # lists/dicts (e.g. weights), mixed axes as canonical text
+        kinds = {_value_kind(v) for v in params[col] if not _null(v)}
+        if "dict/list" in kinds or len(kinds) > 1:  # shrinkage = ["none", 0.5]: one type
+            params[col] = params[col].map(lambda v: None if _null(v) else str(v))
     head = pd.DataFrame({"combo": np.arange(plan.n_combos), "fit": fit_idx})
     met = pd.DataFrame(metrics, columns=list(METRIC_NAMES))
     met["n_trades"] = met["n_trades"].astype(np.int64)

@@ -53,6 +53,16 @@ def test_a_clean_paper_run_tracks_its_replay_exactly(
     assert all(abs(v) < 1e-6 * rep["start_equity"] for v in rep["split"].values())
     # the exchange charged the 5 bps commission without reporting it per fill
     assert rep["unexplained_cash"] < 0
+    # --config of another universe, --strategy of none journalled: one line each, exit 2
+    # (the other config was a KeyError, "internal error", exit 1)
+    root = Path(__file__).resolve().parents[2]
+    for extra, needle in (
+        (["--config", str(root / "configs" / "default.toml")], "not the paper run's config"),
+        (["--strategy", "nope"], "no strategy 'nope' here (journals: regime_aware)"),
+    ):
+        assert main(["paper-report", str(tmp_path), *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], err
 
 
 def test_paper_report_on_a_faulty_local_exchange(

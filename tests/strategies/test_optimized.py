@@ -529,7 +529,9 @@ def test_validate_shows_failed_solves_per_fold(small_panel, monkeypatch, tmp_pat
     for k in folds.index[folds["failed_solve_count:opt"] > 0]:
         assert f"fold {k}: " in line
     html = write_validation_report(res, tmp_path / "r.html").read_text()
-    assert "Failed solve count:opt" in html  # the folds table's column, as a count
+    # the folds table's columns, as counts, the strategy names as they are
+    assert "<th>Failed solve count:opt</th>" in html
+    assert "<th>Failed solve count:opt_unconditional</th>" in html
 
 
 def test_shorts_run_financed_by_their_proceeds(small_panel):
