@@ -69,6 +69,17 @@ def mark_to_market_nb(close: np.ndarray, port: np.ndarray) -> float:
 
 
 @nb.njit(cache=True)
+def mark_row_nb(close: np.ndarray, t: int, port: np.ndarray) -> None:
+    """:func:`mark_to_market_nb` at row ``t`` of a ``(T, N)`` close: the compiled
+    drivers' per-bar form (base array and index: no row view, whose reference counting
+    costs more than the sum)."""
+    eq = port[P_CASH]
+    for j in range(close.shape[1]):
+        eq += port[P_HEADER + j] * close[t, j]
+    port[P_EQUITY] = eq
+
+
+@nb.njit(cache=True)
 def fill_quantity_nb(want: float, volume: float, cost: np.ndarray) -> float:
     """Signed quantity fillable this bar under the participation cap."""
     cap = cost[C_PARTICIPATION]

@@ -19,6 +19,8 @@ import numpy as np
 from engine.ground.layout import (
     F_VOL_SLOW,
     N_FEAT_ASSET,
+    P_EQUITY,
+    P_HEADER,
     POLICY_INVERSE_VOL,
     POLICY_SCHEDULE,
     SP_BLEND,
@@ -98,7 +100,7 @@ def inverse_vol_targets_nb(ctx: BarContext, sparams: np.ndarray, target: np.ndar
         target[j] *= total / inv_sum
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def policy_triggered_nb(
     sparams: np.ndarray, sstate: np.ndarray, changed: bool, new_period: bool
 ) -> bool:
@@ -111,42 +113,41 @@ def policy_triggered_nb(
     return sparams[SP_ON_SCHEDULE] != 0.0 and new_period
 
 
-@nb.njit(cache=True, inline="always")
-def policy_may_act_nb(
-    sparams: np.ndarray, sstate: np.ndarray, changed: bool, new_period: bool
-) -> bool:
-    """Can :func:`builtin_policy_nb` rebalance on this bar (a trigger fired, or a drift
-    band to check)? When not, it returns ``False`` without touching anything."""
-    return sparams[SP_DRIFT] > 0.0 or policy_triggered_nb(sparams, sstate, changed, new_period)
-
-
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def within_drift_nb(
+    t: int,
+    close: np.ndarray,
+    port: np.ndarray,
+    work: np.ndarray,
     sparams: np.ndarray,
-    sstate: np.ndarray,
-    changed: bool,
-    new_period: bool,
-    weights: np.ndarray,
     regime: int,
 ) -> bool:
-    """Does :func:`builtin_policy_nb` certainly not rebalance on this bar: no trigger
-    fired, and a (not blended) regime-table allocation whose held ``weights`` are all
-    within the drift band of this bar's targets? Decided without its context (whose
-    arrays cost reference counting on every bar); ``False``: the policy decides."""
+    """On a bar where no trigger fired (:func:`policy_triggered_nb`): does
+    :func:`builtin_policy_nb` certainly not rebalance, its (not blended) regime-table
+    allocation's held weights all within the drift band of this bar's targets? The held
+    weights at row ``t`` of ``close`` are written into ``work`` first. ``False``: the
+    policy decides (on its context, whose arrays cost reference counting on every bar).
+
+    A leaf on the run's own arrays and the bar index (no row views, no calls): numba's
+    reference-count pruning then removes every incref of its arguments, which a call
+    taking them, an inlined body or a row view would leave in the loop."""
+    eq = port[P_EQUITY]
+    n = close.shape[1]
+    for j in range(n):  # the held weights (engine.core.step_nb.held_weights_nb), at row t
+        work[j] = port[P_HEADER + j] * close[t, j] / eq if eq != 0.0 else 0.0
     drift = sparams[SP_DRIFT]
-    if drift <= 0.0 or policy_triggered_nb(sparams, sstate, changed, new_period):
-        return False
-    if int(sparams[SP_KIND]) == POLICY_INVERSE_VOL or sparams[SP_BLEND] != 0.0:
-        return False
-    n = weights.shape[0]
+    held = drift > 0.0 and int(sparams[SP_KIND]) != POLICY_INVERSE_VOL
+    held = held and sparams[SP_BLEND] == 0.0
     k_states = int(sparams[SP_N_STATES])
     row = SP_HEADER  # the warm-up row while the regime is unknown (table_targets_nb)
     if not (k_states == 0 or regime < 0 or regime >= k_states):
         row = SP_HEADER + n + regime * n
-    for j in range(n):
-        if abs(weights[j] - sparams[row + j]) > drift:
-            return False
-    return True
+    j = 0
+    while held and j < n:  # (a loop without break: one exit, see above)
+        if abs(work[j] - sparams[row + j]) > drift:
+            held = False
+        j += 1
+    return held
 
 
 @nb.njit(cache=True, inline="always")

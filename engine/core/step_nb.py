@@ -33,10 +33,11 @@ import numpy as np
 from engine.core.execution_nb import (
     execute_pending_nb,
     grow_rows_nb,
+    mark_row_nb,
     mark_to_market_nb,
     place_orders_nb,
 )
-from engine.core.policy_nb import builtin_policy_nb, policy_may_act_nb, within_drift_nb
+from engine.core.policy_nb import builtin_policy_nb, policy_triggered_nb, within_drift_nb
 from engine.features.causal_nb import feature_alphas_nb, features_update_with_nb
 from engine.ground.layout import (
     C_BORROW_BPS,
@@ -61,6 +62,7 @@ from engine.ground.layout import (
     P_EQUITY,
     P_HEADER,
     P_LAST_DECISION,
+    SP_DRIFT,
 )
 from engine.plugins.context_nb import BarContext
 from engine.regimes.online_nb import (
@@ -820,7 +822,7 @@ def run_nb(
                 )
                 if pending:
                     pending = any_pending_nb(port, n)
-            mark_to_market_nb(close[t], port)
+            mark_row_nb(close, t, port)
             port[P_BARS] = tg + 1
             # the policy's context gets copies: whatever it writes stays its own
             for i in range(n_features):
@@ -861,8 +863,8 @@ def run_builtin_nb(
     regimes: tuple[Any, ...],
 ) -> tuple[Any, ...]:
     """:func:`run_nb` with the built-in policy (disk-cached). The policy's context is
-    built only on bars where it may act (:func:`policy_may_act_nb`) and reads the feature
-    rows and posteriors in place (the built-in policy writes none)."""
+    built only on bars where it may act (a trigger fired, or a drift band exceeded) and
+    reads the feature rows and posteriors in place (the built-in policy writes none)."""
     t_len, n = close.shape
     out = alloc_outputs_nb(t_len, n, state.post.shape[0], n_features, record_features)
     o_equity, o_cash, o_post, o_raw, o_smoothed, bar_costs, o_feats = out
@@ -914,14 +916,13 @@ def run_builtin_nb(
                 )
                 if pending:
                     pending = any_pending_nb(port, n)
-            mark_to_market_nb(close[t], port)
+            mark_row_nb(close, t, port)
             port[P_BARS] = tg + 1
-            act = policy_may_act_nb(sparams, sstate, o_changed[t], new_period[t])
-            if act:  # a drift band held (most bars of a drift strategy): no context needed
-                held_weights_nb(close[t], port, work)
-                act = not within_drift_nb(
-                    sparams, sstate, o_changed[t], new_period[t], work, o_smoothed[t]
-                )
+            # no trigger and a drift band held (most bars of a drift strategy): no context
+            # needed. Leaves called on the run's arrays: no reference counting per bar
+            act = policy_triggered_nb(sparams, sstate, o_changed[t], new_period[t])
+            if not act and sparams[SP_DRIFT] > 0.0:
+                act = not within_drift_nb(t, close, port, work, sparams, o_smoothed[t])
             if act:
                 ctx = context_with_nb(
                     close[t], rows[t - r0], exog[t], close[: t + 1], new_period[t], port, work,
