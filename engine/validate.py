@@ -513,8 +513,9 @@ def run_validation(
     cv_name = f"{cand_name}_cv"
     score_rows, choice_rows = [], []
     selected = pd.Series(np.nan, index=rets.index, name=cv_name)
+    selecting = v.cv.enabled and len(cands) > 1  # else no selection: cands[0] in every fold
     for f in folds:
-        if v.cv.enabled and len(cands) > 1:
+        if selecting:
             sc = cv_scores(
                 prep,
                 run.detector,
@@ -553,7 +554,12 @@ def run_validation(
     cv_choices = pd.DataFrame(choice_rows).set_index("fold")
     rets[cv_name] = selected
     timings["cv_s"] = time.perf_counter() - t
-    say(f"cv: {len(cands)} candidates x {len(folds)} folds")
+    say(
+        f"cv: {len(cands)} candidates x {len(folds)} folds"
+        if selecting
+        else f"cv: no selection (validation.cv disabled or one candidate): {cv_name} is "
+        f"{cands[0].name} in every fold"
+    )
 
     # 3. significance
     t = time.perf_counter()
@@ -595,7 +601,7 @@ def run_validation(
     ci.attrs["rf_label"] = rf_label
     boot_unc, p_unc = pairs[baseline.name] if baseline is not None else (None, float("nan"))
     cand_sharpes = oos_summary(cand_rets, ppy)["sharpe"]
-    n_trials = len(cands)
+    n_trials = len(cands) if selecting else 1  # deflate only for a selection that took place
     dsr = bs.deflated_sharpe_ratio(
         rets[cv_name],
         n_trials,

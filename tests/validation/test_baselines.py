@@ -229,3 +229,12 @@ def test_scheduled_mix_changes_its_mix_at_the_segment_starts():
     ):
         schedule_targets_nb(t, p, target)
         np.testing.assert_allclose(target, want)
+
+
+def test_cv_disabled_selects_nothing_and_deflates_for_one_trial(no_timing):
+    """With ``validation.cv`` disabled no candidate is chosen among the presets: the ``_cv``
+    series is the first candidate in every fold, and the deflated Sharpe counts one trial
+    (it counted the 4 presets that no selection ever compared)."""
+    assert no_timing.significance["n_trials"] == 1.0
+    assert set(no_timing.cv_choices["chosen"]) == {"as_configured"}
+    assert no_timing.cv_scores.empty
