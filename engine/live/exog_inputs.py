@@ -37,6 +37,7 @@ from engine.features.exog import asof_join, read_series
 from engine.ground.bars import DataError
 from engine.ground.frequency import parse_lag
 from engine.live.ports import Bar, BarSource
+from engine.live.sessions import WrappedSource
 from engine.live.types import InputHalted
 
 log = structlog.get_logger("regime-engine.paper")
@@ -162,22 +163,16 @@ def streamed_names(files: Sequence[ExogFile], panel_names: Sequence[str]) -> tup
     return head
 
 
-class ExogFileBars:
+class ExogFileBars(WrappedSource):
     """A bar source whose bars carry the files' values after the streamed ones: each
     fetch refreshes the files, checks the latest bar, joins them onto every bar."""
 
     def __init__(
         self, inner: BarSource, files: list[ExogFile], streamed: tuple[str, ...], grace: str
     ) -> None:
-        self.inner, self.files, self.streamed, self.grace = inner, files, streamed, grace
+        super().__init__(inner)
+        self.files, self.streamed, self.grace = files, streamed, grace
         self.names = streamed + tuple(n for f in files for n in f.names)
-
-    def start(self) -> None:
-        self.inner.start()
-
-    def unserved(self, start: date, end: date) -> list[str]:
-        check = getattr(self.inner, "unserved", None)
-        return list(check(start, end)) if check is not None else []
 
     def history(self, after_ns: int | None, last: date, first: date | None = None) -> list[Bar]:
         bars = self.inner.history(after_ns, last, first)
@@ -198,12 +193,6 @@ class ExogFileBars:
         own = np.asarray(bar.exog, dtype=np.float64)
         head = own[:n] if own.shape[0] in (n, len(self.names)) else np.full(n, np.nan)
         return np.concatenate([head, files])
-
-    def wait(self, timeout_s: float) -> None:
-        self.inner.wait(timeout_s)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 __all__ = ["ExogFile", "ExogFileBars", "exog_files", "streamed_names"]

@@ -77,11 +77,12 @@ class Sessions:
             log.info("paper.next_decision", due=str(nxt.close), session=str(nxt.date))
 
 
-class PanelWarmup:
-    """``history = "data"``: the first warm-up from the config's panel, then the venue's."""
+class WrappedSource:
+    """A bar source around another (``inner``): everything but :meth:`history` is the
+    inner source's; subclasses change what ``history`` returns."""
 
-    def __init__(self, panel: BarPanel, inner: BarSource) -> None:
-        self.panel, self.inner = panel, inner
+    def __init__(self, inner: BarSource) -> None:
+        self.inner = inner
 
     def start(self) -> None:
         self.inner.start()
@@ -91,17 +92,28 @@ class PanelWarmup:
         return list(check(start, end)) if check is not None else []
 
     def history(self, after_ns: int | None, last: date, first: date | None = None) -> list[Bar]:
-        if after_ns is not None:
-            return self.inner.history(after_ns, last, first)
-        p = self.panel
-        rows = [p.bar(t) for t in range(p.n_bars) if day_of(int(p.timestamps_ns[t])) <= last]
-        return rows + self.inner.history(rows[-1].timestamp_ns if rows else None, last)
+        return self.inner.history(after_ns, last, first)
 
     def wait(self, timeout_s: float) -> None:
         self.inner.wait(timeout_s)
 
     def close(self) -> None:
         self.inner.close()
+
+
+class PanelWarmup(WrappedSource):
+    """``history = "data"``: the first warm-up from the config's panel, then the venue's."""
+
+    def __init__(self, panel: BarPanel, inner: BarSource) -> None:
+        super().__init__(inner)
+        self.panel = panel
+
+    def history(self, after_ns: int | None, last: date, first: date | None = None) -> list[Bar]:
+        if after_ns is not None:
+            return self.inner.history(after_ns, last, first)
+        p = self.panel
+        rows = [p.bar(t) for t in range(p.n_bars) if day_of(int(p.timestamps_ns[t])) <= last]
+        return rows + self.inner.history(rows[-1].timestamp_ns if rows else None, last)
 
 
 class StreamBars:
