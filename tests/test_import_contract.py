@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.source_ast import parse_file
+
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWED = {
     "ground": {"ground"},
@@ -67,7 +69,7 @@ def test_kernel_files_import_only_numpy_numba_and_kernels() -> None:
     kernel files and the ground layouts (lazy imports included): no Python-level engine
     module and no other library can reach into a kernel."""
     for path in [*(ROOT / "engine").rglob("*_nb.py"), *(ROOT / "strategies").rglob("*_nb.py")]:
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parse_file(path)):
             mods = []
             if isinstance(node, ast.Import):
                 mods = [a.name for a in node.names]
@@ -90,7 +92,7 @@ TREES = ("engine", "brokers", "data_feeds", "strategies")
 def modules(path: Path) -> set[str]:
     """Every module a file imports (lazy and TYPE_CHECKING imports included)."""
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(parse_file(path)):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -176,7 +178,7 @@ def module_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for mod, path in paths.items():
         out = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parse_file(path)):
             names: list[str] = []
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]

@@ -271,9 +271,11 @@ def test_analysis_layer_imports_stay_downward():
     import ast
     from pathlib import Path
 
+    from tests.source_ast import parse_file
+
     root = Path(__file__).resolve().parents[2] / "engine"
     for f in [*(root / "analysis").glob("*.py"), *(root / "report").glob("*.py")]:
-        for node in ast.walk(ast.parse(f.read_text())):
+        for node in ast.walk(parse_file(f)):
             names = (
                 [a.name for a in node.names]
                 if isinstance(node, ast.Import)

@@ -131,9 +131,11 @@ def test_layering_core_imports_no_plugins():
     """engine.core/features/regimes/analysis never import strategies, brokers, data_feeds."""
     import ast
 
+    from tests.source_ast import parse_file
+
     for sub in ("core", "features", "regimes", "analysis"):
         for path in (ROOT / "engine" / sub).rglob("*.py"):
-            tree = ast.parse(path.read_text())
+            tree = parse_file(path)
             for node in ast.walk(tree):
                 names = []
                 if isinstance(node, ast.Import):
