@@ -53,7 +53,8 @@ class AdviseConfig(BaseModel):
     """The ``[advise]`` table.
 
     ``strategy``: name of the strategy whose targets are advised (default: the first
-    ``kind = "regime"`` strategy, else the first). ``alert_states``: regime labels whose
+    ``kind = "regime"`` or ``"optimized"`` strategy, as validate's candidate, else the
+    first). ``alert_states``: regime labels whose
     summed posterior drives the warning (default: the highest-volatility state).
     ``changepoint``: ``"bocpd"`` | ``"posterior_jump"`` | ``"none"``; a BOCPD alarm counts
     when ``P(change in the last bocpd_window bars) >= changepoint_threshold`` and the
@@ -286,7 +287,8 @@ def pick_strategy(cfg: RunConfig, adv: AdviseConfig) -> Any:
                 return s
         names = ", ".join(s.name for s in cfg.strategies)
         raise ConfigError(f"advise.strategy: no strategy named {adv.strategy!r} ({names})")
-    return next((s for s in cfg.strategies if s.kind == "regime"), cfg.strategies[0])
+    aware = cfg.state_aware()  # the same default candidate as validate
+    return next((s for s in cfg.strategies if aware and s.name == aware[0]), cfg.strategies[0])
 
 
 def target_weights(

@@ -188,9 +188,8 @@ def run_baselines(run: Run, prep: Prepared, result: BacktestResult, reps: int) -
     cfg = run.cfg
     v = parse_validation(cfg)
     compiled = {s.name for s in run.strategies if isinstance(s, CompiledStrategy)}
-    cands = [s.name for s in cfg.strategies if s.kind in ("regime", "optimized")]
-    cands = [c for c in cands if c in compiled]
-    bench = v.benchmark or next((s.name for s in cfg.strategies if s.kind == "static"), None)
+    cands = [c for c in cfg.state_aware() if c in compiled]
+    bench = v.benchmark or cfg.default_benchmark()
     if not v.baselines or not cands or bench is None or bench not in result.runs:
         return None
     out = backtest_baselines(

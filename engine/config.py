@@ -455,6 +455,17 @@ OPT_WITH_TURNOVER = ("min_variance", "max_utility", "min_cvar")
 OPT_WITH_SHORTS = ("min_variance", "max_sharpe", "max_utility", "min_cvar")
 
 
+Objective = Literal[
+    "min_variance",
+    "max_sharpe",
+    "max_utility",
+    "risk_parity",
+    "min_cvar",
+    "hierarchical_risk_parity",
+]
+"""The objectives of ``kind = "optimized"`` (the one list: ``strategies.optimized`` reads it)."""
+
+
 class OptimizedConfig(Section):
     """Regime-conditional moments into an optimiser (``strategies/optimized.py``).
 
@@ -466,14 +477,7 @@ class OptimizedConfig(Section):
 
     kind: Literal["optimized"]
     name: str
-    objective: Literal[
-        "min_variance",
-        "max_sharpe",
-        "max_utility",
-        "risk_parity",
-        "min_cvar",
-        "hierarchical_risk_parity",
-    ] = "min_variance"
+    objective: Objective = "min_variance"
     assets: list[str] | None = None  # default: every symbol except one named CASH
     conditional: bool = True
     compare_unconditional: bool = True  # validate: the unconditional twin runs beside it
@@ -679,6 +683,16 @@ class RunConfig(Section):
         Python): plug-in modules are imported from it; relative data paths were resolved
         against it when the file was read."""
         return self._folder
+
+    def state_aware(self) -> list[str]:
+        """Names of the strategies that act on the detector's regimes (``kind = "regime"``
+        or ``"optimized"``), in config order: the default candidate of ``validate`` and
+        ``advise`` and the strategies ``backtest`` compares with the static baselines."""
+        return [s.name for s in self.strategies if s.kind in ("regime", "optimized")]
+
+    def default_benchmark(self) -> str | None:
+        """The first static strategy: the benchmark when ``validation.benchmark`` is unset."""
+        return next((s.name for s in self.strategies if s.kind == "static"), None)
 
     @model_validator(mode="before")
     @classmethod

@@ -140,10 +140,8 @@ def _cell(df: pd.DataFrame, row: str, col: str) -> float:
 # ------------------------------------------------------------------ wiring
 def _pick(cfg: RunConfig, v: ValidationConfig) -> tuple[str, str]:
     names = [s.name for s in cfg.strategies]
-    cand = v.candidate or next(
-        (s.name for s in cfg.strategies if s.kind in ("regime", "optimized")), None
-    )
-    bench = v.benchmark or next((s.name for s in cfg.strategies if s.kind == "static"), None)
+    cand = v.candidate or next(iter(cfg.state_aware()), None)
+    bench = v.benchmark or cfg.default_benchmark()
     for key, val in (("candidate", cand), ("benchmark", bench)):
         if val is None:
             raise ConfigError(f"validation.{key}: no default strategy; name one of {names}")

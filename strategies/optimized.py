@@ -36,12 +36,13 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, get_args
 
 import numba as nb
 import numpy as np
 import structlog
 
+from engine.config import Objective
 from engine.plugins.context_nb import BarContext
 from engine.plugins.strategy import Context
 from engine.weights import WeightSpec, weight_vector
@@ -59,14 +60,7 @@ from strategies.optimized_nb import (
 
 log = structlog.get_logger(__name__)
 
-OBJECTIVES = (
-    "min_variance",
-    "max_sharpe",
-    "max_utility",
-    "risk_parity",
-    "min_cvar",
-    "hierarchical_risk_parity",
-)
+OBJECTIVES: tuple[str, ...] = get_args(Objective)
 #: objectives that take negative lower bounds (shorts, total bounded by max_short)
 WITH_SHORTS = ("min_variance", "max_sharpe", "max_utility", "min_cvar")
 #: objectives whose weights sum to 1 by construction: scaled to the budget afterwards

@@ -190,3 +190,28 @@ def test_negative_cash_and_shorts_are_refused() -> None:
     with pytest.raises(DataError, match=r"SPX quantity is -2 \(a short\)"):
         check_holdings(Holdings({"SPX": -2.0}, 100.0), allow_short=False)
     check_holdings(Holdings({"SPX": -2.0}, 100.0), allow_short=True)
+
+
+def test_default_strategy_is_validates_candidate() -> None:
+    """advise, validate and backtest's baselines name the same default strategy: the first
+    regime or optimized one (a config of static + optimized used to advise the static)."""
+    from engine.advise import AdviseConfig, pick_strategy
+    from engine.config import RunConfig
+    from engine.validate import _pick, parse_validation
+
+    cfg = RunConfig.model_validate(
+        {
+            "strategies": [
+                {"kind": "static", "name": "sixty_forty", "weights": {"SPX": 0.6, "UST": 0.4}},
+                {"kind": "optimized", "name": "opt", "objective": "risk_parity"},
+                {"kind": "regime", "name": "later", "table": {}, "warmup": "equal"},
+            ]
+        }
+    )
+    assert cfg.state_aware() == ["opt", "later"]
+    assert pick_strategy(cfg, AdviseConfig()).name == "opt"
+    assert _pick(cfg, parse_validation(cfg)) == ("opt", "sixty_forty")
+    only_static = RunConfig.model_validate(
+        {"strategies": [{"kind": "static", "name": "ew", "weights": "equal"}]}
+    )
+    assert pick_strategy(only_static, AdviseConfig()).name == "ew"
