@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,49 @@ class OOSView:
     regime_labels: tuple[str, ...]
     config: dict[str, Any] = field(default_factory=dict)
     returns_only: tuple[str, ...] = ()
+
+
+def _headed(
+    df: pd.DataFrame, header: Any, caption: str | None = None, note: str | None = None
+) -> str:
+    """``df`` as a table with display headers (``header(key)``), each column formatted by
+    the kind of its key."""
+    out = df.rename(columns={c: header(str(c)) for c in df.columns})
+    out.attrs = dict(df.attrs)
+    kinds = {header(str(c)): fmt.kind_of(c) for c in df.columns}
+    return table(out, caption, kinds=kinds, labels=False, note=note)
+
+
+def _cost_header(key: str, rf: str) -> str:
+    """``sharpe_diff_vs_NAME`` -> ``Sharpe diff vs NAME (rf = X)``, ``cagr_NAME`` ->
+    ``CAGR NAME`` (strategy names kept as written)."""
+    for prefix, shown in (("sharpe_", "Sharpe "), ("cagr_", "CAGR ")):
+        if key.startswith(prefix):
+            rest = key[len(prefix) :]
+            if rest.startswith("diff_vs_"):
+                rest = "diff vs " + rest[len("diff_vs_") :]
+            return shown + rest + (f" (rf = {rf})" if prefix == "sharpe_" else "")
+    return key
+
+
+def _mc_model_header(key: str) -> str:
+    """``SPX_ann_return`` -> ``SPX ann. return``; the chain's columns in words."""
+    for suffix, shown in (("_ann_return", " ann. return"), ("_ann_vol", " ann. vol")):
+        if key.endswith(suffix):
+            return key[: -len(suffix)] + shown
+    words = {
+        "p_stay": "P(stay)",
+        "expected_dwell": "Expected stay (bars)",
+        "stationary_prob": "Long-run share",
+    }
+    return words.get(key, key)
+
+
+def _mc_quantile_header(key: str) -> str:
+    """``q05`` -> ``5th pct``, ``p_positive`` -> ``P(> 0)``, ``mean`` -> ``Mean``."""
+    if len(key) == 3 and key[0] == "q" and key[1:].isdigit():
+        return f"{int(key[1:])}th pct"
+    return {"mean": "Mean", "p_positive": "P(> 0)"}.get(key, key)
 
 
 def rebased_equity(returns: pd.DataFrame, start: pd.Timestamp, value: float) -> pd.DataFrame:
@@ -386,7 +430,11 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
         rep.add(
             "Cost sensitivity",
             cost_chart(rep, sharpe_cols, colors)
-            + table(res.costs, labels=False)
+            + _headed(
+                res.costs,
+                partial(_cost_header, rf=str(res.costs.attrs.get("rf_label"))),
+                note="diff = the candidate's minus the benchmark's (or the named baseline's).",
+            )
             + table(
                 be,
                 "Break-even commission",
@@ -401,8 +449,8 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
     if len(res.mc_quantiles):
         rep.add(
             "Monte Carlo of regime paths",
-            table(res.mc_model, "Fitted return HMM", labels=False)
-            + table(res.mc_quantiles, "Outcome quantiles", labels=False),
+            _headed(res.mc_model, _mc_model_header, "Fitted return HMM")
+            + _headed(res.mc_quantiles, _mc_quantile_header, "Outcome quantiles"),
         )
     raw = pd.DataFrame({"value": pd.Series(res.significance)}).rename_axis("key")
     rep.add(

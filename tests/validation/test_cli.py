@@ -89,6 +89,13 @@ def test_validate_smoke(tmp_path, capsys):
     assert "fold 0" in [a["text"] for a in eq["layout"]["annotations"]]
     assert html.count("<h3>Relative to the") == 1  # the benchmark is the first strategy
     assert ">Estimate</th>" in html and ">estimate</th>" not in html
+    # cost and Monte Carlo tables: headers in words, strategy names kept as written
+    for head in ("Sharpe static_60_40 (rf = CASH)", "Sharpe diff (rf = CASH)", "CAGR regime_aware"):
+        assert f">{head}</th>" in html, head
+    for head in ("P(stay)", "5th pct", "Long-run share"):
+        assert f">{head}</th>" in html, head
+    for key in ("sharpe_static_60_40", "cagr_diff", "p_stay", "expected_dwell", "q05"):
+        assert f">{key}</th>" not in html, key
     # the CV-selected series is accounted for in every section about the strategies
     import re
 
