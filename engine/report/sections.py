@@ -258,6 +258,24 @@ def _equity(
     rep.add("Equity curves", pg.chart(traces, layout, height=560) + f'<p class="note">{note}</p>')
 
 
+def label_levels(
+    starts: pd.Series, first: pd.Timestamp, last: pd.Timestamp, width: float = 0.06
+) -> dict[Any, int]:
+    """A height level (0, 1, 2, ...) per label at ``starts`` so that labels closer than
+    ``width`` of the time axis stand one above the other (a phone-wide chart has ~20 px
+    per year on a 20-year run: neighbouring drawdowns' labels ran into each other)."""
+    gap = (last - first) * width
+    ends: list[pd.Timestamp] = []  # per level: where its last label starts
+    out = {}
+    for key, x in starts.sort_values().items():
+        level = next((i for i, e in enumerate(ends) if x - e >= gap), len(ends))
+        if level == len(ends):
+            ends.append(x)
+        ends[level] = x
+        out[key] = level
+    return out
+
+
 def worst_drawdown_shapes(
     equity: pd.Series, n: int = 5
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -265,7 +283,9 @@ def worst_drawdown_shapes(
     drawdown panel (``y2``), each labelled with its rank, and the labels."""
     shapes, notes = [], []
     last = equity.index[-1]
-    for rank, row in worst_drawdowns(equity, n).iterrows():
+    worst = worst_drawdowns(equity, n)
+    levels = label_levels(worst["start"], equity.index[0], last)
+    for rank, row in worst.iterrows():
         end = row["recovery"] if pd.notna(row["recovery"]) else last
         x0, x1 = fmt.date(row["start"]), fmt.date(end)
         shapes.append(
@@ -287,7 +307,7 @@ def worst_drawdown_shapes(
             {
                 "x": x0,
                 "xref": "x",
-                "y": 0,
+                "y": 0.16 * levels[rank],
                 "yref": "y2 domain",
                 "text": f"DD{rank}",
                 "showarrow": False,

@@ -8,6 +8,7 @@ import html
 import json
 import re
 
+import pandas as pd
 import pytest
 
 from engine.report.html import write_report
@@ -146,3 +147,16 @@ def test_worst_five_drawdowns_outlined_on_the_equity_chart(page: str) -> None:
     assert all(s["yref"] == "y2 domain" for s in got)
     labels = [a["text"] for a in eq["layout"]["annotations"]]
     assert [f"DD{k}" for k in range(1, 6)] == [t for t in labels if t.startswith("DD")]
+
+
+def test_drawdown_labels_close_in_time_stand_one_above_the_other() -> None:
+    """Labels nearer than 6 % of the axis take the lowest free level; far ones stay at 0."""
+    from engine.report.sections import label_levels
+
+    t = pd.Timestamp
+    starts = pd.Series(
+        [t("2008-01-01"), t("2008-03-01"), t("2008-05-01"), t("2015-01-01"), t("2009-04-01")],
+        index=[1, 2, 3, 4, 5],
+    )
+    got = label_levels(starts, t("2000-01-01"), t("2020-01-01"))  # 6 % = 438 days
+    assert got == {1: 0, 2: 1, 3: 2, 4: 0, 5: 0}
