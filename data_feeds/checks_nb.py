@@ -11,7 +11,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-__all__ = ["bars_ok_nb", "block_calendar_nb"]
+__all__ = ["bars_ok_nb", "block_calendar_nb", "interleaved_calendar_nb"]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -74,3 +74,17 @@ def block_calendar_nb(t: np.ndarray, bounds: np.ndarray) -> tuple[bool, bool]:
                     same = False
                     break
     return increasing, same
+
+
+@nb.njit(cache=True, nogil=True)
+def interleaved_calendar_nb(t: np.ndarray, n: int) -> bool:
+    """Rows ``n k .. n k + n - 1`` of ``t`` share one time and those times strictly
+    increase with ``k`` (a long table sorted by time, every symbol at every time)."""
+    for k in range(t.size // n):
+        a = k * n
+        if k and not t[a - n] < t[a]:
+            return False
+        for i in range(a + 1, a + n):
+            if t[i] != t[a]:
+                return False
+    return True

@@ -191,9 +191,14 @@ def _stack(
     consecutive pieces of one column (a long table grouped by symbol), else a buffer
     written symbol by symbol (contiguous writes, not ``N`` strided column writes)."""
     out = {}
+    whole = all(p is None for p in pos)
     for k in FIELDS:
         cols = [f.data[k] for f in frames]
-        block = _rows_of_one_buffer(cols) if all(p is None for p in pos) else None
+        owner = _columns_of(cols) if whole else None
+        if owner is not None:  # the parser's own (T, N) array: kept as it is
+            out[k] = owner
+            continue
+        block = _rows_of_one_buffer(cols) if whole else None
         if block is None:
             n_bars = len(cols[0]) if pos[0] is None else len(pos[0])
             block = np.empty((len(frames), n_bars))
@@ -201,6 +206,27 @@ def _stack(
                 block[j] = col if p is None else col[p]
         out[k] = np.ascontiguousarray(block.T)
     return out
+
+
+def _columns_of(cols: Sequence[np.ndarray]) -> np.ndarray | None:
+    """The C-contiguous ``(T, N)`` float64 array that owns its memory and whose columns,
+    in order, are ``cols`` (the copy the parser makes of a wide table or of a long one
+    sorted by time, for two symbols or more), else ``None``."""
+    base = cols[0].base
+    n = len(cols)
+    if (
+        n < 2
+        or not isinstance(base, np.ndarray)
+        or base.dtype != np.float64
+        or base.shape != (len(cols[0]), n)
+        or not (base.flags.c_contiguous and base.flags.owndata)
+    ):
+        return None
+    start = base.ctypes.data
+    for j, c in enumerate(cols):
+        if c.base is not base or c.ctypes.data != start + 8 * j or c.strides != (8 * n,):
+            return None
+    return base
 
 
 def _rows_of_one_buffer(cols: Sequence[np.ndarray]) -> np.ndarray | None:

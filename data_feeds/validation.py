@@ -32,14 +32,15 @@ are ignored.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import structlog
 
-from data_feeds.checks_nb import bars_ok_nb, block_calendar_nb
+from data_feeds.checks_nb import bars_ok_nb, block_calendar_nb, interleaved_calendar_nb
 from engine.ground.bars import FIELDS, DataError
 
 log = structlog.get_logger(__name__)
@@ -262,25 +263,49 @@ def _local_midnights(raw: pd.Series, idx: pd.DatetimeIndex) -> pd.DatetimeIndex 
     return wall
 
 
-def _wide_closes(df: pd.DataFrame, ts_col: object) -> dict[str, dict[str, pd.Series]]:
+class TableColumns(Mapping[str, pd.Series]):
+    """``{field: column}`` of one symbol of a wide table, by column position; a column is
+    made a Series only when read (a wide table of thousands of columns whose bars pass the
+    checks at once never needs one)."""
+
+    def __init__(self, table: pd.DataFrame, positions: dict[str, int]) -> None:
+        self.table = table
+        self.positions = positions
+
+    def __getitem__(self, field: str) -> pd.Series:
+        return self.table.iloc[:, self.positions[field]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.positions)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+Columns = Mapping[str, pd.Series]
+"""``{field: column}`` of one symbol."""
+
+
+def _wide_closes(df: pd.DataFrame, ts_col: object) -> dict[str, Columns]:
     """A wide close-only table (``date, AAPL, JPM, ...``): each numeric column is a symbol's
     close; empty when a column is not numbers (then it is not this layout)."""
-    out: dict[str, dict[str, pd.Series]] = {}
-    for c in df.columns:
+    out: dict[str, Columns] = {}
+    for pos, c in enumerate(df.columns):
         if c == ts_col:
             continue
-        col = df[c]
+        col = df.iloc[:, pos]
         num = pd.to_numeric(col, errors="coerce")
         if not (pd.api.types.is_numeric_dtype(col) or num.notna().mean() > 0.9):
             return {}
-        out[str(c).strip()] = {"close": col}
+        out[str(c).strip()] = TableColumns(df, {"close": pos})
     return out
 
 
 def _split_layout(
     df: pd.DataFrame, source: str, default_symbol: str | None
-) -> tuple[pd.Series, dict[str, dict[str, pd.Series]], pd.Series | None]:
-    """Return (raw timestamps, {symbol: {field: column}}, symbol column of a long table)."""
+) -> tuple[pd.Series, dict[str, Columns], pd.Series | None, pd.DataFrame]:
+    """Return (raw timestamps, {symbol: {field: column}}, symbol column of a long table,
+    the table with flat column names that the columns come from)."""
     df = _flatten_columns(df)
     lower = {str(c).strip().lower(): c for c in df.columns}
     ts_col = _find(lower, TIMESTAMP_ALIASES)
@@ -314,13 +339,14 @@ def _split_layout(
             raise DataError(
                 f"{source}: cannot tell the symbol; add a 'symbol' column or pass symbol="
             )
-        return raw_ts, {str(default_symbol): cols}, syms
+        return raw_ts, {str(default_symbol): cols}, syms, df
 
-    wide: dict[str, dict[str, pd.Series]] = {}
-    for c in df.columns:
+    positions: dict[str, dict[str, int]] = {}
+    for pos, c in enumerate(df.columns):
         m = _WIDE_RE.match(str(c).strip())
         if m:
-            wide.setdefault(m.group("sym"), {})[m.group("field").lower()] = df[c]
+            positions.setdefault(m.group("sym"), {})[m.group("field").lower()] = pos
+    wide: dict[str, Columns] = {sym: TableColumns(df, p) for sym, p in positions.items()}
     if not wide and ts_col is not None:
         wide = _wide_closes(df, ts_col)
     if not wide:
@@ -328,7 +354,7 @@ def _split_layout(
             f"{source}: missing column 'close' (no OHLCV columns found, neither long "
             f"'close' nor wide 'SYMBOL_close'); have: {', '.join(map(str, df.columns))}"
         )
-    return raw_ts, wide, None
+    return raw_ts, wide, None, df
 
 
 def parse_table(
@@ -346,17 +372,21 @@ def parse_table(
     """
     if len(df) == 0:
         raise DataError(f"{source}: no data rows")
-    raw_ts, groups, syms = _split_layout(df, source, default_symbol)
+    raw_ts, groups, syms, table = _split_layout(df, source, default_symbol)
     if syms is not None:
         (cols,) = groups.values()
         return _parse_long(raw_ts, cols, syms, source, ohlc_from_close)
     out: list[SymbolFrame] = []
     all_rows = np.arange(1, len(raw_ts) + 1)
-    times: tuple[pd.DatetimeIndex, str | None] | None = None
+    # one time column for every symbol: parsed and checked once
+    first = next(iter(groups))
+    times = _parse_timestamps(raw_ts.reset_index(drop=True), source, first)
+    _check_order(times[0], source, first, all_rows)
+    if len(groups) > 1:
+        fast = _wide_valid(table, groups, source, times)
+        if fast is not None:
+            return fast
     for sym, cols in groups.items():
-        if times is None:  # one time column for every symbol: parsed once
-            times = _parse_timestamps(raw_ts.reset_index(drop=True), source, sym)
-            _check_order(times[0], source, sym, all_rows)
         priced = _priced_rows(sym, source, cols, times[0])
         if priced is None:
             frame = _validate(sym, source, raw_ts, cols, all_rows, ohlc_from_close, times)
@@ -368,6 +398,55 @@ def parse_table(
             frame = _validate(sym, source, raw, sub_cols, rows, ohlc_from_close, sub_times)
         out.append(frame)
     return out
+
+
+def _wide_valid(
+    table: pd.DataFrame,
+    groups: dict[str, Columns],
+    source: str,
+    times: tuple[pd.DatetimeIndex, str | None],
+) -> list[SymbolFrame] | None:
+    """A wide table whose symbols all have numeric open/high/low/close (and all or none a
+    volume), every bar valid: each field taken as one ``(T, N)`` array (one pandas take,
+    not a pass per column) and checked in one compiled pass; the frames are its columns,
+    which the loader's calendar step recognises and keeps without another copy. ``None``
+    when anything differs or a check fails: the per-symbol path then decides and names the
+    first bad row exactly as before."""
+    cols = [c for c in groups.values() if isinstance(c, TableColumns)]
+    have = {frozenset(c) for c in cols}
+    if len(cols) != len(groups) or len(have) != 1:
+        return None
+    if not {"open", "high", "low", "close"} <= next(iter(have)):
+        return None
+    fields = [f for f in FIELDS if f in next(iter(have))]
+    n_bars, names = len(table), list(groups)
+    dtypes = table.dtypes
+    arrays: dict[str, np.ndarray] = {}
+    for f in fields:
+        where = [c.positions[f] for c in cols]
+        if not all(_numeric(dtypes.iloc[p]) for p in where):
+            return None
+        arr = table.iloc[:, where].to_numpy(dtype=np.float64)
+        if arr.shape != (n_bars, len(names)):  # repeated column labels
+            return None
+        # a copy of our own (the panel keeps it; a view could be the caller's memory)
+        fresh = arr.flags.c_contiguous and arr.flags.owndata
+        arrays[f] = arr if fresh else np.array(arr, order="C")
+    if "volume" not in arrays:
+        arrays["volume"] = np.zeros((n_bars, len(names)))
+    o, h, lo, c, v = (_readonly(arrays[f].reshape(-1)) for f in FIELDS)
+    if not bars_ok_nb(o, h, lo, c, v, RANGE_TOL):
+        return None
+    idx, tz = times
+    return [
+        SymbolFrame(sym, source, idx, {f: arrays[f][:, j] for f in FIELDS}, tz=tz)
+        for j, sym in enumerate(names)
+    ]
+
+
+def _numeric(dtype: object) -> bool:
+    """A NumPy float or integer column (not bool, text, categorical or nullable)."""
+    return isinstance(dtype, np.dtype) and dtype.kind in "fiu"
 
 
 def _priced_rows(
@@ -411,9 +490,9 @@ def _priced_rows(
 
 def _symbol_codes(syms: pd.Series, source: str) -> tuple[np.ndarray, list[str]]:
     """Integer code per row and the symbol names in order of first appearance."""
-    blocks = _symbol_blocks(syms)
-    if blocks is not None:
-        return blocks
+    periodic = _symbol_period(syms)
+    if periodic is not None:
+        return periodic
     if isinstance(syms.dtype, pd.CategoricalDtype):
         raw_codes = syms.cat.codes.to_numpy()
         missing = raw_codes < 0
@@ -440,17 +519,16 @@ def _symbol_blocks(syms: pd.Series) -> tuple[np.ndarray, list[str]] | None:
     general path, :func:`_symbol_codes`, decides) when the column is not Arrow-backed, has
     a missing value, or a symbol spans several blocks or differs from another only by
     surrounding spaces."""
-    arr = getattr(syms.array, "_pa_array", None)
+    arr: Any = _arrow_strings(syms)
     n = len(syms)
-    if arr is None or n < 2 or arr.null_count:
+    if arr is None or n < 2:
         return None
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+    head = min(n, 4096)  # rows sorted by time change symbol on almost every row: not blocks
+    if pc.sum(pc.not_equal(arr.slice(1, head - 1), arr.slice(0, head - 1))).as_py() * 2 > head:
         return None
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
     change = pc.not_equal(arr.slice(1), arr.slice(0, n - 1)).to_numpy(zero_copy_only=False)
     starts = np.flatnonzero(change)
     if 2 * (starts.size + 1) > n:  # interleaved rows: hashing is the faster path
@@ -462,9 +540,46 @@ def _symbol_blocks(syms: pd.Series) -> tuple[np.ndarray, list[str]] | None:
     return np.append(starts, n), names
 
 
+def _symbol_period(syms: pd.Series) -> tuple[np.ndarray, list[str]] | None:
+    """``(codes, names)`` of an Arrow string column that repeats the same ``N`` distinct
+    symbols in the same order (a long table sorted by time, every symbol at every time):
+    two vectorised comparisons instead of hashing every row. ``None`` (hashing decides)
+    otherwise."""
+    arr: Any = _arrow_strings(syms)
+    n = len(syms)
+    if arr is None or n < 4:
+        return None
+    import pyarrow.compute as pc
+
+    again = pc.equal(arr.slice(1), arr[0]).to_numpy(zero_copy_only=False)
+    period = int(np.argmax(again)) + 1
+    if not again[period - 1] or period < 2 or n % period:
+        return None
+    if not pc.all(pc.equal(arr.slice(period), arr.slice(0, n - period))).as_py():
+        return None
+    names = [str(x).strip() for x in arr.slice(0, period).to_pylist()]
+    if len(set(names)) != period:
+        return None
+    return np.tile(np.arange(period, dtype=np.int32), n // period), names
+
+
+def _arrow_strings(syms: pd.Series) -> object | None:
+    """The column as one Arrow string array without nulls, or ``None``."""
+    arr = getattr(syms.array, "_pa_array", None)
+    if arr is None or arr.null_count:
+        return None
+    import pyarrow as pa
+
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+    return arr
+
+
 def _parse_long(
     raw_ts: pd.Series,
-    cols: dict[str, pd.Series],
+    cols: Columns,
     syms: pd.Series,
     source: str,
     ohlc_from_close: bool,
@@ -483,8 +598,12 @@ def _parse_long(
     idx, tz = _parse_timestamps(raw_ts.reset_index(drop=True), source, row_sym)
     rows = _OneBased()  # row numbers are only needed to name a bad row
     data = _checked_bars(cols, missing, source, row_sym, rows, idx, names)
-    order = np.arange(0) if grouped else np.argsort(codes, kind="stable")
     t_all = idx.asi8
+    if not grouped:
+        frames = _interleaved_frames(t_all, codes, data, names, source, tz)
+        if frames is not None:
+            return frames
+    order = np.arange(0) if grouped else np.argsort(codes, kind="stable")
     in_order, same = block_calendar_nb(
         _readonly(t_all if grouped else t_all[order]), _readonly(bounds.astype(np.int64))
     )
@@ -505,6 +624,40 @@ def _parse_long(
             shared = sub_idx
         out.append(SymbolFrame(sym, source, sub_idx, {f: data[f][take] for f in FIELDS}, tz=tz))
     return out
+
+
+def _interleaved_frames(
+    t: np.ndarray,
+    codes: np.ndarray,
+    data: dict[str, np.ndarray],
+    names: list[str],
+    source: str,
+    tz: str | None,
+) -> list[SymbolFrame] | None:
+    """A long table sorted by time with every symbol at every time, always in the same
+    order (row ``i`` is symbol ``i % N``, rows ``N k .. N k + N - 1`` share a time, times
+    increasing): each field reshaped to ``(T, N)`` and copied once, the frames its
+    columns. ``None`` otherwise (the general path sorts by symbol and names any unsorted
+    or repeated time)."""
+    n_sym = len(names)
+    if n_sym < 2 or len(t) % n_sym:
+        return None
+    n_bars = len(t) // n_sym
+    if not np.array_equal(codes.reshape(n_bars, n_sym), _row_of_codes(n_sym, n_bars)):
+        return None
+    if not interleaved_calendar_nb(_readonly(t), n_sym):
+        return None
+    idx = pd.DatetimeIndex(t[::n_sym].view("M8[ns]"))
+    arrays = {f: np.array(data[f].reshape(n_bars, n_sym)) for f in FIELDS}  # never the caller's
+    return [
+        SymbolFrame(sym, source, idx, {f: arrays[f][:, j] for f in FIELDS}, tz=tz)
+        for j, sym in enumerate(names)
+    ]
+
+
+def _row_of_codes(n_sym: int, n_bars: int) -> np.ndarray:
+    """``0 .. n_sym - 1`` repeated on ``n_bars`` rows (a broadcast view, no memory)."""
+    return np.broadcast_to(np.arange(n_sym, dtype=np.int32), (n_bars, n_sym))
 
 
 class RowSymbols:
@@ -572,7 +725,7 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 def _checked_bars(
-    cols: dict[str, pd.Series],
+    cols: Columns,
     missing: list[str],
     source: str,
     symbol: SymbolRef,
@@ -683,7 +836,7 @@ def _validate(
     symbol: str,
     source: str,
     raw_ts: pd.Series,
-    cols: dict[str, pd.Series],
+    cols: Columns,
     rows: np.ndarray,
     ohlc_from_close: bool,
     times: tuple[pd.DatetimeIndex, str | None] | None = None,

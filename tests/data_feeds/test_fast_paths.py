@@ -8,11 +8,15 @@ or interleaved, takes the general path (factorize, stable sort, per-symbol check
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from data_feeds import from_dataframe
+from data_feeds import from_dataframe, validation
 from engine.ground.bars import FIELDS, BarPanel, DataError
 
 
@@ -143,3 +147,106 @@ def test_missing_or_padded_symbols_take_the_general_path() -> None:
     assert isinstance(ref, BarPanel) and isinstance(got, BarPanel)
     same_panel(ref, got)
     assert got.symbols == ("S0", "S1", "S2", "S3")
+
+
+# --- a long table sorted by time (every symbol at every time, same order) and a wide
+# table whose bars all pass: one (T, N) array per field, copied once; the general paths
+# (per-symbol sort and checks) are the reference, reached by switching the fast path off
+
+
+def interleaved(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
+
+
+def wide_table(df: pd.DataFrame) -> pd.DataFrame:
+    wide = df.pivot(index="timestamp", columns="symbol")
+    wide.columns = [f"{sym}_{field}" for field, sym in wide.columns]
+    return wide.reset_index()
+
+
+def general(df: pd.DataFrame, **kw: object) -> BarPanel | str:
+    """The outcome with both fast paths switched off."""
+    with (
+        patch.object(validation, "_interleaved_frames", lambda *a, **k: None),
+        patch.object(validation, "_wide_valid", lambda *a, **k: None),
+    ):
+        return outcome(df, **kw)
+
+
+def same_outcome(a: BarPanel | str, b: BarPanel | str) -> None:
+    if isinstance(a, str) or isinstance(b, str):
+        assert a == b
+    else:
+        same_panel(a, b)
+
+
+def test_time_sorted_and_wide_tables_give_the_long_tables_panel_in_their_own_memory() -> None:
+    df = long_table(n_sym=5, n_bars=40)
+    ref = from_dataframe(variants(df)["object"])
+    tables = {"wide": wide_table(df)}
+    for k, d in variants(interleaved(df)).items():
+        tables[f"time-sorted, {k}"] = d
+    for name, table in tables.items():
+        got = from_dataframe(table)
+        same_panel(ref, got)
+        same_outcome(general(table), got)
+        before = {f: getattr(got, f).copy() for f in FIELDS}
+        for f in FIELDS:  # never a view of the caller's frame...
+            arr = getattr(got, f)
+            for col in table.columns:
+                if table[col].dtype.kind == "f":
+                    assert not np.shares_memory(arr, table[col].to_numpy()), (name, f, col)
+        table.iloc[:, -1] = 1.0  # ...so that writing to the frame later changes nothing
+        for f in FIELDS:
+            assert np.array_equal(getattr(got, f), before[f]), (name, f)
+
+
+def test_time_sorted_table_errors_name_the_rows_of_the_file() -> None:
+    df = interleaved(long_table(n_sym=4, n_bars=50))
+    for case, (col, row, value) in BREAKS.items():
+        d = df.copy()
+        if value is None:
+            d.loc[row, "close"] = d.loc[row, "high"] * (1 + 1e-10)
+        else:
+            d[col] = d[col].astype(object) if col == "timestamp" else d[col]
+            d.loc[row, col] = value
+            if col == "timestamp":
+                d[col] = pd.to_datetime(d[col])
+        got = outcome(d)
+        same_outcome(general(d), got)
+        if case == "close within tolerance":
+            assert isinstance(got, BarPanel)
+        else:
+            sym = df.loc[row, "symbol"]
+            assert isinstance(got, str) and f"row {row + 1}" in got and sym in got, (case, got)
+    # a symbol missing at one time, or the symbols in another order at one time: general
+    gap = df.drop(index=[9]).reset_index(drop=True)
+    same_outcome(general(gap), outcome(gap))
+    swapped = df.copy()
+    swapped.iloc[[8, 9]] = df.iloc[[9, 8]].to_numpy()
+    same_outcome(general(swapped), outcome(swapped))
+    assert isinstance(outcome(swapped), BarPanel)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_sym=st.integers(2, 4),
+    field=st.sampled_from(FIELDS),
+    cell=st.integers(0, 10_000),
+    value=st.sampled_from([np.nan, np.inf, -1.0, 0.0, 1e-3, 1e6, None]),
+    close_only=st.booleans(),
+)
+def test_wide_fast_path_decides_as_the_per_symbol_path(
+    n_sym: int, field: str, cell: int, value: float | None, close_only: bool
+) -> None:
+    """Any one cell broken (or none): the same panel or the same one-line error, whether
+    the whole table is checked at once or symbol by symbol."""
+    wide = wide_table(long_table(n_sym=n_sym, n_bars=30, seed=cell))
+    if close_only:
+        wide = wide[["timestamp"] + [c for c in wide.columns if c.endswith("_close")]]
+    cols = [c for c in wide.columns if c.endswith(f"_{field}")]
+    if value is not None and cols:
+        wide.loc[cell % len(wide), cols[cell % len(cols)]] = value
+    for fill in (None, "ffill"):
+        kw = {"fill": fill, "ohlc_from_close": close_only}
+        same_outcome(general(wide, **kw), outcome(wide, **kw))
