@@ -453,7 +453,13 @@ def test_a_sigint_during_save_leaves_the_previous_run_intact(tmp_path, capsys, m
 
     monkeypatch.setattr(BacktestResult, "save", save_then_sigint)
     toml2 = _run_toml(tmp_path, weights="{ A1 = 1.0 }")
-    assert _backtest(toml2, out, "--no-report") == 130
+    # Python's own Ctrl-C handler, whatever the test runner set (pytest-xdist's workers
+    # ignore SIGINT so that Ctrl-C reaches only the controlling process)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert _backtest(toml2, out, "--no-report") == 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert _snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".run")) == []
 
