@@ -105,10 +105,10 @@ BREAKS = {
 }
 
 
-@pytest.mark.parametrize("case", list(BREAKS))
-def test_errors_are_the_same_on_every_path(case: str) -> None:
+def broken(df: pd.DataFrame, case: str) -> pd.DataFrame:
+    """A copy of ``df`` with the cell of ``BREAKS[case]`` set."""
     col, row, value = BREAKS[case]
-    df = long_table()
+    df = df.copy()
     if value is None:  # just above high, inside the 1e-9 relative slack: accepted
         df.loc[row, "close"] = df.loc[row, "high"] * (1 + 1e-10)
     else:
@@ -116,6 +116,13 @@ def test_errors_are_the_same_on_every_path(case: str) -> None:
         df.loc[row, col] = value
         if col == "timestamp":
             df[col] = pd.to_datetime(df[col])
+    return df
+
+
+@pytest.mark.parametrize("case", list(BREAKS))
+def test_errors_are_the_same_on_every_path(case: str) -> None:
+    row = BREAKS[case][1]
+    df = broken(long_table(), case)
     results = {k: outcome(d) for k, d in variants(df).items()}
     ref = results["object"]
     for k, r in results.items():
@@ -203,15 +210,8 @@ def test_time_sorted_and_wide_tables_give_the_long_tables_panel_in_their_own_mem
 
 def test_time_sorted_table_errors_name_the_rows_of_the_file() -> None:
     df = interleaved(long_table(n_sym=4, n_bars=50))
-    for case, (col, row, value) in BREAKS.items():
-        d = df.copy()
-        if value is None:
-            d.loc[row, "close"] = d.loc[row, "high"] * (1 + 1e-10)
-        else:
-            d[col] = d[col].astype(object) if col == "timestamp" else d[col]
-            d.loc[row, col] = value
-            if col == "timestamp":
-                d[col] = pd.to_datetime(d[col])
+    for case, (_, row, _) in BREAKS.items():
+        d = broken(df, case)
         got = outcome(d)
         same_outcome(general(d), got)
         if case == "close within tolerance":
