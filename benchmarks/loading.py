@@ -8,16 +8,19 @@
 ``datetime64`` timestamps, and in the same process the backtest it feeds: the public API
 ``run_backtest`` on that panel (monthly equal weight, 5 bps, no detector: the workload of
 ``benchmarks.speed``), best of 3 each; target (issue 24): loading no slower than that
-backtest. Not met (load 1-2.5 on 2 cores): long 28 ms, backtest 10 ms. The panel's five
-``(T, N)`` C-ordered float64 fields (40 MB) written from the table's ``(N, T)`` columns cost
-9.4-12 ms alone (NumPy's copy of the transposed view; a cache-tiled numba copy and one
-fused into the bar checks measured 16-18 ms), as much as the backtest, before the parse
-(symbol blocks, timestamps, checks, calendar: ~16 ms). Keeping ``(N, T)`` F-ordered views
-instead is no option: ``BarPanel`` makes its fields C-contiguous and every kernel is typed
-on that layout (a second set of signatures, or ``A`` layout everywhere).
+backtest. Not met, and below this machine's memory floor: the panel's five ``(T, N)``
+C-ordered float64 fields (40 MB) written from the table's ``(N, T)`` columns cost 12.7-13.1
+ms alone (NumPy's copy of the transposed view; a plain contiguous copy of the same bytes
+9.3 ms, a two-thread numba copy 10.5 ms, cache-tiled numba transposes 13-24 ms), as much
+as the 10-12 ms backtest, before the parse (symbol blocks, timestamps, checks: ~12 ms).
+Keeping ``(N, T)`` F-ordered views instead is no option: ``BarPanel`` makes its fields
+C-contiguous and every kernel is typed on that layout (a second set of signatures, or
+``A`` layout everywhere); nor is a panel viewing the caller's frame (pandas does not track
+NumPy views: a later write to the frame would change the panel).
 
 Two more layouts of the same data are timed too: the rows interleaved (sorted by time,
-then symbol) and the wide layout (``SYM_close`` columns). With ``--baseline REV``
+then symbol: reshaped to ``(T, N)`` and copied once) and the wide layout (``SYM_close``
+columns: one ``(T, N)`` take per field). With ``--baseline REV``
 the same child runs on ``git archive REV`` (see :mod:`benchmarks.startup`), interleaved
 with this tree's, and the panels of the two trees are compared bit for bit.
 
