@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import structlog
 
-from data_feeds.validation import SymbolFrame, parse_table
+from data_feeds.validation import SymbolFrame, parse_table, separator_hint
 from engine.ground.bars import FIELDS, BarPanel, DataError
 
 log = structlog.get_logger(__name__)
@@ -357,7 +357,8 @@ def read_csv_arrow(path: Path) -> pd.DataFrame:
         msg = str(exc).strip()
         if "conversion error" in msg or "In CSV column" in msg:
             return pd.read_csv(path)  # types changed after the first block: precise errors
-        raise ValueError(msg.splitlines()[0] if msg else "unreadable CSV") from None
+        first = msg.splitlines()[0] if msg else "unreadable CSV"
+        raise ValueError(first + separator_hint(_header_line(path))) from None
     columns: dict[str, object] = {}
     for name in names:
         arr = cols.pop(name, np.empty(0))[:n]
@@ -371,6 +372,17 @@ def read_csv_arrow(path: Path) -> pd.DataFrame:
         else:
             columns[name] = arr
     return pd.DataFrame(columns, copy=False)
+
+
+def _header_line(path: Path) -> str:
+    """The first line of a text file ('' when unreadable or compressed)."""
+    if path.suffix.lower() in (".gz", ".bz2", ".zst", ".xz", ".zip"):
+        return ""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            return f.readline().strip()
+    except OSError:
+        return ""
 
 
 def _maybe_local_midnights(utc: np.ndarray) -> bool:

@@ -41,6 +41,7 @@ import structlog
 
 from data_feeds.checks_nb import bars_ok_nb, block_calendar_nb
 from engine.ground.bars import FIELDS, DataError
+from engine.ground.dates import date_order, parse_numeric_dates
 
 log = structlog.get_logger(__name__)
 
@@ -169,15 +170,28 @@ def _parse_timestamps(
                         "mixing time-zone-aware and naive timestamps is ambiguous "
                         "(give every timestamp an offset, or none)"
                     )
-        try:
-            ts = pd.to_datetime(raw, errors="coerce", format="ISO8601")
-        except (ValueError, TypeError):
+        order = date_order(raw)
+        if order.problem is not None:
+            sym = _sym_at(symbol, order.row)
+            raise DataError(f"{_where(source, sym, int(rows[order.row]))}: {order.problem}")
+        if order.dayfirst is not None:  # 04/01/1999: one order for the column, said
+            idx = parse_numeric_dates(raw, order.dayfirst)
+            log.info(
+                "timestamps.date_order",
+                source=source,
+                order="day-first" if order.dayfirst else "month-first",
+            )
+        else:
             try:
-                ts = pd.to_datetime(raw, errors="coerce", utc=True, format="ISO8601")
+                ts = pd.to_datetime(raw, errors="coerce", format="ISO8601")
             except (ValueError, TypeError):
-                ts = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
-        idx = pd.DatetimeIndex(ts)
-        if pd.isna(idx).any() and not pd.isna(raw).all():  # not ISO: let pandas guess
+                try:
+                    ts = pd.to_datetime(raw, errors="coerce", utc=True, format="ISO8601")
+                except (ValueError, TypeError):
+                    ts = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
+            idx = pd.DatetimeIndex(ts)
+        if order.dayfirst is None and pd.isna(idx).any() and not pd.isna(raw).all():
+            # not ISO: let pandas guess
             try:
                 idx2 = pd.DatetimeIndex(pd.to_datetime(raw, errors="coerce", format="mixed"))
             except (ValueError, TypeError):
@@ -227,10 +241,17 @@ def _adjusted(
     adj_num = pd.to_numeric(adj, errors="coerce")
     if "close" in cols:
         factor = adj_num / pd.to_numeric(cols["close"], errors="coerce")
+        # a row whose factor cannot be formed (a blank, zero or text close or adjusted close)
+        # keeps its cells as written, so the checks name the bad cell, not a NaN open
+        ok = np.isfinite(factor) & (factor > 0)
         for f in ("open", "high", "low"):
             if f in cols:
-                out[f] = pd.to_numeric(cols[f], errors="coerce") * factor
-    out["close"] = adj_num.where(adj_num.notna(), adj)  # a bad cell keeps its text (row named)
+                num = pd.to_numeric(cols[f], errors="coerce")
+                out[f] = (num * factor).where(ok & num.notna(), cols[f])
+        adj_bad = ~(adj_num > 0)
+        out["close"] = adj_num.where(ok, adj.where(adj_bad, cols["close"]))
+    else:
+        out["close"] = adj_num.where(adj_num.notna(), adj)  # a bad cell keeps its text
     log.warning(
         "data.adjusted_prices",
         source=source,
@@ -277,6 +298,19 @@ def _wide_closes(df: pd.DataFrame, ts_col: object) -> dict[str, dict[str, pd.Ser
     return out
 
 
+def separator_hint(header: str) -> str:
+    """`` (the file seems to separate columns with ';' ...)`` for a header line written
+    with another separator than commas (``Date;Open;...``, often with decimal commas),
+    else ``""``."""
+    if "," in header:
+        return ""
+    sep = next((c for c in ";\t|" if c in header), None)
+    if sep is None:
+        return ""
+    decimals = " and '.' for decimals" if sep == ";" else ""
+    return f" (the file seems to separate columns with {sep!r}; use commas{decimals})"
+
+
 def _split_layout(
     df: pd.DataFrame, source: str, default_symbol: str | None
 ) -> tuple[pd.Series, dict[str, dict[str, pd.Series]], pd.Series | None]:
@@ -289,11 +323,7 @@ def _split_layout(
         if isinstance(df.index, pd.DatetimeIndex) or idx_name in TIMESTAMP_ALIASES:
             raw_ts = pd.Series(df.index, index=pd.RangeIndex(len(df)))
         else:
-            hint = ""
-            if len(df.columns) == 1:
-                sep = next((c for c in ";\t|" if c in str(df.columns[0])), None)
-                if sep is not None:
-                    hint = f" (the file seems to separate columns with {sep!r}; use commas)"
+            hint = separator_hint(str(df.columns[0])) if len(df.columns) == 1 else ""
             raise DataError(
                 f"{source}: missing column 'timestamp' (or 'date'); "
                 f"have: {', '.join(map(str, df.columns))}{hint}"
@@ -674,7 +704,8 @@ def _missing_ohlc(cols: Mapping[str, object], where: str, ohlc_from_close: bool)
     if missing and not ohlc_from_close:
         raise DataError(
             f"{where}: missing column {missing[0]!r} "
-            f"(pass ohlc_from_close=True to derive open/high/low from close)"
+            "(set data.ohlc_from_close = true, or pass ohlc_from_close=True, to derive "
+            "open/high/low from close)"
         )
     return missing
 

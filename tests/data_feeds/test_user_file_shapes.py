@@ -1,0 +1,110 @@
+"""Files as users have them (QA with the arch S&P 500 data written out Yahoo-style): the
+same bars whatever the date order, and bad cells named as written, not as a NaN open."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data_feeds import load_csv
+from engine.features.exog import read_series
+from engine.ground.bars import DataError
+from tests.data_feeds.conftest import make_bars
+
+
+def _yahoo(n: int = 40, start: str = "2019-01-01") -> pd.DataFrame:
+    """``Date,Open,High,Low,Close,Adj Close,Volume`` with the close adjusted by 0.9."""
+    df = make_bars(n, start=start).rename(columns=str.capitalize)
+    df = df.rename(columns={"Timestamp": "Date"})
+    df.insert(5, "Adj Close", df["Close"] * 0.9)
+    return df
+
+
+def _err(path: Path, **kw: object) -> str:
+    with pytest.raises(DataError) as ei:
+        load_csv(path, **kw)  # type: ignore[arg-type]
+    msg = str(ei.value)
+    assert "\n" not in msg
+    return msg
+
+
+@pytest.mark.parametrize("fmt", ["%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y"])
+def test_day_first_and_month_first_files_give_the_iso_bars(tmp_path: Path, fmt: str) -> None:
+    """``04/01/2019`` was read month-first and ``13/01/2019`` day-first, element by element:
+    a day-first daily file failed with "timestamps not sorted" (previous row 2019-12-01)."""
+    df = _yahoo()
+    iso, other = tmp_path / "iso" / "SPX.csv", tmp_path / "o" / "SPX.csv"
+    iso.parent.mkdir(), other.parent.mkdir()
+    df.to_csv(iso, index=False, date_format="%Y-%m-%d")
+    df.to_csv(other, index=False, date_format=fmt)
+    a, b = load_csv(iso), load_csv(other)
+    assert a.index.equals(b.index)
+    np.testing.assert_array_equal(a.close, b.close)
+
+
+def test_monthly_day_first_file_on_the_1st_is_refused_not_misread(tmp_path: Path) -> None:
+    """Monthly bars dated on the 1st, day-first (01/02/2019 = 1 February): no field is above
+    12, and the file was read silently as 1..12 January of each year (a sorted calendar)."""
+    df = _yahoo(24)
+    df["Date"] = pd.date_range("2019-01-01", periods=24, freq="MS")
+    p = tmp_path / "SPX.csv"
+    df.to_csv(p, index=False, date_format="%d/%m/%Y")
+    msg = _err(p)
+    assert msg.startswith(f"{p}: symbol SPX, data row 1 (line 2): timestamp '01/01/2019'")
+    assert "could be day-first or month-first" in msg and "YYYY-MM-DD" in msg
+
+
+def test_a_column_mixing_day_first_and_month_first_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "SPX.csv"
+    p.write_text("Date,Close\n13/01/2019,1\n14/01/2019,2\n01/15/2019,3\n", encoding="utf-8")
+    msg = _err(p, ohlc_from_close=True)
+    assert "data row 3 (line 4)" in msg
+    assert "'01/15/2019' is month-first but an earlier one, '13/01/2019', is day-first" in msg
+
+
+def test_exogenous_file_dates_follow_the_same_rule(tmp_path: Path) -> None:
+    p = tmp_path / "cpi.csv"
+    p.write_text("date,CPI\n01/01/2019,1.0\n01/02/2019,1.1\n01/03/2019,1.2\n")
+    with pytest.raises(
+        DataError,
+        match=r"cpi\.csv: row 2, field date: timestamp '01/01/2019' "
+        "could be day-first or month-first",
+    ):
+        read_series(p)
+    p.write_text("date,CPI\n31/01/2019,1.0\n28/02/2019,1.1\n")
+    assert list(read_series(p).index) == [pd.Timestamp("2019-01-31"), pd.Timestamp("2019-02-28")]
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        # Close and Adj Close both 0: the adjustment factor 0/0 made the open NaN
+        ({"Close": 0.0, "Adj Close": 0.0}, "close is not positive (0.0)"),
+        ({"Close": np.nan, "Adj Close": np.nan}, "close is NaN"),
+        ({"Close": np.nan}, "close is NaN"),  # the factor needs the close
+        ({"Adj Close": -3.0}, "close is not positive (-3.0)"),
+        ({"Open": "1,229.23"}, "open is not a number ('1,229.23')"),  # thousands separator
+    ],
+)
+def test_adjusted_files_name_the_bad_cell(tmp_path: Path, cells: dict, expected: str) -> None:
+    df = _yahoo().astype({"Open": object})
+    for col, val in cells.items():
+        df.loc[9, col] = val
+    p = tmp_path / "SPX.csv"
+    df.to_csv(p, index=False, date_format="%Y-%m-%d")
+    assert _err(p) == f"{p}: symbol SPX, data row 10 (line 11, 2019-01-14): {expected}"
+
+
+def test_semicolons_with_decimal_commas_get_the_separator_hint(tmp_path: Path) -> None:
+    """``Date;Open;...`` with ``1229,23``: the decimal commas split the rows into more fields
+    than the header, pyarrow failed first and the separator hint was never given."""
+    p = tmp_path / "SPX.csv"
+    _yahoo().to_csv(p, index=False, sep=";", decimal=",", date_format="%Y-%m-%d")
+    msg = _err(p)
+    assert msg.startswith(f"{p}: cannot read csv: ")
+    assert msg.endswith(
+        "(the file seems to separate columns with ';'; use commas and '.' for decimals)"
+    )
