@@ -41,7 +41,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine import fmt
-from engine.config import ConfigError, RunConfig, first_error, parse_config
+from engine.config import ConfigError, RunConfig, first_error, load_config
 from engine.core.raw import RawRun
 from engine.ground import layout as L
 from engine.ground.bars import BarPanel, DataError
@@ -92,27 +92,25 @@ class Holdings:
 
 
 # ---------------------------------------------------------------- inputs
-def split_config(path: str | Path | None) -> tuple[RunConfig, AdviseConfig]:
-    """The run config and its ``[advise]`` table (validated separately)."""
-    if path is None:
-        return RunConfig(), AdviseConfig()
-    p = Path(path)
-    if p.is_dir():
-        raise ConfigError(f"{p}: is a folder, expected a TOML config file")
-    if not p.is_file():
-        raise ConfigError(f"{p}: config file not found")
+def parse_advise(cfg: RunConfig, source: str = "<config>") -> AdviseConfig:
+    """The config's ``[advise]`` table, validated; ``advise.strategy``, when given, names
+    one of the config's strategies."""
     try:
-        data = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
-    raw = data.pop("advise", {})
-    if "advise" in RunConfig.model_fields:
-        data["advise"] = raw
-    try:
-        adv = AdviseConfig.model_validate(raw)
+        adv = AdviseConfig.model_validate(cfg.advise)
     except ValidationError as exc:
-        raise ConfigError(f"{p}: advise.{first_error(exc)}") from None
-    return parse_config(data, str(p), folder=p.parent), adv
+        raise ConfigError(f"{source}: advise.{first_error(exc)}") from None
+    names = [s.name for s in cfg.strategies]
+    if adv.strategy is not None and adv.strategy not in names:
+        raise ConfigError(
+            f"{source}: advise.strategy: no strategy named {adv.strategy!r} ({', '.join(names)})"
+        )
+    return adv
+
+
+def split_config(path: str | Path | None) -> tuple[RunConfig, AdviseConfig]:
+    """The run config (read as every command reads it) and its ``[advise]`` table."""
+    cfg = load_config(path)
+    return cfg, parse_advise(cfg, str(path) if path is not None else "<defaults>")
 
 
 def load_positions(path: str | Path, default_cash: float = 0.0) -> Holdings:
@@ -281,12 +279,8 @@ def _var_cvar(x: np.ndarray, level: float) -> tuple[float, float]:
 
 # ---------------------------------------------------------------- the advice
 def pick_strategy(cfg: RunConfig, adv: AdviseConfig) -> Any:
-    if adv.strategy is not None:
-        for s in cfg.strategies:
-            if s.name == adv.strategy:
-                return s
-        names = ", ".join(s.name for s in cfg.strategies)
-        raise ConfigError(f"advise.strategy: no strategy named {adv.strategy!r} ({names})")
+    if adv.strategy is not None:  # one of the config's (parse_advise)
+        return next(s for s in cfg.strategies if s.name == adv.strategy)
     aware = cfg.state_aware()  # the same default candidate as validate
     return next((s for s in cfg.strategies if aware and s.name == aware[0]), cfg.strategies[0])
 

@@ -122,7 +122,33 @@ def load_panel(cfg: RunConfig) -> BarPanel:
     """Bars for a config (the bundled panel or the user's CSV/Parquet files) with its
     exogenous files joined; the config's plug-in modules are imported first."""
     import_plugins(cfg)
-    return add_exog_files(cfg, _load_bars(cfg))
+    panel = add_exog_files(cfg, _load_bars(cfg))
+    check_risk_free(cfg, panel)
+    check_benchmark(cfg, panel)
+    return panel
+
+
+def check_benchmark(cfg: RunConfig, panel: BarPanel) -> None:
+    """``report.benchmark``, when given, is a strategy or a symbol of the data (it was
+    found only when a report was written, after the run, as an internal error)."""
+    from engine.analysis.benchmark import unknown_benchmark
+
+    name = cfg.report.benchmark
+    have = [*(s.name for s in cfg.strategies), *panel.symbols]
+    if name is not None and name not in have:
+        raise ConfigError(unknown_benchmark(name, have))
+
+
+def check_risk_free(cfg: RunConfig, panel: BarPanel) -> None:
+    """``metrics.risk_free`` read against the data before any run (a symbol the data lack,
+    a rate file that is missing, in percent or starts late): every command refuses it in
+    the same line (backtest found it after the run; validate ended in an internal error)."""
+    from engine.analysis.metrics import risk_free_returns
+
+    try:
+        risk_free_returns(panel, cfg.metrics.risk_free)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _load_bars(cfg: RunConfig) -> BarPanel:
@@ -275,6 +301,21 @@ def check_strategies(
                     check(arg)
                 except ValueError as exc:
                     raise ConfigError(f"strategies.{strat.name}: {exc}") from None
+
+
+def check_tables(
+    strategies: Sequence[Strategy], symbols: tuple[str, ...], labels: tuple[str, ...]
+) -> None:
+    """Regime tables read against the detector's labels once the detector is built (a key
+    that is no regime, a regime without a row): one line naming the strategy in every
+    command (paper ended in an unexpected ValueError, validate in another error)."""
+    for strat in strategies:
+        rows = getattr(strat, "rows", None)
+        if callable(rows) and labels:
+            try:
+                rows(symbols, labels)
+            except ValueError as exc:
+                raise ConfigError(f"strategies.{strat.name}: {exc}") from None
 
 
 def load_custom(scfg: CustomConfig) -> Strategy:
@@ -454,17 +495,22 @@ class Run:
         i = names.index(name) if name is not None else 0
         return self.cfg.strategies[i], self.strategies[i]
 
+    def check_history(self) -> None:
+        """Refuse data too short for the detector's first fit (:func:`check_history`): the
+        same line from backtest, advise, validate and sweep, before any fit."""
+        check_history(
+            self.detector_config,
+            self.detector,
+            self.inputs.n_bars,
+            self.frequency,
+            getattr(self.cfg.detector, "min_train", None),
+        )
+
     def prepare(self, detector: Any = None) -> Prepared:
         """Features and detector fits over the data (``detector`` replaces the run's, e.g.
         a fold schedule around it)."""
         if detector is None:
-            check_history(
-                self.detector_config,
-                self.detector,
-                self.inputs.n_bars,
-                self.frequency,
-                getattr(self.cfg.detector, "min_train", None),
-            )
+            self.check_history()
         try:
             return prepare(
                 self.inputs,
@@ -571,6 +617,7 @@ def assemble(
         detector = det_cfg.build(inputs)
     except (DataError, ValueError) as exc:
         raise ConfigError(f"detector: {exc}") from None
+    check_tables(strats, panel.symbols, tuple(getattr(detector, "labels", ()) or ()))
     if freq.sparse:
         log.warning(
             "data.sessions_missing",

@@ -40,6 +40,18 @@ class ConfigError(ValueError):
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _true_or_false(cls, data: Any) -> Any:
+        """A ``bool`` key takes TOML's ``true`` / ``false`` only: pydantic's lax mode read
+        ``allow_short = "yes"`` (or ``"off"``, ``1``) as a boolean without a word."""
+        if isinstance(data, dict):
+            for key, v in data.items():
+                field = cls.model_fields.get(key)
+                if field is not None and field.annotation is bool and not isinstance(v, bool):
+                    raise ValueError(f"{key}: expected true or false (got {v!r})")
+        return data
+
 
 def _no_calendar(value: Any) -> Any:
     """``rebalance = "none"`` (TOML has no null): no calendar rebalancing; another string
@@ -882,7 +894,26 @@ def load_config(path: str | Path | None = None) -> RunConfig:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: cannot read config: {exc}") from None
-    return parse_config(data, str(p), folder=p.parent)
+    cfg = parse_config(data, str(p), folder=p.parent)
+    check_command_sections(cfg, str(p))
+    return cfg
+
+
+def check_command_sections(cfg: RunConfig, source: str = "<config>") -> None:
+    """Check the commands' own tables — ``[validation]``, ``[sweep]``, ``[advise]``,
+    ``[paper]`` — whichever command reads the config, each with its command's parser (one
+    rule each): a typo or a bad value there, or a strategy they name that the config does
+    not have, is the same one-line error in backtest, validate, sweep, advise and paper,
+    before any data is read (it used to pass every command but the one reading it)."""
+    from engine.advise import parse_advise
+    from engine.live.config import check_paper
+    from engine.sweep.config import build_plan
+    from engine.validate import parse_validation
+
+    parse_validation(cfg, source)
+    build_plan(cfg, source)  # every axis value validated (distinct sections once each)
+    parse_advise(cfg, source)
+    check_paper(cfg, source)
 
 
 __all__ = [

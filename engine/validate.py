@@ -129,6 +129,11 @@ def parse_validation(cfg: RunConfig, source: str = "<config>") -> ValidationConf
     names = [c.name for c in v.candidates or []]
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: validation.candidates: names must be unique")
+    have = [s.name for s in cfg.strategies]
+    for key in ("candidate", "benchmark"):
+        val = getattr(v, key)
+        if val is not None and val not in have:
+            raise ConfigError(f"{source}: validation.{key}: unknown strategy {val!r}; have {have}")
     return v
 
 
@@ -143,10 +148,8 @@ def _pick(cfg: RunConfig, v: ValidationConfig) -> tuple[str, str]:
     cand = v.candidate or next(iter(cfg.state_aware()), None)
     bench = v.benchmark or cfg.default_benchmark()
     for key, val in (("candidate", cand), ("benchmark", bench)):
-        if val is None:
+        if val is None:  # a name given is one of them (parse_validation)
             raise ConfigError(f"validation.{key}: no default strategy; name one of {names}")
-        if val not in names:
-            raise ConfigError(f"validation.{key}: unknown strategy {val!r}; have {names}")
     assert cand is not None and bench is not None
     return cand, bench
 
@@ -446,6 +449,7 @@ def run_validation(
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
     run = assemble(cfg, panel)  # the backtest's run: every fold and path is built from it
+    run.check_history()  # the backtest's line for a first fit beyond the data, before folds
     panel = run.panel
     ppy = run.periods_per_year  # years of training and test spans in this data's bars
     cand_name, bench_name = _pick(cfg, v)

@@ -213,8 +213,8 @@ def base_sections(run: RunConfig, strategy_name: str) -> dict[str, dict[str, Any
     }
 
 
-def build_plan(run: RunConfig, source: str = "<config>") -> Plan:
-    """Expand ``run.sweep`` into validated, de-duplicated sections and combinations."""
+def check_sweep(run: RunConfig, source: str = "<config>") -> tuple[SweepConfig, str]:
+    """``[sweep]`` validated and the name of the strategy it varies (one of ``run``'s)."""
     cfg = parse_sweep(run.sweep, source)
     names = [s.name for s in run.strategies]
     strategy_name = cfg.strategy_name or names[0]
@@ -223,6 +223,12 @@ def build_plan(run: RunConfig, source: str = "<config>") -> Plan:
             f"{source}: sweep.strategy_name: {strategy_name!r} is not one of the strategies "
             f"({', '.join(names)})"
         )
+    return cfg, strategy_name
+
+
+def build_plan(run: RunConfig, source: str = "<config>") -> Plan:
+    """Expand ``run.sweep`` into validated, de-duplicated sections and combinations."""
+    cfg, strategy_name = check_sweep(run, source)
     base = base_sections(run, strategy_name)
     draws = _draws(cfg)
     distinct: dict[str, dict[str, int]] = {s: {} for s in SECTIONS}
