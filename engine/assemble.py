@@ -222,10 +222,22 @@ def load_chunks(cfg: RunConfig) -> Any:
     )
 
 
-def load_files(files: Sequence[str]) -> tuple[BarPanel, str, bool]:
+def load_files(files: Sequence[str], max_jump: float | None = None) -> tuple[BarPanel, str, bool]:
     """The user's files as a panel, the ``format`` to put in a config and whether open/high/
     low had to come from the close (close-only files: ``date,close``, ``date,AAPL,JPM``)
-    (``init``)."""
+    (``init``; ``max_jump``: ``data.max_jump``, the config's default when None)."""
+    from engine.config import DataConfig
+
+    jump = DataConfig.model_fields["max_jump"].default if max_jump is None else max_jump
+    try:
+        return _load_files(files, jump if np.isfinite(jump) else None)
+    except DataError as exc:
+        if "data.max_jump" not in str(exc):
+            raise
+        raise DataError(f"{exc} (init: --max-jump)") from None
+
+
+def _load_files(files: Sequence[str], max_jump: float | None) -> tuple[BarPanel, str, bool]:
     import data_feeds
 
     if not files:
@@ -236,11 +248,11 @@ def load_files(files: Sequence[str]) -> tuple[BarPanel, str, bool]:
     fmt = "parquet" if all(parquet) else "csv"
     loader = data_feeds.load_parquet if fmt == "parquet" else data_feeds.load_csv
     try:
-        return loader(list(files), max_jump=1.9), fmt, False
+        return loader(list(files), max_jump=max_jump), fmt, False
     except DataError as exc:
         if "ohlc_from_close" not in str(exc):
             raise
-    return loader(list(files), ohlc_from_close=True, max_jump=1.9), fmt, True
+    return loader(list(files), ohlc_from_close=True, max_jump=max_jump), fmt, True
 
 
 def build_strategy(scfg: StrategyConfig) -> Strategy:

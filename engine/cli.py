@@ -260,7 +260,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise UsageError(f"{out}: is a folder, expected a .toml file path")
     notes: list[str] = []
-    text = starter_config(args.files, name=args.name, folder=out.parent, notes=notes)
+    text = starter_config(
+        args.files, name=args.name, folder=out.parent, notes=notes, max_jump=args.max_jump
+    )
     prepare_out_file(out)
     out.write_text(text)
     for note in notes:
@@ -284,6 +286,12 @@ def _add_builtin(sub: Any) -> None:
     it.add_argument("--out", default="regime-engine.toml", help="config path to write")
     it.add_argument("--name", default=None, help="run name (default: the first file's stem)")
     it.add_argument("--force", action="store_true", help="overwrite an existing config")
+    it.add_argument(
+        "--max-jump",
+        type=float,
+        default=None,
+        help="data.max_jump for these files (a real one-day crash beyond 1.9x, e.g. 2.5; inf: off)",
+    )
     it.set_defaults(handler=cmd_init)
 
 
