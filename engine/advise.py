@@ -38,10 +38,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from engine import fmt
-from engine.config import ConfigError, RunConfig, first_error, load_config
+from engine.config import ConfigError, RunConfig, Section, first_error, load_config
 from engine.core.raw import RawRun
 from engine.ground import layout as L
 from engine.ground.bars import BarPanel, DataError
@@ -49,7 +49,7 @@ from engine.ground.bars import BarPanel, DataError
 EXIT_WARNING = 3
 
 
-class AdviseConfig(BaseModel):
+class AdviseConfig(Section):
     """The ``[advise]`` table.
 
     ``strategy``: name of the strategy whose targets are advised (default: the first

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from engine.analysis import baselines as bl
 from engine.analysis import bootstrap as bs
@@ -48,7 +48,7 @@ from engine.analysis.walkforward import (
     oos_returns,
     oos_summary,
 )
-from engine.config import ConfigError, RegimeConfig, RunConfig, first_error
+from engine.config import ConfigError, RegimeConfig, RunConfig, Section, first_error
 from engine.core.backtest import Prepared, run_strategies, run_strategy_raw
 from engine.core.result import BacktestResult, StrategyRun, strategy_run
 from engine.ground.bars import BarPanel
@@ -59,8 +59,8 @@ from engine.validation_result import ValidationResult
 Weights = dict[str, float] | Literal["equal"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Section(Section):
+    """The config's rules: unknown keys refused, booleans ``true`` / ``false`` only."""
 
 
 class CVConfig(_Section):

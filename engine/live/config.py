@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from engine.bus.zmq_bus import DEFAULT_BARS
-from engine.config import ConfigError, RunConfig, first_error
+from engine.config import ConfigError, RunConfig, Section, first_error
 
 
-class PaperConfig(BaseModel):
+class PaperConfig(Section):
     """Settings of ``regime-engine paper`` (all optional; defaults trade the local exchange)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

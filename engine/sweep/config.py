@@ -37,6 +37,7 @@ from engine.config import (
     ExecutionConfig,
     FeaturesConfig,
     RunConfig,
+    Section,
     StrategyConfig,
     first_error,
 )
@@ -65,7 +66,7 @@ class Range(BaseModel):
 Axis = list[Any] | Range
 
 
-class SweepConfig(BaseModel):
+class SweepConfig(Section):
     """Validated ``[sweep]`` section (unknown keys are errors)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -77,11 +78,11 @@ class SweepConfig(BaseModel):
     chunk_size: int = Field(0, ge=0)  # combinations per task (0: automatic)
     workers: int = Field(0, ge=0)  # local processes (0: all cores)
     fit_cache: str | None = None  # folder for the on-disk detector fit cache
-    detector: dict[str, Axis] = {}
-    features: dict[str, Axis] = {}
-    strategy: dict[str, Axis] = {}
-    costs: dict[str, Axis] = {}
-    execution: dict[str, Axis] = {}
+    detector: dict[str, Axis] = Field(default_factory=dict)
+    features: dict[str, Axis] = Field(default_factory=dict)
+    strategy: dict[str, Axis] = Field(default_factory=dict)
+    costs: dict[str, Axis] = Field(default_factory=dict)
+    execution: dict[str, Axis] = Field(default_factory=dict)
 
 
 def parse_sweep(raw: dict[str, Any], source: str = "<config>") -> SweepConfig:
