@@ -307,6 +307,11 @@ CSV_BLOCK_BYTES = 1 << 20
 The reader reads ahead a few blocks per core: larger blocks cost memory, not speed."""
 
 
+BLANK_COLUMN = "__unnamed_"
+"""Name given to the columns of a CSV header with no name when there are several (a
+spreadsheet's trailing ``,,``); dropped when empty throughout."""
+
+
 def read_csv_arrow(path: Path) -> pd.DataFrame:
     """Read a CSV (``.gz`` etc. by extension) with pyarrow's streaming reader.
 
@@ -330,6 +335,15 @@ def read_csv_arrow(path: Path) -> pd.DataFrame:
             read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
         )
         names = reader.schema.names
+        blank = [i for i, n in enumerate(names) if not n.strip()]
+        if len(blank) > 1:  # a spreadsheet's trailing ",,": unnamed columns, read apart
+            names = [f"{BLANK_COLUMN}{i}" if i in blank else n for i, n in enumerate(names)]
+            reader = pacsv.open_csv(
+                str(path),
+                read_options=pacsv.ReadOptions(
+                    block_size=CSV_BLOCK_BYTES, column_names=names, skip_rows=1
+                ),
+            )
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate column names: {', '.join(names)}")
         size = path.stat().st_size
@@ -362,6 +376,8 @@ def read_csv_arrow(path: Path) -> pd.DataFrame:
     columns: dict[str, object] = {}
     for name in names:
         arr = cols.pop(name, np.empty(0))[:n]
+        if name.startswith(BLANK_COLUMN) and arr.dtype == np.float64 and np.isnan(arr).all():
+            continue  # an unnamed column with nothing in it
         if name in aware and _maybe_local_midnights(arr):  # the offsets as written matter
             columns[name] = _text_column(path, name)
         elif name in aware:  # UTC instants: keep them aware for validation to convert

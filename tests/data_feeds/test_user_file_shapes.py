@@ -108,3 +108,19 @@ def test_semicolons_with_decimal_commas_get_the_separator_hint(tmp_path: Path) -
     assert msg.endswith(
         "(the file seems to separate columns with ';'; use commas and '.' for decimals)"
     )
+
+
+def test_a_spreadsheets_trailing_empty_columns_are_ignored(tmp_path: Path) -> None:
+    """Excel's ``,,`` after every row: two unnamed columns were "duplicate column names"
+    (one was ignored like any other column)."""
+    df = _yahoo()
+    plain, excel = tmp_path / "a" / "SPX.csv", tmp_path / "b" / "SPX.csv"
+    plain.parent.mkdir(), excel.parent.mkdir()
+    df.to_csv(plain, index=False, date_format="%Y-%m-%d")
+    excel.write_text("".join(line + ",,\n" for line in plain.read_text().splitlines()))
+    a, b = load_csv(plain), load_csv(excel)
+    assert a.symbols == b.symbols and a.index.equals(b.index)
+    np.testing.assert_array_equal(a.close, b.close)
+    wide = tmp_path / "wide.csv"
+    wide.write_text("date,AAA,BBB,,\n2020-01-02,1,2,,\n2020-01-03,1.1,2.1,,\n")
+    assert load_csv(wide, ohlc_from_close=True).symbols == ("AAA", "BBB")
