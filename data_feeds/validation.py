@@ -324,6 +324,9 @@ def _split_layout(
             raw_ts = pd.Series(df.index, index=pd.RangeIndex(len(df)))
         else:
             hint = separator_hint(str(df.columns[0])) if len(df.columns) == 1 else ""
+            first = str(df.columns[0]).strip() if len(df.columns) else "x"
+            if not first or first.startswith("Unnamed"):  # pandas' to_csv of a nameless index
+                hint = " (the first column has no name: call it 'date')"
             raise DataError(
                 f"{source}: missing column 'timestamp' (or 'date'); "
                 f"have: {', '.join(map(str, df.columns))}{hint}"

@@ -124,3 +124,10 @@ def test_a_spreadsheets_trailing_empty_columns_are_ignored(tmp_path: Path) -> No
     wide = tmp_path / "wide.csv"
     wide.write_text("date,AAA,BBB,,\n2020-01-02,1,2,,\n2020-01-03,1.1,2.1,,\n")
     assert load_csv(wide, ohlc_from_close=True).symbols == ("AAA", "BBB")
+
+
+def test_a_nameless_first_column_is_named_in_the_error(tmp_path: Path) -> None:
+    """``df.to_csv(path)`` of a nameless DatetimeIndex writes ``,Open,High,...``."""
+    p = tmp_path / "SPX.csv"
+    _yahoo().set_index("Date").rename_axis(None).to_csv(p, date_format="%Y-%m-%d")
+    assert _err(p).endswith("(the first column has no name: call it 'date')")
