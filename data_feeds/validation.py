@@ -337,9 +337,9 @@ def _split_layout(
 
     sym_col = _find(lower, SYMBOL_ALIASES)
     field_cols = {f: lower[f] for f in FIELDS if f in lower}
-    if sym_col is not None or field_cols:
+    adj = _find(lower, ADJ_CLOSE_ALIASES)
+    if sym_col is not None or field_cols or adj is not None:  # `date,adj close`: one symbol
         cols = {f: df[c] for f, c in field_cols.items()}
-        adj = _find(lower, ADJ_CLOSE_ALIASES)
         if adj is not None:
             cols = _adjusted(cols, df[adj], source, str(adj))
         syms = df[sym_col] if sym_col is not None else None

@@ -131,3 +131,12 @@ def test_a_nameless_first_column_is_named_in_the_error(tmp_path: Path) -> None:
     p = tmp_path / "SPX.csv"
     _yahoo().set_index("Date").rename_axis(None).to_csv(p, date_format="%Y-%m-%d")
     assert _err(p).endswith("(the first column has no name: call it 'date')")
+
+
+def test_an_adjusted_close_only_file_is_the_files_symbol(tmp_path: Path) -> None:
+    """``Date,Adj Close`` was read as a wide file of one symbol named "Adj Close"."""
+    p = tmp_path / "SPX.csv"
+    _yahoo()[["Date", "Adj Close"]].to_csv(p, index=False, date_format="%Y-%m-%d")
+    panel = load_csv(p, ohlc_from_close=True)
+    assert panel.symbols == ("SPX",)
+    np.testing.assert_array_equal(panel.close[:, 0], _yahoo()["Adj Close"].to_numpy())
