@@ -390,6 +390,26 @@ def read_csv_arrow(path: Path) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
+def _yfinance_header(path: Path) -> bool:
+    """A CSV as ``yfinance`` writes a download: ``Price,Close,...`` / ``Ticker,SPY,...`` /
+    ``Date,,,`` (three header lines: fields, tickers, the index name)."""
+    if path.suffix.lower() in (".gz", ".bz2", ".zst", ".xz", ".zip"):
+        return False
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            first, second = f.readline(), f.readline()
+    except OSError:
+        return False
+    return first.lower().startswith("price,") and second.lower().startswith("ticker,")
+
+
+def _read_yfinance_csv(path: Path) -> pd.DataFrame:
+    """A ``yfinance`` CSV as a table with ``(field, ticker)`` columns and a ``date`` column
+    (the layouts' MultiIndex case; ``Adj Close`` is used as the close, as in any file)."""
+    df = pd.read_csv(path, header=[0, 1], index_col=0, skiprows=[2])
+    return df.rename_axis("date").reset_index()
+
+
 def _header_line(path: Path) -> str:
     """The first line of a text file ('' when unreadable or compressed)."""
     if path.suffix.lower() in (".gz", ".bz2", ".zst", ".xz", ".zip"):
@@ -607,7 +627,10 @@ def _load_files(
         if not p.is_file():
             raise DataError(f"{source}: file not found")
         try:
-            df = read_csv_arrow(p) if reader == "csv" else read_parquet_arrow(p)
+            if reader == "csv" and _yfinance_header(p):
+                df = _read_yfinance_csv(p)
+            else:
+                df = read_csv_arrow(p) if reader == "csv" else read_parquet_arrow(p)
         except (OSError, ValueError, pd.errors.ParserError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DataError(f"{source}: cannot read {reader}: {first}") from None

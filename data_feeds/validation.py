@@ -51,7 +51,18 @@ SYMBOL_ALIASES: tuple[str, ...] = ("symbol", "ticker")
 #: relative slack allowed when checking open/close against [low, high] (float rounding)
 RANGE_TOL = 1e-9
 
-_WIDE_RE = re.compile(r"^(?P<sym>.+?)[_.:](?P<field>open|high|low|close|volume)$", re.IGNORECASE)
+ADJ_CLOSE_ALIASES: tuple[str, ...] = (
+    "adj close",
+    "adj_close",
+    "adjclose",
+    "adjusted close",
+    "adjusted_close",
+)
+
+_WIDE_RE = re.compile(
+    r"^(?P<sym>.+?)[_.:](?P<field>open|high|low|close|volume|adj[ _]?close|adjusted[ _]close)$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -108,9 +119,10 @@ def _flatten_columns(df: pd.DataFrame) -> pd.DataFrame:
     names: list[str] = []
     for col in df.columns:
         parts = [str(p) for p in col if str(p) != "" and not str(p).startswith("Unnamed")]
-        if len(parts) == 2 and parts[1].lower() in FIELDS:
+        fields = (*FIELDS, *ADJ_CLOSE_ALIASES)
+        if len(parts) == 2 and parts[1].lower() in fields:
             names.append(f"{parts[0]}_{parts[1].lower()}")
-        elif len(parts) == 2 and parts[0].lower() in FIELDS:
+        elif len(parts) == 2 and parts[0].lower() in fields:
             names.append(f"{parts[1]}_{parts[0].lower()}")
         else:
             names.append("_".join(parts))
@@ -221,15 +233,6 @@ def _parse_timestamps(
         sym = _sym_at(symbol, i)
         raise DataError(f"{_where(source, sym, int(rows[i]))}: {what}")
     return idx.as_unit("ns"), tz
-
-
-ADJ_CLOSE_ALIASES: tuple[str, ...] = (
-    "adj close",
-    "adj_close",
-    "adjclose",
-    "adjusted close",
-    "adjusted_close",
-)
 
 
 def _adjusted(
@@ -350,10 +353,16 @@ def _split_layout(
         return raw_ts, {str(default_symbol): cols}, syms
 
     wide: dict[str, dict[str, pd.Series]] = {}
+    adjusted: dict[str, tuple[str, pd.Series]] = {}
     for c in df.columns:
         m = _WIDE_RE.match(str(c).strip())
-        if m:
+        if m and m.group("field").lower() in (*FIELDS,):
             wide.setdefault(m.group("sym"), {})[m.group("field").lower()] = df[c]
+        elif m:  # SYM_adj_close: that symbol's adjusted close (as a single file's Adj Close)
+            wide.setdefault(m.group("sym"), {})
+            adjusted[m.group("sym")] = (str(c), df[c])
+    for sym, (name, adj) in adjusted.items():
+        wide[sym] = _adjusted(wide[sym], adj, source, name)
     if not wide and ts_col is not None:
         wide = _wide_closes(df, ts_col)
     if not wide:

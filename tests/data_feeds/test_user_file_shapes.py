@@ -140,3 +140,46 @@ def test_an_adjusted_close_only_file_is_the_files_symbol(tmp_path: Path) -> None
     panel = load_csv(p, ohlc_from_close=True)
     assert panel.symbols == ("SPX",)
     np.testing.assert_array_equal(panel.close[:, 0], _yahoo()["Adj Close"].to_numpy())
+
+
+def _yfinance_csv(path: Path, frames: dict[str, pd.DataFrame], fields: list[str]) -> None:
+    """A CSV as ``yfinance.download(...).to_csv(path)`` writes it: three header lines."""
+    cols = pd.MultiIndex.from_tuples(
+        [(f, t) for f in fields for t in frames], names=["Price", "Ticker"]
+    )
+    first = next(iter(frames.values()))
+    vals = np.column_stack([frames[t][f].to_numpy() for f in fields for t in frames])
+    pd.DataFrame(vals, index=pd.DatetimeIndex(first["Date"], name="Date"), columns=cols).to_csv(
+        path, date_format="%Y-%m-%d"
+    )
+
+
+def test_yfinance_csvs_are_read_by_ticker(tmp_path: Path) -> None:
+    """``Price,Close,...`` / ``Ticker,SPY,...`` / ``Date,,,`` was "missing column
+    'timestamp'": the layout is the (field, ticker) MultiIndex case, Adj Close included."""
+    spy, qqq = _yahoo(), _yahoo().assign(Close=lambda d: d.Close * 2)
+    qqq["High"], qqq["Low"], qqq["Open"] = qqq.Close * 1.01, qqq.Close * 0.99, qqq.Close
+    one = tmp_path / "one.csv"
+    _yfinance_csv(one, {"SPY": spy}, ["Adj Close", "Close", "High", "Low", "Open", "Volume"])
+    yahoo = tmp_path / "SPY.csv"
+    spy.to_csv(yahoo, index=False, date_format="%Y-%m-%d")
+    a, b = load_csv(one), load_csv(yahoo)
+    assert a.symbols == ("SPY",) and a.index.equals(b.index)
+    np.testing.assert_allclose(a.close, b.close, rtol=1e-12)
+    np.testing.assert_allclose(a.open, b.open, rtol=1e-12)  # scaled by Adj Close / Close
+    two = tmp_path / "two.csv"  # yfinance's default now: auto-adjusted, no Adj Close
+    _yfinance_csv(two, {"SPY": spy, "QQQ": qqq}, ["Close", "High", "Low", "Open", "Volume"])
+    p = load_csv(two)
+    assert p.symbols == ("SPY", "QQQ")
+    np.testing.assert_allclose(p.close[:, 1], qqq.Close.to_numpy(), rtol=1e-12)
+
+
+def test_wide_adjusted_close_columns_are_the_closes(tmp_path: Path) -> None:
+    df = _yahoo()
+    p = tmp_path / "w.csv"
+    pd.DataFrame({"date": df.Date, "SPX_close": df.Close, "SPX_adj_close": df["Adj Close"]}).to_csv(
+        p, index=False, date_format="%Y-%m-%d"
+    )
+    panel = load_csv(p, ohlc_from_close=True)
+    assert panel.symbols == ("SPX",)
+    np.testing.assert_allclose(panel.close[:, 0], df["Adj Close"].to_numpy())
