@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import structlog
 
-from data_feeds.validation import SymbolFrame, parse_table, separator_hint
+from data_feeds.validation import HEADER_LINES, SymbolFrame, parse_table, separator_hint
 from engine.ground.bars import FIELDS, BarPanel, DataError
 
 log = structlog.get_logger(__name__)
@@ -629,6 +629,7 @@ def _load_files(
         try:
             if reader == "csv" and _yfinance_header(p):
                 df = _read_yfinance_csv(p)
+                HEADER_LINES[source] = 3
             else:
                 df = read_csv_arrow(p) if reader == "csv" else read_parquet_arrow(p)
         except (OSError, ValueError, pd.errors.ParserError) as exc:

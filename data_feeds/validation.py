@@ -87,6 +87,11 @@ def _is_text_file(source: str) -> bool:
     return source.lower().endswith((".csv", ".csv.gz", ".txt", ".tsv", ".csv.bz2", ".csv.zst"))
 
 
+HEADER_LINES: dict[str, int] = {}
+"""Text files whose header is more than one line (a ``yfinance`` CSV: 3), by source, so
+that ``line N`` in an error is the file's line."""
+
+
 def _where(source: str, symbol: str | None, row: int | None = None, ts: object = None) -> str:
     """``file: symbol S, data row N (line N+1, 2020-01-02)``; the line is given for text
     files (row 1 is the first line after the header)."""
@@ -96,7 +101,9 @@ def _where(source: str, symbol: str | None, row: int | None = None, ts: object =
     if row is not None:
         sep = "," if symbol is not None else ""
         if _is_text_file(source):
-            extra = [f"line {row + 1}"] + ([_fmt_ts(ts)] if ts is not None else [])
+            extra = [f"line {row + HEADER_LINES.get(source, 1)}"] + (
+                [_fmt_ts(ts)] if ts is not None else []
+            )
             parts.append(f"{sep} data row {row} ({', '.join(extra)})")
         else:
             parts.append(f"{sep} row {row}")

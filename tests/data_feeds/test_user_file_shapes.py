@@ -183,3 +183,14 @@ def test_wide_adjusted_close_columns_are_the_closes(tmp_path: Path) -> None:
     panel = load_csv(p, ohlc_from_close=True)
     assert panel.symbols == ("SPX",)
     np.testing.assert_allclose(panel.close[:, 0], df["Adj Close"].to_numpy())
+
+
+def test_yfinance_csv_errors_name_the_files_line(tmp_path: Path) -> None:
+    p = tmp_path / "spy.csv"
+    _yfinance_csv(p, {"SPY": _yahoo()}, ["Close", "High", "Low", "Open", "Volume"])
+    lines = p.read_text().splitlines()
+    cells = lines[10].split(",")
+    cells[1] = ""  # the Close of data row 8, on the file's line 11
+    lines[10] = ",".join(cells)
+    p.write_text("\n".join(lines) + "\n")
+    assert "symbol SPY, data row 8 (line 11, " in _err(p)
