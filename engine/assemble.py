@@ -619,6 +619,8 @@ def assemble(
     check_strategies(strats, panel, cfg.execution.weight_rules())
     try:
         costs = costs_for(cfg, panel.symbols)
+    except ConfigError:
+        raise  # names its key (costs.symbols.SPX.commission_bps: ...)
     except ValueError as exc:
         raise ConfigError(f"costs: {exc}") from None
     freq = infer_frequency(panel.index, cfg.data.periods_per_year)

@@ -342,7 +342,7 @@ class CostsConfig(CostConfig):
             try:
                 out[sym] = CostConfig(**{**base, **over}).build()
             except ValidationError as exc:
-                raise ConfigError(f"costs.symbols.{sym}: {first_error(exc)}") from None
+                raise ConfigError(f"costs.symbols.{sym}.{first_error(exc)}") from None
         return out
 
     def default(self) -> CostModel:
