@@ -371,6 +371,10 @@ def read_csv_arrow(path: Path) -> pd.DataFrame:
         msg = str(exc).strip()
         if "conversion error" in msg or "In CSV column" in msg:
             return pd.read_csv(path)  # types changed after the first block: precise errors
+        if _utf16(path):
+            raise ValueError(
+                "the file is UTF-16 text; save it as UTF-8 (Excel: CSV UTF-8)"
+            ) from None
         first = msg.splitlines()[0] if msg else "unreadable CSV"
         raise ValueError(first + separator_hint(_header_line(path))) from None
     columns: dict[str, object] = {}
@@ -408,6 +412,15 @@ def _read_yfinance_csv(path: Path) -> pd.DataFrame:
     (the layouts' MultiIndex case; ``Adj Close`` is used as the close, as in any file)."""
     df = pd.read_csv(path, header=[0, 1], index_col=0, skiprows=[2])
     return df.rename_axis("date").reset_index()
+
+
+def _utf16(path: Path) -> bool:
+    """Does the file start with a UTF-16 byte-order mark (Excel's "Unicode Text")?"""
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) in (b"\xff\xfe", b"\xfe\xff")
+    except OSError:
+        return False
 
 
 def _header_line(path: Path) -> str:

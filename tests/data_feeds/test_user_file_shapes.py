@@ -194,3 +194,13 @@ def test_yfinance_csv_errors_name_the_files_line(tmp_path: Path) -> None:
     lines[10] = ",".join(cells)
     p.write_text("\n".join(lines) + "\n")
     assert "symbol SPY, data row 8 (line 11, " in _err(p)
+
+
+def test_a_utf16_file_is_named_as_such(tmp_path: Path) -> None:
+    """Excel's "Unicode Text": the error quoted a NUL byte from pyarrow's parse error."""
+    p = tmp_path / "SPX.csv"
+    _yahoo().to_csv(p, index=False, encoding="utf-16", date_format="%Y-%m-%d")
+    msg = _err(p)
+    assert (
+        msg == f"{p}: cannot read csv: the file is UTF-16 text; save it as UTF-8 (Excel: CSV UTF-8)"
+    )
