@@ -135,9 +135,9 @@ def cmd_exchange(args: argparse.Namespace) -> int:
 
     from brokers.local_exchange import build_exchange
     from engine.assemble import load_panel
-    from engine.config import load_config
+    from engine.config_check import load_checked
 
-    cfg = load_config(args.config)
+    cfg = load_checked(args.config)
     settings = exchange_settings(cfg, args)
     panel = load_panel(cfg)
     try:

@@ -69,10 +69,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         summary_table,
     )
     from engine.api import run_backtest
-    from engine.config import load_config
+    from engine.config_check import load_checked
     from engine.fmt import text_table
 
-    cfg = load_config(args.config)
+    cfg = load_checked(args.config)
     out = run_folder(cfg.name, args.out)
     if cfg.data.chunk_bars is not None:
         return backtest_chunked(cfg, out)
@@ -81,7 +81,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     html = cfg.report.html and not args.no_report
     reps = 0  # --no-report: the baselines' point estimates (no bootstrap, no arch import)
     if html:  # the report's bootstrap settings: [validation] bootstrap_reps
-        from engine.validate import parse_validation
+        from engine.validation_config import parse_validation
 
         reps = parse_validation(cfg, str(args.config or "<defaults>")).bootstrap_reps
     result = run_backtest(cfg, baseline_reps=reps)

@@ -894,26 +894,7 @@ def load_config(path: str | Path | None = None) -> RunConfig:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: cannot read config: {exc}") from None
-    cfg = parse_config(data, str(p), folder=p.parent)
-    check_command_sections(cfg, str(p))
-    return cfg
-
-
-def check_command_sections(cfg: RunConfig, source: str = "<config>") -> None:
-    """Check the commands' own tables — ``[validation]``, ``[sweep]``, ``[advise]``,
-    ``[paper]`` — whichever command reads the config, each with its command's parser (one
-    rule each): a typo or a bad value there, or a strategy they name that the config does
-    not have, is the same one-line error in backtest, validate, sweep, advise and paper,
-    before any data is read (it used to pass every command but the one reading it)."""
-    from engine.advise import parse_advise
-    from engine.live.config import check_paper
-    from engine.sweep.config import build_plan
-    from engine.validate import parse_validation
-
-    parse_validation(cfg, source)
-    build_plan(cfg, source)  # every axis value validated (distinct sections once each)
-    parse_advise(cfg, source)
-    check_paper(cfg, source)
+    return parse_config(data, str(p), folder=p.parent)
 
 
 __all__ = [

@@ -132,11 +132,11 @@ def cmd_paper(
     """Paper-trade the config's strategy against the venue of its ``[paper]`` section;
     ``check_venue`` refuses the venue's own settings before the loop starts."""
     from engine.bus.security import BusSecurityError
-    from engine.config import load_config
+    from engine.config_check import load_checked
     from engine.core.checkpoint import CheckpointError
 
     try:
-        cfg = load_config(args.config)
+        cfg = load_checked(args.config)
         pcfg = paper_config(cfg, args)
         if check_venue is not None:
             check_venue(pcfg)
