@@ -91,7 +91,14 @@ def paper_node(cfg: Any, pcfg: Any = None) -> Any:
 
 def cmd_paper(args: argparse.Namespace) -> int:
     """Paper-trade the config's strategy (see :func:`engine.live.cli.cmd_paper`)."""
-    return run_paper(args, open_venue)
+    return run_paper(args, open_venue, check_venue)
+
+
+def check_venue(p: Any) -> None:
+    """The venue's own settings, refused before the loop starts (``[paper.exchange]``
+    was read only when the loop opened the venue, after the warm-up was built)."""
+    if p.broker == "local":
+        validate_exchange(dict(p.exchange))
 
 
 def exchange_settings(cfg: Any, args: argparse.Namespace | None) -> Any:
@@ -128,9 +135,9 @@ def cmd_exchange(args: argparse.Namespace) -> int:
 
     from brokers.local_exchange import build_exchange
     from engine.assemble import load_panel
-    from engine.config import load_config
+    from engine.config_check import load_checked
 
-    cfg = load_config(args.config)
+    cfg = load_checked(args.config)
     settings = exchange_settings(cfg, args)
     panel = load_panel(cfg)
     try:

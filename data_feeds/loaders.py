@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import structlog
 
-from data_feeds.validation import SymbolFrame, parse_table
+from data_feeds.validation import HEADER_LINES, SymbolFrame, parse_table, separator_hint
 from engine.ground.bars import FIELDS, BarPanel, DataError
 
 log = structlog.get_logger(__name__)
@@ -333,6 +333,11 @@ CSV_BLOCK_BYTES = 1 << 20
 The reader reads ahead a few blocks per core: larger blocks cost memory, not speed."""
 
 
+BLANK_COLUMN = "__unnamed_"
+"""Name given to the columns of a CSV header with no name when there are several (a
+spreadsheet's trailing ``,,``); dropped when empty throughout."""
+
+
 def read_csv_arrow(path: Path) -> pd.DataFrame:
     """Read a CSV (``.gz`` etc. by extension) with pyarrow's streaming reader.
 
@@ -356,6 +361,15 @@ def read_csv_arrow(path: Path) -> pd.DataFrame:
             read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
         )
         names = reader.schema.names
+        blank = [i for i, n in enumerate(names) if not n.strip()]
+        if len(blank) > 1:  # a spreadsheet's trailing ",,": unnamed columns, read apart
+            names = [f"{BLANK_COLUMN}{i}" if i in blank else n for i, n in enumerate(names)]
+            reader = pacsv.open_csv(
+                str(path),
+                read_options=pacsv.ReadOptions(
+                    block_size=CSV_BLOCK_BYTES, column_names=names, skip_rows=1
+                ),
+            )
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate column names: {', '.join(names)}")
         size = path.stat().st_size
@@ -383,10 +397,17 @@ def read_csv_arrow(path: Path) -> pd.DataFrame:
         msg = str(exc).strip()
         if "conversion error" in msg or "In CSV column" in msg:
             return pd.read_csv(path)  # types changed after the first block: precise errors
-        raise ValueError(msg.splitlines()[0] if msg else "unreadable CSV") from None
+        if _utf16(path):
+            raise ValueError(
+                "the file is UTF-16 text; save it as UTF-8 (Excel: CSV UTF-8)"
+            ) from None
+        first = msg.splitlines()[0] if msg else "unreadable CSV"
+        raise ValueError(first + separator_hint(_header_line(path))) from None
     columns: dict[str, object] = {}
     for name in names:
         arr = cols.pop(name, np.empty(0))[:n]
+        if name.startswith(BLANK_COLUMN) and arr.dtype == np.float64 and np.isnan(arr).all():
+            continue  # an unnamed column with nothing in it
         if name in aware and _maybe_local_midnights(arr):  # the offsets as written matter
             columns[name] = _text_column(path, name)
         elif name in aware:  # UTC instants: keep them aware for validation to convert
@@ -397,6 +418,46 @@ def read_csv_arrow(path: Path) -> pd.DataFrame:
         else:
             columns[name] = arr
     return pd.DataFrame(columns, copy=False)
+
+
+def _yfinance_header(path: Path) -> bool:
+    """A CSV as ``yfinance`` writes a download: ``Price,Close,...`` / ``Ticker,SPY,...`` /
+    ``Date,,,`` (three header lines: fields, tickers, the index name)."""
+    if path.suffix.lower() in (".gz", ".bz2", ".zst", ".xz", ".zip"):
+        return False
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            first, second = f.readline(), f.readline()
+    except OSError:
+        return False
+    return first.lower().startswith("price,") and second.lower().startswith("ticker,")
+
+
+def _read_yfinance_csv(path: Path) -> pd.DataFrame:
+    """A ``yfinance`` CSV as a table with ``(field, ticker)`` columns and a ``date`` column
+    (the layouts' MultiIndex case; ``Adj Close`` is used as the close, as in any file)."""
+    df = pd.read_csv(path, header=[0, 1], index_col=0, skiprows=[2])
+    return df.rename_axis("date").reset_index()
+
+
+def _utf16(path: Path) -> bool:
+    """Does the file start with a UTF-16 byte-order mark (Excel's "Unicode Text")?"""
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) in (b"\xff\xfe", b"\xfe\xff")
+    except OSError:
+        return False
+
+
+def _header_line(path: Path) -> str:
+    """The first line of a text file ('' when unreadable or compressed)."""
+    if path.suffix.lower() in (".gz", ".bz2", ".zst", ".xz", ".zip"):
+        return ""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            return f.readline().strip()
+    except OSError:
+        return ""
 
 
 def _maybe_local_midnights(utc: np.ndarray) -> bool:
@@ -605,7 +666,11 @@ def _load_files(
         if not p.is_file():
             raise DataError(f"{source}: file not found")
         try:
-            df = read_csv_arrow(p) if reader == "csv" else read_parquet_arrow(p)
+            if reader == "csv" and _yfinance_header(p):
+                df = _read_yfinance_csv(p)
+                HEADER_LINES[source] = 3
+            else:
+                df = read_csv_arrow(p) if reader == "csv" else read_parquet_arrow(p)
         except (OSError, ValueError, pd.errors.ParserError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DataError(f"{source}: cannot read {reader}: {first}") from None

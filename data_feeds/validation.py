@@ -42,6 +42,7 @@ import structlog
 
 from data_feeds.checks_nb import bars_ok_nb, block_calendar_nb, interleaved_calendar_nb
 from engine.ground.bars import FIELDS, DataError
+from engine.ground.dates import date_order, parse_numeric_dates
 
 log = structlog.get_logger(__name__)
 
@@ -51,7 +52,18 @@ SYMBOL_ALIASES: tuple[str, ...] = ("symbol", "ticker")
 #: relative slack allowed when checking open/close against [low, high] (float rounding)
 RANGE_TOL = 1e-9
 
-_WIDE_RE = re.compile(r"^(?P<sym>.+?)[_.:](?P<field>open|high|low|close|volume)$", re.IGNORECASE)
+ADJ_CLOSE_ALIASES: tuple[str, ...] = (
+    "adj close",
+    "adj_close",
+    "adjclose",
+    "adjusted close",
+    "adjusted_close",
+)
+
+_WIDE_RE = re.compile(
+    r"^(?P<sym>.+?)[_.:](?P<field>open|high|low|close|volume|adj[ _]?close|adjusted[ _]close)$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,11 @@ def _is_text_file(source: str) -> bool:
     return source.lower().endswith((".csv", ".csv.gz", ".txt", ".tsv", ".csv.bz2", ".csv.zst"))
 
 
+HEADER_LINES: dict[str, int] = {}
+"""Text files whose header is more than one line (a ``yfinance`` CSV: 3), by source, so
+that ``line N`` in an error is the file's line."""
+
+
 def _where(source: str, symbol: str | None, row: int | None = None, ts: object = None) -> str:
     """``file: symbol S, data row N (line N+1, 2020-01-02)``; the line is given for text
     files (row 1 is the first line after the header)."""
@@ -85,7 +102,9 @@ def _where(source: str, symbol: str | None, row: int | None = None, ts: object =
     if row is not None:
         sep = "," if symbol is not None else ""
         if _is_text_file(source):
-            extra = [f"line {row + 1}"] + ([_fmt_ts(ts)] if ts is not None else [])
+            extra = [f"line {row + HEADER_LINES.get(source, 1)}"] + (
+                [_fmt_ts(ts)] if ts is not None else []
+            )
             parts.append(f"{sep} data row {row} ({', '.join(extra)})")
         else:
             parts.append(f"{sep} row {row}")
@@ -108,9 +127,10 @@ def _flatten_columns(df: pd.DataFrame) -> pd.DataFrame:
     names: list[str] = []
     for col in df.columns:
         parts = [str(p) for p in col if str(p) != "" and not str(p).startswith("Unnamed")]
-        if len(parts) == 2 and parts[1].lower() in FIELDS:
+        fields = (*FIELDS, *ADJ_CLOSE_ALIASES)
+        if len(parts) == 2 and parts[1].lower() in fields:
             names.append(f"{parts[0]}_{parts[1].lower()}")
-        elif len(parts) == 2 and parts[0].lower() in FIELDS:
+        elif len(parts) == 2 and parts[0].lower() in fields:
             names.append(f"{parts[1]}_{parts[0].lower()}")
         else:
             names.append("_".join(parts))
@@ -170,15 +190,28 @@ def _parse_timestamps(
                         "mixing time-zone-aware and naive timestamps is ambiguous "
                         "(give every timestamp an offset, or none)"
                     )
-        try:
-            ts = pd.to_datetime(raw, errors="coerce", format="ISO8601")
-        except (ValueError, TypeError):
+        order = date_order(raw)
+        if order.problem is not None:
+            sym = _sym_at(symbol, order.row)
+            raise DataError(f"{_where(source, sym, int(rows[order.row]))}: {order.problem}")
+        if order.dayfirst is not None:  # 04/01/1999: one order for the column, said
+            idx = parse_numeric_dates(raw, order.dayfirst)
+            log.info(
+                "timestamps.date_order",
+                source=source,
+                order="day-first" if order.dayfirst else "month-first",
+            )
+        else:
             try:
-                ts = pd.to_datetime(raw, errors="coerce", utc=True, format="ISO8601")
+                ts = pd.to_datetime(raw, errors="coerce", format="ISO8601")
             except (ValueError, TypeError):
-                ts = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
-        idx = pd.DatetimeIndex(ts)
-        if pd.isna(idx).any() and not pd.isna(raw).all():  # not ISO: let pandas guess
+                try:
+                    ts = pd.to_datetime(raw, errors="coerce", utc=True, format="ISO8601")
+                except (ValueError, TypeError):
+                    ts = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
+            idx = pd.DatetimeIndex(ts)
+        if order.dayfirst is None and pd.isna(idx).any() and not pd.isna(raw).all():
+            # not ISO: let pandas guess
             try:
                 idx2 = pd.DatetimeIndex(pd.to_datetime(raw, errors="coerce", format="mixed"))
             except (ValueError, TypeError):
@@ -210,15 +243,6 @@ def _parse_timestamps(
     return idx.as_unit("ns"), tz
 
 
-ADJ_CLOSE_ALIASES: tuple[str, ...] = (
-    "adj close",
-    "adj_close",
-    "adjclose",
-    "adjusted close",
-    "adjusted_close",
-)
-
-
 def _adjusted(
     cols: dict[str, pd.Series], adj: pd.Series, source: str, name: str
 ) -> dict[str, pd.Series]:
@@ -228,10 +252,17 @@ def _adjusted(
     adj_num = pd.to_numeric(adj, errors="coerce")
     if "close" in cols:
         factor = adj_num / pd.to_numeric(cols["close"], errors="coerce")
+        # a row whose factor cannot be formed (a blank, zero or text close or adjusted close)
+        # keeps its cells as written, so the checks name the bad cell, not a NaN open
+        ok = np.isfinite(factor) & (factor > 0)
         for f in ("open", "high", "low"):
             if f in cols:
-                out[f] = pd.to_numeric(cols[f], errors="coerce") * factor
-    out["close"] = adj_num.where(adj_num.notna(), adj)  # a bad cell keeps its text (row named)
+                num = pd.to_numeric(cols[f], errors="coerce")
+                out[f] = (num * factor).where(ok & num.notna(), cols[f])
+        adj_bad = ~(adj_num > 0)
+        out["close"] = adj_num.where(ok, adj.where(adj_bad, cols["close"]))
+    else:
+        out["close"] = adj_num.where(adj_num.notna(), adj)  # a bad cell keeps its text
     log.warning(
         "data.adjusted_prices",
         source=source,
@@ -301,6 +332,19 @@ def _wide_closes(df: pd.DataFrame, ts_col: object) -> dict[str, Columns]:
     return out
 
 
+def separator_hint(header: str) -> str:
+    """`` (the file seems to separate columns with ';' ...)`` for a header line written
+    with another separator than commas (``Date;Open;...``, often with decimal commas),
+    else ``""``."""
+    if "," in header:
+        return ""
+    sep = next((c for c in ";\t|" if c in header), None)
+    if sep is None:
+        return ""
+    decimals = " and '.' for decimals" if sep == ";" else ""
+    return f" (the file seems to separate columns with {sep!r}; use commas{decimals})"
+
+
 def _split_layout(
     df: pd.DataFrame, source: str, default_symbol: str | None
 ) -> tuple[pd.Series, dict[str, Columns], pd.Series | None, pd.DataFrame]:
@@ -314,11 +358,10 @@ def _split_layout(
         if isinstance(df.index, pd.DatetimeIndex) or idx_name in TIMESTAMP_ALIASES:
             raw_ts = pd.Series(df.index, index=pd.RangeIndex(len(df)))
         else:
-            hint = ""
-            if len(df.columns) == 1:
-                sep = next((c for c in ";\t|" if c in str(df.columns[0])), None)
-                if sep is not None:
-                    hint = f" (the file seems to separate columns with {sep!r}; use commas)"
+            hint = separator_hint(str(df.columns[0])) if len(df.columns) == 1 else ""
+            first = str(df.columns[0]).strip() if len(df.columns) else "x"
+            if not first or first.startswith("Unnamed"):  # pandas' to_csv of a nameless index
+                hint = " (the first column has no name: call it 'date')"
             raise DataError(
                 f"{source}: missing column 'timestamp' (or 'date'); "
                 f"have: {', '.join(map(str, df.columns))}{hint}"
@@ -329,9 +372,9 @@ def _split_layout(
 
     sym_col = _find(lower, SYMBOL_ALIASES)
     field_cols = {f: lower[f] for f in FIELDS if f in lower}
-    if sym_col is not None or field_cols:
+    adj = _find(lower, ADJ_CLOSE_ALIASES)
+    if sym_col is not None or field_cols or adj is not None:  # `date,adj close`: one symbol
         cols = {f: df[c] for f, c in field_cols.items()}
-        adj = _find(lower, ADJ_CLOSE_ALIASES)
         if adj is not None:
             cols = _adjusted(cols, df[adj], source, str(adj))
         syms = df[sym_col] if sym_col is not None else None
@@ -342,11 +385,17 @@ def _split_layout(
         return raw_ts, {str(default_symbol): cols}, syms, df
 
     positions: dict[str, dict[str, int]] = {}
+    adjusted: dict[str, tuple[str, pd.Series]] = {}
     for pos, c in enumerate(df.columns):
         m = _WIDE_RE.match(str(c).strip())
-        if m:
+        if m and m.group("field").lower() in (*FIELDS,):
             positions.setdefault(m.group("sym"), {})[m.group("field").lower()] = pos
+        elif m:  # SYM_adj_close: that symbol's adjusted close (as a single file's Adj Close)
+            positions.setdefault(m.group("sym"), {})
+            adjusted[m.group("sym")] = (str(c), df.iloc[:, pos])
     wide: dict[str, Columns] = {sym: TableColumns(df, p) for sym, p in positions.items()}
+    for sym, (name, adj) in adjusted.items():
+        wide[sym] = _adjusted(dict(wide[sym]), adj, source, name)
     if not wide and ts_col is not None:
         wide = _wide_closes(df, ts_col)
     if not wide:
@@ -827,7 +876,8 @@ def _missing_ohlc(cols: Mapping[str, object], where: str, ohlc_from_close: bool)
     if missing and not ohlc_from_close:
         raise DataError(
             f"{where}: missing column {missing[0]!r} "
-            f"(pass ohlc_from_close=True to derive open/high/low from close)"
+            "(set data.ohlc_from_close = true, or pass ohlc_from_close=True, to derive "
+            "open/high/low from close)"
         )
     return missing
 

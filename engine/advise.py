@@ -34,52 +34,19 @@ import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine import fmt
-from engine.config import ConfigError, RunConfig, first_error, parse_config
+from engine.advise_config import AdviseConfig, parse_advise
+from engine.config import ConfigError, RunConfig
 from engine.core.raw import RawRun
 from engine.ground import layout as L
 from engine.ground.bars import BarPanel, DataError
 
 EXIT_WARNING = 3
-
-
-class AdviseConfig(BaseModel):
-    """The ``[advise]`` table.
-
-    ``strategy``: name of the strategy whose targets are advised (default: the first
-    ``kind = "regime"`` or ``"optimized"`` strategy, as validate's candidate, else the
-    first). ``alert_states``: regime labels whose
-    summed posterior drives the warning (default: the highest-volatility state).
-    ``changepoint``: ``"bocpd"`` | ``"posterior_jump"`` | ``"none"``; a BOCPD alarm counts
-    when ``P(change in the last bocpd_window bars) >= changepoint_threshold`` and the
-    market's fast EWMA volatility exceeds its slow one; a posterior jump counts when the
-    alert probability rose by ``>= jump_threshold`` over ``jump_bars`` bars.
-    ``levels``: VaR/CVaR confidence levels. ``min_regime_bars``: fewer historical bars in
-    the current regime than this and all bars are used instead (flagged).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    strategy: str | None = None
-    alert_states: tuple[str, ...] | None = None
-    threshold: float = Field(0.5, gt=0.0, le=1.0)
-    changepoint: Literal["bocpd", "posterior_jump", "none"] = "bocpd"
-    changepoint_threshold: float = Field(0.5, gt=0.0, le=1.0)
-    bocpd_window: int = Field(5, ge=1)
-    bocpd_expected_run: float = Field(250.0, gt=1.0)
-    jump_threshold: float = Field(0.4, gt=0.0, le=1.0)
-    jump_bars: int = Field(5, ge=1)
-    levels: tuple[float, ...] = (0.95, 0.99)
-    horizon: int = Field(10, ge=2)
-    min_regime_bars: int = Field(60, ge=10)
-    min_windows: int = Field(60, ge=10)
-    publish_wait_s: float = Field(0.5, ge=0.0)
 
 
 @dataclass(frozen=True)
@@ -93,26 +60,11 @@ class Holdings:
 
 # ---------------------------------------------------------------- inputs
 def split_config(path: str | Path | None) -> tuple[RunConfig, AdviseConfig]:
-    """The run config and its ``[advise]`` table (validated separately)."""
-    if path is None:
-        return RunConfig(), AdviseConfig()
-    p = Path(path)
-    if p.is_dir():
-        raise ConfigError(f"{p}: is a folder, expected a TOML config file")
-    if not p.is_file():
-        raise ConfigError(f"{p}: config file not found")
-    try:
-        data = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
-    raw = data.pop("advise", {})
-    if "advise" in RunConfig.model_fields:
-        data["advise"] = raw
-    try:
-        adv = AdviseConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{p}: advise.{first_error(exc)}") from None
-    return parse_config(data, str(p), folder=p.parent), adv
+    """The run config (read as every command reads it) and its ``[advise]`` table."""
+    from engine.config_check import load_checked
+
+    cfg = load_checked(path)
+    return cfg, parse_advise(cfg, str(path) if path is not None else "<defaults>")
 
 
 def load_positions(path: str | Path, default_cash: float = 0.0) -> Holdings:
@@ -281,12 +233,8 @@ def _var_cvar(x: np.ndarray, level: float) -> tuple[float, float]:
 
 # ---------------------------------------------------------------- the advice
 def pick_strategy(cfg: RunConfig, adv: AdviseConfig) -> Any:
-    if adv.strategy is not None:
-        for s in cfg.strategies:
-            if s.name == adv.strategy:
-                return s
-        names = ", ".join(s.name for s in cfg.strategies)
-        raise ConfigError(f"advise.strategy: no strategy named {adv.strategy!r} ({names})")
+    if adv.strategy is not None:  # one of the config's (parse_advise)
+        return next(s for s in cfg.strategies if s.name == adv.strategy)
     aware = cfg.state_aware()  # the same default candidate as validate
     return next((s for s in cfg.strategies if aware and s.name == aware[0]), cfg.strategies[0])
 

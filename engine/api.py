@@ -183,7 +183,7 @@ def run_baselines(run: Run, prep: Prepared, result: BacktestResult, reps: int) -
     strategy), or None (``validation.baselines = false``, no such strategies, no fit).
     Their Sharpe differences go into the candidates' metrics (``sharpe_diff_vs_NAME``)."""
     from engine.analysis.baselines import backtest_baselines
-    from engine.validate import parse_validation
+    from engine.validation_config import parse_validation
 
     cfg = run.cfg
     v = parse_validation(cfg)

@@ -122,7 +122,33 @@ def load_panel(cfg: RunConfig) -> BarPanel:
     """Bars for a config (the bundled panel or the user's CSV/Parquet files) with its
     exogenous files joined; the config's plug-in modules are imported first."""
     import_plugins(cfg)
-    return add_exog_files(cfg, _load_bars(cfg))
+    panel = add_exog_files(cfg, _load_bars(cfg))
+    check_risk_free(cfg, panel)
+    check_benchmark(cfg, panel)
+    return panel
+
+
+def check_benchmark(cfg: RunConfig, panel: BarPanel) -> None:
+    """``report.benchmark``, when given, is a strategy or a symbol of the data (it was
+    found only when a report was written, after the run, as an internal error)."""
+    from engine.analysis.benchmark import unknown_benchmark
+
+    name = cfg.report.benchmark
+    have = [*(s.name for s in cfg.strategies), *panel.symbols]
+    if name is not None and name not in have:
+        raise ConfigError(unknown_benchmark(name, have))
+
+
+def check_risk_free(cfg: RunConfig, panel: BarPanel) -> None:
+    """``metrics.risk_free`` read against the data before any run (a symbol the data lack,
+    a rate file that is missing, in percent or starts late): every command refuses it in
+    the same line (backtest found it after the run; validate ended in an internal error)."""
+    from engine.analysis.metrics import risk_free_returns
+
+    try:
+        risk_free_returns(panel, cfg.metrics.risk_free)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _load_bars(cfg: RunConfig) -> BarPanel:
@@ -196,10 +222,22 @@ def load_chunks(cfg: RunConfig) -> Any:
     )
 
 
-def load_files(files: Sequence[str]) -> tuple[BarPanel, str, bool]:
+def load_files(files: Sequence[str], max_jump: float | None = None) -> tuple[BarPanel, str, bool]:
     """The user's files as a panel, the ``format`` to put in a config and whether open/high/
     low had to come from the close (close-only files: ``date,close``, ``date,AAPL,JPM``)
-    (``init``)."""
+    (``init``; ``max_jump``: ``data.max_jump``, the config's default when None)."""
+    from engine.config import DataConfig
+
+    jump = DataConfig.model_fields["max_jump"].default if max_jump is None else max_jump
+    try:
+        return _load_files(files, jump if np.isfinite(jump) else None)
+    except DataError as exc:
+        if "data.max_jump" not in str(exc):
+            raise
+        raise DataError(f"{exc} (init: --max-jump)") from None
+
+
+def _load_files(files: Sequence[str], max_jump: float | None) -> tuple[BarPanel, str, bool]:
     import data_feeds
 
     if not files:
@@ -210,11 +248,11 @@ def load_files(files: Sequence[str]) -> tuple[BarPanel, str, bool]:
     fmt = "parquet" if all(parquet) else "csv"
     loader = data_feeds.load_parquet if fmt == "parquet" else data_feeds.load_csv
     try:
-        return loader(list(files), max_jump=1.9), fmt, False
+        return loader(list(files), max_jump=max_jump), fmt, False
     except DataError as exc:
         if "ohlc_from_close" not in str(exc):
             raise
-    return loader(list(files), ohlc_from_close=True, max_jump=1.9), fmt, True
+    return loader(list(files), ohlc_from_close=True, max_jump=max_jump), fmt, True
 
 
 def build_strategy(scfg: StrategyConfig) -> Strategy:
@@ -275,6 +313,21 @@ def check_strategies(
                     check(arg)
                 except ValueError as exc:
                     raise ConfigError(f"strategies.{strat.name}: {exc}") from None
+
+
+def check_tables(
+    strategies: Sequence[Strategy], symbols: tuple[str, ...], labels: tuple[str, ...]
+) -> None:
+    """Regime tables read against the detector's labels once the detector is built (a key
+    that is no regime, a regime without a row): one line naming the strategy in every
+    command (paper ended in an unexpected ValueError, validate in another error)."""
+    for strat in strategies:
+        rows = getattr(strat, "rows", None)
+        if callable(rows) and labels:
+            try:
+                rows(symbols, labels)
+            except ValueError as exc:
+                raise ConfigError(f"strategies.{strat.name}: {exc}") from None
 
 
 def load_custom(scfg: CustomConfig) -> Strategy:
@@ -454,17 +507,22 @@ class Run:
         i = names.index(name) if name is not None else 0
         return self.cfg.strategies[i], self.strategies[i]
 
+    def check_history(self) -> None:
+        """Refuse data too short for the detector's first fit (:func:`check_history`): the
+        same line from backtest, advise, validate and sweep, before any fit."""
+        check_history(
+            self.detector_config,
+            self.detector,
+            self.inputs.n_bars,
+            self.frequency,
+            getattr(self.cfg.detector, "min_train", None),
+        )
+
     def prepare(self, detector: Any = None) -> Prepared:
         """Features and detector fits over the data (``detector`` replaces the run's, e.g.
         a fold schedule around it)."""
         if detector is None:
-            check_history(
-                self.detector_config,
-                self.detector,
-                self.inputs.n_bars,
-                self.frequency,
-                getattr(self.cfg.detector, "min_train", None),
-            )
+            self.check_history()
         try:
             return prepare(
                 self.inputs,
@@ -561,6 +619,8 @@ def assemble(
     check_strategies(strats, panel, cfg.execution.weight_rules())
     try:
         costs = costs_for(cfg, panel.symbols)
+    except ConfigError:
+        raise  # names its key (costs.symbols.SPX.commission_bps: ...)
     except ValueError as exc:
         raise ConfigError(f"costs: {exc}") from None
     freq = infer_frequency(panel.index, cfg.data.periods_per_year)
@@ -571,6 +631,7 @@ def assemble(
         detector = det_cfg.build(inputs)
     except (DataError, ValueError) as exc:
         raise ConfigError(f"detector: {exc}") from None
+    check_tables(strats, panel.symbols, tuple(getattr(detector, "labels", ()) or ()))
     if freq.sparse:
         log.warning(
             "data.sessions_missing",

@@ -69,10 +69,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         summary_table,
     )
     from engine.api import run_backtest
-    from engine.config import load_config
+    from engine.config_check import load_checked
     from engine.fmt import text_table
 
-    cfg = load_config(args.config)
+    cfg = load_checked(args.config)
     out = run_folder(cfg.name, args.out)
     if cfg.data.chunk_bars is not None:
         return backtest_chunked(cfg, out)
@@ -81,7 +81,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     html = cfg.report.html and not args.no_report
     reps = 0  # --no-report: the baselines' point estimates (no bootstrap, no arch import)
     if html:  # the report's bootstrap settings: [validation] bootstrap_reps
-        from engine.validate import parse_validation
+        from engine.validation_config import parse_validation
 
         reps = parse_validation(cfg, str(args.config or "<defaults>")).bootstrap_reps
     result = run_backtest(cfg, baseline_reps=reps)
@@ -260,7 +260,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise UsageError(f"{out}: is a folder, expected a .toml file path")
     notes: list[str] = []
-    text = starter_config(args.files, name=args.name, folder=out.parent, notes=notes)
+    text = starter_config(
+        args.files, name=args.name, folder=out.parent, notes=notes, max_jump=args.max_jump
+    )
     prepare_out_file(out)
     out.write_text(text)
     for note in notes:
@@ -284,6 +286,12 @@ def _add_builtin(sub: Any) -> None:
     it.add_argument("--out", default="regime-engine.toml", help="config path to write")
     it.add_argument("--name", default=None, help="run name (default: the first file's stem)")
     it.add_argument("--force", action="store_true", help="overwrite an existing config")
+    it.add_argument(
+        "--max-jump",
+        type=float,
+        default=None,
+        help="data.max_jump for these files (a real one-day crash beyond 1.9x, e.g. 2.5; inf: off)",
+    )
     it.set_defaults(handler=cmd_init)
 
 

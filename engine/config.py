@@ -40,6 +40,18 @@ class ConfigError(ValueError):
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _true_or_false(cls, data: Any) -> Any:
+        """A ``bool`` key takes TOML's ``true`` / ``false`` only: pydantic's lax mode read
+        ``allow_short = "yes"`` (or ``"off"``, ``1``) as a boolean without a word."""
+        if isinstance(data, dict):
+            for key, v in data.items():
+                field = cls.model_fields.get(key)
+                if field is not None and field.annotation is bool and not isinstance(v, bool):
+                    raise ValueError(f"{key}: expected true or false (got {v!r})")
+        return data
+
 
 def _no_calendar(value: Any) -> Any:
     """``rebalance = "none"`` (TOML has no null): no calendar rebalancing; another string
@@ -330,7 +342,7 @@ class CostsConfig(CostConfig):
             try:
                 out[sym] = CostConfig(**{**base, **over}).build()
             except ValidationError as exc:
-                raise ConfigError(f"costs.symbols.{sym}: {first_error(exc)}") from None
+                raise ConfigError(f"costs.symbols.{sym}.{first_error(exc)}") from None
         return out
 
     def default(self) -> CostModel:

@@ -39,6 +39,7 @@ def starter_config(
     name: str | None = None,
     folder: str | Path | None = None,
     notes: list[str] | None = None,
+    max_jump: float | None = None,
 ) -> str:
     """TOML text of a starter config for ``files`` (see the module doc); ``folder``: where
     the config will be written (its data paths are written relative to it); ``notes``
@@ -48,7 +49,7 @@ def starter_config(
     from engine.ground.frequency import infer_frequency
     from engine.regimes.config import HMMDetectorConfig, fitting_min_train
 
-    panel, fmt, close_only = load_files(files)
+    panel, fmt, close_only = load_files(files, max_jump)
     syms = list(panel.symbols)
     market = equity_like_symbol(panel.symbols, panel.asset_classes)
     freq = infer_frequency(panel.index)
@@ -59,6 +60,11 @@ def starter_config(
     crisis = {s: round(eq * 0.2, 6) for s in syms}
     derived = "ohlc_from_close = true   # close-only files: open = high = low = close\n"
     derived = derived if close_only else ""
+    jump = (
+        ""
+        if max_jump is None
+        else f"max_jump = {max_jump:g}   # one-bar moves allowed (init --max-jump)\n"
+    )
     train = ""
     default = int(HMMDetectorConfig.model_fields["min_train"].default)
     if panel.n_bars < 3 * default:  # the default first fit would take most of the data
@@ -84,7 +90,7 @@ name = {_toml_str(run_name)}
 source = [{src}]
 format = "{fmt}"
 symbols = [{", ".join(_toml_str(s) for s in syms)}]
-{derived}# start = 2015-01-01              # TOML dates or "YYYY-MM-DD" strings
+{derived}{jump}# start = 2015-01-01              # TOML dates or "YYYY-MM-DD" strings
 # periods_per_year = {freq.periods_per_year:g}       # inferred from the timestamps
 # fill = "ffill"                  # keep every timestamp; forward-fill gaps instead
 

@@ -24,15 +24,14 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.analysis import baselines as bl
 from engine.analysis import bootstrap as bs
-from engine.analysis.costs import DEFAULT_BPS, break_even_cost, cost_sensitivity
+from engine.analysis.costs import break_even_cost, cost_sensitivity
 from engine.analysis.cv import Candidate, choose, cv_scores
 from engine.analysis.metrics import risk_free_returns
 from engine.analysis.montecarlo import fit_return_hmm, mc_quantiles, monte_carlo
@@ -48,88 +47,17 @@ from engine.analysis.walkforward import (
     oos_returns,
     oos_summary,
 )
-from engine.config import ConfigError, RegimeConfig, RunConfig, first_error
+from engine.config import ConfigError, RegimeConfig, RunConfig
 from engine.core.backtest import Prepared, run_strategies, run_strategy_raw
 from engine.core.result import BacktestResult, StrategyRun, strategy_run
 from engine.ground.bars import BarPanel
 from engine.plugins.strategy import CompiledStrategy
-from engine.regimes.config import SmoothingConfig
+from engine.validation_config import (
+    CandidateConfig,
+    ValidationConfig,
+    parse_validation,
+)
 from engine.validation_result import ValidationResult
-
-Weights = dict[str, float] | Literal["equal"]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CVConfig(_Section):
-    """Purged/embargoed CV inside each training window (off with ``enabled = false``)."""
-
-    enabled: bool = True
-    n_splits: int = Field(4, ge=2, le=20)
-    purge_bars: int = Field(21, ge=0)
-    embargo_bars: int = Field(21, ge=0)
-    # "per_split": refit the detector on each split's purged training rows (strict);
-    # "per_fold": reuse the fold's walk-forward fit (fast for slow detectors, e.g. HMM)
-    detector_fits: Literal["per_split", "per_fold"] = "per_fold"
-
-
-class CandidateConfig(_Section):
-    """A candidate parameter set: overrides of the candidate strategy's table / warm-up and of
-    the detector's smoothing (keys given here replace the configured ones)."""
-
-    name: str
-    smoothing: SmoothingConfig | None = None
-    table: dict[str, Weights] | None = None
-    warmup: Weights | None = None
-
-
-class MonteCarloConfig(_Section):
-    """Simulated regime paths. Each path refits the configured detector on its own
-    history (about 40 s a path with the default HMM on 2 cores), so it is off unless
-    asked for: ``n_paths = 50`` here or ``--mc-paths 50``."""
-
-    n_paths: int = Field(0, ge=0)
-    years: float = Field(10.0, gt=0)
-    warmup_years: float = Field(1.0, ge=0)
-    n_states: int = Field(3, ge=2, le=6)
-    seed: int = 0
-
-
-class ValidationConfig(_Section):
-    """The ``[validation]`` table."""
-
-    train_years: float = Field(5.0, gt=0)
-    test_years: float = Field(1.0, gt=0)
-    window: Literal["expanding", "rolling"] = "expanding"
-    window_years: float | None = Field(None, gt=0)
-    candidate: str | None = None  # default: the first "regime" strategy
-    benchmark: str | None = None  # default: the first "static" strategy
-    cost_bps: list[float] = Field(default_factory=lambda: list(DEFAULT_BPS))
-    # static baselines that isolate the detector: the candidate's average weights, and the
-    # benchmark's mix scaled (with cash) to the candidate's volatility
-    baselines: bool = True
-    bootstrap_reps: int = Field(1000, ge=10)
-    level: float = Field(0.95, gt=0.5, lt=1.0)
-    seed: int = 12345
-    cv: CVConfig = CVConfig()
-    candidates: list[CandidateConfig] | None = None
-    montecarlo: MonteCarloConfig = MonteCarloConfig()
-
-
-def parse_validation(cfg: RunConfig, source: str = "<config>") -> ValidationConfig:
-    """The config's ``[validation]`` table, validated (errors name ``validation.KEY``)."""
-    try:
-        v = ValidationConfig.model_validate(cfg.validation)
-    except ValidationError as exc:
-        raise ConfigError(f"{source}: validation.{first_error(exc)}") from None
-    if any(b < 0 or not math.isfinite(b) for b in v.cost_bps):
-        raise ConfigError(f"{source}: validation.cost_bps: costs must be finite and >= 0")
-    names = [c.name for c in v.candidates or []]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{source}: validation.candidates: names must be unique")
-    return v
 
 
 def _cell(df: pd.DataFrame, row: str, col: str) -> float:
@@ -143,10 +71,8 @@ def _pick(cfg: RunConfig, v: ValidationConfig) -> tuple[str, str]:
     cand = v.candidate or next(iter(cfg.state_aware()), None)
     bench = v.benchmark or cfg.default_benchmark()
     for key, val in (("candidate", cand), ("benchmark", bench)):
-        if val is None:
+        if val is None:  # a name given is one of them (parse_validation)
             raise ConfigError(f"validation.{key}: no default strategy; name one of {names}")
-        if val not in names:
-            raise ConfigError(f"validation.{key}: unknown strategy {val!r}; have {names}")
     assert cand is not None and bench is not None
     return cand, bench
 
@@ -446,6 +372,7 @@ def run_validation(
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
     run = assemble(cfg, panel)  # the backtest's run: every fold and path is built from it
+    run.check_history()  # the backtest's line for a first fit beyond the data, before folds
     panel = run.panel
     ppy = run.periods_per_year  # years of training and test spans in this data's bars
     cand_name, bench_name = _pick(cfg, v)
@@ -847,10 +774,10 @@ def write_validation_report(res: ValidationResult, path: Path) -> Path:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Run the validation of a config, print the verdict, write tables and the report."""
     from engine import fmt
-    from engine.config import load_config
+    from engine.config_check import load_checked
     from engine.out_paths import run_folder
 
-    cfg = load_config(args.config)
+    cfg = load_checked(args.config)
     out = run_folder(f"{cfg.name}-validate", args.out)  # writable, before minutes of work
     v = parse_validation(cfg, str(args.config or "<defaults>"))
     if args.reps is not None:

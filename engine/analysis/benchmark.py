@@ -77,7 +77,12 @@ def benchmark_equity(result: Any, name: str | None = None) -> tuple[str, pd.Seri
         start = float(equity.iloc[0].mean()) if len(equity.columns) else 1.0
         return f"{name} (buy & hold)", p / float(p.loc[first]) * start
     have = [*map(str, equity.columns), *map(str, [] if prices is None else prices.columns)]
-    raise KeyError(f"report.benchmark: unknown strategy or symbol {name!r}; have {have}")
+    raise KeyError(unknown_benchmark(name, have))
+
+
+def unknown_benchmark(name: str, have: list[str]) -> str:
+    """The one line for a ``report.benchmark`` that is neither a strategy nor a symbol."""
+    return f"report.benchmark: unknown strategy or symbol {name!r}; have {have}"
 
 
 def relative_stats(

@@ -22,7 +22,8 @@ from typing import Any
 
 from engine.bus.zmq_bus import Publisher
 from engine.config import ConfigError, RunConfig
-from engine.live.config import PaperConfig, parse_paper
+from engine.ground.bars import DataError
+from engine.live.config import PaperConfig, check_paper_strategy, parse_paper
 from engine.live.exog_inputs import ExogFileBars, exog_files, streamed_names
 from engine.live.node import EXIT_UNAVAILABLE, Node
 from engine.live.ports import (
@@ -50,11 +51,7 @@ def build_node(cfg: RunConfig, pcfg: PaperConfig | None, open_venue: OpenVenue) 
     p = pcfg or parse_paper(cfg.paper)
     if p.live and p.broker != "alpaca":
         raise ConfigError('paper.live: the live endpoint needs broker = "alpaca"')
-    names = [s.name for s in cfg.strategies]
-    if p.strategy is not None and p.strategy not in names:
-        raise ConfigError(
-            f"paper.strategy: unknown strategy {p.strategy!r} (config has {', '.join(names)})"
-        )
+    check_paper_strategy(p, cfg)
     run = assemble(cfg)
     scfg, strategy = run.strategy(p.strategy)
     trader = Trader(
@@ -127,19 +124,27 @@ def paper_config(cfg: RunConfig, args: argparse.Namespace) -> PaperConfig:
     return parse_paper({**pcfg.model_dump(), **over}) if over else pcfg
 
 
-def cmd_paper(args: argparse.Namespace, open_venue: OpenVenue) -> int:
-    """Paper-trade the config's strategy against the venue of its ``[paper]`` section."""
+def cmd_paper(
+    args: argparse.Namespace,
+    open_venue: OpenVenue,
+    check_venue: Callable[[PaperConfig], None] | None = None,
+) -> int:
+    """Paper-trade the config's strategy against the venue of its ``[paper]`` section;
+    ``check_venue`` refuses the venue's own settings before the loop starts."""
     from engine.bus.security import BusSecurityError
-    from engine.config import load_config
+    from engine.config_check import load_checked
     from engine.core.checkpoint import CheckpointError
 
     try:
-        cfg = load_config(args.config)
-        summary = build_node(cfg, paper_config(cfg, args), open_venue).run()
+        cfg = load_checked(args.config)
+        pcfg = paper_config(cfg, args)
+        if check_venue is not None:
+            check_venue(pcfg)
+        summary = build_node(cfg, pcfg, open_venue).run()
     except (BrokerUnavailable, TradingHalted, InputHalted) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    except (BrokerError, ConfigError, CheckpointError, BusSecurityError) as exc:
+    except (BrokerError, ConfigError, DataError, CheckpointError, BusSecurityError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from engine.bus.zmq_bus import DEFAULT_BARS
-from engine.config import ConfigError, first_error
+from engine.config import ConfigError, RunConfig, Section, first_error
 
 
-class PaperConfig(BaseModel):
+class PaperConfig(Section):
     """Settings of ``regime-engine paper`` (all optional; defaults trade the local exchange)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -62,12 +62,32 @@ class PaperConfig(BaseModel):
         return str(v)
 
 
-def parse_paper(data: dict[str, Any]) -> PaperConfig:
-    """Validate ``[paper]``; errors name the key (``paper.poll_s: ...``)."""
+def parse_paper(data: dict[str, Any], source: str | None = None) -> PaperConfig:
+    """Validate ``[paper]``; errors name the key (``paper.poll_s: ...``), after the file
+    when ``source`` is given."""
+    where = f"{source}: " if source else ""
     try:
         return PaperConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"paper.{first_error(exc)}") from None
+        raise ConfigError(f"{where}paper.{first_error(exc)}") from None
 
 
-__all__ = ["PaperConfig", "parse_paper"]
+def check_paper_strategy(p: PaperConfig, cfg: RunConfig, source: str | None = None) -> None:
+    """``paper.strategy`` (or ``--strategy``), when given, names one of the config's."""
+    names = [s.name for s in cfg.strategies]
+    if p.strategy is not None and p.strategy not in names:
+        where = f"{source}: " if source else ""
+        raise ConfigError(
+            f"{where}paper.strategy: unknown strategy {p.strategy!r} "
+            f"(config has {', '.join(names)})"
+        )
+
+
+def check_paper(cfg: RunConfig, source: str | None = None) -> PaperConfig:
+    """The config's ``[paper]`` table, validated (:func:`parse_paper`, the strategy)."""
+    p = parse_paper(cfg.paper, source)
+    check_paper_strategy(p, cfg, source)
+    return p
+
+
+__all__ = ["PaperConfig", "check_paper", "check_paper_strategy", "parse_paper"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from engine.config import load_config
+from engine.config_check import load_checked
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -16,7 +16,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from engine.sweep.fitcache import FitCache
     from engine.sweep.runner import run_sweep
 
-    cfg = load_config(args.config)
+    cfg = load_checked(args.config)
     out = run_folder(f"{cfg.name}-sweep", args.out)  # writable, before the sweep runs
     workers = args.workers if args.workers is not None else int(cfg.sweep.get("workers", 0) or 0)
     executor = make_executor(args.scheduler, workers)

@@ -37,6 +37,7 @@ from engine.config import (
     ExecutionConfig,
     FeaturesConfig,
     RunConfig,
+    Section,
     StrategyConfig,
     first_error,
 )
@@ -65,7 +66,7 @@ class Range(BaseModel):
 Axis = list[Any] | Range
 
 
-class SweepConfig(BaseModel):
+class SweepConfig(Section):
     """Validated ``[sweep]`` section (unknown keys are errors)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -77,11 +78,11 @@ class SweepConfig(BaseModel):
     chunk_size: int = Field(0, ge=0)  # combinations per task (0: automatic)
     workers: int = Field(0, ge=0)  # local processes (0: all cores)
     fit_cache: str | None = None  # folder for the on-disk detector fit cache
-    detector: dict[str, Axis] = {}
-    features: dict[str, Axis] = {}
-    strategy: dict[str, Axis] = {}
-    costs: dict[str, Axis] = {}
-    execution: dict[str, Axis] = {}
+    detector: dict[str, Axis] = Field(default_factory=dict)
+    features: dict[str, Axis] = Field(default_factory=dict)
+    strategy: dict[str, Axis] = Field(default_factory=dict)
+    costs: dict[str, Axis] = Field(default_factory=dict)
+    execution: dict[str, Axis] = Field(default_factory=dict)
 
 
 def parse_sweep(raw: dict[str, Any], source: str = "<config>") -> SweepConfig:
@@ -213,8 +214,8 @@ def base_sections(run: RunConfig, strategy_name: str) -> dict[str, dict[str, Any
     }
 
 
-def build_plan(run: RunConfig, source: str = "<config>") -> Plan:
-    """Expand ``run.sweep`` into validated, de-duplicated sections and combinations."""
+def check_sweep(run: RunConfig, source: str = "<config>") -> tuple[SweepConfig, str]:
+    """``[sweep]`` validated and the name of the strategy it varies (one of ``run``'s)."""
     cfg = parse_sweep(run.sweep, source)
     names = [s.name for s in run.strategies]
     strategy_name = cfg.strategy_name or names[0]
@@ -223,6 +224,12 @@ def build_plan(run: RunConfig, source: str = "<config>") -> Plan:
             f"{source}: sweep.strategy_name: {strategy_name!r} is not one of the strategies "
             f"({', '.join(names)})"
         )
+    return cfg, strategy_name
+
+
+def build_plan(run: RunConfig, source: str = "<config>") -> Plan:
+    """Expand ``run.sweep`` into validated, de-duplicated sections and combinations."""
+    cfg, strategy_name = check_sweep(run, source)
     base = base_sections(run, strategy_name)
     draws = _draws(cfg)
     distinct: dict[str, dict[str, int]] = {s: {} for s in SECTIONS}

@@ -238,7 +238,8 @@ def run_sweep(
     plan = build_plan(run, source)
     if plan.n_combos == 0:
         raise ConfigError(f"{source}: sweep: no combinations to run")
-    base = assemble(run, panel, [])  # strategies: per combination, below
+    base = assemble(run, panel)  # the config's strategies checked; per combination, below
+    base.check_history()  # a first fit beyond the data: the backtest's line, before any fit
     executor = executor or SerialExecutor()
     cache = cache if cache is not None else FitCache(plan.sweep.fit_cache)
     t_plan = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from pathlib import Path
 
@@ -185,36 +186,26 @@ def test_backtest_then_report_from_run_folder(tmp_path, capsys):
 
 CONFIG_COMMANDS = ("backtest", "validate", "advise", "paper", "sweep")
 
-BAD_CONFIGS: list[tuple[str, str, str]] = [
-    ("date_word", "[data]\nstart = 'yesterday'\n", "data.start: 'yesterday' is not a date"),
-    ("date_feb30", "[data]\nstart = '2015-02-30'\n", "data.start: '2015-02-30' is not a valid"),
-    ("date_order", "[data]\nstart = 2015-06-01\nend = 2010-01-01\n", "is after end"),
-    ("run_name", "name = '../../x'\n", "cannot name a folder under runs/"),
-    ("toml", "name = [\n", "invalid TOML"),
-    ("unknown_key", "[costs]\ncomission_bps = 5\n", "costs.comission_bps: unknown key"),
-    (
-        "short",
-        "[[strategies]]\nkind='static'\nname='s'\nweights={SPX=1.2, UST10=-0.2}\n",
-        "allow_short",
-    ),
-    (
-        "sum_17",
-        "[[strategies]]\nkind='static'\nname='s'\nweights={SPX=1.0, UST10=0.7}\n",
-        "weights sum to 1.7",
-    ),
-    (
-        "regime_table_short",
-        "[[strategies]]\nkind='regime'\nname='r'\nwarmup={SPX=1.0}\n"
-        "[strategies.table]\ncalm={SPX=1.0}\nvolatile={SPX=0.5}\ncrisis={SPX=-0.5, CASH=1.5}\n",
-        "table.crisis",
-    ),
-    ("risk_free", "[metrics]\nrisk_free = 'file:'\n", "metrics.risk_free"),
-    ("timezone", "[data]\ntimezone = 'Mars/Olympus'\n", "unknown time zone"),
-    ("feature_window", "[features]\nhl_slow = '3 fortnights'\n", "features.hl_slow"),
-    ("no_symbols", "[data]\nsymbols = []\n", "data.symbols: an empty list"),
-    ("calendar", "[data]\ncalendar = 'XXXX'\n", "unknown exchange calendar 'XXXX'"),
-    ("fill", "[data]\nfill = 'bfill'\n", "data.fill"),
-]
+BAD_CONFIG_DIR = Path(__file__).parent / "bad_configs"
+"""The corpus of bad configs: one TOML file each, headed by ``# expect: FRAGMENT`` (in the
+one error line), optionally ``# commands: ...`` (default: all five; a key only one command
+reads) and ``# why: ...`` (what went wrong before)."""
+
+
+def _corpus() -> list[tuple[str, Path, str, tuple[str, ...]]]:
+    out = []
+    for path in sorted(BAD_CONFIG_DIR.glob("*.toml")):
+        head = dict(
+            line[2:].split(": ", 1)
+            for line in path.read_text().splitlines()
+            if line.startswith("# ") and ": " in line
+        )
+        cmds = tuple(head.get("commands", " ".join(CONFIG_COMMANDS)).split())
+        out.append((path.stem, path, head["expect"], cmds))
+    return out
+
+
+BAD_CONFIGS = _corpus()
 
 
 def _one_error_line(err: list[str]) -> str:
@@ -234,12 +225,43 @@ def _walk(args: list[str], capsys) -> str:
     return _one_error_line(captured.err.strip().splitlines())
 
 
-@pytest.mark.parametrize("command", CONFIG_COMMANDS)
-@pytest.mark.parametrize(("case", "toml", "needle"), BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
-def test_walk_bad_configs(tmp_path, capsys, command, case, toml, needle):
-    path = write(tmp_path, toml)
-    line = _walk([command, path], capsys)
-    assert needle in line, line
+@pytest.fixture
+def no_computation(monkeypatch):
+    """A bad config must be refused before any fit, run or paper loop starts."""
+    import engine.assemble
+    import engine.live.node
+    import engine.sweep.runner
+
+    def boom(*a, **k):  # pragma: no cover - must not run
+        raise AssertionError("a computation started before the config was refused")
+
+    monkeypatch.setattr(sys.modules["engine.assemble"], "prepare", boom)
+    monkeypatch.setattr(engine.sweep.runner, "fit_all", boom)
+    monkeypatch.setattr(engine.live.node.Node, "run", boom)
+
+
+def test_the_corpus_is_large_and_well_formed():
+    assert len(BAD_CONFIGS) >= 50
+    for case, _, needle, cmds in BAD_CONFIGS:
+        assert needle and set(cmds) <= set(CONFIG_COMMANDS), case
+
+
+@pytest.mark.parametrize(
+    ("case", "path", "needle", "commands"), BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS]
+)
+def test_walk_bad_configs(tmp_path, capsys, no_computation, case, path, needle, commands):
+    """Each bad config: one ``error:`` line naming the key/file, exit code 2, before any
+    computation, and the same line from every command that reads the key."""
+    lines = {}
+    for command in commands:
+        extra = {
+            "backtest": ["--no-report", "--out", str(tmp_path / "out")],
+            "paper": ["--state-dir", str(tmp_path / "paper")],
+        }.get(command, [])
+        args = ["--log-level", "ERROR", command, str(path), *extra]  # warnings are not errors
+        lines[command] = _walk(args, capsys)
+        assert needle in lines[command], (command, lines[command])
+    assert len(set(lines.values())) == 1, lines
 
 
 @pytest.mark.parametrize("command", CONFIG_COMMANDS)

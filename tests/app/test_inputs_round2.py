@@ -53,7 +53,7 @@ def test_slippage_of_a_whole_price_or_more_is_refused():
     cfg = parse_config(
         _cfg([_static({"A0": 1.0})], costs={"symbols": {"A0": {"half_spread_bps": 1e4}}})
     )
-    with pytest.raises(ConfigError, match=r"costs.symbols.A0: half_spread_bps: 10000 bps is 100%"):
+    with pytest.raises(ConfigError, match=r"costs.symbols.A0.half_spread_bps: 10000 bps is 100%"):
         cfg.costs.per_symbol()
     parse_config(_cfg([_static({"A0": 1.0})], costs={"slippage_bps": 9999}))  # allowed
 

@@ -102,7 +102,8 @@ def test_missing_columns(tmp_path: Path) -> None:
     p = _write(tmp_path, make_bars(5).drop(columns="high"))
     assert _err(p) == (
         f"{p}: symbol spx: missing column 'high' "
-        "(pass ohlc_from_close=True to derive open/high/low from close)"
+        "(set data.ohlc_from_close = true, or pass ohlc_from_close=True, to derive "
+        "open/high/low from close)"
     )
     p = _write(tmp_path, make_bars(5).drop(columns="close"), "b.csv")
     assert _err(p) == f"{p}: symbol b: missing column 'close'"
