@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+
+from data_feeds import load_csv
+from engine.ground.bars import DataError
 
 
 def make_bars(n: int = 10, start: str = "2008-09-22", seed: int = 0, base: float = 100.0):
@@ -29,3 +34,12 @@ def make_bars(n: int = 10, start: str = "2008-09-22", seed: int = 0, base: float
 @pytest.fixture
 def bars():
     return make_bars
+
+
+def load_error(path: Path, **kw: object) -> str:
+    """The one-line message of the ``DataError`` that loading ``path`` raises."""
+    with pytest.raises(DataError) as ei:
+        load_csv(path, **kw)  # type: ignore[arg-type]
+    msg = str(ei.value)
+    assert "\n" not in msg
+    return msg

@@ -12,7 +12,7 @@ import pytest
 from data_feeds import load_csv
 from engine.features.exog import read_series
 from engine.ground.bars import DataError
-from tests.data_feeds.conftest import make_bars
+from tests.data_feeds.conftest import load_error, make_bars
 
 
 def _yahoo(n: int = 40, start: str = "2019-01-01") -> pd.DataFrame:
@@ -21,14 +21,6 @@ def _yahoo(n: int = 40, start: str = "2019-01-01") -> pd.DataFrame:
     df = df.rename(columns={"Timestamp": "Date"})
     df.insert(5, "Adj Close", df["Close"] * 0.9)
     return df
-
-
-def _err(path: Path, **kw: object) -> str:
-    with pytest.raises(DataError) as ei:
-        load_csv(path, **kw)  # type: ignore[arg-type]
-    msg = str(ei.value)
-    assert "\n" not in msg
-    return msg
 
 
 @pytest.mark.parametrize("fmt", ["%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y"])
@@ -52,7 +44,7 @@ def test_monthly_day_first_file_on_the_1st_is_refused_not_misread(tmp_path: Path
     df["Date"] = pd.date_range("2019-01-01", periods=24, freq="MS")
     p = tmp_path / "SPX.csv"
     df.to_csv(p, index=False, date_format="%d/%m/%Y")
-    msg = _err(p)
+    msg = load_error(p)
     assert msg.startswith(f"{p}: symbol SPX, data row 1 (line 2): timestamp '01/01/2019'")
     assert "could be day-first or month-first" in msg and "YYYY-MM-DD" in msg
 
@@ -60,7 +52,7 @@ def test_monthly_day_first_file_on_the_1st_is_refused_not_misread(tmp_path: Path
 def test_a_column_mixing_day_first_and_month_first_is_refused(tmp_path: Path) -> None:
     p = tmp_path / "SPX.csv"
     p.write_text("Date,Close\n13/01/2019,1\n14/01/2019,2\n01/15/2019,3\n", encoding="utf-8")
-    msg = _err(p, ohlc_from_close=True)
+    msg = load_error(p, ohlc_from_close=True)
     assert "data row 3 (line 4)" in msg
     assert "'01/15/2019' is month-first but an earlier one, '13/01/2019', is day-first" in msg
 
@@ -95,7 +87,7 @@ def test_adjusted_files_name_the_bad_cell(tmp_path: Path, cells: dict, expected:
         df.loc[9, col] = val
     p = tmp_path / "SPX.csv"
     df.to_csv(p, index=False, date_format="%Y-%m-%d")
-    assert _err(p) == f"{p}: symbol SPX, data row 10 (line 11, 2019-01-14): {expected}"
+    assert load_error(p) == f"{p}: symbol SPX, data row 10 (line 11, 2019-01-14): {expected}"
 
 
 def test_semicolons_with_decimal_commas_get_the_separator_hint(tmp_path: Path) -> None:
@@ -103,7 +95,7 @@ def test_semicolons_with_decimal_commas_get_the_separator_hint(tmp_path: Path) -
     than the header, pyarrow failed first and the separator hint was never given."""
     p = tmp_path / "SPX.csv"
     _yahoo().to_csv(p, index=False, sep=";", decimal=",", date_format="%Y-%m-%d")
-    msg = _err(p)
+    msg = load_error(p)
     assert msg.startswith(f"{p}: cannot read csv: ")
     assert msg.endswith(
         "(the file seems to separate columns with ';'; use commas and '.' for decimals)"
@@ -130,7 +122,7 @@ def test_a_nameless_first_column_is_named_in_the_error(tmp_path: Path) -> None:
     """``df.to_csv(path)`` of a nameless DatetimeIndex writes ``,Open,High,...``."""
     p = tmp_path / "SPX.csv"
     _yahoo().set_index("Date").rename_axis(None).to_csv(p, date_format="%Y-%m-%d")
-    assert _err(p).endswith("(the first column has no name: call it 'date')")
+    assert load_error(p).endswith("(the first column has no name: call it 'date')")
 
 
 def test_an_adjusted_close_only_file_is_the_files_symbol(tmp_path: Path) -> None:
@@ -193,14 +185,14 @@ def test_yfinance_csv_errors_name_the_files_line(tmp_path: Path) -> None:
     cells[1] = ""  # the Close of data row 8, on the file's line 11
     lines[10] = ",".join(cells)
     p.write_text("\n".join(lines) + "\n")
-    assert "symbol SPY, data row 8 (line 11, " in _err(p)
+    assert "symbol SPY, data row 8 (line 11, " in load_error(p)
 
 
 def test_a_utf16_file_is_named_as_such(tmp_path: Path) -> None:
     """Excel's "Unicode Text": the error quoted a NUL byte from pyarrow's parse error."""
     p = tmp_path / "SPX.csv"
     _yahoo().to_csv(p, index=False, encoding="utf-16", date_format="%Y-%m-%d")
-    msg = _err(p)
+    msg = load_error(p)
     assert (
         msg == f"{p}: cannot read csv: the file is UTF-16 text; save it as UTF-8 (Excel: CSV UTF-8)"
     )

@@ -10,7 +10,7 @@ import pytest
 
 from data_feeds import from_dataframe, load_csv, load_parquet
 from engine.ground.bars import DataError
-from tests.data_feeds.conftest import make_bars
+from tests.data_feeds.conftest import load_error, make_bars
 
 
 def _write(tmp_path: Path, df: pd.DataFrame, name: str = "spx.csv") -> Path:
@@ -19,20 +19,12 @@ def _write(tmp_path: Path, df: pd.DataFrame, name: str = "spx.csv") -> Path:
     return p
 
 
-def _err(path: Path, **kw: object) -> str:
-    with pytest.raises(DataError) as ei:
-        load_csv(path, **kw)  # type: ignore[arg-type]
-    msg = str(ei.value)
-    assert "\n" not in msg
-    return msg
-
-
 def test_nan_close_names_file_symbol_row_and_date(tmp_path: Path) -> None:
     df = make_bars(30)
     df.loc[16, "close"] = np.nan  # row 17 (1-based data row)
     p = _write(tmp_path, df)
     ts = df.loc[16, "timestamp"].strftime("%Y-%m-%d")
-    assert _err(p) == f"{p}: symbol spx, data row 17 (line 18, {ts}): close is NaN"
+    assert load_error(p) == f"{p}: symbol spx, data row 17 (line 18, {ts}): close is NaN"
 
 
 @pytest.mark.parametrize(
@@ -51,7 +43,7 @@ def test_bad_values(tmp_path: Path, field: str, value: object, expected: str) ->
     df = make_bars(10).astype({field: object})
     df.loc[4, field] = value
     p = _write(tmp_path, df)
-    msg = _err(p)
+    msg = load_error(p)
     assert msg.startswith(f"{p}: symbol spx, data row 5 (line 6, ")
     assert msg.endswith(expected)
 
@@ -59,7 +51,7 @@ def test_bad_values(tmp_path: Path, field: str, value: object, expected: str) ->
 def test_high_below_low(tmp_path: Path) -> None:
     df = make_bars(10)
     df.loc[6, "high"] = df.loc[6, "low"] * 0.9
-    msg = _err(_write(tmp_path, df))
+    msg = load_error(_write(tmp_path, df))
     assert "symbol spx, data row 7 (line 8, " in msg and "high < low" in msg
 
 
@@ -67,7 +59,7 @@ def test_high_below_low(tmp_path: Path) -> None:
 def test_open_close_outside_range(tmp_path: Path, field: str) -> None:
     df = make_bars(10)
     df.loc[2, field] = df.loc[2, "high"] * 1.01
-    msg = _err(_write(tmp_path, df))
+    msg = load_error(_write(tmp_path, df))
     assert "data row 3 (line 4, " in msg and f"{field} " in msg and "outside [low, high]" in msg
 
 
@@ -75,7 +67,7 @@ def test_unsorted_and_duplicate_timestamps(tmp_path: Path) -> None:
     df = make_bars(10)
     swapped = df.copy()
     swapped.loc[[3, 4], "timestamp"] = swapped.loc[[4, 3], "timestamp"].to_numpy()
-    msg = _err(_write(tmp_path, swapped))
+    msg = load_error(_write(tmp_path, swapped))
     assert (
         "symbol spx, data row 5 (line 6, " in msg
         and "timestamps not sorted" in msg
@@ -83,7 +75,7 @@ def test_unsorted_and_duplicate_timestamps(tmp_path: Path) -> None:
     )
     dup = df.copy()
     dup.loc[8, "timestamp"] = dup.loc[7, "timestamp"]
-    msg = _err(_write(tmp_path, dup, "dup.csv"))
+    msg = load_error(_write(tmp_path, dup, "dup.csv"))
     assert (
         "symbol dup, data row 9 (line 10, " in msg and "duplicate timestamp (same as row 8)" in msg
     )
@@ -92,23 +84,23 @@ def test_unsorted_and_duplicate_timestamps(tmp_path: Path) -> None:
 def test_bad_and_missing_timestamp(tmp_path: Path) -> None:
     df = make_bars(5).astype({"timestamp": object})
     df.loc[2, "timestamp"] = "not-a-date"
-    msg = _err(_write(tmp_path, df))
+    msg = load_error(_write(tmp_path, df))
     assert "row 3" in msg and "'not-a-date' is not a date" in msg
-    msg = _err(_write(tmp_path, make_bars(5).drop(columns="timestamp"), "x.csv"))
+    msg = load_error(_write(tmp_path, make_bars(5).drop(columns="timestamp"), "x.csv"))
     assert "x.csv: missing column 'timestamp'" in msg
 
 
 def test_missing_columns(tmp_path: Path) -> None:
     p = _write(tmp_path, make_bars(5).drop(columns="high"))
-    assert _err(p) == (
+    assert load_error(p) == (
         f"{p}: symbol spx: missing column 'high' "
         "(set data.ohlc_from_close = true, or pass ohlc_from_close=True, to derive "
         "open/high/low from close)"
     )
     p = _write(tmp_path, make_bars(5).drop(columns="close"), "b.csv")
-    assert _err(p) == f"{p}: symbol b: missing column 'close'"
+    assert load_error(p) == f"{p}: symbol b: missing column 'close'"
     p = _write(tmp_path, make_bars(5)[["timestamp", "volume"]], "c.csv")
-    assert _err(p) == f"{p}: symbol c: missing column 'close'"
+    assert load_error(p) == f"{p}: symbol c: missing column 'close'"
 
 
 def test_ohlc_from_close_and_volume_default(tmp_path: Path) -> None:
@@ -124,9 +116,9 @@ def test_ohlc_from_close_and_volume_default(tmp_path: Path) -> None:
 
 def test_unknown_symbol_and_empty_range(tmp_path: Path) -> None:
     p = _write(tmp_path, make_bars(5))
-    msg = _err(p, symbols=["SPY"])
+    msg = load_error(p, symbols=["SPY"])
     assert "unknown symbol 'SPY'" in msg and "available: spx" in msg
-    msg = _err(p, start="2020-01-01")
+    msg = load_error(p, start="2020-01-01")
     assert msg.startswith(f"{p}: symbol spx: empty date range")
 
 
@@ -136,7 +128,7 @@ def test_long_file_row_numbers_refer_to_the_whole_file(tmp_path: Path) -> None:
     long = pd.concat([a, b], ignore_index=True)
     long.loc[7, "low"] = np.nan  # row 8 overall, 3rd row of BBB
     p = _write(tmp_path, long, "long.csv")
-    assert _err(p).startswith(f"{p}: symbol BBB, data row 8 (line 9, ")
+    assert load_error(p).startswith(f"{p}: symbol BBB, data row 8 (line 9, ")
 
 
 def test_wide_file_names_symbol(tmp_path: Path) -> None:
@@ -146,7 +138,7 @@ def test_wide_file_names_symbol(tmp_path: Path) -> None:
         wide[f"SPX_{f}"] = a[f]
     wide.loc[1, "SPX_close"] = -3.0
     p = _write(tmp_path, wide, "wide.csv")
-    assert "symbol SPX, data row 2 (line 3, " in _err(p)
+    assert "symbol SPX, data row 2 (line 3, " in load_error(p)
 
 
 def test_dataframe_and_parquet_sources(tmp_path: Path) -> None:
