@@ -275,6 +275,11 @@ def _verdict(
     return f"{head}: {word}; {be_txt}."
 
 
+def _note_after(note: str) -> str:
+    """``"; note"``, or nothing for no note."""
+    return f"; {note}" if note else ""
+
+
 def _bottom_line(
     cand: str,
     bench: str,
@@ -297,7 +302,9 @@ def _bottom_line(
         f"CAGR {c['cagr']:.2%} vs {b['cagr']:.2%}, volatility {c['volatility']:.2%} vs "
         f"{b['volatility']:.2%}, max drawdown {c['max_drawdown']:.1%} vs "
         f"{b['max_drawdown']:.1%} (difference {dd['estimate']:+.1%}, {level:.0%} CI "
-        f"[{dd['lower']:+.1%}, {dd['upper']:+.1%}])"
+        f"[{dd['lower']:+.1%}, {dd['upper']:+.1%}]"
+        + _note_after(bs.outside_note(*dd[["estimate", "lower", "upper"]].to_numpy(dtype=float)))
+        + ")"
     )
     be_txt = "no edge at zero cost" if be <= 0 else "never" if math.isinf(be) else f"{be:.1f} bps"
     parts = [
@@ -737,7 +744,15 @@ def verdict_table(res: ValidationResult) -> str:
         lines.append(
             f"Max drawdown difference {res.candidate} - {res.benchmark}: "
             f"{g['max_drawdown_diff']:+.1%} ({lvl} CI [{g['max_drawdown_diff_lower']:+.1%}, "
-            f"{g['max_drawdown_diff_upper']:+.1%}])"
+            f"{g['max_drawdown_diff_upper']:+.1%}]"
+            + _note_after(
+                bs.outside_note(
+                    g["max_drawdown_diff"],
+                    g["max_drawdown_diff_lower"],
+                    g["max_drawdown_diff_upper"],
+                )
+            )
+            + ")"
         )
     if "uncond_sharpe_diff" in g:
         lines.append(

@@ -51,6 +51,20 @@ def _metric_vector(r: np.ndarray, ppy: float, rf: np.ndarray | float = 0.0) -> n
 
 METRICS: tuple[str, ...] = ("sharpe", "cagr", "max_drawdown")
 
+OUTSIDE_NOTE = (
+    "the estimate lies outside its interval (resampled blocks break up long drawdowns): not a range"
+)
+"""What a max-drawdown interval that misses its own estimate says instead of a range."""
+
+
+def outside_note(estimate: float, lower: float, upper: float) -> str:
+    """:data:`OUTSIDE_NOTE` when ``estimate`` is outside ``[lower, upper]`` (a percentile
+    interval of a path statistic such as the max drawdown can be, when resampling cannot
+    rebuild the paths), else ``""``. NaN intervals say nothing."""
+    if not (np.isfinite(lower) and np.isfinite(upper) and np.isfinite(estimate)):
+        return ""
+    return OUTSIDE_NOTE if not lower <= estimate <= upper else ""
+
 
 def default_block_size(*series: np.ndarray | pd.Series) -> int:
     """Politis-White optimal stationary block length (max over series, at least 1)."""

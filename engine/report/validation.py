@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from engine import fmt
+from engine.analysis.bootstrap import outside_note
 from engine.analysis.walkforward import oos_summary
 from engine.ground.frequency import infer_frequency
 from engine.report import plot
@@ -232,6 +233,10 @@ def _bps(x: float) -> str:
     return f"{x:.1f} bps"
 
 
+def _in_brackets(note: str) -> str:
+    return f" ({note})" if note else ""
+
+
 def _glance(res: ValidationResult) -> pd.DataFrame:
     g = res.significance
     c, b, cv = res.candidate, res.benchmark, f"{res.candidate}_cv"
@@ -257,7 +262,14 @@ def _glance(res: ValidationResult) -> pd.DataFrame:
         *(
             [
                 (
-                    f"Max drawdown: {c} minus {b}",
+                    f"Max drawdown: {c} minus {b}"
+                    + _in_brackets(
+                        outside_note(
+                            g["max_drawdown_diff"],
+                            g["max_drawdown_diff_lower"],
+                            g["max_drawdown_diff_upper"],
+                        )
+                    ),
                     g["max_drawdown_diff"],
                     g["max_drawdown_diff_lower"],
                     g["max_drawdown_diff_upper"],

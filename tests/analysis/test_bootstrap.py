@@ -96,3 +96,22 @@ def test_paired_bootstrap_sharpe_difference_is_over_the_risk_free_series():
     assert t0.loc["sharpe_diff", "estimate"] == pytest.approx(sh(a) - sh(b))
     assert t_rf.loc["cagr_diff", "estimate"] == pytest.approx(t0.loc["cagr_diff", "estimate"])
     pd.testing.assert_frame_equal(t0, t00)
+
+
+def test_a_max_drawdown_interval_can_miss_its_estimate_and_then_says_so():
+    """One slow 400-bar decline: resampled blocks (mean 5 bars) rarely rebuild it, so the
+    percentile interval of the max-drawdown difference lies below the estimate; the text
+    beside such an interval says it is not a range."""
+    rng = np.random.default_rng(3)
+    idx = pd.bdate_range("2000-01-03", periods=2000)
+    cand = rng.normal(3e-4, 4e-3, idx.size)
+    cand[500:900] -= 1.5e-3  # about -45 % over 400 bars
+    bench = rng.normal(3e-4, 4e-3, idx.size)
+    table, _ = B.paired_bootstrap(
+        pd.Series(cand, idx), pd.Series(bench, idx), reps=200, block_size=5
+    )
+    est, lo, hi = table.loc["max_drawdown_diff", ["estimate", "lower", "upper"]]
+    assert est > 0.3 and hi < est  # the candidate's deeper drawdown, out of its interval
+    assert B.outside_note(est, lo, hi) == B.OUTSIDE_NOTE
+    assert B.outside_note(0.1, 0.0, 0.2) == "" and B.outside_note(0.0, 0.0, 0.0) == ""
+    assert B.outside_note(0.5, np.nan, np.nan) == ""  # no interval: nothing to say

@@ -59,6 +59,11 @@ def test_validate_smoke(tmp_path, capsys):
     sig = v["significance"]
     assert sig["sharpe_diff_lower"] <= sig["sharpe_diff"] <= sig["sharpe_diff_upper"]
     assert 0.0 < sig["p_sharpe_diff_le_0"] <= 1.0
+    # a max-drawdown interval that misses its estimate says so (console and report)
+    dd = [sig[f"max_drawdown_diff{k}"] for k in ("", "_lower", "_upper")]
+    missed = not dd[1] <= dd[0] <= dd[2]
+    assert text.count("outside its interval") == 2 * missed
+    assert ("outside its interval" in (out / "report.html").read_text()) == missed
     for name in ("oos_returns", "cost_sensitivity", "cv_choices", "montecarlo_quantiles"):
         assert (out / f"{name}.csv").stat().st_size > 0
     html = (out / "report.html").read_text()
