@@ -399,6 +399,28 @@ def market_for(cfg: RunConfig, panel: BarPanel, detector: Any = None) -> Any:
     return det.model_copy(update={"market": sym})
 
 
+def past_feature_warmup(detector_cfg: Any, features: Features) -> Any:
+    """The detector section with ``skip`` raised to ``features.ma_window`` when one of its
+    inputs is a ``ma_gap`` (``"ma_gap"``, ``"SPX.ma_gap"``, ``"log_ma_gap"``): that
+    feature is 0 until its moving average has ``ma_window`` bars, and those rows would
+    enter every fit as a spike of zeros. Logged ``detector.skip_raised``; other sections
+    and inputs unchanged."""
+    skip = getattr(detector_cfg, "skip", None)
+    names = getattr(detector_cfg, "features", None) or ()
+    gaps = [n for n in names if n.split(".")[-1].removeprefix("log_") == "ma_gap"]
+    if skip is None or not gaps or skip >= features.ma_window:
+        return detector_cfg
+    log.info(
+        "detector.skip_raised",
+        skip=features.ma_window,
+        configured=skip,
+        inputs=gaps,
+        note=f"ma_gap is 0 until its {features.ma_window}-bar moving average is full: fits "
+        "leave those bars out (features.ma_window)",
+    )
+    return detector_cfg.model_copy(update={"skip": features.ma_window})
+
+
 def in_bars(detector_cfg: Any, freq: Frequency) -> Any:
     """The detector section with ``min_train`` / ``refit_every`` given in time (``"2y"``,
     ``"26w"``) turned into bars of the data's frequency (unitless ints are bars already);
@@ -562,10 +584,13 @@ class Run:
         )
 
     # ---- sections resolved in this run's context (sweeps and validation candidates)
-    def detector_variant(self, detector_cfg: Any) -> tuple[Any, Any]:
+    def detector_variant(
+        self, detector_cfg: Any, features: Features | None = None
+    ) -> tuple[Any, Any]:
         """``(config with market resolved, built detector)`` for another detector section
         (a sweep's: its market, when the config left it unset and the variant did not
-        change it, is this run's resolved one)."""
+        change it, is this run's resolved one), fitted past the warm-up of ``features``
+        (default: this run's)."""
         base = self.cfg.detector
         if (
             hasattr(detector_cfg, "market")
@@ -574,7 +599,10 @@ class Run:
             and self.market is not None
         ):
             detector_cfg = detector_cfg.model_copy(update={"market": self.market})
-        det_cfg = in_bars(market_for(self.cfg, self.panel, detector_cfg), self.frequency)
+        det_cfg = past_feature_warmup(
+            in_bars(market_for(self.cfg, self.panel, detector_cfg), self.frequency),
+            features or self.features,
+        )
         try:
             return det_cfg, det_cfg.build(self.inputs)
         except (DataError, ValueError) as exc:
@@ -624,7 +652,8 @@ def assemble(
     except ValueError as exc:
         raise ConfigError(f"costs: {exc}") from None
     freq = infer_frequency(panel.index, cfg.data.periods_per_year)
-    det_cfg = in_bars(market_for(cfg, panel), freq)
+    features = cfg.features.build(freq)
+    det_cfg = past_feature_warmup(in_bars(market_for(cfg, panel), freq), features)
     try:
         wanted = wanted_features(cfg.detector, panel, strats)
         inputs = with_inputs(panel, wanted)
@@ -649,7 +678,7 @@ def assemble(
         detector=detector,
         costs=costs,
         execution=cfg.execution.build(freq.periods_per_year),
-        features=cfg.features.build(freq),
+        features=features,
         smoothing=cfg.detector.smoothing.build(),
         user_features=tuple(wanted),
         strategies=strats,

@@ -140,8 +140,8 @@ def fit_all(
     for i, (d_i, x_i) in enumerate(plan.combos[:, [0, 1]]):
         pair = (int(d_i), int(x_i))
         if pair not in pair_of:
-            det = run.detector_variant(plan.detectors[pair[0]])[0]
             feat = plan.features[pair[1]]
+            det = run.detector_variant(plan.detectors[pair[0]], run.features_variant(feat))[0]
             key = fit_key(det, feat, digest)
             if key in keys:  # detectors that differ only by smoothing share the fit
                 pair_of[pair] = keys.index(key)
