@@ -423,13 +423,7 @@ def read_csv_arrow(path: Path) -> pd.DataFrame:
 def _yfinance_header(path: Path) -> bool:
     """A CSV as ``yfinance`` writes a download: ``Price,Close,...`` / ``Ticker,SPY,...`` /
     ``Date,,,`` (three header lines: fields, tickers, the index name)."""
-    if path.suffix.lower() in (".gz", ".bz2", ".zst", ".xz", ".zip"):
-        return False
-    try:
-        with open(path, encoding="utf-8-sig", errors="replace") as f:
-            first, second = f.readline(), f.readline()
-    except OSError:
-        return False
+    first, second = [*_first_lines(path, 2), "", ""][:2]
     return first.lower().startswith("price,") and second.lower().startswith("ticker,")
 
 
@@ -451,13 +445,18 @@ def _utf16(path: Path) -> bool:
 
 def _header_line(path: Path) -> str:
     """The first line of a text file ('' when unreadable or compressed)."""
+    return next(iter(_first_lines(path, 1)), "")
+
+
+def _first_lines(path: Path, n: int) -> list[str]:
+    """The first ``n`` lines of a text file, stripped (none when unreadable or compressed)."""
     if path.suffix.lower() in (".gz", ".bz2", ".zst", ".xz", ".zip"):
-        return ""
+        return []
     try:
         with open(path, encoding="utf-8-sig", errors="replace") as f:
-            return f.readline().strip()
+            return [f.readline().strip() for _ in range(n)]
     except OSError:
-        return ""
+        return []
 
 
 def _maybe_local_midnights(utc: np.ndarray) -> bool:
@@ -670,6 +669,7 @@ def _load_files(
                 df = _read_yfinance_csv(p)
                 HEADER_LINES[source] = 3
             else:
+                HEADER_LINES.pop(source, None)  # the file may have been rewritten since
                 df = read_csv_arrow(p) if reader == "csv" else read_parquet_arrow(p)
         except (OSError, ValueError, pd.errors.ParserError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

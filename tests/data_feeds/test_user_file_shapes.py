@@ -186,6 +186,11 @@ def test_yfinance_csv_errors_name_the_files_line(tmp_path: Path) -> None:
     lines[10] = ",".join(cells)
     p.write_text("\n".join(lines) + "\n")
     assert "symbol SPY, data row 8 (line 11, " in load_error(p)
+    # the same path saved again as a plain CSV: its lines are counted from one header line
+    df = _yahoo()
+    df.loc[7, "Close"] = np.nan
+    df.to_csv(p, index=False)
+    assert "data row 8 (line 9, " in load_error(p)
 
 
 def test_a_utf16_file_is_named_as_such(tmp_path: Path) -> None:
