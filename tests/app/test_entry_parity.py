@@ -5,7 +5,9 @@ The configs carry the four things that drifted between entry points before the c
 root (each failed in at least one of validate, sweep or paper on cb11006):
 no ``[detector] market`` on symbols without SPX; a time-named feature window (``"3d"``,
 ``"2w"``); hourly bars with ``borrow_bps`` (periods per year from the data, not 252); a
-user feature named in ``[detector] features``. The bundled case adds an exogenous input.
+user feature named in ``[detector] features``. The bundled case adds an exogenous input
+and a ``ma_gap`` input whose window (126 bars) is longer than ``detector.skip``: every
+entry point fits past it.
 """
 
 from __future__ import annotations
@@ -117,10 +119,10 @@ def _bundled_config() -> dict[str, Any]:
             "start": "2004-01-01",
             "end": "2009-12-31",
         },
-        "features": {"hl_fast": "2w", "hl_slow": "3m"},
+        "features": {"hl_fast": "2w", "hl_slow": "3m", "ma_window": "6m"},
         "detector": {
             "kind": "hmm",
-            "features": ["logret", "ewm_mom", "exog.log_VIX"],
+            "features": ["logret", "ewm_mom", "exog.log_VIX", "ma_gap"],
             "min_train": 504,
             "refit_every": 0,
         },
@@ -173,6 +175,8 @@ def test_the_run_is_resolved_from_the_data(cfg: RunConfig) -> None:
     with pytest.raises(ConfigError, match="needs the data's bar frequency"):
         cfg.features.build()  # what validate, sweep and paper did before: refused
     assert run.features.array().tolist() == cfg.features.build(run.frequency).array().tolist()
+    gap = "ma_gap" in cfg.detector.features  # fitted past its 126-bar moving average
+    assert run.detector_config.skip == (126 if gap else cfg.detector.skip)
 
 
 def test_validate_builds_the_backtest_run(cfg: RunConfig, backtest, monkeypatch) -> None:  # type: ignore[no-untyped-def]
