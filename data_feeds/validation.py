@@ -125,9 +125,9 @@ def _flatten_columns(df: pd.DataFrame) -> pd.DataFrame:
     if not isinstance(df.columns, pd.MultiIndex):
         return df
     names: list[str] = []
+    fields = (*FIELDS, *ADJ_CLOSE_ALIASES)
     for col in df.columns:
         parts = [str(p) for p in col if str(p) != "" and not str(p).startswith("Unnamed")]
-        fields = (*FIELDS, *ADJ_CLOSE_ALIASES)
         if len(parts) == 2 and parts[1].lower() in fields:
             names.append(f"{parts[0]}_{parts[1].lower()}")
         elif len(parts) == 2 and parts[0].lower() in fields:
@@ -388,7 +388,7 @@ def _split_layout(
     adjusted: dict[str, tuple[str, pd.Series]] = {}
     for pos, c in enumerate(df.columns):
         m = _WIDE_RE.match(str(c).strip())
-        if m and m.group("field").lower() in (*FIELDS,):
+        if m and m.group("field").lower() in FIELDS:
             positions.setdefault(m.group("sym"), {})[m.group("field").lower()] = pos
         elif m:  # SYM_adj_close: that symbol's adjusted close (as a single file's Adj Close)
             positions.setdefault(m.group("sym"), {})
@@ -486,7 +486,18 @@ def _wide_valid(
     o, h, lo, c, v = (_readonly(arrays[f].reshape(-1)) for f in FIELDS)
     if not bars_ok_nb(o, h, lo, c, v, RANGE_TOL):
         return None
-    idx, tz = times
+    return _column_frames(arrays, names, source, *times)
+
+
+def _column_frames(
+    arrays: dict[str, np.ndarray],
+    names: list[str],
+    source: str,
+    idx: pd.DatetimeIndex,
+    tz: str | None,
+) -> list[SymbolFrame]:
+    """One frame per column ``j`` of the ``(T, N)`` field arrays (views: the loader's
+    calendar step recognises them and keeps the arrays without another copy)."""
     return [
         SymbolFrame(sym, source, idx, {f: arrays[f][:, j] for f in FIELDS}, tz=tz)
         for j, sym in enumerate(names)
@@ -698,10 +709,7 @@ def _interleaved_frames(
         return None
     idx = pd.DatetimeIndex(t[::n_sym].view("M8[ns]"))
     arrays = {f: np.array(data[f].reshape(n_bars, n_sym)) for f in FIELDS}  # never the caller's
-    return [
-        SymbolFrame(sym, source, idx, {f: arrays[f][:, j] for f in FIELDS}, tz=tz)
-        for j, sym in enumerate(names)
-    ]
+    return _column_frames(arrays, names, source, idx, tz)
 
 
 def _row_of_codes(n_sym: int, n_bars: int) -> np.ndarray:

@@ -51,7 +51,7 @@ import pandas as pd
 from engine.analysis._common import COST_COLUMNS, simple_returns, strategy_fills
 from engine.analysis.metric_params import make_params, output_keys
 from engine.analysis.metrics_nb import SD_FLOOR, fill_totals_nb, summary_nb
-from engine.ground.dates import date_order, parse_numeric_dates
+from engine.ground.dates import date_order, read_dates
 from engine.ground.frequency import infer_frequency
 
 PERIODS_PER_YEAR = 252
@@ -663,9 +663,7 @@ def _rate_file(panel: Any, path: Path) -> pd.Series:
         raise ValueError(f"metrics.risk_free: {path}: row {order.row + 2}: {order.problem}")
     rates = pd.Series(
         pd.to_numeric(df[cols["rate"]], errors="coerce").to_numpy(),
-        index=parse_numeric_dates(df[ts], order.dayfirst)
-        if order.dayfirst is not None
-        else pd.DatetimeIndex(pd.to_datetime(df[ts], errors="coerce")),
+        index=read_dates(df[ts], order),
     ).sort_index()
     if rates.isna().any() or rates.index.isna().any():
         raise ValueError(f"metrics.risk_free: {path}: a rate or timestamp is not readable")

@@ -20,7 +20,7 @@ import pandas as pd
 
 from engine.features.user import with_columns
 from engine.ground.bars import BarPanel, DataError
-from engine.ground.dates import date_order, parse_numeric_dates
+from engine.ground.dates import date_order, read_dates
 
 TIMESTAMP_NAMES = ("timestamp", "date", "datetime", "time", "observation_date")
 
@@ -44,11 +44,7 @@ def read_series(path: str | Path, columns: Sequence[str] | None = None) -> pd.Da
     order = date_order(raw[ts_col])
     if order.problem is not None:
         raise DataError(f"{p}: row {order.row + 2}, field {ts_col}: {order.problem}")
-    stamps = (
-        pd.Series(parse_numeric_dates(raw[ts_col], order.dayfirst))
-        if order.dayfirst is not None
-        else pd.to_datetime(raw[ts_col], errors="coerce")
-    )
+    stamps = pd.Series(read_dates(raw[ts_col], order))
     bad = np.flatnonzero(stamps.isna().to_numpy())
     if bad.size:
         r = int(bad[0])

@@ -71,3 +71,11 @@ def parse_numeric_dates(values: pd.Series, dayfirst: bool) -> pd.DatetimeIndex:
     except (ValueError, TypeError):  # several UTC offsets: the instants, in UTC
         ts = pd.to_datetime(values, errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
     return pd.DatetimeIndex(ts)
+
+
+def read_dates(values: pd.Series, order: DateOrder) -> pd.DatetimeIndex:
+    """``values`` in the day/month ``order`` :func:`date_order` found, or as pandas reads
+    them when they are not numeric day/month dates (unreadable -> NaT)."""
+    if order.dayfirst is not None:
+        return parse_numeric_dates(values, order.dayfirst)
+    return pd.DatetimeIndex(pd.to_datetime(values, errors="coerce"))
